@@ -1,0 +1,248 @@
+/**
+ * The credential store contract. Two implementations (embedded file-backed, Redis) satisfy it and one
+ * shared contract test suite runs against both. Everything here is plain data: records are JSON-safe
+ * so they survive a round trip through a file or Redis unchanged.
+ *
+ * Secrets never live here in clear text: current passwords are stored only as salted hashes, pending
+ * (in-flight rotation) passwords and back-end credentials only sealed with the server secret
+ * (see `sealed.ts`).
+ */
+
+/** OCPP security profile number (OCPP-SECURITY.md §2.1). */
+export type SecurityProfile = 1 | 2 | 3;
+
+/** Scrypt cost parameters stored with a hash so they can be raised later without breaking old hashes. */
+export interface ScryptParams {
+  N: number;
+  r: number;
+  p: number;
+}
+
+/**
+ * A salted password hash.
+ * - `hmac-sha256`: HMAC-SHA-256 keyed with the server secret's password subkey over salt || password;
+ *   used for passwords the proxy generated itself (high entropy, so a fast keyed hash is safe).
+ * - `scrypt`: for operator-supplied or factory passwords, which may be weak.
+ * `salt` and `hash` are base64.
+ */
+export interface PasswordHash {
+  scheme: 'hmac-sha256' | 'scrypt';
+  salt: string;
+  hash: string;
+  params?: ScryptParams;
+}
+
+/** Where the current password came from; factory passwords trigger a rotation. */
+export type PasswordSource = 'generated' | 'operator' | 'factory';
+
+/**
+ * A rotation in flight (DESIGN.md "Rotation"), written *before* the new password is sent to the charger
+ * so a retry resends the same value and a proxy crash never loses it.
+ */
+export interface PendingPassword {
+  /** The new password sealed with the server secret (`Sealer.seal`, associated data = identity). */
+  encrypted: string;
+  /** Hash of the new password, so gates can verify it without unsealing. */
+  hash?: PasswordHash;
+  /** ms epoch; also the optimistic-concurrency token for `dropPending` / `commitPending`. */
+  createdAt: number;
+  /** ms epoch when the ChangeConfiguration / SetVariables call was sent. */
+  sentAt?: number;
+  /** ms epoch when the charger answered Accepted. */
+  acceptedAt?: number;
+  /** 1 for the first send of this value, incremented on each resend. */
+  attempt: number;
+}
+
+/** Certificate binding for Profile 3 (the certificate CN is the charger's serial number, not its identity). */
+export interface CertificateBinding {
+  /** Expected subject CN; when absent, callers fall back to `serialNumber`, then to the identity. */
+  expectedCn?: string;
+  /** The charger's serial number (= expected CN of its certificate). */
+  serialNumber?: string;
+  /** Serial of the certificate last seen/issued for this charger, lower-case hex without separators. */
+  boundSerialHex?: string;
+  /** ms epoch expiry of that certificate. */
+  notAfter?: number;
+}
+
+/** Automatic rotation bookkeeping for one charger. */
+export interface RotationState {
+  /** Operator switched automatic rotation off for this charger. */
+  disabled?: boolean;
+  /** ms epoch before which no new attempt is made (back-off). */
+  nextAttemptAt?: number;
+  /** Consecutive failed attempts (drives back-off). */
+  failures?: number;
+  /** Short label of the last outcome (e.g. `accepted`, `rejected`, `timeout`). */
+  lastResult?: string;
+}
+
+/** Everything the proxy knows about one charger. */
+export interface ChargerRecord {
+  /** OCPP identity (the last URL path segment). Primary key. */
+  identity: string;
+  /** Lowest security profile this charger may connect with. */
+  minProfile: SecurityProfile;
+  status: 'active' | 'blocked';
+  /** Current password hash (Profiles 1 and 2). */
+  password?: PasswordHash;
+  /** ms epoch when `password` became current. */
+  passwordSetAt?: number;
+  passwordSource?: PasswordSource;
+  /** Rotation write-ahead; see `CredentialStore.setPending`. */
+  pending?: PendingPassword;
+  certificate?: CertificateBinding;
+  /** Expected subject O of the client certificate. */
+  organization?: string;
+  /** Credentials the proxy presents to the legacy CSMS for this charger; password sealed. */
+  backendCredentials?: { username: string; passwordEncrypted: string };
+  /** Last BootNotification answer from the CSMS and when it was given (ms epoch). */
+  bootState?: 'Accepted' | 'Pending' | 'Rejected';
+  bootAt?: number;
+  rotation?: RotationState;
+  /** Profile the proxy should move the charger to (profile upgrade). */
+  targetProfile?: SecurityProfile;
+  /** Log admission failures for this charger but let it in (migration aid). */
+  reportOnly?: boolean;
+  /** ms epoch of the last successful admission. */
+  lastSeenAt?: number;
+  /** ms epoch; set by the store on first put and never changed afterwards. */
+  createdAt: number;
+  /** ms epoch; set by the store on every write. */
+  updatedAt: number;
+}
+
+/**
+ * A partial update for `updateCharger`. A field set to `null` is removed from the record; a field that
+ * is absent (or `undefined`) is left as it is. `identity` and `createdAt` cannot be changed.
+ * Nested objects (`certificate`, `rotation`, ...) are replaced whole, not merged.
+ */
+export type ChargerPatch = {
+  [K in Exclude<keyof ChargerRecord, 'identity' | 'createdAt' | 'updatedAt'>]?: ChargerRecord[K] | null;
+};
+
+/** Input to `putCharger`: timestamps are optional and filled in by the store. */
+export type NewChargerRecord = Omit<ChargerRecord, 'createdAt' | 'updatedAt'> &
+  Partial<Pick<ChargerRecord, 'createdAt' | 'updatedAt'>>;
+
+/** One page of `listChargers`, ordered by identity (byte order). */
+export interface ChargerPage {
+  items: ChargerRecord[];
+  /** Pass back to get the next page; absent on the last page. */
+  cursor?: string;
+}
+
+/** A factory default password that applies to chargers by identity prefix and/or batch label. */
+export interface FactoryDefault {
+  id: string;
+  match: { prefix?: string; batch?: string };
+  hash: PasswordHash;
+  createdAt: number;
+}
+
+/** A revoked certificate serial (the caller normalises the serial, e.g. lower-case hex). */
+export interface RevokedSerial {
+  serialHex: string;
+  reason?: string;
+  at: number;
+}
+
+/** An entry of the capped security audit stream. */
+export interface AuditEvent {
+  /** Short event label, e.g. `password_rotated`, `auth_failed`, `lockout`. */
+  type: string;
+  identity?: string;
+  /** Free-form, JSON-safe details. Must never contain a password or secret. */
+  detail?: Record<string, unknown>;
+  /** ms epoch; filled in by the store when absent. */
+  at: number;
+}
+
+/** Input to `appendAudit`. */
+export type NewAuditEvent = Omit<AuditEvent, 'at'> & { at?: number };
+
+/**
+ * The credential store. Every method rejects with a `StoreError` (see `errors.ts`) when the backing
+ * storage is unavailable, so callers can fail closed. Mutations resolve only once durable
+ * (embedded: fsynced file; Redis: acknowledged by the server).
+ */
+export interface CredentialStore {
+  /** Which implementation this is, for logs and /readyz. */
+  readonly kind: 'embedded' | 'redis';
+
+  getCharger(identity: string): Promise<ChargerRecord | null>;
+  /** Create or replace a record. Keeps `createdAt` of an existing record; sets `updatedAt`. */
+  putCharger(record: NewChargerRecord): Promise<ChargerRecord>;
+  /** Atomically apply a patch; returns the new record, or null when the charger does not exist. */
+  updateCharger(identity: string, patch: ChargerPatch): Promise<ChargerRecord | null>;
+  /** Returns false when there was no such charger. */
+  removeCharger(identity: string): Promise<boolean>;
+  /** Page through chargers in identity order. `limit` defaults to 100 (max 1000). */
+  listChargers(opts?: { cursor?: string; limit?: number }): Promise<ChargerPage>;
+
+  /**
+   * Rotation step 3 (write-ahead): store `pending` for the charger, replacing any previous pending.
+   * Resolves false when the charger does not exist.
+   */
+  setPending(identity: string, pending: PendingPassword): Promise<boolean>;
+  /**
+   * Atomically patch the pending entry (e.g. `sentAt`, `acceptedAt`, `attempt`) only if its
+   * `createdAt` still equals `expectedCreatedAt`. Returns false otherwise.
+   */
+  updatePending(
+    identity: string,
+    expectedCreatedAt: number,
+    patch: Partial<Omit<PendingPassword, 'createdAt' | 'encrypted' | 'hash'>>,
+  ): Promise<boolean>;
+  /**
+   * Drop the pending entry. With `expectedCreatedAt`, only if it is still that entry.
+   * Returns true when something was dropped.
+   */
+  dropPending(identity: string, expectedCreatedAt?: number): Promise<boolean>;
+  /**
+   * Rotation step 6: atomically make the pending password current (`password = newHash`,
+   * `passwordSource = 'generated'`, `passwordSetAt = at ?? now`) and remove the pending entry, only if
+   * the pending entry's `createdAt` equals `expectedCreatedAt`. Of concurrent commits exactly one wins;
+   * the others (and stale ones) return false and change nothing.
+   */
+  commitPending(identity: string, newHash: PasswordHash, expectedCreatedAt: number, at?: number): Promise<boolean>;
+
+  /** Register a factory default password; returns its id. */
+  addFactoryDefault(match: { prefix?: string; batch?: string }, hash: PasswordHash): Promise<string>;
+  listFactoryDefaults(): Promise<FactoryDefault[]>;
+  /** Returns false when no such id. */
+  removeFactoryDefault(id: string): Promise<boolean>;
+
+  /** Mark a certificate serial revoked. The caller normalises `serialHex`. Idempotent. */
+  revokeSerial(serialHex: string, reason?: string): Promise<void>;
+  isRevoked(serialHex: string): Promise<boolean>;
+  listRevoked(): Promise<RevokedSerial[]>;
+  /** Returns false when the serial was not revoked. */
+  unrevokeSerial(serialHex: string): Promise<boolean>;
+
+  /**
+   * Brute-force counter: atomically increment the failure count for `key` (convention: `id:<identity>`
+   * or `ip:<address>`) and return the new count. The window is fixed: it starts at the first failure
+   * and the counter disappears `windowMs` later.
+   */
+  recordFailure(key: string, windowMs: number): Promise<number>;
+  resetFailures(key: string): Promise<void>;
+  /** Lock `key` out until `untilMs` (ms epoch). A past time clears the lockout. */
+  setLockout(key: string, untilMs: number): Promise<void>;
+  /** ms epoch until which `key` is locked out, or 0 when it is not. */
+  getLockout(key: string): Promise<number>;
+
+  /** Append to the capped audit stream (oldest entries are dropped beyond the cap). */
+  appendAudit(event: NewAuditEvent): Promise<void>;
+  /** The newest `limit` audit events, newest first. */
+  readAudit(limit: number): Promise<AuditEvent[]>;
+
+  /** Record a successful admission time; no-op when the charger does not exist. */
+  touchLastSeen(identity: string, at: number): Promise<void>;
+
+  /** Resolves when the backing storage answers; rejects (StoreError `store_unavailable`) otherwise. */
+  ping(): Promise<void>;
+  /** Flush and release resources. Further calls reject. */
+  close(): Promise<void>;
+}
