@@ -1,0 +1,129 @@
+/**
+ * Internal certificate builder shared by the CA, issuing and CSR-signing code: one place that
+ * knows how a certificate is assembled (serial, validity, key identifiers, signature) with
+ * `@peculiar/x509` over Node's WebCrypto. Not part of the public API.
+ */
+import * as crypto from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { bitStringBytes, readDerChildren, readDerElement } from './der';
+import { importSigningKey, spkiDer } from './keys';
+
+x509.cryptoProvider.set(crypto.webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+/** Subject attributes the module writes (in this order): C, O, CN. */
+export interface SubjectFields {
+  CN?: string;
+  O?: string;
+  C?: string;
+}
+
+/** Everything needed to sign one certificate. */
+export interface BuildParams {
+  subject: SubjectFields;
+  /** Issuer certificate PEM; omit for a self-signed certificate. */
+  issuerCertPem?: string;
+  /** Signing private key (PKCS#8 PEM) of the issuer (or of the subject when self-signed). */
+  signingKeyPem: string;
+  /** Subject public key as SPKI DER. */
+  subjectSpki: Buffer;
+  notBefore: Date;
+  notAfter: Date;
+  /** Extensions other than the key identifiers, which are always added. */
+  extensions: x509.Extension[];
+}
+
+/** A built certificate. */
+export interface BuiltCertificate {
+  certPem: string;
+  /** Canonical serial (see `normaliseSerial`). */
+  serialHex: string;
+}
+
+/**
+ * Returns a positive random 16-byte serial as hex. The top bit is cleared so DER needs no sign
+ * byte, and the first byte is kept non-zero so the encoding is always exactly 16 bytes.
+ */
+export function randomSerialHex(): string {
+  const bytes = crypto.randomBytes(16);
+  bytes[0] = (bytes[0] & 0x7f) || 0x01;
+  return bytes.toString('hex');
+}
+
+/** Converts subject fields to an x509 name, C first (the conventional order). */
+export function toName(subject: SubjectFields): x509.Name {
+  const parts: Array<Record<string, string[]>> = [];
+  if (subject.C !== undefined) parts.push({ C: [subject.C] });
+  if (subject.O !== undefined) parts.push({ O: [subject.O] });
+  if (subject.CN !== undefined) parts.push({ CN: [subject.CN] });
+  return new x509.Name(parts);
+}
+
+/** Signs a certificate with SHA-256 (RSASSA-PKCS1-v1_5 or ECDSA, following the signing key). */
+export async function buildCertificate(params: BuildParams): Promise<BuiltCertificate> {
+  const signingKey = await importSigningKey(params.signingKeyPem);
+  const subjectName = toName(params.subject);
+  const issuer = params.issuerCertPem ? new x509.X509Certificate(params.issuerCertPem) : undefined;
+  const issuerSpki = issuer ? Buffer.from(issuer.publicKey.rawData) : params.subjectSpki;
+  const serialHex = randomSerialHex();
+  const extensions: x509.Extension[] = [
+    ...params.extensions,
+    new SubjectKeyId(keyIdentifier(params.subjectSpki)),
+    new AuthorityKeyId(keyIdentifier(issuerSpki)),
+  ];
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serialHex,
+    subject: subjectName,
+    issuer: issuer ? issuer.subjectName : subjectName,
+    notBefore: params.notBefore,
+    notAfter: params.notAfter,
+    publicKey: params.subjectSpki,
+    signingKey,
+    signingAlgorithm: signingKey.algorithm.name === 'ECDSA' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+    extensions,
+  });
+  return { certPem: cert.toString('pem') + '\n', serialHex: serialHex.replace(/^0+/, '') };
+}
+
+/** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING contents. */
+export function keyIdentifier(spki: Buffer): Buffer {
+  // SubjectPublicKeyInfo ::= SEQUENCE { AlgorithmIdentifier, BIT STRING }
+  const [, subjectPublicKey] = readDerChildren(spki, readDerElement(spki, 0));
+  const bits = bitStringBytes(spki, subjectPublicKey);
+  return crypto.createHash('sha1').update(bits).digest();
+}
+
+/** Subject key identifier built from raw bytes (avoids an async WebCrypto import of the key). */
+class SubjectKeyId extends x509.Extension {
+  constructor(id: Buffer) {
+    super('2.5.29.14', false, derOctetString(id));
+  }
+}
+
+/** Authority key identifier with only the keyIdentifier [0] field. */
+class AuthorityKeyId extends x509.Extension {
+  constructor(id: Buffer) {
+    const inner = Buffer.concat([Buffer.from([0x80, id.length]), id]);
+    super('2.5.29.35', false, Buffer.concat([Buffer.from([0x30, inner.length]), inner]));
+  }
+}
+
+function derOctetString(bytes: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([0x04, bytes.length]), bytes]);
+}
+
+/** Usual leaf validity start: five minutes ago, so small clock skew on a peer does not reject it. */
+export function defaultNotBefore(): Date {
+  return new Date(Date.now() - 5 * 60 * 1000);
+}
+
+/** `from` plus a number of days. */
+export function addDays(from: Date, days: number): Date {
+  return new Date(from.getTime() + days * 24 * 60 * 60 * 1000);
+}
+
+/** Splits a PEM bundle into its `CERTIFICATE` blocks (each with a trailing newline). */
+export function splitPemCertificates(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)?.map((b) => b + '\n') ?? [];
+}
+
+export { x509, spkiDer };
