@@ -3,7 +3,9 @@
  * values the code recorded, through its HTTP query API.
  */
 import t from 'tap';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ProxyMetrics } from '../../proxy/metrics';
 import { handleMetricsRequest } from '../../proxy/metrics-http';
@@ -18,6 +20,16 @@ async function serve(metrics: ProxyMetrics): Promise<{ target: string; server: S
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { target: `127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+/** Every PromQL expression of the Grafana dashboard, with Grafana's variables filled in. */
+function dashboardExpressions(): { title: string; expr: string }[] {
+  const file = join(__dirname, '..', '..', '..', 'charts', 'ocpp-security-proxy', 'dashboards', 'ocpp-security-proxy.json');
+  const dashboard = JSON.parse(readFileSync(file, 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+  return dashboard.panels.flatMap((p) => (p.targets ?? []).map((tg) => ({
+    title: p.title,
+    expr: tg.expr.replace(/\$__rate_interval/g, '1m').replace(/\$(job|instance)\b/g, '.*'),
+  })));
 }
 
 /** The single sample's numeric value, or a test failure if there is not exactly one. */
@@ -90,6 +102,17 @@ t.test('real Prometheus sees the exact recorded values', async (t) => {
     `ocpp_proxy_upgrade_attempts_total{instance="${sa.target}",result="admitted",reason="ok"}`)), 5);
   t.equal(only(await prom.queryVector(
     `ocpp_proxy_sessions_active{profile="3",ocpp_version="ocpp2.0.1"}`)), 1);
+
+  // Every dashboard query is valid PromQL for this Prometheus and finds the data it is meant to show.
+  const results = new Map<string, number>();
+  for (const { title, expr } of dashboardExpressions()) {
+    const data = await prom.query(expr);
+    if (data.resultType === 'vector') results.set(title, Math.max(results.get(title) ?? 0, data.result.length));
+  }
+  t.ok(results.size >= 25, `${results.size} dashboard panels queried`);
+  t.equal(results.get('Sessions by security profile and OCPP version'), 2, 'sessions panel shows both series');
+  t.ok((results.get('Relay latency added by the proxy') ?? 0) >= 1, 'relay latency quantiles computed');
+  t.ok((results.get('Resident memory') ?? 0) >= 1, 'process panel has data');
 
   await t.rejects(prom.query('sum(('), { name: 'PrometheusHarnessError', reason: 'query_failed' }, 'bad PromQL is a clear error');
 });
