@@ -1,0 +1,19 @@
+import type { Gate, GateVerdict, UpgradeContext } from './types';
+import { reject } from './types';
+
+/**
+ * Checks that the request is a well-formed WebSocket handshake (RFC 6455 §4.2.1) before anything
+ * else is spent on it: the CSMS must not be dialled for a request `ws` would refuse anyway.
+ */
+export const handshakeGate: Gate = {
+  name: 'handshake',
+  check(ctx: UpgradeContext): GateVerdict {
+    const h = ctx.req.headers;
+    if (ctx.req.method !== 'GET') return reject(405, 'bad_handshake');
+    if ((h.upgrade ?? '').toLowerCase() !== 'websocket') return reject(400, 'bad_handshake');
+    const key = h['sec-websocket-key'];
+    if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{22}==$/.test(key.trim())) return reject(400, 'bad_handshake');
+    if (h['sec-websocket-version'] !== '13') return reject(400, 'bad_handshake', { 'Sec-WebSocket-Version': '13' });
+    return undefined;
+  },
+};

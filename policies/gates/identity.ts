@@ -1,0 +1,41 @@
+import type { Gate, GateVerdict, UpgradeContext } from './types';
+import { reject } from './types';
+
+/** OCPP 2.x identifierString characters without ':' (it separates Basic user and password); at most 48. */
+const IDENTITY_PATTERN = /^[A-Za-z0-9*\-_=+|@.]{1,48}$/;
+
+/** Longest raw request path considered at all; longer ones are refused before decoding. */
+const MAX_PATH_LENGTH = 2048;
+
+/**
+ * Reads the charger identity: the percent-decoded single path segment after the prefix.
+ * Anything else (other paths, nested segments, bad escapes, characters outside the OCPP
+ * identifierString set) is refused with 400 and never reaches the CSMS.
+ */
+export function identityGate(pathPrefix: string): Gate {
+  return {
+    name: 'identity',
+    check(ctx: UpgradeContext): GateVerdict {
+      const raw = ctx.req.url ?? '';
+      if (raw.length > MAX_PATH_LENGTH) return reject(414, 'path_too_long');
+      const path = raw.split('?', 1)[0]!;
+      if (!path.startsWith(pathPrefix)) return reject(404, 'unknown_path');
+      const segment = path.slice(pathPrefix.length);
+      if (segment.length === 0 || segment.includes('/')) return reject(400, 'bad_identity');
+      let identity: string;
+      try {
+        identity = decodeURIComponent(segment);
+      } catch {
+        return reject(400, 'bad_identity');
+      }
+      if (!IDENTITY_PATTERN.test(identity)) return reject(400, 'bad_identity');
+      ctx.identity = identity;
+      return undefined;
+    },
+  };
+}
+
+/** Exposed for tests and the CLI (validating identities given by an operator). */
+export function isValidIdentity(identity: string): boolean {
+  return IDENTITY_PATTERN.test(identity);
+}

@@ -1,0 +1,20 @@
+import type { Gate, GateVerdict, UpgradeContext } from './types';
+
+/**
+ * Reads the charger's offered OCPP subprotocols and keeps those the proxy relays, in the charger's
+ * order. With none in common OCPP-J says: complete the handshake without a subprotocol, then close;
+ * the CSMS is never dialled.
+ */
+export function subprotocolGate(supported: readonly string[]): Gate {
+  const allowed = new Set(supported);
+  return {
+    name: 'subprotocol',
+    check(ctx: UpgradeContext): GateVerdict {
+      const header = ctx.req.headers['sec-websocket-protocol'];
+      ctx.offeredProtocols = (header ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      ctx.acceptableProtocols = ctx.offeredProtocols.filter((p) => allowed.has(p));
+      if (ctx.acceptableProtocols.length === 0) return { status: 400, reason: 'no_common_subprotocol', completeThenClose: true };
+      return undefined;
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import type { IncomingMessage } from 'node:http';
+import type { PeerCertificate } from 'node:tls';
+
+/** Which listener a charger came in on. */
+export type ListenerKind = 'tls' | 'plain';
+
+/**
+ * Everything known about one WebSocket upgrade request while the gates run. Gates read it and
+ * may fill in what they establish (identity, subprotocols, credentials, the stored record) for
+ * the gates after them; nothing here reaches the CSMS unless every gate passed.
+ */
+export interface UpgradeContext {
+  readonly req: IncomingMessage;
+  readonly listener: ListenerKind;
+  /** Charger address as seen by the proxy (or as vouched for by a trusted front). */
+  remoteAddress: string;
+  /** Percent-decoded charger identity, set by the identity gate. */
+  identity: string;
+  /** Subprotocols the charger offered, in its order of preference. */
+  offeredProtocols: string[];
+  /** The offered subprotocols the proxy relays (configured list), in the charger's order. */
+  acceptableProtocols: string[];
+  /** The TLS client certificate, if the charger presented one. */
+  peerCertificate: PeerCertificate | null;
+  /** Whether that certificate chains to the client CA (Node's verdict at the socket). */
+  peerAuthorized: boolean;
+  /** Node's reason when it does not (e.g. CERT_HAS_EXPIRED). */
+  peerAuthorizationError: string | null;
+  /** Free slots for gates to hand facts to later gates and to the session (e.g. the stored record). */
+  facts: Record<string, unknown>;
+  /** Labels of checks that would have refused in report-only mode (the charger was admitted anyway). */
+  reportOnlyFindings: string[];
+}
+
+/** A gate's refusal. The same `reason` is used in the HTTP answer, the log line and the metric label. */
+export interface Rejection {
+  status: number;
+  reason: string;
+  /** Extra response headers, e.g. `WWW-Authenticate`. */
+  headers?: Record<string, string>;
+  /**
+   * When true the refusal is not an HTTP answer: the handshake completes without a subprotocol and
+   * the socket is closed at once, as OCPP-J prescribes when no subprotocol is common.
+   */
+  completeThenClose?: boolean;
+}
+
+/** What a gate says: continue (undefined) or stop with a rejection. */
+export type GateVerdict = Rejection | undefined;
+
+/**
+ * One admission check. Gates run in a fixed order (see policies/gates/index.ts); the first
+ * rejection stops the pipeline. Adding a check is adding a file and a line in that list.
+ */
+export interface Gate {
+  /** Stable name, for logs. */
+  readonly name: string;
+  check(ctx: UpgradeContext): GateVerdict | Promise<GateVerdict>;
+}
+
+/** Shorthand used by gates. */
+export function reject(status: number, reason: string, headers?: Record<string, string>): Rejection {
+  return { status, reason, headers };
+}

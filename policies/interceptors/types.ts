@@ -1,0 +1,79 @@
+import type { Logger } from 'pino';
+
+/** The charger's answer to a call the proxy injected. */
+export type CallOutcome =
+  | { kind: 'result'; payload: Record<string, unknown> }
+  | { kind: 'error'; code: string; description: string; details: Record<string, unknown> };
+
+/** Why an injected call got no answer. */
+export class InjectionError extends Error {
+  constructor(readonly reason: 'timeout' | 'closed' | 'queue_full', message: string) {
+    super(message);
+    this.name = 'InjectionError';
+  }
+}
+
+/** A CALL from the charger as interceptors see it. */
+export interface ChargerCall {
+  id: string;
+  action: string;
+  payload: Record<string, unknown>;
+}
+
+/**
+ * What an interceptor does with a charger's CALL: undefined lets it pass to the CSMS; `answer`
+ * sends a CALLRESULT and `error` a CALLERROR to the charger instead, and the CSMS never sees it.
+ */
+export type ChargerCallDecision =
+  | undefined
+  | { answer: Record<string, unknown> }
+  | { error: { code: string; description: string } };
+
+/** How a session ended, for interceptors that keep state. */
+export interface SessionEnd {
+  code: number;
+  reason: string;
+  /** Which side ended it. */
+  by: 'charger' | 'csms' | 'proxy';
+}
+
+/** The session as interceptors see it: who is connected and how, and the two actions they may take. */
+export interface SessionApi {
+  readonly identity: string;
+  /** Negotiated OCPP-J subprotocol, e.g. `ocpp1.6`. */
+  readonly subprotocol: string;
+  /** Security profile the charger was admitted on. */
+  readonly profile: 1 | 2 | 3;
+  /** Facts the admission gates established (stored record, certificate details, ...). */
+  readonly facts: Readonly<Record<string, unknown>>;
+  readonly log: Logger;
+  /**
+   * Sends a CALL of the proxy's own to the charger once no CSMS call is outstanding; CSMS calls
+   * wait behind it. The answer is returned here and never shown to the CSMS.
+   * Rejects with {@link InjectionError} on timeout or when the session closes first.
+   */
+  injectCall(action: string, payload: Record<string, unknown>, opts?: { timeoutMs?: number }): Promise<CallOutcome>;
+  /** Closes both legs. */
+  close(code: number, reason: string): void;
+  /** True once either leg has closed. */
+  readonly closed: boolean;
+}
+
+/**
+ * A per-session hook into the frame stream. Created per session by an {@link InterceptorFactory};
+ * every hook is optional. Hooks must not throw; a hook that does is logged and treated as "pass".
+ */
+export interface Interceptor {
+  readonly name: string;
+  /** The session is open on both legs. */
+  onOpen?(session: SessionApi): void;
+  /** A charger CALL, before it would be forwarded. May answer it instead (async allowed; order is kept). */
+  onChargerCall?(session: SessionApi, call: ChargerCall): ChargerCallDecision | Promise<ChargerCallDecision>;
+  /** The CSMS answered a charger CALL (e.g. BootNotification Accepted); observe only, the answer is forwarded. */
+  onCsmsAnswer?(session: SessionApi, call: ChargerCall, answer: CallOutcome): void;
+  /** The session ended. */
+  onClose?(session: SessionApi, end: SessionEnd): void;
+}
+
+/** Builds an interceptor for one session, or returns undefined when it has nothing to do there. */
+export type InterceptorFactory = (session: SessionApi) => Interceptor | undefined;

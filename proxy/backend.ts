@@ -1,0 +1,88 @@
+import type { IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+
+/** Basic credentials the proxy presents to the CSMS for one charger. */
+export interface BackendCredentials {
+  username: string;
+  password: Buffer;
+}
+
+/** What the proxy needs to dial the CSMS for one charger. */
+export interface BackendDialOptions {
+  /** CSMS endpoint without the identity, e.g. ws://127.0.0.1:9000/ocpp. */
+  baseUrl: string;
+  identity: string;
+  /** Subprotocols to offer, in the charger's order of preference. */
+  protocols: string[];
+  credentials: BackendCredentials | null;
+  /** X-Forwarded-* values, or null to send none. */
+  forwarded: { for: string; proto: 'https' | 'http' } | null;
+  timeoutMs: number;
+  maxPayload: number;
+}
+
+/** Why the CSMS could not be reached; `status` is what the charger gets. */
+export class BackendError extends Error {
+  constructor(readonly reason: 'backend_refused' | 'backend_unavailable' | 'backend_timeout' | 'backend_not_found' | 'backend_no_subprotocol' | 'backend_error', readonly status: number, message: string) {
+    super(message);
+    this.name = 'BackendError';
+  }
+}
+
+/**
+ * Opens the WebSocket to the legacy CSMS for one charger and resolves once it is open, so the
+ * charger's 101 is only sent when the other leg exists. The charger's own Authorization header is
+ * never forwarded: only the credentials given here are. Rejects with a {@link BackendError}; on
+ * failure nothing is left open.
+ */
+export function dialBackend(opts: BackendDialOptions): Promise<WebSocket> {
+  const url = `${opts.baseUrl}/${encodeURIComponent(opts.identity)}`;
+  const headers: Record<string, string> = {};
+  if (opts.credentials) {
+    const userPass = Buffer.concat([Buffer.from(opts.credentials.username + ':'), opts.credentials.password]);
+    headers.authorization = 'Basic ' + userPass.toString('base64');
+  }
+  if (opts.forwarded) {
+    headers['x-forwarded-for'] = opts.forwarded.for;
+    headers['x-forwarded-proto'] = opts.forwarded.proto;
+  }
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const ws = new WebSocket(url, opts.protocols, {
+      headers,
+      handshakeTimeout: opts.timeoutMs,
+      maxPayload: opts.maxPayload,
+      perMessageDeflate: true,
+      followRedirects: false,
+    });
+    const fail = (err: BackendError) => {
+      if (settled) return;
+      settled = true;
+      ws.removeAllListeners();
+      ws.on('error', () => {}); // late errors from the aborted socket are expected
+      ws.terminate();
+      reject(err);
+    };
+    ws.once('open', () => {
+      if (settled) return;
+      settled = true;
+      ws.removeAllListeners('error');
+      ws.removeAllListeners('unexpected-response');
+      resolve(ws);
+    });
+    ws.once('unexpected-response', (_req, res: IncomingMessage) => {
+      const status = res.statusCode ?? 0;
+      res.resume();
+      if (status === 404) fail(new BackendError('backend_not_found', 404, 'CSMS does not know this charger (404)'));
+      else fail(new BackendError('backend_refused', 502, `CSMS refused the connection with HTTP ${status}`));
+    });
+    ws.once('error', (err: NodeJS.ErrnoException) => {
+      const msg = err.message ?? '';
+      if (/timed out/i.test(msg)) fail(new BackendError('backend_timeout', 503, 'CSMS did not answer the handshake in time'));
+      else if (/subprotocol/i.test(msg)) fail(new BackendError('backend_no_subprotocol', 400, 'CSMS accepted none of the offered subprotocols'));
+      else if (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' || err.code === 'EHOSTUNREACH' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
+        fail(new BackendError('backend_unavailable', 503, `CSMS unreachable (${err.code})`));
+      } else fail(new BackendError('backend_error', 502, `CSMS handshake failed: ${msg}`));
+    });
+  });
+}

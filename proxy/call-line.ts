@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import { InjectionError, type CallOutcome } from '../policies/interceptors/types';
+import { call as callFrame } from './ocpp/errors';
+
+/** The most CSMS call ids remembered as outstanding; a CSMS that never gets answers cannot grow it without bound. */
+const MAX_TRACKED_CALLS = 256;
+/** Ids of the proxy's own timed-out calls remembered so a late answer is still swallowed. */
+const MAX_LATE_IDS = 64;
+
+interface Injection {
+  action: string;
+  payload: Record<string, unknown>;
+  timeoutMs: number;
+  resolve: (o: CallOutcome) => void;
+  reject: (e: Error) => void;
+}
+
+interface InFlight extends Injection {
+  id: string;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The CSMS-to-charger direction of one session, where the proxy shares the line with the CSMS.
+ * OCPP allows one outstanding CALL per direction, so an injected call waits until no CSMS call is
+ * outstanding, and CSMS frames that arrive while it is in flight are held (in order) until it is
+ * answered or times out. Ids of injected calls are UUIDs, which cannot collide with the CSMS's ids
+ * in practice and fit the 36-character limit.
+ */
+export class CallLine {
+  private readonly csmsCalls = new Set<string>();
+  private readonly queue: Injection[] = [];
+  private inFlight: InFlight | null = null;
+  private readonly held: { text: string; type: number; id: string }[] = [];
+  private readonly lateIds: string[] = [];
+  private closed = false;
+
+  /**
+   * @param sendToCharger writes one frame to the charger.
+   * @param maxHeld most CSMS frames held back; past it `onOverflow` is called (the session closes).
+   */
+  constructor(
+    private readonly sendToCharger: (text: string) => void,
+    private readonly maxHeld: number,
+    private readonly onOverflow: () => void,
+  ) {}
+
+  /** Queues a call of the proxy's own; see SessionApi.injectCall. */
+  inject(action: string, payload: Record<string, unknown>, timeoutMs: number): Promise<CallOutcome> {
+    if (this.closed) return Promise.reject(new InjectionError('closed', 'session is closed'));
+    if (this.queue.length >= this.maxHeld) return Promise.reject(new InjectionError('queue_full', 'too many injected calls queued'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ action, payload, timeoutMs, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /**
+   * A frame from the CSMS for the charger. Returns true when it may be forwarded now, false when
+   * it was held (it will be sent by the line later, in order).
+   */
+  fromCsms(text: string, type: number, id: string): boolean {
+    if (this.held.length > 0 || (type === 2 && this.inFlight !== null)) {
+      if (this.held.length >= this.maxHeld) {
+        this.onOverflow();
+        return false;
+      }
+      this.held.push({ text, type, id });
+      return false;
+    }
+    if (type === 2) this.trackCsmsCall(id);
+    return true;
+  }
+
+  /**
+   * An answer (CALLRESULT/CALLERROR) from the charger. Returns `proxy` when it answered an injected
+   * call (consumed here, never forwarded), `csms` when it answers a CSMS call, `unknown` otherwise.
+   */
+  answerFromCharger(id: string, outcome: () => CallOutcome): 'proxy' | 'csms' | 'unknown' {
+    if (this.inFlight && this.inFlight.id === id) {
+      const done = this.inFlight;
+      clearTimeout(done.timer);
+      this.inFlight = null;
+      done.resolve(outcome());
+      this.release();
+      return 'proxy';
+    }
+    if (this.lateIds.includes(id)) return 'proxy';
+    if (this.csmsCalls.delete(id)) {
+      if (this.csmsCalls.size === 0) this.pump();
+      return 'csms';
+    }
+    return 'unknown';
+  }
+
+  /** Whether any injected call is in flight or waiting (for tests and the admin view). */
+  get busy(): boolean {
+    return this.inFlight !== null || this.queue.length > 0;
+  }
+
+  /** The session closed: every waiting or in-flight injection fails with `closed`. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new InjectionError('closed', 'session closed before the charger answered');
+    if (this.inFlight) {
+      clearTimeout(this.inFlight.timer);
+      this.inFlight.reject(err);
+      this.inFlight = null;
+    }
+    for (const q of this.queue.splice(0)) q.reject(err);
+    this.held.length = 0;
+  }
+
+  private trackCsmsCall(id: string): void {
+    if (this.csmsCalls.size >= MAX_TRACKED_CALLS) {
+      const oldest = this.csmsCalls.values().next().value as string;
+      this.csmsCalls.delete(oldest);
+    }
+    this.csmsCalls.add(id);
+  }
+
+  /** Starts the next injected call when the line is free. */
+  private pump(): void {
+    if (this.closed || this.inFlight || this.csmsCalls.size > 0 || this.held.length > 0) return;
+    const next = this.queue.shift();
+    if (!next) return;
+    const id = randomUUID();
+    const timer = setTimeout(() => this.timeout(id), next.timeoutMs);
+    timer.unref?.();
+    this.inFlight = { ...next, id, timer };
+    this.sendToCharger(callFrame(id, next.action, next.payload));
+  }
+
+  private timeout(id: string): void {
+    if (!this.inFlight || this.inFlight.id !== id) return;
+    const done = this.inFlight;
+    this.inFlight = null;
+    this.lateIds.push(id);
+    if (this.lateIds.length > MAX_LATE_IDS) this.lateIds.shift();
+    done.reject(new InjectionError('timeout', `charger did not answer ${done.action} in ${done.timeoutMs} ms`));
+    this.release();
+  }
+
+  /**
+   * Sends the CSMS frames held during an injected call, in the order the CSMS sent them, then
+   * starts the next injection if the line is free again.
+   */
+  private release(): void {
+    for (const frame of this.held.splice(0)) {
+      if (this.closed) return;
+      if (frame.type === 2) this.trackCsmsCall(frame.id);
+      this.sendToCharger(frame.text);
+    }
+    this.pump();
+  }
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+import { runCertsCommand } from '../certs';
+import { ConfigError } from './config';
+import { runServe } from './serve';
+
+const USAGE = `Usage: ocpp-security-proxy <command> [options]
+
+Commands:
+  serve              run the proxy (the default command)
+  certs ...          development PKI, server/charger certificates, CSR signing (certs --help)
+
+Run a command with --help for its options.`;
+
+/** Entry point: dispatches to a command and turns errors into clear messages and exit codes. */
+export async function main(argv: string[]): Promise<number> {
+  const out = (line: string) => process.stdout.write(line + '\n');
+  const [first, ...rest] = argv;
+  try {
+    if (first === undefined || first.startsWith('-') || first === 'serve') {
+      if (first === '--help' || first === '-h') {
+        out(USAGE);
+        return 0;
+      }
+      return await runServe(first === 'serve' ? rest : argv, out);
+    }
+    if (first === 'certs') return await runCertsCommand(rest, out);
+    if (first === 'help') {
+      out(USAGE);
+      return 0;
+    }
+    process.stderr.write(`unknown command "${first}"\n\n${USAGE}\n`);
+    return 2;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${err.message}\n`);
+      return 2;
+    }
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
+      process.stderr.write(`cannot listen: ${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`fatal: ${e.stack ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,57 @@
+/**
+ * Every configuration key the proxy understands, in one table. The loader, the CLI flag parser,
+ * the environment mapping and the README table are all derived from it, so they cannot drift.
+ */
+
+/** How a key's text form (env var, flag, file value) is interpreted. */
+export type KeyType = 'string' | 'int' | 'bool' | 'list' | 'hostport' | 'url' | 'enum';
+
+/** One configuration key. */
+export interface KeyDef {
+  /** camelCase name used in config files. Flag is its kebab-case, env var `OCPP_PROXY_` + UPPER_SNAKE. */
+  key: string;
+  type: KeyType;
+  default: unknown;
+  doc: string;
+  values?: readonly string[];
+  /** Lower bound for ints. */
+  min?: number;
+}
+
+export const CONFIG_KEYS = [
+  { key: 'listen', type: 'hostport', default: '0.0.0.0:8443', doc: 'TLS charger listener (Security Profile 2 and 3).' },
+  { key: 'plainListen', type: 'hostport', default: null, doc: 'Plain ws:// charger listener for Profile 1 (off unless set). Only chargers whose minimum profile is 1 are admitted here.' },
+  { key: 'adminListen', type: 'hostport', default: '127.0.0.1:9100', doc: 'Admin listener: /metrics, /healthz, /readyz and the admin API. Never the charger port.' },
+  { key: 'backend', type: 'url', default: 'ws://127.0.0.1:9000/ocpp', doc: 'Legacy CSMS WebSocket endpoint; the charger identity is appended as the last path segment.' },
+  { key: 'pathPrefix', type: 'string', default: '/ocpp/', doc: 'Path chargers connect under; the identity is the percent-decoded segment after it.' },
+  { key: 'tlsCert', type: 'list', default: [], doc: 'Server certificate chain file(s) (PEM). Give twice for an RSA and an ECDSA certificate served side by side.' },
+  { key: 'tlsKey', type: 'list', default: [], doc: 'Private key file(s) (PEM), in the same order as tlsCert.' },
+  { key: 'clientCa', type: 'string', default: null, doc: 'CA bundle (PEM) that charger client certificates (Profile 3) must chain to. Certificates are requested, not required, at the socket.' },
+  { key: 'devPki', type: 'bool', default: true, doc: 'When no tlsCert is given, generate (once) a development CA and RSA+ECDSA localhost certificates in dataDir/pki. Not for production.' },
+  { key: 'dataDir', type: 'string', default: './data', doc: 'Directory for the embedded store, the generated server secret and the development PKI.' },
+  { key: 'subprotocols', type: 'list', default: ['ocpp1.6', 'ocpp2.0', 'ocpp2.0.1', 'ocpp2.1'], doc: 'OCPP-J subprotocols the proxy relays; the CSMS picks among those the charger offers.' },
+  { key: 'backendUsername', type: 'string', default: null, doc: 'Basic username for the CSMS (Profile 1 towards the CSMS). Defaults to the charger identity when a password is set.' },
+  { key: 'backendPasswordFile', type: 'string', default: null, doc: 'File holding the Basic password the proxy presents to the CSMS (env alternative OCPP_PROXY_BACKEND_PASSWORD).' },
+  { key: 'forwardedHeaders', type: 'bool', default: true, doc: 'Send X-Forwarded-For / X-Forwarded-Proto to the CSMS.' },
+  { key: 'backendTimeoutMs', type: 'int', default: 10000, min: 100, doc: 'Time allowed for the CSMS WebSocket handshake before the charger gets 503.' },
+  { key: 'maxFrameBytes', type: 'int', default: 262144, min: 1024, doc: 'Largest frame accepted from either side; a bigger one closes the session with 1009.' },
+  { key: 'handshakeTimeoutMs', type: 'int', default: 10000, min: 100, doc: 'A TLS or HTTP handshake not finished in this time is cut.' },
+  { key: 'pingIntervalMs', type: 'int', default: 30000, min: 0, doc: 'WebSocket ping interval on both legs; a peer that misses a pong is declared dead and both legs close. 0 disables.' },
+  { key: 'callTimeoutMs', type: 'int', default: 30000, min: 100, doc: 'How long a call injected by the proxy waits for the charger\'s answer.' },
+  { key: 'maxHeldFrames', type: 'int', default: 1000, min: 1, doc: 'CSMS frames held back while an injected call is in flight; beyond this the session is closed (1013) rather than buffering without bound.' },
+  { key: 'httpPassthrough', type: 'bool', default: false, doc: 'Pass non-upgrade HTTP requests on the charger port to the CSMS\'s HTTP origin (otherwise 404).' },
+  { key: 'drainGraceMs', type: 'int', default: 10000, min: 0, doc: 'On SIGTERM: stop accepting, then close live sessions with 1001 after this grace.' },
+  { key: 'drainJitterMs', type: 'int', default: 5000, min: 0, doc: 'Closes during a drain are spread randomly over this window so chargers do not reconnect in lockstep.' },
+  { key: 'logLevel', type: 'enum', default: 'info', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], doc: 'Log level.' },
+  { key: 'logFormat', type: 'enum', default: 'json', values: ['json', 'pretty'], doc: 'json: one object per line; pretty: for humans at a terminal.' },
+] as const satisfies readonly KeyDef[];
+
+/** Camel-case name → kebab-case flag name (`plainListen` → `plain-listen`). */
+export function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** Camel-case name → environment variable (`plainListen` → `OCPP_PROXY_PLAIN_LISTEN`). */
+export function envName(key: string): string {
+  return 'OCPP_PROXY_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}

@@ -1,0 +1,162 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { CONFIG_KEYS, envName, flagName, type KeyDef } from './config-keys';
+
+/** A listen address. */
+export interface HostPort { host: string; port: number }
+
+/** The validated configuration of one proxy process. See config-keys.ts for each key's meaning. */
+export interface ProxyConfig {
+  listen: HostPort;
+  plainListen: HostPort | null;
+  adminListen: HostPort;
+  backend: string;
+  pathPrefix: string;
+  tlsCert: string[];
+  tlsKey: string[];
+  clientCa: string | null;
+  devPki: boolean;
+  dataDir: string;
+  subprotocols: string[];
+  backendUsername: string | null;
+  backendPasswordFile: string | null;
+  forwardedHeaders: boolean;
+  backendTimeoutMs: number;
+  maxFrameBytes: number;
+  handshakeTimeoutMs: number;
+  pingIntervalMs: number;
+  callTimeoutMs: number;
+  maxHeldFrames: number;
+  httpPassthrough: boolean;
+  drainGraceMs: number;
+  drainJitterMs: number;
+  logLevel: string;
+  logFormat: 'json' | 'pretty';
+}
+
+/** A configuration problem; the message always names the offending key and where it came from. */
+export class ConfigError extends Error {
+  readonly reason = 'config_invalid';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Where one layer of settings came from, for error messages. */
+type Layer = { source: string; values: Record<string, unknown> };
+
+const KEYS: readonly KeyDef[] = CONFIG_KEYS;
+const BY_NAME = new Map(KEYS.map((k) => [k.key, k]));
+
+/**
+ * Builds the configuration from, in rising precedence: defaults, a YAML/JSON file, `OCPP_PROXY_*`
+ * environment variables, then command-line values (already parsed to camelCase keys).
+ * Throws {@link ConfigError} naming the bad key.
+ */
+export function loadConfig(opts: { file?: string | null; env?: NodeJS.ProcessEnv; flags?: Record<string, unknown> } = {}): ProxyConfig {
+  const layers: Layer[] = [];
+  if (opts.file) layers.push({ source: `config file ${opts.file}`, values: readConfigFile(opts.file) });
+  layers.push({ source: 'environment', values: fromEnv(opts.env ?? process.env) });
+  if (opts.flags) layers.push({ source: 'command line', values: opts.flags });
+
+  const out: Record<string, unknown> = {};
+  for (const def of KEYS) out[def.key] = def.default;
+  for (const layer of layers) {
+    for (const [name, raw] of Object.entries(layer.values)) {
+      const def = BY_NAME.get(name);
+      if (!def) throw new ConfigError(`unknown configuration key "${name}" in ${layer.source}`);
+      if (raw === undefined) continue;
+      out[name] = coerce(def, raw, layer.source);
+    }
+  }
+  return crossCheck(out as unknown as ProxyConfig);
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text); // YAML is a superset of JSON: one parser serves both
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${file} must hold a mapping of keys to values`);
+  return parsed as Record<string, unknown>;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const def of KEYS) {
+    const v = env[envName(def.key)];
+    if (v !== undefined && v !== '') values[def.key] = v;
+  }
+  return values;
+}
+
+function coerce(def: KeyDef, raw: unknown, source: string): unknown {
+  const bad = (why: string) => new ConfigError(`invalid value for "${def.key}" (${flagName(def.key)} / ${envName(def.key)}) from ${source}: ${why}`);
+  switch (def.type) {
+    case 'string':
+      if (raw === null) return null;
+      if (typeof raw !== 'string' && typeof raw !== 'number') throw bad('expected a string');
+      return String(raw);
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n)) throw bad('expected an integer');
+      if (def.min !== undefined && n < def.min) throw bad(`must be at least ${def.min}`);
+      return n;
+    }
+    case 'bool':
+      if (typeof raw === 'boolean') return raw;
+      if (typeof raw === 'string' && /^(true|1|yes|on)$/i.test(raw)) return true;
+      if (typeof raw === 'string' && /^(false|0|no|off)$/i.test(raw)) return false;
+      throw bad('expected true or false');
+    case 'list': {
+      const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : null;
+      if (!list || list.some((x) => typeof x !== 'string')) throw bad('expected a list of strings (comma-separated in env)');
+      return (list as string[]).map((s) => s.trim()).filter((s) => s.length > 0);
+    }
+    case 'hostport':
+      if (raw === null || raw === '' || raw === 'off') return null;
+      return parseHostPort(String(raw), bad);
+    case 'url': {
+      if (typeof raw !== 'string') throw bad('expected a URL');
+      let url: URL;
+      try { url = new URL(raw); } catch { throw bad('not a valid URL'); }
+      if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw bad('must start with ws:// or wss://');
+      return raw.replace(/\/+$/, '');
+    }
+    case 'enum':
+      if (typeof raw !== 'string' || !def.values?.includes(raw)) throw bad(`must be one of ${def.values?.join(', ')}`);
+      return raw;
+  }
+}
+
+/** Parses `host:port`, `[v6]:port` or a bare port (all interfaces). */
+export function parseHostPort(text: string, bad: (why: string) => Error = (w) => new ConfigError(w)): HostPort {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(text.trim()) ?? /^()()(\d{1,5})$/.exec(text.trim());
+  if (!m) throw bad(`expected host:port, got "${text}"`);
+  const port = Number(m[3]);
+  if (port > 65535) throw bad(`port ${port} out of range`);
+  return { host: m[1] || m[2] || '0.0.0.0', port };
+}
+
+function crossCheck(c: ProxyConfig): ProxyConfig {
+  if (c.tlsCert.length !== c.tlsKey.length) {
+    throw new ConfigError(`"tlsCert" and "tlsKey" must be given the same number of times (got ${c.tlsCert.length} and ${c.tlsKey.length})`);
+  }
+  if (c.tlsCert.length > 2) throw new ConfigError('"tlsCert" may be given at most twice (an RSA and an ECDSA certificate)');
+  if (!c.pathPrefix.startsWith('/')) throw new ConfigError('"pathPrefix" must start with "/"');
+  if (!c.pathPrefix.endsWith('/')) c.pathPrefix += '/';
+  const known = new Set(['ocpp1.2', 'ocpp1.5', 'ocpp1.6', 'ocpp2.0', 'ocpp2.0.1', 'ocpp2.1']);
+  for (const p of c.subprotocols) if (!known.has(p)) throw new ConfigError(`"subprotocols" contains unknown OCPP subprotocol "${p}"`);
+  if (c.subprotocols.length === 0) throw new ConfigError('"subprotocols" must not be empty');
+  return c;
+}

@@ -1,0 +1,104 @@
+/**
+ * OCPP-J frame header reading. The relay forwards the original text; this module only tells what
+ * a frame is (type, id, action) and whether it is well-formed enough to forward.
+ */
+
+export const CALL = 2;
+export const CALLRESULT = 3;
+export const CALLERROR = 4;
+/** OCPP 2.1 only. */
+export const CALLRESULTERROR = 5;
+/** OCPP 2.1 only: unconfirmed message, never answered. */
+export const SEND = 6;
+
+/** Longest message id OCPP-J allows (room for a UUID). */
+export const MAX_MESSAGE_ID_LENGTH = 36;
+
+export type MessageTypeName = 'call' | 'callresult' | 'callerror' | 'callresulterror' | 'send';
+
+/** A well-formed frame's header, plus the parsed value for interceptors that need the payload. */
+export interface Frame {
+  type: 2 | 3 | 4 | 5 | 6;
+  id: string;
+  /** Set for CALL and SEND. */
+  action?: string;
+  /** The parsed array; read by interceptors only, never re-serialised for forwarding. */
+  value: unknown[];
+}
+
+/** Why a frame cannot be forwarded, and what an OCPP-J peer should be told. */
+export interface FrameProblem {
+  problem: 'not_json' | 'not_array' | 'bad_type' | 'bad_id' | 'bad_shape' | 'unknown_type';
+  /** The message id when it could be read, for the CALLERROR answer. */
+  id?: string;
+  /** The message type number when it could be read. */
+  type?: number;
+  detail: string;
+}
+
+/** The frame types a subprotocol knows: 5 and 6 exist only in OCPP 2.1. */
+export function typesFor(subprotocol: string): ReadonlySet<number> {
+  return subprotocol === 'ocpp2.1' ? TYPES_21 : TYPES_CLASSIC;
+}
+const TYPES_CLASSIC: ReadonlySet<number> = new Set([CALL, CALLRESULT, CALLERROR]);
+const TYPES_21: ReadonlySet<number> = new Set([CALL, CALLRESULT, CALLERROR, CALLRESULTERROR, SEND]);
+
+/** Expected element count per message type. */
+const LENGTHS: Record<number, number> = { 2: 4, 3: 3, 4: 5, 5: 5, 6: 4 };
+
+/**
+ * Reads a frame's header and checks its shape (element count and element types per OCPP-J).
+ * Returns a {@link Frame} or a {@link FrameProblem}; never throws.
+ */
+export function readFrame(text: string, knownTypes: ReadonlySet<number> = TYPES_CLASSIC): Frame | FrameProblem {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { problem: 'not_json', detail: 'frame is not valid JSON' };
+  }
+  if (!Array.isArray(value)) return { problem: 'not_array', detail: 'frame is not a JSON array' };
+  const type = value[0];
+  if (typeof type !== 'number' || !Number.isInteger(type)) return { problem: 'bad_type', detail: 'message type is not an integer' };
+  const rawId = value[1];
+  const id = typeof rawId === 'string' && rawId.length > 0 && rawId.length <= MAX_MESSAGE_ID_LENGTH ? rawId : undefined;
+  if (!knownTypes.has(type)) return { problem: 'unknown_type', type, id, detail: `message type ${type} is not supported` };
+  if (id === undefined) return { problem: 'bad_id', type, detail: `message id must be a string of 1..${MAX_MESSAGE_ID_LENGTH} characters` };
+  if (value.length !== LENGTHS[type]) return { problem: 'bad_shape', type, id, detail: `message type ${type} must have ${LENGTHS[type]} elements` };
+  switch (type) {
+    case CALL:
+    case SEND:
+      if (typeof value[2] !== 'string' || value[2].length === 0) return { problem: 'bad_shape', type, id, detail: 'action must be a non-empty string' };
+      if (!isObject(value[3])) return { problem: 'bad_shape', type, id, detail: 'payload must be a JSON object' };
+      return { type, id, action: value[2], value };
+    case CALLRESULT:
+      if (!isObject(value[2])) return { problem: 'bad_shape', type, id, detail: 'payload must be a JSON object' };
+      return { type, id, value };
+    default: // CALLERROR, CALLRESULTERROR
+      if (typeof value[2] !== 'string' || typeof value[3] !== 'string' || !isObject(value[4])) {
+        return { problem: 'bad_shape', type, id, detail: 'error frame must be [type, id, code, description, {details}]' };
+      }
+      return { type: type as 4 | 5, id, value };
+  }
+}
+
+/** Narrowing helper. */
+export function isProblem(f: Frame | FrameProblem): f is FrameProblem {
+  return (f as FrameProblem).problem !== undefined;
+}
+
+/** Label for metrics and logs. */
+export function messageTypeName(type: number): MessageTypeName | 'unknown' {
+  switch (type) {
+    case CALL: return 'call';
+    case CALLRESULT: return 'callresult';
+    case CALLERROR: return 'callerror';
+    case CALLRESULTERROR: return 'callresulterror';
+    case SEND: return 'send';
+    default: return 'unknown';
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

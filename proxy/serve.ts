@@ -1,0 +1,64 @@
+import path from 'node:path';
+import { startApp } from './app';
+import { loadConfig } from './config';
+import { parseFlags } from './flags';
+import { createLogger } from './log';
+
+export const SERVE_USAGE = `Usage: ocpp-security-proxy [serve] [--config FILE] [--listen HOST:PORT] [--backend ws://...] [options]
+
+Runs the proxy. Every configuration key is also a flag (kebab-case) and an environment variable
+(OCPP_PROXY_UPPER_SNAKE); flags win over the environment, which wins over the config file.
+See the README's configuration table for every key.`;
+
+/** `serve`: start the proxy, print where to point a charger, drain on SIGTERM/SIGINT. Resolves to an exit code. */
+export async function runServe(argv: string[], out: (line: string) => void): Promise<number> {
+  const flags = parseFlags(argv);
+  if (flags.help) {
+    out(SERVE_USAGE);
+    return 0;
+  }
+  if (flags.positionals.length > 0) {
+    out(`unexpected argument "${flags.positionals[0]}"\n\n${SERVE_USAGE}`);
+    return 2;
+  }
+  const config = loadConfig({ file: flags.configFile, flags: flags.values });
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+  const app = await startApp(config, { log });
+  printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix);
+  log.info({ event: 'proxy_started', listen: app.addresses.tls, plainListen: app.addresses.plain, admin: app.addresses.admin, backend: config.backend });
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ event: 'second_signal', signal }, 'second signal: exiting now');
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      log.info({ event: 'shutdown', signal }, 'draining');
+      app.drain().then(() => resolve(0), (err: unknown) => {
+        log.error({ event: 'drain_failed', err: String(err) });
+        resolve(1);
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+function printBanner(out: (line: string) => void, a: { tls: { address: string; port: number }; plain: { address: string; port: number } | null; admin: { address: string; port: number } }, devCa: string | null, prefix: string): void {
+  const host = (addr: string) => (addr === '0.0.0.0' || addr === '::' ? 'localhost' : addr.includes(':') ? `[${addr}]` : addr);
+  out('');
+  out('ocpp-security-proxy is running');
+  out(`  Point chargers at:  wss://${host(a.tls.address)}:${a.tls.port}${prefix}<charger identity>`);
+  if (a.plain) out(`  Profile 1 (plain):  ws://${host(a.plain.address)}:${a.plain.port}${prefix}<charger identity>`);
+  out(`  Admin / metrics:    http://${host(a.admin.address)}:${a.admin.port}/metrics  (/healthz, /readyz)`);
+  if (devCa) {
+    out(`  Trust this CA:      ${path.resolve(devCa)}`);
+    out('');
+    out('  !!!  WARNING: using a generated DEVELOPMENT PKI. NOT FOR PRODUCTION.  !!!');
+    out('  !!!  Configure tlsCert/tlsKey (and clientCa) with your own certificates. !!!');
+  }
+  out('');
+}

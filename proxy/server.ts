@@ -1,0 +1,218 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { WebSocketServer } from 'ws';
+import type WebSocket from 'ws';
+import { defaultGates } from '../policies/gates';
+import type { Gate, ListenerKind, Rejection, UpgradeContext } from '../policies/gates/types';
+import type { InterceptorFactory } from '../policies/interceptors/types';
+import { dialBackend, type BackendCredentials } from './backend';
+import type { ProxyConfig } from './config';
+import type { Logger } from './log';
+import { httpPassthrough } from './passthrough';
+import { SessionRegistry } from './registry';
+import { Session, type SessionObserver } from './session';
+import { serverTlsOptions, watchTlsFiles, type TlsFiles } from './tls';
+import { chosenProtocol, handleUpgrade, type UpgradeDeps } from './upgrade';
+
+/** Collaborators of the server; everything but the logger and TLS files has a default. */
+export interface ProxyDeps {
+  log: Logger;
+  tls: TlsFiles;
+  /** Admission pipeline; defaults to {@link defaultGates}. */
+  gates?: Gate[];
+  interceptors?: InterceptorFactory[];
+  /** Credentials for the CSMS leg of one charger (default: the global backend credentials, if any). */
+  backendCredentials?: (ctx: UpgradeContext) => BackendCredentials | null | Promise<BackendCredentials | null>;
+  observer?: SessionObserver;
+  /** Called once per refused upgrade, after the built-in log line. */
+  onRejected?: (ctx: UpgradeContext, rejection: Rejection) => void;
+  /** Called for every admitted session. */
+  onSession?: (session: Session) => void;
+  /** Called on TLS handshake failures with a short reason. */
+  onTlsError?: (reason: string) => void;
+}
+
+/** Security profile a charger presents on this connection (before the store says what it needs). */
+export function presentedProfile(ctx: UpgradeContext): 1 | 2 | 3 {
+  if (ctx.listener === 'plain') return 1;
+  return ctx.peerCertificate && ctx.peerAuthorized ? 3 : 2;
+}
+
+/**
+ * The charger-facing side of the proxy: the TLS listener (and the optional plain Profile 1 one), the
+ * upgrade pipeline, the live sessions, and the drain on shutdown. The admin listener lives in admin.ts.
+ */
+export class ProxyServer {
+  readonly sessions = new SessionRegistry();
+  private readonly wss: WebSocketServer;
+  private tlsServer: https.Server | null = null;
+  private plainServer: http.Server | null = null;
+  private stopWatching: (() => void) | null = null;
+  private draining = false;
+  private readonly log: Logger;
+  private readonly upgradeDeps: UpgradeDeps;
+
+  constructor(readonly config: ProxyConfig, private readonly deps: ProxyDeps) {
+    this.log = deps.log;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: config.maxFrameBytes,
+      handleProtocols: chosenProtocol,
+      // OCPP: the CSMS side must support permessage-deflate; offered only to chargers that ask.
+      perMessageDeflate: { threshold: 1024, serverNoContextTakeover: false, clientNoContextTakeover: false },
+    });
+    this.upgradeDeps = this.makeUpgradeDeps();
+  }
+
+  /** Opens the listeners. Resolves with their bound addresses. */
+  async start(): Promise<{ tls: AddressInfo; plain: AddressInfo | null }> {
+    const c = this.config;
+    const onRequest = httpPassthrough(c.httpPassthrough, c.backend, this.log);
+    this.tlsServer = https.createServer(serverTlsOptions(this.deps.tls, c.handshakeTimeoutMs), onRequest);
+    this.harden(this.tlsServer, 'tls');
+    this.tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      const reason = tlsFailureReason(err);
+      this.log.debug({ event: 'tls_handshake_failed', reason, remoteAddress: socket.remoteAddress, err: err.message });
+      this.deps.onTlsError?.(reason);
+      socket.destroy();
+    });
+    this.stopWatching = watchTlsFiles(this.tlsServer, this.deps.tls, this.log);
+    this.tlsServer.listen(c.listen.port, c.listen.host);
+    await once(this.tlsServer, 'listening');
+    let plain: AddressInfo | null = null;
+    if (c.plainListen) {
+      this.plainServer = http.createServer(onRequest);
+      this.harden(this.plainServer, 'plain');
+      this.plainServer.listen(c.plainListen.port, c.plainListen.host);
+      await once(this.plainServer, 'listening');
+      plain = this.plainServer.address() as AddressInfo;
+    }
+    return { tls: this.tlsServer.address() as AddressInfo, plain };
+  }
+
+  /** True while both configured listeners accept connections (for /readyz). */
+  get listening(): boolean {
+    return !this.draining && !!this.tlsServer?.listening && (!this.config.plainListen || !!this.plainServer?.listening);
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, then close each live session with 1001 after the grace,
+   * spread over the jitter window so chargers do not all reconnect at once. Resolves when all are closed.
+   */
+  async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.stopWatching?.();
+    this.tlsServer?.close();
+    this.plainServer?.close();
+    const live = this.sessions.all();
+    this.log.info({ event: 'drain_started', sessions: live.length, graceMs: this.config.drainGraceMs, jitterMs: this.config.drainJitterMs });
+    await Promise.all(live.map((s) => new Promise<void>((resolve) => {
+      if (s.closed) return resolve();
+      s.once('close', () => resolve());
+      const delay = this.config.drainGraceMs + Math.floor(Math.random() * (this.config.drainJitterMs + 1));
+      setTimeout(() => s.close(1001, 'proxy shutting down'), delay).unref();
+    })));
+    this.tlsServer?.closeAllConnections();
+    this.plainServer?.closeAllConnections();
+    this.log.info({ event: 'drain_finished' });
+  }
+
+  /** Immediate stop (tests, fatal errors): every session closed with 1001 now. */
+  async stop(): Promise<void> {
+    this.draining = true;
+    this.stopWatching?.();
+    for (const s of this.sessions.all()) s.close(1001, 'proxy stopping');
+    for (const srv of [this.tlsServer, this.plainServer]) {
+      if (!srv) continue;
+      srv.closeAllConnections();
+      if (srv.listening) await new Promise<void>((r) => srv.close(() => r()));
+    }
+  }
+
+  private harden(server: http.Server, kind: ListenerKind): void {
+    server.headersTimeout = this.config.handshakeTimeoutMs;
+    server.requestTimeout = this.config.handshakeTimeoutMs;
+    server.on('upgrade', (req, socket, head) => {
+      if (this.draining) {
+        socket.destroy();
+        return;
+      }
+      void handleUpgrade(this.upgradeDeps, kind, req, socket, head);
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      this.log.debug({ event: 'http_client_error', code: err.code, err: err.message });
+      if (socket.writable && err.code !== 'ECONNRESET') {
+        const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+        socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      }
+      socket.destroy();
+    });
+  }
+
+  private makeUpgradeDeps(): UpgradeDeps {
+    return {
+    gates: this.deps.gates ?? defaultGates(this.config),
+    wss: this.wss,
+    log: this.deps.log,
+    dialBackend: async (ctx: UpgradeContext): Promise<WebSocket> => {
+      const credentials = this.deps.backendCredentials ? await this.deps.backendCredentials(ctx) : null;
+      return dialBackend({
+        baseUrl: this.config.backend,
+        identity: ctx.identity,
+        protocols: ctx.acceptableProtocols,
+        credentials,
+        forwarded: this.config.forwardedHeaders ? { for: ctx.remoteAddress, proto: ctx.listener === 'tls' ? 'https' : 'http' } : null,
+        timeoutMs: this.config.backendTimeoutMs,
+        maxPayload: this.config.maxFrameBytes,
+      });
+    },
+    admitted: (ctx: UpgradeContext, charger: WebSocket, csms: WebSocket) => this.admit(ctx, charger, csms),
+    rejected: (ctx: UpgradeContext, r: Rejection) => {
+      this.log.info({ event: 'upgrade_rejected', identity: ctx.identity || undefined, remoteAddress: ctx.remoteAddress, listener: ctx.listener, status: r.status, reason: r.reason });
+      this.deps.onRejected?.(ctx, r);
+    },
+    };
+  }
+
+  private admit(ctx: UpgradeContext, charger: WebSocket, csms: WebSocket): void {
+    const profile = (ctx.facts.profile as 1 | 2 | 3 | undefined) ?? presentedProfile(ctx);
+    const session = new Session({
+      identity: ctx.identity,
+      subprotocol: csms.protocol,
+      profile,
+      charger,
+      csms,
+      facts: ctx.facts,
+      log: this.log.child({ identity: ctx.identity }),
+      interceptors: this.deps.interceptors,
+      observer: this.deps.observer,
+      callTimeoutMs: this.config.callTimeoutMs,
+      pingIntervalMs: this.config.pingIntervalMs,
+      maxHeldFrames: this.config.maxHeldFrames,
+    });
+    this.sessions.add(session);
+    session.log.info({ event: 'session_started', profile, subprotocol: csms.protocol, remoteAddress: ctx.remoteAddress, listener: ctx.listener });
+    session.once('close', (end) => {
+      session.log.info({ event: 'session_ended', profile, subprotocol: csms.protocol, durationMs: Date.now() - session.startedAt, code: end.code, by: end.by, reason: end.reason, frames: session.frames });
+    });
+    this.deps.onSession?.(session);
+    session.start();
+  }
+}
+
+/** Short, bounded reason label for a failed TLS handshake. */
+export function tlsFailureReason(err: NodeJS.ErrnoException): string {
+  const m = `${err.code ?? ''} ${err.message ?? ''}`.toLowerCase();
+  if (m.includes('timed out') || m.includes('timeout')) return 'timeout';
+  if (m.includes('unsupported protocol') || m.includes('version')) return 'protocol_version';
+  if (m.includes('no shared cipher') || m.includes('cipher')) return 'no_shared_cipher';
+  if (m.includes('http request')) return 'plaintext_on_tls_port';
+  if (m.includes('wrong version number') || m.includes('packet length') || m.includes('record')) return 'bad_record';
+  if (m.includes('econnreset') || m.includes('socket hang up')) return 'connection_reset';
+  return 'other';
+}

@@ -1,0 +1,320 @@
+import { EventEmitter } from 'node:events';
+import type WebSocket from 'ws';
+import {
+  InjectionError, type CallOutcome, type ChargerCall, type ChargerCallDecision, type Interceptor,
+  type InterceptorFactory, type SessionApi, type SessionEnd,
+} from '../policies/interceptors/types';
+import { CallLine } from './call-line';
+import { clampReason, codeForCharger, codeForCsms } from './close-codes';
+import type { Logger } from './log';
+import { answerForProblem, callError, callResult } from './ocpp/errors';
+import { isProblem, messageTypeName, readFrame, typesFor, type Frame } from './ocpp/frame';
+
+/** Direction label used in logs and metrics. */
+export type Direction = 'charger_to_csms' | 'csms_to_charger';
+
+/** Optional hooks for metrics; the session knows nothing of Prometheus. */
+export interface SessionObserver {
+  frameRelayed?(direction: Direction, messageType: string, seconds: number): void;
+  frameRefused?(direction: Direction, problem: string): void;
+  injected?(action: string, outcome: string): void;
+  answeredLocally?(action: string): void;
+}
+
+/** Everything a session needs. */
+export interface SessionOptions {
+  identity: string;
+  subprotocol: string;
+  profile: 1 | 2 | 3;
+  charger: WebSocket;
+  csms: WebSocket;
+  log: Logger;
+  facts?: Record<string, unknown>;
+  interceptors?: readonly InterceptorFactory[];
+  observer?: SessionObserver;
+  callTimeoutMs: number;
+  pingIntervalMs: number;
+  maxHeldFrames: number;
+}
+
+/** Bytes buffered towards one peer beyond which the other peer is no longer read (back-pressure). */
+const HIGH_WATER = 1 << 20;
+
+/**
+ * One charger ↔ CSMS pair. Frames are forwarded as their original text after reading only their
+ * header; malformed frames are answered as OCPP-J prescribes and not forwarded; the proxy can inject
+ * calls of its own (see {@link CallLine}) and interceptors can answer charger calls themselves.
+ * Either leg closing closes the other. Emits `close` with a {@link SessionEnd} once.
+ */
+export class Session extends EventEmitter implements SessionApi {
+  readonly identity: string;
+  readonly subprotocol: string;
+  readonly profile: 1 | 2 | 3;
+  readonly facts: Record<string, unknown>;
+  readonly log: Logger;
+  readonly startedAt = Date.now();
+  /** Frames relayed, per direction (for the admin view). */
+  readonly frames = { charger_to_csms: 0, csms_to_charger: 0 };
+
+  private readonly charger: WebSocket;
+  private readonly csms: WebSocket;
+  private readonly opts: SessionOptions;
+  private readonly line: CallLine;
+  private readonly interceptors: Interceptor[] = [];
+  private readonly knownTypes: ReadonlySet<number>;
+  /** Charger CALLs forwarded to the CSMS and not yet answered: id -> call (for onCsmsAnswer). */
+  private readonly chargerCalls = new Map<string, ChargerCall>();
+  /** Charger frames waiting behind an asynchronous interceptor decision, to keep their order. */
+  private readonly chargerBacklog: Buffer[] = [];
+  private chargerBusy = false;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private alive = { charger: true, csms: true };
+  private ended: SessionEnd | null = null;
+
+  constructor(opts: SessionOptions) {
+    super();
+    this.opts = opts;
+    this.identity = opts.identity;
+    this.subprotocol = opts.subprotocol;
+    this.profile = opts.profile;
+    this.facts = opts.facts ?? {};
+    this.log = opts.log;
+    this.charger = opts.charger;
+    this.csms = opts.csms;
+    this.knownTypes = typesFor(opts.subprotocol);
+    this.line = new CallLine((text) => this.send(this.charger, this.csms, text), opts.maxHeldFrames, () => this.close(1013, 'too many frames held for the charger'));
+    for (const make of opts.interceptors ?? []) {
+      const i = safe(this.log, 'factory', () => make(this));
+      if (i) this.interceptors.push(i);
+    }
+  }
+
+  /** Wires both legs and starts relaying. */
+  start(): void {
+    this.charger.on('message', (data: Buffer, isBinary: boolean) => this.onChargerMessage(data, isBinary));
+    this.csms.on('message', (data: Buffer, isBinary: boolean) => this.onCsmsMessage(data, isBinary));
+    this.charger.on('close', (code: number, reason: Buffer) => this.onLegClosed('charger', code, reason.toString()));
+    this.csms.on('close', (code: number, reason: Buffer) => this.onLegClosed('csms', code, reason.toString()));
+    this.charger.on('error', (err) => this.log.debug({ event: 'charger_socket_error', err: err.message }));
+    this.csms.on('error', (err) => this.log.debug({ event: 'csms_socket_error', err: err.message }));
+    this.charger.on('pong', () => { this.alive.charger = true; });
+    this.csms.on('pong', () => { this.alive.csms = true; });
+    if (this.opts.pingIntervalMs > 0) {
+      this.pingTimer = setInterval(() => this.ping(), this.opts.pingIntervalMs);
+      this.pingTimer.unref?.();
+    }
+    for (const i of this.interceptors) if (i.onOpen) safe(this.log, i.name, () => i.onOpen!(this));
+  }
+
+  get closed(): boolean {
+    return this.ended !== null;
+  }
+
+  injectCall(action: string, payload: Record<string, unknown>, opts?: { timeoutMs?: number }): Promise<CallOutcome> {
+    const p = this.line.inject(action, payload, opts?.timeoutMs ?? this.opts.callTimeoutMs);
+    p.then(
+      (o) => this.opts.observer?.injected?.(action, o.kind === 'result' ? 'result' : 'callerror'),
+      (e: unknown) => this.opts.observer?.injected?.(action, e instanceof InjectionError ? e.reason : 'failed'),
+    );
+    return p;
+  }
+
+  close(code: number, reason: string): void {
+    this.finish({ code, reason, by: 'proxy' });
+  }
+
+  // ---- charger -> CSMS -------------------------------------------------------------------------
+
+  private onChargerMessage(data: Buffer, isBinary: boolean): void {
+    if (this.chargerBusy) {
+      this.chargerBacklog.push(isBinary ? BINARY_MARK : data);
+      return;
+    }
+    this.handleChargerFrame(isBinary ? BINARY_MARK : data);
+  }
+
+  private handleChargerFrame(data: Buffer): void {
+    const started = process.hrtime.bigint();
+    const text = data === BINARY_MARK ? '' : data.toString();
+    const frame = data === BINARY_MARK ? { problem: 'not_json' as const, detail: 'binary frames are not OCPP-J' } : readFrame(text, this.knownTypes);
+    if (isProblem(frame)) {
+      this.refuse('charger_to_csms', frame.problem, frame.detail);
+      const answer = answerForProblem(frame, this.subprotocol);
+      if (answer) this.send(this.charger, this.csms, answer);
+      return;
+    }
+    if (frame.type === 2) {
+      const call: ChargerCall = { id: frame.id, action: frame.action!, payload: frame.value[3] as Record<string, unknown> };
+      const decision = this.decideChargerCall(call);
+      if (decision instanceof Promise) {
+        this.chargerBusy = true;
+        decision.then((d) => this.completeChargerCall(call, text, d, started)).finally(() => this.drainChargerBacklog());
+        return;
+      }
+      this.completeChargerCall(call, text, decision, started);
+      return;
+    }
+    if (frame.type === 3 || frame.type === 4) {
+      const owner = this.line.answerFromCharger(frame.id, () => outcomeOf(frame));
+      if (owner === 'proxy') return; // the answer to our own call: consumed, never shown to the CSMS
+      if (owner === 'unknown') {
+        this.refuse('charger_to_csms', 'unsolicited_answer', `answer to unknown call id ${frame.id}`);
+        return;
+      }
+    }
+    this.forward('charger_to_csms', frame, text, started);
+  }
+
+  private decideChargerCall(call: ChargerCall): ChargerCallDecision | Promise<ChargerCallDecision> {
+    for (let n = 0; n < this.interceptors.length; n++) {
+      const i = this.interceptors[n]!;
+      if (!i.onChargerCall) continue;
+      const d = safe(this.log, i.name, () => i.onChargerCall!(this, call));
+      if (d instanceof Promise) {
+        // Slow path: this interceptor thinks asynchronously; finish the chain after it.
+        return d.catch((err: unknown) => {
+          this.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
+          return undefined;
+        }).then((r) => (r !== undefined ? r : this.decideFrom(n + 1, call)));
+      }
+      if (d !== undefined) return d;
+    }
+    return undefined;
+  }
+
+  private async decideFrom(start: number, call: ChargerCall): Promise<ChargerCallDecision> {
+    for (let n = start; n < this.interceptors.length; n++) {
+      const i = this.interceptors[n]!;
+      if (!i.onChargerCall) continue;
+      try {
+        const d = await i.onChargerCall(this, call);
+        if (d !== undefined) return d;
+      } catch (err) {
+        this.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
+      }
+    }
+    return undefined;
+  }
+
+  private completeChargerCall(call: ChargerCall, text: string, decision: ChargerCallDecision, started: bigint): void {
+    if (this.closed) return;
+    if (decision && 'answer' in decision) {
+      this.send(this.charger, this.csms, callResult(call.id, decision.answer));
+      this.opts.observer?.answeredLocally?.(call.action);
+      return;
+    }
+    if (decision && 'error' in decision) {
+      this.send(this.charger, this.csms, callError(call.id, decision.error.code, decision.error.description));
+      this.opts.observer?.answeredLocally?.(call.action);
+      return;
+    }
+    this.chargerCalls.set(call.id, call);
+    if (this.chargerCalls.size > 256) this.chargerCalls.delete(this.chargerCalls.keys().next().value as string);
+    this.forward('charger_to_csms', { type: 2, id: call.id }, text, started);
+  }
+
+  private drainChargerBacklog(): void {
+    this.chargerBusy = false;
+    while (!this.chargerBusy && this.chargerBacklog.length > 0 && !this.closed) this.handleChargerFrame(this.chargerBacklog.shift()!);
+  }
+
+  // ---- CSMS -> charger -------------------------------------------------------------------------
+
+  private onCsmsMessage(data: Buffer, isBinary: boolean): void {
+    const started = process.hrtime.bigint();
+    const text = isBinary ? '' : data.toString();
+    const frame = isBinary ? { problem: 'not_json' as const, detail: 'binary frames are not OCPP-J' } : readFrame(text, this.knownTypes);
+    if (isProblem(frame)) {
+      this.refuse('csms_to_charger', frame.problem, frame.detail);
+      const answer = answerForProblem(frame, this.subprotocol);
+      if (answer) this.send(this.csms, this.charger, answer);
+      return;
+    }
+    if (frame.type === 3 || frame.type === 4) {
+      const call = this.chargerCalls.get(frame.id);
+      if (!call) {
+        this.refuse('csms_to_charger', 'unsolicited_answer', `answer to unknown call id ${frame.id}`);
+        return;
+      }
+      this.chargerCalls.delete(frame.id);
+      for (const i of this.interceptors) if (i.onCsmsAnswer) safe(this.log, i.name, () => i.onCsmsAnswer!(this, call, outcomeOf(frame)));
+    }
+    if (!this.line.fromCsms(text, frame.type, frame.id)) return; // held behind an injected call
+    this.forward('csms_to_charger', frame, text, started);
+  }
+
+  // ---- plumbing --------------------------------------------------------------------------------
+
+  private forward(direction: Direction, frame: Pick<Frame, 'type' | 'id'>, text: string, started: bigint): void {
+    if (direction === 'charger_to_csms') this.send(this.csms, this.charger, text);
+    else this.send(this.charger, this.csms, text);
+    this.frames[direction]++;
+    this.opts.observer?.frameRelayed?.(direction, messageTypeName(frame.type), Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  /** Sends text to `to`; stops reading `from` while `to` cannot keep up. */
+  private send(to: WebSocket, from: WebSocket, text: string): void {
+    if (to.readyState !== 1) return;
+    to.send(text, { binary: false }, () => {
+      if (from.isPaused && to.bufferedAmount < HIGH_WATER / 2) from.resume();
+    });
+    if (to.bufferedAmount > HIGH_WATER && !from.isPaused) from.pause();
+  }
+
+  private refuse(direction: Direction, problem: string, detail: string): void {
+    this.log.warn({ event: 'frame_refused', direction, problem, detail });
+    this.opts.observer?.frameRefused?.(direction, problem);
+  }
+
+  private ping(): void {
+    for (const leg of ['charger', 'csms'] as const) {
+      if (!this.alive[leg]) {
+        this.log.info({ event: 'peer_dead', leg }, 'no pong: closing session');
+        this.finish({ code: 1001, reason: `${leg} did not answer ping`, by: 'proxy' }, true);
+        return;
+      }
+      this.alive[leg] = false;
+      const ws = leg === 'charger' ? this.charger : this.csms;
+      if (ws.readyState === 1) ws.ping();
+    }
+  }
+
+  private onLegClosed(leg: 'charger' | 'csms', code: number, reason: string): void {
+    this.finish({ code, reason, by: leg });
+  }
+
+  private finish(end: SessionEnd, terminate = false): void {
+    if (this.ended) return;
+    this.ended = end;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.line.close();
+    const toCharger = codeForCharger(end.code);
+    const toCsms = codeForCsms(end.code);
+    for (const [ws, code] of [[this.charger, toCharger], [this.csms, toCsms]] as const) {
+      if (terminate) ws.terminate();
+      else if (ws.readyState === 0 || ws.readyState === 1) ws.close(code, clampReason(end.reason));
+    }
+    for (const i of this.interceptors) if (i.onClose) safe(this.log, i.name, () => i.onClose!(this, end));
+    this.emit('close', end);
+  }
+}
+
+/** Stand-in for a binary frame in the backlog (never valid OCPP-J). */
+const BINARY_MARK = Buffer.alloc(0);
+
+function outcomeOf(frame: Frame): CallOutcome {
+  const v = frame.value;
+  return frame.type === 3
+    ? { kind: 'result', payload: v[2] as Record<string, unknown> }
+    : { kind: 'error', code: String(v[2]), description: String(v[3]), details: v[4] as Record<string, unknown> };
+}
+
+/** Runs an interceptor hook; a throwing hook is logged and treated as "no opinion". */
+function safe<T>(log: Logger, name: string, fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (err) {
+    log.error({ event: 'interceptor_failed', interceptor: name, err: String(err) });
+    return undefined;
+  }
+}

@@ -1,0 +1,95 @@
+import { constants as cryptoConstants } from 'node:crypto';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import type { Logger } from './log';
+
+/**
+ * TLS 1.2 suites: the four OCPP requires (A00.FR.318/421) plus ECDHE-RSA with AES-GCM for
+ * forward secrecy with an RSA certificate. Nothing with CBC, RC4, 3DES or SHA-1 MACs.
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'AES128-GCM-SHA256',
+  'AES256-GCM-SHA384',
+] as const;
+
+/** TLS 1.3 suites (named explicitly so the list above does not silently disable them). */
+export const TLS13_CIPHERS = ['TLS_AES_256_GCM_SHA384', 'TLS_AES_128_GCM_SHA256', 'TLS_CHACHA20_POLY1305_SHA256'] as const;
+
+/** Files that make up the server's TLS identity. */
+export interface TlsFiles {
+  /** One or two (RSA + ECDSA) certificate chain files. */
+  certs: string[];
+  /** Keys in the same order. */
+  keys: string[];
+  /** Client CA bundle for Profile 3; when absent no client certificate is requested. */
+  clientCa: string | null;
+}
+
+/** Reads the files into the secure-context part of the server options. Throws when a file is unreadable. */
+export function readSecureContext(files: TlsFiles): SecureContextOptions {
+  return {
+    cert: files.certs.map((f) => readFileSync(f)),
+    key: files.keys.map((f) => readFileSync(f)),
+    ca: files.clientCa ? readFileSync(files.clientCa) : undefined,
+    ciphers: [...TLS13_CIPHERS, ...TLS12_CIPHERS].join(':'),
+    minVersion: 'TLSv1.2',
+    ecdhCurve: 'X25519:P-256:P-384',
+    honorCipherOrder: true,
+    // No renegotiation (client-initiated renegotiation is a DoS lever) and no TLS compression (CRIME).
+    secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION | cryptoConstants.SSL_OP_NO_COMPRESSION,
+  };
+}
+
+/**
+ * Full server options: the secure context plus the socket policy. A client certificate is requested
+ * but not required, so Profile 2 and 3 share one port and the decision is made per charger later.
+ */
+export function serverTlsOptions(files: TlsFiles, handshakeTimeoutMs: number): TlsOptions {
+  return {
+    ...readSecureContext(files),
+    requestCert: files.clientCa !== null,
+    rejectUnauthorized: false,
+    handshakeTimeout: handshakeTimeoutMs,
+  };
+}
+
+/** A server whose certificates can be swapped (tls.Server and https.Server both qualify). */
+export interface ContextReloadable {
+  setSecureContext(options: SecureContextOptions): void;
+}
+
+/**
+ * Re-reads certificates, keys and the client CA when any of their files change, and swaps them into
+ * the server for new handshakes; live connections keep their session. Polling (not inotify) because
+ * Kubernetes updates mounted Secrets by swapping a symlinked directory, which inotify on the file misses.
+ * A broken new set (e.g. key and certificate half-written) is logged and the old one stays in force.
+ * Returns a function that stops watching.
+ */
+export function watchTlsFiles(server: ContextReloadable, files: TlsFiles, log: Logger, intervalMs = 2000): () => void {
+  const paths = [...files.certs, ...files.keys, ...(files.clientCa ? [files.clientCa] : [])];
+  let timer: NodeJS.Timeout | null = null;
+  const reload = () => {
+    timer = null;
+    try {
+      server.setSecureContext(readSecureContext(files));
+      log.info({ event: 'tls_reloaded', files: paths }, 'TLS certificates reloaded');
+    } catch (err) {
+      log.error({ event: 'tls_reload_failed', err: (err as Error).message }, 'TLS reload failed; keeping the previous certificates');
+    }
+  };
+  const onChange = (cur: { mtimeMs: number }, prev: { mtimeMs: number }) => {
+    if (cur.mtimeMs === prev.mtimeMs) return;
+    // Debounce: a certificate and its key are usually replaced within moments of each other.
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(reload, Math.min(500, intervalMs));
+  };
+  for (const p of paths) watchFile(p, { interval: intervalMs, persistent: false }, onChange);
+  return () => {
+    if (timer) clearTimeout(timer);
+    for (const p of paths) unwatchFile(p, onChange);
+  };
+}

@@ -1,0 +1,106 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
+import type WebSocket from 'ws';
+import type { WebSocketServer } from 'ws';
+import type { Gate, ListenerKind, Rejection, UpgradeContext } from '../policies/gates/types';
+import { BackendError } from './backend';
+import { answerUpgradeWithStatus } from './http-answer';
+import type { Logger } from './log';
+
+/** The negotiated subprotocol travels from the pipeline to `handleProtocols` on the request object. */
+const CHOSEN = Symbol('ocpp.chosenSubprotocol');
+type RequestWithChoice = IncomingMessage & { [CHOSEN]?: string | false };
+
+/** For the WebSocketServer's `handleProtocols`: answer with exactly what the CSMS chose. */
+export function chosenProtocol(_offered: Set<string>, req: IncomingMessage): string | false {
+  return (req as RequestWithChoice)[CHOSEN] ?? false;
+}
+
+/** What the upgrade pipeline needs from the server. */
+export interface UpgradeDeps {
+  /** Admission gates, in order. */
+  gates: readonly Gate[];
+  /** The `noServer` WebSocketServer that completes handshakes (permessage-deflate, maxPayload). */
+  wss: WebSocketServer;
+  /** Opens the CSMS leg for an admitted charger (rejects with BackendError). */
+  dialBackend(ctx: UpgradeContext): Promise<WebSocket>;
+  /** Both legs are open: start the session. */
+  admitted(ctx: UpgradeContext, charger: WebSocket, csms: WebSocket): void;
+  /** One call per refused upgrade (log line, metric). */
+  rejected(ctx: UpgradeContext, rejection: Rejection): void;
+  log: Logger;
+}
+
+/**
+ * Runs one WebSocket upgrade through the pipeline: gates in order → CSMS dialled → charger
+ * answered 101 with the CSMS's subprotocol. The charger's socket is answered exactly once; on any
+ * failure nothing is left half open.
+ */
+export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  socket.on('error', () => socket.destroy()); // a peer reset while we think is not an error of ours
+  const ctx = newContext(req, socket, listener);
+  try {
+    for (const gate of deps.gates) {
+      const verdict = await gate.check(ctx);
+      if (verdict) return refuse(deps, ctx, verdict, socket, head);
+      if (socket.destroyed) return;
+    }
+  } catch (err) {
+    // Fail closed: a gate that cannot decide (store down, bug) refuses with 503, never admits.
+    deps.log.error({ event: 'gate_failed', identity: ctx.identity || undefined, err: (err as Error).message });
+    return refuse(deps, ctx, { status: 503, reason: 'gate_error' }, socket, head);
+  }
+
+  let csms: WebSocket;
+  try {
+    csms = await deps.dialBackend(ctx);
+  } catch (err) {
+    const e = err instanceof BackendError ? err : new BackendError('backend_error', 502, String(err));
+    deps.log.warn({ event: 'backend_connect_failed', identity: ctx.identity, reason: e.reason, err: e.message });
+    const completeThenClose = e.reason === 'backend_no_subprotocol';
+    return refuse(deps, ctx, { status: e.status, reason: e.reason, completeThenClose }, socket, head);
+  }
+
+  if (socket.destroyed) {
+    csms.close(1001, 'charger went away during handshake');
+    return;
+  }
+  (req as RequestWithChoice)[CHOSEN] = csms.protocol || false;
+  let completed = false;
+  deps.wss.handleUpgrade(req, socket, head, (charger) => {
+    completed = true;
+    deps.admitted(ctx, charger, csms);
+  });
+  if (!completed) csms.close(1001, 'charger handshake failed'); // ws destroyed the socket without answering
+}
+
+function refuse(deps: UpgradeDeps, ctx: UpgradeContext, rejection: Rejection, socket: Duplex, head: Buffer): void {
+  deps.rejected(ctx, rejection);
+  if (!rejection.completeThenClose) {
+    answerUpgradeWithStatus(socket, rejection.status, rejection.reason, rejection.headers);
+    return;
+  }
+  // OCPP-J: no common subprotocol → finish the handshake without Sec-WebSocket-Protocol, then close.
+  (ctx.req as RequestWithChoice)[CHOSEN] = false;
+  deps.wss.handleUpgrade(ctx.req, socket, head, (ws) => ws.close(1002, 'no common OCPP subprotocol'));
+}
+
+function newContext(req: IncomingMessage, socket: Duplex, listener: ListenerKind): UpgradeContext {
+  const tlsSocket = socket instanceof TLSSocket ? socket : null;
+  const cert = tlsSocket?.getPeerCertificate(true);
+  const hasCert = cert !== undefined && cert !== null && Object.keys(cert).length > 0;
+  return {
+    req,
+    listener,
+    remoteAddress: (socket as Partial<TLSSocket>).remoteAddress ?? '',
+    identity: '',
+    offeredProtocols: [],
+    acceptableProtocols: [],
+    peerCertificate: hasCert ? cert! : null,
+    peerAuthorized: hasCert && tlsSocket!.authorized,
+    peerAuthorizationError: hasCert && tlsSocket!.authorizationError ? String(tlsSocket!.authorizationError) : null,
+    facts: {},
+    reportOnlyFindings: [],
+  };
+}
