@@ -1,0 +1,109 @@
+/**
+ * Builds the ioredis client for a `RedisTarget` and registers the Lua scripts the store relies on.
+ * Clients fail fast (no offline queue, one retry, command timeout) so callers can fail closed, and
+ * reconnect on their own in the background.
+ */
+import type { ConnectionOptions } from 'node:tls';
+import Redis, { Cluster, type RedisOptions } from 'ioredis';
+import { StoreError } from './errors';
+import { describeRedisTarget, type RedisTarget } from './redis-url';
+
+/** Connection tuning. */
+export interface RedisClientOptions {
+  /** Per-command timeout, ms (default 2000). */
+  commandTimeoutMs?: number;
+  /** How long `connectRedis` waits for the first ready connection, ms (default 5000). */
+  connectTimeoutMs?: number;
+  /** Extra TLS options (CA bundle, client cert) for rediss URLs. */
+  tls?: ConnectionOptions;
+}
+
+/** The Lua-backed commands added to the client. */
+export interface StoreCommands {
+  /** Compare-and-set of a string key: set to `next` ('' deletes) only if it equals `expected` ('' = absent). 1 on success. */
+  casJson(key: string, expected: string, next: string): Promise<number>;
+  /** INCR with a fixed-window PEXPIRE set on the first increment; returns the count. */
+  incrWindow(key: string, windowMs: number): Promise<number>;
+}
+
+/** A connected ioredis client (standalone/Sentinel or Cluster) with the store's commands. */
+export type StoreRedis = (Redis | Cluster) & StoreCommands;
+
+const CAS_JSON = `
+local cur = redis.call('GET', KEYS[1])
+if cur == false then cur = '' end
+if cur ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1`;
+
+const INCR_WINDOW = `
+local c = redis.call('INCR', KEYS[1])
+if c == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return c`;
+
+/**
+ * Create a client for `target` and wait until it is ready.
+ * @throws StoreError `store_unavailable` when Redis cannot be reached within the connect timeout.
+ */
+export async function connectRedis(target: RedisTarget, opts: RedisClientOptions = {}): Promise<StoreRedis> {
+  const common: RedisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: opts.connectTimeoutMs ?? 5000,
+    commandTimeout: opts.commandTimeoutMs ?? 2000,
+    retryStrategy: (times: number) => Math.min(50 * 2 ** times, 2000),
+    username: target.username,
+    password: target.password,
+    tls: target.tls ? { ...opts.tls } : undefined,
+  };
+  let client: Redis | Cluster;
+  if (target.kind === 'standalone') {
+    client = new Redis({ ...common, host: target.host, port: target.port, db: target.db });
+  } else if (target.kind === 'sentinel') {
+    client = new Redis({
+      ...common,
+      sentinels: target.sentinels,
+      name: target.masterName,
+      db: target.db,
+      sentinelUsername: target.sentinelUsername,
+      sentinelPassword: target.sentinelPassword,
+      enableTLSForSentinelMode: target.tls,
+      sentinelRetryStrategy: (times: number) => Math.min(50 * 2 ** times, 2000),
+    });
+  } else {
+    const { lazyConnect, enableOfflineQueue, retryStrategy, ...redisOptions } = common;
+    client = new Cluster(target.nodes, {
+      lazyConnect,
+      enableOfflineQueue,
+      clusterRetryStrategy: retryStrategy,
+      redisOptions,
+      // Group commands per slot so fetching many chargers costs few round trips.
+      enableAutoPipelining: true,
+    });
+  }
+  client.defineCommand('casJson', { numberOfKeys: 1, lua: CAS_JSON });
+  client.defineCommand('incrWindow', { numberOfKeys: 1, lua: INCR_WINDOW });
+  // Without a listener ioredis prints every connection error; the store reports them per call instead.
+  let lastError = '';
+  client.on('error', (err: Error) => {
+    lastError = err.message;
+  });
+  const timeoutMs = (opts.connectTimeoutMs ?? 5000) + 500;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      client.connect(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } catch (err) {
+    client.disconnect();
+    const why = lastError && lastError !== (err as Error).message ? `${(err as Error).message} (${lastError})` : (err as Error).message;
+    throw new StoreError('store_unavailable', `cannot connect to ${describeRedisTarget(target)}: ${why}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  return client as StoreRedis;
+}

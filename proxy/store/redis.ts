@@ -1,0 +1,271 @@
+/**
+ * RedisStore: the credential store for production and replicas (standalone, Sentinel or Cluster).
+ *
+ * Keys (prefix `P`, default `ocpp:`); `{...}` are Cluster hash tags so one charger's keys share a slot:
+ *   P{<identity>}:charger   string, the record as JSON (changed only by compare-and-set in Lua)
+ *   P{<identity>}:fail / :lock        counters and lockouts for `id:<identity>` keys
+ *   Pfail:{<key>} / Plock:{<key>}     the same for other keys (e.g. `ip:<addr>`)
+ *   Pchargers   sorted set of identities (all score 0, paged by lexicographic range)
+ *   Pfactory    hash id -> factory default JSON;   Prevoked  hash serial -> revocation JSON
+ *   Paudit      stream, trimmed exactly to the cap
+ * Record transitions read the record, compute the next one with the shared pure functions in
+ * `transitions.ts`, and write it with an atomic compare-and-set, retrying when another writer won.
+ */
+import { randomUUID } from 'node:crypto';
+import { StoreError } from './errors';
+import { connectRedis, type RedisClientOptions, type StoreRedis } from './redis-client';
+import { parseRedisUrl } from './redis-url';
+import * as tr from './transitions';
+import { checkMatch, checkSerial, clampLimit } from './transitions';
+import type {
+  AuditEvent, ChargerPage, ChargerPatch, ChargerRecord, CredentialStore, FactoryDefault, NewAuditEvent,
+  NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial,
+} from './types';
+
+/** Options of `RedisStore.open`. */
+export interface RedisStoreOptions extends RedisClientOptions {
+  /** See `redis-url.ts` for accepted forms. */
+  url: string;
+  /** Key prefix, default `ocpp:`. */
+  keyPrefix?: string;
+  /** Audit events kept, default 10,000. */
+  auditCap?: number;
+}
+
+const MAX_CAS_ATTEMPTS = 32;
+
+/** Redis-backed CredentialStore. */
+export class RedisStore implements CredentialStore {
+  readonly kind = 'redis' as const;
+  readonly #r: StoreRedis;
+  readonly #p: string;
+  readonly #auditCap: number;
+  #closed = false;
+
+  private constructor(client: StoreRedis, prefix: string, auditCap: number) {
+    this.#r = client;
+    this.#p = prefix;
+    this.#auditCap = Math.max(1, auditCap);
+  }
+
+  /** Connect and return a store. @throws StoreError `redis_url_invalid` / `store_unavailable`. */
+  static async open(opts: RedisStoreOptions): Promise<RedisStore> {
+    const client = await connectRedis(parseRedisUrl(opts.url), opts);
+    return new RedisStore(client, opts.keyPrefix ?? 'ocpp:', opts.auditCap ?? 10_000);
+  }
+
+  getCharger(identity: string): Promise<ChargerRecord | null> {
+    return this.#call(async () => {
+      const raw = await this.#r.get(this.#chargerKey(identity));
+      return raw === null ? null : parseRecord(raw);
+    });
+  }
+
+  putCharger(record: NewChargerRecord): Promise<ChargerRecord> {
+    return this.#call(async () => {
+      tr.checkIdentity(record.identity);
+      const key = this.#chargerKey(record.identity);
+      for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
+        const raw = await this.#r.get(key);
+        const next = tr.applyPut(raw === null ? null : parseRecord(raw), record, Date.now());
+        if ((await this.#r.casJson(key, raw ?? '', JSON.stringify(next))) === 1) {
+          await this.#r.zadd(this.#p + 'chargers', 0, record.identity);
+          return next;
+        }
+      }
+      throw conflict();
+    });
+  }
+
+  updateCharger(identity: string, patch: ChargerPatch): Promise<ChargerRecord | null> {
+    return this.#transition(identity, (rec, now) => tr.applyPatch(rec, patch, now));
+  }
+
+  removeCharger(identity: string): Promise<boolean> {
+    return this.#call(async () => {
+      const removed = await this.#r.del(this.#chargerKey(identity));
+      await this.#r.zrem(this.#p + 'chargers', identity);
+      return removed > 0;
+    });
+  }
+
+  listChargers(opts: { cursor?: string; limit?: number } = {}): Promise<ChargerPage> {
+    return this.#call(async () => {
+      const limit = clampLimit(opts.limit);
+      const min = opts.cursor === undefined ? '-' : '(' + opts.cursor;
+      const ids = await this.#r.zrangebylex(this.#p + 'chargers', min, '+', 'LIMIT', 0, limit + 1);
+      const more = ids.length > limit;
+      const page = ids.slice(0, limit);
+      const raws = await Promise.all(page.map((id) => this.#r.get(this.#chargerKey(id))));
+      // An index entry without a record is a removal racing with us: skip it.
+      const items = raws.filter((r): r is string => r !== null).map(parseRecord);
+      return more ? { items, cursor: page[page.length - 1] } : { items };
+    });
+  }
+
+  async setPending(identity: string, pending: PendingPassword): Promise<boolean> {
+    return (await this.#transition(identity, (rec, now) => tr.applySetPending(rec, pending, now))) !== null;
+  }
+
+  async updatePending(
+    identity: string,
+    expectedCreatedAt: number,
+    patch: Partial<Omit<PendingPassword, 'createdAt' | 'encrypted' | 'hash'>>,
+  ): Promise<boolean> {
+    return (await this.#transition(identity, (rec, now) => tr.applyUpdatePending(rec, expectedCreatedAt, patch, now))) !== null;
+  }
+
+  async dropPending(identity: string, expectedCreatedAt?: number): Promise<boolean> {
+    return (await this.#transition(identity, (rec, now) => tr.applyDropPending(rec, expectedCreatedAt, now))) !== null;
+  }
+
+  async commitPending(identity: string, newHash: PasswordHash, expectedCreatedAt: number, at?: number): Promise<boolean> {
+    const next = await this.#transition(identity, (rec, now) =>
+      tr.applyCommitPending(rec, newHash, expectedCreatedAt, at ?? now, now),
+    );
+    return next !== null;
+  }
+
+  addFactoryDefault(match: { prefix?: string; batch?: string }, hash: PasswordHash): Promise<string> {
+    return this.#call(async () => {
+      const fd: FactoryDefault = { id: randomUUID(), match: checkMatch(match), hash, createdAt: Date.now() };
+      await this.#r.hset(this.#p + 'factory', fd.id, JSON.stringify(fd));
+      return fd.id;
+    });
+  }
+
+  listFactoryDefaults(): Promise<FactoryDefault[]> {
+    return this.#call(async () => Object.values(await this.#r.hgetall(this.#p + 'factory')).map((v) => parseJson<FactoryDefault>(v)));
+  }
+
+  removeFactoryDefault(id: string): Promise<boolean> {
+    return this.#call(async () => (await this.#r.hdel(this.#p + 'factory', id)) > 0);
+  }
+
+  revokeSerial(serialHex: string, reason?: string): Promise<void> {
+    return this.#call(async () => {
+      checkSerial(serialHex);
+      const entry: RevokedSerial = { serialHex, at: Date.now() };
+      if (reason !== undefined) entry.reason = reason;
+      await this.#r.hsetnx(this.#p + 'revoked', serialHex, JSON.stringify(entry));
+    });
+  }
+
+  isRevoked(serialHex: string): Promise<boolean> {
+    return this.#call(async () => (await this.#r.hexists(this.#p + 'revoked', serialHex)) === 1);
+  }
+
+  listRevoked(): Promise<RevokedSerial[]> {
+    return this.#call(async () => Object.values(await this.#r.hgetall(this.#p + 'revoked')).map((v) => parseJson<RevokedSerial>(v)));
+  }
+
+  unrevokeSerial(serialHex: string): Promise<boolean> {
+    return this.#call(async () => (await this.#r.hdel(this.#p + 'revoked', serialHex)) > 0);
+  }
+
+  recordFailure(key: string, windowMs: number): Promise<number> {
+    return this.#call(() => this.#r.incrWindow(this.#counterKey('fail', key), Math.max(1, Math.ceil(windowMs))));
+  }
+
+  resetFailures(key: string): Promise<void> {
+    return this.#call(async () => void (await this.#r.del(this.#counterKey('fail', key))));
+  }
+
+  setLockout(key: string, untilMs: number): Promise<void> {
+    return this.#call(async () => {
+      const k = this.#counterKey('lock', key);
+      if (untilMs <= Date.now()) await this.#r.del(k);
+      else await this.#r.set(k, String(Math.ceil(untilMs)), 'PXAT', Math.ceil(untilMs));
+    });
+  }
+
+  getLockout(key: string): Promise<number> {
+    return this.#call(async () => {
+      const until = Number((await this.#r.get(this.#counterKey('lock', key))) ?? 0);
+      return until > Date.now() ? until : 0;
+    });
+  }
+
+  appendAudit(event: NewAuditEvent): Promise<void> {
+    return this.#call(async () => {
+      const ev: AuditEvent = { ...event, at: event.at ?? Date.now() };
+      await this.#r.xadd(this.#p + 'audit', 'MAXLEN', '=', this.#auditCap, '*', 'e', JSON.stringify(ev));
+    });
+  }
+
+  readAudit(limit: number): Promise<AuditEvent[]> {
+    return this.#call(async () => {
+      if (limit <= 0) return [];
+      const entries = await this.#r.xrevrange(this.#p + 'audit', '+', '-', 'COUNT', Math.floor(limit));
+      return entries.map(([, fields]) => parseJson<AuditEvent>(fields[1]));
+    });
+  }
+
+  async touchLastSeen(identity: string, at: number): Promise<void> {
+    await this.#transition(identity, (rec) => ({ ...rec, lastSeenAt: at }));
+  }
+
+  ping(): Promise<void> {
+    return this.#call(async () => void (await this.#r.ping()));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#r.quit();
+    } catch {
+      this.#r.disconnect();
+    }
+  }
+
+  /** Read-compute-CAS loop; null when the charger is missing or the transition does not apply. */
+  #transition(identity: string, fn: (rec: ChargerRecord, now: number) => ChargerRecord | null): Promise<ChargerRecord | null> {
+    return this.#call(async () => {
+      const key = this.#chargerKey(identity);
+      for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
+        const raw = await this.#r.get(key);
+        if (raw === null) return null;
+        const next = fn(parseRecord(raw), Date.now());
+        if (!next) return null;
+        if ((await this.#r.casJson(key, raw, JSON.stringify(next))) === 1) return next;
+      }
+      throw conflict();
+    });
+  }
+
+  /** Run a Redis operation, turning client/connection errors into `store_unavailable`. */
+  async #call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreError('store_closed', 'credential store is closed');
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new StoreError('store_unavailable', `redis: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  #chargerKey(identity: string): string {
+    return `${this.#p}{${identity}}:charger`;
+  }
+
+  #counterKey(kind: 'fail' | 'lock', key: string): string {
+    return key.startsWith('id:') ? `${this.#p}{${key.slice(3)}}:${kind}` : `${this.#p}${kind}:{${key}}`;
+  }
+}
+
+function parseRecord(raw: string): ChargerRecord {
+  return parseJson<ChargerRecord>(raw);
+}
+
+function parseJson<T>(raw: string): T {
+  try {
+    return JSON.parse(raw) as T;
+  } catch {
+    throw new StoreError('store_corrupt', 'a value in Redis is not valid JSON');
+  }
+}
+
+function conflict(): StoreError {
+  return new StoreError('store_conflict', `record kept changing during ${MAX_CAS_ATTEMPTS} update attempts`);
+}

@@ -1,0 +1,346 @@
+/**
+ * One contract suite for the CredentialStore, run against the EmbeddedStore and a RedisStore on a
+ * real redis-server; plus implementation-specific durability / availability checks.
+ */
+import t, { type Test } from 'tap';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EmbeddedStore, STORE_FILE } from '../../proxy/store/embedded';
+import { StoreError } from '../../proxy/store/errors';
+import { openStore } from '../../proxy/store/open';
+import { RedisStore } from '../../proxy/store/redis';
+import type { CredentialStore, NewChargerRecord, PasswordHash, PendingPassword } from '../../proxy/store/types';
+import { startRedis, startSentinel } from '../helpers/redis';
+
+/** Opens a fresh, empty store; `reopen` opens a new instance over the same data. */
+type Factory = (opts?: { auditCap?: number }) => Promise<{ store: CredentialStore; reopen: () => Promise<CredentialStore> }>;
+
+const hash = (tag: string): PasswordHash => ({ scheme: 'hmac-sha256', salt: 'c2FsdA==', hash: Buffer.from(tag).toString('base64') });
+const charger = (identity: string, extra: Partial<NewChargerRecord> = {}): NewChargerRecord => ({
+  identity, minProfile: 2, status: 'active', password: hash('p-' + identity), passwordSource: 'operator', ...extra,
+});
+const pending = (createdAt: number): PendingPassword => ({ encrypted: 'v1.sealed-' + createdAt, hash: hash('new-' + createdAt), createdAt, attempt: 1 });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Assert that `p` rejects with a StoreError of the given reason. */
+async function rejectsWith(t: Test, p: Promise<unknown>, reason: string, msg = `rejects with ${reason}`): Promise<StoreError | null> {
+  const err = await p.then(() => null, (e: unknown) => e);
+  t.ok(err instanceof StoreError && err.reason === reason, msg, { found: String(err) });
+  return err instanceof StoreError ? err : null;
+}
+
+function contract(t: Test, open: Factory): void {
+  t.test('CRUD', async (t) => {
+    const { store } = await open();
+    t.teardown(() => store.close());
+    t.equal(await store.getCharger('CP1'), null, 'missing charger is null');
+    const put = await store.putCharger(charger('CP1', { organization: 'ACME' }));
+    t.equal(put.identity, 'CP1');
+    t.ok(put.createdAt > 0 && put.updatedAt >= put.createdAt, 'timestamps filled');
+    t.same(await store.getCharger('CP1'), put, 'get returns what put stored');
+    await sleep(5);
+    const again = await store.putCharger(charger('CP1', { minProfile: 3 }));
+    t.equal(again.createdAt, put.createdAt, 'createdAt survives a replace');
+    t.equal(again.organization, undefined, 'put replaces the whole record');
+    const upd = await store.updateCharger('CP1', { status: 'blocked', organization: 'X', password: null });
+    t.equal(upd?.status, 'blocked');
+    t.equal(upd?.organization, 'X');
+    t.notOk('password' in (upd ?? {}), 'null removes a field');
+    t.equal((await store.getCharger('CP1'))?.minProfile, 3, 'unpatched fields kept');
+    t.equal(await store.updateCharger('nope', { status: 'blocked' }), null, 'update of a missing charger is null');
+    await rejectsWith(t, store.putCharger({ ...charger('CP2'), minProfile: 4 as 1 }), 'store_invalid_input');
+    await rejectsWith(t, store.putCharger(charger('')), 'store_invalid_input');
+    await rejectsWith(t, store.putCharger(charger('a\nb')), 'store_invalid_input');
+    t.equal(await store.removeCharger('CP1'), true);
+    t.equal(await store.removeCharger('CP1'), false);
+    t.equal(await store.getCharger('CP1'), null);
+  });
+
+  t.test('list paging in identity byte order', async (t) => {
+    const { store } = await open();
+    t.teardown(() => store.close());
+    const ids = Array.from({ length: 25 }, (_, i) => `CP-${String(i).padStart(2, '0')}`).concat(['a', 'Z', 'é']);
+    for (const id of [...ids].reverse()) await store.putCharger(charger(id));
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.listChargers({ cursor, limit: 10 });
+      seen.push(...page.items.map((r) => r.identity));
+      cursor = page.cursor;
+      pages++;
+    } while (cursor !== undefined && pages < 10);
+    t.equal(pages, 3);
+    t.same(seen, [...ids].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    t.same((await store.listChargers()).items.length, 28, 'default limit covers all');
+    await store.removeCharger('a');
+    t.notOk((await store.listChargers({ limit: 1000 })).items.some((r) => r.identity === 'a'), 'removed leaves the list');
+  });
+
+  t.test('pending set / update / drop / commit with guards', async (t) => {
+    const { store } = await open();
+    t.teardown(() => store.close());
+    await store.putCharger(charger('CP1'));
+    t.equal(await store.setPending('missing', pending(1)), false, 'no pending for a missing charger');
+    t.equal(await store.setPending('CP1', pending(100)), true);
+    t.equal(await store.updatePending('CP1', 99, { sentAt: 5 }), false, 'stale update refused');
+    t.equal(await store.updatePending('CP1', 100, { sentAt: 5, attempt: 2 }), true);
+    t.same((await store.getCharger('CP1'))?.pending, { ...pending(100), sentAt: 5, attempt: 2 });
+    t.equal(await store.dropPending('CP1', 99), false, 'stale drop refused');
+    t.equal(await store.commitPending('CP1', hash('new-100'), 99), false, 'stale commit refused');
+    t.equal((await store.getCharger('CP1'))?.password?.hash, hash('p-CP1').hash, 'stale commit changed nothing');
+    t.equal(await store.commitPending('CP1', hash('new-100'), 100, 12345), true);
+    const rec = await store.getCharger('CP1');
+    t.same(rec?.password, hash('new-100'), 'pending became current');
+    t.equal(rec?.pending, undefined, 'pending gone');
+    t.equal(rec?.passwordSource, 'generated');
+    t.equal(rec?.passwordSetAt, 12345);
+    t.equal(await store.commitPending('CP1', hash('new-100'), 100), false, 'second commit refused');
+    t.equal(await store.dropPending('CP1'), false, 'nothing to drop');
+    await store.setPending('CP1', pending(200));
+    await store.setPending('CP1', pending(300));
+    t.equal(await store.dropPending('CP1', 200), false, 'replaced pending cannot be dropped by its old token');
+    t.equal(await store.dropPending('CP1'), true, 'unguarded drop');
+    t.equal((await store.getCharger('CP1'))?.pending, undefined);
+  });
+
+  t.test('concurrent commits: exactly one wins; no lost updates', async (t) => {
+    const { store } = await open();
+    t.teardown(() => store.close());
+    await store.putCharger(charger('CP1'));
+    await store.setPending('CP1', pending(7));
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.commitPending('CP1', hash('w' + i), 7)));
+    t.equal(results.filter(Boolean).length, 1, 'one winner');
+    t.same((await store.getCharger('CP1'))?.password, hash('w' + results.indexOf(true)), 'winner hash stored');
+
+    await store.setPending('CP1', pending(8));
+    const [c, d] = await Promise.all([store.commitPending('CP1', hash('c'), 8), store.dropPending('CP1', 8)]);
+    t.equal(Number(c) + Number(d), 1, 'commit and drop race: exactly one applies');
+
+    await Promise.all([
+      store.setPending('CP1', pending(9)),
+      store.updateCharger('CP1', { organization: 'ACME' }),
+      store.touchLastSeen('CP1', 4242),
+      store.updateCharger('CP1', { bootState: 'Accepted' }),
+    ]);
+    const rec = await store.getCharger('CP1');
+    t.same([rec?.pending?.createdAt, rec?.organization, rec?.lastSeenAt, rec?.bootState], [9, 'ACME', 4242, 'Accepted'], 'all concurrent changes kept');
+  });
+
+  t.test('factory defaults', async (t) => {
+    const { store } = await open();
+    t.teardown(() => store.close());
+    const a = await store.addFactoryDefault({ prefix: 'ACME-' }, hash('fa'));
+    const b = await store.addFactoryDefault({ batch: '2024-07' }, hash('fb'));
+    t.not(a, b);
+    const list = await store.listFactoryDefaults();
+    t.same(list.map((f) => f.id).sort(), [a, b].sort());
+    t.same(list.find((f) => f.id === a)?.match, { prefix: 'ACME-' });
+    t.equal(await store.removeFactoryDefault(a), true);
+    t.equal(await store.removeFactoryDefault(a), false);
+    t.same((await store.listFactoryDefaults()).map((f) => f.id), [b]);
+    await rejectsWith(t, store.addFactoryDefault({}, hash('x')), 'store_invalid_input');
+  });
+
+  t.test('revocation (serial normalisation is the caller\'s)', async (t) => {
+    const { store } = await open();
+    t.teardown(() => store.close());
+    await store.revokeSerial('0a1b', 'keyCompromise');
+    await store.revokeSerial('0a1b', 'again');
+    t.equal(await store.isRevoked('0a1b'), true);
+    t.equal(await store.isRevoked('0A1B'), false, 'no normalisation inside the store');
+    const list = await store.listRevoked();
+    t.equal(list.length, 1);
+    t.equal(list[0].reason, 'keyCompromise', 'first revocation kept');
+    t.equal(await store.unrevokeSerial('0a1b'), true);
+    t.equal(await store.isRevoked('0a1b'), false);
+    await rejectsWith(t, store.revokeSerial(''), 'store_invalid_input');
+  });
+
+  t.test('failure counters and lockouts expire', async (t) => {
+    const { store } = await open();
+    t.teardown(() => store.close());
+    t.equal(await store.recordFailure('id:CP1', 300), 1);
+    t.equal(await store.recordFailure('id:CP1', 300), 2);
+    t.equal(await store.recordFailure('ip:10.0.0.1', 300), 1, 'keys are independent');
+    const many = await Promise.all(Array.from({ length: 20 }, () => store.recordFailure('ip:10.0.0.2', 5000)));
+    t.same([...many].sort((x, y) => x - y), Array.from({ length: 20 }, (_, i) => i + 1), 'atomic increments');
+    await store.resetFailures('ip:10.0.0.2');
+    t.equal(await store.recordFailure('ip:10.0.0.2', 5000), 1, 'reset');
+    await sleep(400);
+    t.equal(await store.recordFailure('id:CP1', 300), 1, 'window expired');
+
+    t.equal(await store.getLockout('id:CP1'), 0);
+    const until = Date.now() + 300;
+    await store.setLockout('id:CP1', until);
+    t.equal(await store.getLockout('id:CP1'), until);
+    t.equal(await store.getLockout('ip:10.0.0.1'), 0);
+    await sleep(400);
+    t.equal(await store.getLockout('id:CP1'), 0, 'lockout expired');
+    await store.setLockout('ip:1', Date.now() + 60_000);
+    await store.setLockout('ip:1', Date.now() - 1);
+    t.equal(await store.getLockout('ip:1'), 0, 'past time clears');
+  });
+
+  t.test('audit stream is capped, newest first', async (t) => {
+    const { store, reopen } = await open({ auditCap: 5 });
+    for (let i = 0; i < 8; i++) await store.appendAudit({ type: 'auth_failed', identity: 'CP1', detail: { n: i }, at: 1000 + i });
+    await store.appendAudit({ type: 'no_time' });
+    const events = await store.readAudit(100);
+    t.equal(events.length, 5);
+    t.same(events.slice(1).map((e) => e.detail?.n), [7, 6, 5, 4]);
+    t.ok(events[0].at >= Date.now() - 10_000, 'time filled in');
+    t.same((await store.readAudit(2)).length, 2);
+    await store.close();
+    const again = await reopen();
+    t.teardown(() => again.close());
+    t.same((await again.readAudit(100)).map((e) => e.detail?.n ?? -1), [-1, 7, 6, 5, 4], 'audit survives reopen');
+  });
+
+  t.test('persistence across close / reopen', async (t) => {
+    const { store, reopen } = await open();
+    await store.putCharger(charger('CP1', { certificate: { serialNumber: 'SN1', boundSerialHex: 'ff' } }));
+    await store.setPending('CP1', pending(50));
+    const fd = await store.addFactoryDefault({ prefix: 'CP' }, hash('f'));
+    await store.revokeSerial('beef');
+    const before = await store.getCharger('CP1');
+    await store.close();
+    await rejectsWith(t, store.getCharger('CP1'), 'store_closed', 'closed store refuses');
+    const again = await reopen();
+    t.teardown(() => again.close());
+    t.same(await again.getCharger('CP1'), before);
+    t.same((await again.listFactoryDefaults()).map((f) => f.id), [fd]);
+    t.equal(await again.isRevoked('beef'), true);
+    t.equal(await again.commitPending('CP1', hash('n'), 50), true, 'pending usable after reopen');
+  });
+}
+
+t.test('EmbeddedStore', async (t) => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'store-contract-'));
+  t.teardown(() => fs.rm(root, { recursive: true, force: true }));
+  let n = 0;
+  const factory: Factory = async (opts) => {
+    const dataDir = path.join(root, `d${++n}`);
+    const store = await EmbeddedStore.open({ dataDir, auditCap: opts?.auditCap });
+    return { store, reopen: () => EmbeddedStore.open({ dataDir, auditCap: opts?.auditCap }) };
+  };
+  t.test('contract', async (t) => contract(t, factory));
+
+  t.test('crash mid-write keeps the last committed state', async (t) => {
+    const dataDir = path.join(root, 'crash');
+    const store = await EmbeddedStore.open({ dataDir });
+    await store.putCharger(charger('CP1'));
+    await store.setPending('CP1', pending(1));
+    const committed = await store.getCharger('CP1');
+    await store.close();
+    const file = path.join(dataDir, STORE_FILE);
+    const full = await fs.readFile(file, 'utf8');
+    // What a crash leaves behind: a torn temp file (and one that is complete but never renamed).
+    await fs.writeFile(`${file}.tmp-99999-1`, full.slice(0, full.length >> 1));
+    await fs.writeFile(`${file}.tmp-99999-2`, full.replace('"active"', '"blocked"'));
+    const again = await EmbeddedStore.open({ dataDir });
+    t.teardown(() => again.close());
+    t.same(await again.getCharger('CP1'), committed, 'state from the renamed file');
+    t.same((await fs.readdir(dataDir)).filter((f) => f.includes('.tmp-')), [], 'stray temps removed');
+  });
+
+  t.test('corrupt file: clear error naming it, file kept', async (t) => {
+    const dataDir = path.join(root, 'corrupt');
+    await fs.mkdir(dataDir, { recursive: true });
+    const file = path.join(dataDir, STORE_FILE);
+    await fs.writeFile(file, '{"format":"ocpp-security-proxy/store","vers');
+    const err = await rejectsWith(t, EmbeddedStore.open({ dataDir }), 'store_corrupt');
+    t.ok(err?.message.includes(file), 'error names the file', { found: err?.message });
+    t.equal(await fs.readFile(file, 'utf8'), '{"format":"ocpp-security-proxy/store","vers', 'untouched');
+  });
+
+  t.test('concurrent mutations are batched and all durable', async (t) => {
+    const dataDir = path.join(root, 'batch');
+    const store = await EmbeddedStore.open({ dataDir });
+    await Promise.all(Array.from({ length: 200 }, (_, i) => store.putCharger(charger('B' + i))));
+    // No close(): a new instance must see every resolved mutation already on disk.
+    const other = await EmbeddedStore.open({ dataDir });
+    t.equal((await other.listChargers({ limit: 1000 })).items.length, 200);
+    const mode = (await fs.stat(path.join(dataDir, STORE_FILE))).mode & 0o777;
+    t.equal(mode, 0o600, 'store file is private');
+    await other.close();
+    await store.close();
+  });
+
+  t.test('openStore without a Redis URL is embedded', async (t) => {
+    const s = await openStore({ dataDir: path.join(root, 'open') });
+    t.equal(s.kind, 'embedded');
+    await s.ping();
+    await s.close();
+  });
+});
+
+t.test('RedisStore', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  let n = 0;
+  const factory: Factory = async (opts) => {
+    const keyPrefix = `t${++n}:`;
+    const o = { url: redis.url, keyPrefix, auditCap: opts?.auditCap };
+    return { store: await RedisStore.open(o), reopen: () => RedisStore.open(o) };
+  };
+  t.test('contract', async (t) => contract(t, factory));
+
+  t.test('key prefixes isolate stores', async (t) => {
+    const a = await openStore({ redisUrl: redis.url, redisKeyPrefix: 'a:', dataDir: '/nonexistent' });
+    const b = await openStore({ redisUrl: redis.url, redisKeyPrefix: 'b:', dataDir: '/nonexistent' });
+    t.teardown(async () => { await a.close(); await b.close(); });
+    t.equal(a.kind, 'redis');
+    await a.putCharger(charger('CP1'));
+    t.equal(await b.getCharger('CP1'), null);
+  });
+
+  t.test('fails fast while Redis is down, recovers by itself', async (t) => {
+    const own = await startRedis();
+    t.teardown(() => own.stop());
+    const store = await RedisStore.open({ url: own.url, commandTimeoutMs: 500 });
+    t.teardown(() => store.close());
+    await store.putCharger(charger('CP1'));
+    await own.stop();
+    const started = Date.now();
+    await rejectsWith(t, store.getCharger('CP1'), 'store_unavailable');
+    await rejectsWith(t, store.ping(), 'store_unavailable');
+    t.ok(Date.now() - started < 2000, `failed within ${Date.now() - started} ms`);
+    await own.restart();
+    let ok = false;
+    for (let i = 0; i < 100 && !ok; i++) {
+      ok = await store.ping().then(() => true, () => false);
+      if (!ok) await sleep(100);
+    }
+    t.ok(ok, 'reconnected');
+    t.equal(await store.getCharger('CP1'), null, 'fresh server (no persistence) answers');
+  });
+
+  t.test('unreachable Redis at open: clear error', async (t) => {
+    const own = await startRedis();
+    await own.stop();
+    await rejectsWith(t, RedisStore.open({ url: own.url, connectTimeoutMs: 500 }), 'store_unavailable');
+  });
+
+  t.test('password-protected Redis; wrong password error has no secret', async (t) => {
+    const own = await startRedis({ password: 's3cret-pw' });
+    t.teardown(() => own.stop());
+    const store = await RedisStore.open({ url: own.url });
+    await store.putCharger(charger('CP1'));
+    await store.close();
+    const err = await RedisStore.open({ url: `redis://:wrong-pw@127.0.0.1:${own.port}`, connectTimeoutMs: 1000 }).catch((e) => e);
+    t.ok(err instanceof StoreError && err.reason === 'store_unavailable', String(err));
+    t.notMatch(String(err.message), /wrong-pw|s3cret-pw/);
+  });
+
+  t.test('Sentinel URL', async (t) => {
+    const own = await startRedis();
+    t.teardown(() => own.stop());
+    const sentinel = await startSentinel(own.port);
+    t.teardown(() => sentinel.stop());
+    const store = await openStore({ redisUrl: sentinel.url, dataDir: '/nonexistent' });
+    t.teardown(() => store.close());
+    await store.putCharger(charger('CP1'));
+    t.equal((await store.getCharger('CP1'))?.identity, 'CP1', 'reads through the master found via Sentinel');
+  });
+});
