@@ -33,6 +33,9 @@ t.test('CSR signing with real openssl CSRs', async (t) => {
     t.equal(rsa.keyType, 'rsa');
     t.equal(rsa.keyBits, 2048);
     t.equal(rsa.curve, undefined);
+    // chargers send CRLF line ends and the legacy "NEW CERTIFICATE REQUEST" label
+    const legacy = ecCsr.replace(/CERTIFICATE REQUEST/g, 'NEW CERTIFICATE REQUEST').replace(/\n/g, '\r\n');
+    t.equal((await inspectCsr(legacy)).signatureValid, true);
   });
 
   t.test('EC CSR is signed, verifies with openssl, copies only C/O/CN and none of the requested extensions', async (t) => {
