@@ -160,6 +160,8 @@ t.test('gateway mode: one proxy Deployment in front of the CSMS Service', async 
   const tlsPaths = proxyConfig(objects);
   t.same(tlsPaths.tlsCert, ['/etc/ocpp-proxy/tls/rsa/tls.crt', '/etc/ocpp-proxy/tls/ecdsa/tls.crt'], 'RSA and ECDSA certificates');
   const secrets = find(objects, 'Secret').map((s) => s.metadata.annotations?.['helm.sh/resource-policy']);
+  const ticket = find(objects, 'Secret', '-tls-ticket')[0].data as Record<string, string>;
+  t.equal(Buffer.from(ticket['ticket.key'], 'base64').length, 48, 'TLS ticket keys are 48 random bytes');
   t.same(secrets, ['keep', 'keep', 'keep'], 'generated server secret, admin token and ticket keys are kept');
 });
 

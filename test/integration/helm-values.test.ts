@@ -43,6 +43,7 @@ const templateRejects: Array<[string, object, RegExp]> = [
   ['cert-manager without an issuer', { ...good, tls: {}, certManager: { enabled: true } }, /certManager\.enabled=true needs certManager\.issuerRef\.name/],
   ['two monitors', { ...good, metrics: { serviceMonitor: { enabled: true }, podMonitor: { enabled: true } } }, /enable only one of metrics\.serviceMonitor and metrics\.podMonitor/],
   ['two client CA sources', { ...good, clientCa: { secretName: 'a', configMapName: 'b' } }, /set only one of clientCa\.secretName and clientCa\.configMapName/],
+  ['NetworkPolicy without the operator pod labels', { ...good, mode: 'sidecar', sidecar: { renderPod: false }, networkPolicy: { enabled: true } }, /networkPolicy and metrics\.podMonitor need sidecar\.externalPodSelector/],
   ['two Redis sources', { ...good, redis: { url: 'redis://r:6379', existingSecret: { name: 'r' } } }, /set only one of redis\.url and redis\.existingSecret\.name/],
 ];
 

@@ -96,6 +96,9 @@ data: /var/lib/ocpp-proxy
 {{- fail "autoscaling.enabled=true needs Redis (redis.url or redis.existingSecret.name): the embedded store serves a single replica" -}}
 {{- end -}}
 {{- end -}}
+{{- if and (eq $v.mode "sidecar") (not $v.sidecar.renderPod) (empty $v.sidecar.externalPodSelector) (or $v.networkPolicy.enabled $v.metrics.podMonitor.enabled) -}}
+{{- fail "networkPolicy and metrics.podMonitor need sidecar.externalPodSelector (your CSMS pod labels) when sidecar.renderPod=false" -}}
+{{- end -}}
 {{- if and $v.metrics.serviceMonitor.enabled $v.metrics.podMonitor.enabled -}}
 {{- fail "enable only one of metrics.serviceMonitor and metrics.podMonitor (both would scrape every pod twice)" -}}
 {{- end -}}
