@@ -2,7 +2,7 @@
  * Test helper: real redis-server processes on free loopback ports, without persistence.
  * Every process is stopped by its PID (also on process exit, as a safety net).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -83,6 +83,59 @@ export async function startSentinel(masterPort: number, masterName = 'mymaster')
     rmSync(dir, { recursive: true, force: true });
   };
   return proc;
+}
+
+/** A running Redis Cluster of three masters (no replicas). */
+export interface RedisClusterProcess {
+  /** redis-cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3 */
+  url: string;
+  nodes: RedisProcess[];
+  /** Stop every node and remove the cluster config directory. */
+  stop(): Promise<void>;
+}
+
+/** Start three cluster-enabled redis-servers, join them with `redis-cli --cluster create`, wait for state ok. */
+export async function startCluster(): Promise<RedisClusterProcess> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'redis-cluster-'));
+  const nodes: RedisProcess[] = [];
+  const stop = async () => {
+    for (const n of nodes) await n.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const busPort = await freePort();
+      nodes.push(
+        await startRedis({
+          port,
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
+            '--cluster-port', String(busPort), '--dir', dir],
+        }),
+      );
+    }
+    const addrs = nodes.map((n) => `127.0.0.1:${n.port}`);
+    await run('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-yes']);
+    const deadline = Date.now() + 15_000;
+    for (const n of nodes) {
+      while (!(await run('redis-cli', ['-p', String(n.port), 'cluster', 'info'])).includes('cluster_state:ok')) {
+        if (Date.now() > deadline) throw new Error('Redis Cluster did not reach cluster_state:ok within 15 s');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    return { url: `redis-cluster://${addrs.join(',')}`, nodes, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: 20_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr || err.message}`)) : resolve(stdout),
+    );
+  });
 }
 
 async function supervise(url: string, port: number, argv: string[], password?: string): Promise<RedisProcess> {

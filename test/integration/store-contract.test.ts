@@ -11,7 +11,7 @@ import { StoreError } from '../../proxy/store/errors';
 import { openStore } from '../../proxy/store/open';
 import { RedisStore } from '../../proxy/store/redis';
 import type { CredentialStore, NewChargerRecord, PasswordHash, PendingPassword } from '../../proxy/store/types';
-import { startRedis, startSentinel } from '../helpers/redis';
+import { startCluster, startRedis, startSentinel } from '../helpers/redis';
 
 /** Opens a fresh, empty store; `reopen` opens a new instance over the same data. */
 type Factory = (opts?: { auditCap?: number }) => Promise<{ store: CredentialStore; reopen: () => Promise<CredentialStore> }>;
@@ -342,5 +342,16 @@ t.test('RedisStore', async (t) => {
     t.teardown(() => store.close());
     await store.putCharger(charger('CP1'));
     t.equal((await store.getCharger('CP1'))?.identity, 'CP1', 'reads through the master found via Sentinel');
+  });
+
+  t.test('Cluster URL: contract subset across slots', async (t) => {
+    const cluster = await startCluster();
+    t.teardown(() => cluster.stop());
+    let n = 0;
+    const factory: Factory = async (opts) => {
+      const o = { url: cluster.url, keyPrefix: `c${++n}:`, auditCap: opts?.auditCap };
+      return { store: await RedisStore.open(o), reopen: () => RedisStore.open(o) };
+    };
+    t.test('contract', async (t) => contract(t, factory));
   });
 });
