@@ -1,0 +1,89 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { RPCClient } from 'ocpp-rpc';
+import { startApp, type App, type AppOptions } from '../../proxy/app';
+import { loadConfig } from '../../proxy/config';
+import { createLogger } from '../../proxy/log';
+
+/** Root of per-run scratch files (git-ignored). */
+export const TMP_ROOT = path.resolve(__dirname, '../../../test/.tmp');
+
+/** The shared development PKI for tests, created once by test/run.ts (or on first use). */
+export const TEST_PKI_DIR = path.join(TMP_ROOT, 'shared-pki');
+
+/** A proxy started in-process for a test, with its log lines captured. */
+export interface TestProxy extends App {
+  tlsUrl: string;
+  plainUrl: string | null;
+  adminUrl: string;
+  caPem: Buffer;
+  logs: Record<string, unknown>[];
+}
+
+/**
+ * Starts the proxy in this process on loopback ports chosen by the OS, using the shared dev PKI
+ * (as the data dir's `pki` folder) and capturing structured log lines in `logs`.
+ */
+export async function startTestProxy(flags: Record<string, unknown>, opts: Partial<AppOptions> & { dataDir?: string } = {}): Promise<TestProxy> {
+  const dataDir = opts.dataDir ?? path.join(TMP_ROOT, `data-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
+  mkdirSync(dataDir, { recursive: true });
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(JSON.parse(line));
+      cb();
+    },
+  });
+  const config = loadConfig({
+    env: {},
+    flags: {
+      listen: '127.0.0.1:0',
+      adminListen: '127.0.0.1:0',
+      dataDir,
+      tlsCert: [path.join(TEST_PKI_DIR, 'server-rsa.crt'), path.join(TEST_PKI_DIR, 'server-ec.crt')],
+      tlsKey: [path.join(TEST_PKI_DIR, 'server-rsa.key'), path.join(TEST_PKI_DIR, 'server-ec.key')],
+      clientCa: path.join(TEST_PKI_DIR, 'ca.crt'),
+      pingIntervalMs: '0',
+      drainGraceMs: '0',
+      drainJitterMs: '0',
+      ...flags,
+    },
+  });
+  const log = opts.log ?? createLogger({ level: 'debug', destination: sink });
+  const app = await startApp(config, { ...opts, log });
+  const a = app.addresses;
+  return Object.assign(app, {
+    tlsUrl: `wss://127.0.0.1:${a.tls.port}/ocpp`,
+    plainUrl: a.plain ? `ws://127.0.0.1:${a.plain.port}/ocpp` : null,
+    adminUrl: `http://127.0.0.1:${a.admin.port}`,
+    caPem: readFileSync(path.join(TEST_PKI_DIR, 'ca.crt')),
+    logs,
+  });
+}
+
+/** Options for a test charger. */
+export interface ChargerOptions {
+  identity: string;
+  endpoint: string;
+  protocols?: string[];
+  password?: string | Buffer;
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  reconnect?: boolean;
+}
+
+/** An ocpp-rpc charger connecting through the proxy (trusting the test CA for wss). */
+export function makeCharger(o: ChargerOptions): any {
+  return new RPCClient({
+    endpoint: o.endpoint,
+    identity: o.identity,
+    protocols: o.protocols ?? ['ocpp1.6'],
+    password: o.password,
+    reconnect: o.reconnect ?? false,
+    pingIntervalMs: 0,
+    callTimeoutMs: 5000,
+    wsOpts: o.endpoint.startsWith('wss') ? { ca: o.ca, cert: o.cert, key: o.key, servername: 'localhost' } : {},
+  } as any);
+}
