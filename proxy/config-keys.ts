@@ -16,6 +16,8 @@ export interface KeyDef {
   values?: readonly string[];
   /** Lower bound for ints. */
   min?: number;
+  /** Further environment variable names accepted for this key. */
+  envAliases?: readonly string[];
 }
 
 export const CONFIG_KEYS = [
@@ -42,6 +44,20 @@ export const CONFIG_KEYS = [
   { key: 'httpPassthrough', type: 'bool', default: false, doc: 'Pass non-upgrade HTTP requests on the charger port to the CSMS\'s HTTP origin (otherwise 404).' },
   { key: 'drainGraceMs', type: 'int', default: 10000, min: 0, doc: 'On SIGTERM: stop accepting, then close live sessions with 1001 after this grace.' },
   { key: 'drainJitterMs', type: 'int', default: 5000, min: 0, doc: 'Closes during a drain are spread randomly over this window so chargers do not reconnect in lockstep.' },
+  { key: 'redis', type: 'string', default: null, envAliases: ['OCPP_PROXY_REDIS_URL'], doc: 'Credential store in Redis (redis://, rediss://, redis-sentinel://h:p,h:p/master, redis-cluster://h:p,h:p). Unset: the embedded store in dataDir.' },
+  { key: 'redisKeyPrefix', type: 'string', default: 'ocpp:', doc: 'Prefix of every Redis key the proxy writes.' },
+  { key: 'secretFile', type: 'string', default: null, doc: 'Server secret file (32+ random bytes, hex or base64) keying password hashes and sealing stored secrets. Env alternative OCPP_PROXY_SECRET; otherwise generated once as dataDir/server-secret.' },
+  { key: 'adminTokenFile', type: 'string', default: null, doc: 'Bearer token for the admin API. Env alternative OCPP_PROXY_ADMIN_TOKEN; otherwise generated once as dataDir/admin-token.' },
+  { key: 'reportOnly', type: 'bool', default: false, doc: 'Migration aid: every gate still decides, logs and counts what it would refuse, but the charger is admitted.' },
+  { key: 'autoEnrol', type: 'bool', default: false, doc: 'Admit (and record) an unknown identity that presents a matching factory default password.' },
+  { key: 'organization', type: 'string', default: null, doc: 'Expected O in charger client certificates (Profile 3) and CSRs; unchecked when unset.' },
+  { key: 'lockoutThreshold', type: 'int', default: 5, min: 1, doc: 'Failed logins of one identity (within failureWindowMs) before it is locked out.' },
+  { key: 'addressLockoutThreshold', type: 'int', default: 100, min: 1, doc: 'Failed logins from one source address before that address is locked out (high: chargers share NAT addresses).' },
+  { key: 'failureWindowMs', type: 'int', default: 900000, min: 1000, doc: 'Window in which failed logins are counted.' },
+  { key: 'lockoutBaseMs', type: 'int', default: 60000, min: 1, doc: 'First lockout duration; doubles with every further lockout up to lockoutMaxMs.' },
+  { key: 'lockoutMaxMs', type: 'int', default: 3600000, min: 1, doc: 'Longest lockout.' },
+  { key: 'credentialCacheTtlMs', type: 'int', default: 60000, min: 0, doc: 'How long a verified password is remembered in memory, so reconnect storms skip the slow hash. 0 disables.' },
+  { key: 'publicUrl', type: 'string', default: null, doc: 'The wss:// URL chargers use to reach the proxy (sent in SetNetworkProfile during a profile upgrade).' },
   { key: 'logLevel', type: 'enum', default: 'info', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], doc: 'Log level.' },
   { key: 'logFormat', type: 'enum', default: 'json', values: ['json', 'pretty'], doc: 'json: one object per line; pretty: for humans at a terminal.' },
 ] as const satisfies readonly KeyDef[];

@@ -30,6 +30,20 @@ export interface ProxyConfig {
   httpPassthrough: boolean;
   drainGraceMs: number;
   drainJitterMs: number;
+  redis: string | null;
+  redisKeyPrefix: string;
+  secretFile: string | null;
+  adminTokenFile: string | null;
+  reportOnly: boolean;
+  autoEnrol: boolean;
+  organization: string | null;
+  lockoutThreshold: number;
+  addressLockoutThreshold: number;
+  failureWindowMs: number;
+  lockoutBaseMs: number;
+  lockoutMaxMs: number;
+  credentialCacheTtlMs: number;
+  publicUrl: string | null;
   logLevel: string;
   logFormat: 'json' | 'pretty';
 }
@@ -94,8 +108,13 @@ function readConfigFile(file: string): Record<string, unknown> {
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const values: Record<string, unknown> = {};
   for (const def of KEYS) {
-    const v = env[envName(def.key)];
-    if (v !== undefined && v !== '') values[def.key] = v;
+    for (const name of [envName(def.key), ...(def.envAliases ?? [])]) {
+      const v = env[name];
+      if (v !== undefined && v !== '') {
+        values[def.key] = v;
+        break;
+      }
+    }
   }
   return values;
 }
