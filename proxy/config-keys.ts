@@ -58,6 +58,11 @@ export const CONFIG_KEYS = [
   { key: 'lockoutMaxMs', type: 'int', default: 3600000, min: 1, doc: 'Longest lockout.' },
   { key: 'credentialCacheTtlMs', type: 'int', default: 60000, min: 0, doc: 'How long a verified password is remembered in memory, so reconnect storms skip the slow hash. 0 disables.' },
   { key: 'publicUrl', type: 'string', default: null, doc: 'The wss:// URL chargers use to reach the proxy (sent in SetNetworkProfile during a profile upgrade).' },
+  { key: 'caDir', type: 'string', default: null, doc: 'CA the proxy signs charger certificates with (ca.crt/ca.key, optional intermediate.crt/.key). Defaults to the development PKI when devPki is in use; without it SignCertificate is answered Rejected.' },
+  { key: 'chargerCertDays', type: 'int', default: 365, min: 1, doc: 'Validity of charger certificates the proxy signs.' },
+  { key: 'renewBeforeDays', type: 'int', default: 30, min: 0, doc: 'A Profile 3 charger whose certificate expires within this many days is asked to renew (TriggerMessage / ExtendedTriggerMessage).' },
+  { key: 'localSecurityEvents', type: 'enum', default: 'auto', values: ['auto', 'always', 'never'], doc: 'Answer SecurityEventNotification (and the 1.6 security-extension notifications) in the proxy instead of forwarding: auto = for OCPP 1.6 chargers (a plain 1.6 CSMS does not know them).' },
+  { key: 'checkSerialNumber', type: 'bool', default: true, doc: 'OCPP 2.x B01.FR.11/12: on Profile 3 close the connection when BootNotification serialNumber differs from the certificate CN.' },
   { key: 'logLevel', type: 'enum', default: 'info', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], doc: 'Log level.' },
   { key: 'logFormat', type: 'enum', default: 'json', values: ['json', 'pretty'], doc: 'json: one object per line; pretty: for humans at a terminal.' },
 ] as const satisfies readonly KeyDef[];

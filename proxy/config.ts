@@ -44,6 +44,11 @@ export interface ProxyConfig {
   lockoutMaxMs: number;
   credentialCacheTtlMs: number;
   publicUrl: string | null;
+  caDir: string | null;
+  chargerCertDays: number;
+  renewBeforeDays: number;
+  localSecurityEvents: 'auto' | 'always' | 'never';
+  checkSerialNumber: boolean;
   logLevel: string;
   logFormat: 'json' | 'pretty';
 }

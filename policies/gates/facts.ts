@@ -1,0 +1,30 @@
+import type { ChargerRecord, SecurityProfile } from '../../proxy/store/types';
+
+/** The client certificate a charger was admitted with (Profile 3), in the form interceptors need. */
+export interface AdmittedCertificate {
+  /** Canonical serial: lowercase hex, no separators, no leading zeros (certs/revocation.ts normaliseSerial). */
+  serialHex: string;
+  commonName: string | null;
+  organization: string | null;
+  /** ms epoch. */
+  notAfter: number;
+}
+
+/**
+ * What the admission gates establish about a charger, handed to the session and its interceptors
+ * as `session.facts`. Every field is set once the gates passed (certificate only on Profile 3).
+ */
+export interface AdmissionFacts {
+  /** The stored record as read at admission (interceptors re-read the store before acting on it). */
+  charger: ChargerRecord;
+  /** Profile the charger was admitted on. */
+  profile: SecurityProfile;
+  certificate?: AdmittedCertificate;
+  /** Which stored password matched: the current one, the pending one (rotation committed), or a factory default. */
+  passwordMatched?: 'current' | 'pending' | 'factory';
+}
+
+/** Reads the admission facts off a session's facts bag (undefined for sessions admitted without a store). */
+export function admissionFacts(facts: Readonly<Record<string, unknown>>): AdmissionFacts | undefined {
+  return facts.charger ? (facts as unknown as AdmissionFacts) : undefined;
+}
