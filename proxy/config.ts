@@ -80,7 +80,8 @@ export function loadConfig(opts: { file?: string | null; env?: NodeJS.ProcessEnv
   if (opts.flags) layers.push({ source: 'command line', values: opts.flags });
 
   const out: Record<string, unknown> = {};
-  for (const def of KEYS) out[def.key] = def.default;
+  // Defaults go through the same coercion, so `listen` is a HostPort whether set or not.
+  for (const def of KEYS) out[def.key] = def.default === null ? null : coerce(def, def.default, 'defaults');
   for (const layer of layers) {
     for (const [name, raw] of Object.entries(layer.values)) {
       const def = BY_NAME.get(name);
@@ -125,7 +126,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
 }
 
 function coerce(def: KeyDef, raw: unknown, source: string): unknown {
-  const bad = (why: string) => new ConfigError(`invalid value for "${def.key}" (${flagName(def.key)} / ${envName(def.key)}) from ${source}: ${why}`);
+  const bad = (why: string) => new ConfigError(`invalid value for "${def.key}" (--${flagName(def.key)} / ${envName(def.key)}) from ${source}: ${why}`);
   switch (def.type) {
     case 'string':
       if (raw === null) return null;
@@ -148,7 +149,11 @@ function coerce(def: KeyDef, raw: unknown, source: string): unknown {
       return (list as string[]).map((s) => s.trim()).filter((s) => s.length > 0);
     }
     case 'hostport':
-      if (raw === null || raw === '' || raw === 'off') return null;
+      if (raw === null || raw === '' || raw === 'off') {
+        // Only listeners that are off by default (plainListen) can be turned off.
+        if (def.default !== null) throw bad('this listener cannot be turned off');
+        return null;
+      }
       return parseHostPort(String(raw), bad);
     case 'url': {
       if (typeof raw !== 'string') throw bad('expected a URL');
