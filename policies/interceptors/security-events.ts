@@ -1,0 +1,72 @@
+import type { Logger } from 'pino';
+import { dialectOf, notificationAnswer, OCPP16_SECURITY_NOTIFICATIONS, readSecurityEvent, type OcppDialect } from '../../proxy/ocpp/dialects';
+import type { CredentialStore } from '../../proxy/store/types';
+import type { ChargerCall, ChargerCallDecision, InterceptorFactory, SessionApi } from './types';
+
+/** Config `localSecurityEvents`: where security-extension notifications are answered. */
+export type LocalSecurityEvents = 'auto' | 'always' | 'never';
+
+/** Metric hook (ProxyMetrics.securityEvents). */
+export interface SecurityEventMetrics {
+  securityEvent(type: string): void;
+}
+
+/** Dependencies of {@link securityEvents}. */
+export interface SecurityEventsDeps {
+  store: CredentialStore;
+  mode: LocalSecurityEvents;
+  /** Accepted for symmetry with the other factories; per-session lines go to `session.log`. */
+  log?: Logger;
+  metrics?: SecurityEventMetrics;
+}
+
+/**
+ * Which charger notifications the proxy answers itself on a session of `dialect`:
+ * - 1.6 (`auto` or `always`): SecurityEventNotification, SignedFirmwareStatusNotification and
+ *   LogStatusNotification — a plain 1.6 CSMS does not know the security extension (WP2 §5).
+ * - 2.x: only with `always`, and only SecurityEventNotification (a 2.x CSMS knows the others).
+ * - `never`: none; everything is forwarded.
+ */
+export function locallyAnswered(mode: LocalSecurityEvents, dialect: OcppDialect): ReadonlySet<string> {
+  if (mode === 'never') return new Set();
+  if (dialect === '1.6') return new Set(OCPP16_SECURITY_NOTIFICATIONS);
+  return new Set(mode === 'always' ? ['SecurityEventNotification'] : []);
+}
+
+/**
+ * Security events (A04): every SecurityEventNotification is logged, counted and appended to the
+ * store's capped audit stream — whether it is then forwarded or answered here. Answering locally
+ * waits for the audit write, because the charger drops the event from its queue once confirmed; a
+ * failed write is logged (the log line keeps the event) and the event is still confirmed, since a
+ * CALLERROR would only make the charger re-send into the same outage.
+ */
+export function securityEvents(deps: SecurityEventsDeps): InterceptorFactory {
+  return (session) => {
+    const dialect = dialectOf(session.subprotocol);
+    if (!dialect) return undefined;
+    const local = locallyAnswered(deps.mode, dialect);
+    return {
+      name: 'security-events',
+      onChargerCall(s, call) {
+        if (call.action === 'SecurityEventNotification') return onSecurityEvent(s, call, local.has(call.action));
+        if (local.has(call.action)) {
+          s.log.info({ event: 'security_notification_answered', action: call.action, status: call.payload.status });
+          return { answer: notificationAnswer() };
+        }
+        return undefined;
+      },
+    };
+  };
+
+  function onSecurityEvent(s: SessionApi, call: ChargerCall, answerHere: boolean): ChargerCallDecision | Promise<ChargerCallDecision> {
+    const event = readSecurityEvent(call.payload);
+    const answeredBy = answerHere ? 'proxy' : 'csms';
+    const detail = 'problem' in event ? { problem: event.problem } : { eventType: event.type, timestamp: event.timestamp, techInfo: event.techInfo };
+    s.log.info({ event: 'security_event', answeredBy, ...detail });
+    deps.metrics?.securityEvent('problem' in event ? '' : event.type);
+    const written = deps.store.appendAudit({ type: 'security_event', identity: s.identity, detail: { ...detail, answeredBy } })
+      .catch((err: unknown) => s.log.error({ event: 'audit_failed', type: 'security_event', err: String(err) }));
+    // Forwarded events do not wait for the store: the CSMS confirms them, and the relay stays fast.
+    return answerHere ? written.then(() => ({ answer: notificationAnswer() })) : undefined;
+  }
+}
