@@ -1,27 +1,38 @@
 /**
- * EmbeddedStore: the single-node credential store (default for `npm start`). State lives in memory and
- * is persisted as one JSON file (`<dataDir>/store.json`) with atomic write-and-rename; every mutation
- * resolves only once the file holding it is fsynced, and concurrent mutations share one write.
- * The audit stream is a separate capped JSON-lines file; brute-force counters stay in memory.
+ * EmbeddedStore: the single-node credential store (default for `npm start`). State is persisted as one
+ * JSON file (`<dataDir>/store.json`) with atomic write-and-rename; every mutation resolves only once the
+ * file holding it is fsynced, and concurrent mutations share one write.
+ *
+ * Several processes may open the same data directory (the proxy and the `chargers` CLI): every write
+ * holds the inter-process lock `<dataDir>/store.lock` and starts from the file's latest contents, so no
+ * process overwrites another's change; reads see other processes' changes at most `readCheckMs` late,
+ * and change listeners hear of them within `changePollMs` (see `shared-file.ts`, `file-lock.ts`).
+ *
+ * The audit stream is a separate capped JSON-lines file. Brute-force counters and lockouts stay in
+ * memory, per process: they are not shared with the CLI or other processes and reset on restart.
  */
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { AuditLog } from './audit-log';
-import { BatchedWriter, removeStaleTemps, writeFileAtomic } from './atomic-file';
+import { ChangeListeners } from './change-feed';
+import type { StoreState } from './embedded-state';
 import { StoreError } from './errors';
+import { FileLock } from './file-lock';
+import { SharedStateFile, type MutationOutcome } from './shared-file';
 import * as tr from './transitions';
 import { checkMatch, checkSerial, clampLimit } from './transitions';
 import type {
   AuditEvent, ChargerPage, ChargerPatch, ChargerRecord, CredentialStore, FactoryDefault, NewAuditEvent,
-  NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial,
+  NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial, StoreChange, StoreChangeListener,
 } from './types';
 import { VolatileCounters } from './volatile-counters';
 
 /** File names inside the data directory. */
 export const STORE_FILE = 'store.json';
 export const AUDIT_FILE = 'audit.jsonl';
-const FORMAT = 'ocpp-security-proxy/store';
+/** The inter-process lock taken by every write. */
+export const LOCK_FILE = 'store.lock';
 
 /** Options of `EmbeddedStore.open`. */
 export interface EmbeddedStoreOptions {
@@ -29,14 +40,14 @@ export interface EmbeddedStoreOptions {
   dataDir: string;
   /** Audit events kept. Default 10,000. */
   auditCap?: number;
-}
-
-interface FileShape {
-  format: string;
-  version: 1;
-  chargers: ChargerRecord[];
-  factoryDefaults: FactoryDefault[];
-  revoked: RevokedSerial[];
+  /** Reads check the file for other processes' changes at most this often, ms (default 100). */
+  readCheckMs?: number;
+  /** While anyone subscribes to changes, poll the file for other processes' changes this often, ms (default 250). */
+  changePollMs?: number;
+  /** Give up waiting for the lock after this long, ms (default 10,000). */
+  lockTimeoutMs?: number;
+  /** A lock held longer than this is broken, ms (default 30,000). */
+  lockStaleMs?: number;
 }
 
 /** File-backed CredentialStore for single-node use. */
@@ -44,46 +55,50 @@ export class EmbeddedStore implements CredentialStore {
   readonly kind = 'embedded' as const;
   /** Absolute path of the state file. */
   readonly file: string;
-  readonly #chargers = new Map<string, ChargerRecord>();
-  readonly #factory = new Map<string, FactoryDefault>();
-  readonly #revoked = new Map<string, RevokedSerial>();
+  readonly #file: SharedStateFile;
   readonly #counters = new VolatileCounters();
-  readonly #writer: BatchedWriter;
-  #sortedIds: string[] | null = null;
+  readonly #listeners: ChangeListeners;
+  readonly #changePollMs: number;
+  #poll: NodeJS.Timeout | null = null;
   #audit!: AuditLog;
   #closed = false;
 
-  private constructor(file: string) {
+  private constructor(file: string, lock: FileLock, opts: EmbeddedStoreOptions) {
     this.file = file;
-    this.#writer = new BatchedWriter(() => writeFileAtomic(this.file, this.#serialise()));
+    this.#changePollMs = Math.max(10, opts.changePollMs ?? 250);
+    this.#listeners = new ChangeListeners((n) => this.#pollWhileListened(n));
+    this.#file = new SharedStateFile(file, lock, {
+      readCheckMs: Math.max(0, opts.readCheckMs ?? 100),
+      emit: (changes) => changes.forEach((c) => this.#listeners.emit(c)),
+      wantDiff: () => this.#listeners.size > 0,
+    });
   }
 
   /**
    * Open the store, loading `<dataDir>/store.json` when present.
-   * @throws StoreError `store_corrupt` naming the file when it cannot be parsed (the file is left as is).
+   * @throws StoreError `store_corrupt` naming the file when it cannot be parsed (the file is left as is);
+   *   `store_unavailable` when the directory, file or lock cannot be used.
    */
   static async open(opts: EmbeddedStoreOptions): Promise<EmbeddedStore> {
     const dir = path.resolve(opts.dataDir);
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    const store = new EmbeddedStore(path.join(dir, STORE_FILE));
-    await removeStaleTemps(store.file);
-    await store.#load();
-    store.#audit = await AuditLog.open(path.join(dir, AUDIT_FILE), opts.auditCap ?? 10_000);
+    const lock = new FileLock(path.join(dir, LOCK_FILE), { timeoutMs: opts.lockTimeoutMs, staleMs: opts.lockStaleMs });
+    const store = new EmbeddedStore(path.join(dir, STORE_FILE), lock, opts);
+    await store.#file.open();
+    store.#audit = await AuditLog.open(path.join(dir, AUDIT_FILE), opts.auditCap ?? 10_000, lock);
     return store;
   }
 
   async getCharger(identity: string): Promise<ChargerRecord | null> {
-    this.#assertOpen();
-    const rec = this.#chargers.get(identity);
+    const rec = (await this.#read()).chargers.get(identity);
     return rec ? structuredClone(rec) : null;
   }
 
   putCharger(record: NewChargerRecord): Promise<ChargerRecord> {
-    return this.#mutate(() => {
-      const rec = tr.applyPut(this.#chargers.get(record.identity) ?? null, record, Date.now());
-      if (!this.#chargers.has(rec.identity)) this.#sortedIds = null;
-      this.#chargers.set(rec.identity, rec);
-      return { changed: true, result: structuredClone(rec) };
+    return this.#mutate((st) => {
+      const rec = tr.applyPut(st.chargers.get(record.identity) ?? null, record, Date.now());
+      st.setCharger(rec);
+      return { changed: true, result: structuredClone(rec), changes: [{ kind: 'charger', identity: rec.identity }] };
     });
   }
 
@@ -92,17 +107,16 @@ export class EmbeddedStore implements CredentialStore {
   }
 
   removeCharger(identity: string): Promise<boolean> {
-    return this.#mutate(() => {
-      const had = this.#chargers.delete(identity);
-      if (had) this.#sortedIds = null;
-      return { changed: had, result: had };
+    return this.#mutate((st) => {
+      const had = st.deleteCharger(identity);
+      return { changed: had, result: had, changes: had ? [{ kind: 'charger', identity }] : [] };
     });
   }
 
   async listChargers(opts: { cursor?: string; limit?: number } = {}): Promise<ChargerPage> {
-    this.#assertOpen();
+    const st = await this.#read();
     const limit = clampLimit(opts.limit);
-    const ids = this.#ids();
+    const ids = st.sortedIds();
     let start = 0;
     if (opts.cursor !== undefined) {
       const c = Buffer.from(opts.cursor);
@@ -116,7 +130,7 @@ export class EmbeddedStore implements CredentialStore {
       start = lo;
     }
     const page = ids.slice(start, start + limit);
-    const items = page.map((id) => structuredClone(this.#chargers.get(id)!));
+    const items = page.map((id) => structuredClone(st.chargers.get(id)!));
     return start + limit < ids.length ? { items, cursor: page[page.length - 1] } : { items };
   }
 
@@ -145,50 +159,48 @@ export class EmbeddedStore implements CredentialStore {
   }
 
   addFactoryDefault(match: { prefix?: string; batch?: string }, hash: PasswordHash): Promise<string> {
-    return this.#mutate(() => {
+    return this.#mutate((st) => {
       const fd: FactoryDefault = { id: randomUUID(), match: checkMatch(match), hash, createdAt: Date.now() };
-      this.#factory.set(fd.id, fd);
-      return { changed: true, result: fd.id };
+      st.factory.set(fd.id, fd);
+      return { changed: true, result: fd.id, changes: [{ kind: 'factory' }] };
     });
   }
 
   async listFactoryDefaults(): Promise<FactoryDefault[]> {
-    this.#assertOpen();
-    return structuredClone([...this.#factory.values()]);
+    return structuredClone([...(await this.#read()).factory.values()]);
   }
 
   removeFactoryDefault(id: string): Promise<boolean> {
-    return this.#mutate(() => {
-      const had = this.#factory.delete(id);
-      return { changed: had, result: had };
+    return this.#mutate((st) => {
+      const had = st.factory.delete(id);
+      return { changed: had, result: had, changes: had ? [{ kind: 'factory' }] : [] };
     });
   }
 
   revokeSerial(serialHex: string, reason?: string): Promise<void> {
-    return this.#mutate(() => {
+    return this.#mutate((st) => {
       checkSerial(serialHex);
-      if (this.#revoked.has(serialHex)) return { changed: false, result: undefined };
+      // Already revoked: nothing to write, but still tell listeners (every revokeSerial is reported).
+      if (st.revoked.has(serialHex)) return { changed: false, result: undefined, changes: [{ kind: 'revoked', serialHex }] };
       const entry: RevokedSerial = { serialHex, at: Date.now() };
       if (reason !== undefined) entry.reason = reason;
-      this.#revoked.set(serialHex, entry);
-      return { changed: true, result: undefined };
+      st.revoked.set(serialHex, entry);
+      return { changed: true, result: undefined, changes: [{ kind: 'revoked', serialHex }] };
     });
   }
 
   async isRevoked(serialHex: string): Promise<boolean> {
-    this.#assertOpen();
-    return this.#revoked.has(serialHex);
+    return (await this.#read()).revoked.has(serialHex);
   }
 
   async listRevoked(): Promise<RevokedSerial[]> {
-    this.#assertOpen();
-    return structuredClone([...this.#revoked.values()]);
+    return structuredClone([...(await this.#read()).revoked.values()]);
   }
 
   unrevokeSerial(serialHex: string): Promise<boolean> {
-    return this.#mutate(() => {
-      const had = this.#revoked.delete(serialHex);
-      return { changed: had, result: had };
+    return this.#mutate((st) => {
+      const had = st.revoked.delete(serialHex);
+      return { changed: had, result: had, changes: had ? [{ kind: 'revoked', serialHex }] : [] };
     });
   }
 
@@ -224,7 +236,18 @@ export class EmbeddedStore implements CredentialStore {
   }
 
   async touchLastSeen(identity: string, at: number): Promise<void> {
-    await this.#transition(identity, (rec) => ({ ...rec, lastSeenAt: at }), () => undefined);
+    // Not reported on the change feed: it happens on every admission and changes nothing a gate uses.
+    await this.#transition(identity, (rec) => ({ ...rec, lastSeenAt: at }), () => undefined, false);
+  }
+
+  /**
+   * Change feed (see `CredentialStore.subscribeChanges`). This process's changes are reported once
+   * durable; other processes' changes are found by polling the file every `changePollMs` while at
+   * least one listener is subscribed (and on any read), and reported per changed record / serial.
+   */
+  subscribeChanges(listener: StoreChangeListener): () => void {
+    this.#assertOpen();
+    return this.#listeners.add(listener);
   }
 
   async ping(): Promise<void> {
@@ -234,7 +257,8 @@ export class EmbeddedStore implements CredentialStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#writer.idle();
+    this.#pollWhileListened(0);
+    await this.#file.idle();
     await this.#audit.drain();
   }
 
@@ -243,62 +267,41 @@ export class EmbeddedStore implements CredentialStore {
     identity: string,
     fn: (rec: ChargerRecord, now: number) => ChargerRecord | null,
     result: (next: ChargerRecord | null) => T,
+    report = true,
   ): Promise<T> {
-    return this.#mutate(() => {
-      const rec = this.#chargers.get(identity);
+    return this.#mutate((st) => {
+      const rec = st.chargers.get(identity);
       const next = rec ? fn(rec, Date.now()) : null;
-      if (next) this.#chargers.set(identity, next);
-      return { changed: next !== null, result: result(next) };
+      if (next) st.setCharger(next);
+      const changes: StoreChange[] = report && next ? [{ kind: 'charger', identity }] : [];
+      return { changed: next !== null, result: result(next), changes };
     });
   }
 
-  /** Run a synchronous in-memory change, then wait until it is on disk. */
-  async #mutate<T>(fn: () => { changed: boolean; result: T }): Promise<T> {
+  /** Apply a change to the latest state under the inter-process lock; resolves once it is on disk. */
+  async #mutate<T>(fn: (state: StoreState) => MutationOutcome<T>): Promise<T> {
     this.#assertOpen();
-    const { changed, result } = fn();
-    if (changed) await this.#writer.flush();
-    return result;
+    return this.#file.mutate(fn);
+  }
+
+  /** The state, refreshed with other processes' committed changes. */
+  async #read(): Promise<StoreState> {
+    this.#assertOpen();
+    await this.#file.fresh();
+    return this.#file.state;
+  }
+
+  #pollWhileListened(listeners: number): void {
+    if (listeners > 0 && !this.#poll && !this.#closed) {
+      this.#poll = setInterval(() => void this.#file.fresh().catch(() => undefined), this.#changePollMs);
+      this.#poll.unref();
+    } else if ((listeners === 0 || this.#closed) && this.#poll) {
+      clearInterval(this.#poll);
+      this.#poll = null;
+    }
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new StoreError('store_closed', 'credential store is closed');
-  }
-
-  #ids(): string[] {
-    if (!this.#sortedIds) {
-      this.#sortedIds = [...this.#chargers.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    }
-    return this.#sortedIds;
-  }
-
-  #serialise(): string {
-    const data: FileShape = {
-      format: FORMAT,
-      version: 1,
-      chargers: this.#ids().map((id) => this.#chargers.get(id)!),
-      factoryDefaults: [...this.#factory.values()],
-      revoked: [...this.#revoked.values()],
-    };
-    return JSON.stringify(data) + '\n';
-  }
-
-  async #load(): Promise<void> {
-    let text: string;
-    try {
-      text = await fs.readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new StoreError('store_unavailable', `cannot read ${this.file}: ${(err as NodeJS.ErrnoException).code}`);
-    }
-    let data: FileShape;
-    try {
-      data = JSON.parse(text) as FileShape;
-      if (!data || data.format !== FORMAT || data.version !== 1 || !Array.isArray(data.chargers)) throw new Error('shape');
-    } catch {
-      throw new StoreError('store_corrupt', `store file ${this.file} is corrupt or not a store file; it was left untouched`);
-    }
-    for (const rec of data.chargers) this.#chargers.set(rec.identity, rec);
-    for (const fd of data.factoryDefaults ?? []) this.#factory.set(fd.id, fd);
-    for (const r of data.revoked ?? []) this.#revoked.set(r.serialHex, r);
   }
 }

@@ -8,18 +8,20 @@
  *   Pchargers   sorted set of identities (all score 0, paged by lexicographic range)
  *   Pfactory    hash id -> factory default JSON;   Prevoked  hash serial -> revocation JSON
  *   Paudit      stream, trimmed exactly to the cap
+ *   Pchanges    pub/sub channel of the change feed (see `redis-changes.ts`)
  * Record transitions read the record, compute the next one with the shared pure functions in
  * `transitions.ts`, and write it with an atomic compare-and-set, retrying when another writer won.
  */
 import { randomUUID } from 'node:crypto';
 import { StoreError } from './errors';
 import { connectRedis, type RedisClientOptions, type StoreRedis } from './redis-client';
+import { RedisChangeFeed } from './redis-changes';
 import { parseRedisUrl } from './redis-url';
 import * as tr from './transitions';
 import { checkMatch, checkSerial, clampLimit } from './transitions';
 import type {
   AuditEvent, ChargerPage, ChargerPatch, ChargerRecord, CredentialStore, FactoryDefault, NewAuditEvent,
-  NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial,
+  NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial, StoreChange, StoreChangeListener,
 } from './types';
 
 /** Options of `RedisStore.open`. */
@@ -40,12 +42,14 @@ export class RedisStore implements CredentialStore {
   readonly #r: StoreRedis;
   readonly #p: string;
   readonly #auditCap: number;
+  readonly #feed: RedisChangeFeed;
   #closed = false;
 
   private constructor(client: StoreRedis, prefix: string, auditCap: number) {
     this.#r = client;
     this.#p = prefix;
     this.#auditCap = Math.max(1, auditCap);
+    this.#feed = new RedisChangeFeed(client, prefix + 'changes');
   }
 
   /** Connect and return a store. @throws StoreError `redis_url_invalid` / `store_unavailable`. */
@@ -70,6 +74,7 @@ export class RedisStore implements CredentialStore {
         const next = tr.applyPut(raw === null ? null : parseRecord(raw), record, Date.now());
         if ((await this.#r.casJson(key, raw ?? '', JSON.stringify(next))) === 1) {
           await this.#r.zadd(this.#p + 'chargers', 0, record.identity);
+          await this.#feed.publish({ kind: 'charger', identity: record.identity });
           return next;
         }
       }
@@ -85,6 +90,7 @@ export class RedisStore implements CredentialStore {
     return this.#call(async () => {
       const removed = await this.#r.del(this.#chargerKey(identity));
       await this.#r.zrem(this.#p + 'chargers', identity);
+      if (removed > 0) await this.#feed.publish({ kind: 'charger', identity });
       return removed > 0;
     });
   }
@@ -130,6 +136,7 @@ export class RedisStore implements CredentialStore {
     return this.#call(async () => {
       const fd: FactoryDefault = { id: randomUUID(), match: checkMatch(match), hash, createdAt: Date.now() };
       await this.#r.hset(this.#p + 'factory', fd.id, JSON.stringify(fd));
+      await this.#feed.publish({ kind: 'factory' });
       return fd.id;
     });
   }
@@ -139,7 +146,7 @@ export class RedisStore implements CredentialStore {
   }
 
   removeFactoryDefault(id: string): Promise<boolean> {
-    return this.#call(async () => (await this.#r.hdel(this.#p + 'factory', id)) > 0);
+    return this.#call(async () => this.#reportIf((await this.#r.hdel(this.#p + 'factory', id)) > 0, { kind: 'factory' }));
   }
 
   revokeSerial(serialHex: string, reason?: string): Promise<void> {
@@ -148,6 +155,7 @@ export class RedisStore implements CredentialStore {
       const entry: RevokedSerial = { serialHex, at: Date.now() };
       if (reason !== undefined) entry.reason = reason;
       await this.#r.hsetnx(this.#p + 'revoked', serialHex, JSON.stringify(entry));
+      await this.#feed.publish({ kind: 'revoked', serialHex });
     });
   }
 
@@ -160,7 +168,9 @@ export class RedisStore implements CredentialStore {
   }
 
   unrevokeSerial(serialHex: string): Promise<boolean> {
-    return this.#call(async () => (await this.#r.hdel(this.#p + 'revoked', serialHex)) > 0);
+    return this.#call(async () =>
+      this.#reportIf((await this.#r.hdel(this.#p + 'revoked', serialHex)) > 0, { kind: 'revoked', serialHex }),
+    );
   }
 
   recordFailure(key: string, windowMs: number): Promise<number> {
@@ -202,7 +212,18 @@ export class RedisStore implements CredentialStore {
   }
 
   async touchLastSeen(identity: string, at: number): Promise<void> {
-    await this.#transition(identity, (rec) => ({ ...rec, lastSeenAt: at }));
+    // Not on the change feed: it happens on every admission and changes nothing a gate uses.
+    await this.#transition(identity, (rec) => ({ ...rec, lastSeenAt: at }), false);
+  }
+
+  /**
+   * Change feed over Redis pub/sub (see `CredentialStore.subscribeChanges` and `redis-changes.ts`):
+   * this instance's changes are reported directly, other instances' through the `<prefix>changes`
+   * channel, received on a dedicated connection opened on the first subscription.
+   */
+  subscribeChanges(listener: StoreChangeListener): () => void {
+    if (this.#closed) throw new StoreError('store_closed', 'credential store is closed');
+    return this.#feed.subscribe(listener);
   }
 
   ping(): Promise<void> {
@@ -212,6 +233,7 @@ export class RedisStore implements CredentialStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#feed.close();
     try {
       await this.#r.quit();
     } catch {
@@ -220,7 +242,11 @@ export class RedisStore implements CredentialStore {
   }
 
   /** Read-compute-CAS loop; null when the charger is missing or the transition does not apply. */
-  #transition(identity: string, fn: (rec: ChargerRecord, now: number) => ChargerRecord | null): Promise<ChargerRecord | null> {
+  #transition(
+    identity: string,
+    fn: (rec: ChargerRecord, now: number) => ChargerRecord | null,
+    report = true,
+  ): Promise<ChargerRecord | null> {
     return this.#call(async () => {
       const key = this.#chargerKey(identity);
       for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
@@ -228,10 +254,19 @@ export class RedisStore implements CredentialStore {
         if (raw === null) return null;
         const next = fn(parseRecord(raw), Date.now());
         if (!next) return null;
-        if ((await this.#r.casJson(key, raw, JSON.stringify(next))) === 1) return next;
+        if ((await this.#r.casJson(key, raw, JSON.stringify(next))) === 1) {
+          if (report) await this.#feed.publish({ kind: 'charger', identity });
+          return next;
+        }
       }
       throw conflict();
     });
+  }
+
+  /** Publish `change` when `happened`; returns `happened`. */
+  async #reportIf(happened: boolean, change: StoreChange): Promise<boolean> {
+    if (happened) await this.#feed.publish(change);
+    return happened;
   }
 
   /** Run a Redis operation, turning client/connection errors into `store_unavailable`. */

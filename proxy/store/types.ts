@@ -3,6 +3,10 @@
  * shared contract test suite runs against both. Everything here is plain data: records are JSON-safe
  * so they survive a round trip through a file or Redis unchanged.
  *
+ * Several processes may use one store at the same time (replicas on Redis; the proxy and the
+ * `chargers` CLI on one embedded data directory); `subscribeChanges` tells each of them about the
+ * others' changes.
+ *
  * Secrets never live here in clear text: current passwords are stored only as salted hashes, pending
  * (in-flight rotation) passwords and back-end credentials only sealed with the server secret
  * (see `sealed.ts`).
@@ -163,6 +167,21 @@ export interface AuditEvent {
 export type NewAuditEvent = Omit<AuditEvent, 'at'> & { at?: number };
 
 /**
+ * A notification that stored state changed; carries no data, so the receiver re-reads what it needs.
+ * - `charger`: the record of `identity` was put, updated, removed or had a pending transition
+ *   (not emitted for `touchLastSeen`).
+ * - `revoked`: `serialHex` was revoked (or un-revoked); call `isRevoked` for the current answer.
+ * - `factory`: a factory default was added or removed.
+ */
+export type StoreChange =
+  | { kind: 'charger'; identity: string }
+  | { kind: 'revoked'; serialHex: string }
+  | { kind: 'factory' };
+
+/** Receives `StoreChange`s. Errors it throws (or promises it rejects) are caught and ignored. */
+export type StoreChangeListener = (change: StoreChange) => void;
+
+/**
  * The credential store. Every method rejects with a `StoreError` (see `errors.ts`) when the backing
  * storage is unavailable, so callers can fail closed. Mutations resolve only once durable
  * (embedded: fsynced file; Redis: acknowledged by the server).
@@ -240,6 +259,16 @@ export interface CredentialStore {
 
   /** Record a successful admission time; no-op when the charger does not exist. */
   touchLastSeen(identity: string, at: number): Promise<void>;
+
+  /**
+   * Change feed: call `listener` for every change made through any instance of this store in any
+   * process (replica, CLI), including this one. Delivery is best effort: a change may be missed while
+   * the connection to the backing storage is down, and several changes may be reported as one or more
+   * times, so treat an event as "re-read this", never as the data itself. Local changes are reported
+   * once durable; other processes' changes within about a second (embedded: polling, see
+   * `EmbeddedStoreOptions.changePollMs`; Redis: pub/sub). Returns an idempotent unsubscribe function.
+   */
+  subscribeChanges(listener: StoreChangeListener): () => void;
 
   /** Resolves when the backing storage answers; rejects (StoreError `store_unavailable`) otherwise. */
   ping(): Promise<void>;
