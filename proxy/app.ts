@@ -1,17 +1,27 @@
 import type { AddressInfo } from 'node:net';
+import { BruteForceGuard } from '../policies/brute-force';
+import { admissionGates } from '../policies/gates';
 import type { InterceptorFactory } from '../policies/interceptors/types';
-import { AdminServer } from './admin';
+import { AdminServer, type AdminRoute } from './admin';
+import { metricsHooks } from './app-metrics';
 import { probeBackend } from './backend-probe';
 import type { ProxyConfig } from './config';
 import type { Logger } from './log';
+import { ProxyMetrics } from './metrics';
+import { instrumentStore } from './metrics-store';
 import { ProxyServer } from './server';
+import { openCredentials, type Credentials } from './store-setup';
+import { verifyWithCache } from './store/verified-cache';
+import type { ChargerRecord, FactoryDefault } from './store/types';
 import { resolveTls, type ResolvedTls } from './tls-setup';
 
-/** A running proxy: charger listeners, admin listener, and how to stop them. */
+/** A running proxy: charger listeners, admin listener, credential store, and how to stop them. */
 export interface App {
   config: ProxyConfig;
   server: ProxyServer;
   admin: AdminServer;
+  credentials: Credentials;
+  metrics: ProxyMetrics;
   tls: ResolvedTls;
   addresses: { tls: AddressInfo; plain: AddressInfo | null; admin: AddressInfo };
   /** Graceful: drain sessions (1001 after grace + jitter), then close everything. */
@@ -23,58 +33,110 @@ export interface App {
 /** Test and embedding hooks. */
 export interface AppOptions {
   log: Logger;
+  /** Extra interceptors (tests), run after the built-in ones. */
   interceptors?: InterceptorFactory[];
+  /** Extra admin routes (the admin API registers here). */
+  adminRoutes?: AdminRoute[];
+  /** Prometheus default process metrics (off in tests that start many proxies). */
+  processMetrics?: boolean;
 }
 
 /** Composes and starts the proxy from a validated configuration. */
 export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<App> {
   const log = opts.log;
   const tls = await resolveTls(config);
+  const metrics = new ProxyMetrics({ collectDefault: opts.processMetrics ?? true });
+  const credentials = await openCredentials(config);
+  const store = instrumentStore(credentials.store, metrics);
+  for (const w of credentials.secret.warnings) log.warn({ event: 'server_secret_warning', warning: w });
+  const guard = new BruteForceGuard(store, {
+    identityThreshold: config.lockoutThreshold,
+    addressThreshold: config.addressLockoutThreshold,
+    windowMs: config.failureWindowMs,
+    baseMs: config.lockoutBaseMs,
+    maxMs: config.lockoutMaxMs,
+  });
+  const gates = admissionGates(config, {
+    store,
+    guard,
+    autoEnrol: config.autoEnrol,
+    organization: config.organization,
+    rotationGraceMs: config.rotationGraceMs,
+    verifier: { verify: (identity, candidate, stored) => verifyWithCache(credentials.hasher, credentials.cache, identity, candidate, stored) },
+    factoryDefaults: cachedFactoryDefaults(() => store.listFactoryDefaults()),
+  });
   const backendCredentials = await globalBackendCredentials(config);
   const server = new ProxyServer(config, {
     log,
     tls: tls.files,
+    gates,
     interceptors: opts.interceptors,
-    backendCredentials: (ctx) => (backendCredentials ? { username: backendCredentials.username ?? ctx.identity, password: backendCredentials.password } : null),
+    backendCredentials: (ctx) => {
+      // Per charger (sealed in the store) wins over the global setting.
+      const own = (ctx.facts.charger as ChargerRecord | undefined)?.backendCredentials;
+      if (own) return { username: own.username, password: credentials.sealer.open(own.passwordEncrypted, ctx.identity) };
+      return backendCredentials ? { username: backendCredentials.username ?? ctx.identity, password: backendCredentials.password } : null;
+    },
+    ...metricsHooks(metrics),
   });
   const admin = new AdminServer({
     listen: config.adminListen,
     log,
     readiness: {
       listeners: async () => server.listening,
+      store: () => store.ping(),
       csms: () => probeBackend(config.backend, 1000),
     },
+    metrics: { contentType: metrics.contentType, text: () => metrics.metricsText() },
+    routes: opts.adminRoutes,
   });
+  const closeStore = () => credentials.store.close().catch((err: unknown) => log.warn({ event: 'store_close_failed', err: String(err) }));
   let listeners;
-  try {
-    listeners = await server.start();
-  } catch (err) {
-    await server.stop();
-    throw err;
-  }
   let adminAddress;
   try {
+    listeners = await server.start();
     adminAddress = await admin.start();
   } catch (err) {
     await server.stop();
+    await admin.stop();
+    await closeStore();
     throw err;
   }
-  const app: App = {
+  return {
     config,
     server,
     admin,
+    credentials: { ...credentials, store },
+    metrics,
     tls,
     addresses: { ...listeners, admin: adminAddress },
     async drain() {
       await server.drain();
       await admin.stop();
+      await closeStore();
     },
     async stop() {
       await server.stop();
       await admin.stop();
+      await closeStore();
     },
   };
-  return app;
+}
+
+/** Factory defaults change rarely and are read on factory-password logins: keep them 10 s. */
+function cachedFactoryDefaults(load: () => Promise<FactoryDefault[]>): () => Promise<FactoryDefault[]> {
+  let value: Promise<FactoryDefault[]> | null = null;
+  let at = 0;
+  return () => {
+    if (!value || Date.now() - at > 10_000) {
+      at = Date.now();
+      value = load().catch((err: unknown) => {
+        value = null;
+        throw err;
+      });
+    }
+    return value;
+  };
 }
 
 async function globalBackendCredentials(c: ProxyConfig): Promise<{ username: string | null; password: Buffer } | null> {
@@ -82,7 +144,7 @@ async function globalBackendCredentials(c: ProxyConfig): Promise<{ username: str
   let password: Buffer | null = fromEnv ? Buffer.from(fromEnv) : null;
   if (c.backendPasswordFile) {
     const { readFile } = await import('node:fs/promises');
-    password = (await readFile(c.backendPasswordFile)).subarray(0); // raw bytes: 1.6 keys may be binary
+    password = await readFile(c.backendPasswordFile); // raw bytes: 1.6 keys may be binary
     // A trailing newline from `echo pw > file` is never part of a password.
     while (password.length > 0 && (password[password.length - 1] === 0x0a || password[password.length - 1] === 0x0d)) password = password.subarray(0, -1);
   }

@@ -44,6 +44,10 @@ export interface ProxyConfig {
   lockoutMaxMs: number;
   credentialCacheTtlMs: number;
   publicUrl: string | null;
+  rotation: boolean;
+  passwordMaxAgeDays: number;
+  rotationGraceMs: number;
+  rotationRetryMs: number;
   caDir: string | null;
   chargerCertDays: number;
   renewBeforeDays: number;

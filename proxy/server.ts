@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type WebSocket from 'ws';
-import { defaultGates } from '../policies/gates';
+import { structuralGates } from '../policies/gates';
+import { presentedProfile } from '../policies/gates/profile';
 import type { Gate, ListenerKind, Rejection, UpgradeContext } from '../policies/gates/types';
 import type { InterceptorFactory } from '../policies/interceptors/types';
 import { dialBackend, type BackendCredentials } from './backend';
@@ -21,7 +22,7 @@ import { chosenProtocol, handleUpgrade, type UpgradeDeps } from './upgrade';
 export interface ProxyDeps {
   log: Logger;
   tls: TlsFiles;
-  /** Admission pipeline; defaults to {@link defaultGates}. */
+  /** Admission pipeline; defaults to the structural gates only (every well-formed charger admitted). */
   gates?: Gate[];
   interceptors?: InterceptorFactory[];
   /** Credentials for the CSMS leg of one charger (default: the global backend credentials, if any). */
@@ -29,16 +30,16 @@ export interface ProxyDeps {
   observer?: SessionObserver;
   /** Called once per refused upgrade, after the built-in log line. */
   onRejected?: (ctx: UpgradeContext, rejection: Rejection) => void;
+  /** Called for a refusal that report-only mode turned into a finding. */
+  onReportOnly?: (ctx: UpgradeContext, rejection: Rejection) => void;
+  /** Every gate passed for this upgrade (before the CSMS is dialled). */
+  onGatesPassed?: (ctx: UpgradeContext) => void;
+  /** The CSMS could not be reached for an admitted charger. */
+  onBackendFailure?: (ctx: UpgradeContext, reason: string) => void;
   /** Called for every admitted session. */
   onSession?: (session: Session) => void;
   /** Called on TLS handshake failures with a short reason. */
   onTlsError?: (reason: string) => void;
-}
-
-/** Security profile a charger presents on this connection (before the store says what it needs). */
-export function presentedProfile(ctx: UpgradeContext): 1 | 2 | 3 {
-  if (ctx.listener === 'plain') return 1;
-  return ctx.peerCertificate && ctx.peerAuthorized ? 3 : 2;
 }
 
 /**
@@ -156,7 +157,8 @@ export class ProxyServer {
 
   private makeUpgradeDeps(): UpgradeDeps {
     return {
-    gates: this.deps.gates ?? defaultGates(this.config),
+    gates: this.deps.gates ?? structuralGates(this.config),
+    reportOnlyDefault: this.config.reportOnly,
     wss: this.wss,
     log: this.deps.log,
     dialBackend: async (ctx: UpgradeContext): Promise<WebSocket> => {
@@ -174,7 +176,13 @@ export class ProxyServer {
     admitted: (ctx: UpgradeContext, charger: WebSocket, csms: WebSocket) => this.admit(ctx, charger, csms),
     rejected: (ctx: UpgradeContext, r: Rejection) => {
       this.log.info({ event: 'upgrade_rejected', identity: ctx.identity || undefined, remoteAddress: ctx.remoteAddress, listener: ctx.listener, status: r.status, reason: r.reason });
+      if (r.reason.startsWith('backend_')) this.deps.onBackendFailure?.(ctx, r.reason);
       this.deps.onRejected?.(ctx, r);
+    },
+    gatesPassed: (ctx: UpgradeContext) => this.deps.onGatesPassed?.(ctx),
+    reportOnly: (ctx: UpgradeContext, r: Rejection) => {
+      this.log.warn({ event: 'report_only_finding', identity: ctx.identity || undefined, remoteAddress: ctx.remoteAddress, listener: ctx.listener, status: r.status, reason: r.reason }, 'would have refused (report-only mode)');
+      this.deps.onReportOnly?.(ctx, r);
     },
     };
   }

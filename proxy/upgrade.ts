@@ -23,12 +23,18 @@ export interface UpgradeDeps {
   gates: readonly Gate[];
   /** The `noServer` WebSocketServer that completes handshakes (permessage-deflate, maxPayload). */
   wss: WebSocketServer;
+  /** Every gate passed (for admission latency). */
+  gatesPassed?(ctx: UpgradeContext): void;
   /** Opens the CSMS leg for an admitted charger (rejects with BackendError). */
   dialBackend(ctx: UpgradeContext): Promise<WebSocket>;
   /** Both legs are open: start the session. */
   admitted(ctx: UpgradeContext, charger: WebSocket, csms: WebSocket): void;
   /** One call per refused upgrade (log line, metric). */
   rejected(ctx: UpgradeContext, rejection: Rejection): void;
+  /** A refusal that report-only mode waved through (log line, metric). */
+  reportOnly(ctx: UpgradeContext, rejection: Rejection): void;
+  /** Global report-only setting (a charger's own flag is read by its record gate). */
+  reportOnlyDefault: boolean;
   log: Logger;
 }
 
@@ -39,10 +45,15 @@ export interface UpgradeDeps {
  */
 export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   socket.on('error', () => socket.destroy()); // a peer reset while we think is not an error of ours
-  const ctx = newContext(req, socket, listener);
+  const ctx = newContext(req, socket, listener, deps.reportOnlyDefault);
   try {
     for (const gate of deps.gates) {
       const verdict = await gate.check(ctx);
+      if (verdict && gate.reportOnlyCapable && ctx.reportOnly) {
+        ctx.reportOnlyFindings.push(verdict.reason);
+        deps.reportOnly(ctx, verdict);
+        continue;
+      }
       if (verdict) return refuse(deps, ctx, verdict, socket, head);
       if (socket.destroyed) return;
     }
@@ -51,6 +62,7 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
     deps.log.error({ event: 'gate_failed', identity: ctx.identity || undefined, err: (err as Error).message });
     return refuse(deps, ctx, { status: 503, reason: 'gate_error' }, socket, head);
   }
+  deps.gatesPassed?.(ctx);
 
   let csms: WebSocket;
   try {
@@ -86,7 +98,7 @@ function refuse(deps: UpgradeDeps, ctx: UpgradeContext, rejection: Rejection, so
   deps.wss.handleUpgrade(ctx.req, socket, head, (ws) => ws.close(1002, 'no common OCPP subprotocol'));
 }
 
-function newContext(req: IncomingMessage, socket: Duplex, listener: ListenerKind): UpgradeContext {
+function newContext(req: IncomingMessage, socket: Duplex, listener: ListenerKind, reportOnly: boolean): UpgradeContext {
   const tlsSocket = socket instanceof TLSSocket ? socket : null;
   const cert = tlsSocket?.getPeerCertificate(true);
   const hasCert = cert !== undefined && cert !== null && Object.keys(cert).length > 0;
@@ -102,5 +114,7 @@ function newContext(req: IncomingMessage, socket: Duplex, listener: ListenerKind
     peerAuthorizationError: hasCert && tlsSocket!.authorizationError ? String(tlsSocket!.authorizationError) : null,
     facts: {},
     reportOnlyFindings: [],
+    reportOnly,
+    startedAt: performance.now(),
   };
 }

@@ -1,22 +1,53 @@
+import type { CredentialStore, FactoryDefault } from '../../proxy/store/types';
+import type { BruteForceGuard } from '../brute-force';
+import { basicAuthGate, type PasswordVerifier } from './basic-auth';
+import { chargerRecordGate } from './charger-record';
+import { clientCertificateGate } from './client-certificate';
 import { handshakeGate } from './handshake';
 import { identityGate } from './identity';
+import { addressLockoutGate, identityLockoutGate } from './lockout';
+import { profileGate } from './profile';
 import { subprotocolGate } from './subprotocol';
 import type { Gate } from './types';
 
-/** What the default gate list is built from. */
+/** What the structural gates are built from. */
 export interface GateSettings {
   pathPrefix: string;
   subprotocols: readonly string[];
 }
 
+/** What the authentication gates need on top. */
+export interface AuthGateDeps {
+  store: CredentialStore;
+  guard: BruteForceGuard;
+  verifier: PasswordVerifier;
+  autoEnrol: boolean;
+  organization: string | null;
+  rotationGraceMs: number;
+  factoryDefaults(): Promise<FactoryDefault[]>;
+}
+
+/** Structural checks only: a well-formed handshake, an OCPP identity, a relayed subprotocol. */
+export function structuralGates(s: GateSettings): Gate[] {
+  return [
+    handshakeGate, //                  a well-formed WebSocket handshake
+    identityGate(s.pathPrefix), //     the identity from the URL, by the OCPP rules
+    subprotocolGate(s.subprotocols), // an OCPP subprotocol we relay
+  ];
+}
+
 /**
  * The admission pipeline, in order. Every upgrade passes each gate or is refused by the first that
- * objects; the list itself documents what a charger must get through before the CSMS sees it.
+ * objects; the list itself documents what a charger must get through before the CSMS sees a byte.
  */
-export function defaultGates(s: GateSettings): Gate[] {
+export function admissionGates(s: GateSettings, d: AuthGateDeps): Gate[] {
   return [
-    handshakeGate, //            a well-formed WebSocket handshake
-    identityGate(s.pathPrefix), // the identity from the URL, by the OCPP rules
-    subprotocolGate(s.subprotocols), // an OCPP subprotocol we relay
+    ...structuralGates(s),
+    addressLockoutGate(d.guard), //      source address not locked out
+    chargerRecordGate(d.store, d), //    known (404) and not blocked (403)
+    identityLockoutGate(d.guard), //     identity not locked out (no password tried)
+    profileGate, //                      presented profile >= the charger's minimum
+    clientCertificateGate(d), //         Profile 3: chain, validity, revocation, O, CN binding
+    basicAuthGate({ ...d, rotationGraceMs: d.rotationGraceMs }), // Profiles 1/2: username and password
   ];
 }

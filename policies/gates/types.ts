@@ -30,6 +30,10 @@ export interface UpgradeContext {
   facts: Record<string, unknown>;
   /** Labels of checks that would have refused in report-only mode (the charger was admitted anyway). */
   reportOnlyFindings: string[];
+  /** performance.now() when the upgrade request arrived (for admission latency). */
+  readonly startedAt: number;
+  /** Report-only mode for this upgrade (global setting, or the charger's own flag once its record is read). */
+  reportOnly: boolean;
 }
 
 /** A gate's refusal. The same `reason` is used in the HTTP answer, the log line and the metric label. */
@@ -55,6 +59,11 @@ export type GateVerdict = Rejection | undefined;
 export interface Gate {
   /** Stable name, for logs. */
   readonly name: string;
+  /**
+   * True for credential and policy checks whose refusal report-only mode may turn into a logged
+   * finding. Structural checks (handshake, identity syntax, subprotocol) always refuse.
+   */
+  readonly reportOnlyCapable?: boolean;
   check(ctx: UpgradeContext): GateVerdict | Promise<GateVerdict>;
 }
 

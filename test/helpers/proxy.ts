@@ -51,7 +51,7 @@ export async function startTestProxy(flags: Record<string, unknown>, opts: Parti
     },
   });
   const log = opts.log ?? createLogger({ level: 'debug', destination: sink });
-  const app = await startApp(config, { ...opts, log });
+  const app = await startApp(config, { processMetrics: false, ...opts, log });
   const a = app.addresses;
   return Object.assign(app, {
     tlsUrl: `wss://127.0.0.1:${a.tls.port}/ocpp`,
@@ -59,6 +59,31 @@ export async function startTestProxy(flags: Record<string, unknown>, opts: Parti
     adminUrl: `http://127.0.0.1:${a.admin.port}`,
     caPem: readFileSync(path.join(TEST_PKI_DIR, 'ca.crt')),
     logs,
+  });
+}
+
+/** What a test charger record needs. */
+export interface SeedCharger {
+  identity: string;
+  password?: string | Buffer;
+  minProfile?: 1 | 2 | 3;
+  serial?: string;
+  organization?: string;
+  status?: 'active' | 'blocked';
+  source?: 'operator' | 'factory' | 'generated';
+}
+
+/** Adds a charger straight into the proxy's store (as the `chargers add` CLI would). */
+export async function seedCharger(app: App, c: SeedCharger): Promise<void> {
+  const { store, hasher } = app.credentials;
+  const password = c.password === undefined ? undefined : Buffer.isBuffer(c.password) ? c.password : Buffer.from(c.password);
+  await store.putCharger({
+    identity: c.identity,
+    minProfile: c.minProfile ?? 2,
+    status: c.status ?? 'active',
+    ...(password ? { password: c.source === 'generated' ? hasher.hashGenerated(password) : await hasher.hashOperator(password), passwordSetAt: Date.now(), passwordSource: c.source ?? 'operator' } : {}),
+    ...(c.serial ? { certificate: { serialNumber: c.serial } } : {}),
+    ...(c.organization ? { organization: c.organization } : {}),
   });
 }
 

@@ -1,0 +1,70 @@
+import type { CredentialStore } from '../proxy/store/types';
+
+/** Limits of the brute-force guard. */
+export interface BruteForceSettings {
+  /** Failures of one identity within the window before it is locked out. */
+  identityThreshold: number;
+  /** Failures from one source address within the window before it is locked out. */
+  addressThreshold: number;
+  windowMs: number;
+  /** First lockout; each further lockout in the window doubles it, up to maxMs. */
+  baseMs: number;
+  maxMs: number;
+}
+
+/** What happened when a failure was recorded. */
+export interface FailureOutcome {
+  identityLockedUntil: number;
+  addressLockedUntil: number;
+}
+
+/**
+ * Counts failed logins per identity and per source address in the store and locks either out with
+ * exponential back-off. Addresses get a much higher threshold: chargers behind mobile NAT share one.
+ */
+export class BruteForceGuard {
+  constructor(private readonly store: CredentialStore, private readonly s: BruteForceSettings, private readonly now: () => number = Date.now) {}
+
+  /** Lockout end (ms epoch) for an identity, or 0. */
+  identityLockedUntil(identity: string): Promise<number> {
+    return this.lockedUntil(`id:${identity}`);
+  }
+
+  /** Lockout end (ms epoch) for a source address, or 0. */
+  addressLockedUntil(address: string): Promise<number> {
+    return this.lockedUntil(`ip:${address}`);
+  }
+
+  /** Records one failed login; locks out when a threshold is reached. */
+  async recordFailure(identity: string | null, address: string): Promise<FailureOutcome> {
+    const [idCount, ipCount] = await Promise.all([
+      identity ? this.store.recordFailure(`id:${identity}`, this.s.windowMs) : Promise.resolve(0),
+      this.store.recordFailure(`ip:${address}`, this.s.windowMs),
+    ]);
+    const out: FailureOutcome = { identityLockedUntil: 0, addressLockedUntil: 0 };
+    if (identity && idCount >= this.s.identityThreshold && idCount % this.s.identityThreshold === 0) {
+      out.identityLockedUntil = this.now() + this.duration(idCount / this.s.identityThreshold);
+      await this.store.setLockout(`id:${identity}`, out.identityLockedUntil);
+    }
+    if (ipCount >= this.s.addressThreshold && ipCount % this.s.addressThreshold === 0) {
+      out.addressLockedUntil = this.now() + this.duration(ipCount / this.s.addressThreshold);
+      await this.store.setLockout(`ip:${address}`, out.addressLockedUntil);
+    }
+    return out;
+  }
+
+  /** A successful login clears the identity's count (never the address's: others may share it). */
+  async recordSuccess(identity: string): Promise<void> {
+    await this.store.resetFailures(`id:${identity}`);
+  }
+
+  /** The n-th lockout in a window lasts base × 2^(n−1), capped. */
+  private duration(nth: number): number {
+    return Math.min(this.s.maxMs, this.s.baseMs * 2 ** Math.max(0, nth - 1));
+  }
+
+  private async lockedUntil(key: string): Promise<number> {
+    const until = await this.store.getLockout(key);
+    return until > this.now() ? until : 0;
+  }
+}

@@ -1,0 +1,62 @@
+import { normaliseSerial } from '../../certs';
+import type { ChargerRecord, CredentialStore } from '../../proxy/store/types';
+import type { BruteForceGuard } from '../brute-force';
+import type { AdmittedCertificate } from './facts';
+import type { Gate, GateVerdict, UpgradeContext } from './types';
+import { reject } from './types';
+
+/** Node's verdicts that mean "outside the validity period" rather than "not ours". */
+const VALIDITY_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+
+/**
+ * Profile 3: the client certificate must chain to the client CA (Node checked the chain and dates at
+ * the socket), not be revoked, carry the configured organisation in O, and carry the CN bound to this
+ * charger (its serial number, else its identity). A certificate valid for another charger must not
+ * log in as this one (citrineos-core#1098). Every failure is 401 and counts towards lockout.
+ */
+export function clientCertificateGate(deps: { store: CredentialStore; guard: BruteForceGuard; organization: string | null }): Gate {
+  return {
+    name: 'client-certificate',
+    reportOnlyCapable: true,
+    async check(ctx: UpgradeContext): Promise<GateVerdict> {
+      if (ctx.facts.profile !== 3) return undefined;
+      const verdict = await judge(ctx, deps);
+      if (verdict) await deps.guard.recordFailure(ctx.identity, ctx.remoteAddress);
+      return verdict;
+    },
+  };
+}
+
+async function judge(ctx: UpgradeContext, deps: { store: CredentialStore; organization: string | null }): Promise<GateVerdict> {
+  const cert = ctx.peerCertificate!;
+  if (!ctx.peerAuthorized) {
+    return reject(401, VALIDITY_ERRORS.has(ctx.peerAuthorizationError ?? '') ? 'cert_expired' : 'cert_untrusted');
+  }
+  let serialHex: string;
+  try {
+    serialHex = normaliseSerial(cert.serialNumber);
+  } catch {
+    return reject(401, 'cert_untrusted');
+  }
+  if (await deps.store.isRevoked(serialHex)) return reject(401, 'cert_revoked');
+  const record = ctx.facts.charger as ChargerRecord | undefined;
+  const commonName = first(cert.subject?.CN);
+  const organization = first(cert.subject?.O);
+  const expectedOrg = record?.organization ?? deps.organization;
+  if (expectedOrg && organization !== expectedOrg) return reject(401, 'cert_org_mismatch');
+  if (record) {
+    const expectedCn = record.certificate?.expectedCn ?? record.certificate?.serialNumber ?? record.identity;
+    if (commonName !== expectedCn) return reject(401, 'cert_identity_mismatch');
+  } else if (commonName !== ctx.identity) {
+    return reject(401, 'cert_identity_mismatch');
+  }
+  const admitted: AdmittedCertificate = { serialHex, commonName, organization, notAfter: Date.parse(cert.valid_to) };
+  ctx.facts.certificate = admitted;
+  return undefined;
+}
+
+/** Subject fields may repeat; Node then gives an array. */
+function first(v: string | string[] | undefined): string | null {
+  if (v === undefined) return null;
+  return Array.isArray(v) ? (v[0] ?? null) : v;
+}

@@ -1,0 +1,49 @@
+import type { Rejection, UpgradeContext } from '../policies/gates/types';
+import type { ProxyMetrics } from './metrics';
+import type { ProxyDeps } from './server';
+import type { Session, SessionObserver } from './session';
+
+/** Close codes as bounded label values. */
+function closeLabel(by: string, code: number): string {
+  const kind = code === 1000 ? 'normal' : code === 1001 ? 'going_away' : code === 1008 ? 'replaced' : code === 1009 ? 'too_big'
+    : code === 1012 ? 'restart' : code === 1005 || code === 1006 ? 'abnormal' : 'other';
+  return `${by}_${kind}`;
+}
+
+/**
+ * The server hooks that feed Prometheus. Kept apart from the server so the relay core knows nothing
+ * of metrics; every label value here is bounded (reason labels, profile, subprotocol, direction).
+ */
+export function metricsHooks(m: ProxyMetrics): Pick<ProxyDeps, 'observer' | 'onRejected' | 'onReportOnly' | 'onGatesPassed' | 'onBackendFailure' | 'onSession' | 'onTlsError'> {
+  const authSeconds = (ctx: UpgradeContext) => (performance.now() - ctx.startedAt) / 1000;
+  const observer: SessionObserver = {
+    frameRelayed: (direction, messageType, seconds) => {
+      m.framesRelayed.inc({ direction, message_type: messageType as never });
+      m.relayLatency.observe({ direction }, seconds);
+    },
+    injected: (action, outcome) => m.injectedCalls.inc({ action, outcome: (outcome === 'result' ? 'accepted' : outcome) as never }),
+    answeredLocally: (action) => m.locallyAnsweredCalls.inc({ action }),
+  };
+  return {
+    observer,
+    onRejected: (ctx: UpgradeContext, r: Rejection) => {
+      m.upgradeAttempts.inc({ result: 'rejected', reason: r.reason });
+      if (!r.reason.startsWith('backend_')) m.authDuration.observe({ result: 'rejected' }, authSeconds(ctx));
+      if (ctx.facts.lockedOut === 'identity' || ctx.facts.lockedOut === 'address') m.lockouts.inc({ scope: ctx.facts.lockedOut === 'identity' ? 'identity' : 'address' });
+    },
+    onReportOnly: (_ctx, r) => m.upgradeAttempts.inc({ result: 'report_only', reason: r.reason }),
+    onGatesPassed: (ctx) => m.authDuration.observe({ result: 'admitted' }, authSeconds(ctx)),
+    onBackendFailure: (_ctx, reason) => m.backendConnectFailures.inc({ reason }),
+    onTlsError: (reason) => m.tlsHandshakeFailures.inc({ reason }),
+    onSession: (s: Session) => {
+      const labels = { profile: s.profile, ocpp_version: s.subprotocol };
+      m.upgradeAttempts.inc({ result: 'admitted', reason: 'ok' });
+      m.backendSessionsOpened.inc({ ocpp_version: s.subprotocol });
+      m.sessionsActive.inc(labels);
+      s.once('close', (end) => {
+        m.sessionsActive.dec(labels);
+        m.sessionsClosed.inc({ close_reason: closeLabel(end.by, end.code) });
+      });
+    },
+  };
+}
