@@ -1,0 +1,284 @@
+/**
+ * The admin API over a real AdminServer on 127.0.0.1:0, with fetch, against the embedded store in a
+ * temp dir and a real redis-server. Also the admin token loader.
+ */
+import t, { type Test } from 'tap';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { AdminServer } from '../../proxy/admin';
+import { adminApiRoutes, type LiveSessions, type SessionSummary } from '../../proxy/admin-api';
+import { AdminTokenError, checkBearer, loadAdminToken } from '../../proxy/admin-token';
+import { ChargerAdmin } from '../../proxy/chargers';
+import { loadConfig } from '../../proxy/config';
+import { createLogger } from '../../proxy/log';
+import { openCredentials, type Credentials } from '../../proxy/store-setup';
+import { startRedis } from '../helpers/redis';
+
+const PW = 'api-password-0123456789';
+const BINARY_KEY = randomBytes(20);
+const BACKEND_PW = 'backend-api-secret-42';
+const FACTORY_PW = 'factory-default-pw';
+
+/** A small in-memory session table standing in for the proxy's (the core implements LiveSessions). */
+class SessionTable implements LiveSessions {
+  readonly closed: { identity: string; code?: number }[] = [];
+  constructor(private readonly sessions: SessionSummary[]) {}
+  list(): SessionSummary[] { return this.sessions; }
+  disconnect(identity: string, code?: number): boolean {
+    const i = this.sessions.findIndex((s) => s.identity === identity);
+    if (i < 0) return false;
+    this.sessions.splice(i, 1);
+    this.closed.push({ identity, code });
+    return true;
+  }
+}
+
+async function startApi(t: Test, creds: Credentials, opts: { sessions?: LiveSessions } = {}) {
+  const token = randomBytes(32).toString('base64url');
+  const logStream = new PassThrough();
+  let logText = '';
+  logStream.on('data', (d) => (logText += d));
+  const log = createLogger({ level: 'debug', destination: logStream });
+  const server = new AdminServer({ listen: { host: '127.0.0.1', port: 0 }, log, readiness: {},
+    routes: [adminApiRoutes({ admin: new ChargerAdmin(creds, { actor: 'admin-api' }), token, sessions: opts.sessions, log, maxBodyBytes: 64 * 1024 })] });
+  const addr = await server.start();
+  t.teardown(() => server.stop());
+  const bodies: string[] = [];
+  const call = async (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const isText = typeof body === 'string';
+    const res = await fetch(`http://127.0.0.1:${addr.port}${p}`, {
+      method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': isText ? 'text/csv' : 'application/json' } : {}), ...headers },
+      body: body === undefined ? undefined : isText ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    bodies.push(text);
+    return { status: res.status, headers: res.headers, text, body: text ? JSON.parse(text) : null };
+  };
+  return { call, token, port: addr.port, bodies, logs: () => logText };
+}
+
+async function suite(t: Test, creds: Credentials): Promise<void> {
+  const sessions = new SessionTable([{ identity: 'CP-A', profile: 2, subprotocol: 'ocpp1.6', since: new Date().toISOString(),
+    frames: { charger_to_csms: 3, csms_to_charger: 2 }, replica: 'r1', remoteAddress: '127.0.0.1' }]);
+  const api = await startApi(t, creds, { sessions });
+  const { call } = api;
+
+  t.test('401 without a valid bearer token, on every path', async (t) => {
+    const base = `http://127.0.0.1:${api.port}`;
+    for (const [p, headers] of [['/api/v1/chargers', {}], ['/api/v1/chargers', { authorization: 'Bearer wrong-token-wrong-token' }],
+      ['/api/v1/chargers', { authorization: `Basic ${Buffer.from('admin:' + api.token).toString('base64')}` }],
+      ['/api/v1/chargers', { authorization: `Bearer ${api.token}x` }], ['/api/v1/nothing-here', {}], ['/api/v1/sessions', { authorization: 'Bearer' }]] as const) {
+      const res = await fetch(base + p, { headers });
+      t.equal(res.status, 401, `${p} with ${JSON.stringify(Object.keys(headers))}`);
+      t.match(res.headers.get('www-authenticate') ?? '', /^Bearer/);
+      t.same(await res.json(), { error: 'unauthorized', message: 'a valid bearer token is required' });
+    }
+    const post = await fetch(base + '/api/v1/chargers', { method: 'POST', body: JSON.stringify({ identity: 'X', password: PW }), headers: { 'content-type': 'application/json' } });
+    t.equal(post.status, 401, 'unauthenticated POST refused');
+    t.equal((await fetch(base + '/healthz')).status, 200, 'health stays open');
+    t.equal((await call('GET', '/api/v1/chargers/X')).status, 404, 'nothing was created');
+  });
+
+  t.test('charger CRUD', async (t) => {
+    let r = await call('POST', '/api/v1/chargers', { identity: 'CP-A', password: PW, profile: 2, serial: 'SN-A', backendPassword: BACKEND_PW });
+    t.equal(r.status, 201, r.text);
+    t.match(r.body, { identity: 'CP-A', minProfile: 2, hasPassword: true, passwordSource: 'operator', backend: { username: 'CP-A', hasPassword: true }, warnings: [] });
+    r = await call('POST', '/api/v1/chargers', { identity: 'CP-A', password: PW });
+    t.equal(r.status, 409);
+    t.equal(r.body.error, 'already_exists');
+    r = await call('GET', '/api/v1/chargers/CP-A');
+    t.equal(r.status, 200);
+    t.match(r.body, { identity: 'CP-A', certificate: { serialNumber: 'SN-A' }, session: { identity: 'CP-A', replica: 'r1' } });
+    r = await call('PATCH', '/api/v1/chargers/CP-A', { passwordBase64: BINARY_KEY.toString('base64'), organization: 'ACME', reportOnly: true });
+    t.equal(r.status, 200, r.text);
+    t.match(r.body, { organization: 'ACME', reportOnly: true });
+    const rec = await creds.store.getCharger('CP-A');
+    t.ok(await creds.hasher.verify(BINARY_KEY, rec!.password!), 'binary 1.6 key stored as its hash');
+    t.equal(creds.sealer.open(rec!.backendCredentials!.passwordEncrypted, 'CP-A').toString(), BACKEND_PW);
+    r = await call('PATCH', '/api/v1/chargers/CP-A', { organization: null, rotationDisabled: true });
+    t.equal(r.body.organization, null, 'null clears a field');
+    t.equal(r.body.rotation.disabled, true);
+    r = await call('POST', '/api/v1/chargers', { identity: 'CP-B' });
+    t.equal(r.status, 201);
+    r = await call('GET', '/api/v1/chargers?limit=1');
+    t.equal(r.body.items.length, 1);
+    t.equal(r.body.cursor, 'CP-A');
+    r = await call('GET', '/api/v1/chargers?cursor=CP-A');
+    t.same(r.body.items.map((v: { identity: string }) => v.identity), ['CP-B']);
+    r = await call('DELETE', '/api/v1/chargers/CP-B');
+    t.equal(r.status, 204);
+    r = await call('GET', '/api/v1/chargers/CP-B');
+    t.equal(r.status, 404);
+    t.equal(r.body.error, 'not_found');
+    t.equal((await call('DELETE', '/api/v1/chargers/CP-B')).status, 404);
+  });
+
+  t.test('actions: block, unblock, rotate, upgrade', async (t) => {
+    t.equal((await call('POST', '/api/v1/chargers/CP-A/block')).body.status, 'blocked');
+    t.equal((await call('POST', '/api/v1/chargers/CP-A/unblock')).body.status, 'active');
+    let r = await call('POST', '/api/v1/chargers/CP-A/rotate');
+    t.equal(r.status, 409, 'rotation disabled');
+    t.equal(r.body.error, 'rotation_disabled');
+    await call('PATCH', '/api/v1/chargers/CP-A', { rotationDisabled: false });
+    r = await call('POST', '/api/v1/chargers/CP-A/rotate');
+    t.equal(r.status, 202);
+    t.ok(Date.parse(r.body.rotation.requestedAt) > 0);
+    r = await call('POST', '/api/v1/chargers/CP-A/upgrade', { profile: 3 });
+    t.equal(r.status, 202);
+    t.equal(r.body.targetProfile, 3);
+    r = await call('POST', '/api/v1/chargers/CP-A/upgrade', { profile: 1 });
+    t.equal(r.status, 400);
+    r = await call('POST', '/api/v1/chargers/NOPE/block');
+    t.equal(r.status, 404);
+    r = await call('GET', '/api/v1/chargers/CP-A/block');
+    t.equal(r.status, 405);
+    t.equal(r.headers.get('allow'), 'POST');
+  });
+
+  t.test('bad requests', async (t) => {
+    let r = await call('POST', '/api/v1/chargers', '{not json', { 'content-type': 'application/json' });
+    t.equal(r.status, 400);
+    t.equal(r.body.error, 'bad_json');
+    r = await call('POST', '/api/v1/chargers', [1, 2]);
+    t.equal(r.body.error, 'bad_json');
+    r = await call('POST', '/api/v1/chargers', { identity: 'CP-C', pasword: PW });
+    t.equal(r.status, 400);
+    t.match(r.body.message, /unknown field\(s\): pasword/);
+    r = await call('POST', '/api/v1/chargers', { identity: 'bad id' });
+    t.equal(r.body.error, 'bad_identity');
+    r = await call('POST', '/api/v1/chargers', { identity: 'CP-C', password: 'short' });
+    t.equal(r.body.error, 'password_too_short');
+    r = await call('POST', '/api/v1/chargers', { identity: 'CP-C', password: 'x', passwordBase64: 'eA==' });
+    t.equal(r.status, 400);
+    r = await call('POST', '/api/v1/chargers', { identity: 'CP-C', passwordBase64: 'not base64!' });
+    t.equal(r.status, 400);
+    r = await call('POST', '/api/v1/chargers', { identity: 'CP-C', profile: 4 });
+    t.equal(r.status, 400);
+    r = await call('POST', '/api/v1/chargers', { identity: 'CP-C', comment: 'x'.repeat(70 * 1024) });
+    t.equal(r.status, 413, 'body over the limit');
+    t.equal(r.body.error, 'body_too_large');
+    r = await call('GET', '/api/v1/chargers/%E0%A4%A');
+    t.equal(r.status, 400);
+    r = await call('GET', '/api/v1/nothing');
+    t.equal(r.status, 404);
+    r = await call('GET', '/api/v1/chargers?limit=abc');
+    t.equal(r.status, 400);
+    t.equal((await call('GET', '/api/v1/chargers/CP-C')).status, 404, 'nothing was created by bad requests');
+  });
+
+  t.test('CSV import: a bad line imports nothing', async (t) => {
+    let r = await call('POST', '/api/v1/chargers/import', `identity,password,profile\nCP-I1,${PW},2\nCP-I2,${PW},5\n`);
+    t.equal(r.status, 422);
+    t.equal(r.body.error, 'import_invalid');
+    t.same(r.body.lines, [{ line: 3, message: 'profile must be 1, 2 or 3' }]);
+    t.equal((await call('GET', '/api/v1/chargers/CP-I1')).status, 404, 'nothing imported');
+    r = await call('POST', '/api/v1/chargers/import', { not: 'csv' });
+    t.equal(r.status, 415);
+    r = await call('POST', '/api/v1/chargers/import', `identity,password,profile\nCP-I1,${PW},2\nCP-I2,short,3\n`);
+    t.equal(r.body.error, 'import_invalid', 'short password refused');
+    r = await call('POST', '/api/v1/chargers/import?allowShortPasswords=true', `identity,password,profile\nCP-I1,${PW},2\nCP-I2,shortpw,3\nCP-A,,2\n`);
+    t.equal(r.status, 200, r.text);
+    t.same(r.body.created, ['CP-I1', 'CP-I2']);
+    t.same(r.body.updated, ['CP-A']);
+    t.match(r.body.warnings[0], /^CP-I2: the password is shorter/);
+  });
+
+  t.test('factory defaults and revocations', async (t) => {
+    let r = await call('POST', '/api/v1/factory-defaults', { batch: 'B-2024', password: FACTORY_PW });
+    t.equal(r.status, 201);
+    const id = r.body.id;
+    r = await call('POST', '/api/v1/factory-defaults', { prefix: 'X-' });
+    t.equal(r.status, 400, 'password required');
+    r = await call('GET', '/api/v1/factory-defaults');
+    t.match(r.body.items, [{ id, match: { batch: 'B-2024' } }]);
+    t.equal((await call('DELETE', `/api/v1/factory-defaults/${id}`)).status, 204);
+    t.equal((await call('DELETE', `/api/v1/factory-defaults/${id}`)).status, 404);
+    r = await call('POST', '/api/v1/revocations', { serial: '0x00FF', reason: 'compromised' });
+    t.equal(r.status, 201);
+    t.same(r.body, { serialHex: 'ff' });
+    t.equal((await call('POST', '/api/v1/revocations', { serial: 'zz' })).status, 400);
+    r = await call('GET', '/api/v1/revocations');
+    t.match(r.body.items, [{ serialHex: 'ff', reason: 'compromised' }]);
+    t.equal((await call('DELETE', '/api/v1/revocations/FF')).status, 204);
+    t.same((await call('GET', '/api/v1/revocations')).body.items, []);
+  });
+
+  t.test('audit and sessions', async (t) => {
+    let r = await call('GET', '/api/v1/audit?limit=5');
+    t.equal(r.body.items.length, 5);
+    t.match(r.body.items[0], { type: 'certificate_unrevoked', detail: { actor: 'admin-api' } });
+    r = await call('GET', '/api/v1/sessions');
+    t.match(r.body.items, [{ identity: 'CP-A', profile: 2, frames: { charger_to_csms: 3 } }]);
+    t.equal((await call('DELETE', '/api/v1/sessions/CP-A?code=99')).status, 400);
+    r = await call('DELETE', '/api/v1/sessions/CP-A?code=4000');
+    t.equal(r.status, 202);
+    t.same(sessions.closed, [{ identity: 'CP-A', code: 4000 }]);
+    t.equal((await call('DELETE', '/api/v1/sessions/CP-A')).status, 404);
+  });
+
+  t.test('no secret in any response or log line', async (t) => {
+    const all = api.bodies.join('\n') + '\n' + api.logs();
+    for (const [s, name] of [[PW, 'password'], [BINARY_KEY.toString('base64'), 'binary key'], [BACKEND_PW, 'backend password'],
+      [FACTORY_PW, 'factory password'], [api.token, 'token'], ['v1.', 'sealed value'], ['"salt"', 'salt'], ['"hash"', 'hash']] as const) {
+      t.notOk(all.includes(s), `no ${name}`);
+    }
+    t.match(api.logs(), /admin_api_unauthorized/, 'refused calls are logged');
+  });
+}
+
+async function tempDir(t: Test): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'admin-api-'));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+t.test('embedded store', async (t) => {
+  const creds = await openCredentials(loadConfig({ env: {}, flags: { dataDir: await tempDir(t) } }));
+  t.teardown(() => creds.store.close());
+  await suite(t, creds);
+});
+
+t.test('redis store', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const creds = await openCredentials(loadConfig({ env: {}, flags: { dataDir: await tempDir(t), redis: redis.url } }));
+  t.teardown(() => creds.store.close());
+  await suite(t, creds);
+});
+
+t.test('sessions unavailable without a LiveSessions', async (t) => {
+  const creds = await openCredentials(loadConfig({ env: {}, flags: { dataDir: await tempDir(t) } }));
+  t.teardown(() => creds.store.close());
+  const api = await startApi(t, creds);
+  const r = await api.call('GET', '/api/v1/sessions');
+  t.equal(r.status, 503);
+  t.equal(r.body.error, 'sessions_unavailable');
+});
+
+t.test('admin token: file, environment, generated; bearer check', async (t) => {
+  const dir = await tempDir(t);
+  const gen = await loadAdminToken({ env: {}, generateIn: path.join(dir, 'data') });
+  t.equal(gen.source, 'generated');
+  t.match(gen.token, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
+  t.equal((await fs.stat(gen.file!)).mode & 0o777, 0o600, 'mode 0600');
+  const again = await loadAdminToken({ env: {}, generateIn: path.join(dir, 'data') });
+  t.equal(again.token, gen.token, 'the generated token is reused');
+  const fromEnv = await loadAdminToken({ env: { OCPP_PROXY_ADMIN_TOKEN: ' env-token-0123456789 ' }, generateIn: dir });
+  t.same(fromEnv, { token: 'env-token-0123456789', source: 'env' });
+  const file = path.join(dir, 'tok');
+  await fs.writeFile(file, 'file-token-0123456789\n');
+  t.equal((await loadAdminToken({ file, env: { OCPP_PROXY_ADMIN_TOKEN: 'env-token-0123456789' } })).token, 'file-token-0123456789', 'file wins');
+  await fs.writeFile(file, 'short\n');
+  await t.rejects(loadAdminToken({ file }), AdminTokenError, 'too short');
+  await t.rejects(loadAdminToken({ file }), /at least 16 characters/);
+  await t.rejects(loadAdminToken({ file: path.join(dir, 'missing') }), /cannot read admin token file .*ENOENT/);
+  await t.rejects(loadAdminToken({ env: {} }), /no admin token/);
+  t.equal(checkBearer(`Bearer ${gen.token}`, gen.token), true);
+  t.equal(checkBearer(`bearer  ${gen.token} `, gen.token), true, 'scheme is case-insensitive');
+  t.equal(checkBearer(`Bearer ${gen.token.slice(1)}`, gen.token), false);
+  t.equal(checkBearer(undefined, gen.token), false);
+  t.equal(checkBearer(`Basic ${gen.token}`, gen.token), false);
+});
