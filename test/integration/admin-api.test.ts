@@ -160,6 +160,12 @@ async function suite(t: Test, creds: Credentials): Promise<void> {
     r = await call('POST', '/api/v1/chargers', { identity: 'CP-C', comment: 'x'.repeat(70 * 1024) });
     t.equal(r.status, 413, 'body over the limit');
     t.equal(r.body.error, 'body_too_large');
+    // Chunked (no Content-Length): the limit is enforced while reading.
+    const chunk = Buffer.alloc(16 * 1024, 0x20);
+    const stream = new ReadableStream({ start(c) { for (let i = 0; i < 8; i++) c.enqueue(chunk); c.close(); } });
+    const chunked = await fetch(`http://127.0.0.1:${api.port}/api/v1/chargers`, { method: 'POST', body: stream, duplex: 'half',
+      headers: { authorization: `Bearer ${api.token}`, 'content-type': 'application/json' } } as RequestInit);
+    t.equal(chunked.status, 413, 'chunked body over the limit');
     r = await call('GET', '/api/v1/chargers/%E0%A4%A');
     t.equal(r.status, 400);
     r = await call('GET', '/api/v1/nothing');
