@@ -1,0 +1,117 @@
+import t from 'tap';
+import { certificateRenewal } from '../../policies/interceptors/certificate-renewal';
+import { serialNumberCheck, SERIAL_MISMATCH_CLOSE_CODE } from '../../policies/interceptors/serial-number-check';
+import { sleep, waitFor } from '../helpers/net';
+import { schemaErrors, startCertRig, strictCharger } from './certificate-harness';
+
+const boot = (protocol: string, serialNumber?: string) => protocol === 'ocpp1.6'
+  ? { chargePointVendor: 'Acme', chargePointModel: 'X1', ...(serialNumber ? { chargeBoxSerialNumber: serialNumber } : {}) }
+  : { reason: 'PowerUp', chargingStation: { vendorName: 'Acme', model: 'X1', ...(serialNumber ? { serialNumber } : {}) } };
+
+t.test('renewal trigger on Profile 3 when the certificate expires within the window', async (t) => {
+  const rig = await startCertRig(t, (store) => [certificateRenewal({ store, renewBeforeDays: 30, settleMs: 300 })]);
+  const TRIGGERS = ['TriggerMessage', 'ExtendedTriggerMessage'];
+
+  for (const protocol of ['ocpp1.6', 'ocpp2.0.1'] as const) {
+    for (const [days, expected] of [[10, true], [365, false]] as const) {
+      t.test(`${protocol}, certificate valid ${days} days → ${expected ? 'trigger' : 'no trigger'}`, async (t) => {
+        const identity = `RN-${protocol.replace(/\W/g, '')}-${days}`;
+        const serial = `SN-${identity}`;
+        await rig.addCharger(identity, { minProfile: 3, certificate: { serialNumber: serial } });
+        const cert = await rig.pki.charger(serial, { days });
+        const charger = strictCharger(rig, identity, protocol, cert);
+        const triggers: { action: string; params: any }[] = [];
+        for (const action of TRIGGERS) {
+          charger.handle(action, ({ params }: any) => { triggers.push({ action, params }); return { status: 'Accepted' }; });
+        }
+        await charger.connect();
+        t.equal((await charger.call('BootNotification', boot(protocol, serial))).status, 'Accepted');
+        if (expected) {
+          await waitFor(() => triggers.length === 1, 'trigger');
+          const [{ action, params }] = triggers;
+          if (protocol === 'ocpp1.6') t.same({ action, params }, { action: 'ExtendedTriggerMessage', params: { requestedMessage: 'SignChargePointCertificate' } });
+          else t.same({ action, params }, { action: 'TriggerMessage', params: { requestedMessage: 'SignChargingStationCertificate' } });
+          t.equal(schemaErrors(protocol, action, 'req', params), '', 'valid per schema');
+          const audited = await waitFor(async () => (await rig.store.readAudit(50)).find((e) => e.identity === identity && e.type === 'certificate_renewal_triggered'), 'audit');
+          t.equal(audited!.detail?.status, 'Accepted');
+          t.equal(audited!.detail?.serialHex, cert.serialHex);
+          // A second BootNotification in the same session does not trigger again.
+          await charger.call('BootNotification', boot(protocol, serial));
+          await sleep(200);
+          t.equal(triggers.length, 1, 'once per session');
+        } else {
+          await sleep(400);
+          t.equal(triggers.length, 0, 'no trigger');
+        }
+        t.same(rig.csmsSaw(identity, TRIGGERS), [], 'CSMS saw none of these frames');
+        await charger.close();
+      });
+    }
+  }
+
+  t.test('a reconnect without BootNotification is triggered after the settle time when the record says booted', async (t) => {
+    const identity = 'RN-REBOOTLESS';
+    await rig.addCharger(identity, { minProfile: 3, certificate: { serialNumber: 'SN-RL' }, bootState: 'Accepted' });
+    const cert = await rig.pki.charger('SN-RL', { days: 5 });
+    const charger = strictCharger(rig, identity, 'ocpp2.0.1', cert);
+    let triggered = 0;
+    charger.handle('TriggerMessage', () => { triggered++; return { status: 'Accepted' }; });
+    await charger.connect();
+    await waitFor(() => triggered === 1, 'trigger after settle');
+    await charger.close();
+  });
+
+  t.test('Profile 2 sessions (no client certificate) are never triggered', async (t) => {
+    await rig.addCharger('RN-P2');
+    const charger = strictCharger(rig, 'RN-P2', 'ocpp2.0.1');
+    let triggered = 0;
+    charger.handle('TriggerMessage', () => { triggered++; return { status: 'Accepted' }; });
+    await charger.connect();
+    await charger.call('BootNotification', boot('ocpp2.0.1'));
+    await sleep(300);
+    t.equal(triggered, 0);
+    await charger.close();
+  });
+});
+
+t.test('B01.FR.11/12: BootNotification serial number must match the certificate CN on Profile 3', async (t) => {
+  const rig = await startCertRig(t, (store) => [serialNumberCheck({ enabled: true, store })]);
+
+  t.test('mismatch closes the connection; the CSMS never sees the BootNotification', async (t) => {
+    await rig.addCharger('SC-BAD', { minProfile: 3, certificate: { serialNumber: 'SN-GOOD' } });
+    const cert = await rig.pki.charger('SN-GOOD');
+    const charger = strictCharger(rig, 'SC-BAD', 'ocpp2.0.1', cert);
+    await charger.connect();
+    const closed = new Promise<number>((r) => charger.once('close', ({ code }: any) => r(code)));
+    await t.rejects(charger.call('BootNotification', boot('ocpp2.0.1', 'SN-FORGED')), 'no answer');
+    t.equal(await closed, SERIAL_MISMATCH_CLOSE_CODE, 'closed with 1008');
+    t.same(rig.csmsSaw('SC-BAD', ['BootNotification']), [], 'CSMS saw no BootNotification');
+    const audited = await waitFor(async () => (await rig.store.readAudit(50)).find((e) => e.identity === 'SC-BAD'), 'audit');
+    t.equal(audited!.type, 'serial_number_mismatch');
+    t.same(audited!.detail, { reason: 'serial_number_mismatch', serialNumber: 'SN-FORGED', commonName: 'SN-GOOD', serialHex: cert.serialHex });
+  });
+
+  t.test('match passes to the CSMS', async (t) => {
+    await rig.addCharger('SC-OK', { minProfile: 3, certificate: { serialNumber: 'SN-OK' } });
+    const cert = await rig.pki.charger('SN-OK');
+    const charger = strictCharger(rig, 'SC-OK', 'ocpp2.0.1', cert);
+    await charger.connect();
+    t.equal((await charger.call('BootNotification', boot('ocpp2.0.1', 'SN-OK'))).status, 'Accepted');
+    t.equal(rig.csmsSaw('SC-OK', ['BootNotification']).length, 1, 'CSMS got the BootNotification');
+    await charger.close();
+  });
+
+  t.test('not applied to 1.6 or to Profile 2 by default', async (t) => {
+    await rig.addCharger('SC-16', { minProfile: 3 });
+    const cert = await rig.pki.charger('SN-16');
+    const c16 = strictCharger(rig, 'SC-16', 'ocpp1.6', cert);
+    await c16.connect();
+    t.equal((await c16.call('BootNotification', boot('ocpp1.6', 'SN-OTHER'))).status, 'Accepted', '1.6 unchecked');
+    await c16.close();
+    await rig.addCharger('SC-P2');
+    const p2 = strictCharger(rig, 'SC-P2', 'ocpp2.0.1');
+    await p2.connect();
+    t.equal((await p2.call('BootNotification', boot('ocpp2.0.1', 'ANY'))).status, 'Accepted', 'Profile 2 unchecked');
+    await p2.close();
+  });
+});
