@@ -141,7 +141,8 @@ export class SharedStateFile {
         }
       });
     } catch (err) {
-      for (const [op] of applied) op.reject(err);
+      // Lock, reload or write failed: nothing of this batch is durable (settled promises ignore this).
+      for (const op of batch) op.reject(err);
       return;
     } finally {
       this.#busy = false;

@@ -80,6 +80,30 @@ export interface RotationState {
   failures?: number;
   /** Short label of the last outcome (e.g. `accepted`, `rejected`, `timeout`). */
   lastResult?: string;
+  /** ms epoch of an operator's request to rotate now (cleared when a rotation starts). */
+  requestedAt?: number;
+  /** ms epoch of the last attempt's start. */
+  lastAttemptAt?: number;
+}
+
+/** Which replica holds the charger's live session: the newest connection wins cluster-wide. */
+export interface SessionOwner {
+  /** Replica id (host name and pid, or the pod name). */
+  replica: string;
+  /** Unique per session, so a replica can tell its own claim from a newer one. */
+  nonce: string;
+  /** ms epoch of admission. */
+  since: number;
+}
+
+/** Profile-upgrade bookkeeping (issue: security-profile upgrade). */
+export interface ProfileUpgradeState {
+  /** ms epoch the upgrade calls were last sent. */
+  sentAt?: number;
+  /** Short label of the last outcome. */
+  lastResult?: string;
+  failures?: number;
+  nextAttemptAt?: number;
 }
 
 /** Everything the proxy knows about one charger. */
@@ -107,6 +131,9 @@ export interface ChargerRecord {
   rotation?: RotationState;
   /** Profile the proxy should move the charger to (profile upgrade). */
   targetProfile?: SecurityProfile;
+  profileUpgrade?: ProfileUpgradeState;
+  /** The replica currently holding this charger's session. */
+  session?: SessionOwner;
   /** Log admission failures for this charger but let it in (migration aid). */
   reportOnly?: boolean;
   /** ms epoch of the last successful admission. */

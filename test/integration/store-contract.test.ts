@@ -10,7 +10,7 @@ import { EmbeddedStore, STORE_FILE } from '../../proxy/store/embedded';
 import { StoreError } from '../../proxy/store/errors';
 import { openStore } from '../../proxy/store/open';
 import { RedisStore } from '../../proxy/store/redis';
-import type { CredentialStore, NewChargerRecord, PasswordHash, PendingPassword } from '../../proxy/store/types';
+import type { CredentialStore, NewChargerRecord, PasswordHash, PendingPassword, StoreChange } from '../../proxy/store/types';
 import { startCluster, startRedis, startSentinel } from '../helpers/redis';
 
 /** Opens a fresh, empty store; `reopen` opens a new instance over the same data. */
@@ -22,6 +22,27 @@ const charger = (identity: string, extra: Partial<NewChargerRecord> = {}): NewCh
 });
 const pending = (createdAt: number): PendingPassword => ({ encrypted: 'v1.sealed-' + createdAt, hash: hash('new-' + createdAt), createdAt, attempt: 1 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Collects changes; `next(pred)` resolves with the first (already seen or future) change matching `pred`. */
+function recorder() {
+  const seen: StoreChange[] = [];
+  const waiters: { pred: (c: StoreChange) => boolean; resolve: (c: StoreChange) => void }[] = [];
+  const listener = (c: StoreChange) => {
+    seen.push(c);
+    for (const w of [...waiters]) if (w.pred(c)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(c); }
+  };
+  const next = (pred: (c: StoreChange) => boolean, timeoutMs = 2000): Promise<StoreChange | null> => {
+    const hit = seen.find(pred);
+    if (hit) return Promise.resolve(hit);
+    return new Promise((resolve) => {
+      const w = { pred, resolve: (c: StoreChange | null) => { clearTimeout(timer); resolve(c); } };
+      const timer = setTimeout(() => { waiters.splice(waiters.indexOf(w), 1); resolve(null); }, timeoutMs);
+      waiters.push(w);
+    });
+  };
+  return { seen, listener, next, clear: () => void seen.splice(0) };
+}
+const isCharger = (id: string) => (c: StoreChange) => c.kind === 'charger' && c.identity === id;
+
 /** Assert that `p` rejects with a StoreError of the given reason. */
 async function rejectsWith(t: Test, p: Promise<unknown>, reason: string, msg = `rejects with ${reason}`): Promise<StoreError | null> {
   const err = await p.then(() => null, (e: unknown) => e);
@@ -197,6 +218,55 @@ function contract(t: Test, open: Factory): void {
     t.same((await again.readAudit(100)).map((e) => e.detail?.n ?? -1), [-1, 7, 6, 5, 4], 'audit survives reopen');
   });
 
+  t.test('change feed: seen by another instance (replica) and by the writer itself', async (t) => {
+    const { store: a, reopen } = await open();
+    const b = await reopen();
+    t.teardown(async () => { await a.close(); await b.close(); });
+    const onA = recorder();
+    const onB = recorder();
+    a.subscribeChanges(onA.listener);
+    const offB = b.subscribeChanges(onB.listener);
+    // Faulty listeners must not break the store or the other listeners.
+    b.subscribeChanges(() => { throw new Error('listener bug'); });
+    b.subscribeChanges(async () => { throw new Error('async listener bug'); });
+    await sleep(100); // let a subscriber connection come up (best-effort delivery)
+
+    const started = Date.now();
+    await a.putCharger(charger('F1'));
+    const got = await onB.next(isCharger('F1'));
+    t.ok(got, `put seen by the other instance after ${Date.now() - started} ms`);
+    t.ok(await onA.next(isCharger('F1'), 100), 'writer\'s own listener told');
+    t.equal(onA.seen.filter((c) => c.kind === 'charger' && c.identity === 'F1').length, 1, 'writer hears its change once');
+
+    const steps: [string, () => Promise<unknown>, (c: StoreChange) => boolean][] = [
+      ['update', () => a.updateCharger('F1', { status: 'blocked' }), isCharger('F1')],
+      ['setPending', () => a.setPending('F1', pending(11)), isCharger('F1')],
+      ['commitPending', () => a.commitPending('F1', hash('n11'), 11), isCharger('F1')],
+      ['revokeSerial', () => a.revokeSerial('c0ffee'), (c) => c.kind === 'revoked' && c.serialHex === 'c0ffee'],
+      ['addFactoryDefault', () => a.addFactoryDefault({ prefix: 'F' }, hash('fd')), (c) => c.kind === 'factory'],
+      ['removeCharger', () => a.removeCharger('F1'), isCharger('F1')],
+    ];
+    for (const [name, act, pred] of steps) {
+      onB.clear();
+      onA.clear();
+      const t0 = Date.now();
+      await act();
+      t.ok(await onB.next(pred), `${name} seen by the other instance within 2 s (${Date.now() - t0} ms)`);
+      t.ok(await onA.next(pred, 100), `${name} seen by the writer`);
+    }
+    onB.clear();
+    await b.putCharger(charger('F2'));
+    t.ok(await onA.next(isCharger('F2')), 'and the other way round');
+
+    offB();
+    offB(); // idempotent
+    onB.clear();
+    await a.putCharger(charger('F3'));
+    t.ok(await onA.next(isCharger('F3')), 'still delivered to others');
+    await sleep(700);
+    t.same(onB.seen, [], 'nothing delivered after unsubscribe');
+  });
+
   t.test('persistence across close / reopen', async (t) => {
     const { store, reopen } = await open();
     await store.putCharger(charger('CP1', { certificate: { serialNumber: 'SN1', boundSerialHex: 'ff' } }));
@@ -314,6 +384,30 @@ t.test('RedisStore', async (t) => {
     }
     t.ok(ok, 'reconnected');
     t.equal(await store.getCharger('CP1'), null, 'fresh server (no persistence) answers');
+  });
+
+  t.test('change feed resumes after a Redis restart', async (t) => {
+    const own = await startRedis();
+    t.teardown(() => own.stop());
+    const a = await RedisStore.open({ url: own.url, commandTimeoutMs: 500 });
+    const b = await RedisStore.open({ url: own.url, commandTimeoutMs: 500 });
+    t.teardown(async () => { await a.close(); await b.close(); });
+    const onB = recorder();
+    b.subscribeChanges(onB.listener);
+    await sleep(100);
+    await a.putCharger(charger('R0'));
+    t.ok(await onB.next(isCharger('R0')), 'delivered before the restart');
+    await own.restart();
+    const started = Date.now();
+    let seen: StoreChange | null = null;
+    // Writes fail until the writer has reconnected, and messages published before the subscriber is
+    // back are lost (best effort): keep writing until one arrives.
+    for (let i = 0; !seen && Date.now() - started < 15_000; i++) {
+      const ok = await a.putCharger(charger('R' + (i + 1))).then(() => true, () => false);
+      if (ok) seen = await onB.next((c) => c.kind === 'charger' && c.identity !== 'R0', 300);
+      else await sleep(100);
+    }
+    t.ok(seen, `subscription resumed ${Date.now() - started} ms after the restart`);
   });
 
   t.test('unreachable Redis at open: clear error', async (t) => {
