@@ -3,6 +3,10 @@ import { BruteForceGuard } from '../policies/brute-force';
 import { admissionGates } from '../policies/gates';
 import type { InterceptorFactory } from '../policies/interceptors/types';
 import { AdminServer, type AdminRoute } from './admin';
+import { adminApiRoutes } from './admin-api';
+import { loadAdminToken } from './admin-token';
+import { ChargerAdmin } from './chargers';
+import { SessionCoordinator } from './coordination';
 import { metricsHooks } from './app-metrics';
 import { probeBackend } from './backend-probe';
 import type { ProxyConfig } from './config';
@@ -22,6 +26,10 @@ export interface App {
   admin: AdminServer;
   credentials: Credentials;
   metrics: ProxyMetrics;
+  /** Bearer token of the admin API. */
+  adminToken: string;
+  /** This process's replica id. */
+  replica: string;
   tls: ResolvedTls;
   addresses: { tls: AddressInfo; plain: AddressInfo | null; admin: AddressInfo };
   /** Graceful: drain sessions (1001 after grace + jitter), then close everything. */
@@ -66,6 +74,8 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
     factoryDefaults: cachedFactoryDefaults(() => store.listFactoryDefaults()),
   });
   const backendCredentials = await globalBackendCredentials(config);
+  const hooks = metricsHooks(metrics);
+  let coordinator: SessionCoordinator | null = null;
   const server = new ProxyServer(config, {
     log,
     tls: tls.files,
@@ -77,7 +87,32 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
       if (own) return { username: own.username, password: credentials.sealer.open(own.passwordEncrypted, ctx.identity) };
       return backendCredentials ? { username: backendCredentials.username ?? ctx.identity, password: backendCredentials.password } : null;
     },
-    ...metricsHooks(metrics),
+    ...hooks,
+    onSession: (session) => {
+      hooks.onSession?.(session);
+      void coordinator?.claim(session);
+    },
+  });
+  coordinator = new SessionCoordinator(store, server.sessions, log);
+  const sharedCredentials: Credentials = { ...credentials, store };
+  const adminToken = await loadAdminToken({ file: config.adminTokenFile, generateIn: config.dataDir });
+  const replica = coordinator.replica;
+  const apiRoute = adminApiRoutes({
+    admin: new ChargerAdmin(sharedCredentials, { actor: 'admin-api' }),
+    token: adminToken.token,
+    log,
+    sessions: {
+      list: () => server.sessions.all().map((s) => ({
+        identity: s.identity, profile: s.profile, subprotocol: s.subprotocol, since: new Date(s.startedAt).toISOString(),
+        frames: { ...s.frames }, replica, remoteAddress: s.remoteAddress,
+      })),
+      disconnect: (identity, code) => {
+        const s = server.sessions.get(identity);
+        if (!s) return false;
+        s.close(code ?? 1000, 'closed by operator');
+        return true;
+      },
+    },
   });
   const admin = new AdminServer({
     listen: config.adminListen,
@@ -88,7 +123,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
       csms: () => probeBackend(config.backend, 1000),
     },
     metrics: { contentType: metrics.contentType, text: () => metrics.metricsText() },
-    routes: opts.adminRoutes,
+    routes: [apiRoute, ...(opts.adminRoutes ?? [])],
   });
   const closeStore = () => credentials.store.close().catch((err: unknown) => log.warn({ event: 'store_close_failed', err: String(err) }));
   let listeners;
@@ -96,6 +131,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   try {
     listeners = await server.start();
     adminAddress = await admin.start();
+    coordinator.start();
   } catch (err) {
     await server.stop();
     await admin.stop();
@@ -106,16 +142,20 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
     config,
     server,
     admin,
-    credentials: { ...credentials, store },
+    credentials: sharedCredentials,
+    adminToken: adminToken.token,
+    replica,
     metrics,
     tls,
     addresses: { ...listeners, admin: adminAddress },
     async drain() {
+      coordinator?.stop();
       await server.drain();
       await admin.stop();
       await closeStore();
     },
     async stop() {
+      coordinator?.stop();
       await server.stop();
       await admin.stop();
       await closeStore();

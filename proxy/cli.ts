@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { runCertsCommand } from '../certs';
+import { runChargersCommand } from './chargers-cli';
 import { ConfigError } from './config';
 import { runServe } from './serve';
 
@@ -7,6 +8,7 @@ const USAGE = `Usage: ocpp-security-proxy <command> [options]
 
 Commands:
   serve              run the proxy (the default command)
+  chargers ...       manage chargers in the credential store (chargers --help)
   certs ...          development PKI, server/charger certificates, CSR signing (certs --help)
 
 Run a command with --help for its options.`;
@@ -24,6 +26,7 @@ export async function main(argv: string[]): Promise<number> {
       return await runServe(first === 'serve' ? rest : argv, out);
     }
     if (first === 'certs') return await runCertsCommand(rest, out);
+    if (first === 'chargers') return await runChargersCommand(rest, out);
     if (first === 'help') {
       out(USAGE);
       return 0;

@@ -193,6 +193,7 @@ export class ProxyServer {
       identity: ctx.identity,
       subprotocol: csms.protocol,
       profile,
+      remoteAddress: ctx.remoteAddress,
       charger,
       csms,
       facts: ctx.facts,

@@ -26,6 +26,8 @@ export interface SessionOptions {
   identity: string;
   subprotocol: string;
   profile: 1 | 2 | 3;
+  /** Charger address (for logs and the admin view). */
+  remoteAddress?: string;
   charger: WebSocket;
   csms: WebSocket;
   log: Logger;
@@ -53,6 +55,7 @@ export class Session extends EventEmitter implements SessionApi {
   readonly facts: Record<string, unknown>;
   readonly log: Logger;
   readonly startedAt = Date.now();
+  readonly remoteAddress: string;
   /** Frames relayed, per direction (for the admin view). */
   readonly frames = { charger_to_csms: 0, csms_to_charger: 0 };
 
@@ -79,6 +82,7 @@ export class Session extends EventEmitter implements SessionApi {
     this.profile = opts.profile;
     this.facts = opts.facts ?? {};
     this.log = opts.log;
+    this.remoteAddress = opts.remoteAddress ?? '';
     this.charger = opts.charger;
     this.csms = opts.csms;
     this.knownTypes = typesFor(opts.subprotocol);

@@ -1,5 +1,6 @@
 import { constants as cryptoConstants } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import type { ServerOptions } from 'node:http';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import type { Logger } from './log';
 
@@ -48,13 +49,23 @@ export function readSecureContext(files: TlsFiles): SecureContextOptions {
  * Full server options: the secure context plus the socket policy. A client certificate is requested
  * but not required, so Profile 2 and 3 share one port and the decision is made per charger later.
  */
-export function serverTlsOptions(files: TlsFiles, handshakeTimeoutMs: number): TlsOptions {
+export function serverTlsOptions(files: TlsFiles, handshakeTimeoutMs: number): TlsOptions & Pick<ServerOptions, 'connectionsCheckingInterval'> {
   return {
     ...readSecureContext(files),
     requestCert: files.clientCa !== null,
     rejectUnauthorized: false,
     handshakeTimeout: handshakeTimeoutMs,
+    connectionsCheckingInterval: connectionsCheckingInterval(handshakeTimeoutMs),
   };
+}
+
+/**
+ * How often the HTTP server looks for requests past headersTimeout/requestTimeout. Node checks only
+ * every 30 s by default, so a client that finished TLS and then sent nothing would hold its socket
+ * for up to 30 s whatever handshakeTimeoutMs says: check at a quarter of the timeout (100 ms..1 s).
+ */
+export function connectionsCheckingInterval(handshakeTimeoutMs: number): number {
+  return Math.max(100, Math.min(1000, Math.floor(handshakeTimeoutMs / 4)));
 }
 
 /** A server whose certificates can be swapped (tls.Server and https.Server both qualify). */
