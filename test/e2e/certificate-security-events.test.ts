@@ -70,7 +70,7 @@ t.test('mode always answers on 2.x too; never forwards on 1.6', async (t) => {
   const c2 = strictCharger(never, 'SE-NEVER', 'ocpp1.6');
   await c2.connect();
   // The legacy 1.6 CSMS stand-in has no handler: it answers NotImplemented, as a plain 1.6 CSMS would.
-  await t.rejects(c2.call('SecurityEventNotification', event('SettingSystemTime')), { rpcErrorCode: 'NotImplemented' });
+  await t.rejects(c2.call('SecurityEventNotification', event('SettingSystemTime')), { rpcErrorCode: 'NotImplemented' } as object);
   t.equal(never.csmsSaw('SE-NEVER', ['SecurityEventNotification']).length, 1, 'forwarded');
   t.equal((await never.store.readAudit(10)).filter((e) => e.type === 'security_event').length, 1, 'still audited');
   await c2.close();
