@@ -127,6 +127,45 @@ t.test('several processes on one data dir', async (t) => {
     t.ok(seen.revokedAt > 0, 'revocation reported to the reader');
   });
 
+  t.test('audit events of several processes all kept and visible to each', async (t) => {
+    const dataDir = path.join(root, 'audit');
+    const store = await EmbeddedStore.open({ dataDir, auditCap: 50 });
+    t.teardown(() => store.close());
+    await store.appendAudit({ type: 'first' });
+    const w = worker(dataDir, `
+      for (let i = 0; i < 40; i++) await store.appendAudit({ type: 'from_worker', detail: { i } });
+      out({ seen: (await store.readAudit(1000)).filter((e) => e.type === 'from_test' || e.type === 'first').length });`, {});
+    killOnTeardown(t, w.child);
+    for (let i = 0; i < 40; i++) await store.appendAudit({ type: 'from_test', detail: { i } });
+    const fromWorker = JSON.parse((await w.lines.next()).value as string) as { seen: number };
+    t.equal(await w.exit, 0);
+    // The worker opens with the default cap, so it keeps everything; this store keeps the newest 50.
+    t.ok(fromWorker.seen > 0, `worker read ${fromWorker.seen} of this process's events`);
+    const events = await store.readAudit(1000);
+    t.equal(events.length, 50, 'cap applies to the merged stream');
+    t.ok(events.some((e) => e.type === 'from_worker'), "this process reads the worker's events");
+    const lines = (await fs.readFile(path.join(dataDir, 'audit.jsonl'), 'utf8')).split('\n').filter(Boolean);
+    const count = (type: string) => lines.filter((l) => (JSON.parse(l) as { type: string }).type === type).length;
+    t.ok(lines.length <= 100, `file compacted (${lines.length} lines)`);
+    t.equal(count('from_test') + count('from_worker') + count('first'), lines.length, 'every line is a whole event');
+  });
+
+  t.test('touchLastSeen from another process is not reported as a change', async (t) => {
+    const dataDir = path.join(root, 'touch');
+    const store = await EmbeddedStore.open({ dataDir, changePollMs: 50 });
+    t.teardown(() => store.close());
+    await store.putCharger(charger('T1'));
+    const seen: string[] = [];
+    const off = store.subscribeChanges((c) => seen.push(c.kind === 'charger' ? c.identity : c.kind));
+    const w = worker(dataDir, `await store.touchLastSeen('T1', 1234); await store.updateCharger('T1', { reportOnly: true });`, {});
+    killOnTeardown(t, w.child);
+    t.equal(await w.exit, 0);
+    await sleep(300);
+    off();
+    t.same(seen, ['T1'], 'one event, for the update only');
+    t.equal((await store.getCharger('T1'))?.lastSeenAt, 1234, 'the touch itself is stored and read');
+  });
+
   t.test('stale locks are broken, live ones respected', async (t) => {
     const dataDir = path.join(root, 'locks');
     const lockFile = path.join(dataDir, LOCK_FILE);
