@@ -436,6 +436,13 @@ t.test('RedisStore', async (t) => {
     t.teardown(() => store.close());
     await store.putCharger(charger('CP1'));
     t.equal((await store.getCharger('CP1'))?.identity, 'CP1', 'reads through the master found via Sentinel');
+    const replica = await openStore({ redisUrl: sentinel.url, dataDir: '/nonexistent' });
+    t.teardown(() => replica.close());
+    const onReplica = recorder();
+    replica.subscribeChanges(onReplica.listener);
+    await sleep(200);
+    await store.updateCharger('CP1', { status: 'blocked' });
+    t.ok(await onReplica.next(isCharger('CP1')), 'change feed works through Sentinel');
   });
 
   t.test('Cluster URL: contract subset across slots', async (t) => {
