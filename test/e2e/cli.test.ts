@@ -1,0 +1,183 @@
+/**
+ * The real CLI (`node dist/proxy/cli.js`) as an operator runs it: banner, development PKI, a charger
+ * relayed to a legacy CSMS, graceful SIGTERM, configuration errors, `certs init` and `--help`.
+ */
+import t from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { startLegacyCsms } from '../helpers/csms';
+import { waitFor } from '../helpers/net';
+import { tempDir } from '../helpers/pki';
+import { makeCharger } from '../helpers/proxy';
+
+const CLI = path.resolve(__dirname, '../../proxy/cli.js');
+
+/** The environment without any OCPP_PROXY_* variable of the developer's shell. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OCPP_PROXY_')) env[k] = v;
+  return env;
+}
+
+/** A running CLI process with its output collected. */
+interface CliRun {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+}
+
+/** Spawns the CLI; the process is killed at teardown if still running. */
+function runCli(t: { teardown(fn: () => unknown): void }, args: string[]): CliRun {
+  const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal, at: Date.now() }));
+  });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Runs the CLI to completion (with a time limit). */
+async function runToEnd(t: { teardown(fn: () => unknown): void }, args: string[], limitMs = 20000) {
+  const run = runCli(t, args);
+  const limit = setTimeout(() => run.child.kill('SIGKILL'), limitMs);
+  const end = await run.exited;
+  clearTimeout(limit);
+  return { code: end.code, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+/** One data dir for the serve runs: the dev PKI (an RSA-3072 CA) is generated once per file. */
+let sharedDataDir: Promise<string> | null = null;
+const dataDirFor = () => (sharedDataDir ??= tempDir(t, 'ocpp-cli-data-'));
+
+t.test('serve: banner, dev PKI, a relayed charger, graceful SIGTERM', async (t) => {
+  const dataDir = await dataDirFor();
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const graceMs = 300;
+  const jitterMs = 200;
+  const run = runCli(t, [
+    '--listen', '127.0.0.1:0',
+    '--admin-listen', '127.0.0.1:0',
+    '--data-dir', dataDir,
+    '--backend', csms.url,
+    '--report-only', // admission is tested elsewhere: here any identity gets through
+    '--drain-grace-ms', String(graceMs),
+    '--drain-jitter-ms', String(jitterMs),
+    '--log-level', 'warn',
+  ]);
+  const banner = await waitFor(() => (/Trust this CA:\s+(\S+)[\s\S]*WARNING/.test(run.stdout()) ? run.stdout() : ''), 'the banner', 40000, 50)
+    .catch((err: Error) => { throw new Error(`${err.message}\nstdout: ${run.stdout()}\nstderr: ${run.stderr()}`); });
+  const where = /Point chargers at:\s+wss:\/\/127\.0\.0\.1:(\d+)\/ocpp\/<charger identity>/.exec(banner);
+  t.ok(where, 'the banner says where to point a charger');
+  const port = Number(where?.[1]);
+  t.ok(port > 0, `the real bound port is printed (${port})`);
+  t.match(banner, /Admin \/ metrics:\s+http:\/\/127\.0\.0\.1:\d+\/metrics/, 'the admin address');
+  const caFile = /Trust this CA:\s+(\S+)/.exec(banner)![1]!;
+  t.equal(caFile, path.join(dataDir, 'pki', 'ca.crt'), 'the CA file to trust is the dev PKI CA, as an absolute path');
+  t.match(banner, /WARNING: using a generated DEVELOPMENT PKI\. NOT FOR PRODUCTION\./, 'the loud development warning');
+  for (const f of ['ca.crt', 'ca.key', 'server-rsa.crt', 'server-rsa.key', 'server-ec.crt', 'server-ec.key']) {
+    t.ok(existsSync(path.join(dataDir, 'pki', f)), `dev PKI file ${f} exists`);
+  }
+  t.notMatch(run.stdout() + run.stderr(), /BEGIN [A-Z ]*PRIVATE KEY/, 'no private key printed');
+
+  const charger = makeCharger({ identity: 'CP-CLI-1', endpoint: `wss://127.0.0.1:${port}/ocpp`, ca: readFileSync(caFile) });
+  await charger.connect();
+  const boot = await charger.call('BootNotification', { chargePointVendor: 'Acme', chargePointModel: 'X1' });
+  t.equal(boot.status, 'Accepted', 'BootNotification round-trips through the CLI-started proxy');
+  t.ok(csms.clients.has('CP-CLI-1'), 'the legacy CSMS saw the charger');
+
+  const closed = new Promise<{ code: number; at: number }>((resolve) => charger.once('close', (e: { code: number }) => resolve({ code: e.code, at: Date.now() })));
+  const signalledAt = Date.now();
+  run.child.kill('SIGTERM');
+  const close = await closed;
+  t.equal(close.code, 1001, 'the charger gets 1001 (going away)');
+  t.ok(close.at - signalledAt >= graceMs - 50, `closed after the grace (${close.at - signalledAt} ms)`);
+  const end = await run.exited;
+  t.equal(end.code, 0, 'exit code 0');
+  const took = end.at - signalledAt;
+  t.ok(took <= graceMs + jitterMs + 1500, `exited ${took} ms after SIGTERM (grace ${graceMs} + jitter ${jitterMs})`);
+  t.equal(run.stderr(), '', 'nothing on stderr');
+});
+
+t.test('a port already in use is reported', async (t) => {
+  const dataDir = await dataDirFor();
+  const net = await import('node:net');
+  const blocker = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => blocker.once('listening', r));
+  t.teardown(() => blocker.close());
+  const port = (blocker.address() as { port: number }).port;
+  const r = await runToEnd(t, ['--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'silent'], 40000);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /cannot listen: .*EADDRINUSE/);
+});
+
+t.test('configuration errors exit 2 naming the key', async (t) => {
+  const dir = await tempDir(t, 'ocpp-cli-conf-');
+  const cases: [string, string[], RegExp][] = [
+    ['bad host:port', ['--listen', 'nowhere'], /"listen"/],
+    ['bad integer', ['--handshake-timeout-ms', 'soon'], /"handshakeTimeoutMs"/],
+    ['bad backend scheme', ['--backend', 'http://127.0.0.1:9000/ocpp'], /"backend"/],
+    ['unknown flag', ['--lissen', '127.0.0.1:1'], /--lissen/],
+    ['unknown subprotocol', ['--subprotocols', 'ocpp9'], /"subprotocols"/],
+  ];
+  const badFile = path.join(dir, 'bad.yaml');
+  writeFileSync(badFile, 'listen: 127.0.0.1:0\nbakend: ws://127.0.0.1:1/ocpp\n');
+  cases.push(['unknown key in the config file', ['--config', badFile], /"bakend".*bad\.yaml/]);
+  cases.push(['missing config file', ['--config', path.join(dir, 'nope.yaml')], /cannot read config file .*nope\.yaml/]);
+  for (const [what, args, pattern] of cases) {
+    const r = await runToEnd(t, ['serve', ...args, '--data-dir', dir]);
+    t.equal(r.code, 2, `${what}: exit code 2`);
+    t.match(r.stderr, /^configuration error: /, `${what}: says it is a configuration error`);
+    t.match(r.stderr, pattern, `${what}: names the key (${r.stderr.trim()})`);
+    t.notMatch(r.stderr, /\n\s+at /, `${what}: no stack trace`);
+  }
+  const env = await (async () => {
+    const child = spawn(process.execPath, [CLI, '--data-dir', dir], { env: { ...cleanEnv(), OCPP_PROXY_MAX_FRAME_BYTES: 'lots' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    return { code, err };
+  })();
+  t.equal(env.code, 2, 'a bad environment variable exits 2');
+  t.match(env.err, /configuration error: .*"maxFrameBytes".*environment/);
+  t.equal(existsSync(path.join(dir, 'pki')), false, 'nothing was generated for a configuration that failed');
+});
+
+t.test('certs init --out DIR creates a PKI', async (t) => {
+  const dir = await tempDir(t, 'ocpp-cli-certs-');
+  const out = path.join(dir, 'pki');
+  const r = await runToEnd(t, ['certs', 'init', '--out', out, '--ca-key', 'ec']);
+  t.equal(r.code, 0, `exit 0 (${r.stdout}${r.stderr})`);
+  for (const f of ['ca.crt', 'ca.key', 'server-rsa.crt', 'server-rsa.key', 'server-ec.crt', 'server-ec.key']) {
+    t.ok(existsSync(path.join(out, f)), `${f} created`);
+  }
+  t.notMatch(r.stdout, /PRIVATE KEY/, 'no key printed');
+  const bad = await runToEnd(t, ['certs', 'init']);
+  t.equal(bad.code, 2, 'certs init without --out is a usage error');
+});
+
+t.test('--help prints usage', async (t) => {
+  const top = await runToEnd(t, ['--help']);
+  t.equal(top.code, 0);
+  t.match(top.stdout, /Usage: ocpp-security-proxy <command>/);
+  t.match(top.stdout, /serve/);
+  t.match(top.stdout, /certs/);
+  const serve = await runToEnd(t, ['serve', '--help']);
+  t.equal(serve.code, 0);
+  t.match(serve.stdout, /Usage: ocpp-security-proxy \[serve\]/);
+  t.match(serve.stdout, /OCPP_PROXY_/, 'explains the environment variables');
+  const certs = await runToEnd(t, ['certs', '--help']);
+  t.equal(certs.code, 0);
+  t.match(certs.stdout, /certs init --out DIR/);
+  const unknown = await runToEnd(t, ['frobnicate']);
+  t.equal(unknown.code, 2, 'unknown command exits 2');
+  t.match(unknown.stderr, /unknown command "frobnicate"/);
+});
