@@ -1,6 +1,13 @@
 import type { AddressInfo } from 'node:net';
 import { BruteForceGuard } from '../policies/brute-force';
 import { admissionGates } from '../policies/gates';
+import { bootState } from '../policies/interceptors/boot-state';
+import { certificateRenewal } from '../policies/interceptors/certificate-renewal';
+import { certificateSigning } from '../policies/interceptors/certificate-signing';
+import { securityEvents } from '../policies/interceptors/security-events';
+import { serialNumberCheck } from '../policies/interceptors/serial-number-check';
+import { openCaSigner } from './ca-signer';
+import { passwordRotation } from '../policies/interceptors/rotation';
 import type { InterceptorFactory } from '../policies/interceptors/types';
 import { AdminServer, type AdminRoute } from './admin';
 import { adminApiRoutes } from './admin-api';
@@ -74,13 +81,36 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
     factoryDefaults: cachedFactoryDefaults(() => store.listFactoryDefaults()),
   });
   const backendCredentials = await globalBackendCredentials(config);
+  const signer = await openCaSigner(config);
+  if (!signer) log.warn({ event: 'no_signing_ca' }, 'no caDir configured: SignCertificate requests will be answered Rejected');
   const hooks = metricsHooks(metrics);
   let coordinator: SessionCoordinator | null = null;
   const server = new ProxyServer(config, {
     log,
     tls: tls.files,
     gates,
-    interceptors: opts.interceptors,
+    interceptors: [
+      serialNumberCheck({ enabled: config.checkSerialNumber, store, log }),
+      bootState({ store }),
+      securityEvents({ store, mode: config.localSecurityEvents, log, metrics: { securityEvent: (type) => metrics.securityEvents.inc({ type }) } }),
+      certificateSigning({
+        store, signer, organization: config.organization, log,
+        metrics: { certificate: (outcome, reason) => metrics.certificates.inc({ outcome, reason }) },
+      }),
+      certificateRenewal({ store, renewBeforeDays: config.renewBeforeDays, log }),
+      passwordRotation({
+        store,
+        enabled: config.rotation,
+        maxAgeMs: config.passwordMaxAgeDays * 24 * 3600 * 1000,
+        retryMs: config.rotationRetryMs,
+        callTimeoutMs: config.callTimeoutMs,
+        hashGenerated: (pw) => credentials.hasher.hashGenerated(pw),
+        seal: (pw, identity) => credentials.sealer.seal(pw, identity),
+        open: (sealed, identity) => credentials.sealer.open(sealed, identity),
+        outcome: (o) => metrics.rotations.inc({ outcome: o }),
+      }),
+      ...(opts.interceptors ?? []),
+    ],
     backendCredentials: (ctx) => {
       // Per charger (sealed in the store) wins over the global setting.
       const own = (ctx.facts.charger as ChargerRecord | undefined)?.backendCredentials;

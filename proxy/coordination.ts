@@ -12,9 +12,6 @@ export function replicaId(): string {
   return process.env.POD_NAME || process.env.HOSTNAME_OVERRIDE || `${os.hostname()}:${process.pid}`;
 }
 
-/** An operator request for a live session, delivered to interceptors as a session event. */
-export const OPERATOR_EVENT = 'operator';
-
 /**
  * Makes operator actions and the "newest connection wins" rule work across replicas that share
  * nothing but the store: every admission is recorded as the charger's session owner, and every
@@ -22,7 +19,7 @@ export const OPERATOR_EVENT = 'operator';
  * - another replica admitted the same charger later → close ours (1008, replaced);
  * - charger blocked or removed → close (1008);
  * - a certificate serial revoked → close the session using it (1008);
- * - otherwise the fresh record is handed to the session's interceptors (`operator` event), which
+ * - otherwise the fresh record is handed to the session's interceptors (`onRecordChanged`), which
  *   act on rotation requests and profile-upgrade targets.
  */
 export class SessionCoordinator {
@@ -79,7 +76,7 @@ export class SessionCoordinator {
       session.close(REPLACED_CODE, 'replaced by a newer connection');
       return;
     }
-    session.emit(OPERATOR_EVENT, record);
+    session.recordChanged(record);
   }
 
   private replacedElsewhere(session: Session, record: ChargerRecord): boolean {

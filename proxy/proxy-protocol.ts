@@ -174,10 +174,15 @@ export interface ProxyListenerOptions {
  * pushes any bytes after the header (the TLS ClientHello, the HTTP request) back into the socket,
  * and hands the socket to `target` as if `target` had accepted it. Untrusted peers, and headers
  * that are invalid, oversized or late, get the connection destroyed and `onRefused` called.
+ *
+ * The front drives the target's lifecycle: its 'listening' is re-emitted on `target` (http starts
+ * enforcing headersTimeout/requestTimeout and tracking connections for `closeAllConnections` only
+ * then), and closing the front closes `target`. `target.listening`/`address()` stay empty: ask
+ * the front.
  */
 export function acceptProxyProtocol(target: net.Server, opts: ProxyListenerOptions): net.Server {
   const maxBytes = opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
-  return net.createServer({ noDelay: true }, (socket) => {
+  const front = net.createServer({ noDelay: true }, (socket) => {
     const peer = socket.remoteAddress ?? '';
     let settled = false;
     let buffered: Buffer = Buffer.alloc(0);
@@ -222,4 +227,11 @@ export function acceptProxyProtocol(target: net.Server, opts: ProxyListenerOptio
     socket.on('error', onError);
     socket.on('end', onEnd);
   });
+  // http(s) servers start tracking connections (headersTimeout/requestTimeout enforcement,
+  // closeAllConnections) on their own 'listening'; the target never listens, so relay the front's.
+  front.on('listening', () => target.emit('listening'));
+  front.on('close', () => {
+    if (!target.listening) target.close();
+  });
+  return front;
 }

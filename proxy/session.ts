@@ -7,6 +7,7 @@ import {
 import { CallLine } from './call-line';
 import { clampReason, codeForCharger, codeForCsms } from './close-codes';
 import type { Logger } from './log';
+import type { ChargerRecord } from './store/types';
 import { answerForProblem, callError, callResult } from './ocpp/errors';
 import { isProblem, messageTypeName, readFrame, typesFor, type Frame } from './ocpp/frame';
 
@@ -125,6 +126,12 @@ export class Session extends EventEmitter implements SessionApi {
 
   close(code: number, reason: string): void {
     this.finish({ code, reason, by: 'proxy' });
+  }
+
+  /** Hands a fresh copy of the charger's stored record to the interceptors (operator actions). */
+  recordChanged(record: ChargerRecord): void {
+    if (this.closed) return;
+    for (const i of this.interceptors) if (i.onRecordChanged) safe(this.log, i.name, () => i.onRecordChanged!(this, record));
   }
 
   // ---- charger -> CSMS -------------------------------------------------------------------------

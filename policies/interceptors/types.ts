@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ChargerRecord } from '../../proxy/store/types';
 
 /** The charger's answer to a call the proxy injected. */
 export type CallOutcome =
@@ -71,6 +72,11 @@ export interface Interceptor {
   onChargerCall?(session: SessionApi, call: ChargerCall): ChargerCallDecision | Promise<ChargerCallDecision>;
   /** The CSMS answered a charger CALL (e.g. BootNotification Accepted); observe only, the answer is forwarded. */
   onCsmsAnswer?(session: SessionApi, call: ChargerCall, answer: CallOutcome): void;
+  /**
+   * The charger's stored record changed (an operator action from any replica or the CLI, delivered
+   * through the store's change feed): e.g. a rotation was requested or a target profile set.
+   */
+  onRecordChanged?(session: SessionApi, record: ChargerRecord): void;
   /** The session ended. */
   onClose?(session: SessionApi, end: SessionEnd): void;
 }

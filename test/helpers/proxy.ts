@@ -44,6 +44,7 @@ export async function startTestProxy(flags: Record<string, unknown>, opts: Parti
       tlsCert: [path.join(TEST_PKI_DIR, 'server-rsa.crt'), path.join(TEST_PKI_DIR, 'server-ec.crt')],
       tlsKey: [path.join(TEST_PKI_DIR, 'server-rsa.key'), path.join(TEST_PKI_DIR, 'server-ec.key')],
       clientCa: path.join(TEST_PKI_DIR, 'ca.crt'),
+      caDir: TEST_PKI_DIR,
       pingIntervalMs: '0',
       drainGraceMs: '0',
       drainJitterMs: '0',

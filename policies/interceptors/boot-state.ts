@@ -1,0 +1,37 @@
+import type { CredentialStore } from '../../proxy/store/types';
+import { admissionFacts } from '../gates/facts';
+import type { CallOutcome, ChargerCall, InterceptorFactory } from './types';
+
+/** The CSMS's verdict on a BootNotification, or undefined for anything else. */
+export function bootStatusOf(call: ChargerCall, answer: CallOutcome): 'Accepted' | 'Pending' | 'Rejected' | undefined {
+  if (call.action !== 'BootNotification' || answer.kind !== 'result') return undefined;
+  const s = answer.payload.status;
+  return s === 'Accepted' || s === 'Pending' || s === 'Rejected' ? s : undefined;
+}
+
+/** Whether the proxy may inject calls: the CSMS answered BootNotification Accepted or Pending (OCPP-SECURITY §7). */
+export function mayInject(boot: string | undefined): boolean {
+  return boot === 'Accepted' || boot === 'Pending';
+}
+
+/**
+ * Remembers, per charger in the store, how the CSMS last answered its BootNotification. A charger
+ * that reconnects normally sends no new BootNotification, so this is how the proxy knows, on the next
+ * connection, that it may inject calls (and must not after Rejected).
+ */
+export function bootState(deps: { store: CredentialStore }): InterceptorFactory {
+  return (session) => {
+    if (!admissionFacts(session.facts)) return undefined;
+    return {
+      name: 'boot-state',
+      onCsmsAnswer(s, call, answer) {
+        const status = bootStatusOf(call, answer);
+        if (!status) return;
+        s.log.info({ event: 'boot_state', status });
+        deps.store.updateCharger(s.identity, { bootState: status, bootAt: Date.now() }).catch((err: unknown) => {
+          s.log.warn({ event: 'boot_state_store_failed', err: String(err) });
+        });
+      },
+    };
+  };
+}

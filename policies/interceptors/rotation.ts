@@ -1,0 +1,168 @@
+import type { ChargerRecord, CredentialStore, PasswordHash } from '../../proxy/store/types';
+import { admissionFacts } from '../gates/facts';
+import { generatePassword } from '../rotation-password';
+import { bootStatusOf, mayInject } from './boot-state';
+import { readConfigurationAnswer, setPasswordCall } from './rotation-messages';
+import { InjectionError, type InterceptorFactory, type SessionApi } from './types';
+
+/** What the rotation interceptor needs; passed in explicitly (policies do not reach into proxy/ wiring). */
+export interface RotationDeps {
+  store: CredentialStore;
+  /** HMAC-SHA-256 hash for generated passwords. */
+  hashGenerated(password: Buffer): PasswordHash;
+  /** Seal/open with the server secret; associated data is the identity. */
+  seal(password: Buffer, identity: string): string;
+  open(sealed: string, identity: string): Buffer;
+  /** Global switch. */
+  enabled: boolean;
+  /** Rotate passwords older than this (0: never by age). */
+  maxAgeMs: number;
+  /** First back-off after a refusal; doubles per failure up to a day. */
+  retryMs: number;
+  /** How long the charger gets to answer. */
+  callTimeoutMs: number;
+  /** Outcome counter (metrics). */
+  outcome?(outcome: 'started' | 'accepted' | 'committed' | 'rejected' | 'failed' | 'timeout' | 'dropped'): void;
+  now?: () => number;
+}
+
+const DAY = 24 * 3600 * 1000;
+
+/** Why a charger's password should be rotated now, or null. */
+export function rotationReason(r: ChargerRecord, maxAgeMs: number, now: number): string | null {
+  if (!r.password) return null;
+  if (r.rotation?.requestedAt && r.rotation.requestedAt > (r.rotation.lastAttemptAt ?? 0)) return 'operator_request';
+  if (r.pending && r.pending.acceptedAt === undefined) return 'resend_pending';
+  if (r.pending) return null; // accepted, waiting for the charger to reconnect with it
+  if (r.passwordSource === 'factory') return 'factory_password';
+  if (r.passwordSource === 'operator') return 'operator_password';
+  if (maxAgeMs > 0 && r.passwordSetAt !== undefined && now - r.passwordSetAt > maxAgeMs) return 'password_age';
+  return null;
+}
+
+/**
+ * Password rotation injected into the frame stream (DESIGN.md "Rotation: never lock a charger out").
+ * Runs for Profile 1/2 chargers once the CSMS answered BootNotification Accepted or Pending (now or,
+ * remembered in the store, on an earlier connection) and never after Rejected:
+ * write-ahead the new password as pending (sealed, so a retry resends the same value) → send
+ * ChangeConfiguration AuthorizationKey (1.6) / SetVariables BasicAuthPassword (2.x) → Accepted: mark
+ * it accepted (the gate commits it when the charger logs in with it); refused: drop it and back off;
+ * no answer: keep both, the next login settles it.
+ */
+export function passwordRotation(deps: RotationDeps): InterceptorFactory {
+  const now = deps.now ?? Date.now;
+  return (session) => {
+    const facts = admissionFacts(session.facts);
+    if (!facts || facts.profile === 3 || !deps.enabled) return undefined;
+    let running = false;
+    let booted = mayInject(facts.charger.bootState);
+
+    const audit = (type: string, detail: Record<string, unknown> = {}) =>
+      deps.store.appendAudit({ type, identity: session.identity, detail }).catch(() => undefined);
+
+    async function consider(reasonHint?: string): Promise<void> {
+      if (running || session.closed || !booted) return;
+      running = true;
+      try {
+        const record = await deps.store.getCharger(session.identity);
+        if (!record || record.rotation?.disabled || record.status !== 'active') return;
+        const reason = rotationReason(record, deps.maxAgeMs, now());
+        if (!reason) return;
+        const operator = reason === 'operator_request';
+        if (!operator && record.rotation?.nextAttemptAt && record.rotation.nextAttemptAt > now()) return;
+        await rotate(session, record, reason ?? reasonHint);
+      } catch (err) {
+        session.log.warn({ event: 'rotation_error', err: String(err) });
+      } finally {
+        running = false;
+      }
+    }
+
+    async function rotate(s: SessionApi, record: ChargerRecord, reason: string): Promise<void> {
+      let password: Buffer;
+      let createdAt: number;
+      let attempt: number;
+      if (record.pending && record.pending.acceptedAt === undefined) {
+        // Resend the value already written ahead: the charger may have applied it without answering.
+        password = deps.open(record.pending.encrypted, s.identity);
+        createdAt = record.pending.createdAt;
+        attempt = record.pending.attempt + 1;
+        await deps.store.updatePending(s.identity, createdAt, { attempt });
+      } else {
+        password = generatePassword(s.subprotocol);
+        createdAt = now();
+        attempt = 1;
+        const written = await deps.store.setPending(s.identity, {
+          encrypted: deps.seal(password, s.identity), hash: deps.hashGenerated(password), createdAt, attempt,
+        });
+        if (!written) return;
+      }
+      await deps.store.updateCharger(s.identity, { rotation: { ...record.rotation, requestedAt: undefined, lastAttemptAt: now() } });
+      s.log.info({ event: 'rotation_started', reason, attempt });
+      await audit('rotation_started', { reason, attempt });
+      deps.outcome?.('started');
+
+      const call = setPasswordCall(s.subprotocol, password);
+      let verdict;
+      try {
+        await deps.store.updatePending(s.identity, createdAt, { sentAt: now() });
+        verdict = readConfigurationAnswer(s.subprotocol, await s.injectCall(call.action, call.payload, { timeoutMs: deps.callTimeoutMs }));
+      } catch (err) {
+        // No answer, or the link dropped: both passwords stay valid; the next login settles it.
+        const why = err instanceof InjectionError ? err.reason : 'failed';
+        s.log.info({ event: 'rotation_unanswered', reason: why });
+        await audit('rotation_unanswered', { reason: why });
+        await backOff(record, why === 'timeout' ? 'timeout' : 'unanswered');
+        deps.outcome?.(why === 'timeout' ? 'timeout' : 'failed');
+        return;
+      }
+      if (verdict.accepted) {
+        await deps.store.updatePending(s.identity, createdAt, { acceptedAt: now() });
+        await deps.store.updateCharger(s.identity, { rotation: { ...record.rotation, requestedAt: undefined, lastAttemptAt: now(), failures: 0, nextAttemptAt: undefined, lastResult: 'accepted' } });
+        s.log.info({ event: 'rotation_accepted' });
+        await audit('rotation_accepted');
+        deps.outcome?.('accepted');
+        return;
+      }
+      // Rejected, NotSupported, CALLERROR: the charger kept its old password; so do we.
+      await deps.store.dropPending(s.identity, createdAt);
+      s.log.info({ event: 'rotation_refused', status: verdict.status });
+      await audit('rotation_refused', { status: verdict.status });
+      await backOff(record, 'rejected');
+      deps.outcome?.('rejected');
+    }
+
+    async function backOff(record: ChargerRecord, result: string): Promise<void> {
+      const fresh = (await deps.store.getCharger(session.identity)) ?? record;
+      const failures = (fresh.rotation?.failures ?? 0) + 1;
+      const nextAttemptAt = now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1));
+      await deps.store.updateCharger(session.identity, { rotation: { ...fresh.rotation, failures, nextAttemptAt, lastResult: result } });
+    }
+
+    return {
+      name: 'password-rotation',
+      onOpen(s) {
+        if (facts.passwordMatched === 'pending' || s.facts.rotationCommitted) {
+          s.log.info({ event: 'rotation_committed' });
+          void audit('rotation_committed');
+          deps.outcome?.('committed');
+        }
+        if (s.facts.rotationDropped) {
+          s.log.info({ event: 'rotation_dropped', why: 'charger logged in with its old password' });
+          void audit('rotation_dropped');
+          deps.outcome?.('dropped');
+        }
+        if (booted) setImmediate(() => void consider());
+      },
+      onCsmsAnswer(_s, call, answer) {
+        const status = bootStatusOf(call, answer);
+        if (!status) return;
+        booted = mayInject(status);
+        if (booted) setImmediate(() => void consider());
+      },
+      onRecordChanged(_s, record) {
+        if (record.rotation?.requestedAt && record.rotation.requestedAt > (record.rotation.lastAttemptAt ?? 0)) void consider('operator_request');
+      },
+    };
+  };
+}

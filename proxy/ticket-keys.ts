@@ -1,0 +1,90 @@
+/**
+ * TLS session-ticket keys shared by all replicas (mounted from one Secret), so a charger that
+ * reconnects to another replica after a rollout resumes its session instead of paying for a full
+ * handshake. Without it each replica has random keys and a reconnect storm is a handshake storm.
+ *
+ * Node takes one 48-byte key blob (16 bytes name + 16 HMAC + 16 AES). Changing the file rolls the
+ * key: tickets issued under the old key then fall back to a full handshake, nothing breaks.
+ * The key bytes never appear in a log line or an error message.
+ */
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import type { Logger } from './log';
+
+/** Bytes `tls.Server.setTicketKeys` requires. */
+export const TICKET_KEY_BYTES = 48;
+
+/** Why a key file was not usable. */
+export type TicketKeyFailure = 'ticket_keys_unreadable' | 'ticket_keys_invalid';
+
+/** Raised by {@link loadTicketKeys}; the message names the file and the expected format, never the content. */
+export class TicketKeyError extends Error {
+  constructor(readonly reason: TicketKeyFailure, message: string) {
+    super(message);
+    this.name = 'TicketKeyError';
+  }
+}
+
+/** A server whose ticket keys can be set (tls.Server and https.Server both qualify). */
+export interface TicketKeyed {
+  setTicketKeys(keys: Buffer): void;
+}
+
+/**
+ * Reads a ticket key file: exactly 48 raw bytes (`openssl rand 48`), or 96 hex characters
+ * (`openssl rand -hex 48`), or base64 of 48 bytes (`openssl rand -base64 48`); surrounding
+ * whitespace is ignored for the text forms.
+ * @throws TicketKeyError naming the file.
+ */
+export function loadTicketKeys(file: string): Buffer {
+  let content: Buffer;
+  try {
+    content = readFileSync(file);
+  } catch (err) {
+    throw new TicketKeyError('ticket_keys_unreadable', `cannot read TLS ticket key file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  const text = content.toString('latin1').trim();
+  if (/^[0-9a-fA-F]+$/.test(text)) {
+    if (text.length === TICKET_KEY_BYTES * 2) return Buffer.from(text, 'hex');
+  } else if (/^[A-Za-z0-9+/\s]+={0,2}$/.test(text)) {
+    const compact = text.replace(/\s+/g, '');
+    const decoded = Buffer.from(compact, 'base64');
+    if (decoded.length === TICKET_KEY_BYTES && compact.length % 4 === 0) return decoded;
+  } else if (content.length === TICKET_KEY_BYTES) {
+    return content; // binary; random keys are all but never pure hex/base64 text
+  }
+  throw new TicketKeyError(
+    'ticket_keys_invalid',
+    `TLS ticket key file ${file} must hold exactly ${TICKET_KEY_BYTES} random bytes: raw, as ${TICKET_KEY_BYTES * 2} hex characters, or base64 (found ${content.length} bytes of content)`,
+  );
+}
+
+/**
+ * Sets the ticket keys from `file` on `server` now (throws TicketKeyError if the file is unusable,
+ * so a misconfigured replica fails at start) and again whenever the file changes. Polls like
+ * tls.ts does, because Kubernetes swaps a symlinked directory on Secret updates. A broken new file
+ * is logged and the previous key stays in force. Returns a function that stops watching.
+ */
+export function applyTicketKeys(server: TicketKeyed, file: string, log: Logger, intervalMs = 2000): () => void {
+  server.setTicketKeys(loadTicketKeys(file));
+  let timer: NodeJS.Timeout | null = null;
+  const reload = () => {
+    timer = null;
+    try {
+      server.setTicketKeys(loadTicketKeys(file));
+      log.info({ event: 'tls_ticket_keys_reloaded', file }, 'TLS session ticket keys reloaded');
+    } catch (err) {
+      const e = err as TicketKeyError;
+      log.error({ event: 'tls_ticket_keys_reload_failed', file, reason: e.reason, err: e.message }, 'TLS ticket key reload failed; keeping the previous key');
+    }
+  };
+  const onChange = (cur: { mtimeMs: number; ino: number }, prev: { mtimeMs: number; ino: number }) => {
+    if (cur.mtimeMs === prev.mtimeMs && cur.ino === prev.ino) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(reload, Math.min(500, intervalMs)); // the writer may not be done yet
+  };
+  watchFile(file, { interval: intervalMs, persistent: false }, onChange);
+  return () => {
+    if (timer) clearTimeout(timer);
+    unwatchFile(file, onChange);
+  };
+}

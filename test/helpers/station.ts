@@ -1,0 +1,148 @@
+import { RPCClient } from 'ocpp-rpc';
+import { sleep } from './net';
+
+/** How a simulated station answers a password change. */
+export type PasswordBehaviour = 'apply' | 'reject' | 'notsupported' | 'callerror' | 'never' | 'drop' | 'manual';
+
+/** Options of {@link SimStation}. */
+export interface StationOptions {
+  identity: string;
+  endpoint: string;
+  protocol: 'ocpp1.6' | 'ocpp2.0.1' | 'ocpp2.1';
+  password: string;
+  ca?: Buffer;
+  behaviour?: PasswordBehaviour;
+  /** Delay before reconnecting after a drop or an applied key. */
+  reconnectDelayMs?: number;
+}
+
+/** A password-change request the station received. */
+export interface KeyChange {
+  /** The new password as the station will present it in Basic auth (1.6: hex-decoded). */
+  password: string;
+  /** The raw request payload (to validate against the OCPP schemas). */
+  payload: any;
+  action: string;
+  /** For behaviour 'manual': answer it yourself. */
+  answer(status: 'Accepted' | 'Rejected' | 'RebootRequired'): void;
+}
+
+/**
+ * A charging station that behaves like a real one towards password management: it boots once,
+ * answers ChangeConfiguration AuthorizationKey (1.6) / SetVariables BasicAuthPassword (2.x) per its
+ * behaviour and, when it applied a new key, answers first, closes, and reconnects with the new key
+ * (libocpp does exactly this). It reconnects with back-off after any refused connection, as chargers must.
+ */
+export class SimStation {
+  password: string;
+  behaviour: PasswordBehaviour;
+  client: any = null;
+  booted = false;
+  /** HTTP statuses of refused connection attempts, in order. */
+  readonly refusals: number[] = [];
+  /** Successful connections (each gets a fresh ocpp-rpc client). */
+  connections = 0;
+  readonly keyChanges: KeyChange[] = [];
+  readonly otherCalls: { action: string; params: any }[] = [];
+  private stopped = false;
+  private connecting: Promise<void> | null = null;
+
+  constructor(private readonly o: StationOptions) {
+    this.password = o.password;
+    this.behaviour = o.behaviour ?? 'apply';
+  }
+
+  /** Connects (retrying on refusal until `timeoutMs`) and boots on the first connection. */
+  async connect(timeoutMs = 10000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.stopped) throw new Error('station stopped');
+      const c = this.makeClient();
+      try {
+        await c.connect();
+        this.client = c;
+        this.connections++;
+        c.once('close', () => { if (this.client === c) this.client = null; });
+        if (!this.booted) {
+          const boot = this.o.protocol === 'ocpp1.6'
+            ? await c.call('BootNotification', { chargePointVendor: 'Sim', chargePointModel: 'S1', chargePointSerialNumber: `SN-${this.o.identity}` })
+            : await c.call('BootNotification', { reason: 'PowerUp', chargingStation: { vendorName: 'Sim', model: 'S1', serialNumber: `SN-${this.o.identity}` } });
+          this.booted = boot.status === 'Accepted' || boot.status === 'Pending';
+        }
+        return;
+      } catch (err: any) {
+        const status = Number(/(\d{3})/.exec(String(err?.message ?? ''))?.[1] ?? 0);
+        this.refusals.push(status);
+        c.removeAllListeners?.();
+        if (Date.now() > end) throw new Error(`station ${this.o.identity} could not connect: ${err?.message}`);
+        await sleep(200);
+      }
+    }
+  }
+
+  /** Reconnects in the background (used after applying a key or dropping the link). */
+  reconnectSoon(): void {
+    if (this.stopped || this.connecting) return;
+    this.connecting = (async () => {
+      await sleep(this.o.reconnectDelayMs ?? 100);
+      try { await this.connect(15000); } catch { /* the test will notice */ }
+      this.connecting = null;
+    })();
+  }
+
+  /** Waits for a background reconnect to finish. */
+  async settled(): Promise<void> {
+    while (this.connecting) await this.connecting;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.settled().catch(() => undefined);
+    await this.client?.close({ force: true, awaitPending: false }).catch(() => undefined);
+  }
+
+  private makeClient(): any {
+    const c = new RPCClient({
+      endpoint: this.o.endpoint, identity: this.o.identity, protocols: [this.o.protocol], password: this.password,
+      reconnect: false, pingIntervalMs: 0, callTimeoutMs: 5000,
+      wsOpts: this.o.endpoint.startsWith('wss') ? { ca: this.o.ca, servername: 'localhost' } : {},
+    } as any);
+    const onKey = (action: string, payload: any, extract: () => string | null, ok: (s: string) => any) => {
+      const pw = extract();
+      if (pw === null) return ok('Rejected');
+      return new Promise((resolve, reject) => {
+        const answer = (status: 'Accepted' | 'Rejected' | 'RebootRequired') => {
+          resolve(ok(status));
+          if (status !== 'Rejected') {
+            // Real stations answer first, then disconnect and come back with the new key.
+            this.password = pw;
+            setTimeout(() => { c.close({ code: 1000, force: false }).catch(() => undefined); this.reconnectSoon(); }, 50);
+          }
+        };
+        this.keyChanges.push({ password: pw, payload, action, answer });
+        switch (this.behaviour) {
+          case 'apply': return answer('Accepted');
+          case 'reject': return resolve(ok('Rejected'));
+          case 'notsupported': return resolve(ok('NotSupported'));
+          case 'callerror': return reject(Object.assign(new Error('internal'), { rpcErrorCode: 'InternalError' }));
+          case 'drop': c.close({ code: 1006, force: true }).catch(() => undefined); this.reconnectSoon(); return;
+          case 'never': case 'manual': return; // no answer (manual: the test answers)
+        }
+      });
+    };
+    c.handle('ChangeConfiguration', ({ params }: any) => {
+      if (params.key !== 'AuthorizationKey') { this.otherCalls.push({ action: 'ChangeConfiguration', params }); return { status: 'Accepted' }; }
+      return onKey('ChangeConfiguration', params, () => (/^[0-9a-fA-F]{2,40}$/.test(params.value) ? Buffer.from(params.value, 'hex').toString('latin1') : null), (status) => ({ status }));
+    });
+    c.handle('SetVariables', ({ params }: any) => {
+      const d = params.setVariableData?.[0];
+      if (d?.component?.name !== 'SecurityCtrlr' || d?.variable?.name !== 'BasicAuthPassword') {
+        this.otherCalls.push({ action: 'SetVariables', params });
+        return { setVariableResult: (params.setVariableData ?? []).map((x: any) => ({ attributeStatus: 'Accepted', component: x.component, variable: x.variable })) };
+      }
+      return onKey('SetVariables', params, () => String(d.attributeValue), (status) => ({ setVariableResult: [{ attributeStatus: status === 'NotSupported' ? 'NotSupportedAttributeType' : status, component: d.component, variable: d.variable }] }));
+    });
+    (c.handle as any)(({ method, params }: any) => { this.otherCalls.push({ action: method, params }); return {}; });
+    return c;
+  }
+}
