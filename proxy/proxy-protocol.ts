@@ -8,6 +8,7 @@
  * expects the header or does not).
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { isInNetworks } from './cidr';
 import { recordClientEndpoint, type ClientEndpoint } from './client-address';
 
@@ -215,9 +216,10 @@ export function acceptProxyProtocol(target: net.Server, opts: ProxyListenerOptio
       const rest = buffered.subarray(header.length);
       if (rest.length > 0) socket.unshift(rest);
       target.emit('connection', socket);
-      // The http server reads through the stream, so it needs the flow back (and the unshifted
-      // bytes); a TLSSocket has already drained them and reads the handle itself.
-      socket.resume();
+      // The http server reads through the stream, so it needs the flow back to see the unshifted
+      // bytes. A TLSSocket reads the handle itself and drains the buffer on its next tick; a
+      // resume here would race it and spill the ClientHello to nobody.
+      if (!(target instanceof tls.Server)) socket.resume();
     };
     const onError = (err: Error) => refuse('socket_error', err.message);
     const onEnd = () => refuse('closed_before_header');
