@@ -179,11 +179,11 @@ export function verifyChain(leaf: X509Certificate, intermediates: X509Certificat
   for (let depth = 0; depth <= MAX_INTERMEDIATES; depth++) {
     const dated = validityError(current, now);
     if (dated) return dated;
-    const named = anchors.filter((a) => a.checkIssued(current));
+    const named = anchors.filter((a) => current.checkIssued(a)); // "current was issued by a"
     const anchor = named.find((a) => current.verify(a.publicKey));
     if (anchor) return validityError(anchor, now);
     if (named.length > 0) signatureFailure = true;
-    const next = intermediates.find((c) => !used.has(c.fingerprint256) && c.ca && c.checkIssued(current) && current.verify(c.publicKey));
+    const next = intermediates.find((c) => !used.has(c.fingerprint256) && c.ca && current.checkIssued(c) && current.verify(c.publicKey));
     if (!next) return signatureFailure ? 'CERT_SIGNATURE_FAILURE' : 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY';
     used.add(next.fingerprint256);
     current = next;

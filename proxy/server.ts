@@ -15,7 +15,7 @@ import type { Logger } from './log';
 import { httpPassthrough } from './passthrough';
 import { SessionRegistry } from './registry';
 import { Session, type SessionObserver } from './session';
-import { serverTlsOptions, watchTlsFiles, type TlsFiles } from './tls';
+import { connectionsCheckingInterval, serverTlsOptions, watchTlsFiles, type TlsFiles } from './tls';
 import { chosenProtocol, handleUpgrade, type UpgradeDeps } from './upgrade';
 
 /** Collaborators of the server; everything but the logger and TLS files has a default. */
@@ -86,7 +86,7 @@ export class ProxyServer {
     await once(this.tlsServer, 'listening');
     let plain: AddressInfo | null = null;
     if (c.plainListen) {
-      this.plainServer = http.createServer(onRequest);
+      this.plainServer = http.createServer({ connectionsCheckingInterval: connectionsCheckingInterval(c.handshakeTimeoutMs) }, onRequest);
       this.harden(this.plainServer, 'plain');
       this.plainServer.listen(c.plainListen.port, c.plainListen.host);
       await once(this.plainServer, 'listening');

@@ -41,18 +41,29 @@ export function basicAuthGate(deps: BasicAuthDeps): Gate {
       if (!creds) return reject(401, 'missing_credentials', CHALLENGE);
       if (creds.username !== ctx.identity) return fail(ctx, 'username_mismatch');
       const ocpp16 = ctx.acceptableProtocols.includes('ocpp1.6');
-      const record = ctx.facts.charger as ChargerRecord | undefined;
+      let record = ctx.facts.charger as ChargerRecord | undefined;
       if (!record) return enrol(ctx, creds.password, ocpp16);
-      const matched = await matchPassword(record, creds.password, ocpp16);
-      if (!matched) return fail(ctx, 'bad_password');
-      const settlement = settleRotation(record, matched, now(), deps.rotationGraceMs);
-      if (!settlement.admit) return fail(ctx, settlement.reason);
-      if (settlement.action === 'commit') {
-        await deps.store.commitPending(record.identity, record.pending!.hash!, record.pending!.createdAt, now());
-        ctx.facts.rotationCommitted = true;
-      } else if (settlement.action === 'drop_pending') {
-        await deps.store.dropPending(record.identity, record.pending!.createdAt);
-        ctx.facts.rotationDropped = true;
+      // A rotation transition can lose a race with a concurrent login of the same charger (its
+      // other password settled the rotation first): then judge again on the fresh record.
+      let matched: PasswordMatch | null = null;
+      for (let round = 0; ; round++) {
+        matched = await matchPassword(record, creds.password, ocpp16);
+        if (!matched) return fail(ctx, 'bad_password');
+        const settlement = settleRotation(record, matched, now(), deps.rotationGraceMs);
+        if (!settlement.admit) return fail(ctx, settlement.reason);
+        let settled = true;
+        if (settlement.action === 'commit') {
+          settled = await deps.store.commitPending(record.identity, record.pending!.hash!, record.pending!.createdAt, now());
+          if (settled) ctx.facts.rotationCommitted = true;
+        } else if (settlement.action === 'drop_pending') {
+          settled = await deps.store.dropPending(record.identity, record.pending!.createdAt);
+          if (settled) ctx.facts.rotationDropped = true;
+        }
+        if (settled) break;
+        const fresh = await deps.store.getCharger(ctx.identity);
+        if (!fresh || round >= 2) return reject(503, 'store_conflict');
+        record = fresh;
+        ctx.facts.charger = fresh;
       }
       ctx.facts.passwordMatched = matched;
       await deps.guard.recordSuccess(ctx.identity);
