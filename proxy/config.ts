@@ -27,6 +27,9 @@ export interface ProxyConfig {
   pingIntervalMs: number;
   callTimeoutMs: number;
   maxHeldFrames: number;
+  maxSessions: number;
+  maxPendingUpgrades: number;
+  maxConnectionsPerAddress: number;
   httpPassthrough: boolean;
   drainGraceMs: number;
   drainJitterMs: number;

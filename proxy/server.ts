@@ -13,6 +13,8 @@ import { dialBackend, type BackendCredentials } from './backend';
 import type { ProxyConfig } from './config';
 import type { Logger } from './log';
 import { httpPassthrough } from './passthrough';
+import { answerUpgradeWithStatus } from './http-answer';
+import { AddressCounter } from './address-counter';
 import { SessionRegistry } from './registry';
 import { Session, type SessionObserver } from './session';
 import { connectionsCheckingInterval, serverTlsOptions, watchTlsFiles, type TlsFiles } from './tls';
@@ -38,6 +40,8 @@ export interface ProxyDeps {
   onBackendFailure?: (ctx: UpgradeContext, reason: string) => void;
   /** Called for every admitted session. */
   onSession?: (session: Session) => void;
+  /** A connection or upgrade refused for capacity reasons (label). */
+  onConnectionRefused?: (reason: string) => void;
   /** Called on TLS handshake failures with a short reason. */
   onTlsError?: (reason: string) => void;
 }
@@ -53,6 +57,9 @@ export class ProxyServer {
   private plainServer: http.Server | null = null;
   private stopWatching: (() => void) | null = null;
   private draining = false;
+  /** Upgrades between arrival and 101/refusal (bounded by maxPendingUpgrades). */
+  private pendingUpgrades = 0;
+  private readonly perAddress = new AddressCounter();
   private readonly log: Logger;
   private readonly upgradeDeps: UpgradeDeps;
 
@@ -138,12 +145,32 @@ export class ProxyServer {
   private harden(server: http.Server, kind: ListenerKind): void {
     server.headersTimeout = this.config.handshakeTimeoutMs;
     server.requestTimeout = this.config.handshakeTimeoutMs;
-    server.on('upgrade', (req, socket, head) => {
-      if (this.draining) {
+    // Per-address connection cap, counted on the raw TCP socket before any TLS work is spent.
+    server.on('connection', (socket: import('node:net').Socket) => {
+      const address = socket.remoteAddress ?? '';
+      if (!this.perAddress.acquire(address, this.config.maxConnectionsPerAddress)) {
+        this.log.warn({ event: 'connection_refused', reason: 'too_many_connections_from_address', remoteAddress: address });
+        this.deps.onConnectionRefused?.('too_many_connections_from_address');
         socket.destroy();
         return;
       }
-      void handleUpgrade(this.upgradeDeps, kind, req, socket, head);
+      socket.once('close', () => this.perAddress.release(address));
+    });
+    server.on('upgrade', (req, socket, head) => {
+      if (this.draining) {
+        answerUpgradeWithStatus(socket, 503, 'draining');
+        return;
+      }
+      const overloaded = this.pendingUpgrades >= this.config.maxPendingUpgrades ? 'too_many_pending_upgrades'
+        : this.sessions.size >= this.config.maxSessions ? 'too_many_sessions' : null;
+      if (overloaded) {
+        this.log.warn({ event: 'upgrade_rejected', reason: overloaded, status: 503, remoteAddress: req.socket.remoteAddress });
+        this.deps.onConnectionRefused?.(overloaded);
+        answerUpgradeWithStatus(socket, 503, overloaded, { 'Retry-After': '10' });
+        return;
+      }
+      this.pendingUpgrades++;
+      void handleUpgrade(this.upgradeDeps, kind, req, socket, head).finally(() => { this.pendingUpgrades--; });
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       this.log.debug({ event: 'http_client_error', code: err.code, err: err.message });
