@@ -8,6 +8,7 @@
  * The key bytes never appear in a log line or an error message.
  */
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from './log';
 
 /** Bytes `tls.Server.setTicketKeys` requires. */
@@ -27,6 +28,7 @@ export class TicketKeyError extends Error {
 /** A server whose ticket keys can be set (tls.Server and https.Server both qualify). */
 export interface TicketKeyed {
   setTicketKeys(keys: Buffer): void;
+  setSecureContext(options: SecureContextOptions & { ticketKeys?: Buffer }): void;
 }
 
 /**
@@ -62,15 +64,25 @@ export function loadTicketKeys(file: string): Buffer {
  * Sets the ticket keys from `file` on `server` now (throws TicketKeyError if the file is unusable,
  * so a misconfigured replica fails at start) and again whenever the file changes. Polls like
  * tls.ts does, because Kubernetes swaps a symlinked directory on Secret updates. A broken new file
- * is logged and the previous key stays in force. Returns a function that stops watching.
+ * is logged and the previous key stays in force. The server's `setSecureContext` is wrapped so a
+ * certificate reload keeps the current key. Returns a function that stops watching (and unwraps).
  */
 export function applyTicketKeys(server: TicketKeyed, file: string, log: Logger, intervalMs = 2000): () => void {
-  server.setTicketKeys(loadTicketKeys(file));
+  let keys = loadTicketKeys(file);
+  server.setTicketKeys(keys);
+  // Node's setSecureContext (the certificate reload in tls.ts) builds a new context with the keys
+  // given at construction, silently dropping ours; so every context swap carries the current keys.
+  const ownSetSecureContext = Object.prototype.hasOwnProperty.call(server, 'setSecureContext') ? server.setSecureContext : undefined;
+  const swapContext = server.setSecureContext;
+  server.setSecureContext = function setSecureContextKeepingTicketKeys(options) {
+    swapContext.call(this, { ...options, ticketKeys: keys });
+  };
   let timer: NodeJS.Timeout | null = null;
   const reload = () => {
     timer = null;
     try {
-      server.setTicketKeys(loadTicketKeys(file));
+      keys = loadTicketKeys(file);
+      server.setTicketKeys(keys);
       log.info({ event: 'tls_ticket_keys_reloaded', file }, 'TLS session ticket keys reloaded');
     } catch (err) {
       const e = err as TicketKeyError;
@@ -86,5 +98,7 @@ export function applyTicketKeys(server: TicketKeyed, file: string, log: Logger, 
   return () => {
     if (timer) clearTimeout(timer);
     unwatchFile(file, onChange);
+    if (ownSetSecureContext) server.setSecureContext = ownSetSecureContext;
+    else delete (server as Partial<TicketKeyed>).setSecureContext;
   };
 }
