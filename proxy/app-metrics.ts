@@ -3,11 +3,16 @@ import type { ProxyMetrics } from './metrics';
 import type { ProxyDeps } from './server';
 import type { Session, SessionObserver } from './session';
 
-/** Close codes as bounded label values. */
-function closeLabel(by: string, code: number): string {
-  const kind = code === 1000 ? 'normal' : code === 1001 ? 'going_away' : code === 1008 ? 'replaced' : code === 1009 ? 'too_big'
-    : code === 1012 ? 'restart' : code === 1005 || code === 1006 ? 'abnormal' : 'other';
-  return `${by}_${kind}`;
+/** Close code -> bounded label part. 1008 is policy in general (replaced, blocked, revoked), not only "replaced". */
+const CLOSE_KINDS: Record<number, string> = {
+  1000: 'normal', 1001: 'going_away', 1002: 'protocol_error', 1005: 'abnormal', 1006: 'abnormal', 1007: 'bad_data',
+  1008: 'policy', 1009: 'too_big', 1011: 'internal_error', 1012: 'restart', 1013: 'try_again_later',
+};
+
+/** `<who closed>_<kind of code>`, e.g. `charger_normal`, `proxy_policy`, `csms_abnormal`: bounded label values. */
+export function closeLabel(by: string, code: number): string {
+  const who = by === 'charger' || by === 'csms' || by === 'proxy' ? by : 'other';
+  return `${who}_${CLOSE_KINDS[code] ?? 'other'}`;
 }
 
 /**
@@ -28,11 +33,12 @@ export function metricsHooks(m: ProxyMetrics): Pick<ProxyDeps, 'observer' | 'onR
     observer,
     onRejected: (ctx: UpgradeContext, r: Rejection) => {
       m.upgradeAttempts.inc({ result: 'rejected', reason: r.reason });
-      if (!r.reason.startsWith('backend_')) m.authDuration.observe({ result: 'rejected' }, authSeconds(ctx));
+      // Labelled by the rejecting reason (documented contract): slow and fast refusals stay apart.
+      if (!r.reason.startsWith('backend_')) m.authDuration.observe({ result: r.reason }, authSeconds(ctx));
       if (ctx.facts.lockedOut === 'identity' || ctx.facts.lockedOut === 'address') m.lockouts.inc({ scope: ctx.facts.lockedOut === 'identity' ? 'identity' : 'address' });
     },
     onReportOnly: (_ctx, r) => m.upgradeAttempts.inc({ result: 'report_only', reason: r.reason }),
-    onGatesPassed: (ctx) => m.authDuration.observe({ result: 'admitted' }, authSeconds(ctx)),
+    onGatesPassed: (ctx) => m.authDuration.observe({ result: 'ok' }, authSeconds(ctx)),
     onBackendFailure: (_ctx, reason) => m.backendConnectFailures.inc({ reason }),
     onTlsError: (reason) => m.tlsHandshakeFailures.inc({ reason }),
     onSession: (s: Session) => {

@@ -30,10 +30,12 @@ export function createLogger(opts: LogOptions = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (opts.format === 'pretty') {
-    // pino-pretty as a synchronous stream: no worker thread, lines appear in order with the rest.
+    // pino-pretty in this thread (no worker), writing synchronously: lines appear in order with the rest.
+    // Colours only on a terminal: piped to a file or journald, escape codes would be noise.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const pretty = require('pino-pretty') as (o: object) => NodeJS.WritableStream;
-    return pino(options, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', destination: opts.destination ?? 1 }));
+    const colorize = opts.destination === undefined && process.stdout.isTTY === true;
+    return pino(options, pretty({ colorize, translateTime: 'SYS:HH:MM:ss.l', destination: opts.destination ?? 1, sync: true }));
   }
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }
