@@ -8,6 +8,7 @@ import { securityEvents } from '../policies/interceptors/security-events';
 import { serialNumberCheck } from '../policies/interceptors/serial-number-check';
 import { openCaSigner } from './ca-signer';
 import { passwordRotation } from '../policies/interceptors/rotation';
+import { profileUpgrade } from '../policies/interceptors/profile-upgrade';
 import type { InterceptorFactory } from '../policies/interceptors/types';
 import { AdminServer, type AdminRoute } from './admin';
 import { adminApiRoutes } from './admin-api';
@@ -98,6 +99,10 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
         metrics: { certificate: (outcome, reason) => metrics.certificates.inc({ outcome, reason }) },
       }),
       certificateRenewal({ store, renewBeforeDays: config.renewBeforeDays, log }),
+      profileUpgrade({
+        store, publicUrl: config.publicUrl, retryMs: config.rotationRetryMs, callTimeoutMs: config.callTimeoutMs,
+        outcome: (o) => metrics.profileUpgrades.inc({ outcome: o }),
+      }),
       passwordRotation({
         store,
         enabled: config.rotation,

@@ -1,4 +1,21 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { RPCClient } from 'ocpp-rpc';
+
+/** A PKCS#10 CSR with a fresh EC P-256 key, made by the real openssl CLI (as EVerest chargers do: CN = serial). */
+export function makeCsr(commonName: string, organization: string): { csr: string; key: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'csr-'));
+  try {
+    const keyPath = path.join(dir, 'key.pem');
+    const csr = execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyPath,
+      '-subj', `/C=DE/O=${organization}/CN=${commonName}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return { csr, key: readFileSync(keyPath, 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 import { sleep } from './net';
 
 /** How a simulated station answers a password change. */
@@ -14,6 +31,9 @@ export interface StationOptions {
   behaviour?: PasswordBehaviour;
   /** Delay before reconnecting after a drop or an applied key. */
   reconnectDelayMs?: number;
+  /** Serial number (= CN of its certificate) and organisation (CSR O), for certificate tests. */
+  serial?: string;
+  organization?: string;
 }
 
 /** A password-change request the station received. */
@@ -44,6 +64,12 @@ export class SimStation {
   connections = 0;
   readonly keyChanges: KeyChange[] = [];
   readonly otherCalls: { action: string; params: any }[] = [];
+  /** Security profile the station connects with: 3 = client certificate, no password. */
+  profile: 2 | 3 = 2;
+  /** Client certificate (after CertificateSigned) and the key its CSR was made with. */
+  certPem: string | null = null;
+  keyPem: string | null = null;
+  private pendingKeyPem: string | null = null;
   private stopped = false;
   private connecting: Promise<void> | null = null;
 
@@ -102,10 +128,13 @@ export class SimStation {
   }
 
   private makeClient(): any {
-    const c = new RPCClient({
-      endpoint: this.o.endpoint, identity: this.o.identity, protocols: [this.o.protocol], password: this.password,
+    const c: any = new RPCClient({
+      endpoint: this.o.endpoint, identity: this.o.identity, protocols: [this.o.protocol],
+      password: this.profile === 3 ? undefined : this.password,
       reconnect: false, pingIntervalMs: 0, callTimeoutMs: 5000,
-      wsOpts: this.o.endpoint.startsWith('wss') ? { ca: this.o.ca, servername: 'localhost' } : {},
+      wsOpts: this.o.endpoint.startsWith('wss')
+        ? { ca: this.o.ca, servername: 'localhost', ...(this.profile === 3 ? { cert: this.certPem, key: this.keyPem } : {}) }
+        : {},
     } as any);
     const onKey = (action: string, payload: any, extract: () => string | null, ok: (s: string) => any) => {
       const pw = extract();
@@ -130,7 +159,57 @@ export class SimStation {
         }
       });
     };
+    const switchToProfile3 = () => {
+      // As libocpp: answer first, then reconnect with the new profile.
+      setTimeout(() => { this.profile = 3; c.close({ code: 1000 }).catch(() => undefined); this.reconnectSoon(); }, 50);
+    };
+    const requestCertificate = (action: string) => {
+      setTimeout(() => {
+        const { csr, key } = makeCsr(this.o.serial ?? this.o.identity, this.o.organization ?? 'Test CPO');
+        this.pendingKeyPem = key;
+        c.call('SignCertificate', action === 'ExtendedTriggerMessage' ? { csr } : { csr, certificateType: 'ChargingStationCertificate' }).catch(() => undefined);
+      }, 20);
+    };
+    c.handle('ExtendedTriggerMessage', ({ params }: any) => {
+      this.otherCalls.push({ action: 'ExtendedTriggerMessage', params });
+      if (params.requestedMessage === 'SignChargePointCertificate') requestCertificate('ExtendedTriggerMessage');
+      return { status: 'Accepted' };
+    });
+    c.handle('TriggerMessage', ({ params }: any) => {
+      this.otherCalls.push({ action: 'TriggerMessage', params });
+      if (params.requestedMessage === 'SignChargingStationCertificate') requestCertificate('TriggerMessage');
+      return { status: 'Accepted' };
+    });
+    c.handle('CertificateSigned', ({ params }: any) => {
+      this.otherCalls.push({ action: 'CertificateSigned', params });
+      if (!this.pendingKeyPem) return { status: 'Rejected' };
+      this.certPem = params.certificateChain;
+      this.keyPem = this.pendingKeyPem;
+      return { status: 'Accepted' };
+    });
+    c.handle('SetNetworkProfile', ({ params }: any) => {
+      this.otherCalls.push({ action: 'SetNetworkProfile', params });
+      return { status: params.connectionData?.securityProfile === 3 && !this.certPem ? 'Rejected' : 'Accepted' };
+    });
+    c.handle('GetVariables', ({ params }: any) => ({
+      getVariableResult: (params.getVariableData ?? []).map((d: any) => ({
+        attributeStatus: 'Accepted', component: d.component, variable: d.variable,
+        ...(d.variable?.name === 'NetworkConfigurationPriority' ? { attributeValue: '0' } : {}),
+      })),
+    }));
+    c.handle('Reset', ({ params }: any) => {
+      this.otherCalls.push({ action: 'Reset', params });
+      const upgraded = this.otherCalls.some((x) => x.action === 'SetNetworkProfile' && x.params.connectionData?.securityProfile === 3);
+      if (upgraded && this.certPem) switchToProfile3();
+      return { status: 'Accepted' };
+    });
     c.handle('ChangeConfiguration', ({ params }: any) => {
+      if (params.key === 'SecurityProfile') {
+        this.otherCalls.push({ action: 'ChangeConfiguration', params });
+        if (params.value === '3' && !this.certPem) return { status: 'Rejected' }; // 1.6 A05.FR.04
+        if (params.value === '3') switchToProfile3();
+        return { status: 'Accepted' };
+      }
       if (params.key !== 'AuthorizationKey') { this.otherCalls.push({ action: 'ChangeConfiguration', params }); return { status: 'Accepted' }; }
       return onKey('ChangeConfiguration', params, () => (/^[0-9a-fA-F]{2,40}$/.test(params.value) ? Buffer.from(params.value, 'hex').toString('latin1') : null), (status) => ({ status }));
     });

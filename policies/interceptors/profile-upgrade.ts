@@ -1,0 +1,141 @@
+import type { ChargerRecord, CredentialStore, SecurityProfile } from '../../proxy/store/types';
+import { admissionFacts } from '../gates/facts';
+import { bootStatusOf, mayInject } from './boot-state';
+import {
+  changeSecurityProfile, getNetworkPriority, readNetworkPriority, resetOnIdle, setNetworkPriority, setNetworkProfile, statusOf,
+} from './profile-upgrade-messages';
+import type { InterceptorFactory, SessionApi } from './types';
+
+/** What the profile-upgrade interceptor needs. */
+export interface ProfileUpgradeDeps {
+  store: CredentialStore;
+  /** The wss:// URL chargers reach the proxy at (2.x SetNetworkProfile needs it). */
+  publicUrl: string | null;
+  retryMs: number;
+  callTimeoutMs: number;
+  outcome?(o: 'started' | 'accepted' | 'committed' | 'rejected' | 'failed'): void;
+  now?: () => number;
+}
+
+const OK = new Set(['Accepted', 'RebootRequired', 'Scheduled']);
+const DAY = 24 * 3600 * 1000;
+
+/**
+ * Security-profile upgrade on operator request (`targetProfile` in the charger's record).
+ * When the charger is booted: 2→3 needs a client certificate first, so without a bound one the
+ * charger is asked to request it (the certificate-signing interceptor signs it and binds it; the
+ * store change brings us back here). Then 1.6: ChangeConfiguration SecurityProfile; 2.x:
+ * SetNetworkProfile (a free slot, pointing at the proxy's public URL), NetworkConfigurationPriority
+ * with that slot first, Reset OnIdle. After the charger's first connection on the higher profile its
+ * minimum profile is raised, so the lower one is refused from then on (A05.FR.07, 1.6 A05.FR.09).
+ */
+export function profileUpgrade(deps: ProfileUpgradeDeps): InterceptorFactory {
+  const now = deps.now ?? Date.now;
+  return (session) => {
+    const facts = admissionFacts(session.facts);
+    if (!facts) return undefined;
+    let booted = mayInject(facts.charger.bootState);
+    let running = false;
+    let certificateRequested = false;
+    let knownTarget = facts.charger.targetProfile;
+    const audit = (type: string, detail: Record<string, unknown> = {}) =>
+      deps.store.appendAudit({ type, identity: session.identity, detail }).catch(() => undefined);
+
+    async function completeIfReached(s: SessionApi, record: ChargerRecord): Promise<boolean> {
+      if (!record.targetProfile || s.profile < record.targetProfile) return false;
+      const minProfile = Math.max(record.minProfile, s.profile) as SecurityProfile;
+      await deps.store.updateCharger(s.identity, { minProfile, targetProfile: null, profileUpgrade: { lastResult: 'completed' } });
+      s.log.info({ event: 'profile_upgrade_completed', minProfile });
+      await audit('profile_upgrade_completed', { minProfile });
+      deps.outcome?.('committed');
+      return true;
+    }
+
+    async function consider(s: SessionApi, operator = false): Promise<void> {
+      if (running || s.closed || !booted) return;
+      running = true;
+      try {
+        const record = await deps.store.getCharger(s.identity);
+        if (!record || !record.targetProfile || record.targetProfile <= s.profile) return;
+        const state = record.profileUpgrade ?? {};
+        if (!operator && state.nextAttemptAt && state.nextAttemptAt > now()) return;
+        if (state.lastResult === 'accepted' && state.sentAt && now() - state.sentAt < deps.retryMs) return; // waiting for the reconnect
+        const target = record.targetProfile;
+        if (target === 3 && !record.certificate?.boundSerialHex) {
+          if (!certificateRequested) {
+            certificateRequested = true;
+            const trigger = s.subprotocol === 'ocpp1.6'
+              ? { action: 'ExtendedTriggerMessage', payload: { requestedMessage: 'SignChargePointCertificate' } }
+              : { action: 'TriggerMessage', payload: { requestedMessage: 'SignChargingStationCertificate' } };
+            s.log.info({ event: 'profile_upgrade_needs_certificate' });
+            await audit('profile_upgrade_certificate_requested');
+            await s.injectCall(trigger.action, trigger.payload, { timeoutMs: deps.callTimeoutMs }).catch(() => undefined);
+          }
+          return;
+        }
+        await upgrade(s, record, target);
+      } catch (err) {
+        s.log.warn({ event: 'profile_upgrade_error', err: String(err) });
+      } finally {
+        running = false;
+      }
+    }
+
+    async function upgrade(s: SessionApi, record: ChargerRecord, target: SecurityProfile): Promise<void> {
+      s.log.info({ event: 'profile_upgrade_started', from: s.profile, to: target });
+      await audit('profile_upgrade_started', { from: s.profile, to: target });
+      deps.outcome?.('started');
+      const call = (c: { action: string; payload: Record<string, unknown> }) => s.injectCall(c.action, c.payload, { timeoutMs: deps.callTimeoutMs });
+      let status: string;
+      try {
+        if (s.subprotocol === 'ocpp1.6') {
+          status = statusOf(await call(changeSecurityProfile(target)));
+        } else if (!deps.publicUrl) {
+          status = 'no_public_url';
+        } else {
+          const order = readNetworkPriority(await call(getNetworkPriority()));
+          const slot = order.length > 0 ? Math.max(...order) + 1 : 1;
+          status = statusOf(await call(setNetworkProfile(s.subprotocol, slot, deps.publicUrl, target)));
+          if (OK.has(status)) status = statusOf(await call(setNetworkPriority([slot, ...order.filter((x) => x !== slot)])));
+          if (OK.has(status)) status = statusOf(await call(resetOnIdle()));
+        }
+      } catch (err) {
+        status = (err as { reason?: string }).reason ?? 'failed';
+      }
+      if (OK.has(status)) {
+        await deps.store.updateCharger(s.identity, { profileUpgrade: { sentAt: now(), lastResult: 'accepted', failures: 0 } });
+        s.log.info({ event: 'profile_upgrade_accepted', to: target });
+        await audit('profile_upgrade_accepted', { to: target });
+        deps.outcome?.('accepted');
+        return;
+      }
+      const failures = (record.profileUpgrade?.failures ?? 0) + 1;
+      await deps.store.updateCharger(s.identity, {
+        profileUpgrade: { lastResult: status.slice(0, 40), failures, nextAttemptAt: now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1)) },
+      });
+      s.log.info({ event: 'profile_upgrade_refused', status });
+      await audit('profile_upgrade_refused', { status });
+      deps.outcome?.(status === 'Rejected' || status === 'NotSupported' ? 'rejected' : 'failed');
+    }
+
+    return {
+      name: 'profile-upgrade',
+      onOpen(s) {
+        void completeIfReached(s, facts.charger).then((done) => { if (!done && booted) setImmediate(() => void consider(s)); });
+      },
+      onCsmsAnswer(s, call, answer) {
+        const status = bootStatusOf(call, answer);
+        if (!status) return;
+        booted = mayInject(status);
+        if (booted) setImmediate(() => void consider(s));
+      },
+      onRecordChanged(s, record) {
+        // A new target is an operator request (skips back-off); other changes (our own writes, a
+        // certificate being bound) just re-check, respecting back-off.
+        const fresh = record.targetProfile !== knownTarget;
+        knownTarget = record.targetProfile;
+        if (record.targetProfile && record.targetProfile > s.profile) void consider(s, fresh);
+      },
+    };
+  };
+}
