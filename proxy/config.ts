@@ -30,6 +30,12 @@ export interface ProxyConfig {
   maxSessions: number;
   maxPendingUpgrades: number;
   maxConnectionsPerAddress: number;
+  proxyProtocol: boolean;
+  trustedProxyCidrs: string[];
+  proxyProtocolTimeoutMs: number;
+  forwardedClientCertHeader: string | null;
+  trustedForwarderCidrs: string[];
+  tlsTicketKeyFile: string | null;
   httpPassthrough: boolean;
   drainGraceMs: number;
   drainJitterMs: number;

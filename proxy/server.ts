@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type WebSocket from 'ws';
@@ -13,7 +13,12 @@ import { dialBackend, type BackendCredentials } from './backend';
 import type { ProxyConfig } from './config';
 import type { Logger } from './log';
 import { httpPassthrough } from './passthrough';
+import { parseNetworks } from './cidr';
+import { clientAddressOf } from './client-address';
+import { edgeReader } from './edge';
 import { answerUpgradeWithStatus } from './http-answer';
+import { acceptProxyProtocol } from './proxy-protocol';
+import { applyTicketKeys } from './ticket-keys';
 import { AddressCounter } from './address-counter';
 import { SessionRegistry } from './registry';
 import { Session, type SessionObserver } from './session';
@@ -56,6 +61,10 @@ export class ProxyServer {
   private tlsServer: https.Server | null = null;
   private plainServer: http.Server | null = null;
   private stopWatching: (() => void) | null = null;
+  private stopTicketKeys: (() => void) | null = null;
+  /** What actually listens: the server itself, or its PROXY-protocol front. */
+  private tlsFront: net.Server | null = null;
+  private plainFront: net.Server | null = null;
   private draining = false;
   /** Upgrades between arrival and 101/refusal (bounded by maxPendingUpgrades). */
   private pendingUpgrades = 0;
@@ -84,27 +93,49 @@ export class ProxyServer {
     this.harden(this.tlsServer, 'tls');
     this.tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
       const reason = tlsFailureReason(err);
-      this.log.debug({ event: 'tls_handshake_failed', reason, remoteAddress: socket.remoteAddress, err: err.message });
+      this.log.debug({ event: 'tls_handshake_failed', reason, remoteAddress: clientAddressOf(socket), err: err.message });
       this.deps.onTlsError?.(reason);
       socket.destroy();
     });
     this.stopWatching = watchTlsFiles(this.tlsServer, this.deps.tls, this.log);
-    this.tlsServer.listen(c.listen.port, c.listen.host);
-    await once(this.tlsServer, 'listening');
+    if (c.tlsTicketKeyFile) this.stopTicketKeys = applyTicketKeys(this.tlsServer, c.tlsTicketKeyFile, this.log);
+    this.tlsFront = await this.listenOn(this.tlsServer, c.listen);
     let plain: AddressInfo | null = null;
     if (c.plainListen) {
       this.plainServer = http.createServer({ connectionsCheckingInterval: connectionsCheckingInterval(c.handshakeTimeoutMs) }, onRequest);
       this.harden(this.plainServer, 'plain');
-      this.plainServer.listen(c.plainListen.port, c.plainListen.host);
-      await once(this.plainServer, 'listening');
-      plain = this.plainServer.address() as AddressInfo;
+      this.plainFront = await this.listenOn(this.plainServer, c.plainListen);
+      plain = this.plainFront.address() as AddressInfo;
     }
-    return { tls: this.tlsServer.address() as AddressInfo, plain };
+    return { tls: this.tlsFront.address() as AddressInfo, plain };
+  }
+
+  /**
+   * Listens for `server`, directly or behind a PROXY-protocol front (then the front listens and
+   * hands over each connection once the header named the real client address).
+   */
+  private async listenOn(server: net.Server, at: { host: string; port: number }): Promise<net.Server> {
+    const c = this.config;
+    const front = c.proxyProtocol
+      ? acceptProxyProtocol(server, {
+        trusted: parseNetworks(c.trustedProxyCidrs),
+        timeoutMs: c.proxyProtocolTimeoutMs,
+        onRefused: (peer, reason) => {
+          // Health checks that open and close without a header are routine: debug only.
+          const level = reason === 'closed_before_header' ? 'debug' : 'warn';
+          this.log[level]({ event: 'proxy_protocol_refused', remoteAddress: peer, reason });
+          this.deps.onConnectionRefused?.(`proxy_protocol_${reason}`);
+        },
+      })
+      : server;
+    front.listen(at.port, at.host);
+    await once(front, 'listening');
+    return front;
   }
 
   /** True while both configured listeners accept connections (for /readyz). */
   get listening(): boolean {
-    return !this.draining && !!this.tlsServer?.listening && (!this.config.plainListen || !!this.plainServer?.listening);
+    return !this.draining && !!this.tlsFront?.listening && (!this.config.plainListen || !!this.plainFront?.listening);
   }
 
   /**
@@ -115,8 +146,9 @@ export class ProxyServer {
     if (this.draining) return;
     this.draining = true;
     this.stopWatching?.();
-    this.tlsServer?.close();
-    this.plainServer?.close();
+    this.stopTicketKeys?.();
+    this.tlsFront?.close();
+    this.plainFront?.close();
     const live = this.sessions.all();
     this.log.info({ event: 'drain_started', sessions: live.length, graceMs: this.config.drainGraceMs, jitterMs: this.config.drainJitterMs });
     await Promise.all(live.map((s) => new Promise<void>((resolve) => {
@@ -134,11 +166,13 @@ export class ProxyServer {
   async stop(): Promise<void> {
     this.draining = true;
     this.stopWatching?.();
+    this.stopTicketKeys?.();
     for (const s of this.sessions.all()) s.close(1001, 'proxy stopping');
-    for (const srv of [this.tlsServer, this.plainServer]) {
+    for (const [srv, front] of [[this.tlsServer, this.tlsFront], [this.plainServer, this.plainFront]] as const) {
       if (!srv) continue;
       srv.closeAllConnections();
-      if (srv.listening) await new Promise<void>((r) => srv.close(() => r()));
+      const listening = front ?? srv;
+      if (listening.listening) await new Promise<void>((r) => listening.close(() => r()));
     }
   }
 
@@ -146,8 +180,8 @@ export class ProxyServer {
     server.headersTimeout = this.config.handshakeTimeoutMs;
     server.requestTimeout = this.config.handshakeTimeoutMs;
     // Per-address connection cap, counted on the raw TCP socket before any TLS work is spent.
-    server.on('connection', (socket: import('node:net').Socket) => {
-      const address = socket.remoteAddress ?? '';
+    server.on('connection', (socket: net.Socket) => {
+      const address = clientAddressOf(socket);
       if (!this.perAddress.acquire(address, this.config.maxConnectionsPerAddress)) {
         this.log.warn({ event: 'connection_refused', reason: 'too_many_connections_from_address', remoteAddress: address });
         this.deps.onConnectionRefused?.('too_many_connections_from_address');
@@ -185,6 +219,7 @@ export class ProxyServer {
   private makeUpgradeDeps(): UpgradeDeps {
     return {
     gates: this.deps.gates ?? structuralGates(this.config),
+    edge: edgeReader(this.config, this.deps.tls.clientCa),
     reportOnlyDefault: this.config.reportOnly,
     wss: this.wss,
     log: this.deps.log,

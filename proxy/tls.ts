@@ -53,6 +53,8 @@ export function serverTlsOptions(files: TlsFiles, handshakeTimeoutMs: number): T
   return {
     ...readSecureContext(files),
     requestCert: files.clientCa !== null,
+    // Fixed, so replicas (whose command lines may differ) resume each other's sessions with client certificates.
+    sessionIdContext: 'ocpp-security-proxy',
     rejectUnauthorized: false,
     handshakeTimeout: handshakeTimeoutMs,
     connectionsCheckingInterval: connectionsCheckingInterval(handshakeTimeoutMs),

@@ -5,6 +5,8 @@ import type WebSocket from 'ws';
 import type { WebSocketServer } from 'ws';
 import type { Gate, ListenerKind, Rejection, UpgradeContext } from '../policies/gates/types';
 import { BackendError } from './backend';
+import { clientAddressOf } from './client-address';
+import type { EdgeFacts, EdgeReader } from './edge';
 import { answerUpgradeWithStatus } from './http-answer';
 import type { Logger } from './log';
 
@@ -35,6 +37,8 @@ export interface UpgradeDeps {
   reportOnly(ctx: UpgradeContext, rejection: Rejection): void;
   /** Global report-only setting (a charger's own flag is read by its record gate). */
   reportOnlyDefault: boolean;
+  /** What a trusted TLS-terminating front vouches for (forwarded certificate, TLS at the edge). */
+  edge?: EdgeReader | null;
   log: Logger;
 }
 
@@ -46,6 +50,7 @@ export interface UpgradeDeps {
 export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   socket.on('error', () => socket.destroy()); // a peer reset while we think is not an error of ours
   const ctx = newContext(req, socket, listener, deps.reportOnlyDefault);
+  applyEdge(ctx, deps.edge?.(req, socket) ?? null);
   try {
     for (const gate of deps.gates) {
       const verdict = await gate.check(ctx);
@@ -98,6 +103,17 @@ function refuse(deps: UpgradeDeps, ctx: UpgradeContext, rejection: Rejection, so
   deps.wss.handleUpgrade(ctx.req, socket, head, (ws) => ws.close(1002, 'no common OCPP subprotocol'));
 }
 
+/** A trusted front's word: TLS at the edge, and the client certificate it forwarded (if the socket had none). */
+function applyEdge(ctx: UpgradeContext, edge: EdgeFacts | null): void {
+  if (!edge) return;
+  ctx.facts.edgeTls = edge.tls;
+  if (edge.certificate && !ctx.peerCertificate) {
+    ctx.peerCertificate = edge.certificate.peer;
+    ctx.peerAuthorized = edge.certificate.authorized;
+    ctx.peerAuthorizationError = edge.certificate.error;
+  }
+}
+
 function newContext(req: IncomingMessage, socket: Duplex, listener: ListenerKind, reportOnly: boolean): UpgradeContext {
   const tlsSocket = socket instanceof TLSSocket ? socket : null;
   const cert = tlsSocket?.getPeerCertificate(true);
@@ -105,7 +121,7 @@ function newContext(req: IncomingMessage, socket: Duplex, listener: ListenerKind
   return {
     req,
     listener,
-    remoteAddress: (socket as Partial<TLSSocket>).remoteAddress ?? '',
+    remoteAddress: clientAddressOf(socket as unknown as Parameters<typeof clientAddressOf>[0]),
     identity: '',
     offeredProtocols: [],
     acceptableProtocols: [],

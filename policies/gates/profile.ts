@@ -2,9 +2,12 @@ import type { ChargerRecord, SecurityProfile } from '../../proxy/store/types';
 import type { Gate, GateVerdict, UpgradeContext } from './types';
 import { reject } from './types';
 
-/** The profile a connection presents: plain port → 1; TLS with a client certificate → 3; TLS without → 2. */
+/**
+ * The profile a connection presents: plain port → 1; TLS with a client certificate → 3; TLS without → 2.
+ * Behind a trusted TLS-terminating front, its X-Forwarded-Proto and forwarded certificate count as TLS.
+ */
 export function presentedProfile(ctx: UpgradeContext): SecurityProfile {
-  if (ctx.listener === 'plain') return 1;
+  if (ctx.listener === 'plain' && !ctx.facts.edgeTls) return 1;
   return ctx.peerCertificate ? 3 : 2;
 }
 

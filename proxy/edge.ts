@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
+import { isInNetworks, parseNetworks } from './cidr';
+import type { ProxyConfig } from './config';
+import { parseCaBundle, readForwardedCertificate, toPeerCertificate } from './forwarded-cert';
+
+/** What a trusted TLS-terminating front vouches for about one request. */
+export interface EdgeFacts {
+  /** The front terminated TLS for the charger (X-Forwarded-Proto: https). */
+  tls: boolean;
+  /** A client certificate the front forwarded, with our own verdict on it. */
+  certificate: { peer: PeerCertificate; authorized: boolean; error: string | null } | null;
+}
+
+/** Reads a request's edge facts; null when the request did not come from a trusted front. */
+export type EdgeReader = (req: IncomingMessage, socket: Duplex) => EdgeFacts | null;
+
+/**
+ * Builds the reader for requests arriving through a TLS-terminating front (configured networks only;
+ * from anywhere else forwarded headers are ignored, so a charger cannot claim a certificate it does
+ * not hold). Returns null when no trusted front is configured.
+ */
+export function edgeReader(c: Pick<ProxyConfig, 'trustedForwarderCidrs' | 'forwardedClientCertHeader' | 'clientCa'>, clientCaFile: string | null): EdgeReader | null {
+  if (c.trustedForwarderCidrs.length === 0) return null;
+  const trusted = parseNetworks(c.trustedForwarderCidrs);
+  let anchors: X509Certificate[] | null = null;
+  const caFile = clientCaFile ?? c.clientCa;
+  return (req, socket) => {
+    const peerAddress = (socket as { remoteAddress?: string }).remoteAddress ?? '';
+    if (!isInNetworks(trusted, peerAddress)) return null;
+    const proto = String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim().toLowerCase();
+    let certificate: EdgeFacts['certificate'] = null;
+    if (c.forwardedClientCertHeader && caFile) {
+      anchors ??= parseCaBundle(readFileSync(caFile, 'utf8'));
+      const f = readForwardedCertificate(req, { header: c.forwardedClientCertHeader, trusted, peerAddress, clientCa: anchors });
+      if (f?.certificate) certificate = { peer: toPeerCertificate(f.certificate), authorized: f.authorized, error: f.error };
+      else if (f) certificate = null;
+    }
+    return { tls: proto === 'https' || proto === 'wss', certificate };
+  };
+}
