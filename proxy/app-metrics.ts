@@ -19,14 +19,15 @@ export function closeLabel(by: string, code: number): string {
  * The server hooks that feed Prometheus. Kept apart from the server so the relay core knows nothing
  * of metrics; every label value here is bounded (reason labels, profile, subprotocol, direction).
  */
-export function metricsHooks(m: ProxyMetrics): Pick<ProxyDeps, 'observer' | 'onRejected' | 'onReportOnly' | 'onGatesPassed' | 'onBackendFailure' | 'onSession' | 'onTlsError'> {
+export function metricsHooks(m: ProxyMetrics): Pick<ProxyDeps, 'observer' | 'onRejected' | 'onReportOnly' | 'onGatesPassed' | 'onBackendFailure' | 'onSession' | 'onTlsError' | 'onConnectionRefused' | 'onDrain' | 'onTlsReload'> {
   const authSeconds = (ctx: UpgradeContext) => (performance.now() - ctx.startedAt) / 1000;
   const observer: SessionObserver = {
     frameRelayed: (direction, messageType, seconds) => {
       m.framesRelayed.inc({ direction, message_type: messageType as never });
       m.relayLatency.observe({ direction }, seconds);
     },
-    injected: (action, outcome) => m.injectedCalls.inc({ action, outcome: (outcome === 'result' ? 'accepted' : outcome) as never }),
+    injected: (action, outcome) => m.injectedCalls.inc({ action, outcome: outcome as never }),
+    frameRefused: (direction, problem) => m.framesRefused.inc({ direction, problem }),
     answeredLocally: (action) => m.locallyAnsweredCalls.inc({ action }),
   };
   return {
@@ -41,6 +42,9 @@ export function metricsHooks(m: ProxyMetrics): Pick<ProxyDeps, 'observer' | 'onR
     onGatesPassed: (ctx) => m.authDuration.observe({ result: 'ok' }, authSeconds(ctx)),
     onBackendFailure: (_ctx, reason) => m.backendConnectFailures.inc({ reason }),
     onTlsError: (reason) => m.tlsHandshakeFailures.inc({ reason }),
+    onConnectionRefused: (reason) => m.connectionsRefused.inc({ reason }),
+    onDrain: (sessions) => m.drainingSessions.set(sessions),
+    onTlsReload: (ok) => m.tlsReloads.inc({ outcome: ok ? 'ok' : 'failed' }),
     onSession: (s: Session) => {
       const labels = { profile: s.profile, ocpp_version: s.subprotocol };
       m.upgradeAttempts.inc({ result: 'admitted', reason: 'ok' });

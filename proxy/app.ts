@@ -61,7 +61,7 @@ export interface AppOptions {
 export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<App> {
   const log = opts.log;
   const tls = await resolveTls(config);
-  const metrics = new ProxyMetrics({ collectDefault: opts.processMetrics ?? true });
+  const metrics = new ProxyMetrics({ collectDefault: opts.processMetrics ?? true, version: packageVersion() });
   const credentials = await openCredentials(config);
   const store = instrumentStore(credentials.store, metrics);
   for (const w of credentials.secret.warnings) log.warn({ event: 'server_secret_warning', warning: w });
@@ -196,6 +196,16 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
       await closeStore();
     },
   };
+}
+
+/** This package's version, for ocpp_proxy_build_info. */
+function packageVersion(): string {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('../../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Factory defaults change rarely and are read on factory-password logins: keep them 10 s. */

@@ -47,6 +47,10 @@ export interface ProxyDeps {
   onSession?: (session: Session) => void;
   /** A connection or upgrade refused for capacity reasons (label). */
   onConnectionRefused?: (reason: string) => void;
+  /** A graceful drain started with this many live sessions. */
+  onDrain?: (sessions: number) => void;
+  /** Certificates were re-read from disk (true) or a reload failed (false). */
+  onTlsReload?: (ok: boolean) => void;
   /** Called on TLS handshake failures with a short reason. */
   onTlsError?: (reason: string) => void;
 }
@@ -97,7 +101,7 @@ export class ProxyServer {
       this.deps.onTlsError?.(reason);
       socket.destroy();
     });
-    this.stopWatching = watchTlsFiles(this.tlsServer, this.deps.tls, this.log);
+    this.stopWatching = watchTlsFiles(this.tlsServer, this.deps.tls, this.log, 2000, this.deps.onTlsReload);
     if (c.tlsTicketKeyFile) this.stopTicketKeys = applyTicketKeys(this.tlsServer, c.tlsTicketKeyFile, this.log);
     this.tlsFront = await this.listenOn(this.tlsServer, c.listen);
     let plain: AddressInfo | null = null;
@@ -150,6 +154,7 @@ export class ProxyServer {
     this.tlsFront?.close();
     this.plainFront?.close();
     const live = this.sessions.all();
+    this.deps.onDrain?.(live.length);
     this.log.info({ event: 'drain_started', sessions: live.length, graceMs: this.config.drainGraceMs, jitterMs: this.config.drainJitterMs });
     await Promise.all(live.map((s) => new Promise<void>((resolve) => {
       if (s.closed) return resolve();

@@ -118,7 +118,7 @@ export class Session extends EventEmitter implements SessionApi {
   injectCall(action: string, payload: Record<string, unknown>, opts?: { timeoutMs?: number }): Promise<CallOutcome> {
     const p = this.line.inject(action, payload, opts?.timeoutMs ?? this.opts.callTimeoutMs);
     p.then(
-      (o) => this.opts.observer?.injected?.(action, o.kind === 'result' ? 'result' : 'callerror'),
+      (o) => this.opts.observer?.injected?.(action, injectedOutcome(o)),
       (e: unknown) => this.opts.observer?.injected?.(action, e instanceof InjectionError ? e.reason : 'failed'),
     );
     return p;
@@ -308,6 +308,14 @@ export class Session extends EventEmitter implements SessionApi {
     for (const i of this.interceptors) if (i.onClose) safe(this.log, i.name, () => i.onClose!(this, end));
     this.emit('close', end);
   }
+}
+
+/** Bounded label for an injected call's answer: the charger's status word where the answer has one. */
+function injectedOutcome(o: CallOutcome): string {
+  if (o.kind === 'error') return 'callerror';
+  const results = o.payload.setVariableResult;
+  const status = o.payload.status ?? (Array.isArray(results) ? (results[0] as Record<string, unknown> | undefined)?.attributeStatus : undefined);
+  return status === undefined || status === 'Accepted' ? 'accepted' : 'rejected';
 }
 
 /** Stand-in for a binary frame in the backlog (never valid OCPP-J). */

@@ -82,7 +82,7 @@ export interface ContextReloadable {
  * A broken new set (e.g. key and certificate half-written) is logged and the old one stays in force.
  * Returns a function that stops watching.
  */
-export function watchTlsFiles(server: ContextReloadable, files: TlsFiles, log: Logger, intervalMs = 2000): () => void {
+export function watchTlsFiles(server: ContextReloadable, files: TlsFiles, log: Logger, intervalMs = 2000, onReload?: (ok: boolean) => void): () => void {
   const paths = [...files.certs, ...files.keys, ...(files.clientCa ? [files.clientCa] : [])];
   let timer: NodeJS.Timeout | null = null;
   const reload = () => {
@@ -90,8 +90,10 @@ export function watchTlsFiles(server: ContextReloadable, files: TlsFiles, log: L
     try {
       server.setSecureContext(readSecureContext(files));
       log.info({ event: 'tls_reloaded', files: paths }, 'TLS certificates reloaded');
+      onReload?.(true);
     } catch (err) {
       log.error({ event: 'tls_reload_failed', err: (err as Error).message }, 'TLS reload failed; keeping the previous certificates');
+      onReload?.(false);
     }
   };
   const onChange = (cur: { mtimeMs: number }, prev: { mtimeMs: number }) => {

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { RPCClient } from 'ocpp-rpc';
@@ -54,6 +54,14 @@ export async function startTestProxy(flags: Record<string, unknown>, opts: Parti
   const log = opts.log ?? createLogger({ level: 'debug', destination: sink });
   const app = await startApp(config, { processMetrics: false, ...opts, log });
   const a = app.addresses;
+  // Remove the scratch data dir when the test stops the proxy (unless the test chose its own).
+  if (!opts.dataDir) {
+    const stop = app.stop.bind(app);
+    app.stop = async () => {
+      await stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    };
+  }
   return Object.assign(app, {
     tlsUrl: `wss://127.0.0.1:${a.tls.port}/ocpp`,
     plainUrl: a.plain ? `ws://127.0.0.1:${a.plain.port}/ocpp` : null,
