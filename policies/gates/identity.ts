@@ -4,6 +4,12 @@ import { reject } from './types';
 /** OCPP 2.x identifierString characters without ':' (it separates Basic user and password); at most 48. */
 const IDENTITY_PATTERN = /^[A-Za-z0-9*\-_=+|@.]{1,48}$/;
 
+/**
+ * "." and ".." are identifierStrings, but as the last segment of the CSMS URL they are dot-segments
+ * (RFC 3986 §5.2.4): `ws://csms/ocpp/..` resolves to `ws://csms/`, a path traversal on the CSMS.
+ */
+const DOT_SEGMENT = /^\.{1,2}$/;
+
 /** Longest raw request path considered at all; longer ones are refused before decoding. */
 const MAX_PATH_LENGTH = 2048;
 
@@ -28,7 +34,7 @@ export function identityGate(pathPrefix: string): Gate {
       } catch {
         return reject(400, 'bad_identity');
       }
-      if (!IDENTITY_PATTERN.test(identity)) return reject(400, 'bad_identity');
+      if (!isValidIdentity(identity)) return reject(400, 'bad_identity');
       ctx.identity = identity;
       return undefined;
     },
@@ -37,5 +43,5 @@ export function identityGate(pathPrefix: string): Gate {
 
 /** Exposed for tests and the CLI (validating identities given by an operator). */
 export function isValidIdentity(identity: string): boolean {
-  return IDENTITY_PATTERN.test(identity);
+  return IDENTITY_PATTERN.test(identity) && !DOT_SEGMENT.test(identity);
 }
