@@ -1,0 +1,112 @@
+/** Command-line options of `npm run bench` (test/bench/run.ts). */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { TargetName } from './targets';
+
+/** Which scenarios to run. */
+export type ScenarioName = 'storm' | 'relay' | 'idle';
+
+/** Validated bench options. */
+export interface BenchOptions {
+  /** Chargers in the storm and idle scenarios. */
+  chargers: number;
+  /** Sessions in the steady relay. */
+  relaySessions: number;
+  /** Seconds each relay phase measures (after a warm-up). */
+  duration: number;
+  scenarios: ScenarioName[];
+  targets: TargetName[];
+  quick: boolean;
+  readme: boolean;
+  out: string;
+  /** HAProxy threads / nginx workers. */
+  threads: number;
+  /** Charger worker processes. */
+  workers: number;
+  /** Handshakes in flight per worker. */
+  concurrency: number;
+  /** Longest a connect phase may take before it stops starting connections. */
+  phaseDeadlineS: number;
+  /** The whole run is killed after this. */
+  maxMinutes: number;
+  cpuProfile: boolean;
+  /** Keep the scratch directory (logs, configs, CPU profiles). */
+  keep: boolean;
+}
+
+/** A bad command line; the message says which option and why. */
+export class BenchUsageError extends Error {
+  readonly reason = 'bench_usage';
+}
+
+export const BENCH_USAGE = `Usage: npm run bench -- [options]
+  --chargers N          chargers in the storm and idle scenarios (default 10000; --quick 100)
+  --relay-sessions N    sessions in the steady relay (default 1000; --quick 30)
+  --duration S          seconds each relay phase measures (default 10; --quick 1)
+  --scenario NAME       storm | relay | idle | all (default all; may repeat)
+  --targets LIST        comma list of ours,haproxy,nginx,direct (default all four)
+  --quick               small sizes for a smoke run
+  --readme              also print the Markdown block for the README
+  --out FILE            JSON output (default test/bench/results/latest.json)
+  --threads N           HAProxy threads / nginx workers (default 1, like Node's one event loop)
+  --workers N           charger worker processes (default 2)
+  --concurrency N       handshakes in flight per worker (default 200; --quick 50)
+  --phase-deadline S    a connect phase stops starting connections after S seconds (default 120)
+  --max-minutes M       kill the whole run after M minutes (default 40; --quick 4)
+  --cpu-prof            write a V8 CPU profile of our proxy (kept with --keep's directory)
+  --keep                keep the scratch directory (logs, configs, profiles)`;
+
+const ALL_TARGETS: TargetName[] = ['ours', 'haproxy', 'nginx', 'direct'];
+
+/** Parses argv (without node and script). @throws BenchUsageError */
+export function parseBenchOptions(argv: string[], repoRoot: string): BenchOptions & { help: boolean } {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        chargers: { type: 'string' }, 'relay-sessions': { type: 'string' }, duration: { type: 'string' },
+        scenario: { type: 'string', multiple: true }, targets: { type: 'string' }, quick: { type: 'boolean' },
+        readme: { type: 'boolean' }, out: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
+        concurrency: { type: 'string' }, 'phase-deadline': { type: 'string' }, 'max-minutes': { type: 'string' },
+        'cpu-prof': { type: 'boolean' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    throw new BenchUsageError((err as Error).message);
+  }
+  const quick = v.quick === true;
+  const int = (name: string, raw: string | undefined, dflt: number, min: number, max: number) => {
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) throw new BenchUsageError(`--${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+    return n;
+  };
+  const scenarios = new Set<ScenarioName>();
+  for (const s of v.scenario ?? ['all']) {
+    if (s === 'all') ['storm', 'relay', 'idle'].forEach((x) => scenarios.add(x as ScenarioName));
+    else if (s === 'storm' || s === 'relay' || s === 'idle') scenarios.add(s);
+    else throw new BenchUsageError(`--scenario must be storm, relay, idle or all, got "${s}"`);
+  }
+  const targets = v.targets === undefined ? ALL_TARGETS : v.targets.split(',').map((t) => t.trim());
+  for (const t of targets) if (!ALL_TARGETS.includes(t as TargetName)) throw new BenchUsageError(`--targets: unknown target "${t}" (use ${ALL_TARGETS.join(', ')})`);
+  return {
+    help: v.help === true,
+    chargers: int('chargers', v.chargers, quick ? 100 : 10_000, 1, 60_000),
+    relaySessions: int('relay-sessions', v['relay-sessions'], quick ? 30 : 1000, 1, 20_000),
+    duration: int('duration', v.duration, quick ? 1 : 10, 1, 600),
+    scenarios: ['idle', 'storm', 'relay'].filter((s) => scenarios.has(s as ScenarioName)) as ScenarioName[],
+    targets: ALL_TARGETS.filter((t) => targets.includes(t)),
+    quick,
+    readme: v.readme === true,
+    out: path.resolve(v.out ?? path.join(repoRoot, 'test/bench/results/latest.json')),
+    threads: int('threads', v.threads, 1, 1, 64),
+    workers: int('workers', v.workers, 2, 1, 16),
+    concurrency: int('concurrency', v.concurrency, quick ? 50 : 200, 1, 5000),
+    phaseDeadlineS: int('phase-deadline', v['phase-deadline'], 120, 1, 3600),
+    maxMinutes: int('max-minutes', v['max-minutes'], quick ? 4 : 40, 1, 600),
+    cpuProfile: v['cpu-prof'] === true,
+    keep: v.keep === true,
+  };
+}

@@ -1,0 +1,207 @@
+/**
+ * `npm run bench`: our proxy side by side with HAProxy and nginx (and chargers talking to the CSMS
+ * directly), all on loopback, each target started fresh, then: idle hold, reconnect storms (Profile 2
+ * and 3, ECDSA and RSA server certificate, full and resumed handshakes), steady relay. Prints a
+ * Markdown table and writes JSON with absolute figures and ratios. Bounded in connections and time;
+ * every process it starts is stopped by PID before it returns.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { startedPids } from './child';
+import { openLab, type Lab } from './lab';
+import { BENCH_USAGE, BenchUsageError, parseBenchOptions, type BenchOptions } from './options';
+import { machineFacts, markdownTable, readmeBlock, row, type BenchReport, type ResultRow } from './report';
+import { idle, relay, storm, type IdleMeasure, type PhaseLimits, type StormMeasure } from './scenarios';
+import { directTarget, fileLimit, haveBinary, maxSessions, startHaproxy, startNginx, startOurs, type Target, type TargetName } from './targets';
+
+const REPO_ROOT = path.resolve(__dirname, '../../..');
+const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+
+type PerTarget<T> = Partial<Record<TargetName, T>>;
+type RelayResult = Awaited<ReturnType<typeof relay>>;
+
+/** Everything measured, before it is turned into rows. */
+interface Measured {
+  storm: Record<string, PerTarget<{ full: StormMeasure; resumed: StormMeasure | null }>>;
+  relay: PerTarget<RelayResult>;
+  idle: PerTarget<IdleMeasure>;
+}
+
+const STORM_CASES = [
+  { profile: 2, cert: 'ecdsa' }, { profile: 2, cert: 'rsa' }, { profile: 3, cert: 'ecdsa' }, { profile: 3, cert: 'rsa' },
+] as const;
+const caseName = (c: { profile: number; cert: string }) => `P${c.profile} ${c.cert === 'ecdsa' ? 'ECDSA' : 'RSA'}`;
+
+async function startTarget(name: TargetName, lab: Lab): Promise<Target> {
+  if (name === 'ours') return startOurs(lab.env);
+  if (name === 'haproxy') return startHaproxy(lab.env);
+  if (name === 'nginx') return startNginx(lab.env);
+  return directTarget(lab.env, lab.csmsPid);
+}
+
+async function measure(o: BenchOptions, lab: Lab, status: BenchReport['targets']): Promise<Measured> {
+  const m: Measured = { storm: {}, relay: {}, idle: {} };
+  const lim: PhaseLimits = { concurrency: o.concurrency, deadlineMs: o.phaseDeadlineS * 1000 };
+  let pacedRate: number | null = null;
+  for (const name of o.targets) {
+    if ((name === 'haproxy' || name === 'nginx') && !haveBinary(name)) {
+      status[name] = `n/a: ${name} not installed`;
+      log(`${name}: not installed, column is n/a`);
+      continue;
+    }
+    log(`${name}: starting`);
+    const target = await startTarget(name, lab);
+    status[name] = 'ok';
+    try {
+      // Idle first, on a fresh process, so its RSS is not inflated by the storms' leftovers.
+      if (o.scenarios.includes('idle') && name !== 'direct') {
+        m.idle[name] = await idle(lab, target, o.chargers, lim, o.quick ? 500 : 3000);
+        log(`${name}: idle ${JSON.stringify(m.idle[name])}`);
+      }
+      if (o.scenarios.includes('storm')) {
+        // Plain ws has no certificate or profile: one case, reported as the floor of every row.
+        for (const c of name === 'direct' ? [STORM_CASES[0]] : STORM_CASES) {
+          const r = await storm(lab, target, c, o.chargers, lim);
+          (m.storm[caseName(c)] ??= {})[name] = r;
+          log(`${name}: storm ${caseName(c)} full ${r.full.rate}/s p99 ${r.full.p99} ms` + (r.resumed ? `, resumed ${r.resumed.rate}/s p99 ${r.resumed.p99} ms (${r.resumed.resumed} resumed)` : ''));
+        }
+      }
+      if (o.scenarios.includes('relay')) {
+        const r = await relay(lab, target, o.relaySessions, o.duration * 1000, pacedRate, lim);
+        m.relay[name] = r;
+        // Every target gets the same paced load: half of our saturation (or of the first target's).
+        pacedRate ??= r.paced.rate;
+        log(`${name}: relay saturation ${r.saturation.throughput}/s, paced ${r.paced.rate}/s p50 ${r.paced.p50} p99 ${r.paced.p99} p99.9 ${r.paced.p999} ms`);
+      }
+    } finally {
+      await target.stop();
+    }
+  }
+  return m;
+}
+
+function rows(m: Measured): ResultRow[] {
+  const out: ResultRow[] = [];
+  const direct = m.storm['P2 ECDSA']?.direct?.full;
+  for (const c of STORM_CASES) {
+    const per = m.storm[caseName(c)];
+    if (!per) continue;
+    for (const phase of ['full', 'resumed'] as const) {
+      const pick = (f: (s: StormMeasure) => number | null) => {
+        const v: PerTarget<number | null> = {};
+        for (const t of ['ours', 'haproxy', 'nginx'] as const) if (per[t]) v[t] = per[t]![phase] ? f(per[t]![phase]!) : null;
+        if (direct) v.direct = f(direct);
+        return v;
+      };
+      const notes: string[] = [];
+      for (const [t, r] of Object.entries(per)) {
+        const s = r[phase];
+        if (s && s.failed > 0) notes.push(`${t} ${phase}: ${s.failed} failed ${JSON.stringify(s.errors)}`);
+        if (s && phase === 'resumed' && s.resumed < s.admitted) notes.push(`${t}: only ${s.resumed} of ${s.admitted} handshakes resumed`);
+      }
+      const base = { scenario: 'storm' as const, case: `${caseName(c)} ${phase}` };
+      out.push(row({ ...base, metric: 'admitted', unit: 'sessions/s', higherIsBetter: true, values: pick((s) => s.rate), notes }));
+      out.push(row({ ...base, metric: 'time to admitted p50', unit: 'ms', higherIsBetter: false, values: pick((s) => s.p50) }));
+      out.push(row({ ...base, metric: 'time to admitted p99', unit: 'ms', higherIsBetter: false, values: pick((s) => s.p99) }));
+      out.push(row({ ...base, metric: 'proxy CPU per session', unit: 'ms', higherIsBetter: false, values: pick((s) => s.targetCpuMsPerSession) }));
+    }
+  }
+  const rl = m.relay;
+  if (Object.keys(rl).length > 0) {
+    const v = (f: (r: RelayResult) => number | null) => Object.fromEntries(Object.entries(rl).map(([t, r]) => [t, f(r)])) as PerTarget<number | null>;
+    const rate = Object.values(rl)[0]!.paced.rate;
+    const sessions = Object.values(rl)[0]!.connect.admitted;
+    const base = { scenario: 'relay' as const, case: `${sessions} sessions` };
+    out.push(row({ ...base, metric: 'throughput at saturation', unit: 'round trips/s', higherIsBetter: true, values: v((r) => r.saturation.throughput) }));
+    out.push(row({ ...base, metric: 'proxy CPU at saturation', unit: '%', higherIsBetter: false, values: v((r) => r.saturation.targetCpuPct) }));
+    for (const [k, label] of [['p50', 'p50'], ['p99', 'p99'], ['p999', 'p99.9']] as const) {
+      out.push(row({ ...base, metric: `call RTT ${label} at ${rate} calls/s`, unit: 'ms', higherIsBetter: false, values: v((r) => r.paced[k]) }));
+    }
+    const d = rl.direct?.paced;
+    if (d) {
+      for (const [k, label] of [['p50', 'p50'], ['p99', 'p99'], ['p999', 'p99.9']] as const) {
+        const added = v((r) => (r === rl.direct || r.paced[k] == null || d[k] == null ? null : Math.round((r.paced[k]! - d[k]!) * 1000) / 1000));
+        delete added.direct;
+        out.push(row({ ...base, metric: `added ${label} over direct at ${rate} calls/s`, unit: 'ms', higherIsBetter: false, values: added }));
+      }
+    }
+  }
+  const id = m.idle;
+  if (Object.keys(id).length > 0) {
+    const v = (f: (r: IdleMeasure) => number | null) => Object.fromEntries(Object.entries(id).map(([t, r]) => [t, f(r)])) as PerTarget<number | null>;
+    const base = { scenario: 'idle' as const, case: `${Object.values(id)[0]!.sessions} P2 sessions` };
+    out.push(row({ ...base, metric: 'RSS', unit: 'MiB', higherIsBetter: false, values: v((r) => r.rssMiB) }));
+    out.push(row({ ...base, metric: 'RSS per session (both legs)', unit: 'KiB', higherIsBetter: false, values: v((r) => r.perSessionKiB) }));
+  }
+  return out;
+}
+
+/** Runs the bench; resolves to the report (also written to `o.out`). */
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  const started = Date.now();
+  const cap = maxSessions();
+  const asked = o.chargers;
+  if (o.chargers > cap) {
+    // A proxy holds two descriptors per session; a hard limit we may not raise caps the fleet.
+    log(`open-file hard limit ${fileLimit()} lets a proxy hold at most ${cap} sessions: using ${cap} chargers instead of ${o.chargers}`);
+    o = { ...o, chargers: cap };
+  }
+  const lab = await openLab({ chargers: Math.max(o.chargers, o.relaySessions), workers: o.workers, threads: o.threads, cpuProfile: o.cpuProfile }, log);
+  const status: BenchReport['targets'] = {};
+  let m: Measured;
+  try {
+    m = await measure(o, lab, status);
+  } finally {
+    await lab.close(o.keep || o.cpuProfile);
+    if (o.keep || o.cpuProfile) log(`scratch directory kept: ${lab.env.dir}`);
+  }
+  const { quick, chargers, relaySessions, duration, threads, workers, concurrency, scenarios } = o;
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    machine: machineFacts(),
+    options: { quick, chargers, chargersAsked: asked, openFileLimit: fileLimit(), relaySessions, duration, threads, workers, concurrency, scenarios, tls: 'TLS 1.2, ECDHE-{ECDSA,RSA}-AES128-GCM-SHA256' },
+    targets: status,
+    rows: rows(m),
+    raw: [{ storm: m.storm, relay: m.relay, idle: m.idle }],
+    pids: [...startedPids],
+    elapsedS: Math.round((Date.now() - started) / 1000),
+  };
+  mkdirSync(path.dirname(o.out), { recursive: true });
+  writeFileSync(o.out, JSON.stringify(report, null, 2) + '\n');
+  return report;
+}
+
+async function main(): Promise<number> {
+  let o;
+  try {
+    o = parseBenchOptions(process.argv.slice(2), REPO_ROOT);
+  } catch (err) {
+    if (err instanceof BenchUsageError) {
+      process.stderr.write(`${err.message}\n\n${BENCH_USAGE}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (o.help) {
+    process.stdout.write(BENCH_USAGE + '\n');
+    return 0;
+  }
+  // The run stops by itself: a hung phase cannot outlive --max-minutes (children die with us).
+  const watchdog = setTimeout(() => {
+    log(`still running after ${o.maxMinutes} min: giving up`);
+    process.exit(3);
+  }, o.maxMinutes * 60_000);
+  watchdog.unref();
+  const report = await runBench(o);
+  process.stdout.write(markdownTable(report) + '\n');
+  if (o.readme) process.stdout.write('\n' + readmeBlock(report) + '\n');
+  log(`JSON written to ${o.out} (${report.elapsedS} s)`);
+  return 0;
+}
+
+if (require.main === module) {
+  main().then((c) => process.exit(c), (err: Error) => {
+    process.stderr.write(`bench failed: ${err.stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}

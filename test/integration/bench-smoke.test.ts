@@ -1,0 +1,72 @@
+/**
+ * Smoke run of `npm run bench -- --quick`: every scenario yields numbers for every target that can
+ * run here, and every process the bench started is gone when it returns. No timing assertions:
+ * the figures depend on the machine. HAProxy/nginx columns are n/a (and not checked) when the
+ * binaries are missing.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { pidAlive } from '../bench/child';
+import type { BenchReport } from '../bench/report';
+import { haveBinary } from '../bench/targets';
+import { TMP_ROOT } from '../helpers/proxy';
+
+const RUN = path.resolve(__dirname, '../bench/run.js');
+
+function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [RUN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+t.test('bench --quick: numbers for every scenario and target, no process left behind', async (t) => {
+  const dir = mkdtempSync(path.join(TMP_ROOT, 'bench-smoke-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = path.join(dir, 'latest.json');
+  const res = await runBench(['--quick', '--out', out, '--max-minutes', '3']);
+  t.equal(res.code, 0, `bench exits 0 (stderr tail: ${res.stderr.split('\n').slice(-6).join(' | ')})`);
+  const report = JSON.parse(readFileSync(out, 'utf8')) as BenchReport;
+
+  const expected = ['ours', 'direct', ...(['haproxy', 'nginx'] as const).filter((b) => haveBinary(b))];
+  for (const name of expected) t.equal(report.targets[name as keyof BenchReport['targets']], 'ok', `${name} ran`);
+  for (const name of ['haproxy', 'nginx'] as const) {
+    if (!haveBinary(name)) t.match(report.targets[name], /^n\/a/, `${name} missing: column marked n/a`);
+  }
+
+  for (const scenario of ['storm', 'relay', 'idle'] as const) {
+    const rows = report.rows.filter((r) => r.scenario === scenario);
+    t.ok(rows.length > 0, `${scenario} produced rows`);
+    for (const r of rows) {
+      for (const name of expected) {
+        // Idle has no direct column, and "added over direct" is not measured on direct itself.
+        if (name === 'direct' && (scenario === 'idle' || r.metric.startsWith('added'))) continue;
+        const v = r.values[name as keyof typeof r.values];
+        t.ok(typeof v === 'number' && Number.isFinite(v), `${scenario} ${r.case} ${r.metric}: ${name} has a number (${String(v)})`);
+      }
+    }
+  }
+  const storms = report.rows.filter((r) => r.scenario === 'storm' && r.metric === 'admitted');
+  t.equal(storms.length, 8, 'storm: P2/P3 × ECDSA/RSA × full/resumed');
+  t.ok(storms.every((r) => r.ratios.haproxy !== null || !haveBinary('haproxy')), 'ours / HAProxy ratios present');
+
+  t.ok(res.stdout.includes('| scenario | case | metric |'), 'Markdown table printed');
+  t.ok(report.pids.length >= 5, `bench reports the PIDs it started (${report.pids.length})`);
+  const alive = report.pids.filter(pidAlive);
+  t.same(alive, [], 'every process the bench started has been stopped');
+});
+
+t.test('bench rejects a bad option with a clear message', async (t) => {
+  const res = await runBench(['--scenario', 'bogus']);
+  t.equal(res.code, 2);
+  t.match(res.stderr, /--scenario must be storm, relay, idle or all, got "bogus"/);
+  const res2 = await runBench(['--chargers=abc']);
+  t.equal(res2.code, 2);
+  t.match(res2.stderr, /--chargers must be a whole number/);
+});
