@@ -51,8 +51,8 @@ export const BENCH_USAGE = `Usage: npm run bench -- [options]
   --threads N           HAProxy threads / nginx workers (default 1, like Node's one event loop)
   --workers N           charger worker processes (default 2)
   --concurrency N       handshakes in flight per worker (default 200; --quick 50)
-  --phase-deadline S    a connect phase stops starting connections after S seconds (default 120)
-  --max-minutes M       kill the whole run after M minutes (default 40; --quick 4)
+  --phase-deadline S    a connect phase stops starting connections after S seconds (default 180)
+  --max-minutes M       kill the whole run after M minutes (default 50; --quick 4)
   --cpu-prof            write a V8 CPU profile of our proxy (kept with --keep's directory)
   --keep                keep the scratch directory (logs, configs, profiles)`;
 
@@ -104,8 +104,8 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
     threads: int('threads', v.threads, 1, 1, 64),
     workers: int('workers', v.workers, 2, 1, 16),
     concurrency: int('concurrency', v.concurrency, quick ? 50 : 200, 1, 5000),
-    phaseDeadlineS: int('phase-deadline', v['phase-deadline'], 120, 1, 3600),
-    maxMinutes: int('max-minutes', v['max-minutes'], quick ? 4 : 40, 1, 600),
+    phaseDeadlineS: int('phase-deadline', v['phase-deadline'], 180, 1, 3600),
+    maxMinutes: int('max-minutes', v['max-minutes'], quick ? 4 : 50, 1, 600),
     cpuProfile: v['cpu-prof'] === true,
     keep: v.keep === true,
   };

@@ -192,6 +192,8 @@ async function main(): Promise<number> {
     process.exit(3);
   }, o.maxMinutes * 60_000);
   watchdog.unref();
+  // Ctrl-C / SIGTERM: exit through process.exit so every child is killed by PID (child.ts).
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { log(`${sig}: stopping`); process.exit(130); });
   const report = await runBench(o);
   process.stdout.write(markdownTable(report) + '\n');
   if (o.readme) process.stdout.write('\n' + readmeBlock(report) + '\n');
