@@ -28,6 +28,8 @@ const UTF8_CONNECTIONS = 40;
 const MAX_FRAME_BYTES = 65536;
 /** Bytes queued on the client before it waits for the socket to drain. */
 const CLIENT_HIGH_WATER = 256 * 1024;
+/** Gaps known in session.ts are marked todo; FUZZ_RUN_TODO=1 runs them (to check a fix). */
+const KNOWN_GAP = !process.env.FUZZ_RUN_TODO;
 
 t.setTimeout(Number(process.env.FUZZ_TIMEOUT_MS ?? 420_000));
 
@@ -178,7 +180,7 @@ t.test('hostile frames never reach the CSMS; valid frames around them arrive in 
     ws.close();
   });
 
-  t.test('a CALL reusing the id of an outstanding CALL is not forwarded', { todo: 'session.ts forwards it (see the hostile-input report)' }, async (t) => {
+  t.test('a CALL reusing the id of an outstanding CALL is not forwarded', { todo: KNOWN_GAP && 'session.ts forwards it (see the hostile-input report)' }, async (t) => {
     const csmsSlow = await startLegacyCsms({ onClient: (c) => c.handle('DataTransfer', () => new Promise((r) => setTimeout(() => r({ status: 'Accepted' }), 300))) });
     t.teardown(() => csmsSlow.stop());
     const p2 = await startTestProxy({ backend: csmsSlow.url, reportOnly: 'true' }, { log });
@@ -189,6 +191,15 @@ t.test('hostile frames never reach the CSMS; valid frames around them arrive in 
     ws.send('[2,"marker","Heartbeat",{}]');
     await waitFor(() => csmsSlow.frames.some((f) => f.raw.includes('marker')), 'the marker');
     t.equal(csmsSlow.frames.filter((f) => !f.outbound && f.raw.includes('"same"')).length, 1, 'only the first CALL with id "same" reached the CSMS');
+    ws.close();
+  });
+
+  t.test('2.1: a CALLRESULTERROR for a CALLRESULT never sent is not forwarded', { todo: KNOWN_GAP && 'session.ts forwards type 5 unchecked (see the hostile-input report)' }, async (t) => {
+    const ws = await openCharger(proxy, 'CRE-21', 'ocpp2.1');
+    ws.send('[5,"never-sent","GenericError","",{}]');
+    ws.send('[2,"marker","Heartbeat",{}]');
+    await waitFor(() => csms.frames.some((f) => f.identity === 'CRE-21' && f.raw.includes('marker')), 'the marker');
+    t.same(csms.frames.filter((f) => f.identity === 'CRE-21' && !f.outbound).map((f) => f.raw), ['[2,"marker","Heartbeat",{}]'], 'only the marker reached the CSMS');
     ws.close();
   });
 
