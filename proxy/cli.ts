@@ -25,6 +25,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       return await runServe(first === 'serve' ? rest : argv, out);
     }
+    // `certs revoke` needs the credential store: it is the same action as `chargers revoke`.
+    if (first === 'certs' && rest[0] === 'revoke' && !rest.includes('--help')) return await runChargersCommand(rest, out);
     if (first === 'certs') return await runCertsCommand(rest, out);
     if (first === 'chargers') return await runChargersCommand(rest, out);
     if (first === 'help') {

@@ -56,6 +56,13 @@ export function passwordRotation(deps: RotationDeps): InterceptorFactory {
     if (!facts || facts.profile === 3 || !deps.enabled) return undefined;
     let running = false;
     let booted = mayInject(facts.charger.bootState);
+    /** Retry after back-off while the session stays open (a charger may stay connected for weeks). */
+    let retryTimer: NodeJS.Timeout | null = null;
+    const scheduleRetry = (at: number) => {
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = setTimeout(() => { retryTimer = null; void consider(); }, Math.max(0, at - now()) + 10);
+      retryTimer.unref?.();
+    };
 
     const audit = (type: string, detail: Record<string, unknown> = {}) =>
       deps.store.appendAudit({ type, identity: session.identity, detail }).catch(() => undefined);
@@ -137,6 +144,7 @@ export function passwordRotation(deps: RotationDeps): InterceptorFactory {
       const failures = (fresh.rotation?.failures ?? 0) + 1;
       const nextAttemptAt = now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1));
       await deps.store.updateCharger(session.identity, { rotation: { ...fresh.rotation, failures, nextAttemptAt, lastResult: result } });
+      if (!session.closed) scheduleRetry(nextAttemptAt);
     }
 
     return {
@@ -162,6 +170,9 @@ export function passwordRotation(deps: RotationDeps): InterceptorFactory {
       },
       onRecordChanged(_s, record) {
         if (record.rotation?.requestedAt && record.rotation.requestedAt > (record.rotation.lastAttemptAt ?? 0)) void consider('operator_request');
+      },
+      onClose() {
+        if (retryTimer) clearTimeout(retryTimer);
       },
     };
   };

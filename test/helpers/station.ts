@@ -97,7 +97,8 @@ export class SimStation {
         }
         return;
       } catch (err: any) {
-        const status = Number(/(\d{3})/.exec(String(err?.message ?? ''))?.[1] ?? 0);
+        // ocpp-rpc puts the refused upgrade's HTTP status in err.code.
+        const status = typeof err?.code === 'number' ? err.code : Number(/(\d{3})/.exec(String(err?.message ?? ''))?.[1] ?? 0);
         this.refusals.push(status);
         c.removeAllListeners?.();
         if (Date.now() > end) throw new Error(`station ${this.o.identity} could not connect: ${err?.message}`);
