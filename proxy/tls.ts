@@ -40,6 +40,9 @@ export function readSecureContext(files: TlsFiles): SecureContextOptions {
     minVersion: 'TLSv1.2',
     ecdhCurve: 'X25519:P-256:P-384',
     honorCipherOrder: true,
+    // Fixed (and part of every reloaded context), so replicas whose command lines differ resume each
+    // other's sessions when client certificates are requested.
+    sessionIdContext: 'ocpp-security-proxy',
     // No renegotiation (client-initiated renegotiation is a DoS lever) and no TLS compression (CRIME).
     secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION | cryptoConstants.SSL_OP_NO_COMPRESSION,
   };
@@ -53,8 +56,6 @@ export function serverTlsOptions(files: TlsFiles, handshakeTimeoutMs: number): T
   return {
     ...readSecureContext(files),
     requestCert: files.clientCa !== null,
-    // Fixed, so replicas (whose command lines may differ) resume each other's sessions with client certificates.
-    sessionIdContext: 'ocpp-security-proxy',
     rejectUnauthorized: false,
     handshakeTimeout: handshakeTimeoutMs,
     connectionsCheckingInterval: connectionsCheckingInterval(handshakeTimeoutMs),
