@@ -27,6 +27,7 @@ export interface ProxyConfig {
   pingIntervalMs: number;
   callTimeoutMs: number;
   maxHeldFrames: number;
+  workers: number;
   maxSessions: number;
   maxPendingUpgrades: number;
   maxConnectionsPerAddress: number;

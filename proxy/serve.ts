@@ -1,5 +1,7 @@
 import path from 'node:path';
+import cluster from 'node:cluster';
 import { startApp } from './app';
+import { runPrimary, workerConfig, workerIndex } from './workers';
 import { loadConfig } from './config';
 import { parseFlags } from './flags';
 import { createLogger } from './log';
@@ -21,10 +23,13 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
     out(`unexpected argument "${flags.positionals[0]}"\n\n${SERVE_USAGE}`);
     return 2;
   }
-  const config = loadConfig({ file: flags.configFile, flags: flags.values });
-  const log = createLogger({ level: config.logLevel, format: config.logFormat });
-  const app = await startApp(config, { log });
-  printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix);
+  const loaded = loadConfig({ file: flags.configFile, flags: flags.values });
+  const log = createLogger({ level: loaded.logLevel, format: loaded.logFormat });
+  if (loaded.workers > 1 && cluster.isPrimary) return runPrimary(loaded, argv, log);
+  const index = workerIndex();
+  const config = workerConfig(loaded, index);
+  const app = await startApp(config, { log: index > 1 ? log.child({ worker: index }) : log });
+  if (index === 1) printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix);
   log.info({ event: 'proxy_started', listen: app.addresses.tls, plainListen: app.addresses.plain, admin: app.addresses.admin, backend: config.backend });
 
   return new Promise<number>((resolve) => {

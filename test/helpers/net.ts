@@ -25,3 +25,17 @@ export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeout
     await sleep(everyMs);
   }
 }
+
+/** Two consecutive free ports (port, port + 1), e.g. for per-worker admin listeners. */
+export async function freePortPair(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await freePort();
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port + 1, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (ok) return port;
+  }
+  throw new Error('no pair of free ports found');
+}

@@ -1,0 +1,45 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { startLegacyCsms } from '../helpers/csms';
+import { freePort, freePortPair, waitFor } from '../helpers/net';
+import { makeCharger, TEST_PKI_DIR, TMP_ROOT } from '../helpers/proxy';
+
+t.test('several worker processes share the charger listener; SIGTERM drains them all', async (t) => {
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const dataDir = mkdtempSync(path.join(TMP_ROOT, 'workers-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const adminPort = await freePortPair();
+  const tlsPort = await freePort();
+  const pki = (f: string) => path.join(TEST_PKI_DIR, f);
+  const proc = spawn(process.execPath, [path.resolve(__dirname, '../../proxy/cli.js'), 'serve', '--workers', '2',
+    '--listen', `127.0.0.1:${tlsPort}`, '--admin-listen', `127.0.0.1:${adminPort}`, '--backend', csms.url, '--data-dir', dataDir,
+    '--tls-cert', pki('server-rsa.crt'), '--tls-key', pki('server-rsa.key'), '--report-only', '--drain-grace-ms', '0', '--drain-jitter-ms', '200',
+    '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', (d) => { out += d; });
+  proc.stderr.on('data', (d) => { out += d; });
+  t.teardown(() => { if (proc.exitCode === null) proc.kill('SIGKILL'); });
+  await waitFor(async () => {
+    const ok = await Promise.all([adminPort, adminPort + 1].map((p) => fetch(`http://127.0.0.1:${p}/healthz`).then((r) => r.ok, () => false)));
+    return ok.every(Boolean);
+  }, 'both workers answering on their admin ports', 20000, 200).catch((e) => { console.error(out); throw e; });
+
+  const ca = readFileSync(pki('ca.crt'));
+  const chargers = Array.from({ length: 6 }, (_, i) => makeCharger({ identity: `W-${i}`, endpoint: `wss://127.0.0.1:${tlsPort}/ocpp`, ca }));
+  await Promise.all(chargers.map((c) => c.connect()));
+  for (const c of chargers) await c.call('Heartbeat', {});
+  // Worker 2's log lines carry `worker: 2`; worker 1's carry none.
+  const workers = new Set(out.split('\n').filter((l) => l.includes('"session_started"')).map((l) => JSON.parse(l).worker ?? 1));
+  t.same([...workers].sort(), [1, 2], 'sessions were spread over both worker processes');
+
+  const closes = chargers.map((c) => new Promise<any>((r) => c.once('close', r)));
+  proc.kill('SIGTERM');
+  const codes = (await Promise.all(closes)).map((c) => c.code);
+  t.same([...new Set(codes)], [1001], 'every charger closed with 1001');
+  const [code] = (await once(proc, 'exit')) as [number];
+  t.equal(code, 0, 'primary exits 0 after all workers drained');
+});
