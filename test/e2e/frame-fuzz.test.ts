@@ -28,6 +28,12 @@ const UTF8_CONNECTIONS = 40;
 const MAX_FRAME_BYTES = 65536;
 /** Bytes queued on the client before it waits for the socket to drain. */
 const CLIENT_HIGH_WATER = 256 * 1024;
+/**
+ * Valid CALLs awaiting their answer at most. OCPP allows one outstanding CALL per direction; the
+ * proxy remembers 256 (session.ts) and drops answers to older ones as unsolicited, so the fuzz
+ * pipelines, but within that bound.
+ */
+const MAX_OUTSTANDING = 64;
 /** Gaps known in session.ts are marked todo; FUZZ_RUN_TODO=1 runs them (to check a fix). */
 const KNOWN_GAP = !process.env.FUZZ_RUN_TODO;
 
@@ -90,10 +96,13 @@ t.test('hostile frames never reach the CSMS; valid frames around them arrive in 
       const ws = await openCharger(proxy, identity, protocol);
       const answered = new Map<string, number>();
       const unexpected: string[] = [];
+      let onAnswer: (() => void) | null = null;
       ws.on('message', (data: Buffer, isBinary) => {
         const v = isBinary ? null : (JSON.parse(data.toString()) as unknown[]);
-        if (v && v[0] === 3 && typeof v[1] === 'string' && v[1].startsWith('v-')) answered.set(v[1], (answered.get(v[1]) ?? 0) + 1);
-        else if (!v || v[0] !== 4) unexpected.push(data.toString().slice(0, 200));
+        if (v && v[0] === 3 && typeof v[1] === 'string' && v[1].startsWith('v-')) {
+          answered.set(v[1], (answered.get(v[1]) ?? 0) + 1);
+          onAnswer?.();
+        } else if (!v || v[0] !== 4) unexpected.push(data.toString().slice(0, 200));
       });
       const expected: string[] = [];
       const kinds: Record<string, number> = {};
@@ -105,6 +114,14 @@ t.test('hostile frames never reach the CSMS; valid frames around them arrive in 
         batch.push(f);
         sent++;
         if (rng.int(1, VALID_EVERY) === 1) {
+          if (expected.length - answered.size >= MAX_OUTSTANDING) {
+            await sendBatch(ws, batch);
+            batch = [];
+            await new Promise<void>((resolve) => {
+              onAnswer = () => { if (expected.length - answered.size < MAX_OUTSTANDING / 2) { onAnswer = null; resolve(); } };
+              onAnswer();
+            });
+          }
           const v = validCall(expected.length);
           expected.push(v);
           batch.push({ data: v, binary: false });
@@ -145,7 +162,7 @@ t.test('hostile frames never reach the CSMS; valid frames around them arrive in 
           return closed;
         }))));
       }
-      t.ok(codes.every((c) => c === 1007), `invalid UTF-8 closes with 1007 (${UTF8_CONNECTIONS} connections, ${Date.now() - utf8Started} ms)`);
+      t.same(codes.filter((c) => c !== 1007), [], `invalid UTF-8 closes with 1007 (${UTF8_CONNECTIONS} connections, ${Date.now() - utf8Started} ms)`);
       const big = await openCharger(proxy, `BIG-${protocol.replace(/\./g, '')}`, protocol);
       const bigClosed = closeCode(big);
       big.send(`[2,"big","DataTransfer",{"vendorId":"x","data":"${'A'.repeat(MAX_FRAME_BYTES)}"}]`);
