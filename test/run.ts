@@ -37,7 +37,9 @@ async function main(): Promise<number> {
   const filter = process.argv.slice(2);
   let files = findTests(root);
   if (filter.length > 0) files = files.filter((f) => filter.some((x) => f.includes(x)));
-  const tapBin = require.resolve('tap/bin');
+  // tap's CLI entry (its package exports do not include the bin path, so resolve it from package.json).
+  const tapPkg = require.resolve('tap/package.json');
+  const tapBin = path.join(path.dirname(tapPkg), (require(tapPkg) as { bin: { tap: string } }).bin.tap);
   const raw = createWriteStream(path.join(TMP_ROOT, 'last-run.tap'));
   const child = spawn(process.execPath, [tapBin, '--reporter=tap', '--jobs=2', '--disable-coverage', ...files], {
     stdio: ['ignore', 'pipe', 'inherit'],
