@@ -102,7 +102,7 @@ export class ProxyMetrics {
   /** Frames the proxy did not forward because they are not valid OCPP-J (answered per OCPP-J where it prescribes). */
   readonly framesRefused = this.counter<{ direction: Direction; problem: string }>(
     'frames_refused_total', 'Frames not forwarded because they were malformed or unsolicited.',
-    { direction: oneOf(['charger_to_csms', 'csms_to_charger']), problem: oneOf(['not_json', 'not_array', 'bad_type', 'bad_id', 'bad_shape', 'unknown_type', 'unsolicited_answer']) });
+    { direction: oneOf(['charger_to_csms', 'csms_to_charger']), problem: oneOf(['not_json', 'not_array', 'bad_type', 'bad_id', 'bad_shape', 'unknown_type', 'unsolicited_answer', 'duplicate_id']) });
   /** Connections and upgrades refused for capacity or front reasons. */
   readonly connectionsRefused = this.counter<{ reason: string }>(
     'connections_refused_total', 'Connections or upgrades refused before authentication (capacity limits, PROXY protocol).', { reason: reasonLabel });

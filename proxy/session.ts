@@ -71,6 +71,8 @@ export class Session extends EventEmitter implements SessionApi {
   /** Charger frames waiting behind an asynchronous interceptor decision, to keep their order. */
   private readonly chargerBacklog: Buffer[] = [];
   private chargerBusy = false;
+  /** 2.1: ids of CALLRESULTs forwarded per direction, which a CALLRESULTERROR may answer. */
+  private readonly sentResults = { charger_to_csms: new Set<string>(), csms_to_charger: new Set<string>() };
   private pingTimer: NodeJS.Timeout | null = null;
   private alive = { charger: true, csms: true };
   private ended: SessionEnd | null = null;
@@ -155,6 +157,11 @@ export class Session extends EventEmitter implements SessionApi {
       return;
     }
     if (frame.type === 2) {
+      if (this.chargerCalls.has(frame.id)) {
+        // Not answered: a CALLERROR with this id would read as the answer to the first call.
+        this.refuse('charger_to_csms', 'duplicate_id', `CALL id ${frame.id} is still awaiting its answer`);
+        return;
+      }
       const call: ChargerCall = { id: frame.id, action: frame.action!, payload: frame.value[3] as Record<string, unknown> };
       const decision = this.decideChargerCall(call);
       if (decision instanceof Promise) {
@@ -163,6 +170,10 @@ export class Session extends EventEmitter implements SessionApi {
         return;
       }
       this.completeChargerCall(call, text, decision, started);
+      return;
+    }
+    if (frame.type === 5 && !this.sentResults.csms_to_charger.delete(frame.id)) {
+      this.refuse('charger_to_csms', 'unsolicited_answer', `CALLRESULTERROR for unknown result id ${frame.id}`);
       return;
     }
     if (frame.type === 3 || frame.type === 4) {
@@ -241,6 +252,10 @@ export class Session extends EventEmitter implements SessionApi {
       if (answer) this.send(this.csms, this.charger, answer);
       return;
     }
+    if (frame.type === 5 && !this.sentResults.charger_to_csms.delete(frame.id)) {
+      this.refuse('csms_to_charger', 'unsolicited_answer', `CALLRESULTERROR for unknown result id ${frame.id}`);
+      return;
+    }
     if (frame.type === 3 || frame.type === 4) {
       const call = this.chargerCalls.get(frame.id);
       if (!call) {
@@ -257,6 +272,7 @@ export class Session extends EventEmitter implements SessionApi {
   // ---- plumbing --------------------------------------------------------------------------------
 
   private forward(direction: Direction, frame: Pick<Frame, 'type' | 'id'>, text: string, started: bigint): void {
+    if (frame.type === 3 && this.knownTypes.has(5)) this.rememberResult(direction, frame.id);
     if (direction === 'charger_to_csms') this.send(this.csms, this.charger, text);
     else this.send(this.charger, this.csms, text);
     this.frames[direction]++;
@@ -270,6 +286,13 @@ export class Session extends EventEmitter implements SessionApi {
       if (from.isPaused && to.bufferedAmount < HIGH_WATER / 2) from.resume();
     });
     if (to.bufferedAmount > HIGH_WATER && !from.isPaused) from.pause();
+  }
+
+  /** OCPP 2.1: a CALLRESULTERROR may only answer a CALLRESULT that went the other way (bounded memory). */
+  private rememberResult(direction: Direction, id: string): void {
+    const ids = this.sentResults[direction];
+    ids.add(id);
+    if (ids.size > 256) ids.delete(ids.values().next().value as string);
   }
 
   private refuse(direction: Direction, problem: string, detail: string): void {

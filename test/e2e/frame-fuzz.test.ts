@@ -34,8 +34,6 @@ const CLIENT_HIGH_WATER = 256 * 1024;
  * pipelines, but within that bound.
  */
 const MAX_OUTSTANDING = 64;
-/** Gaps known in session.ts are marked todo; FUZZ_RUN_TODO=1 runs them (to check a fix). */
-const KNOWN_GAP = !process.env.FUZZ_RUN_TODO;
 
 t.setTimeout(Number(process.env.FUZZ_TIMEOUT_MS ?? 420_000));
 
@@ -197,7 +195,7 @@ t.test('hostile frames never reach the CSMS; valid frames around them arrive in 
     ws.close();
   });
 
-  t.test('a CALL reusing the id of an outstanding CALL is not forwarded', { todo: KNOWN_GAP && 'session.ts forwards it (see the hostile-input report)' }, async (t) => {
+  t.test('a CALL reusing the id of an outstanding CALL is not forwarded', async (t) => {
     const csmsSlow = await startLegacyCsms({ onClient: (c) => c.handle('DataTransfer', () => new Promise((r) => setTimeout(() => r({ status: 'Accepted' }), 300))) });
     t.teardown(() => csmsSlow.stop());
     const p2 = await startTestProxy({ backend: csmsSlow.url, reportOnly: 'true' }, { log });
@@ -211,7 +209,7 @@ t.test('hostile frames never reach the CSMS; valid frames around them arrive in 
     ws.close();
   });
 
-  t.test('2.1: a CALLRESULTERROR for a CALLRESULT never sent is not forwarded', { todo: KNOWN_GAP && 'session.ts forwards type 5 unchecked (see the hostile-input report)' }, async (t) => {
+  t.test('2.1: a CALLRESULTERROR for a CALLRESULT never sent is not forwarded', async (t) => {
     const ws = await openCharger(proxy, 'CRE-21', 'ocpp2.1');
     ws.send('[5,"never-sent","GenericError","",{}]');
     ws.send('[2,"marker","Heartbeat",{}]');
