@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type WebSocket from 'ws';
 import {
-  InjectionError, type CallOutcome, type ChargerCall, type ChargerCallDecision, type Interceptor,
-  type InterceptorFactory, type SessionApi, type SessionEnd,
+  InjectionError, type CallOutcome, type ChargerCall, type ChargerCallDecision, type InterceptorFactory, type SessionApi, type SessionEnd,
 } from '../policies/interceptors/types';
+import { InterceptorChain } from './interceptor-chain';
 import { CallLine } from './call-line';
 import { clampReason, codeForCharger, codeForCsms } from './close-codes';
 import type { Logger } from './log';
@@ -64,7 +64,7 @@ export class Session extends EventEmitter implements SessionApi {
   private readonly csms: WebSocket;
   private readonly opts: SessionOptions;
   private readonly line: CallLine;
-  private readonly interceptors: Interceptor[] = [];
+  private readonly interceptors: InterceptorChain;
   private readonly knownTypes: ReadonlySet<number>;
   /** Charger CALLs forwarded to the CSMS and not yet answered: id -> call (for onCsmsAnswer). */
   private readonly chargerCalls = new Map<string, ChargerCall>();
@@ -90,10 +90,7 @@ export class Session extends EventEmitter implements SessionApi {
     this.csms = opts.csms;
     this.knownTypes = typesFor(opts.subprotocol);
     this.line = new CallLine((text) => this.send(this.charger, this.csms, text), opts.maxHeldFrames, () => this.close(1013, 'too many frames held for the charger'));
-    for (const make of opts.interceptors ?? []) {
-      const i = safe(this.log, 'factory', () => make(this));
-      if (i) this.interceptors.push(i);
-    }
+    this.interceptors = new InterceptorChain(this, opts.interceptors ?? [], this.log);
   }
 
   /** Wires both legs and starts relaying. */
@@ -110,7 +107,7 @@ export class Session extends EventEmitter implements SessionApi {
       this.pingTimer = setInterval(() => this.ping(), this.opts.pingIntervalMs);
       this.pingTimer.unref?.();
     }
-    for (const i of this.interceptors) if (i.onOpen) safe(this.log, i.name, () => i.onOpen!(this));
+    this.interceptors.open();
   }
 
   get closed(): boolean {
@@ -133,7 +130,7 @@ export class Session extends EventEmitter implements SessionApi {
   /** Hands a fresh copy of the charger's stored record to the interceptors (operator actions). */
   recordChanged(record: ChargerRecord): void {
     if (this.closed) return;
-    for (const i of this.interceptors) if (i.onRecordChanged) safe(this.log, i.name, () => i.onRecordChanged!(this, record));
+    this.interceptors.recordChanged(record);
   }
 
   // ---- charger -> CSMS -------------------------------------------------------------------------
@@ -163,7 +160,7 @@ export class Session extends EventEmitter implements SessionApi {
         return;
       }
       const call: ChargerCall = { id: frame.id, action: frame.action!, payload: frame.value[3] as Record<string, unknown> };
-      const decision = this.decideChargerCall(call);
+      const decision = this.interceptors.chargerCall(call);
       if (decision instanceof Promise) {
         this.chargerBusy = true;
         decision.then((d) => this.completeChargerCall(call, text, d, started)).finally(() => this.drainChargerBacklog());
@@ -185,37 +182,6 @@ export class Session extends EventEmitter implements SessionApi {
       }
     }
     this.forward('charger_to_csms', frame, text, started);
-  }
-
-  private decideChargerCall(call: ChargerCall): ChargerCallDecision | Promise<ChargerCallDecision> {
-    for (let n = 0; n < this.interceptors.length; n++) {
-      const i = this.interceptors[n]!;
-      if (!i.onChargerCall) continue;
-      const d = safe(this.log, i.name, () => i.onChargerCall!(this, call));
-      if (d instanceof Promise) {
-        // Slow path: this interceptor thinks asynchronously; finish the chain after it.
-        return d.catch((err: unknown) => {
-          this.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
-          return undefined;
-        }).then((r) => (r !== undefined ? r : this.decideFrom(n + 1, call)));
-      }
-      if (d !== undefined) return d;
-    }
-    return undefined;
-  }
-
-  private async decideFrom(start: number, call: ChargerCall): Promise<ChargerCallDecision> {
-    for (let n = start; n < this.interceptors.length; n++) {
-      const i = this.interceptors[n]!;
-      if (!i.onChargerCall) continue;
-      try {
-        const d = await i.onChargerCall(this, call);
-        if (d !== undefined) return d;
-      } catch (err) {
-        this.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
-      }
-    }
-    return undefined;
   }
 
   private completeChargerCall(call: ChargerCall, text: string, decision: ChargerCallDecision, started: bigint): void {
@@ -263,7 +229,7 @@ export class Session extends EventEmitter implements SessionApi {
         return;
       }
       this.chargerCalls.delete(frame.id);
-      for (const i of this.interceptors) if (i.onCsmsAnswer) safe(this.log, i.name, () => i.onCsmsAnswer!(this, call, outcomeOf(frame)));
+      this.interceptors.csmsAnswer(call, outcomeOf(frame));
     }
     if (!this.line.fromCsms(text, frame.type, frame.id)) return; // held behind an injected call
     this.forward('csms_to_charger', frame, text, started);
@@ -328,7 +294,7 @@ export class Session extends EventEmitter implements SessionApi {
       if (terminate) ws.terminate();
       else if (ws.readyState === 0 || ws.readyState === 1) ws.close(code, clampReason(end.reason));
     }
-    for (const i of this.interceptors) if (i.onClose) safe(this.log, i.name, () => i.onClose!(this, end));
+    this.interceptors.close(end);
     this.emit('close', end);
   }
 }
@@ -349,14 +315,4 @@ function outcomeOf(frame: Frame): CallOutcome {
   return frame.type === 3
     ? { kind: 'result', payload: v[2] as Record<string, unknown> }
     : { kind: 'error', code: String(v[2]), description: String(v[3]), details: v[4] as Record<string, unknown> };
-}
-
-/** Runs an interceptor hook; a throwing hook is logged and treated as "no opinion". */
-function safe<T>(log: Logger, name: string, fn: () => T): T | undefined {
-  try {
-    return fn();
-  } catch (err) {
-    log.error({ event: 'interceptor_failed', interceptor: name, err: String(err) });
-    return undefined;
-  }
 }

@@ -1,0 +1,79 @@
+import type {
+  CallOutcome, ChargerCall, ChargerCallDecision, Interceptor, InterceptorFactory, SessionApi, SessionEnd,
+} from '../policies/interceptors/types';
+import type { Logger } from './log';
+import type { ChargerRecord } from './store/types';
+
+/**
+ * The interceptors of one session, run in their configured order. A hook that throws (or whose
+ * promise rejects) is logged and counts as "no opinion": an interceptor's bug never breaks the relay.
+ */
+export class InterceptorChain {
+  private readonly list: Interceptor[] = [];
+
+  constructor(private readonly session: SessionApi, factories: readonly InterceptorFactory[], private readonly log: Logger) {
+    for (const make of factories) {
+      const i = this.safe('factory', () => make(session));
+      if (i) this.list.push(i);
+    }
+  }
+
+  open(): void {
+    for (const i of this.list) if (i.onOpen) this.safe(i.name, () => i.onOpen!(this.session));
+  }
+
+  csmsAnswer(call: ChargerCall, answer: CallOutcome): void {
+    for (const i of this.list) if (i.onCsmsAnswer) this.safe(i.name, () => i.onCsmsAnswer!(this.session, call, answer));
+  }
+
+  recordChanged(record: ChargerRecord): void {
+    for (const i of this.list) if (i.onRecordChanged) this.safe(i.name, () => i.onRecordChanged!(this.session, record));
+  }
+
+  close(end: SessionEnd): void {
+    for (const i of this.list) if (i.onClose) this.safe(i.name, () => i.onClose!(this.session, end));
+  }
+
+  /**
+   * The first interceptor with an opinion on a charger CALL decides. Synchronous when every hook is
+   * (the fast path: no promise per frame); once one answers with a promise the rest run after it.
+   */
+  chargerCall(call: ChargerCall): ChargerCallDecision | Promise<ChargerCallDecision> {
+    for (let n = 0; n < this.list.length; n++) {
+      const i = this.list[n]!;
+      if (!i.onChargerCall) continue;
+      const d = this.safe(i.name, () => i.onChargerCall!(this.session, call));
+      if (d instanceof Promise) {
+        return d.catch((err: unknown) => {
+          this.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
+          return undefined;
+        }).then((r) => (r !== undefined ? r : this.decideFrom(n + 1, call)));
+      }
+      if (d !== undefined) return d;
+    }
+    return undefined;
+  }
+
+  private async decideFrom(start: number, call: ChargerCall): Promise<ChargerCallDecision> {
+    for (let n = start; n < this.list.length; n++) {
+      const i = this.list[n]!;
+      if (!i.onChargerCall) continue;
+      try {
+        const d = await i.onChargerCall(this.session, call);
+        if (d !== undefined) return d;
+      } catch (err) {
+        this.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
+      }
+    }
+    return undefined;
+  }
+
+  private safe<T>(name: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      this.log.error({ event: 'interceptor_failed', interceptor: name, err: String(err) });
+      return undefined;
+    }
+  }
+}
