@@ -15,128 +15,15 @@
  */
 import type { Credentials } from './store-setup';
 import type { AuditEvent, ChargerPatch, ChargerRecord, NewChargerRecord, RotationState, SecurityProfile } from './store/types';
-import { isValidIdentity } from '../policies/gates/identity';
-import { normaliseSerial, SerialError } from '../certs';
-import { parseCsv, CsvError } from './csv';
 
-/** Reason labels of {@link ChargerAdminError}. */
-export type ChargerAdminReason =
-  | 'not_found' | 'already_exists' | 'bad_identity' | 'bad_input'
-  | 'password_too_short' | 'password_too_long' | 'rotation_disabled' | 'import_invalid';
+import {
+  ChargerAdminError, MAX_PASSWORD_BYTES, canonicalSerial, checkIdentity, checkPassword, checkText, notFound, parseProfile, viewCharger,
+  type ImportLineError,
+  type ChargerChanges, type ChargerInput, type ChargerView, type FactoryDefaultView, type ImportResult, type Mutation, type RotationIntent,
+} from './chargers-model';
+import { readImportRows } from './chargers-import';
 
-/** One rejected line of a CSV import. */
-export interface ImportLineError { line: number; message: string }
-
-/** A refused operator action. Messages name the charger or field, never a secret. */
-export class ChargerAdminError extends Error {
-  constructor(readonly reason: ChargerAdminReason, message: string, readonly lines: ImportLineError[] = []) {
-    super(message);
-    this.name = 'ChargerAdminError';
-  }
-}
-
-/** Shortest / longest operator password in bytes (OCPP-SECURITY.md: 1.6 16..20 bytes, 2.x 16..40/64 chars). */
-export const MIN_PASSWORD_BYTES = 16;
-export const MAX_PASSWORD_BYTES = 64;
-
-/** Fields of a new charger. */
-export interface ChargerInput {
-  identity: string;
-  password?: Buffer;
-  /** Minimum security profile; default 2 (TLS + Basic auth). */
-  profile?: SecurityProfile;
-  /** Charger serial number = expected CN of its client certificate (Profile 3). */
-  serial?: string;
-  organization?: string;
-  /** Basic username towards the CSMS; defaults to the identity when `backendPassword` is given. */
-  backendUsername?: string;
-  backendPassword?: Buffer;
-  reportOnly?: boolean;
-  /** Accept a password shorter than 16 bytes (with a warning). */
-  allowShortPassword?: boolean;
-}
-
-/** Changes to an existing charger: absent = unchanged, `null` = remove. */
-export interface ChargerChanges {
-  password?: Buffer | null;
-  profile?: SecurityProfile;
-  serial?: string | null;
-  organization?: string | null;
-  backendUsername?: string | null;
-  backendPassword?: Buffer | null;
-  reportOnly?: boolean;
-  rotationDisabled?: boolean;
-  allowShortPassword?: boolean;
-}
-
-/** A charger as operators see it: state and timestamps (ISO 8601), no secret material. */
-export interface ChargerView {
-  identity: string;
-  status: 'active' | 'blocked';
-  minProfile: SecurityProfile;
-  targetProfile: SecurityProfile | null;
-  hasPassword: boolean;
-  passwordSource: string | null;
-  passwordSetAt: string | null;
-  /** A rotation in flight: when the new password was stored, sent, accepted, and which attempt. */
-  pending: { since: string; sent: string | null; accepted: string | null; attempt: number } | null;
-  rotation: { disabled: boolean; requestedAt: string | null; nextAttemptAt: string | null; failures: number; lastResult: string | null };
-  boot: { state: string; at: string | null } | null;
-  certificate: { serialNumber: string | null; expectedCn: string | null; boundSerialHex: string | null; notAfter: string | null } | null;
-  organization: string | null;
-  backend: { username: string; hasPassword: boolean } | null;
-  reportOnly: boolean;
-  lastSeen: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** Rotation bookkeeping plus the operator's request time (read by the rotation interceptor). */
-export type RotationIntent = RotationState & { requestedAt?: number };
-
-/** Outcome of a mutation that may carry non-fatal warnings (e.g. a short password allowed). */
-export interface Mutation { charger: ChargerView; warnings: string[] }
-
-/** Outcome of `importCsv`. */
-export interface ImportResult { created: string[]; updated: string[]; warnings: string[] }
-
-/** A factory default as listed (no hash). */
-export interface FactoryDefaultView { id: string; match: { prefix?: string; batch?: string }; createdAt: string }
-
-const CSV_COLUMNS = ['identity', 'password', 'profile', 'serial', 'organization', 'backend_username', 'backend_password'] as const;
-const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
-
-/** Strips a record down to what an operator may see. */
-export function viewCharger(r: ChargerRecord): ChargerView {
-  const rot = (r.rotation ?? {}) as RotationIntent;
-  const c = r.certificate;
-  return {
-    identity: r.identity,
-    status: r.status,
-    minProfile: r.minProfile,
-    targetProfile: r.targetProfile ?? null,
-    hasPassword: r.password !== undefined,
-    passwordSource: r.passwordSource ?? null,
-    passwordSetAt: iso(r.passwordSetAt),
-    pending: r.pending ? { since: iso(r.pending.createdAt)!, sent: iso(r.pending.sentAt), accepted: iso(r.pending.acceptedAt), attempt: r.pending.attempt } : null,
-    rotation: { disabled: rot.disabled === true, requestedAt: iso(rot.requestedAt), nextAttemptAt: iso(rot.nextAttemptAt), failures: rot.failures ?? 0, lastResult: rot.lastResult ?? null },
-    boot: r.bootState ? { state: r.bootState, at: iso(r.bootAt) } : null,
-    certificate: c ? { serialNumber: c.serialNumber ?? null, expectedCn: c.expectedCn ?? null, boundSerialHex: c.boundSerialHex ?? null, notAfter: iso(c.notAfter) } : null,
-    organization: r.organization ?? null,
-    backend: r.backendCredentials ? { username: r.backendCredentials.username, hasPassword: true } : null,
-    reportOnly: r.reportOnly === true,
-    lastSeen: iso(r.lastSeenAt),
-    createdAt: new Date(r.createdAt).toISOString(),
-    updatedAt: new Date(r.updatedAt).toISOString(),
-  };
-}
-
-/** Validates a profile given as number or text. @throws ChargerAdminError bad_input */
-export function parseProfile(value: unknown): SecurityProfile {
-  const n = typeof value === 'string' && /^[123]$/.test(value.trim()) ? Number(value) : value;
-  if (n !== 1 && n !== 2 && n !== 3) throw new ChargerAdminError('bad_input', 'profile must be 1, 2 or 3');
-  return n;
-}
+export * from './chargers-model';
 
 /** Operator actions on chargers, factory defaults, revocations and the audit stream. */
 export class ChargerAdmin {
@@ -352,94 +239,9 @@ export class ChargerAdmin {
   }
 }
 
-function notFound(identity: string): ChargerAdminError {
-  return new ChargerAdminError('not_found', `no charger with identity ${identity}`);
-}
-
-function checkIdentity(identity: unknown): asserts identity is string {
-  if (typeof identity !== 'string' || !isValidIdentity(identity)) {
-    throw new ChargerAdminError('bad_identity', 'an identity is 1..48 characters of A-Z a-z 0-9 * - _ = + | @ .');
-  }
-}
-
-function checkPassword(pw: Buffer, allowShort: boolean, warnings: string[]): void {
-  if (!Buffer.isBuffer(pw) || pw.length === 0) throw new ChargerAdminError('bad_input', 'the password is empty');
-  if (pw.length > MAX_PASSWORD_BYTES) throw new ChargerAdminError('password_too_long', `the password is longer than ${MAX_PASSWORD_BYTES} bytes`);
-  if (pw.length < MIN_PASSWORD_BYTES) {
-    const msg = `the password is shorter than the OCPP minimum of ${MIN_PASSWORD_BYTES} bytes`;
-    if (!allowShort) throw new ChargerAdminError('password_too_short', `${msg} (allow it explicitly for a legacy charger)`);
-    warnings.push(msg);
-  }
-}
-
-function checkText(value: unknown, what: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (typeof value !== 'string' || value.trim() === '' || value.length > 255 || /[\u0000-\u001f\u007f]/.test(value)) {
-    throw new ChargerAdminError('bad_input', `the ${what} must be 1..255 printable characters`);
-  }
-  return value.trim();
-}
-
 function stripSerial(rec: ChargerRecord): ChargerPatch['certificate'] {
   if (!rec.certificate) return null;
   const rest = { ...rec.certificate };
   delete rest.serialNumber;
   return Object.keys(rest).length > 0 ? rest : null;
-}
-
-function canonicalSerial(serial: string): string {
-  try {
-    return normaliseSerial(serial);
-  } catch (err) {
-    if (err instanceof SerialError) throw new ChargerAdminError('bad_input', err.message);
-    throw err;
-  }
-}
-
-/** Parses and validates every import line (no hashing yet); throws one error listing all bad lines. */
-function readImportRows(text: string, allowShort: boolean): (ChargerInput & { line: number })[] {
-  let rows;
-  try {
-    rows = parseCsv(text);
-  } catch (err) {
-    if (err instanceof CsvError) throw new ChargerAdminError('import_invalid', err.message, [{ line: err.line, message: err.message }]);
-    throw err;
-  }
-  const header = rows.shift();
-  const names = header?.fields.map((f) => f.trim().toLowerCase()) ?? [];
-  // Unknown columns are named by position only: a missing header means line 1 may hold a password.
-  const unknown = names.flatMap((n, i) => ((CSV_COLUMNS as readonly string[]).includes(n) ? [] : [String(i + 1)]));
-  if (!header || !names.includes('identity') || unknown.length > 0 || new Set(names).size !== names.length) {
-    const message = `the first line must be a header naming columns among ${CSV_COLUMNS.join(',')} (identity required, no repeats)` + (unknown.length ? `; unknown column(s) at position ${unknown.join(', ')}` : '');
-    throw new ChargerAdminError('import_invalid', message, [{ line: header?.line ?? 1, message }]);
-  }
-  const errors: ImportLineError[] = [];
-  const seen = new Map<string, number>();
-  const out: (ChargerInput & { line: number })[] = [];
-  for (const row of rows) {
-    const cell = (n: string) => { const i = names.indexOf(n); return i < 0 ? '' : (row.fields[i] ?? '').trim(); };
-    try {
-      if (row.fields.length !== names.length) throw new ChargerAdminError('bad_input', `expected ${names.length} fields, found ${row.fields.length}`);
-      const identity = cell('identity');
-      checkIdentity(identity);
-      const first = seen.get(identity);
-      if (first !== undefined) throw new ChargerAdminError('bad_input', `identity ${identity} already appears on line ${first}`);
-      seen.set(identity, row.line);
-      const input: ChargerInput & { line: number } = { line: row.line, identity, allowShortPassword: allowShort };
-      const pw = row.fields[names.indexOf('password')]; // passwords keep their spaces
-      if (pw) { input.password = Buffer.from(pw, 'utf8'); checkPassword(input.password, allowShort, []); }
-      if (cell('profile')) input.profile = parseProfile(cell('profile'));
-      if (cell('serial')) input.serial = checkText(cell('serial'), 'serial');
-      if (cell('organization')) input.organization = checkText(cell('organization'), 'organization');
-      if (cell('backend_username')) input.backendUsername = checkText(cell('backend_username'), 'backend username');
-      const bpw = row.fields[names.indexOf('backend_password')];
-      if (bpw) input.backendPassword = Buffer.from(bpw, 'utf8');
-      out.push(input);
-    } catch (err) {
-      if (!(err instanceof ChargerAdminError)) throw err;
-      errors.push({ line: row.line, message: err.message });
-    }
-  }
-  if (errors.length > 0) throw new ChargerAdminError('import_invalid', `${errors.length} bad line(s); nothing was imported`, errors);
-  return out;
 }
