@@ -47,6 +47,8 @@ async function connect(a: ConnectArgs): Promise<ConnectResult> {
   const res: ConnectResult = { admitted: 0, failed: 0, resumed: 0, errors: {}, latenciesMs: [], elapsedMs: 0 };
   const started = performance.now();
   let next = 0;
+  // A full phase starts clean: a session kept from another case (other certificate) must not be offered.
+  if (!a.resume) for (const id of a.identities) sessions.delete(id);
   // One context for the whole phase: parsing the CA and key per connection would make the load
   // generator, not the proxy, the bottleneck.
   const t = a.tls;

@@ -111,7 +111,7 @@ export async function startNginx(env: TargetEnv): Promise<Target> {
   const conf = path.join(prefix, 'nginx.conf');
   writeFileSync(conf, fill('nginx.conf', {
     PORT: String(port), CSMS_PORT: String(env.csmsPort), WORKERS: String(env.threads), CIPHERS, DIR: prefix,
-    NOFILE: String(Math.min(fileLimit(), 65_536)), MAXCONN: String(2 * maxSessions() + 100),
+    NOFILE: String(Math.min(fileLimit(), 65_536)), MAXCONN: String(Math.min(fileLimit(), 65_536)),
     RSA_CRT: path.join(env.pkiDir, 'server-rsa.crt'), RSA_KEY: path.join(env.pkiDir, 'server-rsa.key'),
     EC_CRT: path.join(env.pkiDir, 'server-ec.crt'), EC_KEY: path.join(env.pkiDir, 'server-ec.key'), CA: path.join(env.pkiDir, 'ca.crt'),
   }));
