@@ -1,20 +1,10 @@
 import t from 'tap';
-import WebSocket from 'ws';
+import { tryBasicLogin } from '../helpers/login';
 import { startLegacyCsms } from '../helpers/csms';
 import { freePort, waitFor } from '../helpers/net';
-import { seedCharger, startTestProxy, type TestProxy } from '../helpers/proxy';
+import { seedCharger, startTestProxy } from '../helpers/proxy';
 import { SimStation } from '../helpers/station';
 
-const basic = (user: string, pass: string) => 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64');
-
-function tryBasic(proxy: TestProxy, identity: string, password: string, protocol: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${proxy.tlsUrl}/${identity}`, [protocol], { ca: proxy.caPem, servername: 'localhost', headers: { authorization: basic(identity, password) } } as WebSocket.ClientOptions);
-    ws.on('unexpected-response', (_q, res) => { res.resume(); resolve(res.statusCode ?? 0); });
-    ws.on('open', () => { ws.close(); resolve(101); });
-    ws.on('error', (e) => { if (!/Unexpected server response/.test(e.message)) reject(e); });
-  });
-}
 
 t.test('Profile 2 → 3: certificate signed by the proxy, profile raised, Profile 2 refused afterwards', async (t) => {
   const csms = await startLegacyCsms();
@@ -49,7 +39,7 @@ t.test('Profile 2 → 3: certificate signed by the proxy, profile raised, Profil
       t.equal(rec!.minProfile, 3, 'minimum profile raised to 3');
       t.equal(rec!.targetProfile, undefined, 'target cleared');
       t.ok(rec!.certificate?.boundSerialHex, 'new certificate bound to the charger');
-      t.equal(await tryBasic(proxy, identity, 'profile-two-password', protocol), 401, 'a Profile 2 attempt afterwards is refused');
+      t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, 'profile-two-password', protocol), 401, 'a Profile 2 attempt afterwards is refused');
       if (protocol === 'ocpp1.6') {
         t.ok(s.otherCalls.some((c) => c.action === 'ChangeConfiguration' && c.params.key === 'SecurityProfile' && c.params.value === '3'), 'ChangeConfiguration SecurityProfile 3');
       } else {

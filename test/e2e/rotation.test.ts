@@ -1,12 +1,12 @@
 import t from 'tap';
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
-import WebSocket from 'ws';
 import { createValidator } from 'ocpp-rpc/lib/validator';
+import { tryBasicLogin } from '../helpers/login';
 import { startLegacyCsms, type LegacyCsms } from '../helpers/csms';
 import { waitFor, sleep } from '../helpers/net';
 import { startRedis } from '../helpers/redis';
-import { seedCharger, startTestProxy, TMP_ROOT, type TestProxy } from '../helpers/proxy';
+import { seedCharger, startTestProxy, TMP_ROOT } from '../helpers/proxy';
 import { SimStation, type PasswordBehaviour } from '../helpers/station';
 
 // The official OCPP JSON schemas as shipped by ocpp-rpc (1.6 and 2.0.1).
@@ -15,17 +15,6 @@ const schemas: Record<string, any> = {
   'ocpp2.0.1': createValidator('ocpp2.0.1', require('ocpp-rpc/lib/schemas/ocpp2_0_1.json')),
 };
 
-const basic = (user: string, pass: string) => 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64');
-
-/** Status of one upgrade attempt with the given password. */
-function tryLogin(proxy: TestProxy, identity: string, password: string, protocol: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${proxy.tlsUrl}/${identity}`, [protocol], { ca: proxy.caPem, servername: 'localhost', headers: { authorization: basic(identity, password) } } as WebSocket.ClientOptions);
-    ws.on('unexpected-response', (_q, res) => { res.resume(); resolve(res.statusCode ?? 0); });
-    ws.on('open', () => { ws.close(); resolve(101); });
-    ws.on('error', (e) => { if (!/Unexpected server response/.test(e.message)) reject(e); });
-  });
-}
 
 for (const kind of ['embedded', 'redis'] as const) {
   t.test(`password rotation on the ${kind} store`, async (t) => {
@@ -70,8 +59,8 @@ for (const kind of ['embedded', 'redis'] as const) {
         await waitFor(async () => (await store.getCharger(identity))?.pending === undefined, 'pending committed');
         const rec = (await store.getCharger(identity))!;
         t.equal(rec.passwordSource, 'generated', 'new password is current');
-        t.equal(await tryLogin(proxy, identity, 'operator-set-password-1', protocol), 401, 'old password refused after commit');
-        t.equal(await tryLogin(proxy, identity, change.password, protocol), 101, 'new password works');
+        t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, 'operator-set-password-1', protocol), 401, 'old password refused after commit');
+        t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, change.password, protocol), 101, 'new password works');
         t.notOk(csmsSawInjected(identity), 'the CSMS never saw the injected call or its answer');
         t.equal(s.keyChanges.length, 1, 'a generated password is not rotated again');
         const audit = (await store.readAudit(200)).filter((e) => e.identity === identity).map((e) => e.type);
@@ -90,7 +79,7 @@ for (const kind of ['embedded', 'redis'] as const) {
         const rec = (await store.getCharger(identity))!;
         t.equal(rec.pending, undefined, 'pending dropped');
         t.ok(rec.rotation!.nextAttemptAt! > Date.now(), 'back-off scheduled');
-        t.equal(await tryLogin(proxy, identity, 'operator-set-password-1', 'ocpp1.6'), 101, 'old password still accepted');
+        t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, 'operator-set-password-1', 'ocpp1.6'), 101, 'old password still accepted');
         t.notOk(csmsSawInjected(identity));
       });
     }
@@ -105,8 +94,8 @@ for (const kind of ['embedded', 'redis'] as const) {
         const rec = (await store.getCharger(identity))!;
         t.ok(rec.pending, 'pending kept (the charger may have applied it)');
         const newPw = s.keyChanges[0]!.password;
-        t.equal(await tryLogin(proxy, identity, newPw, 'ocpp2.0.1'), 101, 'the new password is accepted (charger applied it)');
-        t.equal(await tryLogin(proxy, identity, 'operator-set-password-1', 'ocpp2.0.1'), 401, 'after the commit the old one is refused');
+        t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, newPw, 'ocpp2.0.1'), 101, 'the new password is accepted (charger applied it)');
+        t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, 'operator-set-password-1', 'ocpp2.0.1'), 401, 'after the commit the old one is refused');
         t.notOk(csmsSawInjected(identity));
       });
     }
@@ -119,7 +108,7 @@ for (const kind of ['embedded', 'redis'] as const) {
       await waitFor(() => s.connections === 2, 'station back with its old password');
       await waitFor(async () => (await store.getCharger(identity))?.pending === undefined, 'pending dropped');
       t.equal((await store.getCharger(identity))!.passwordSource, 'operator', 'old password still current');
-      t.equal(await tryLogin(proxy, identity, s.keyChanges[0]!.password, 'ocpp2.0.1'), 401, 'the unapplied new password is not accepted');
+      t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, s.keyChanges[0]!.password, 'ocpp2.0.1'), 401, 'the unapplied new password is not accepted');
       t.notOk(csmsSawInjected(identity));
     });
 
@@ -129,7 +118,7 @@ for (const kind of ['embedded', 'redis'] as const) {
       await s.connect();
       await waitFor(() => s.keyChanges.length === 1, 'password change received');
       await waitFor(async () => (await store.getCharger(identity))?.rotation?.lastResult === 'timeout', 'timeout recorded', 8000);
-      t.equal(await tryLogin(proxy, identity, 'operator-set-password-1', 'ocpp1.6'), 101, 'old password admitted');
+      t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, 'operator-set-password-1', 'ocpp1.6'), 101, 'old password admitted');
       t.equal((await store.getCharger(identity))!.pending, undefined, 'pending dropped: the charger did not apply it');
     });
 
@@ -156,7 +145,7 @@ for (const kind of ['embedded', 'redis'] as const) {
       t.ok(res.status === 200 || res.status === 202, 'rotate accepted by the admin API');
       await waitFor(() => s.keyChanges.length === 2, 'second password change received', 8000);
       await waitFor(() => s.connections === 3, 'reconnected with the second new password');
-      t.equal(await tryLogin(proxy, identity, s.keyChanges[1]!.password, 'ocpp2.0.1'), 101);
+      t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, s.keyChanges[1]!.password, 'ocpp2.0.1'), 101);
     });
 
     t.test('a CSMS call arriving during the injected call is delayed, not lost', async (t) => {
