@@ -29,6 +29,11 @@ export class SafeCounter<V extends LabelSet> {
   inc(labels: V, value = 1): void {
     this.metric.inc(clampAll(this.clamps, labels), value);
   }
+
+  /** The clamped label set (for callers that bind a label child once on a hot path). */
+  clampLabels(labels: V): V {
+    return clampAll(this.clamps, labels) as V;
+  }
 }
 
 /** A gauge whose label values are always clamped. */

@@ -116,7 +116,8 @@ function applyEdge(ctx: UpgradeContext, edge: EdgeFacts | null): void {
 
 function newContext(req: IncomingMessage, socket: Duplex, listener: ListenerKind, reportOnly: boolean): UpgradeContext {
   const tlsSocket = socket instanceof TLSSocket ? socket : null;
-  const cert = tlsSocket?.getPeerCertificate(true);
+  // The leaf only: Node has already verified the chain (peerAuthorized); the detailed chain is costly.
+  const cert = tlsSocket?.getPeerCertificate(false);
   const hasCert = cert !== undefined && cert !== null && Object.keys(cert).length > 0;
   return {
     req,

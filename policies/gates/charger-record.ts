@@ -1,4 +1,5 @@
 import type { CredentialStore } from '../../proxy/store/types';
+import { prefetched } from './prefetch';
 import type { Gate, GateVerdict, UpgradeContext } from './types';
 import { reject } from './types';
 
@@ -12,7 +13,7 @@ export function chargerRecordGate(store: CredentialStore, opts: { autoEnrol: boo
     name: 'charger-record',
     reportOnlyCapable: true,
     async check(ctx: UpgradeContext): Promise<GateVerdict> {
-      const record = await store.getCharger(ctx.identity);
+      const record = await (prefetched(ctx)?.record ?? store.getCharger(ctx.identity));
       if (!record) {
         if (opts.autoEnrol && ctx.req.headers.authorization) {
           ctx.facts.enrolCandidate = true;

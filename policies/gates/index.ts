@@ -6,6 +6,7 @@ import { clientCertificateGate } from './client-certificate';
 import { handshakeGate } from './handshake';
 import { identityGate } from './identity';
 import { addressLockoutGate, identityLockoutGate } from './lockout';
+import { prefetchGate } from './prefetch';
 import { profileGate } from './profile';
 import { subprotocolGate } from './subprotocol';
 import type { Gate } from './types';
@@ -43,6 +44,7 @@ export function structuralGates(s: GateSettings): Gate[] {
 export function admissionGates(s: GateSettings, d: AuthGateDeps): Gate[] {
   return [
     ...structuralGates(s),
+    prefetchGate(d.store, d.guard), //   start the store reads below at once (one round trip)
     addressLockoutGate(d.guard), //      source address not locked out
     chargerRecordGate(d.store, d), //    known (404) and not blocked (403)
     identityLockoutGate(d.guard), //     identity not locked out (no password tried)

@@ -1,4 +1,5 @@
 import type { BruteForceGuard } from '../brute-force';
+import { prefetched } from './prefetch';
 import type { Gate, GateVerdict, UpgradeContext } from './types';
 
 /** Status for a locked-out charger: 401 like any auth failure, so chargers back off and log it. */
@@ -10,7 +11,8 @@ export function addressLockoutGate(guard: BruteForceGuard): Gate {
     name: 'address-lockout',
     reportOnlyCapable: true,
     async check(ctx: UpgradeContext): Promise<GateVerdict> {
-      return (await guard.addressLockedUntil(ctx.remoteAddress)) > 0 ? LOCKED : undefined;
+      const until = await (prefetched(ctx)?.addressLockedUntil ?? guard.addressLockedUntil(ctx.remoteAddress));
+      return until > 0 ? LOCKED : undefined;
     },
   };
 }
@@ -21,7 +23,8 @@ export function identityLockoutGate(guard: BruteForceGuard): Gate {
     name: 'identity-lockout',
     reportOnlyCapable: true,
     async check(ctx: UpgradeContext): Promise<GateVerdict> {
-      return (await guard.identityLockedUntil(ctx.identity)) > 0 ? LOCKED : undefined;
+      const until = await (prefetched(ctx)?.identityLockedUntil ?? guard.identityLockedUntil(ctx.identity));
+      return until > 0 ? LOCKED : undefined;
     },
   };
 }

@@ -59,7 +59,8 @@ export async function connectRedis(target: RedisTarget, opts: RedisClientOptions
   };
   let client: Redis | Cluster;
   if (target.kind === 'standalone') {
-    client = new Redis({ ...common, host: target.host, port: target.port, db: target.db });
+    // Auto-pipelining: the admission gates' concurrent reads (and a reconnect storm's) share round trips.
+    client = new Redis({ ...common, host: target.host, port: target.port, db: target.db, enableAutoPipelining: true });
   } else if (target.kind === 'sentinel') {
     client = new Redis({
       ...common,
@@ -70,6 +71,7 @@ export async function connectRedis(target: RedisTarget, opts: RedisClientOptions
       sentinelPassword: target.sentinelPassword,
       enableTLSForSentinelMode: target.tls,
       sentinelRetryStrategy: (times: number) => Math.min(50 * 2 ** times, 2000),
+      enableAutoPipelining: true,
     });
   } else {
     const { lazyConnect, enableOfflineQueue, retryStrategy, ...redisOptions } = common;
