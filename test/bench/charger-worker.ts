@@ -10,6 +10,7 @@ import * as tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { frameFor, INITIATED_ANSWER } from './frames';
+import { startSoak, stopSoak, type SoakArgs, type SoakHooks } from './soak-load';
 
 /** What a connect request carries. */
 export interface ConnectArgs {
@@ -42,6 +43,7 @@ export interface ConnectResult {
 
 const sockets = new Map<string, WebSocket>();
 const sessions = new Map<string, Buffer>();
+const addresses = new Map<string, string>();
 
 async function connect(a: ConnectArgs): Promise<ConnectResult> {
   const res: ConnectResult = { admitted: 0, failed: 0, resumed: 0, errors: {}, latenciesMs: [], elapsedMs: 0 };
@@ -58,8 +60,10 @@ async function connect(a: ConnectArgs): Promise<ConnectResult> {
     const t0 = performance.now();
     const headers: Record<string, string> = {};
     if (a.passwords) headers.authorization = 'Basic ' + Buffer.from(`${identity}:${a.passwords[i]}`).toString('base64');
-    // Each charger its own loopback source address, as real chargers have (and per-address limits expect).
-    const localAddress = `127.${10 + a.worker}.${Math.floor(i / 250) % 250}.${1 + (i % 250)}`;
+    // Each charger its own loopback source address, as real chargers have (and per-address limits expect);
+    // a charger reconnecting later (soak churn) keeps the address it first had.
+    const localAddress = addresses.get(identity) ?? `127.${10 + a.worker}.${Math.floor(i / 250) % 250}.${1 + (i % 250)}`;
+    addresses.set(identity, localAddress);
     let reused = false;
     const opts: WebSocket.ClientOptions = { headers, perMessageDeflate: false, handshakeTimeout: 30_000, localAddress } as WebSocket.ClientOptions;
     if (a.tls) {
@@ -116,7 +120,7 @@ async function connect(a: ConnectArgs): Promise<ConnectResult> {
 }
 
 /** Per-connection relay state: the one outstanding charger CALL (OCPP allows one per direction). */
-interface Line { ws: WebSocket; waitingId: string | null; sentAt: number; seq: number }
+export interface Line { ws: WebSocket; waitingId: string | null; sentAt: number; seq: number }
 const lines = new Map<WebSocket, Line>();
 let onAnswer: (line: Line, latencyMs: number) => void = () => {};
 let initiatedAnswered = 0;
@@ -210,6 +214,15 @@ async function closeAll(): Promise<{ closed: number }> {
   return { closed: n };
 }
 
+/** What the soak load (soak-load.ts) needs from this worker's connections. */
+const soakHooks: SoakHooks = {
+  lines: () => lines.values(),
+  setOnAnswer: (f) => { onAnswer = f; },
+  initiatedAnswered: () => initiatedAnswered,
+  sockets: () => sockets,
+  connect,
+};
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 process.on('message', (req: { id: number; cmd: string } & Record<string, any>) => {
@@ -218,6 +231,8 @@ process.on('message', (req: { id: number; cmd: string } & Record<string, any>) =
       : req.cmd === 'relay' ? relay(req as unknown as RelayArgs)
         : req.cmd === 'closeAll' ? closeAll()
           : req.cmd === 'count' ? Promise.resolve({ open: sockets.size })
+            : req.cmd === 'soakStart' ? Promise.resolve(startSoak(req as unknown as SoakArgs, soakHooks))
+              : req.cmd === 'soakStop' ? stopSoak()
             : Promise.reject(new Error(`unknown command ${req.cmd}`));
   work.then((r) => process.send?.({ id: req.id, ...r }), (err: Error) => process.send?.({ id: req.id, error: err.message }));
 });

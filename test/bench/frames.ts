@@ -29,3 +29,9 @@ export function frameFor(seq: number, id: string): string {
   if (k < 8) return `[2,"${id}","Heartbeat",{}]`;
   return `[2,"${id}","StatusNotification",${STATUS}]`;
 }
+
+/** A charger's periodic call by action (the soak's steady load). */
+export function frameOf(action: 'Heartbeat' | 'MeterValues' | 'StatusNotification', id: string): string {
+  const payload = action === 'MeterValues' ? METER : action === 'StatusNotification' ? STATUS : '{}';
+  return `[2,"${id}","${action}",${payload}]`;
+}

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { TargetName } from './targets';
 
-/** Which scenarios to run. */
-export type ScenarioName = 'storm' | 'relay' | 'idle';
+/** Which scenarios to run (`soak` runs alone, against our proxy only; never part of `all`). */
+export type ScenarioName = 'storm' | 'relay' | 'idle' | 'soak';
 
 /** Validated bench options. */
 export interface BenchOptions {
@@ -32,6 +32,12 @@ export interface BenchOptions {
   cpuProfile: boolean;
   /** Keep the scratch directory (logs, configs, CPU profiles). */
   keep: boolean;
+  /** Soak: minutes of steady load after the fleet has connected. */
+  soakMinutes: number;
+  /** Soak: seconds between two reads of the proxy's /metrics. */
+  soakSampleS: number;
+  /** Soak: percent of the open chargers that drop and reconnect per minute. */
+  soakChurnPct: number;
 }
 
 /** A bad command line; the message says which option and why. */
@@ -40,19 +46,22 @@ export class BenchUsageError extends Error {
 }
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]
-  --chargers N          chargers in the storm and idle scenarios (default 10000; --quick 100)
+  --chargers N          chargers in the storm and idle scenarios (default 10000; --quick 100; soak 2000)
   --relay-sessions N    sessions in the steady relay (default 1000; --quick 30)
   --duration S          seconds each relay phase measures (default 10; --quick 1)
-  --scenario NAME       storm | relay | idle | all (default all; may repeat)
+  --scenario NAME       storm | relay | idle | all (default all; may repeat), or soak (alone, our proxy only)
+  --soak-minutes M      soak: minutes of steady load once connected (default 30)
+  --soak-sample-s S     soak: seconds between /metrics samples (default 10)
+  --soak-churn-pct P    soak: percent of chargers that drop and reconnect per minute (default 1)
   --targets LIST        comma list of ours,haproxy,nginx,direct (default all four)
   --quick               small sizes for a smoke run
   --readme              also print the Markdown block for the README
-  --out FILE            JSON output (default test/bench/results/latest.json)
+  --out FILE            JSON output (default test/bench/results/latest.json; soak appends to results/soak-latest.json)
   --threads N           HAProxy threads / nginx workers (default 1, like Node's one event loop)
   --workers N           charger worker processes (default 2)
   --concurrency N       handshakes in flight per worker (default 200; --quick 50)
   --phase-deadline S    a connect phase stops starting connections after S seconds (default 180)
-  --max-minutes M       kill the whole run after M minutes (default 50; --quick 4)
+  --max-minutes M       kill the whole run after M minutes (default 50; --quick 4; soak: soak minutes + 15)
   --cpu-prof            write a V8 CPU profile of our proxy (kept with --keep's directory)
   --keep                keep the scratch directory (logs, configs, profiles)`;
 
@@ -71,6 +80,7 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
         readme: { type: 'boolean' }, out: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
         concurrency: { type: 'string' }, 'phase-deadline': { type: 'string' }, 'max-minutes': { type: 'string' },
         'cpu-prof': { type: 'boolean' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'soak-minutes': { type: 'string' }, 'soak-sample-s': { type: 'string' }, 'soak-churn-pct': { type: 'string' },
       },
     }).values;
   } catch (err) {
@@ -86,27 +96,34 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
   const scenarios = new Set<ScenarioName>();
   for (const s of v.scenario ?? ['all']) {
     if (s === 'all') ['storm', 'relay', 'idle'].forEach((x) => scenarios.add(x as ScenarioName));
-    else if (s === 'storm' || s === 'relay' || s === 'idle') scenarios.add(s);
-    else throw new BenchUsageError(`--scenario must be storm, relay, idle or all, got "${s}"`);
+    else if (s === 'storm' || s === 'relay' || s === 'idle' || s === 'soak') scenarios.add(s);
+    else throw new BenchUsageError(`--scenario must be storm, relay, idle, all or soak, got "${s}"`);
   }
+  const soak = scenarios.has('soak');
+  if (soak && scenarios.size > 1) throw new BenchUsageError('--scenario soak runs alone: do not combine it with other scenarios');
+  if (soak && v.targets !== undefined && v.targets.split(',').some((t) => t.trim() !== 'ours')) throw new BenchUsageError('--scenario soak measures our proxy only: leave --targets out (or use --targets ours)');
+  const soakMinutes = int('soak-minutes', v['soak-minutes'], 30, 1, 24 * 60);
   const targets = v.targets === undefined ? ALL_TARGETS : v.targets.split(',').map((t) => t.trim());
   for (const t of targets) if (!ALL_TARGETS.includes(t as TargetName)) throw new BenchUsageError(`--targets: unknown target "${t}" (use ${ALL_TARGETS.join(', ')})`);
   return {
     help: v.help === true,
-    chargers: int('chargers', v.chargers, quick ? 100 : 10_000, 1, 60_000),
+    chargers: int('chargers', v.chargers, soak ? 2000 : quick ? 100 : 10_000, 1, 60_000),
     relaySessions: int('relay-sessions', v['relay-sessions'], quick ? 30 : 1000, 1, 20_000),
     duration: int('duration', v.duration, quick ? 1 : 10, 1, 600),
-    scenarios: ['idle', 'storm', 'relay'].filter((s) => scenarios.has(s as ScenarioName)) as ScenarioName[],
-    targets: ALL_TARGETS.filter((t) => targets.includes(t)),
+    scenarios: ['idle', 'storm', 'relay', 'soak'].filter((s) => scenarios.has(s as ScenarioName)) as ScenarioName[],
+    targets: soak ? ['ours'] : ALL_TARGETS.filter((t) => targets.includes(t)),
     quick,
     readme: v.readme === true,
-    out: path.resolve(v.out ?? path.join(repoRoot, 'test/bench/results/latest.json')),
+    out: path.resolve(v.out ?? path.join(repoRoot, soak ? 'test/bench/results/soak-latest.json' : 'test/bench/results/latest.json')),
     threads: int('threads', v.threads, 1, 1, 64),
     workers: int('workers', v.workers, 2, 1, 16),
     concurrency: int('concurrency', v.concurrency, quick ? 50 : 200, 1, 5000),
     phaseDeadlineS: int('phase-deadline', v['phase-deadline'], 180, 1, 3600),
-    maxMinutes: int('max-minutes', v['max-minutes'], quick ? 4 : 50, 1, 600),
+    maxMinutes: int('max-minutes', v['max-minutes'], soak ? soakMinutes + 15 : quick ? 4 : 50, 1, 24 * 60 + 60),
     cpuProfile: v['cpu-prof'] === true,
     keep: v.keep === true,
+    soakMinutes,
+    soakSampleS: int('soak-sample-s', v['soak-sample-s'], 10, 1, 3600),
+    soakChurnPct: int('soak-churn-pct', v['soak-churn-pct'], 1, 0, 100),
   };
 }

@@ -12,6 +12,8 @@ import { openLab, type Lab } from './lab';
 import { BENCH_USAGE, BenchUsageError, parseBenchOptions, type BenchOptions } from './options';
 import { machineFacts, markdownTable, readmeBlock, row, type BenchReport, type ResultRow } from './report';
 import { idle, relay, storm, type IdleMeasure, type PhaseLimits, type StormMeasure } from './scenarios';
+import { soak } from './soak';
+import { appendSoakJson, soakMarkdown, soakReadmeBlock, type SoakReport } from './soak-report';
 import { directTarget, fileLimit, haveBinary, maxSessions, startHaproxy, startNginx, startOurs, type Target, type TargetName } from './targets';
 
 const REPO_ROOT = path.resolve(__dirname, '../../..');
@@ -171,6 +173,25 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   return report;
 }
 
+/** Runs the soak scenario (our proxy only); appends its report to `o.out` and resolves to it. */
+export async function runSoak(o: BenchOptions): Promise<SoakReport> {
+  const cap = maxSessions();
+  if (o.chargers > cap) {
+    log(`open-file hard limit ${fileLimit()} lets a proxy hold at most ${cap} sessions: using ${cap} chargers instead of ${o.chargers}`);
+    o = { ...o, chargers: cap };
+  }
+  const lab = await openLab({ chargers: o.chargers, workers: o.workers, threads: o.threads, cpuProfile: o.cpuProfile }, log);
+  let report: SoakReport;
+  try {
+    report = await soak(o, lab, log);
+  } finally {
+    await lab.close(o.keep || o.cpuProfile);
+    if (o.keep || o.cpuProfile) log(`scratch directory kept: ${lab.env.dir}`);
+  }
+  appendSoakJson(o.out, report);
+  return report;
+}
+
 async function main(): Promise<number> {
   let o;
   try {
@@ -194,6 +215,13 @@ async function main(): Promise<number> {
   watchdog.unref();
   // Ctrl-C / SIGTERM: exit through process.exit so every child is killed by PID (child.ts).
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { log(`${sig}: stopping`); process.exit(130); });
+  if (o.scenarios.includes('soak')) {
+    const r = await runSoak(o);
+    process.stdout.write(soakMarkdown(r) + '\n');
+    if (o.readme) process.stdout.write('\n' + soakReadmeBlock(r) + '\n');
+    log(`JSON appended to ${o.out} (${r.elapsedS} s)`);
+    return 0;
+  }
   const report = await runBench(o);
   process.stdout.write(markdownTable(report) + '\n');
   if (o.readme) process.stdout.write('\n' + readmeBlock(report) + '\n');

@@ -33,29 +33,37 @@ export interface PhaseLimits { concurrency: number; deadlineMs: number }
 
 /** Opens `n` sessions of the given kind on `target` and keeps them; returns what the workers saw. */
 export async function connectFleet(lab: Lab, target: Target, c: StormCase, n: number, lim: PhaseLimits): Promise<StormMeasure> {
+  const cpu0 = cpuMs(target.pids());
+  const results = await Promise.all(lab.workers.map((w, k) => {
+    const args = connectArgs(lab, target, c, n, lim, k);
+    return w.request<ConnectResult>('connect', args as unknown as Record<string, unknown>, lim.deadlineMs + 60_000);
+  }));
+  return summarise(results, cpuMs(target.pids()) - cpu0);
+}
+
+/** What worker `k` of the lab is asked to open: its share (every W-th) of the first `n` chargers of the kind. */
+export function connectArgs(lab: Lab, target: Target, c: StormCase, n: number, lim: PhaseLimits, k: number): ConnectArgs {
   const ids = c.profile === 2 ? lab.fleet.p2.slice(0, n) : lab.fleet.p3.slice(0, n);
   const pws = c.profile === 2 ? lab.fleet.p2Passwords.slice(0, n) : undefined;
   const W = lab.workers.length;
-  const cpu0 = cpuMs(target.pids());
-  const results = await Promise.all(lab.workers.map((w, k) => {
-    const args: ConnectArgs = {
-      base: target.base,
-      identities: ids.filter((_, i) => i % W === k),
-      passwords: pws?.filter((_, i) => i % W === k),
-      tls: target.tls ? {
-        ca: lab.caPem, servername: 'localhost',
-        // The suite picks the server certificate: ECDHE-ECDSA → the ECDSA one, ECDHE-RSA → the RSA one.
-        ciphers: c.cert === 'ecdsa' ? 'ECDHE-ECDSA-AES128-GCM-SHA256' : 'ECDHE-RSA-AES128-GCM-SHA256',
-        ...(c.profile === 3 ? lab.client : {}),
-      } : undefined,
-      concurrency: lim.concurrency,
-      resume: c.resume,
-      deadlineMs: lim.deadlineMs,
-      worker: k,
-    };
-    return w.request<ConnectResult>('connect', args as unknown as Record<string, unknown>, lim.deadlineMs + 60_000);
-  }));
-  const cpu = cpuMs(target.pids()) - cpu0;
+  return {
+    base: target.base,
+    identities: ids.filter((_, i) => i % W === k),
+    passwords: pws?.filter((_, i) => i % W === k),
+    tls: target.tls ? {
+      ca: lab.caPem, servername: 'localhost',
+      // The suite picks the server certificate: ECDHE-ECDSA → the ECDSA one, ECDHE-RSA → the RSA one.
+      ciphers: c.cert === 'ecdsa' ? 'ECDHE-ECDSA-AES128-GCM-SHA256' : 'ECDHE-RSA-AES128-GCM-SHA256',
+      ...(c.profile === 3 ? lab.client : {}),
+    } : undefined,
+    concurrency: lim.concurrency,
+    resume: c.resume,
+    deadlineMs: lim.deadlineMs,
+    worker: k,
+  };
+}
+
+function summarise(results: ConnectResult[], cpu: number): StormMeasure {
   const latencies = results.flatMap((r) => r.latenciesMs);
   const errors: Record<string, number> = {};
   for (const r of results) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;

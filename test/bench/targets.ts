@@ -20,6 +20,8 @@ export interface Target {
   /** URL base chargers append their identity to. */
   base: string;
   tls: boolean;
+  /** Our proxy only: base URL of its admin listener (`/metrics`). */
+  admin?: string;
   /** PIDs whose RSS is the target's memory (nginx: master and workers). */
   pids(): number[];
   stop(): Promise<void>;
@@ -81,7 +83,7 @@ export async function startOurs(env: TargetEnv): Promise<Target> {
     '--drain-grace-ms', '0', '--drain-jitter-ms', '0',
   ], path.join(env.dir, 'proxy.log'));
   await waitForPort(port, child, 'our proxy', path.join(env.dir, 'proxy.log'));
-  return simpleTarget('ours', `wss://127.0.0.1:${port}/ocpp/`, child);
+  return { ...simpleTarget('ours', `wss://127.0.0.1:${port}/ocpp/`, child), admin: `http://127.0.0.1:${admin}` };
 }
 
 /** Starts HAProxy in the foreground (-db) from config/haproxy.cfg. */
