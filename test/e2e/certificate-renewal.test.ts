@@ -2,7 +2,7 @@ import t from 'tap';
 import { certificateRenewal } from '../../policies/interceptors/certificate-renewal';
 import { serialNumberCheck, SERIAL_MISMATCH_CLOSE_CODE } from '../../policies/interceptors/serial-number-check';
 import { sleep, waitFor } from '../helpers/net';
-import { schemaErrors, startCertRig, strictCharger } from './certificate-harness';
+import { schemaErrors, startCertRig, strictCharger } from '../helpers/certificate-harness';
 
 const boot = (protocol: string, serialNumber?: string) => protocol === 'ocpp1.6'
   ? { chargePointVendor: 'Acme', chargePointModel: 'X1', ...(serialNumber ? { chargeBoxSerialNumber: serialNumber } : {}) }

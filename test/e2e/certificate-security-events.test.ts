@@ -1,7 +1,7 @@
 import t from 'tap';
 import { securityEvents } from '../../policies/interceptors/security-events';
 import { waitFor } from '../helpers/net';
-import { schemaErrors, startCertRig, strictCharger } from './certificate-harness';
+import { schemaErrors, startCertRig, strictCharger } from '../helpers/certificate-harness';
 
 const event = (type: string) => ({ type, timestamp: new Date().toISOString(), techInfo: 'lid opened' });
 

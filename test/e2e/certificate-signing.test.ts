@@ -5,7 +5,7 @@ import { certificateSigning } from '../../policies/interceptors/certificate-sign
 import { CaSigner } from '../../proxy/ca-signer';
 import { sleep, waitFor } from '../helpers/net';
 import { TEST_PKI_DIR } from '../helpers/proxy';
-import { breakSignature, opensslCsr, opensslVerify, schemaErrors, startCertRig, strictCharger, type CertRig } from './certificate-harness';
+import { breakSignature, opensslCsr, opensslVerify, schemaErrors, startCertRig, strictCharger, type CertRig } from '../helpers/certificate-harness';
 
 const CERT_ACTIONS = ['SignCertificate', 'CertificateSigned'];
 

@@ -21,9 +21,9 @@ import { createLogger } from '../../proxy/log';
 import { ProxyServer } from '../../proxy/server';
 import { EmbeddedStore } from '../../proxy/store/embedded';
 import type { NewChargerRecord } from '../../proxy/store/types';
-import { startLegacyCsms, type LegacyCsms } from '../helpers/csms';
-import { makeTestPki, runOpenssl, type TestPki } from '../helpers/pki';
-import { TEST_PKI_DIR } from '../helpers/proxy';
+import { startLegacyCsms, type LegacyCsms } from './csms';
+import { makeTestPki, runOpenssl, type TestPki } from './pki';
+import { TEST_PKI_DIR } from './proxy';
 
 /** What a test needs from its tap object. */
 interface Teardown {
