@@ -1,4 +1,5 @@
 import t from 'tap';
+import http from 'node:http';
 import https from 'node:https';
 import WebSocket from 'ws';
 import type { InterceptorFactory } from '../../policies/interceptors/types';
@@ -240,6 +241,40 @@ t.test('relay core with real OCPP peers', async (t) => {
       https.get(`https://127.0.0.1:${proxy.addresses.tls.port}/`, { ca: proxy.caPem, servername: 'localhost' }, (res) => { resolve(res.statusCode ?? 0); res.resume(); }).on('error', reject);
     });
     t.equal(status, 404);
+  });
+  t.test('permessage-deflate is negotiated with chargers that ask for it, and frames still arrive byte-identical', async (t) => {
+    const open = (deflate: boolean) => new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(`${proxy.tlsUrl}/CP-DEFLATE-${deflate ? 'ON' : 'OFF'}`, ['ocpp1.6'], { ca: proxy.caPem, servername: 'localhost', perMessageDeflate: deflate } as WebSocket.ClientOptions);
+      ws.once('open', () => resolve(ws));
+      ws.once('error', reject);
+    });
+    const on = await open(true);
+    t.match(on.extensions, /permessage-deflate/, 'negotiated when offered');
+    const off = await open(false);
+    t.equal(off.extensions, '', 'not negotiated when not offered');
+    const big = JSON.stringify([2, 'deflate-1', 'DataTransfer', { vendorId: 'x', data: 'compressible '.repeat(500) }]);
+    on.send(big);
+    await waitFor(() => csms.frames.some((f) => f.identity === 'CP-DEFLATE-ON' && f.raw === big), 'compressed frame relayed byte-identical');
+    t.pass('compressed frame reached the CSMS byte-identical');
+    on.close(); off.close();
+  });
+
+  t.test('plain HTTP passthrough to the CSMS origin when enabled, without the charger\'s Authorization', async (t) => {
+    const seen: { url?: string; auth?: string } = {};
+    const origin = http.createServer((req, res) => { seen.url = req.url; seen.auth = req.headers.authorization; res.end('csms-status-ok'); });
+    await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
+    t.teardown(() => origin.close());
+    const port = (origin.address() as { port: number }).port;
+    const p5 = await startTestProxy({ backend: `ws://127.0.0.1:${port}/ocpp`, httpPassthrough: 'true', reportOnly: 'true' });
+    t.teardown(() => p5.stop());
+    const body = await new Promise<string>((resolve, reject) => {
+      https.get(`https://127.0.0.1:${p5.addresses.tls.port}/status?x=1`, { ca: p5.caPem, servername: 'localhost', headers: { authorization: 'Basic c2VjcmV0OnNlY3JldA==' } }, (res) => {
+        let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(b));
+      }).on('error', reject);
+    });
+    t.equal(body, 'csms-status-ok', 'answered by the CSMS origin');
+    t.equal(seen.url, '/status?x=1');
+    t.equal(seen.auth, undefined, 'Authorization not passed on');
   });
   void sessions;
 });
