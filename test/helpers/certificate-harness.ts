@@ -9,7 +9,6 @@ import { readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { createValidator, RPCClient } from 'ocpp-rpc';
 import { normaliseSerial } from '../../certs';
 import { structuralGates } from '../../policies/gates';
@@ -23,7 +22,7 @@ import { EmbeddedStore } from '../../proxy/store/embedded';
 import type { NewChargerRecord } from '../../proxy/store/types';
 import { startLegacyCsms, type LegacyCsms } from './csms';
 import { makeTestPki, runOpenssl, type TestPki } from './pki';
-import { TEST_PKI_DIR } from './proxy';
+import { logCapture, TEST_PKI_DIR } from './proxy';
 
 /** What a test needs from its tap object. */
 interface Teardown {
@@ -81,13 +80,7 @@ export async function startCertRig(t: Teardown, interceptors: (store: EmbeddedSt
   t.teardown(() => store.close());
   const csms = await startLegacyCsms();
   t.teardown(() => csms.stop());
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(JSON.parse(line));
-      cb();
-    },
-  });
+  const { logs, sink } = logCapture();
   const config = loadConfig({
     env: {},
     flags: {

@@ -9,6 +9,18 @@ import { createLogger } from '../../proxy/log';
 /** Root of per-run scratch files (git-ignored). */
 export const TMP_ROOT = path.resolve(__dirname, '../../../test/.tmp');
 
+/** A stream that parses the proxy's JSON log lines into `logs`, for assertions on what was logged. */
+export function logCapture(): { logs: Record<string, unknown>[]; sink: Writable } {
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(JSON.parse(line));
+      cb();
+    },
+  });
+  return { logs, sink };
+}
+
 /** The shared development PKI for tests, created once by test/run.ts (or on first use). */
 export const TEST_PKI_DIR = path.join(TMP_ROOT, 'shared-pki');
 
@@ -28,13 +40,7 @@ export interface TestProxy extends App {
 export async function startTestProxy(flags: Record<string, unknown>, opts: Partial<AppOptions> & { dataDir?: string } = {}): Promise<TestProxy> {
   const dataDir = opts.dataDir ?? path.join(TMP_ROOT, `data-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
   mkdirSync(dataDir, { recursive: true });
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(JSON.parse(line));
-      cb();
-    },
-  });
+  const { logs, sink } = logCapture();
   const config = loadConfig({
     env: {},
     flags: {
