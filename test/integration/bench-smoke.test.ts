@@ -65,7 +65,7 @@ t.test('bench --quick: numbers for every scenario and target, no process left be
 t.test('bench rejects a bad option with a clear message', async (t) => {
   const res = await runBench(['--scenario', 'bogus']);
   t.equal(res.code, 2);
-  t.match(res.stderr, /--scenario must be storm, relay, idle or all, got "bogus"/);
+  t.match(res.stderr, /--scenario must be storm, relay, idle, all or soak, got "bogus"/);
   const res2 = await runBench(['--chargers=abc']);
   t.equal(res2.code, 2);
   t.match(res2.stderr, /--chargers must be a whole number/);
