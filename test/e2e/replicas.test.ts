@@ -7,16 +7,11 @@
  *   no numbered frame a charger got an answer for is lost, and no rotation is left half done.
  */
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { startLegacyCsms } from '../helpers/csms';
 import { sleep, waitFor } from '../helpers/net';
-import { makeTestPki } from '../helpers/pki';
-import { TEST_PKI_DIR, TMP_ROOT } from '../helpers/proxy';
-import { adminCall, openSharedCredentials, seedShared, spawnProxy, writeSecretFile, type ProxyProcess } from '../helpers/proxy-process';
-import { startRedis } from '../helpers/redis';
+import { adminCall, seedShared, spawnProxy, startSharedRig, type ProxyProcess } from '../helpers/proxy-process';
 import { SimStation } from '../helpers/station';
 
 const GRACE_MS = 300;
@@ -87,15 +82,7 @@ async function liveStation(t: { teardown(fn: () => unknown): void }, s: SimStati
 }
 
 t.test('two replicas sharing one Redis', async (t) => {
-  await makeTestPki(TEST_PKI_DIR);
-  const dir = mkdtempSync(path.join(TMP_ROOT, 'replicas-'));
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
-  const csms = await startLegacyCsms();
-  t.teardown(() => csms.stop());
-  const secretFile = writeSecretFile(path.join(dir, 'server-secret'));
-  const creds = await openSharedCredentials(redis.url, secretFile, dir);
-  t.teardown(() => creds.store.close());
+  const { dir, redis, csms, secretFile, creds } = await startSharedRig(t, 'replicas-');
   const flags = {
     backend: csms.url, redis: redis.url, secretFile, drainGraceMs: GRACE_MS, drainJitterMs: JITTER_MS,
     callTimeoutMs: 3000, rotationRetryMs: 1000, rotationGraceMs: 0,

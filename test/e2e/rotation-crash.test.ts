@@ -11,30 +11,17 @@
  * - Redis restarted mid-rotation, with the charger's Accepted arriving while Redis is down.
  */
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { generatePassword } from '../../policies/rotation-password';
-import { startLegacyCsms } from '../helpers/csms';
 import { sleep, waitFor } from '../helpers/net';
-import { makeTestPki } from '../helpers/pki';
-import { TEST_PKI_DIR, TMP_ROOT } from '../helpers/proxy';
-import { openSharedCredentials, seedShared, spawnProxy, writeSecretFile } from '../helpers/proxy-process';
-import { startRedis } from '../helpers/redis';
+import { seedShared, spawnProxy, startSharedRig } from '../helpers/proxy-process';
 import { SimStation, type PasswordBehaviour } from '../helpers/station';
 
 const basic = (user: string, pass: string) => 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64');
 
 t.test('rotation fault matrix: proxy killed, Redis restarted', async (t) => {
-  await makeTestPki(TEST_PKI_DIR);
-  const dir = mkdtempSync(path.join(TMP_ROOT, 'rotation-crash-'));
-  const redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] });
-  t.teardown(() => redis.stop());
-  const csms = await startLegacyCsms();
-  t.teardown(() => csms.stop());
-  const secretFile = writeSecretFile(path.join(dir, 'server-secret'));
-  const creds = await openSharedCredentials(redis.url, secretFile, dir);
-  t.teardown(() => creds.store.close());
+  const { dir, redis, csms, secretFile, creds } = await startSharedRig(t, 'rotation-crash-', (d) => ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', d]);
   const proxy = await spawnProxy({
     dataDir: path.join(dir, 'proxy'),
     flags: { backend: csms.url, redis: redis.url, secretFile, callTimeoutMs: 20000, rotationRetryMs: 1000, rotationGraceMs: 0 },

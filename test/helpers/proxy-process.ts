@@ -7,12 +7,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { App } from '../../proxy/app';
 import { openCredentials, type Credentials } from '../../proxy/store-setup';
 import { waitFor } from './net';
-import { seedCharger, TEST_PKI_DIR, type SeedCharger } from './proxy';
+import { startLegacyCsms, type LegacyCsms } from './csms';
+import { makeTestPki } from './pki';
+import { seedCharger, TEST_PKI_DIR, TMP_ROOT, type SeedCharger } from './proxy';
+import { startRedis } from './redis';
 
 const CLI = path.resolve(__dirname, '../../proxy/cli.js');
 
@@ -204,4 +207,31 @@ export function openSharedCredentials(redisUrl: string, secretFile: string, data
 /** `seedCharger` for a store opened with {@link openSharedCredentials}. */
 export function seedShared(credentials: Credentials, c: SeedCharger): Promise<void> {
   return seedCharger({ credentials } as unknown as App, c);
+}
+
+/** What tests with spawned proxies share: a scratch dir, Redis, a CSMS stand-in, one server secret and a store view. */
+export interface SharedRig {
+  dir: string;
+  redis: Awaited<ReturnType<typeof startRedis>>;
+  csms: LegacyCsms;
+  secretFile: string;
+  creds: Credentials;
+}
+
+/**
+ * Starts the shared parts for proxy processes (torn down with the test): Redis (extra `redisArgs`,
+ * e.g. AOF persistence in the scratch dir), the legacy CSMS stand-in, a server secret file every
+ * replica reads, and the test's own view of the store.
+ */
+export async function startSharedRig(t: { teardown(fn: () => unknown): void }, prefix: string, redisArgs: (dir: string) => string[] = () => []): Promise<SharedRig> {
+  await makeTestPki(TEST_PKI_DIR);
+  const dir = mkdtempSync(path.join(TMP_ROOT, prefix));
+  const redis = await startRedis({ args: redisArgs(dir) });
+  t.teardown(() => redis.stop());
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const secretFile = writeSecretFile(path.join(dir, 'server-secret'));
+  const creds = await openSharedCredentials(redis.url, secretFile, dir);
+  t.teardown(() => creds.store.close());
+  return { dir, redis, csms, secretFile, creds };
 }
