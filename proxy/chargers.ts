@@ -14,7 +14,7 @@
  * Rotation and profile-upgrade requests are only recorded here; the running proxy acts on them.
  */
 import type { Credentials } from './store-setup';
-import type { AuditEvent, ChargerPatch, ChargerRecord, NewChargerRecord, RotationState, SecurityProfile } from './store/types';
+import type { AuditEvent, ChargerPatch, ChargerRecord, NewChargerRecord, SecurityProfile } from './store/types';
 
 import {
   ChargerAdminError, MAX_PASSWORD_BYTES, canonicalSerial, checkIdentity, checkPassword, checkText, notFound, parseProfile, viewCharger,

@@ -69,7 +69,7 @@ export class Session extends EventEmitter implements SessionApi {
   /** Charger CALLs forwarded to the CSMS and not yet answered: id -> call (for onCsmsAnswer). */
   private readonly chargerCalls = new Map<string, ChargerCall>();
   /** Charger frames waiting behind an asynchronous interceptor decision, to keep their order. */
-  private readonly chargerBacklog: Buffer[] = [];
+  private readonly chargerBacklog: { data: Buffer; isBinary: boolean }[] = [];
   private chargerBusy = false;
   /** 2.1: ids of CALLRESULTs forwarded per direction, which a CALLRESULTERROR may answer. */
   private readonly sentResults = { charger_to_csms: new Set<string>(), csms_to_charger: new Set<string>() };
@@ -137,22 +137,17 @@ export class Session extends EventEmitter implements SessionApi {
 
   private onChargerMessage(data: Buffer, isBinary: boolean): void {
     if (this.chargerBusy) {
-      this.chargerBacklog.push(isBinary ? BINARY_MARK : data);
+      this.chargerBacklog.push({ data, isBinary });
       return;
     }
-    this.handleChargerFrame(isBinary ? BINARY_MARK : data);
+    this.handleChargerFrame(data, isBinary);
   }
 
-  private handleChargerFrame(data: Buffer): void {
+  private handleChargerFrame(data: Buffer, isBinary: boolean): void {
     const started = process.hrtime.bigint();
-    const text = data === BINARY_MARK ? '' : data.toString();
-    const frame = data === BINARY_MARK ? { problem: 'not_json' as const, detail: 'binary frames are not OCPP-J' } : readFrame(text, this.knownTypes);
-    if (isProblem(frame)) {
-      this.refuse('charger_to_csms', frame.problem, frame.detail);
-      const answer = answerForProblem(frame, this.subprotocol);
-      if (answer) this.send(this.charger, this.csms, answer);
-      return;
-    }
+    const read = this.readOrAnswer('charger_to_csms', data, isBinary);
+    if (!read) return;
+    const { frame, text } = read;
     if (frame.type === 2) {
       if (this.chargerCalls.has(frame.id)) {
         // Not answered: a CALLERROR with this id would read as the answer to the first call.
@@ -203,21 +198,19 @@ export class Session extends EventEmitter implements SessionApi {
 
   private drainChargerBacklog(): void {
     this.chargerBusy = false;
-    while (!this.chargerBusy && this.chargerBacklog.length > 0 && !this.closed) this.handleChargerFrame(this.chargerBacklog.shift()!);
+    while (!this.chargerBusy && this.chargerBacklog.length > 0 && !this.closed) {
+      const next = this.chargerBacklog.shift()!;
+      this.handleChargerFrame(next.data, next.isBinary);
+    }
   }
 
   // ---- CSMS -> charger -------------------------------------------------------------------------
 
   private onCsmsMessage(data: Buffer, isBinary: boolean): void {
     const started = process.hrtime.bigint();
-    const text = isBinary ? '' : data.toString();
-    const frame = isBinary ? { problem: 'not_json' as const, detail: 'binary frames are not OCPP-J' } : readFrame(text, this.knownTypes);
-    if (isProblem(frame)) {
-      this.refuse('csms_to_charger', frame.problem, frame.detail);
-      const answer = answerForProblem(frame, this.subprotocol);
-      if (answer) this.send(this.csms, this.charger, answer);
-      return;
-    }
+    const read = this.readOrAnswer('csms_to_charger', data, isBinary);
+    if (!read) return;
+    const { frame, text } = read;
     if (frame.type === 5 && !this.sentResults.charger_to_csms.delete(frame.id)) {
       this.refuse('csms_to_charger', 'unsolicited_answer', `CALLRESULTERROR for unknown result id ${frame.id}`);
       return;
@@ -259,6 +252,21 @@ export class Session extends EventEmitter implements SessionApi {
     const ids = this.sentResults[direction];
     ids.add(id);
     if (ids.size > 256) ids.delete(ids.values().next().value as string);
+  }
+
+  /**
+   * Reads a frame's header; a frame that is not OCPP-J (binary, bad JSON, bad shape) is refused,
+   * answered to its sender where OCPP-J prescribes an answer, and null is returned.
+   */
+  private readOrAnswer(direction: Direction, data: Buffer, isBinary: boolean): { frame: Frame; text: string } | null {
+    const text = isBinary ? '' : data.toString();
+    const frame = isBinary ? { problem: 'not_json' as const, detail: 'binary frames are not OCPP-J' } : readFrame(text, this.knownTypes);
+    if (!isProblem(frame)) return { frame, text };
+    this.refuse(direction, frame.problem, frame.detail);
+    const answer = answerForProblem(frame, this.subprotocol);
+    const [sender, other] = direction === 'charger_to_csms' ? [this.charger, this.csms] : [this.csms, this.charger];
+    if (answer) this.send(sender, other, answer);
+    return null;
   }
 
   private refuse(direction: Direction, problem: string, detail: string): void {
@@ -306,9 +314,6 @@ function injectedOutcome(o: CallOutcome): string {
   const status = o.payload.status ?? (Array.isArray(results) ? (results[0] as Record<string, unknown> | undefined)?.attributeStatus : undefined);
   return status === undefined || status === 'Accepted' ? 'accepted' : 'rejected';
 }
-
-/** Stand-in for a binary frame in the backlog (never valid OCPP-J). */
-const BINARY_MARK = Buffer.alloc(0);
 
 function outcomeOf(frame: Frame): CallOutcome {
   const v = frame.value;
