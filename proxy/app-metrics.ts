@@ -63,7 +63,7 @@ export function metricsHooks(m: ProxyMetrics): Pick<ProxyDeps, 'observer' | 'onR
       m.upgradeAttempts.inc({ result: 'admitted', reason: 'ok' });
       m.backendSessionsOpened.inc({ ocpp_version: s.subprotocol });
       m.sessionsActive.inc(labels);
-      s.once('close', (end) => {
+      s.on('close', (end) => {
         m.sessionsActive.dec(labels);
         m.sessionsClosed.inc({ close_reason: closeLabel(end.by, end.code) });
       });

@@ -19,6 +19,11 @@ export interface BackendDialOptions {
   forwarded: { for: string; proto: 'https' | 'http' } | null;
   timeoutMs: number;
   maxPayload: number;
+  /**
+   * Offer permessage-deflate to the CSMS: only when the charger asked for it, so a charger that
+   * compresses nothing costs no zlib state on either leg.
+   */
+  deflate: boolean;
 }
 
 /** Why the CSMS could not be reached; `status` is what the charger gets. */
@@ -27,6 +32,12 @@ export class BackendError extends Error {
     super(message);
     this.name = 'BackendError';
   }
+}
+
+/** Whether an upgrade request offers permessage-deflate (which our charger-side server then accepts). */
+export function offersDeflate(req: IncomingMessage): boolean {
+  const ext = req.headers['sec-websocket-extensions'];
+  return typeof ext === 'string' && /(^|,)\s*permessage-deflate\b/i.test(ext);
 }
 
 /**
@@ -52,7 +63,7 @@ export function dialBackend(opts: BackendDialOptions): Promise<WebSocket> {
       headers,
       handshakeTimeout: opts.timeoutMs,
       maxPayload: opts.maxPayload,
-      perMessageDeflate: true,
+      perMessageDeflate: opts.deflate,
       followRedirects: false,
     });
     const fail = (err: BackendError) => {

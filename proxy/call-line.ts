@@ -102,6 +102,8 @@ export class CallLine {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.held.length = 0;
+    if (!this.inFlight && this.queue.length === 0) return; // the common case: no error object to build
     const err = new InjectionError('closed', 'session closed before the charger answered');
     if (this.inFlight) {
       clearTimeout(this.inFlight.timer);
@@ -109,7 +111,6 @@ export class CallLine {
       this.inFlight = null;
     }
     for (const q of this.queue.splice(0)) q.reject(err);
-    this.held.length = 0;
   }
 
   private trackCsmsCall(id: string): void {

@@ -5,7 +5,7 @@ import type { Logger } from './log';
 import type { SessionRegistry } from './registry';
 import { REPLACED_CODE } from './registry';
 import type { Session } from './session';
-import type { ChargerRecord, CredentialStore, StoreChange } from './store/types';
+import type { CredentialStore, SessionOwner, StoreChange } from './store/types';
 
 /** This process's replica id: the pod name in Kubernetes (POD_NAME), else host name and pid. */
 export function replicaId(): string {
@@ -14,8 +14,9 @@ export function replicaId(): string {
 
 /**
  * Makes operator actions and the "newest connection wins" rule work across replicas that share
- * nothing but the store: every admission is recorded as the charger's session owner, and every
- * store change (from any replica or the CLI) is checked against the sessions held here.
+ * nothing but the store: every admission is claimed as the charger's session owner (one write, a
+ * `session` change carrying the owner), and every store change (from any replica or the CLI) is
+ * checked against the sessions held here.
  * - another replica admitted the same charger later → close ours (1008, replaced);
  * - charger blocked or removed → close (1008);
  * - a certificate serial revoked → close the session using it (1008);
@@ -46,7 +47,7 @@ export class SessionCoordinator {
     const nonce = randomUUID();
     this.nonces.set(session, nonce);
     try {
-      await this.store.updateCharger(session.identity, { session: { replica: this.replica, nonce, since: session.startedAt }, lastSeenAt: session.startedAt });
+      await this.store.claimSession(session.identity, { replica: this.replica, nonce, since: session.startedAt });
     } catch (err) {
       this.log.warn({ event: 'session_claim_failed', identity: session.identity, err: String(err) });
     }
@@ -62,26 +63,34 @@ export class SessionCoordinator {
       }
       return;
     }
-    if (change.kind !== 'charger') return;
+    if (change.kind === 'factory') return;
     const session = this.sessions.get(change.identity);
     if (!session || session.closed) return;
+    if (change.kind === 'session') {
+      // The claim carries its owner: no read, and our own claim (same nonce) is not a change for us.
+      if (this.replacedElsewhere(session, change.owner)) this.closeReplaced(session, change.owner);
+      return;
+    }
     const record = await this.store.getCharger(change.identity);
     if (!record || record.status === 'blocked') {
       this.log.info({ event: record ? 'session_closed_blocked' : 'session_closed_removed', identity: change.identity });
       session.close(1008, record ? 'charger blocked' : 'charger removed');
       return;
     }
-    if (this.replacedElsewhere(session, record)) {
-      this.log.info({ event: 'session_replaced', identity: change.identity, by: record.session!.replica });
-      session.close(REPLACED_CODE, 'replaced by a newer connection');
+    if (record.session && this.replacedElsewhere(session, record.session)) {
+      this.closeReplaced(session, record.session);
       return;
     }
     session.recordChanged(record);
   }
 
-  private replacedElsewhere(session: Session, record: ChargerRecord): boolean {
+  private replacedElsewhere(session: Session, owner: SessionOwner): boolean {
     const mine = this.nonces.get(session);
-    const owner = record.session;
-    return !!mine && !!owner && owner.nonce !== mine && owner.since >= session.startedAt;
+    return !!mine && owner.nonce !== mine && owner.since >= session.startedAt;
+  }
+
+  private closeReplaced(session: Session, by: SessionOwner): void {
+    this.log.info({ event: 'session_replaced', identity: session.identity, by: by.replica });
+    session.close(REPLACED_CODE, 'replaced by a newer connection');
   }
 }

@@ -37,7 +37,10 @@ export function createLogger(opts: LogOptions = {}): Logger {
     const colorize = opts.destination === undefined && process.stdout.isTTY === true;
     return pino(options, pretty({ colorize, translateTime: 'SYS:HH:MM:ss.l', destination: opts.destination ?? 1, sync: true }));
   }
-  return opts.destination ? pino(options, opts.destination) : pino(options);
+  // stdout written asynchronously: under a reconnect storm lines coalesce into few writes, off the
+  // event loop; pino flushes what is buffered when the process exits. A reader that stops reading
+  // (a stuck log shipper) costs at most 16 MiB of buffered lines; newer lines are then dropped.
+  return pino(options, opts.destination ?? pino.destination({ dest: 1, sync: false, maxLength: 16 * 2 ** 20 }));
 }
 
 /** A logger that drops everything (library use and quiet tests). */

@@ -14,7 +14,7 @@ export class SessionRegistry {
   add(session: Session): Session | undefined {
     const older = this.byIdentity.get(session.identity);
     this.byIdentity.set(session.identity, session);
-    session.once('close', () => {
+    session.on('close', () => {
       if (this.byIdentity.get(session.identity) === session) this.byIdentity.delete(session.identity);
     });
     if (older && older !== session) older.close(REPLACED_CODE, 'replaced by a newer connection');

@@ -9,7 +9,7 @@ import { structuralGates } from '../policies/gates';
 import { presentedProfile } from '../policies/gates/profile';
 import type { Gate, ListenerKind, Rejection, UpgradeContext } from '../policies/gates/types';
 import type { InterceptorFactory } from '../policies/interceptors/types';
-import { dialBackend, type BackendCredentials } from './backend';
+import { dialBackend, offersDeflate, type BackendCredentials } from './backend';
 import type { ProxyConfig } from './config';
 import type { Logger } from './log';
 import { httpPassthrough } from './passthrough';
@@ -193,7 +193,7 @@ export class ProxyServer {
         socket.destroy();
         return;
       }
-      socket.once('close', () => this.perAddress.release(address));
+      socket.on('close', () => this.perAddress.release(address));
     });
     server.on('upgrade', (req, socket, head) => {
       if (this.draining) {
@@ -238,6 +238,7 @@ export class ProxyServer {
         forwarded: this.config.forwardedHeaders ? { for: ctx.remoteAddress, proto: ctx.listener === 'tls' ? 'https' : 'http' } : null,
         timeoutMs: this.config.backendTimeoutMs,
         maxPayload: this.config.maxFrameBytes,
+        deflate: offersDeflate(ctx.req),
       });
     },
     admitted: (ctx: UpgradeContext, charger: WebSocket, csms: WebSocket) => this.admit(ctx, charger, csms),
@@ -273,7 +274,7 @@ export class ProxyServer {
     });
     this.sessions.add(session);
     session.log.info({ event: 'session_started', profile, subprotocol: csms.protocol, remoteAddress: ctx.remoteAddress, listener: ctx.listener });
-    session.once('close', (end) => {
+    session.on('close', (end) => {
       session.log.info({ event: 'session_ended', profile, subprotocol: csms.protocol, durationMs: Date.now() - session.startedAt, code: end.code, by: end.by, reason: end.reason, frames: session.frames });
     });
     this.deps.onSession?.(session);

@@ -47,7 +47,8 @@ const HIGH_WATER = 1 << 20;
  * One charger ↔ CSMS pair. Frames are forwarded as their original text after reading only their
  * header; malformed frames are answered as OCPP-J prescribes and not forwarded; the proxy can inject
  * calls of its own (see {@link CallLine}) and interceptors can answer charger calls themselves.
- * Either leg closing closes the other. Emits `close` with a {@link SessionEnd} once.
+ * Either leg closing closes the other. Emits `close` with a {@link SessionEnd} exactly once, so
+ * listeners use `on` (a `once` wrapper per listener would be kept for the whole session).
  */
 export class Session extends EventEmitter implements SessionApi {
   readonly identity: string;

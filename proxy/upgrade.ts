@@ -48,7 +48,10 @@ export interface UpgradeDeps {
  * failure nothing is left half open.
  */
 export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-  socket.on('error', () => socket.destroy()); // a peer reset while we think is not an error of ours
+  // A peer reset while we think is not an error of ours. A named function, not a closure: the
+  // listener lives as long as the socket, and a closure here would keep this scope (request and
+  // upgrade context, a few KiB) alive for the whole session.
+  socket.on('error', destroySocket);
   const ctx = newContext(req, socket, listener, deps.reportOnlyDefault);
   applyEdge(ctx, deps.edge?.(req, socket) ?? null);
   try {
@@ -90,6 +93,10 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
     deps.admitted(ctx, charger, csms);
   });
   if (!completed) csms.close(1001, 'charger handshake failed'); // ws destroyed the socket without answering
+}
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
 
 function refuse(deps: UpgradeDeps, ctx: UpgradeContext, rejection: Rejection, socket: Duplex, head: Buffer): void {

@@ -2,7 +2,7 @@
  * The listener side of the store's change feed, shared by both implementations: a set of
  * subscriptions that a faulty listener cannot break (its throws and rejections are swallowed).
  */
-import type { StoreChange, StoreChangeListener } from './types';
+import type { SessionOwner, StoreChange, StoreChangeListener } from './types';
 
 /** A set of change listeners with safe fan-out. */
 export class ChangeListeners {
@@ -53,5 +53,16 @@ export function parseChange(value: unknown): StoreChange | null {
   if (v.kind === 'charger' && typeof v.identity === 'string') return { kind: 'charger', identity: v.identity };
   if (v.kind === 'revoked' && typeof v.serialHex === 'string') return { kind: 'revoked', serialHex: v.serialHex };
   if (v.kind === 'factory') return { kind: 'factory' };
+  if (v.kind === 'session' && typeof v.identity === 'string') {
+    const owner = parseOwner(v.owner);
+    if (owner) return { kind: 'session', identity: v.identity, owner };
+  }
   return null;
+}
+
+function parseOwner(value: unknown): SessionOwner | null {
+  if (!value || typeof value !== 'object') return null;
+  const o = value as Record<string, unknown>;
+  if (typeof o.replica !== 'string' || typeof o.nonce !== 'string' || typeof o.since !== 'number' || !Number.isFinite(o.since)) return null;
+  return { replica: o.replica, nonce: o.nonce, since: o.since };
 }

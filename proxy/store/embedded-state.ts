@@ -76,13 +76,15 @@ export class StoreState {
 
   /**
    * The changes that turn this state into `next`: a `charger` change per identity whose record differs
-   * (ignoring `lastSeenAt`, which changes on every admission and is not feed-worthy), a `revoked` change
+   * (ignoring the session claim and `lastSeenAt`), a `session` change per identity claimed anew, a `revoked` change
    * per serial revoked or un-revoked, one `factory` change when the factory defaults differ.
    */
   diff(next: StoreState): StoreChange[] {
     const out: StoreChange[] = [];
     for (const id of new Set([...this.chargers.keys(), ...next.chargers.keys()])) {
-      if (feedForm(this.chargers.get(id)) !== feedForm(next.chargers.get(id))) out.push({ kind: 'charger', identity: id });
+      const [was, now] = [this.chargers.get(id), next.chargers.get(id)];
+      if (feedForm(was) !== feedForm(now)) out.push({ kind: 'charger', identity: id });
+      if (now?.session && now.session.nonce !== was?.session?.nonce) out.push({ kind: 'session', identity: id, owner: now.session });
     }
     for (const serialHex of new Set([...this.revoked.keys(), ...next.revoked.keys()])) {
       if (this.revoked.has(serialHex) !== next.revoked.has(serialHex)) out.push({ kind: 'revoked', serialHex });
@@ -93,7 +95,7 @@ export class StoreState {
 }
 
 function feedForm(rec: ChargerRecord | undefined): string {
-  return rec ? JSON.stringify({ ...rec, lastSeenAt: undefined }) : '';
+  return rec ? JSON.stringify({ ...rec, session: undefined, lastSeenAt: undefined }) : '';
 }
 
 function factoryForm(state: StoreState): string {

@@ -23,8 +23,7 @@ import { SharedStateFile, type MutationOutcome } from './shared-file';
 import * as tr from './transitions';
 import { checkMatch, checkSerial, clampLimit } from './transitions';
 import type {
-  AuditEvent, ChargerPage, ChargerPatch, ChargerRecord, CredentialStore, FactoryDefault, NewAuditEvent,
-  NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial, StoreChange, StoreChangeListener,
+  AuditEvent, ChargerPage, ChargerPatch, ChargerRecord, CredentialStore, FactoryDefault, NewAuditEvent, NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial, SessionOwner, StoreChange, StoreChangeListener,
 } from './types';
 import { VolatileCounters } from './volatile-counters';
 
@@ -235,9 +234,14 @@ export class EmbeddedStore implements CredentialStore {
     return this.#audit.read(limit);
   }
 
-  async touchLastSeen(identity: string, at: number): Promise<void> {
-    // Not reported on the change feed: it happens on every admission and changes nothing a gate uses.
-    await this.#transition(identity, (rec) => ({ ...rec, lastSeenAt: at }), () => undefined, false);
+  claimSession(identity: string, owner: SessionOwner): Promise<boolean> {
+    const claimed = { replica: owner.replica, nonce: owner.nonce, since: owner.since };
+    return this.#mutate((st) => {
+      const rec = st.chargers.get(identity);
+      if (!rec) return { changed: false, result: false, changes: [] };
+      st.setCharger({ ...rec, session: claimed, lastSeenAt: claimed.since });
+      return { changed: true, result: true, changes: [{ kind: 'session', identity, owner: claimed }] };
+    });
   }
 
   /**

@@ -24,6 +24,8 @@ export interface StoreCommands {
   casJson(key: string, expected: string, next: string): Promise<number>;
   /** INCR with a fixed-window PEXPIRE set on the first increment; returns the count. */
   incrWindow(key: string, windowMs: number): Promise<number>;
+  /** SET `ownerKey` to `owner` only while `recordKey` exists (keys share a slot). 1 when set. */
+  setIfRecord(recordKey: string, ownerKey: string, owner: string): Promise<number>;
 }
 
 /** A connected ioredis client (standalone/Sentinel or Cluster) with the store's commands. */
@@ -40,6 +42,11 @@ const INCR_WINDOW = `
 local c = redis.call('INCR', KEYS[1])
 if c == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return c`;
+
+const SET_IF_RECORD = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1])
+return 1`;
 
 /**
  * Create a client for `target` and wait until it is ready.
@@ -86,6 +93,7 @@ export async function connectRedis(target: RedisTarget, opts: RedisClientOptions
   }
   client.defineCommand('casJson', { numberOfKeys: 1, lua: CAS_JSON });
   client.defineCommand('incrWindow', { numberOfKeys: 1, lua: INCR_WINDOW });
+  client.defineCommand('setIfRecord', { numberOfKeys: 2, lua: SET_IF_RECORD });
   // Without a listener ioredis prints every connection error; the store reports them per call instead.
   let lastError = '';
   client.on('error', (err: Error) => {

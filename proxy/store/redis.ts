@@ -3,6 +3,8 @@
  *
  * Keys (prefix `P`, default `ocpp:`); `{...}` are Cluster hash tags so one charger's keys share a slot:
  *   P{<identity>}:charger   string, the record as JSON (changed only by compare-and-set in Lua)
+ *   P{<identity>}:owner     string, the session claim as JSON (`claimSession`: one write per admission,
+ *                           no compare-and-set; merged into the record as `session` / `lastSeenAt` on read)
  *   P{<identity>}:fail / :lock        counters and lockouts for `id:<identity>` keys
  *   Pfail:{<key>} / Plock:{<key>}     the same for other keys (e.g. `ip:<addr>`)
  *   Pchargers   sorted set of identities (all score 0, paged by lexicographic range)
@@ -21,7 +23,7 @@ import * as tr from './transitions';
 import { checkMatch, checkSerial, clampLimit } from './transitions';
 import type {
   AuditEvent, ChargerPage, ChargerPatch, ChargerRecord, CredentialStore, FactoryDefault, NewAuditEvent,
-  NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial, StoreChange, StoreChangeListener,
+  NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial, SessionOwner, StoreChange, StoreChangeListener,
 } from './types';
 
 /** Options of `RedisStore.open`. */
@@ -60,8 +62,8 @@ export class RedisStore implements CredentialStore {
 
   getCharger(identity: string): Promise<ChargerRecord | null> {
     return this.#call(async () => {
-      const raw = await this.#r.get(this.#chargerKey(identity));
-      return raw === null ? null : parseRecord(raw);
+      const [raw, owner] = await this.#r.mget(this.#chargerKey(identity), this.#ownerKey(identity));
+      return raw == null ? null : withOwner(parseRecord(raw), owner ?? null);
     });
   }
 
@@ -88,7 +90,7 @@ export class RedisStore implements CredentialStore {
 
   removeCharger(identity: string): Promise<boolean> {
     return this.#call(async () => {
-      const removed = await this.#r.del(this.#chargerKey(identity));
+      const removed = await this.#r.del(this.#chargerKey(identity), this.#ownerKey(identity));
       await this.#r.zrem(this.#p + 'chargers', identity);
       if (removed > 0) await this.#feed.publish({ kind: 'charger', identity });
       return removed > 0;
@@ -102,9 +104,9 @@ export class RedisStore implements CredentialStore {
       const ids = await this.#r.zrangebylex(this.#p + 'chargers', min, '+', 'LIMIT', 0, limit + 1);
       const more = ids.length > limit;
       const page = ids.slice(0, limit);
-      const raws = await Promise.all(page.map((id) => this.#r.get(this.#chargerKey(id))));
+      const raws = await Promise.all(page.map((id) => this.#r.mget(this.#chargerKey(id), this.#ownerKey(id))));
       // An index entry without a record is a removal racing with us: skip it.
-      const items = raws.filter((r): r is string => r !== null).map(parseRecord);
+      const items = raws.filter(([r]) => r != null).map(([r, owner]) => withOwner(parseRecord(r!), owner ?? null));
       return more ? { items, cursor: page[page.length - 1] } : { items };
     });
   }
@@ -211,9 +213,12 @@ export class RedisStore implements CredentialStore {
     });
   }
 
-  async touchLastSeen(identity: string, at: number): Promise<void> {
-    // Not on the change feed: it happens on every admission and changes nothing a gate uses.
-    await this.#transition(identity, (rec) => ({ ...rec, lastSeenAt: at }), false);
+  claimSession(identity: string, owner: SessionOwner): Promise<boolean> {
+    return this.#call(async () => {
+      const claimed: SessionOwner = { replica: owner.replica, nonce: owner.nonce, since: owner.since };
+      const set = await this.#r.setIfRecord(this.#chargerKey(identity), this.#ownerKey(identity), JSON.stringify(claimed));
+      return this.#reportIf(set === 1, { kind: 'session', identity, owner: claimed });
+    });
   }
 
   /**
@@ -284,6 +289,10 @@ export class RedisStore implements CredentialStore {
     return `${this.#p}{${identity}}:charger`;
   }
 
+  #ownerKey(identity: string): string {
+    return `${this.#p}{${identity}}:owner`;
+  }
+
   #counterKey(kind: 'fail' | 'lock', key: string): string {
     return key.startsWith('id:') ? `${this.#p}{${key.slice(3)}}:${kind}` : `${this.#p}${kind}:{${key}}`;
   }
@@ -291,6 +300,18 @@ export class RedisStore implements CredentialStore {
 
 function parseRecord(raw: string): ChargerRecord {
   return parseJson<ChargerRecord>(raw);
+}
+
+/** The record as callers see it: the claim stored beside it becomes `session` and `lastSeenAt`. */
+function withOwner(rec: ChargerRecord, rawOwner: string | null): ChargerRecord {
+  if (rawOwner === null) return rec;
+  let owner: SessionOwner;
+  try {
+    owner = JSON.parse(rawOwner) as SessionOwner;
+  } catch {
+    return rec; // a damaged claim only costs the "last seen" display; the record itself is intact
+  }
+  return { ...rec, session: owner, lastSeenAt: Math.max(owner.since, rec.lastSeenAt ?? 0) };
 }
 
 function parseJson<T>(raw: string): T {

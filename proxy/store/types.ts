@@ -199,9 +199,12 @@ export type NewAuditEvent = Omit<AuditEvent, 'at'> & { at?: number };
  *   (not emitted for `touchLastSeen`).
  * - `revoked`: `serialHex` was revoked (or un-revoked); call `isRevoked` for the current answer.
  * - `factory`: a factory default was added or removed.
+ * - `session`: `owner` was admitted as the charger's newest session (`claimSession`); the one change
+ *   that carries its data, so the replica holding an older session can close it without a read.
  */
 export type StoreChange =
   | { kind: 'charger'; identity: string }
+  | { kind: 'session'; identity: string; owner: SessionOwner }
   | { kind: 'revoked'; serialHex: string }
   | { kind: 'factory' };
 
@@ -284,8 +287,13 @@ export interface CredentialStore {
   /** The newest `limit` audit events, newest first. */
   readAudit(limit: number): Promise<AuditEvent[]>;
 
-  /** Record a successful admission time; no-op when the charger does not exist. */
-  touchLastSeen(identity: string, at: number): Promise<void>;
+  /**
+   * Record `owner` as the charger's session holder and `lastSeenAt = owner.since` (read back in the
+   * record's `session` and `lastSeenAt`). Last writer wins, without compare-and-set: every admission
+   * claims, and the newest is the owner. Reported as a `session` change (never as `charger`).
+   * Resolves false, storing nothing, when the charger does not exist.
+   */
+  claimSession(identity: string, owner: SessionOwner): Promise<boolean>;
 
   /**
    * Change feed: call `listener` for every change made through any instance of this store in any

@@ -19,7 +19,7 @@ export interface BenchOptions {
   quick: boolean;
   readme: boolean;
   out: string;
-  /** HAProxy threads / nginx workers. */
+  /** HAProxy threads / nginx workers / our worker processes. */
   threads: number;
   /** Charger worker processes. */
   workers: number;
@@ -57,7 +57,7 @@ export const BENCH_USAGE = `Usage: npm run bench -- [options]
   --quick               small sizes for a smoke run
   --readme              also print the Markdown block for the README
   --out FILE            JSON output (default test/bench/results/latest.json; soak appends to results/soak-latest.json)
-  --threads N           HAProxy threads / nginx workers (default 1, like Node's one event loop)
+  --threads N           HAProxy threads / nginx workers / our worker processes (default 1, like Node's one event loop)
   --workers N           charger worker processes (default 2)
   --concurrency N       handshakes in flight per worker (default 200; --quick 50)
   --phase-deadline S    a connect phase stops starting connections after S seconds (default 180)

@@ -82,13 +82,17 @@ export function machineFacts(): BenchReport['machine'] {
 const fmt = (v: number | null | undefined) => (v == null ? 'n/a' : Math.abs(v) >= 100 ? String(Math.round(v)) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
 const fmtRatio = (v: number | null) => (v == null ? 'n/a' : `${v.toFixed(2)}×`);
 
+function threadsLine(n: number): string {
+  return n > 1 ? `HAProxy/nginx with ${n} threads/workers, ours with ${n} worker processes` : 'HAProxy/nginx with 1 thread/worker, ours with one process';
+}
+
 /** The Markdown table (one line per row) with the machine line above it. */
 export function markdownTable(rep: BenchReport): string {
   const m = rep.machine;
   const lines = [
     `Taken ${rep.date.slice(0, 10)} on ${m.cpus} × ${m.cpuModel}, ${m.memGiB} GiB, ${m.os}, Node ${m.node}, HAProxy ${m.haproxy ?? 'n/a'}, nginx ${m.nginx ?? 'n/a'}; ` +
       `storm/idle ${String(rep.options.chargers)} chargers, relay ${String(rep.options.relaySessions)} sessions × ${String(rep.options.duration)} s; ` +
-      `everything (load generator included) on the same ${m.cpus} cores; HAProxy/nginx with ${String(rep.options.threads)} thread/worker.`,
+      `everything (load generator included) on the same ${m.cpus} cores; ${threadsLine(Number(rep.options.threads))}.`,
     '',
     '| scenario | case | metric | ours | HAProxy | nginx | direct | ours/HAProxy | ours/nginx | ours/direct |',
     '|---|---|---|--:|--:|--:|--:|--:|--:|--:|',

@@ -134,6 +134,10 @@ function rows(m: Measured): ResultRow[] {
     const base = { scenario: 'idle' as const, case: `${Object.values(id)[0]!.sessions} P2 sessions` };
     out.push(row({ ...base, metric: 'RSS', unit: 'MiB', higherIsBetter: false, values: v((r) => r.rssMiB) }));
     out.push(row({ ...base, metric: 'RSS per session (both legs)', unit: 'KiB', higherIsBetter: false, values: v((r) => r.perSessionKiB) }));
+    // Where ours sits (from its /metrics): the V8 heap part of the per-session figure; the rest is native.
+    if (id.ours?.breakdownKiB) {
+      out.push(row({ ...base, metric: 'of which V8 heap per session', unit: 'KiB', higherIsBetter: false, values: v((r) => r.breakdownKiB?.heapUsed ?? null) }));
+    }
   }
   return out;
 }

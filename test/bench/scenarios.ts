@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { rssBytes } from './child';
+import { scrape } from './soak-report';
 import type { Lab } from './lab';
 import { percentile, round } from './report';
 import type { ConnectArgs, ConnectResult } from './charger-worker';
@@ -156,20 +157,37 @@ async function relayPhase(lab: Lab, target: Target, a: { mode: 'saturate' | 'pac
 }
 
 /** Idle hold figures: RSS of the target before and with `sessions` idle Profile 2 sessions. */
-export interface IdleMeasure { sessions: number; rssBeforeMiB: number; rssMiB: number; perSessionKiB: number | null; connect: StormMeasure }
+export interface IdleMeasure {
+  sessions: number;
+  rssBeforeMiB: number;
+  rssMiB: number;
+  perSessionKiB: number | null;
+  /** Our proxy only (from its /metrics): where the per-session memory sits. The rest of RSS is native (OpenSSL, libuv, malloc). */
+  breakdownKiB?: { heapUsed: number | null; external: number | null };
+  connect: StormMeasure;
+}
 
 /** Opens `n` Profile 2 sessions, lets them sit, reads the target's RSS, closes them. */
 export async function idle(lab: Lab, target: Target, n: number, lim: PhaseLimits, settleMs: number): Promise<IdleMeasure> {
   const before = rss(target.pids());
+  const metricsBefore = target.admin ? await scrape(target.admin, 0) : null;
   const connect = await connectFleet(lab, target, { profile: 2, cert: 'ecdsa', resume: false }, n, lim);
   await new Promise((r) => setTimeout(r, settleMs));
   const after = rss(target.pids());
+  const metricsAfter = target.admin ? await scrape(target.admin, 0) : null;
   await closeFleet(lab);
+  const perSession = (bytes: number) => (connect.admitted > 0 ? round(bytes / 1024 / connect.admitted, 2) : null);
+  const delta = (k: 'heapUsedMiB' | 'externalMiB') => {
+    const a = metricsAfter?.values[k];
+    const b = metricsBefore?.values[k];
+    return a == null || b == null ? null : perSession((a - b) * 2 ** 20);
+  };
   return {
     sessions: connect.admitted,
     rssBeforeMiB: round(before / 2 ** 20, 1),
     rssMiB: round(after / 2 ** 20, 1),
-    perSessionKiB: connect.admitted > 0 ? round((after - before) / 1024 / connect.admitted, 2) : null,
+    perSessionKiB: perSession(after - before),
+    ...(target.admin ? { breakdownKiB: { heapUsed: delta('heapUsedMiB'), external: delta('externalMiB') } } : {}),
     connect,
   };
 }

@@ -11,6 +11,8 @@ import { round, type BenchReport } from './report';
 export const SOAK_METRICS = {
   rssMiB: { prom: 'process_resident_memory_bytes', label: 'RSS', unit: 'MiB', scale: 2 ** -20 },
   heapUsedMiB: { prom: 'nodejs_heap_size_used_bytes', label: 'V8 heap used', unit: 'MiB', scale: 2 ** -20 },
+  heapTotalMiB: { prom: 'nodejs_heap_size_total_bytes', label: 'V8 heap committed', unit: 'MiB', scale: 2 ** -20 },
+  externalMiB: { prom: 'nodejs_external_memory_bytes', label: 'external (Buffers, native objects V8 knows of)', unit: 'MiB', scale: 2 ** -20 },
   lagP99Ms: { prom: 'nodejs_eventloop_lag_p99_seconds', label: 'event-loop delay p99 (per interval)', unit: 'ms', scale: 1000 },
   lagMaxMs: { prom: 'nodejs_eventloop_lag_max_seconds', label: 'event-loop delay max (per interval)', unit: 'ms', scale: 1000 },
   handles: { prom: 'nodejs_active_handles_total', label: 'active libuv handles', unit: 'count', scale: 1 },
@@ -61,6 +63,13 @@ export interface SoakVerdict { result: 'no drift' | 'drift' | 'inconclusive'; ru
 export const MIN_CONCLUSIVE_MINUTES = 10;
 
 /** Sums every series of each wanted metric in a Prometheus text exposition (labels ignored). */
+/** Reads the proxy's `/metrics` once (5 s timeout). */
+export async function scrape(admin: string, tS: number): Promise<SoakSample> {
+  const res = await fetch(`${admin}/metrics`, { signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`GET ${admin}/metrics answered ${res.status}`);
+  return { tS: Math.round(tS * 10) / 10, values: parseProm(await res.text()) };
+}
+
 export function parseProm(text: string): Record<SoakMetric, number | null> {
   const byProm = new Map<string, number>();
   for (const line of text.split('\n')) {

@@ -10,18 +10,11 @@ import type { BenchOptions } from './options';
 import { machineFacts } from './report';
 import { closeFleet, connectArgs, connectFleet, type PhaseLimits } from './scenarios';
 import type { SoakArgs, SoakLoadResult } from './soak-load';
-import { parseProm, soakStats, soakVerdict, type SoakReport, type SoakSample } from './soak-report';
+import { scrape, soakStats, soakVerdict, type SoakReport, type SoakSample } from './soak-report';
 import { startOurs } from './targets';
 
 /** The steady load every soak applies (per charger; churn from --soak-churn-pct); printed with the results. */
 export const SOAK_LOAD = { heartbeatS: [30, 60] as [number, number], meterS: 60, statusS: 300, csmsEvery: 20, callTimeoutMs: 30_000 };
-
-/** Reads the proxy's `/metrics` once (5 s timeout). */
-export async function scrape(admin: string, tS: number): Promise<SoakSample> {
-  const res = await fetch(`${admin}/metrics`, { signal: AbortSignal.timeout(5000) });
-  if (!res.ok) throw new Error(`GET ${admin}/metrics answered ${res.status}`);
-  return { tS: Math.round(tS * 10) / 10, values: parseProm(await res.text()) };
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -34,7 +34,7 @@ export interface TargetEnv {
   csmsPort: number;
   redisUrl: string;
   pkiDir: string;
-  /** Threads/workers for HAProxy and nginx (1 = the same single core Node's event loop gets). */
+  /** Threads/workers for HAProxy and nginx, worker processes for ours (1 = the single core Node's event loop gets). */
   threads: number;
   /** Write a V8 CPU profile of our proxy into dir/profiles. */
   cpuProfile: boolean;
@@ -81,9 +81,16 @@ export async function startOurs(env: TargetEnv): Promise<Target> {
     '--tls-cert', path.join(env.pkiDir, 'server-ec.crt'), '--tls-key', path.join(env.pkiDir, 'server-ec.key'),
     '--client-ca', path.join(env.pkiDir, 'ca.crt'), '--data-dir', dataDir,
     '--drain-grace-ms', '0', '--drain-jitter-ms', '0',
+    // --threads N > 1: our `workers` option (N processes sharing the listener), as HAProxy gets N threads.
+    ...(env.threads > 1 ? ['--workers', String(env.threads)] : []),
   ], path.join(env.dir, 'proxy.log'));
   await waitForPort(port, child, 'our proxy', path.join(env.dir, 'proxy.log'));
-  return { ...simpleTarget('ours', `wss://127.0.0.1:${port}/ocpp/`, child), admin: `http://127.0.0.1:${admin}` };
+  const t = simpleTarget('ours', `wss://127.0.0.1:${port}/ocpp/`, child);
+  if (env.threads > 1) {
+    if (child.pid) startedPids.push(...childPids(child.pid));
+    t.pids = () => (child.pid ? [child.pid, ...childPids(child.pid)] : []); // the primary and its workers
+  }
+  return { ...t, admin: `http://127.0.0.1:${admin}` };
 }
 
 /** Starts HAProxy in the foreground (-db) from config/haproxy.cfg. */

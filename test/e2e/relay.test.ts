@@ -252,6 +252,9 @@ t.test('relay core with real OCPP peers', async (t) => {
     t.match(on.extensions, /permessage-deflate/, 'negotiated when offered');
     const off = await open(false);
     t.equal(off.extensions, '', 'not negotiated when not offered');
+    const offeredToCsms = (id: string) => csms.handshakes.find((h) => h.identity === id)?.headers['sec-websocket-extensions'];
+    t.match(offeredToCsms('CP-DEFLATE-ON'), /permessage-deflate/, 'offered to the CSMS for the charger that asked');
+    t.equal(offeredToCsms('CP-DEFLATE-OFF'), undefined, 'not offered to the CSMS for the charger that did not');
     const big = JSON.stringify([2, 'deflate-1', 'DataTransfer', { vendorId: 'x', data: 'compressible '.repeat(500) }]);
     on.send(big);
     await waitFor(() => csms.frames.some((f) => f.identity === 'CP-DEFLATE-ON' && f.raw === big), 'compressed frame relayed byte-identical');

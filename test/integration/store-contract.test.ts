@@ -141,7 +141,7 @@ function contract(t: Test, open: Factory): void {
     await Promise.all([
       store.setPending('CP1', pending(9)),
       store.updateCharger('CP1', { organization: 'ACME' }),
-      store.touchLastSeen('CP1', 4242),
+      store.claimSession('CP1', { replica: 'r1', nonce: 'n1', since: 4242 }),
       store.updateCharger('CP1', { bootState: 'Accepted' }),
     ]);
     const rec = await store.getCharger('CP1');
@@ -265,6 +265,47 @@ function contract(t: Test, open: Factory): void {
     t.ok(await onA.next(isCharger('F3')), 'still delivered to others');
     await sleep(700);
     t.same(onB.seen, [], 'nothing delivered after unsubscribe');
+  });
+
+  t.test('session claims: the newest admission owns the charger, told with its owner to every instance', async (t) => {
+    const { store: a, reopen } = await open();
+    const b = await reopen();
+    t.teardown(async () => { await a.close(); await b.close(); });
+    const onA = recorder();
+    const onB = recorder();
+    a.subscribeChanges(onA.listener);
+    b.subscribeChanges(onB.listener);
+    await sleep(100);
+    t.equal(await a.claimSession('NOPE', { replica: 'r1', nonce: 'x', since: 1 }), false, 'no record, no claim');
+    const put = await a.putCharger(charger('S1'));
+    await onB.next(isCharger('S1')); // the put itself, before counting
+    onA.clear();
+    onB.clear();
+
+    const owner = { replica: 'replica-a', nonce: 'nonce-1', since: Date.now() };
+    t.equal(await a.claimSession('S1', owner), true);
+    const isClaim = (nonce: string) => (c: StoreChange) => c.kind === 'session' && c.identity === 'S1' && c.owner.nonce === nonce;
+    const seen = await onB.next(isClaim('nonce-1'));
+    t.same(seen, { kind: 'session', identity: 'S1', owner }, 'the other instance hears the claim with its owner');
+    t.ok(await onA.next(isClaim('nonce-1'), 100), 'the writer hears it too');
+    const rec = await b.getCharger('S1');
+    t.same([rec?.session, rec?.lastSeenAt], [owner, owner.since], 'read back as session and lastSeenAt');
+    t.equal(rec?.updatedAt, put.updatedAt, 'a claim is not an edit of the record');
+    t.same((await b.listChargers()).items.find((r) => r.identity === 'S1')?.session, owner, 'listed with its claim');
+
+    const newer = { replica: 'replica-b', nonce: 'nonce-2', since: owner.since + 1 };
+    await b.claimSession('S1', newer);
+    t.ok(await onA.next(isClaim('nonce-2')), 'a newer claim from the other instance reaches the first');
+    t.same((await a.getCharger('S1'))?.session, newer, 'last claim wins');
+    await a.updateCharger('S1', { organization: 'ACME' });
+    t.same((await a.getCharger('S1'))?.session, newer, 'an update keeps the claim');
+    await sleep(300);
+    t.equal([...onA.seen, ...onB.seen].filter(isCharger('S1')).length, 2, 'claims are never reported as charger changes (only the update, once per instance)');
+
+    t.equal(await a.removeCharger('S1'), true);
+    t.equal(await a.claimSession('S1', { ...newer, nonce: 'nonce-3' }), false, 'a removed charger cannot be claimed');
+    await a.putCharger(charger('S1'));
+    t.equal((await a.getCharger('S1'))?.session, undefined, 'a re-created charger starts without the old claim');
   });
 
   t.test('persistence across close / reopen', async (t) => {

@@ -150,20 +150,20 @@ t.test('several processes on one data dir', async (t) => {
     t.equal(count('from_test') + count('from_worker') + count('first'), lines.length, 'every line is a whole event');
   });
 
-  t.test('touchLastSeen from another process is not reported as a change', async (t) => {
+  t.test('a session claim from another process is reported as a session change, not a charger change', async (t) => {
     const dataDir = path.join(root, 'touch');
     const store = await EmbeddedStore.open({ dataDir, changePollMs: 50 });
     t.teardown(() => store.close());
     await store.putCharger(charger('T1'));
     const seen: string[] = [];
-    const off = store.subscribeChanges((c) => seen.push(c.kind === 'charger' ? c.identity : c.kind));
-    const w = worker(dataDir, `await store.touchLastSeen('T1', 1234); await store.updateCharger('T1', { reportOnly: true });`, {});
+    const off = store.subscribeChanges((c) => seen.push(c.kind === 'charger' ? c.identity : c.kind === 'session' ? `${c.kind}:${c.owner.nonce}` : c.kind));
+    const w = worker(dataDir, `await store.claimSession('T1', { replica: 'w', nonce: 'n1', since: 1234 }); await store.updateCharger('T1', { reportOnly: true });`, {});
     killOnTeardown(t, w.child);
     t.equal(await w.exit, 0);
     await sleep(300);
     off();
-    t.same(seen, ['T1'], 'one event, for the update only');
-    t.equal((await store.getCharger('T1'))?.lastSeenAt, 1234, 'the touch itself is stored and read');
+    t.same(seen.sort(), ['T1', 'session:n1'], 'one session change with its owner, one charger change for the update');
+    t.equal((await store.getCharger('T1'))?.lastSeenAt, 1234, 'the claim is stored and read');
   });
 
   t.test('stale locks are broken, live ones respected', async (t) => {
