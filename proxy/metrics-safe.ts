@@ -62,6 +62,11 @@ export class SafeHistogram<V extends LabelSet> {
   /** @param metric the registered prom-client histogram. */
   constructor(readonly metric: Histogram<Names<V>>, private readonly clamps: LabelClamps<V>) {}
 
+  /** The clamped label set (for callers that bind a label child once on a hot path). */
+  clampLabels(labels: V): V {
+    return clampAll(this.clamps, labels) as V;
+  }
+
   /** Records one observation of `seconds`. */
   observe(labels: V, seconds: number): void {
     this.metric.observe(clampAll(this.clamps, labels), seconds);

@@ -37,26 +37,29 @@ export function instrumentStore<T extends object>(store: T, metrics: StoreMetric
 function timed(
   target: object, operation: string, method: (...args: unknown[]) => unknown, metrics: StoreMetrics,
 ): (...args: unknown[]) => unknown {
+  // Children bound once per operation: no label hashing on the admission path.
+  const duration = metrics.storeOperationDuration.metric.labels(metrics.storeOperationDuration.clampLabels({ operation }));
+  const errors = metrics.storeErrors.metric.labels(metrics.storeErrors.clampLabels({ operation }));
   const wrapper = (...args: unknown[]): unknown => {
-    const stop = metrics.storeOperationDuration.startTimer();
+    const stop = duration.startTimer();
     const failed = (err: unknown): never => {
-      metrics.storeErrors.inc({ operation });
+      errors.inc();
       throw err;
     };
     let result: unknown;
     try {
       result = method.apply(target, args);
     } catch (err) {
-      stop({ operation });
+      stop();
       return failed(err);
     }
     if (!isPromiseLike(result)) {
-      stop({ operation });
+      stop();
       return result;
     }
     return Promise.resolve(result).then(
-      (v) => { stop({ operation }); return v; },
-      (err) => { stop({ operation }); return failed(err); },
+      (v) => { stop(); return v; },
+      (err) => { stop(); return failed(err); },
     );
   };
   return Object.assign(wrapper, { original: method });

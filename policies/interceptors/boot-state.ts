@@ -1,6 +1,6 @@
 import type { CredentialStore } from '../../proxy/store/types';
 import { admissionFacts } from '../gates/facts';
-import type { CallOutcome, ChargerCall, InterceptorFactory } from './types';
+import type { CallOutcome, ChargerCall, Interceptor, InterceptorFactory } from './types';
 
 /** The CSMS's verdict on a BootNotification, or undefined for anything else. */
 export function bootStatusOf(call: ChargerCall, answer: CallOutcome): 'Accepted' | 'Pending' | 'Rejected' | undefined {
@@ -20,18 +20,17 @@ export function mayInject(boot: string | undefined): boolean {
  * connection, that it may inject calls (and must not after Rejected).
  */
 export function bootState(deps: { store: CredentialStore }): InterceptorFactory {
-  return (session) => {
-    if (!admissionFacts(session.facts)) return undefined;
-    return {
-      name: 'boot-state',
-      onCsmsAnswer(s, call, answer) {
-        const status = bootStatusOf(call, answer);
-        if (!status) return;
-        s.log.info({ event: 'boot_state', status });
-        deps.store.updateCharger(s.identity, { bootState: status, bootAt: Date.now() }).catch((err: unknown) => {
-          s.log.warn({ event: 'boot_state_store_failed', err: String(err) });
-        });
-      },
-    };
+  // Stateless per session: one interceptor shared by every session with a stored record.
+  const shared: Interceptor = {
+    name: 'boot-state',
+    onCsmsAnswer(s, call, answer) {
+      const status = bootStatusOf(call, answer);
+      if (!status) return;
+      s.log.info({ event: 'boot_state', status });
+      deps.store.updateCharger(s.identity, { bootState: status, bootAt: Date.now() }).catch((err: unknown) => {
+        s.log.warn({ event: 'boot_state_store_failed', err: String(err) });
+      });
+    },
   };
+  return (session) => (admissionFacts(session.facts) ? shared : undefined);
 }

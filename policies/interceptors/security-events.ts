@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { dialectOf, notificationAnswer, OCPP16_SECURITY_NOTIFICATIONS, readSecurityEvent, type OcppDialect } from '../../proxy/ocpp/dialects';
 import type { CredentialStore } from '../../proxy/store/types';
-import type { ChargerCall, ChargerCallDecision, InterceptorFactory, SessionApi } from './types';
+import type { ChargerCall, ChargerCallDecision, Interceptor, InterceptorFactory, SessionApi } from './types';
 
 /** Config `localSecurityEvents`: where security-extension notifications are answered. */
 export type LocalSecurityEvents = 'auto' | 'always' | 'never';
@@ -41,9 +41,9 @@ export function locallyAnswered(mode: LocalSecurityEvents, dialect: OcppDialect)
  * CALLERROR would only make the charger re-send into the same outage.
  */
 export function securityEvents(deps: SecurityEventsDeps): InterceptorFactory {
-  return (session) => {
-    const dialect = dialectOf(session.subprotocol);
-    if (!dialect) return undefined;
+  // Stateless per session: one interceptor per dialect, shared by every session speaking it.
+  const perDialect = new Map<OcppDialect, Interceptor>();
+  const forDialect = (dialect: OcppDialect): Interceptor => {
     const local = locallyAnswered(deps.mode, dialect);
     return {
       name: 'security-events',
@@ -56,6 +56,13 @@ export function securityEvents(deps: SecurityEventsDeps): InterceptorFactory {
         return undefined;
       },
     };
+  };
+  return (session) => {
+    const dialect = dialectOf(session.subprotocol);
+    if (!dialect) return undefined;
+    let interceptor = perDialect.get(dialect);
+    if (!interceptor) perDialect.set(dialect, (interceptor = forDialect(dialect)));
+    return interceptor;
   };
 
   function onSecurityEvent(s: SessionApi, call: ChargerCall, answerHere: boolean): ChargerCallDecision | Promise<ChargerCallDecision> {

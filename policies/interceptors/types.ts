@@ -81,5 +81,8 @@ export interface Interceptor {
   onClose?(session: SessionApi, end: SessionEnd): void;
 }
 
-/** Builds an interceptor for one session, or returns undefined when it has nothing to do there. */
+/**
+ * Gives an interceptor for one session, or undefined when it has nothing to do there. An interceptor
+ * without per-session state may be one object shared by every session (hooks get the session).
+ */
 export type InterceptorFactory = (session: SessionApi) => Interceptor | undefined;

@@ -59,10 +59,12 @@ export interface SoakReport {
 /** "no drift", "drift" or "inconclusive" (too short to extrapolate), with each check spelled out. */
 export interface SoakVerdict { result: 'no drift' | 'drift' | 'inconclusive'; rule: string; checks: { name: string; ok: boolean; detail: string }[] }
 
+/** Shortest warm-up, seconds (see {@link warmupEndS}). */
+const WARMUP_MIN_S = 180;
+
 /** Post-warm-up span below which a per-hour slope is mostly noise. */
 export const MIN_CONCLUSIVE_MINUTES = 10;
 
-/** Sums every series of each wanted metric in a Prometheus text exposition (labels ignored). */
 /** Reads the proxy's `/metrics` once (5 s timeout). */
 export async function scrape(admin: string, tS: number): Promise<SoakSample> {
   const res = await fetch(`${admin}/metrics`, { signal: AbortSignal.timeout(5000) });
@@ -70,6 +72,7 @@ export async function scrape(admin: string, tS: number): Promise<SoakSample> {
   return { tS: Math.round(tS * 10) / 10, values: parseProm(await res.text()) };
 }
 
+/** Sums every series of each wanted metric in a Prometheus text exposition (labels ignored). */
 export function parseProm(text: string): Record<SoakMetric, number | null> {
   const byProm = new Map<string, number>();
   for (const line of text.split('\n')) {
@@ -102,9 +105,19 @@ export function slope(points: [number, number][]): number | null {
   return sxx === 0 ? null : sxy / sxx;
 }
 
-/** Drift figures per metric; the warm-up value is the second sample (index 1), the fit runs from it. */
+/**
+ * Where the steady state starts: after the fleet's connect burst has been collected (its garbage
+ * inflates heap and RSS for a minute or two), i.e. 3 min or a tenth of the run, whichever is later.
+ */
+export function warmupEndS(samples: SoakSample[]): number {
+  return Math.max(WARMUP_MIN_S, 0.1 * (samples.at(-1)?.tS ?? 0));
+}
+
+
+/** Drift figures per metric over the samples after the warm-up; the warm-up value is the first of them. */
 export function soakStats(samples: SoakSample[]): SoakStat[] {
-  const post = samples.slice(1);
+  const from = warmupEndS(samples);
+  const post = samples.filter((s, i) => i > 0 && s.tS >= from);
   return (Object.keys(SOAK_METRICS) as SoakMetric[]).map((metric) => {
     const pts = post.filter((s) => s.values[metric] !== null).map((s) => [s.tS / 3600, s.values[metric]!] as [number, number]);
     const ys = pts.map((p) => p[1]);
@@ -124,7 +137,8 @@ export function soakStats(samples: SoakSample[]): SoakStat[] {
 export const SOAK_RULE = 'no drift when: RSS slope < 5 % of the warm-up RSS per hour; V8 heap slope < 10 % of the warm-up heap per hour; ' +
   'active handles at the end within ±max(2 %, 10) of the warm-up count; sessions active at the end ≥ 98 % of the warm-up count; ' +
   'after all chargers closed, sessions active = 0 and handles ≤ baseline + 10. Event-loop delay is reported, not judged (shared CPU). ' +
-  `Runs shorter than ${MIN_CONCLUSIVE_MINUTES} min after warm-up are "inconclusive".`;
+  `Warm-up: the first ${WARMUP_MIN_S / 60} min or tenth of the run, whichever is longer (the connect burst's garbage); ` +
+  `runs shorter than ${MIN_CONCLUSIVE_MINUTES} min after warm-up are "inconclusive".`;
 
 /** Applies {@link SOAK_RULE}. */
 export function soakVerdict(stats: SoakStat[], baseline: SoakSample, afterClose: SoakSample, spanMin: number): SoakVerdict {

@@ -10,7 +10,7 @@ import type { BenchOptions } from './options';
 import { machineFacts } from './report';
 import { closeFleet, connectArgs, connectFleet, type PhaseLimits } from './scenarios';
 import type { SoakArgs, SoakLoadResult } from './soak-load';
-import { scrape, soakStats, soakVerdict, type SoakReport, type SoakSample } from './soak-report';
+import { scrape, soakStats, soakVerdict, warmupEndS, type SoakReport, type SoakSample } from './soak-report';
 import { startOurs } from './targets';
 
 /** The steady load every soak applies (per charger; churn from --soak-churn-pct); printed with the results. */
@@ -62,7 +62,8 @@ export async function soak(o: BenchOptions, lab: Lab, log: (s: string) => void):
     const afterClose = await scrape(admin, (Date.now() - t0) / 1000);
     const load = sumLoads(loads);
     const stats = soakStats(samples);
-    const spanMin = samples.length > 1 ? (samples.at(-1)!.tS - samples[1]!.tS) / 60 : 0;
+    const steady = samples.filter((s, i) => i > 0 && s.tS >= warmupEndS(samples));
+    const spanMin = steady.length > 1 ? (steady.at(-1)!.tS - steady[0]!.tS) / 60 : 0;
     return {
       date: new Date().toISOString(),
       machine: machineFacts(),
