@@ -42,6 +42,7 @@ export interface SessionOptions {
 
 /** Bytes buffered towards one peer beyond which the other peer is no longer read (back-pressure). */
 const HIGH_WATER = 1 << 20;
+const SEND_TEXT = { binary: false } as const;
 
 /**
  * One charger ↔ CSMS pair. Frames are forwarded as their original text after reading only their
@@ -239,13 +240,20 @@ export class Session extends EventEmitter implements SessionApi {
     this.opts.observer?.frameRelayed?.(direction, messageTypeName(frame.type), Number(process.hrtime.bigint() - started) / 1e9);
   }
 
-  /** Sends text to `to`; stops reading `from` while `to` cannot keep up. */
+  /**
+   * Sends text to `to`; stops reading `from` while `to` cannot keep up. Frames go out without a
+   * write callback (none to allocate or run per frame): only a frame that takes the backlog over the
+   * high-water mark carries one, pauses `from`, and resumes it once that frame (and so everything
+   * queued before it) has been written.
+   */
   private send(to: WebSocket, from: WebSocket, text: string): void {
     if (to.readyState !== 1) return;
-    to.send(text, { binary: false }, () => {
-      if (from.isPaused && to.bufferedAmount < HIGH_WATER / 2) from.resume();
-    });
-    if (to.bufferedAmount > HIGH_WATER && !from.isPaused) from.pause();
+    if (from.isPaused || to.bufferedAmount + text.length <= HIGH_WATER) {
+      to.send(text, SEND_TEXT);
+      return;
+    }
+    from.pause();
+    to.send(text, SEND_TEXT, () => { if (from.isPaused) from.resume(); });
   }
 
   /** OCPP 2.1: a CALLRESULTERROR may only answer a CALLRESULT that went the other way (bounded memory). */
