@@ -23,7 +23,8 @@ import { SharedStateFile, type MutationOutcome } from './shared-file';
 import * as tr from './transitions';
 import { checkMatch, checkSerial, clampLimit } from './transitions';
 import type {
-  AuditEvent, ChargerPage, ChargerPatch, ChargerRecord, CredentialStore, FactoryDefault, NewAuditEvent, NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial, SessionOwner, StoreChange, StoreChangeListener,
+  AuditEvent, ChargerPage, ChargerPatch, ChargerRecord, CredentialStore, FactoryDefault, NewAuditEvent,
+  NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial, SessionOwner, StoreChange, StoreChangeListener,
 } from './types';
 import { VolatileCounters } from './volatile-counters';
 
