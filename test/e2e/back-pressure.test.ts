@@ -4,7 +4,7 @@
  * every frame arrives, in order. Both directions, against the real CLI in its own process (so its
  * resident memory is its own), a raw `ws` CSMS and a `ws` charger over TLS with Basic auth.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -68,32 +68,23 @@ t.test('a reader that stops: the proxy pushes back instead of buffering, and los
   t.teardown(() => charger.terminate());
   const csms = await csmsLeg;
   const expected = Array.from({ length: FRAMES }, (_, i) => `bp-${i}`);
-  const baseline = rssMiB(proxy.pid);
 
-  t.test('CSMS → charger while the charger does not read', async (t) => {
-    charger.pause();
-    const arrived = collect(charger, FRAMES);
-    for (let i = 0; i < FRAMES; i++) csms.send(frame(i));
-    // Once the flow stops, the backlog must be with the sender: the proxy stopped reading the CSMS leg.
-    const held = await settled(() => csms.bufferedAmount, 'the CSMS backlog');
-    t.ok(held > 30 * 2 ** 20, `${(held / 2 ** 20).toFixed(0)} MiB of ${FRAMES * 120 / 1024 | 0} MiB still wait at the CSMS`);
-    const growth = rssMiB(proxy.pid) - baseline;
-    t.ok(growth < MAX_GROWTH_MIB, `proxy RSS grew ${growth.toFixed(1)} MiB (limit ${MAX_GROWTH_MIB})`);
-    charger.resume();
-    t.same(await arrived, expected, 'every frame arrives whole and in order once the charger reads again');
-  });
-
-  t.test('charger → CSMS while the CSMS does not read', async (t) => {
+  /** `sender` floods while `reader` does not read; the backlog must stay with the sender, then all arrive. */
+  const flood = async (t: Test, sender: WebSocket, reader: WebSocket, names: [string, string]) => {
+    // Measured from just before each flood: an earlier one's frames passed through as strings, some uncollected.
     const before = rssMiB(proxy.pid);
-    csms.pause();
-    const arrived = collect(csms, FRAMES);
-    for (let i = 0; i < FRAMES; i++) charger.send(frame(i));
-    const held = await settled(() => charger.bufferedAmount, 'the charger backlog');
-    t.ok(held > 30 * 2 ** 20, `${(held / 2 ** 20).toFixed(0)} MiB of ${FRAMES * 120 / 1024 | 0} MiB still wait at the charger`);
-    // From just before this flood: the first one's frames passed through as strings, some still uncollected.
+    reader.pause();
+    const arrived = collect(reader, FRAMES);
+    for (let i = 0; i < FRAMES; i++) sender.send(frame(i));
+    // Once the flow stops, the backlog must be with the sender: the proxy stopped reading that leg.
+    const held = await settled(() => sender.bufferedAmount, `the ${names[0]} backlog`);
+    t.ok(held > 30 * 2 ** 20, `${(held / 2 ** 20).toFixed(0)} MiB of ${FRAMES * 120 / 1024 | 0} MiB still wait at the ${names[0]}`);
     const growth = rssMiB(proxy.pid) - before;
     t.ok(growth < MAX_GROWTH_MIB, `proxy RSS grew ${growth.toFixed(1)} MiB (limit ${MAX_GROWTH_MIB})`);
-    csms.resume();
-    t.same(await arrived, expected, 'every frame arrives whole and in order once the CSMS reads again');
-  });
+    reader.resume();
+    t.same(await arrived, expected, `every frame arrives whole and in order once the ${names[1]} reads again`);
+  };
+
+  t.test('CSMS → charger while the charger does not read', (t) => flood(t, csms, charger, ['CSMS', 'charger']));
+  t.test('charger → CSMS while the CSMS does not read', (t) => flood(t, charger, csms, ['charger', 'CSMS']));
 });
