@@ -42,7 +42,14 @@ export class InterceptorChain {
     for (let n = 0; n < this.list.length; n++) {
       const i = this.list[n]!;
       if (!i.onChargerCall) continue;
-      const d = this.safe(i.name, () => i.onChargerCall!(this.session, call));
+      // try/catch inline rather than `safe()`: no closure per interceptor per relayed CALL.
+      let d: ChargerCallDecision | Promise<ChargerCallDecision>;
+      try {
+        d = i.onChargerCall(this.session, call);
+      } catch (err) {
+        this.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
+        continue;
+      }
       if (d instanceof Promise) {
         return d.catch((err: unknown) => {
           this.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });

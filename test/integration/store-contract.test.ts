@@ -218,7 +218,8 @@ function contract(t: Test, open: Factory): void {
     t.same((await again.readAudit(100)).map((e) => e.detail?.n ?? -1), [-1, 7, 6, 5, 4], 'audit survives reopen');
   });
 
-  t.test('change feed: seen by another instance (replica) and by the writer itself', async (t) => {
+  /** Two instances over the same data (a writer and a replica), each with a change recorder. */
+  const twoInstances = async (t: Test) => {
     const { store: a, reopen } = await open();
     const b = await reopen();
     t.teardown(async () => { await a.close(); await b.close(); });
@@ -226,6 +227,11 @@ function contract(t: Test, open: Factory): void {
     const onB = recorder();
     a.subscribeChanges(onA.listener);
     const offB = b.subscribeChanges(onB.listener);
+    return { a, b, onA, onB, offB };
+  };
+
+  t.test('change feed: seen by another instance (replica) and by the writer itself', async (t) => {
+    const { a, b, onA, onB, offB } = await twoInstances(t);
     // Faulty listeners must not break the store or the other listeners.
     b.subscribeChanges(() => { throw new Error('listener bug'); });
     b.subscribeChanges(async () => { throw new Error('async listener bug'); });
@@ -268,13 +274,7 @@ function contract(t: Test, open: Factory): void {
   });
 
   t.test('session claims: the newest admission owns the charger, told with its owner to every instance', async (t) => {
-    const { store: a, reopen } = await open();
-    const b = await reopen();
-    t.teardown(async () => { await a.close(); await b.close(); });
-    const onA = recorder();
-    const onB = recorder();
-    a.subscribeChanges(onA.listener);
-    b.subscribeChanges(onB.listener);
+    const { a, b, onA, onB } = await twoInstances(t);
     await sleep(100);
     t.equal(await a.claimSession('NOPE', { replica: 'r1', nonce: 'x', since: 1 }), false, 'no record, no claim');
     const put = await a.putCharger(charger('S1'));
