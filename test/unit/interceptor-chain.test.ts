@@ -1,0 +1,28 @@
+/** The interceptor chain: a hook that throws or rejects counts as "no opinion"; the next one decides. */
+import t from 'tap';
+import { createLogger } from '../../proxy/log';
+import { logCapture } from '../helpers/proxy';
+import { InterceptorChain } from '../../proxy/interceptor-chain';
+import type { Interceptor, SessionApi } from '../../policies/interceptors/types';
+
+const call = { id: '1', action: 'Heartbeat', payload: {} };
+const answering: Interceptor = { name: 'answers', onChargerCall: () => ({ answer: { currentTime: 'now' } }) };
+
+t.test('a throwing hook is logged and skipped, synchronously', async (t) => {
+  const { logs, sink } = logCapture();
+  const throwing: Interceptor = { name: 'throws', onChargerCall: () => { throw new Error('bug'); } };
+  const chain = new InterceptorChain({} as SessionApi, [() => throwing, () => answering], createLogger({ destination: sink }));
+  const d = chain.chargerCall(call);
+  t.notOk(d instanceof Promise, 'still the synchronous path');
+  t.same(d, { answer: { currentTime: 'now' } }, 'the next interceptor decides');
+  await new Promise((r) => setImmediate(r));
+  t.ok(logs.some((l) => l.event === 'interceptor_failed' && l.interceptor === 'throws'), 'logged with its name');
+});
+
+t.test('a rejecting hook is logged and the rest of the chain decides', async (t) => {
+  const { logs, sink } = logCapture();
+  const rejecting: Interceptor = { name: 'rejects', onChargerCall: () => Promise.reject(new Error('bug')) };
+  const chain = new InterceptorChain({} as SessionApi, [() => rejecting, () => answering], createLogger({ destination: sink }));
+  t.same(await chain.chargerCall(call), { answer: { currentTime: 'now' } });
+  t.ok(logs.some((l) => l.event === 'interceptor_failed' && l.interceptor === 'rejects'));
+});
