@@ -7,10 +7,14 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { issueServerCertificate, loadCa } from '../../certs';
+import { serverTlsOptions } from '../../proxy/tls';
 import { startLegacyCsms } from '../helpers/csms';
 import { sleep, waitFor } from '../helpers/net';
 import { tempDir } from '../helpers/pki';
@@ -170,6 +174,23 @@ t.test('TLS listener', async (t) => {
     s.destroy();
   });
 
+  t.test('ALPN: http/1.1 is selected when offered; a client offering only other protocols is refused', async (t) => {
+    const alpn = (offer: string[] | undefined) => new Promise<string>((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: proxy.caPem, ALPNProtocols: offer }, () => {
+        resolve(`selected ${String(s.alpnProtocol)}`);
+        s.destroy();
+      });
+      s.on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code ?? err.message}`));
+    });
+    t.equal(await alpn(['h2', 'http/1.1']), 'selected http/1.1');
+    t.equal(await alpn(undefined), 'selected false', 'a client without ALPN is not asked for it');
+    t.equal(await alpn(['h2']), 'error ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL', 'no_application_protocol alert (RFC 7301)');
+    const charger = makeCharger({ identity: 'CP-ALPN', endpoint: proxy.tlsUrl, ca: proxy.caPem });
+    await charger.connect();
+    t.equal((await charger.call('Heartbeat', {})).currentTime !== undefined, true, 'a WebSocket charger still connects');
+    await charger.close();
+  });
+
   t.test('a client certificate is requested but not required', async (t) => {
     const r = await sClient(port, ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256']);
     t.match(r.out, /Acceptable client certificate CA names/, 'CertificateRequest sent');
@@ -251,4 +272,40 @@ t.test('certificate files swapped under a live session', async (t) => {
   await fresh.connect();
   t.equal((await fresh.call('BootNotification', { chargePointVendor: 'Acme', chargePointModel: 'X1' })).status, 'Accepted', 'new chargers still connect');
   await fresh.close();
+});
+
+t.test('a TLS connection keeps no Buffer-pool slice alive (memory per charger)', async (t) => {
+  // Node's default ALPN list is copied into a 9-byte slice of the shared 8 KiB Buffer pool for every
+  // connection; a charger connecting alone then keeps a whole pool alive for its session. Connect 200
+  // clients one by one, filling a pool between them as a busy proxy would, and weigh what they keep.
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const server = https.createServer(serverTlsOptions({ certs: [path.join(TEST_PKI_DIR, 'server-ec.crt')], keys: [path.join(TEST_PKI_DIR, 'server-ec.key')], clientCa: null }, 5000));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const clients: tls.TLSSocket[] = [];
+  t.teardown(() => {
+    for (const c of clients) c.destroy();
+    server.close();
+  });
+  const connectOne = () => new Promise<void>((resolve, reject) => {
+    server.once('secureConnection', () => resolve());
+    const c = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+    c.on('error', reject);
+    clients.push(c);
+  });
+  for (let i = 0; i < 10; i++) await connectOne();
+  gc();
+  const before = process.memoryUsage().arrayBuffers;
+  const n = 200;
+  let filler: Buffer | null = null;
+  for (let i = 0; i < n; i++) {
+    await connectOne();
+    for (let j = 0; j < 40; j++) filler = Buffer.from('x'.repeat(200));
+  }
+  t.ok(filler);
+  await sleep(100);
+  gc();
+  const perConnection = (process.memoryUsage().arrayBuffers - before) / n;
+  t.ok(perConnection < 2048, `${perConnection.toFixed(0)} bytes of ArrayBuffer memory per connection (a pinned pool is 8192)`);
 });
