@@ -31,16 +31,17 @@ export class CallLine {
   private readonly csmsCalls = new Set<string>();
   private readonly queue: Injection[] = [];
   private inFlight: InFlight | null = null;
-  private readonly held: { text: string; type: number; id: string }[] = [];
+  private readonly held: { data: Buffer; type: number; id: string }[] = [];
   private readonly lateIds: string[] = [];
   private closed = false;
 
   /**
-   * @param sendToCharger writes one frame to the charger.
+   * @param sendToCharger writes one frame to the charger (the proxy's own as text, relayed ones as
+   *   the bytes they arrived in).
    * @param maxHeld most CSMS frames held back; past it `onOverflow` is called (the session closes).
    */
   constructor(
-    private readonly sendToCharger: (text: string) => void,
+    private readonly sendToCharger: (frame: string | Buffer) => void,
     private readonly maxHeld: number,
     private readonly onOverflow: () => void,
   ) {}
@@ -59,13 +60,13 @@ export class CallLine {
    * A frame from the CSMS for the charger. Returns true when it may be forwarded now, false when
    * it was held (it will be sent by the line later, in order).
    */
-  fromCsms(text: string, type: number, id: string): boolean {
+  fromCsms(data: Buffer, type: number, id: string): boolean {
     if (this.held.length > 0 || (type === 2 && this.inFlight !== null)) {
       if (this.held.length >= this.maxHeld) {
         this.onOverflow();
         return false;
       }
-      this.held.push({ text, type, id });
+      this.held.push({ data, type, id });
       return false;
     }
     if (type === 2) this.trackCsmsCall(id);
@@ -151,7 +152,7 @@ export class CallLine {
     for (const frame of this.held.splice(0)) {
       if (this.closed) return;
       if (frame.type === 2) this.trackCsmsCall(frame.id);
-      this.sendToCharger(frame.text);
+      this.sendToCharger(frame.data);
     }
     this.pump();
   }

@@ -73,8 +73,8 @@ export class Session extends EventEmitter implements SessionApi {
   /** Charger frames waiting behind an asynchronous interceptor decision, to keep their order. */
   private readonly chargerBacklog: { data: Buffer; isBinary: boolean }[] = [];
   private chargerBusy = false;
-  /** 2.1: ids of CALLRESULTs forwarded per direction, which a CALLRESULTERROR may answer. */
-  private readonly sentResults = { charger_to_csms: new Set<string>(), csms_to_charger: new Set<string>() };
+  /** 2.1 only (null before): ids of CALLRESULTs forwarded per direction, which a CALLRESULTERROR may answer. */
+  private readonly sentResults: Record<Direction, Set<string>> | null;
   private pingTimer: NodeJS.Timeout | null = null;
   private alive = { charger: true, csms: true };
   private ended: SessionEnd | null = null;
@@ -91,7 +91,8 @@ export class Session extends EventEmitter implements SessionApi {
     this.charger = opts.charger;
     this.csms = opts.csms;
     this.knownTypes = typesFor(opts.subprotocol);
-    this.line = new CallLine((text) => this.send(this.charger, this.csms, text), opts.maxHeldFrames, () => this.close(1013, 'too many frames held for the charger'));
+    this.sentResults = this.knownTypes.has(5) ? { charger_to_csms: new Set(), csms_to_charger: new Set() } : null;
+    this.line = new CallLine((frame) => this.send(this.charger, this.csms, frame), opts.maxHeldFrames, () => this.close(1013, 'too many frames held for the charger'));
     this.interceptors = new InterceptorChain(this, opts.interceptors ?? [], this.log);
   }
 
@@ -146,10 +147,9 @@ export class Session extends EventEmitter implements SessionApi {
   }
 
   private handleChargerFrame(data: Buffer, isBinary: boolean): void {
-    const started = process.hrtime.bigint();
-    const read = this.readOrAnswer('charger_to_csms', data, isBinary);
-    if (!read) return;
-    const { frame, text } = read;
+    const started = performance.now();
+    const frame = this.readOrAnswer('charger_to_csms', data, isBinary);
+    if (!frame) return;
     if (frame.type === 2) {
       if (this.chargerCalls.has(frame.id)) {
         // Not answered: a CALLERROR with this id would read as the answer to the first call.
@@ -160,13 +160,13 @@ export class Session extends EventEmitter implements SessionApi {
       const decision = this.interceptors.chargerCall(call);
       if (decision instanceof Promise) {
         this.chargerBusy = true;
-        decision.then((d) => this.completeChargerCall(call, text, d, started)).finally(() => this.drainChargerBacklog());
+        decision.then((d) => this.completeChargerCall(call, data, d, started)).finally(() => this.drainChargerBacklog());
         return;
       }
-      this.completeChargerCall(call, text, decision, started);
+      this.completeChargerCall(call, data, decision, started);
       return;
     }
-    if (frame.type === 5 && !this.sentResults.csms_to_charger.delete(frame.id)) {
+    if (frame.type === 5 && !this.sentResults?.csms_to_charger.delete(frame.id)) {
       this.refuse('charger_to_csms', 'unsolicited_answer', `CALLRESULTERROR for unknown result id ${frame.id}`);
       return;
     }
@@ -178,10 +178,10 @@ export class Session extends EventEmitter implements SessionApi {
         return;
       }
     }
-    this.forward('charger_to_csms', frame, text, started);
+    this.forward('charger_to_csms', frame, data, started);
   }
 
-  private completeChargerCall(call: ChargerCall, text: string, decision: ChargerCallDecision, started: bigint): void {
+  private completeChargerCall(call: ChargerCall, data: Buffer, decision: ChargerCallDecision, started: number): void {
     if (this.closed) return;
     if (decision && 'answer' in decision) {
       this.send(this.charger, this.csms, callResult(call.id, decision.answer));
@@ -195,7 +195,7 @@ export class Session extends EventEmitter implements SessionApi {
     }
     this.chargerCalls.set(call.id, call);
     if (this.chargerCalls.size > 256) this.chargerCalls.delete(this.chargerCalls.keys().next().value as string);
-    this.forward('charger_to_csms', { type: 2, id: call.id }, text, started);
+    this.forward('charger_to_csms', { type: 2, id: call.id }, data, started);
   }
 
   private drainChargerBacklog(): void {
@@ -209,11 +209,10 @@ export class Session extends EventEmitter implements SessionApi {
   // ---- CSMS -> charger -------------------------------------------------------------------------
 
   private onCsmsMessage(data: Buffer, isBinary: boolean): void {
-    const started = process.hrtime.bigint();
-    const read = this.readOrAnswer('csms_to_charger', data, isBinary);
-    if (!read) return;
-    const { frame, text } = read;
-    if (frame.type === 5 && !this.sentResults.charger_to_csms.delete(frame.id)) {
+    const started = performance.now();
+    const frame = this.readOrAnswer('csms_to_charger', data, isBinary);
+    if (!frame) return;
+    if (frame.type === 5 && !this.sentResults?.charger_to_csms.delete(frame.id)) {
       this.refuse('csms_to_charger', 'unsolicited_answer', `CALLRESULTERROR for unknown result id ${frame.id}`);
       return;
     }
@@ -226,18 +225,22 @@ export class Session extends EventEmitter implements SessionApi {
       this.chargerCalls.delete(frame.id);
       this.interceptors.csmsAnswer(call, outcomeOf(frame));
     }
-    if (!this.line.fromCsms(text, frame.type, frame.id)) return; // held behind an injected call
-    this.forward('csms_to_charger', frame, text, started);
+    if (!this.line.fromCsms(data, frame.type, frame.id)) return; // held behind an injected call
+    this.forward('csms_to_charger', frame, data, started);
   }
 
   // ---- plumbing --------------------------------------------------------------------------------
 
-  private forward(direction: Direction, frame: Pick<Frame, 'type' | 'id'>, text: string, started: bigint): void {
-    if (frame.type === 3 && this.knownTypes.has(5)) this.rememberResult(direction, frame.id);
-    if (direction === 'charger_to_csms') this.send(this.csms, this.charger, text);
-    else this.send(this.charger, this.csms, text);
+  /**
+   * Relays a frame as the bytes it arrived in: already valid UTF-8 (checked by ws) and the exact
+   * text that was read, so nothing is re-encoded or copied on the way.
+   */
+  private forward(direction: Direction, frame: Pick<Frame, 'type' | 'id'>, data: Buffer, started: number): void {
+    if (frame.type === 3 && this.sentResults) this.rememberResult(this.sentResults[direction], frame.id);
+    if (direction === 'charger_to_csms') this.send(this.csms, this.charger, data);
+    else this.send(this.charger, this.csms, data);
     this.frames[direction]++;
-    this.opts.observer?.frameRelayed?.(direction, messageTypeName(frame.type), Number(process.hrtime.bigint() - started) / 1e9);
+    this.opts.observer?.frameRelayed?.(direction, messageTypeName(frame.type), (performance.now() - started) / 1000);
   }
 
   /**
@@ -246,19 +249,18 @@ export class Session extends EventEmitter implements SessionApi {
    * high-water mark carries one, pauses `from`, and resumes it once that frame (and so everything
    * queued before it) has been written.
    */
-  private send(to: WebSocket, from: WebSocket, text: string): void {
+  private send(to: WebSocket, from: WebSocket, frame: string | Buffer): void {
     if (to.readyState !== 1) return;
-    if (from.isPaused || to.bufferedAmount + text.length <= HIGH_WATER) {
-      to.send(text, SEND_TEXT);
+    if (from.isPaused || to.bufferedAmount + frame.length <= HIGH_WATER) {
+      to.send(frame, SEND_TEXT);
       return;
     }
     from.pause();
-    to.send(text, SEND_TEXT, () => { if (from.isPaused) from.resume(); });
+    to.send(frame, SEND_TEXT, () => { if (from.isPaused) from.resume(); });
   }
 
   /** OCPP 2.1: a CALLRESULTERROR may only answer a CALLRESULT that went the other way (bounded memory). */
-  private rememberResult(direction: Direction, id: string): void {
-    const ids = this.sentResults[direction];
+  private rememberResult(ids: Set<string>, id: string): void {
     ids.add(id);
     if (ids.size > 256) ids.delete(ids.values().next().value as string);
   }
@@ -267,10 +269,9 @@ export class Session extends EventEmitter implements SessionApi {
    * Reads a frame's header; a frame that is not OCPP-J (binary, bad JSON, bad shape) is refused,
    * answered to its sender where OCPP-J prescribes an answer, and null is returned.
    */
-  private readOrAnswer(direction: Direction, data: Buffer, isBinary: boolean): { frame: Frame; text: string } | null {
-    const text = isBinary ? '' : data.toString();
-    const frame = isBinary ? { problem: 'not_json' as const, detail: 'binary frames are not OCPP-J' } : readFrame(text, this.knownTypes);
-    if (!isProblem(frame)) return { frame, text };
+  private readOrAnswer(direction: Direction, data: Buffer, isBinary: boolean): Frame | null {
+    const frame = isBinary ? { problem: 'not_json' as const, detail: 'binary frames are not OCPP-J' } : readFrame(data.toString(), this.knownTypes);
+    if (!isProblem(frame)) return frame;
     this.refuse(direction, frame.problem, frame.detail);
     const answer = answerForProblem(frame, this.subprotocol);
     const [sender, other] = direction === 'charger_to_csms' ? [this.charger, this.csms] : [this.csms, this.charger];
