@@ -38,7 +38,7 @@ export interface Lab {
 }
 
 /** Sets the lab up; on failure everything already started is stopped again. */
-export async function openLab(o: { chargers: number; workers: number; threads: number; cpuProfile: boolean }, log: (s: string) => void): Promise<Lab> {
+export async function openLab(o: { chargers: number; workers: number; threads: number; cpuProfile: boolean; proxyNodeArgs: string[] }, log: (s: string) => void): Promise<Lab> {
   mkdirSync(TMP_ROOT, { recursive: true });
   const dir = mkdtempSync(path.join(TMP_ROOT, 'bench-'));
   const stops: (() => Promise<void>)[] = [];
@@ -57,7 +57,7 @@ export async function openLab(o: { chargers: number; workers: number; threads: n
     const { port: csmsPort } = await csms.request<{ port: number }>('listen');
     const workers = Array.from({ length: o.workers }, (_, k) => new Worker(path.join(__dirname, 'charger-worker.js'), `charger-worker-${k}`));
     for (const w of workers) stops.push(() => w.stop());
-    const env: TargetEnv = { dir, csmsPort, redisUrl: redis.url, pkiDir: TEST_PKI_DIR, threads: o.threads, cpuProfile: o.cpuProfile };
+    const env: TargetEnv = { dir, csmsPort, redisUrl: redis.url, pkiDir: TEST_PKI_DIR, threads: o.threads, cpuProfile: o.cpuProfile, proxyNodeArgs: o.proxyNodeArgs };
     const fleet = await seed(env, o.chargers, log);
     return {
       env, redis, csms, csmsPid: csms.child.pid!, workers, fleet,

@@ -30,6 +30,8 @@ export interface BenchOptions {
   /** The whole run is killed after this. */
   maxMinutes: number;
   cpuProfile: boolean;
+  /** Extra Node options for our proxy process (e.g. --trace-gc; its output lands in proxy.log). */
+  proxyNodeArgs: string[];
   /** Keep the scratch directory (logs, configs, CPU profiles). */
   keep: boolean;
   /** Soak: minutes of steady load after the fleet has connected. */
@@ -63,6 +65,7 @@ export const BENCH_USAGE = `Usage: npm run bench -- [options]
   --phase-deadline S    a connect phase stops starting connections after S seconds (default 180)
   --max-minutes M       kill the whole run after M minutes (default 50; --quick 4; soak: soak minutes + 15)
   --cpu-prof            write a V8 CPU profile of our proxy (kept with --keep's directory)
+  --proxy-node-args=A   Node options for our proxy, space-separated (e.g. --proxy-node-args="--trace-gc --max-semi-space-size=32")
   --keep                keep the scratch directory (logs, configs, profiles)`;
 
 const ALL_TARGETS: TargetName[] = ['ours', 'haproxy', 'nginx', 'direct'];
@@ -79,7 +82,7 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
         scenario: { type: 'string', multiple: true }, targets: { type: 'string' }, quick: { type: 'boolean' },
         readme: { type: 'boolean' }, out: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
         concurrency: { type: 'string' }, 'phase-deadline': { type: 'string' }, 'max-minutes': { type: 'string' },
-        'cpu-prof': { type: 'boolean' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'cpu-prof': { type: 'boolean' }, 'proxy-node-args': { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         'soak-minutes': { type: 'string' }, 'soak-sample-s': { type: 'string' }, 'soak-churn-pct': { type: 'string' },
       },
     }).values;
@@ -121,9 +124,18 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
     phaseDeadlineS: int('phase-deadline', v['phase-deadline'], 180, 1, 3600),
     maxMinutes: int('max-minutes', v['max-minutes'], soak ? soakMinutes + 15 : quick ? 4 : 50, 1, 24 * 60 + 60),
     cpuProfile: v['cpu-prof'] === true,
+    proxyNodeArgs: nodeArgs(v['proxy-node-args']),
     keep: v.keep === true,
     soakMinutes,
     soakSampleS: int('soak-sample-s', v['soak-sample-s'], 10, 1, 3600),
     soakChurnPct: int('soak-churn-pct', v['soak-churn-pct'], 1, 0, 100),
   };
+}
+
+/** `--proxy-node-args`: options only (each starts with "-"), so a stray word cannot become the script. */
+function nodeArgs(raw: string | undefined): string[] {
+  const args = (raw ?? '').split(/\s+/).filter(Boolean);
+  const bad = args.find((a) => !a.startsWith('-'));
+  if (bad !== undefined) throw new BenchUsageError(`--proxy-node-args takes Node options (each starting with "-"), got "${bad}"`);
+  return args;
 }

@@ -152,7 +152,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     log(`open-file hard limit ${fileLimit()} lets a proxy hold at most ${cap} sessions: using ${cap} chargers instead of ${o.chargers}`);
     o = { ...o, chargers: cap };
   }
-  const lab = await openLab({ chargers: Math.max(o.chargers, o.relaySessions), workers: o.workers, threads: o.threads, cpuProfile: o.cpuProfile }, log);
+  const lab = await openLab({ chargers: Math.max(o.chargers, o.relaySessions), workers: o.workers, threads: o.threads, cpuProfile: o.cpuProfile, proxyNodeArgs: o.proxyNodeArgs }, log);
   const status: BenchReport['targets'] = {};
   let m: Measured;
   try {
@@ -184,7 +184,7 @@ export async function runSoak(o: BenchOptions): Promise<SoakReport> {
     log(`open-file hard limit ${fileLimit()} lets a proxy hold at most ${cap} sessions: using ${cap} chargers instead of ${o.chargers}`);
     o = { ...o, chargers: cap };
   }
-  const lab = await openLab({ chargers: o.chargers, workers: o.workers, threads: o.threads, cpuProfile: o.cpuProfile }, log);
+  const lab = await openLab({ chargers: o.chargers, workers: o.workers, threads: o.threads, cpuProfile: o.cpuProfile, proxyNodeArgs: o.proxyNodeArgs }, log);
   let report: SoakReport;
   try {
     report = await soak(o, lab, log);

@@ -38,6 +38,8 @@ export interface TargetEnv {
   threads: number;
   /** Write a V8 CPU profile of our proxy into dir/profiles. */
   cpuProfile: boolean;
+  /** Extra Node options for our proxy. */
+  proxyNodeArgs: string[];
 }
 
 const CONFIG_DIR = path.resolve(__dirname, '../../../test/bench/config');
@@ -72,7 +74,7 @@ export async function startOurs(env: TargetEnv): Promise<Target> {
   const admin = await freePort();
   const dataDir = path.join(env.dir, 'proxy-data');
   mkdirSync(dataDir, { recursive: true });
-  const profileArgs = env.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(env.dir, 'profiles')}`] : [];
+  const profileArgs = [...(env.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(env.dir, 'profiles')}`] : []), ...env.proxyNodeArgs];
   const child = spawnRaised([
     process.execPath, ...profileArgs, path.join(REPO_ROOT, 'dist/proxy/cli.js'), 'serve',
     '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`,

@@ -71,4 +71,7 @@ t.test('bench rejects a bad option with a clear message', async (t) => {
   const res2 = await runBench(['--chargers=abc']);
   t.equal(res2.code, 2);
   t.match(res2.stderr, /--chargers must be a whole number/);
+  const res3 = await runBench(['--proxy-node-args=--trace-gc evil.js']);
+  t.equal(res3.code, 2);
+  t.match(res3.stderr, /--proxy-node-args takes Node options \(each starting with "-"\), got "evil.js"/);
 });
