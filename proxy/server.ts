@@ -7,6 +7,7 @@ import { WebSocketServer } from 'ws';
 import type WebSocket from 'ws';
 import { structuralGates } from '../policies/gates';
 import { presentedProfile } from '../policies/gates/profile';
+import { dropPrefetched } from '../policies/gates/prefetch';
 import type { Gate, ListenerKind, Rejection, UpgradeContext } from '../policies/gates/types';
 import type { InterceptorFactory } from '../policies/interceptors/types';
 import { dialBackend, offersDeflate, type BackendCredentials } from './backend';
@@ -256,6 +257,7 @@ export class ProxyServer {
   }
 
   private admit(ctx: UpgradeContext, charger: WebSocket, csms: WebSocket): void {
+    dropPrefetched(ctx);
     const profile = (ctx.facts.profile as 1 | 2 | 3 | undefined) ?? presentedProfile(ctx);
     const session = new Session({
       identity: ctx.identity,

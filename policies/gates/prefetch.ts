@@ -37,3 +37,8 @@ export function prefetchGate(store: CredentialStore, guard: BruteForceGuard): Ga
 export function prefetched(ctx: UpgradeContext): Prefetched | undefined {
   return ctx.facts.prefetched as Prefetched | undefined;
 }
+
+/** Forgets the prefetched reads once admission is decided: the session keeps its facts, not these promises. */
+export function dropPrefetched(ctx: UpgradeContext): void {
+  if (ctx.facts.prefetched !== undefined) ctx.facts.prefetched = undefined;
+}
