@@ -12,6 +12,10 @@ export const SOAK_METRICS = {
   rssMiB: { prom: 'process_resident_memory_bytes', label: 'RSS', unit: 'MiB', scale: 2 ** -20 },
   heapUsedMiB: { prom: 'nodejs_heap_size_used_bytes', label: 'V8 heap used', unit: 'MiB', scale: 2 ** -20 },
   heapTotalMiB: { prom: 'nodejs_heap_size_total_bytes', label: 'V8 heap committed', unit: 'MiB', scale: 2 ** -20 },
+  // Where committed heap grows: young objects (new), long-lived ones (old), compiled code (code).
+  newSpaceMiB: { prom: 'nodejs_heap_space_size_total_bytes{space="new"}', label: '… of which new space', unit: 'MiB', scale: 2 ** -20 },
+  oldSpaceMiB: { prom: 'nodejs_heap_space_size_total_bytes{space="old"}', label: '… of which old space', unit: 'MiB', scale: 2 ** -20 },
+  codeSpaceMiB: { prom: 'nodejs_heap_space_size_total_bytes{space="code"}', label: '… of which code space', unit: 'MiB', scale: 2 ** -20 },
   externalMiB: { prom: 'nodejs_external_memory_bytes', label: 'external (Buffers, native objects V8 knows of)', unit: 'MiB', scale: 2 ** -20 },
   lagP99Ms: { prom: 'nodejs_eventloop_lag_p99_seconds', label: 'event-loop delay p99 (per interval)', unit: 'ms', scale: 1000 },
   lagMaxMs: { prom: 'nodejs_eventloop_lag_max_seconds', label: 'event-loop delay max (per interval)', unit: 'ms', scale: 1000 },
@@ -72,7 +76,10 @@ export async function scrape(admin: string, tS: number): Promise<SoakSample> {
   return { tS: Math.round(tS * 10) / 10, values: parseProm(await res.text()) };
 }
 
-/** Sums every series of each wanted metric in a Prometheus text exposition (labels ignored). */
+/**
+ * Reads each wanted metric from a Prometheus text exposition: a bare name sums all its series, a
+ * name with labels (`name{label="v"}`, written as exposed) reads that one series.
+ */
 export function parseProm(text: string): Record<SoakMetric, number | null> {
   const byProm = new Map<string, number>();
   for (const line of text.split('\n')) {
@@ -83,7 +90,9 @@ export function parseProm(text: string): Record<SoakMetric, number | null> {
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
     if (!m) continue;
     const v = Number(m[3]);
-    if (Number.isFinite(v)) byProm.set(m[1]!, (byProm.get(m[1]!) ?? 0) + v);
+    if (!Number.isFinite(v)) continue;
+    byProm.set(m[1]!, (byProm.get(m[1]!) ?? 0) + v);
+    if (m[2]) byProm.set(m[1]! + m[2], v);
   }
   const out = {} as Record<SoakMetric, number | null>;
   for (const [k, d] of Object.entries(SOAK_METRICS) as [SoakMetric, (typeof SOAK_METRICS)[SoakMetric]][]) {
