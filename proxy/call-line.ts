@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { InjectionError, type CallOutcome } from '../policies/interceptors/types';
 import { call as callFrame } from './ocpp/errors';
+import { ownBytes } from './own-bytes';
 
 /** The most CSMS call ids remembered as outstanding; a CSMS that never gets answers cannot grow it without bound. */
 const MAX_TRACKED_CALLS = 256;
@@ -66,7 +67,7 @@ export class CallLine {
         this.onOverflow();
         return false;
       }
-      this.held.push({ data, type, id });
+      this.held.push({ data: ownBytes(data), type, id });
       return false;
     }
     if (type === 2) this.trackCsmsCall(id);

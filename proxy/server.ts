@@ -23,7 +23,7 @@ import { applyTicketKeys } from './ticket-keys';
 import { AddressCounter } from './address-counter';
 import { SessionRegistry } from './registry';
 import { Session, type SessionObserver } from './session';
-import { connectionsCheckingInterval, serverTlsOptions, watchTlsFiles, type TlsFiles } from './tls';
+import { connectionsCheckingInterval, createTlsServer, serverTlsOptions, watchTlsFiles, type TlsFiles } from './tls';
 import { chosenProtocol, handleUpgrade, type UpgradeDeps } from './upgrade';
 
 /** Collaborators of the server; everything but the logger and TLS files has a default. */
@@ -94,7 +94,7 @@ export class ProxyServer {
   async start(): Promise<{ tls: AddressInfo; plain: AddressInfo | null }> {
     const c = this.config;
     const onRequest = httpPassthrough(c.httpPassthrough, c.backend, this.log);
-    this.tlsServer = https.createServer(serverTlsOptions(this.deps.tls, c.handshakeTimeoutMs), onRequest);
+    this.tlsServer = createTlsServer(serverTlsOptions(this.deps.tls, c.handshakeTimeoutMs), onRequest);
     this.harden(this.tlsServer, 'tls');
     this.tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
       const reason = tlsFailureReason(err);

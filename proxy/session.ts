@@ -5,6 +5,7 @@ import {
 } from '../policies/interceptors/types';
 import { InterceptorChain } from './interceptor-chain';
 import { CallLine } from './call-line';
+import { ownBytes } from './own-bytes';
 import { clampReason, codeForCharger, codeForCsms } from './close-codes';
 import type { Logger } from './log';
 import type { ChargerRecord } from './store/types';
@@ -42,6 +43,8 @@ export interface SessionOptions {
 
 /** Bytes buffered towards one peer beyond which the other peer is no longer read (back-pressure). */
 const HIGH_WATER = 1 << 20;
+/** Charger frames queued behind a pending interceptor decision beyond which the charger is no longer read. */
+const BACKLOG_PAUSE = 16;
 const SEND_TEXT = { binary: false } as const;
 
 /**
@@ -140,7 +143,8 @@ export class Session extends EventEmitter implements SessionApi {
 
   private onChargerMessage(data: Buffer, isBinary: boolean): void {
     if (this.chargerBusy) {
-      this.chargerBacklog.push({ data, isBinary });
+      this.chargerBacklog.push({ data: ownBytes(data), isBinary });
+      if (this.chargerBacklog.length >= BACKLOG_PAUSE && !this.charger.isPaused) this.charger.pause();
       return;
     }
     this.handleChargerFrame(data, isBinary);
@@ -204,6 +208,8 @@ export class Session extends EventEmitter implements SessionApi {
       const next = this.chargerBacklog.shift()!;
       this.handleChargerFrame(next.data, next.isBinary);
     }
+    // Read the charger again once its backlog is gone, unless the CSMS leg is what holds it back.
+    if (!this.chargerBusy && this.charger.isPaused && this.csms.bufferedAmount <= HIGH_WATER) this.charger.resume();
   }
 
   // ---- CSMS -> charger -------------------------------------------------------------------------
@@ -233,7 +239,7 @@ export class Session extends EventEmitter implements SessionApi {
 
   /**
    * Relays a frame as the bytes it arrived in: already valid UTF-8 (checked by ws) and the exact
-   * text that was read, so nothing is re-encoded or copied on the way.
+   * text that was read, so nothing is re-encoded on the way.
    */
   private forward(direction: Direction, frame: Pick<Frame, 'type' | 'id'>, data: Buffer, started: number): void {
     if (frame.type === 3 && this.sentResults) this.rememberResult(this.sentResults[direction], frame.id);
@@ -251,6 +257,7 @@ export class Session extends EventEmitter implements SessionApi {
    */
   private send(to: WebSocket, from: WebSocket, frame: string | Buffer): void {
     if (to.readyState !== 1) return;
+    if (to.bufferedAmount > 0 && typeof frame !== 'string') frame = ownBytes(frame); // it will wait: see ownBytes
     if (from.isPaused || to.bufferedAmount + frame.length <= HIGH_WATER) {
       to.send(frame, SEND_TEXT);
       return;

@@ -1,6 +1,7 @@
 import { constants as cryptoConstants } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import type { ServerOptions } from 'node:http';
+import type { RequestListener, ServerOptions } from 'node:http';
+import https from 'node:https';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import type { Logger } from './log';
 
@@ -61,6 +62,21 @@ export function serverTlsOptions(files: TlsFiles, handshakeTimeoutMs: number): T
     connectionsCheckingInterval: connectionsCheckingInterval(handshakeTimeoutMs),
     ALPNCallback: selectHttp11,
   };
+}
+
+/**
+ * The HTTPS server for chargers. Node 20 releases from before nodejs/node#54411 add https's default
+ * ALPN list beside any `ALPNCallback` and then refuse the pair (ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS):
+ * there the default list stays (same negotiation, only the per-connection copy described below).
+ */
+export function createTlsServer(options: ReturnType<typeof serverTlsOptions>, onRequest: RequestListener): https.Server {
+  try {
+    return https.createServer(options, onRequest);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS') throw err;
+    const { ALPNCallback: _unsupported, ...withDefaultAlpn } = options;
+    return https.createServer(withDefaultAlpn, onRequest);
+  }
 }
 
 /**

@@ -7,14 +7,12 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { issueServerCertificate, loadCa } from '../../certs';
-import { serverTlsOptions } from '../../proxy/tls';
 import { startLegacyCsms } from '../helpers/csms';
 import { sleep, waitFor } from '../helpers/net';
 import { tempDir } from '../helpers/pki';
@@ -277,24 +275,24 @@ t.test('certificate files swapped under a live session', async (t) => {
 t.test('a TLS connection keeps no Buffer-pool slice alive (memory per charger)', async (t) => {
   // Node's default ALPN list is copied into a 9-byte slice of the shared 8 KiB Buffer pool for every
   // connection; a charger connecting alone then keeps a whole pool alive for its session. Connect 200
-  // clients one by one, filling a pool between them as a busy proxy would, and weigh what they keep.
+  // TLS clients to the proxy's own listener one by one, filling a pool between them as a busy proxy
+  // would, and weigh what their server-side sockets keep (the proxy runs in this process).
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as () => void;
-  const server = https.createServer(serverTlsOptions({ certs: [path.join(TEST_PKI_DIR, 'server-ec.crt')], keys: [path.join(TEST_PKI_DIR, 'server-ec.key')], clientCa: null }, 5000));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, handshakeTimeoutMs: '60000' });
+  t.teardown(() => proxy.stop());
+  const port = proxy.addresses.tls.port;
   const clients: tls.TLSSocket[] = [];
-  t.teardown(() => {
-    for (const c of clients) c.destroy();
-    server.close();
-  });
+  t.teardown(() => { for (const c of clients) c.destroy(); });
   const connectOne = () => new Promise<void>((resolve, reject) => {
-    server.once('secureConnection', () => resolve());
-    const c = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+    const c = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: proxy.caPem }, () => setImmediate(resolve));
     c.on('error', reject);
     clients.push(c);
   });
   for (let i = 0; i < 10; i++) await connectOne();
+  await sleep(50);
   gc();
   const before = process.memoryUsage().arrayBuffers;
   const n = 200;
@@ -308,4 +306,5 @@ t.test('a TLS connection keeps no Buffer-pool slice alive (memory per charger)',
   gc();
   const perConnection = (process.memoryUsage().arrayBuffers - before) / n;
   t.ok(perConnection < 2048, `${perConnection.toFixed(0)} bytes of ArrayBuffer memory per connection (a pinned pool is 8192)`);
+  t.equal(clients.filter((c) => c.destroyed).length, 0, 'every connection was still open when weighed');
 });
