@@ -9,10 +9,12 @@ import { X509Certificate } from 'node:crypto';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import https from 'node:https';
 import tls from 'node:tls';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { issueServerCertificate, loadCa } from '../../certs';
+import { createTlsServer, serverTlsOptions } from '../../proxy/tls';
 import { startLegacyCsms } from '../helpers/csms';
 import { sleep, waitFor } from '../helpers/net';
 import { tempDir } from '../helpers/pki';
@@ -307,4 +309,20 @@ t.test('a TLS connection keeps no Buffer-pool slice alive (memory per charger)',
   const perConnection = (process.memoryUsage().arrayBuffers - before) / n;
   t.ok(perConnection < 2048, `${perConnection.toFixed(0)} bytes of ArrayBuffer memory per connection (a pinned pool is 8192)`);
   t.equal(clients.filter((c) => c.destroyed).length, 0, 'every connection was still open when weighed');
+});
+
+t.test('on a Node that refuses an ALPN callback beside https\'s default list, the default list is used', async (t) => {
+  // Node 20 releases before nodejs/node#54411 add ALPNProtocols themselves; passing both reproduces their refusal.
+  const files = { certs: [path.join(TEST_PKI_DIR, 'server-ec.crt')], keys: [path.join(TEST_PKI_DIR, 'server-ec.key')], clientCa: null };
+  const options = { ...serverTlsOptions(files, 5000), ALPNProtocols: ['http/1.1'] };
+  t.throws(() => https.createServer(options), { code: 'ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS' }, 'this Node refuses the pair');
+  const server = createTlsServer(options, (_req, res) => res.end('ok'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const alpn = await new Promise<string>((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => { resolve(String(s.alpnProtocol)); s.destroy(); });
+    s.on('error', reject);
+  });
+  t.equal(alpn, 'http/1.1', 'the server still starts and negotiates http/1.1');
 });
