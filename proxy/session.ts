@@ -257,8 +257,9 @@ export class Session extends EventEmitter implements SessionApi {
    */
   private send(to: WebSocket, from: WebSocket, frame: string | Buffer): void {
     if (to.readyState !== 1) return;
-    if (to.bufferedAmount > 0 && typeof frame !== 'string') frame = ownBytes(frame); // it will wait: see ownBytes
-    if (from.isPaused || to.bufferedAmount + frame.length <= HIGH_WATER) {
+    const queued = to.bufferedAmount; // a getter over two queues: read once per frame
+    if (queued > 0 && typeof frame !== 'string') frame = ownBytes(frame); // it will wait: see ownBytes
+    if (from.isPaused || queued + frame.length <= HIGH_WATER) {
       to.send(frame, SEND_TEXT);
       return;
     }
