@@ -55,7 +55,8 @@ export const BENCH_USAGE = `Usage: npm run bench -- [options]
   --soak-minutes M      soak: minutes of steady load once connected (default 30)
   --soak-sample-s S     soak: seconds between /metrics samples (default 10)
   --soak-churn-pct P    soak: percent of chargers that drop and reconnect per minute (default 1)
-  --targets LIST        comma list of ours,haproxy,nginx,direct (default all four)
+  --targets LIST        comma list of ours,haproxy,nginx,node,direct (default all five; node = the Node.js floor:
+                        TLS terminated and bytes piped, nothing parsed)
   --quick               small sizes for a smoke run
   --readme              also print the Markdown block for the README
   --out FILE            JSON output (default test/bench/results/latest.json; soak appends to results/soak-latest.json)
@@ -68,7 +69,7 @@ export const BENCH_USAGE = `Usage: npm run bench -- [options]
   --proxy-node-args=A   Node options for our proxy, space-separated (e.g. --proxy-node-args="--trace-gc --max-semi-space-size=32")
   --keep                keep the scratch directory (logs, configs, profiles)`;
 
-const ALL_TARGETS: TargetName[] = ['ours', 'haproxy', 'nginx', 'direct'];
+const ALL_TARGETS: TargetName[] = ['ours', 'haproxy', 'nginx', 'node', 'direct'];
 
 /** Parses argv (without node and script). @throws BenchUsageError */
 export function parseBenchOptions(argv: string[], repoRoot: string): BenchOptions & { help: boolean } {

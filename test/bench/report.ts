@@ -1,6 +1,6 @@
 /**
  * Bench results: percentiles, the JSON document (absolute figures and ratios ours / HAProxy,
- * ours / nginx, ours / direct per scenario row) and its Markdown table.
+ * ours / nginx, ours / direct, and the Node floor / HAProxy, per scenario row) and its Markdown table.
  */
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
@@ -16,8 +16,11 @@ export interface ResultRow {
   /** true when bigger is better (rates); false for latency and memory. */
   higherIsBetter: boolean;
   values: Partial<Record<TargetName, number | null>>;
-  /** ours / X for X in haproxy, nginx, direct (null when either side is missing or zero). */
-  ratios: { haproxy: number | null; nginx: number | null; direct: number | null };
+  /**
+   * ours / X for X in haproxy, nginx, direct, and nodeVsHaproxy = node floor / HAProxy: how far the
+   * runtime alone is from HAProxy (null when either side is missing or zero).
+   */
+  ratios: { haproxy: number | null; nginx: number | null; direct: number | null; nodeVsHaproxy: number | null };
   /** Anything a reader needs to interpret the row (e.g. failures, resumption rate). */
   notes?: string[];
 }
@@ -47,12 +50,12 @@ export function percentile(samples: number[], p: number): number | null {
 
 /** Builds a row, computing ours / X ratios. */
 export function row(r: Omit<ResultRow, 'ratios'>): ResultRow {
-  const ours = r.values.ours;
-  const ratio = (x: TargetName) => {
-    const v = r.values[x];
-    return ours == null || v == null || v === 0 ? null : round(ours / v, 3);
+  const ratio = (a: TargetName, b: TargetName) => {
+    const x = r.values[a];
+    const y = r.values[b];
+    return x == null || y == null || y === 0 ? null : round(x / y, 3);
   };
-  return { ...r, ratios: { haproxy: ratio('haproxy'), nginx: ratio('nginx'), direct: ratio('direct') } };
+  return { ...r, ratios: { haproxy: ratio('ours', 'haproxy'), nginx: ratio('ours', 'nginx'), direct: ratio('ours', 'direct'), nodeVsHaproxy: ratio('node', 'haproxy') } };
 }
 
 /** Rounds to `digits` decimals (keeps the JSON readable). */
@@ -94,12 +97,13 @@ export function markdownTable(rep: BenchReport): string {
       `storm/idle ${String(rep.options.chargers)} chargers, relay ${String(rep.options.relaySessions)} sessions × ${String(rep.options.duration)} s; ` +
       `everything (load generator included) on the same ${m.cpus} cores; ${threadsLine(Number(rep.options.threads))}.`,
     '',
-    '| scenario | case | metric | ours | HAProxy | nginx | direct | ours/HAProxy | ours/nginx | ours/direct |',
-    '|---|---|---|--:|--:|--:|--:|--:|--:|--:|',
+    '| scenario | case | metric | ours | HAProxy | nginx | Node floor | direct | ours/HAProxy | ours/nginx | ours/direct | Node floor/HAProxy |',
+    '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
   for (const r of rep.rows) {
     const v = r.values;
-    lines.push(`| ${r.scenario} | ${r.case} | ${r.metric} (${r.unit}) | ${fmt(v.ours)} | ${fmt(v.haproxy)} | ${fmt(v.nginx)} | ${fmt(v.direct)} | ${fmtRatio(r.ratios.haproxy)} | ${fmtRatio(r.ratios.nginx)} | ${fmtRatio(r.ratios.direct)} |`);
+    lines.push(`| ${r.scenario} | ${r.case} | ${r.metric} (${r.unit}) | ${fmt(v.ours)} | ${fmt(v.haproxy)} | ${fmt(v.nginx)} | ${fmt(v.node)} | ${fmt(v.direct)} | ` +
+      `${fmtRatio(r.ratios.haproxy)} | ${fmtRatio(r.ratios.nginx)} | ${fmtRatio(r.ratios.direct)} | ${fmtRatio(r.ratios.nodeVsHaproxy)} |`);
   }
   const notes = rep.rows.flatMap((r) => (r.notes ?? []).map((n) => `${r.scenario} ${r.case}: ${n}`));
   if (notes.length) lines.push('', ...notes.map((n) => `- ${n}`));

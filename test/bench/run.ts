@@ -2,7 +2,8 @@
  * `npm run bench`: our proxy side by side with HAProxy and nginx (and chargers talking to the CSMS
  * directly), all on loopback, each target started fresh, then: idle hold, reconnect storms (Profile 2
  * and 3, ECDSA and RSA server certificate, full and resumed handshakes), steady relay. Prints a
- * Markdown table and writes JSON with absolute figures and ratios. Bounded in connections and time;
+ * Markdown table and writes JSON with absolute figures and ratios. A fifth column, "node", is the
+ * least a Node.js proxy can do (node-floor.ts): what separates ours from it is our own work. Bounded in connections and time;
  * every process it starts is stopped by PID before it returns.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { machineFacts, markdownTable, readmeBlock, row, type BenchReport, type R
 import { idle, relay, storm, type IdleMeasure, type PhaseLimits, type StormMeasure } from './scenarios';
 import { soak } from './soak';
 import { appendSoakJson, soakMarkdown, soakReadmeBlock, type SoakReport } from './soak-report';
-import { directTarget, fileLimit, haveBinary, maxSessions, startHaproxy, startNginx, startOurs, type Target, type TargetName } from './targets';
+import { directTarget, fileLimit, haveBinary, maxSessions, startHaproxy, startNginx, startNodeFloor, startOurs, type Target, type TargetName } from './targets';
 
 const REPO_ROOT = path.resolve(__dirname, '../../..');
 const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -38,6 +39,7 @@ async function startTarget(name: TargetName, lab: Lab): Promise<Target> {
   if (name === 'ours') return startOurs(lab.env);
   if (name === 'haproxy') return startHaproxy(lab.env);
   if (name === 'nginx') return startNginx(lab.env);
+  if (name === 'node') return startNodeFloor(lab.env);
   return directTarget(lab.env, lab.csmsPid);
 }
 
@@ -91,7 +93,7 @@ function rows(m: Measured): ResultRow[] {
     for (const phase of ['full', 'resumed'] as const) {
       const pick = (f: (s: StormMeasure) => number | null) => {
         const v: PerTarget<number | null> = {};
-        for (const t of ['ours', 'haproxy', 'nginx'] as const) if (per[t]) v[t] = per[t]![phase] ? f(per[t]![phase]!) : null;
+        for (const t of ['ours', 'haproxy', 'nginx', 'node'] as const) if (per[t]) v[t] = per[t]![phase] ? f(per[t]![phase]!) : null;
         if (direct) v.direct = f(direct);
         return v;
       };

@@ -2,7 +2,8 @@
  * The proxies under test, each started on a free loopback port in front of the same CSMS stand-in
  * with the same certificates and suites: ours (the real CLI in its own process, Redis store),
  * HAProxy and nginx (from the configs in test/bench/config/, filled in per run), and "direct"
- * (chargers talk plain ws to the CSMS: the floor every proxy is compared with).
+ * (chargers talk plain ws to the CSMS: the floor every proxy is compared with), and "node" (the least a
+ * Node.js TLS-terminating proxy can do: node-floor.ts, TLS terminated and bytes piped, nothing parsed).
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { childPids, spawnRaised, startedPids, stopChild } from './child';
 import { freePort } from '../helpers/net';
 
 /** Name of a column of the results. */
-export type TargetName = 'ours' | 'haproxy' | 'nginx' | 'direct';
+export type TargetName = 'ours' | 'haproxy' | 'nginx' | 'node' | 'direct';
 
 /** A running target. */
 export interface Target {
@@ -134,6 +135,15 @@ export async function startNginx(env: TargetEnv): Promise<Target> {
   // The workers are the master's children; they hold the connections.
   t.pids = () => (child.pid ? [child.pid, ...childPids(child.pid)] : []);
   return t;
+}
+
+/** node-floor.ts: Node's TLS termination and a byte pipe, the floor for any proxy written in Node. */
+export async function startNodeFloor(env: TargetEnv): Promise<Target> {
+  const port = await freePort();
+  const log = path.join(env.dir, 'node-floor.log');
+  const child = spawnRaised([process.execPath, path.join(REPO_ROOT, 'dist/test/bench/node-floor.js'), String(port), String(env.csmsPort), env.pkiDir, CIPHERS], log);
+  await waitForPort(port, child, 'node floor', log);
+  return simpleTarget('node', `wss://127.0.0.1:${port}/ocpp/`, child);
 }
 
 /** No proxy: plain ws straight to the CSMS stand-in. */

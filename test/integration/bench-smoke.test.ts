@@ -34,7 +34,7 @@ t.test('bench --quick: numbers for every scenario and target, no process left be
   t.equal(res.code, 0, `bench exits 0 (stderr tail: ${res.stderr.split('\n').slice(-6).join(' | ')})`);
   const report = JSON.parse(readFileSync(out, 'utf8')) as BenchReport;
 
-  const expected = ['ours', 'direct', ...(['haproxy', 'nginx'] as const).filter((b) => haveBinary(b))];
+  const expected = ['ours', 'node', 'direct', ...(['haproxy', 'nginx'] as const).filter((b) => haveBinary(b))];
   for (const name of expected) t.equal(report.targets[name as keyof BenchReport['targets']], 'ok', `${name} ran`);
   for (const name of ['haproxy', 'nginx'] as const) {
     if (!haveBinary(name)) t.match(report.targets[name], /^n\/a/, `${name} missing: column marked n/a`);
@@ -57,6 +57,7 @@ t.test('bench --quick: numbers for every scenario and target, no process left be
   const storms = report.rows.filter((r) => r.scenario === 'storm' && r.metric === 'admitted');
   t.equal(storms.length, 8, 'storm: P2/P3 × ECDSA/RSA × full/resumed');
   t.ok(storms.every((r) => r.ratios.haproxy !== null || !haveBinary('haproxy')), 'ours / HAProxy ratios present');
+  t.ok(storms.every((r) => r.ratios.nodeVsHaproxy !== null || !haveBinary('haproxy')), 'Node floor / HAProxy ratios present');
 
   t.ok(res.stdout.includes('| scenario | case | metric |'), 'Markdown table printed');
   t.ok(report.pids.length >= 5, `bench reports the PIDs it started (${report.pids.length})`);
