@@ -26,6 +26,7 @@ import { openCredentials, type Credentials } from './store-setup';
 import { verifyWithCache } from './store/verified-cache';
 import type { ChargerRecord, FactoryDefault } from './store/types';
 import { resolveTls, type ResolvedTls } from './tls-setup';
+import { currentAllocator } from './allocator';
 
 /** A running proxy: charger listeners, admin listener, credential store, and how to stop them. */
 export interface App {
@@ -61,7 +62,7 @@ export interface AppOptions {
 export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<App> {
   const log = opts.log;
   const tls = await resolveTls(config);
-  const metrics = new ProxyMetrics({ collectDefault: opts.processMetrics ?? true, version: packageVersion() });
+  const metrics = new ProxyMetrics({ collectDefault: opts.processMetrics ?? true, version: packageVersion(), allocator: currentAllocator() });
   const credentials = await openCredentials(config);
   const store = instrumentStore(credentials.store, metrics);
   for (const w of credentials.secret.warnings) log.warn({ event: 'server_secret_warning', warning: w });

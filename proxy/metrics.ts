@@ -12,6 +12,7 @@ import {
   actionLabel, enumLabel, ocppVersionLabel, operationLabel, profileLabel, reasonLabel, securityEventTypeLabel,
 } from './metrics-labels';
 import { type LabelClamps, type LabelSet, SafeCounter, SafeGauge, SafeHistogram } from './metrics-safe';
+import type { Allocator } from './allocator';
 
 /** Prefix of every metric the proxy defines. */
 export const METRIC_PREFIX = 'ocpp_proxy_';
@@ -41,6 +42,7 @@ const LOCKOUT_SCOPES = ['identity', 'address'] as const;
 const RELOAD_OUTCOMES = ['ok', 'failed'] as const;
 
 const oneOf = (allowed: readonly string[]) => (v: unknown) => enumLabel(v, allowed);
+const ALLOCATORS: readonly Allocator[] = ['jemalloc', 'tcmalloc', 'mimalloc', 'glibc', 'unknown'];
 const VERSION_PATTERN = /^[0-9A-Za-z.+_-]{1,40}$/;
 const versionLabel = (v: unknown) => (typeof v === 'string' && VERSION_PATTERN.test(v) ? v : 'other');
 
@@ -57,6 +59,8 @@ export interface ProxyMetricsOptions {
   collectDefault?: boolean;
   /** Version reported by `ocpp_proxy_build_info`. Default "unknown". */
   version?: string;
+  /** C allocator reported by `ocpp_proxy_build_info` (see allocator.ts). Default "unknown". */
+  allocator?: Allocator;
 }
 
 /**
@@ -145,14 +149,15 @@ export class ProxyMetrics {
   /** Lockouts imposed after repeated failures, by scope (identity|address). */
   readonly lockouts = this.counter<{ scope: LockoutScope }>(
     'lockouts_total', 'Lockouts imposed after repeated authentication failures.', { scope: oneOf(LOCKOUT_SCOPES) });
-  /** Always 1; its labels say which build is running. */
-  readonly buildInfo = this.gauge<{ version: string; node_version: string }>(
-    'build_info', 'Build information; the value is always 1.', { version: versionLabel, node_version: versionLabel });
+  /** Always 1; its labels say which build is running, and on which C allocator. */
+  readonly buildInfo = this.gauge<{ version: string; node_version: string; allocator: string }>(
+    'build_info', 'Build information; the value is always 1.',
+    { version: versionLabel, node_version: versionLabel, allocator: oneOf(ALLOCATORS) });
 
   /** @param opts see {@link ProxyMetricsOptions}. */
   constructor(opts: ProxyMetricsOptions = {}) {
     if (opts.collectDefault ?? true) collectDefaultMetrics({ register: this.registry });
-    this.buildInfo.set({ version: opts.version ?? 'unknown', node_version: process.versions.node }, 1);
+    this.buildInfo.set({ version: opts.version ?? 'unknown', node_version: process.versions.node, allocator: opts.allocator ?? 'unknown' }, 1);
   }
 
   /** The Prometheus text exposition of every metric in {@link registry}. */

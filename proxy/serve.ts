@@ -5,6 +5,7 @@ import { runPrimary, workerConfig, workerIndex } from './workers';
 import { loadConfig } from './config';
 import { parseFlags } from './flags';
 import { createLogger } from './log';
+import { currentAllocator } from './allocator';
 
 export const SERVE_USAGE = `Usage: ocpp-security-proxy [serve] [--config FILE] [--listen HOST:PORT] [--backend ws://...] [options]
 
@@ -31,6 +32,7 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
   const app = await startApp(config, { log: index > 1 ? log.child({ worker: index }) : log });
   if (index === 1) printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix);
   log.info({ event: 'proxy_started', listen: app.addresses.tls, plainListen: app.addresses.plain, admin: app.addresses.admin, backend: config.backend });
+  if (index === 1) reportAllocator(log);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -50,6 +52,17 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+/** Says which C allocator runs the proxy, and what to do when it is glibc's (see allocator.ts). */
+function reportAllocator(log: ReturnType<typeof createLogger>): void {
+  const allocator = currentAllocator();
+  if (allocator !== 'glibc') {
+    log.info({ event: 'allocator', allocator });
+    return;
+  }
+  log.warn({ event: 'allocator', allocator, hint: 'preload jemalloc (LD_PRELOAD=/usr/lib/<arch>-linux-gnu/libjemalloc.so.2, as the container image does): glibc malloc slows the relay after thousands of sessions close at once' },
+    'running on glibc malloc');
 }
 
 function printBanner(out: (line: string) => void, a: { tls: { address: string; port: number }; plain: { address: string; port: number } | null; admin: { address: string; port: number } }, devCa: string | null, prefix: string): void {

@@ -65,7 +65,7 @@ t.test('instances have separate registries', async (t) => {
   t.match(await a.metricsText(), /ocpp_proxy_lockouts_total\{scope="identity"\} 1/);
   t.notMatch(await b.metricsText(), /ocpp_proxy_lockouts_total\{scope="identity"\}/);
   t.match(a.contentType, /^text\/plain/);
-  t.match(await a.metricsText(), /ocpp_proxy_build_info\{version="unknown",node_version="[0-9.]+"\} 1/);
+  t.match(await a.metricsText(), /ocpp_proxy_build_info\{version="unknown",node_version="[0-9.]+",allocator="unknown"\} 1/);
 });
 
 t.test('label clamps', async (t) => {

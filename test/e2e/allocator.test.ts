@@ -1,0 +1,44 @@
+/**
+ * The proxy says which C allocator it runs on (allocator.ts): a start-up log line (a warning with a
+ * hint on glibc malloc, which degrades after mass disconnects) and the `allocator` label of
+ * `ocpp_proxy_build_info`. Checked on the real CLI with jemalloc preloaded, as the container image
+ * runs it, and without.
+ */
+import t from 'tap';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { spawnProxy } from '../helpers/proxy-process';
+import { TMP_ROOT } from '../helpers/proxy';
+import { waitFor } from '../helpers/net';
+
+/** Where Debian's libjemalloc2 puts the library (CI installs it). */
+const JEMALLOC = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2', '/usr/lib/libjemalloc.so.2'].find((p) => existsSync(p));
+
+async function buildInfo(adminUrl: string): Promise<string> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  return /^ocpp_proxy_build_info\{.*\} 1$/m.exec(text)?.[0] ?? '(no build_info)';
+}
+
+t.test('allocator reported at start-up and in build_info', async (t) => {
+  const dir = mkdtempSync(path.join(TMP_ROOT, 'allocator-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+  t.test('glibc malloc: a warning that names the fix', async (t) => {
+    const p = await spawnProxy({ dataDir: path.join(dir, 'glibc'), env: { LD_PRELOAD: '' } });
+    t.teardown(() => p.stop());
+    const line = (await waitFor(() => p.logs.find((l) => l.event === 'allocator'), 'the allocator log line'))!;
+    t.equal(line.allocator, 'glibc');
+    t.equal(line.level, 40, 'logged as a warning');
+    t.match(String(line.hint), /LD_PRELOAD=.*libjemalloc\.so\.2/, 'the hint says how to preload jemalloc');
+    t.match(await buildInfo(p.adminUrl), /allocator="glibc"/);
+  });
+
+  t.test('jemalloc preloaded: reported, no warning', { skip: JEMALLOC ? false : 'libjemalloc2 is not installed' }, async (t) => {
+    const p = await spawnProxy({ dataDir: path.join(dir, 'jemalloc'), env: { LD_PRELOAD: JEMALLOC! } });
+    t.teardown(() => p.stop());
+    const line = (await waitFor(() => p.logs.find((l) => l.event === 'allocator'), 'the allocator log line'))!;
+    t.equal(line.allocator, 'jemalloc');
+    t.equal(line.level, 30, 'logged as info');
+    t.match(await buildInfo(p.adminUrl), /allocator="jemalloc"/);
+  });
+});
