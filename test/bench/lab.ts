@@ -11,7 +11,7 @@ import { TEST_PKI_DIR, TMP_ROOT } from '../helpers/proxy';
 import { startRedis, type RedisProcess } from '../helpers/redis';
 import { openCredentials } from '../../proxy/store-setup';
 import { startedPids, Worker } from './child';
-import type { TargetEnv } from './targets';
+import type { BenchAllocator, TargetEnv } from './targets';
 
 /** The CN of the one client certificate every Profile 3 bench charger presents (bound in the store). */
 export const P3_SERIAL = 'BENCH-CP-0001';
@@ -38,7 +38,7 @@ export interface Lab {
 }
 
 /** Sets the lab up; on failure everything already started is stopped again. */
-export async function openLab(o: { chargers: number; workers: number; threads: number; cpuProfile: boolean; proxyNodeArgs: string[] }, log: (s: string) => void): Promise<Lab> {
+export async function openLab(o: { chargers: number; workers: number; threads: number; cpuProfile: boolean; proxyNodeArgs: string[]; proxyAllocator: BenchAllocator }, log: (s: string) => void): Promise<Lab> {
   mkdirSync(TMP_ROOT, { recursive: true });
   const dir = mkdtempSync(path.join(TMP_ROOT, 'bench-'));
   const stops: (() => Promise<void>)[] = [];
@@ -57,7 +57,7 @@ export async function openLab(o: { chargers: number; workers: number; threads: n
     const { port: csmsPort } = await csms.request<{ port: number }>('listen');
     const workers = Array.from({ length: o.workers }, (_, k) => new Worker(path.join(__dirname, 'charger-worker.js'), `charger-worker-${k}`));
     for (const w of workers) stops.push(() => w.stop());
-    const env: TargetEnv = { dir, csmsPort, redisUrl: redis.url, pkiDir: TEST_PKI_DIR, threads: o.threads, cpuProfile: o.cpuProfile, proxyNodeArgs: o.proxyNodeArgs };
+    const env: TargetEnv = { dir, csmsPort, redisUrl: redis.url, pkiDir: TEST_PKI_DIR, threads: o.threads, cpuProfile: o.cpuProfile, proxyNodeArgs: o.proxyNodeArgs, proxyAllocator: o.proxyAllocator };
     const fleet = await seed(env, o.chargers, log);
     return {
       env, redis, csms, csmsPid: csms.child.pid!, workers, fleet,

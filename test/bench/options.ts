@@ -1,7 +1,7 @@
 /** Command-line options of `npm run bench` (test/bench/run.ts). */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { TargetName } from './targets';
+import { jemallocPath, type BenchAllocator, type TargetName } from './targets';
 
 /** Which scenarios to run (`soak` runs alone, against our proxy only; never part of `all`). */
 export type ScenarioName = 'storm' | 'relay' | 'idle' | 'soak';
@@ -32,6 +32,8 @@ export interface BenchOptions {
   cpuProfile: boolean;
   /** Extra Node options for our proxy process (e.g. --trace-gc; its output lands in proxy.log). */
   proxyNodeArgs: string[];
+  /** C allocator of our proxy process (default jemalloc when installed, as the container image runs it). */
+  proxyAllocator: BenchAllocator;
   /** Keep the scratch directory (logs, configs, CPU profiles). */
   keep: boolean;
   /** Soak: minutes of steady load after the fleet has connected. */
@@ -67,6 +69,8 @@ export const BENCH_USAGE = `Usage: npm run bench -- [options]
   --max-minutes M       kill the whole run after M minutes (default 50; --quick 4; soak: soak minutes + 15)
   --cpu-prof            write a V8 CPU profile of our proxy (kept with --keep's directory)
   --proxy-node-args=A   Node options for our proxy, space-separated (e.g. --proxy-node-args="--trace-gc --max-semi-space-size=32")
+  --proxy-allocator A   jemalloc | glibc: the C allocator of our proxy (default jemalloc when libjemalloc2 is
+                        installed, as the container image runs it; glibc otherwise)
   --keep                keep the scratch directory (logs, configs, profiles)`;
 
 const ALL_TARGETS: TargetName[] = ['ours', 'haproxy', 'nginx', 'node', 'direct'];
@@ -83,7 +87,7 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
         scenario: { type: 'string', multiple: true }, targets: { type: 'string' }, quick: { type: 'boolean' },
         readme: { type: 'boolean' }, out: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
         concurrency: { type: 'string' }, 'phase-deadline': { type: 'string' }, 'max-minutes': { type: 'string' },
-        'cpu-prof': { type: 'boolean' }, 'proxy-node-args': { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'cpu-prof': { type: 'boolean' }, 'proxy-node-args': { type: 'string' }, 'proxy-allocator': { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         'soak-minutes': { type: 'string' }, 'soak-sample-s': { type: 'string' }, 'soak-churn-pct': { type: 'string' },
       },
     }).values;
@@ -126,11 +130,20 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
     maxMinutes: int('max-minutes', v['max-minutes'], soak ? soakMinutes + 15 : quick ? 4 : 50, 1, 24 * 60 + 60),
     cpuProfile: v['cpu-prof'] === true,
     proxyNodeArgs: nodeArgs(v['proxy-node-args']),
+    proxyAllocator: allocator(v['proxy-allocator']),
     keep: v.keep === true,
     soakMinutes,
     soakSampleS: int('soak-sample-s', v['soak-sample-s'], 10, 1, 3600),
     soakChurnPct: int('soak-churn-pct', v['soak-churn-pct'], 1, 0, 100),
   };
+}
+
+/** `--proxy-allocator`: jemalloc or glibc; by default jemalloc where the library is installed. */
+function allocator(raw: string | undefined): BenchAllocator {
+  if (raw === undefined) return jemallocPath() ? 'jemalloc' : 'glibc';
+  if (raw !== 'jemalloc' && raw !== 'glibc') throw new BenchUsageError(`--proxy-allocator must be jemalloc or glibc, got "${raw}"`);
+  if (raw === 'jemalloc' && !jemallocPath()) throw new BenchUsageError('--proxy-allocator jemalloc: libjemalloc2 is not installed (apt-get install libjemalloc2)');
+  return raw;
 }
 
 /** `--proxy-node-args`: options only (each starts with "-"), so a stray word cannot become the script. */

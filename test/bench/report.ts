@@ -95,7 +95,8 @@ export function markdownTable(rep: BenchReport): string {
   const lines = [
     `Taken ${rep.date.slice(0, 10)} on ${m.cpus} × ${m.cpuModel}, ${m.memGiB} GiB, ${m.os}, Node ${m.node}, HAProxy ${m.haproxy ?? 'n/a'}, nginx ${m.nginx ?? 'n/a'}; ` +
       `storm/idle ${String(rep.options.chargers)} chargers, relay ${String(rep.options.relaySessions)} sessions × ${String(rep.options.duration)} s; ` +
-      `everything (load generator included) on the same ${m.cpus} cores; ${threadsLine(Number(rep.options.threads))}.`,
+      `everything (load generator included) on the same ${m.cpus} cores; ${threadsLine(Number(rep.options.threads))}; ` +
+      `ours on ${String(rep.options.proxyAllocator ?? 'glibc')} malloc${rep.options.proxyAllocator === 'jemalloc' ? ' (as the container image runs it)' : ''}.`,
     '',
     '| scenario | case | metric | ours | HAProxy | nginx | Node floor | direct | ours/HAProxy | ours/nginx | ours/direct | Node floor/HAProxy |',
     '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',

@@ -154,7 +154,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     log(`open-file hard limit ${fileLimit()} lets a proxy hold at most ${cap} sessions: using ${cap} chargers instead of ${o.chargers}`);
     o = { ...o, chargers: cap };
   }
-  const lab = await openLab({ chargers: Math.max(o.chargers, o.relaySessions), workers: o.workers, threads: o.threads, cpuProfile: o.cpuProfile, proxyNodeArgs: o.proxyNodeArgs }, log);
+  const lab = await openLab({ chargers: Math.max(o.chargers, o.relaySessions), workers: o.workers, threads: o.threads, cpuProfile: o.cpuProfile, proxyNodeArgs: o.proxyNodeArgs, proxyAllocator: o.proxyAllocator }, log);
   const status: BenchReport['targets'] = {};
   let m: Measured;
   try {
@@ -163,11 +163,11 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     await lab.close(o.keep || o.cpuProfile);
     if (o.keep || o.cpuProfile) log(`scratch directory kept: ${lab.env.dir}`);
   }
-  const { quick, chargers, relaySessions, duration, threads, workers, concurrency, scenarios } = o;
+  const { quick, chargers, relaySessions, duration, threads, workers, concurrency, scenarios, proxyAllocator } = o;
   const report: BenchReport = {
     date: new Date().toISOString(),
     machine: machineFacts(),
-    options: { quick, chargers, chargersAsked: asked, openFileLimit: fileLimit(), relaySessions, duration, threads, workers, concurrency, scenarios, tls: 'TLS 1.2, ECDHE-{ECDSA,RSA}-AES128-GCM-SHA256' },
+    options: { quick, chargers, chargersAsked: asked, openFileLimit: fileLimit(), relaySessions, duration, threads, workers, concurrency, scenarios, proxyAllocator, tls: 'TLS 1.2, ECDHE-{ECDSA,RSA}-AES128-GCM-SHA256' },
     targets: status,
     rows: rows(m),
     raw: [{ storm: m.storm, relay: m.relay, idle: m.idle }],
@@ -186,7 +186,7 @@ export async function runSoak(o: BenchOptions): Promise<SoakReport> {
     log(`open-file hard limit ${fileLimit()} lets a proxy hold at most ${cap} sessions: using ${cap} chargers instead of ${o.chargers}`);
     o = { ...o, chargers: cap };
   }
-  const lab = await openLab({ chargers: o.chargers, workers: o.workers, threads: o.threads, cpuProfile: o.cpuProfile, proxyNodeArgs: o.proxyNodeArgs }, log);
+  const lab = await openLab({ chargers: o.chargers, workers: o.workers, threads: o.threads, cpuProfile: o.cpuProfile, proxyNodeArgs: o.proxyNodeArgs, proxyAllocator: o.proxyAllocator }, log);
   let report: SoakReport;
   try {
     report = await soak(o, lab, log);

@@ -181,7 +181,7 @@ export function soakMarkdown(r: SoakReport): string {
   const o = r.options;
   const lines = [
     `Soak taken ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${m.cpus} × ${m.cpuModel}, ${m.memGiB} GiB, ${m.os}, Node ${m.node}; ` +
-      `our proxy (Redis store), ${String(o.chargers)} Profile 2 chargers, ${String(o.soakMinutes)} min steady load, /metrics every ${String(o.soakSampleS)} s; ` +
+      `our proxy (Redis store, ${String(o.proxyAllocator ?? 'glibc')} malloc), ${String(o.chargers)} Profile 2 chargers, ${String(o.soakMinutes)} min steady load, /metrics every ${String(o.soakSampleS)} s; ` +
       `load: Heartbeat every 30–60 s, MeterValues every ${String(o.meterS)} s, StatusNotification every ${String(o.statusS)} s per charger, ` +
       `a CSMS call after every ${String(o.csmsEvery)}th answer, ${String(round(Number(o.churnPerMin) * 100, 2))} % of chargers reconnecting per minute; ` +
       `load generator and CSMS stand-in on the same cores.`,

@@ -67,7 +67,7 @@ export async function soak(o: BenchOptions, lab: Lab, log: (s: string) => void):
     return {
       date: new Date().toISOString(),
       machine: machineFacts(),
-      options: { chargers: o.chargers, soakMinutes: o.soakMinutes, soakSampleS: o.soakSampleS, workers: o.workers, concurrency: o.concurrency, ...SOAK_LOAD, churnPerMin: o.soakChurnPct / 100 },
+      options: { chargers: o.chargers, proxyAllocator: o.proxyAllocator, soakMinutes: o.soakMinutes, soakSampleS: o.soakSampleS, workers: o.workers, concurrency: o.concurrency, ...SOAK_LOAD, churnPerMin: o.soakChurnPct / 100 },
       connect: connect as unknown as Record<string, unknown>,
       load: load as unknown as Record<string, unknown>,
       baseline, afterClose, samples, stats,

@@ -41,6 +41,25 @@ export interface TargetEnv {
   cpuProfile: boolean;
   /** Extra Node options for our proxy. */
   proxyNodeArgs: string[];
+  /** C allocator of our proxy: jemalloc (preloaded, as the container image runs it) or glibc's malloc. */
+  proxyAllocator: BenchAllocator;
+}
+
+/** The C allocators the bench can run our proxy on. */
+export type BenchAllocator = 'jemalloc' | 'glibc';
+
+/** Debian's libjemalloc2 (the container image preloads the same library), or null when missing. */
+export function jemallocPath(): string | null {
+  const candidates = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2', '/usr/lib/libjemalloc.so.2'];
+  return candidates.find((p) => existsSync(p)) ?? null;
+}
+
+/** The environment of our proxy's process for an allocator (LD_PRELOAD set, or cleared for glibc). */
+function allocatorEnv(allocator: BenchAllocator): NodeJS.ProcessEnv {
+  const { LD_PRELOAD: _inherited, ...rest } = process.env;
+  const lib = allocator === 'jemalloc' ? jemallocPath() : null;
+  if (allocator === 'jemalloc' && !lib) throw new Error('jemalloc asked for but libjemalloc2 is not installed (apt-get install libjemalloc2)');
+  return lib ? { ...rest, LD_PRELOAD: lib } : rest;
 }
 
 const CONFIG_DIR = path.resolve(__dirname, '../../../test/bench/config');
@@ -86,7 +105,7 @@ export async function startOurs(env: TargetEnv): Promise<Target> {
     '--drain-grace-ms', '0', '--drain-jitter-ms', '0',
     // --threads N > 1: our `workers` option (N processes sharing the listener), as HAProxy gets N threads.
     ...(env.threads > 1 ? ['--workers', String(env.threads)] : []),
-  ], path.join(env.dir, 'proxy.log'));
+  ], path.join(env.dir, 'proxy.log'), allocatorEnv(env.proxyAllocator));
   await waitForPort(port, child, 'our proxy', path.join(env.dir, 'proxy.log'));
   const t = simpleTarget('ours', `wss://127.0.0.1:${port}/ocpp/`, child);
   if (env.threads > 1) {

@@ -60,6 +60,7 @@ t.test('bench --quick: numbers for every scenario and target, no process left be
   t.ok(storms.every((r) => r.ratios.nodeVsHaproxy !== null || !haveBinary('haproxy')), 'Node floor / HAProxy ratios present');
 
   t.ok(res.stdout.includes('| scenario | case | metric |'), 'Markdown table printed');
+  t.match(res.stdout, /ours on (jemalloc|glibc) malloc/, 'the table says which allocator our proxy ran on');
   t.ok(report.pids.length >= 5, `bench reports the PIDs it started (${report.pids.length})`);
   const alive = report.pids.filter(pidAlive);
   t.same(alive, [], 'every process the bench started has been stopped');
@@ -75,4 +76,7 @@ t.test('bench rejects a bad option with a clear message', async (t) => {
   const res3 = await runBench(['--proxy-node-args=--trace-gc evil.js']);
   t.equal(res3.code, 2);
   t.match(res3.stderr, /--proxy-node-args takes Node options \(each starting with "-"\), got "evil.js"/);
+  const res4 = await runBench(['--proxy-allocator', 'tcmalloc']);
+  t.equal(res4.code, 2);
+  t.match(res4.stderr, /--proxy-allocator must be jemalloc or glibc, got "tcmalloc"/);
 });
