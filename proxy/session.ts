@@ -80,6 +80,11 @@ export class Session extends EventEmitter implements SessionApi {
   private readonly sentResults: Record<Direction, Set<string>> | null;
   private pingTimer: NodeJS.Timeout | null = null;
   private alive = { charger: true, csms: true };
+  /**
+   * Legs the proxy stopped reading (back-pressure) since the last ping round. Their pong may be
+   * waiting unread behind their own frames, so a missing pong does not make them dead that round.
+   */
+  private heldBack = { charger: false, csms: false };
   private ended: SessionEnd | null = null;
 
   constructor(opts: SessionOptions) {
@@ -144,7 +149,7 @@ export class Session extends EventEmitter implements SessionApi {
   private onChargerMessage(data: Buffer, isBinary: boolean): void {
     if (this.chargerBusy) {
       this.chargerBacklog.push({ data: ownBytes(data), isBinary });
-      if (this.chargerBacklog.length >= BACKLOG_PAUSE && !this.charger.isPaused) this.charger.pause();
+      if (this.chargerBacklog.length >= BACKLOG_PAUSE && !this.charger.isPaused) this.holdBack(this.charger);
       return;
     }
     this.handleChargerFrame(data, isBinary);
@@ -263,8 +268,14 @@ export class Session extends EventEmitter implements SessionApi {
       to.send(frame, SEND_TEXT);
       return;
     }
-    from.pause();
+    this.holdBack(from);
     to.send(frame, SEND_TEXT, () => { if (from.isPaused) from.resume(); });
+  }
+
+  /** Stops reading a leg (back-pressure) and remembers it for the ping round (see `heldBack`). */
+  private holdBack(leg: WebSocket): void {
+    leg.pause();
+    this.heldBack[leg === this.charger ? 'charger' : 'csms'] = true;
   }
 
   /** OCPP 2.1: a CALLRESULTERROR may only answer a CALLRESULT that went the other way (bounded memory). */
@@ -294,13 +305,15 @@ export class Session extends EventEmitter implements SessionApi {
 
   private ping(): void {
     for (const leg of ['charger', 'csms'] as const) {
-      if (!this.alive[leg]) {
+      const ws = leg === 'charger' ? this.charger : this.csms;
+      if (!this.alive[leg] && !this.heldBack[leg]) {
         this.log.info({ event: 'peer_dead', leg }, 'no pong: closing session');
         this.finish({ code: 1001, reason: `${leg} did not answer ping`, by: 'proxy' }, true);
         return;
       }
+      // Still not read now: the benefit of the doubt carries into the next round.
+      this.heldBack[leg] = ws.isPaused;
       this.alive[leg] = false;
-      const ws = leg === 'charger' ? this.charger : this.csms;
       if (ws.readyState === 1) ws.ping();
     }
   }

@@ -1,0 +1,70 @@
+/**
+ * Liveness pings under back-pressure: when the CSMS reads slower than a charger sends, the proxy
+ * stops reading the charger, so the charger's pong waits unread behind its own frames. That charger
+ * is alive, only held back: the session must stay up and deliver every frame, not close it as
+ * "charger did not answer ping". Real CLI in its own process, a `ws` CSMS that reads at a bounded
+ * rate (and answers pings as it reads), a `ws` charger over TLS with a large backlog.
+ */
+import t from 'tap';
+import path from 'node:path';
+import WebSocket, { WebSocketServer } from 'ws';
+import { seedShared, spawnProxy, startSharedRig } from '../helpers/proxy-process';
+
+const PING_MS = 2000;
+const FRAMES = 400;
+const PAYLOAD = 'p'.repeat(200 * 1024); // 400 × 200 KiB ≈ 78 MiB: ~10 s at the CSMS's pace
+/** The CSMS reads at most this much per 100 ms (8 MiB/s): the proxy's own queue to it drains within a ping interval. */
+const BYTES_PER_TICK = 800 * 1024;
+
+t.test('a charger held back by a slow CSMS is not declared dead', async (t) => {
+  const rig = await startSharedRig(t, 'ping-bp-');
+  const csmsServer = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => 'ocpp1.6' });
+  await new Promise<void>((r) => csmsServer.once('listening', () => r()));
+  t.teardown(() => new Promise<void>((r) => { for (const c of csmsServer.clients) c.terminate(); csmsServer.close(() => r()); }));
+
+  const arrived: string[] = [];
+  const allArrived = new Promise<void>((resolve) => {
+    csmsServer.on('connection', (ws) => {
+      // Reads BYTES_PER_TICK, then stops reading until the next 100 ms tick.
+      let budget = BYTES_PER_TICK;
+      const tick = setInterval(() => { budget = BYTES_PER_TICK; if (ws.isPaused) ws.resume(); }, 100);
+      ws.once('close', () => clearInterval(tick));
+      ws.on('message', (data: Buffer) => {
+        arrived.push((JSON.parse(data.toString()) as [number, string])[1]);
+        budget -= data.length;
+        if (budget <= 0) ws.pause();
+        if (arrived.length === FRAMES) resolve();
+      });
+    });
+  });
+
+  await seedShared(rig.creds, { identity: 'PING-BP-1', password: 'ping-bp-password-1234' });
+  const proxy = await spawnProxy({
+    dataDir: path.join(rig.dir, 'proxy'),
+    flags: { redis: rig.redis.url, secretFile: rig.secretFile, pingIntervalMs: PING_MS, backend: `ws://127.0.0.1:${(csmsServer.address() as { port: number }).port}/ocpp` },
+  });
+  t.teardown(() => proxy.stop());
+
+  const charger = new WebSocket(`${proxy.tlsUrl}/PING-BP-1`, ['ocpp1.6'], {
+    ca: proxy.caPem, servername: 'localhost', perMessageDeflate: false,
+    headers: { authorization: 'Basic ' + Buffer.from('PING-BP-1:ping-bp-password-1234').toString('base64') },
+  } as WebSocket.ClientOptions);
+  await new Promise<void>((resolve, reject) => { charger.once('open', () => resolve()); charger.once('error', reject); });
+  t.teardown(() => charger.terminate());
+  let closed: { code: number; reason: string } | null = null;
+  charger.once('close', (code, reason) => { closed = { code, reason: reason.toString() }; });
+
+  // The whole backlog is queued at once: the charger's pong to the proxy's next ping waits behind it.
+  const started = Date.now();
+  for (let i = 0; i < FRAMES; i++) charger.send(JSON.stringify([2, `bp-${i}`, 'DataTransfer', { vendorId: 'bp', data: PAYLOAD }]));
+  const outcome = await Promise.race([
+    allArrived.then(() => 'all arrived'),
+    new Promise<string>((resolve) => charger.once('close', () => resolve('charger closed'))),
+  ]);
+  const tookS = (Date.now() - started) / 1000;
+
+  t.equal(outcome, 'all arrived', `the session stayed up (${closed ? `closed ${JSON.stringify(closed)}` : 'open'}) for ${tookS.toFixed(1)} s`);
+  t.ok(tookS > 2 * (PING_MS / 1000), `the backlog took ${tookS.toFixed(1)} s, more than two ping intervals (${(2 * PING_MS) / 1000} s)`);
+  t.same(arrived, Array.from({ length: FRAMES }, (_, i) => `bp-${i}`), 'every frame reached the CSMS, in order');
+  t.notOk(proxy.logs.some((l) => l.event === 'peer_dead'), 'no leg was declared dead');
+});
