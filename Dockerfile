@@ -6,6 +6,13 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 ENV NODE_ENV=development
+# jemalloc, preloaded at run time: glibc malloc degrades after thousands of sessions close at once
+# (README, "Memory allocator"). Copied by its SONAME so the same line works on amd64 and arm64.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libjemalloc2 \
+ && mkdir -p /opt/jemalloc \
+ && cp -L "$(dpkg -L libjemalloc2 | grep '/libjemalloc\.so\.2$')" /opt/jemalloc/libjemalloc.so.2 \
+ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 # --ignore-scripts: "prepare" would run tsc before the sources are copied.
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -17,13 +24,6 @@ COPY test ./test
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts \
  && rm -rf dist/test
-# jemalloc, preloaded at run time: glibc malloc degrades after thousands of sessions close at once
-# (README, "Memory allocator"). Copied by its SONAME so the same line works on amd64 and arm64.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libjemalloc2 \
- && mkdir -p /opt/jemalloc \
- && cp -L "$(dpkg -L libjemalloc2 | grep '/libjemalloc\.so\.2$')" /opt/jemalloc/libjemalloc.so.2 \
- && rm -rf /var/lib/apt/lists/*
 
 # ---- runtime stage: distroless, no shell, no package manager, non-root (uid 65532) ----
 FROM gcr.io/distroless/nodejs20-debian12:nonroot AS runtime

@@ -61,7 +61,7 @@ function reportAllocator(log: ReturnType<typeof createLogger>): void {
     log.info({ event: 'allocator', allocator });
     return;
   }
-  log.warn({ event: 'allocator', allocator, hint: 'preload jemalloc (LD_PRELOAD=/usr/lib/<arch>-linux-gnu/libjemalloc.so.2, as the container image does): glibc malloc slows the relay after thousands of sessions close at once' },
+  log.warn({ event: 'allocator', allocator, hint: 'preload jemalloc, as the container image does with its copy (Debian: apt-get install libjemalloc2, LD_PRELOAD=/usr/lib/<arch>-linux-gnu/libjemalloc.so.2): glibc malloc slows the relay after thousands of sessions close at once' },
     'running on glibc malloc');
 }
 

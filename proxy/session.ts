@@ -81,10 +81,13 @@ export class Session extends EventEmitter implements SessionApi {
   private pingTimer: NodeJS.Timeout | null = null;
   private alive = { charger: true, csms: true };
   /**
-   * Legs the proxy stopped reading (back-pressure) since the last ping round. Their pong may be
-   * waiting unread behind their own frames, so a missing pong does not make them dead that round.
+   * Legs the proxy stopped reading (back-pressure) since the last ping round, and legs it read a
+   * frame from since then. A leg both held back and still delivering frames may have its pong
+   * waiting unread behind them: a missing pong does not make it dead that round. A leg that
+   * delivered nothing is judged as usual, so a stalled or dead peer is still found.
    */
   private heldBack = { charger: false, csms: false };
+  private delivered = { charger: false, csms: false };
   private ended: SessionEnd | null = null;
 
   constructor(opts: SessionOptions) {
@@ -147,6 +150,7 @@ export class Session extends EventEmitter implements SessionApi {
   // ---- charger -> CSMS -------------------------------------------------------------------------
 
   private onChargerMessage(data: Buffer, isBinary: boolean): void {
+    this.delivered.charger = true;
     if (this.chargerBusy) {
       this.chargerBacklog.push({ data: ownBytes(data), isBinary });
       if (this.chargerBacklog.length >= BACKLOG_PAUSE && !this.charger.isPaused) this.holdBack(this.charger);
@@ -220,6 +224,7 @@ export class Session extends EventEmitter implements SessionApi {
   // ---- CSMS -> charger -------------------------------------------------------------------------
 
   private onCsmsMessage(data: Buffer, isBinary: boolean): void {
+    this.delivered.csms = true;
     const started = performance.now();
     const frame = this.readOrAnswer('csms_to_charger', data, isBinary);
     if (!frame) return;
@@ -264,12 +269,20 @@ export class Session extends EventEmitter implements SessionApi {
     if (to.readyState !== 1) return;
     const queued = to.bufferedAmount; // a getter over two queues: read once per frame
     if (queued > 0 && typeof frame !== 'string') frame = ownBytes(frame); // it will wait: see ownBytes
-    if (from.isPaused || queued + frame.length <= HIGH_WATER) {
+    if (queued + frame.length <= HIGH_WATER) {
       to.send(frame, SEND_TEXT);
       return;
     }
-    this.holdBack(from);
-    to.send(frame, SEND_TEXT, () => { if (from.isPaused) from.resume(); });
+    // Over the mark: hold `from` back until this frame (so everything before it) is written. Also
+    // when `from` is already paused: a charger paused for its backlog would otherwise wait forever.
+    if (!from.isPaused) this.holdBack(from);
+    to.send(frame, SEND_TEXT, () => this.release(from));
+  }
+
+  /** Reads a held-back leg again, unless the charger still waits for an interceptor's decision. */
+  private release(leg: WebSocket): void {
+    if (!leg.isPaused || (leg === this.charger && this.chargerBusy)) return;
+    leg.resume();
   }
 
   /** Stops reading a leg (back-pressure) and remembers it for the ping round (see `heldBack`). */
@@ -306,13 +319,14 @@ export class Session extends EventEmitter implements SessionApi {
   private ping(): void {
     for (const leg of ['charger', 'csms'] as const) {
       const ws = leg === 'charger' ? this.charger : this.csms;
-      if (!this.alive[leg] && !this.heldBack[leg]) {
+      if (!this.alive[leg] && !(this.heldBack[leg] && this.delivered[leg])) {
         this.log.info({ event: 'peer_dead', leg }, 'no pong: closing session');
         this.finish({ code: 1001, reason: `${leg} did not answer ping`, by: 'proxy' }, true);
         return;
       }
-      // Still not read now: the benefit of the doubt carries into the next round.
+      // Still not read now: the benefit of the doubt carries into the next round, if it delivers.
       this.heldBack[leg] = ws.isPaused;
+      this.delivered[leg] = false;
       this.alive[leg] = false;
       if (ws.readyState === 1) ws.ping();
     }

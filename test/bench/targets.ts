@@ -160,9 +160,15 @@ export async function startNginx(env: TargetEnv): Promise<Target> {
 export async function startNodeFloor(env: TargetEnv): Promise<Target> {
   const port = await freePort();
   const log = path.join(env.dir, 'node-floor.log');
-  const child = spawnRaised([process.execPath, path.join(REPO_ROOT, 'dist/test/bench/node-floor.js'), String(port), String(env.csmsPort), env.pkiDir, CIPHERS], log);
+  // --threads N: N processes sharing the listener, as ours gets N workers.
+  const child = spawnRaised([process.execPath, path.join(REPO_ROOT, 'dist/test/bench/node-floor.js'), String(port), String(env.csmsPort), env.pkiDir, CIPHERS, String(env.threads)], log);
   await waitForPort(port, child, 'node floor', log);
-  return simpleTarget('node', `wss://127.0.0.1:${port}/ocpp/`, child);
+  const t = simpleTarget('node', `wss://127.0.0.1:${port}/ocpp/`, child);
+  if (env.threads > 1) {
+    if (child.pid) startedPids.push(...childPids(child.pid));
+    t.pids = () => (child.pid ? [child.pid, ...childPids(child.pid)] : []); // the primary and its workers
+  }
+  return t;
 }
 
 /** No proxy: plain ws straight to the CSMS stand-in. */

@@ -4,10 +4,16 @@
  * is alive, only held back: the session must stay up and deliver every frame, not close it as
  * "charger did not answer ping". Real CLI in its own process, a `ws` CSMS that reads at a bounded
  * rate (and answers pings as it reads), a `ws` charger over TLS with a large backlog.
+ * The excuse holds only while the held-back leg still delivers frames: a leg that stalls (here
+ * behind an interceptor that never decides) is still judged by its pong and the session closes.
  */
 import t from 'tap';
 import path from 'node:path';
 import WebSocket, { WebSocketServer } from 'ws';
+import type { InterceptorFactory } from '../../policies/interceptors/types';
+import { startLegacyCsms } from '../helpers/csms';
+import { waitFor } from '../helpers/net';
+import { startTestProxy } from '../helpers/proxy';
 import { seedShared, spawnProxy, startSharedRig } from '../helpers/proxy-process';
 
 const PING_MS = 2000;
@@ -67,4 +73,29 @@ t.test('a charger held back by a slow CSMS is not declared dead', async (t) => {
   t.ok(tookS > 2 * (PING_MS / 1000), `the backlog took ${tookS.toFixed(1)} s, more than two ping intervals (${(2 * PING_MS) / 1000} s)`);
   t.same(arrived, Array.from({ length: FRAMES }, (_, i) => `bp-${i}`), 'every frame reached the CSMS, in order');
   t.notOk(proxy.logs.some((l) => l.event === 'peer_dead'), 'no leg was declared dead');
+});
+
+t.test('a held-back leg that stops delivering is still declared dead', async (t) => {
+  // An interceptor that never decides: the charger's later frames queue behind it and the proxy
+  // stops reading the charger for good, so its pong is never read.
+  const never: InterceptorFactory = () => ({
+    name: 'never-decides',
+    onChargerCall: (_s, call) => (call.action === 'Authorize' ? new Promise<undefined>(() => undefined) : undefined),
+  });
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, reportOnly: 'true', pingIntervalMs: '200' }, { interceptors: [never] });
+  t.teardown(() => proxy.stop());
+  const charger = new WebSocket(`${proxy.tlsUrl}/CP-STALLED`, ['ocpp1.6'], { ca: proxy.caPem, servername: 'localhost', perMessageDeflate: false } as WebSocket.ClientOptions);
+  await new Promise<void>((resolve, reject) => { charger.once('open', () => resolve()); charger.once('error', reject); });
+  t.teardown(() => charger.terminate());
+  const closed = new Promise<number>((resolve) => charger.once('close', (code) => resolve(code)));
+
+  charger.send(JSON.stringify([2, 'first', 'Authorize', { idTag: 'T1' }]));
+  for (let i = 0; i < 200; i++) charger.send(JSON.stringify([2, `s-${i}`, 'DataTransfer', { vendorId: 'stall', data: 'z'.repeat(100 * 1024) }]));
+  const started = Date.now();
+  const code = await Promise.race([closed, new Promise<string>((r) => setTimeout(() => r('still open after 10 s'), 10_000))]);
+  t.equal(code, 1006, `the stalled session was closed (terminated) after ${Date.now() - started} ms`);
+  const dead = await waitFor(() => proxy.logs.find((l) => l.event === 'peer_dead'), 'the peer_dead log line');
+  t.equal(dead?.leg, 'charger', 'the charger leg was the one judged dead');
 });
