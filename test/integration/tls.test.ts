@@ -293,10 +293,20 @@ t.test('a TLS connection keeps no Buffer-pool slice alive (memory per charger)',
     c.on('error', reject);
     clients.push(c);
   });
+  // Weighs once late TLS messages (session tickets) have been handled: a busy machine delays them.
+  const settled = async () => {
+    let last = Number.NaN;
+    for (let i = 0; i < 30; i++) {
+      await sleep(100);
+      gc();
+      const now = process.memoryUsage().arrayBuffers;
+      if (Math.abs(now - last) < 1024) return now;
+      last = now;
+    }
+    return last;
+  };
   for (let i = 0; i < 10; i++) await connectOne();
-  await sleep(50);
-  gc();
-  const before = process.memoryUsage().arrayBuffers;
+  const before = await settled();
   const n = 200;
   let filler: Buffer | null = null;
   for (let i = 0; i < n; i++) {
@@ -304,10 +314,9 @@ t.test('a TLS connection keeps no Buffer-pool slice alive (memory per charger)',
     for (let j = 0; j < 40; j++) filler = Buffer.from('x'.repeat(200));
   }
   t.ok(filler);
-  await sleep(100);
-  gc();
-  const perConnection = (process.memoryUsage().arrayBuffers - before) / n;
-  t.ok(perConnection < 2048, `${perConnection.toFixed(0)} bytes of ArrayBuffer memory per connection (a pinned pool is 8192)`);
+  const perConnection = ((await settled()) - before) / n;
+  // Half a pool: well clear of noise (measured -778 to 41 bytes, 2 KiB on a loaded machine) and of the defect (8,386).
+  t.ok(perConnection < 4096, `${perConnection.toFixed(0)} bytes of ArrayBuffer memory per connection (a pinned pool is 8192)`);
   t.equal(clients.filter((c) => c.destroyed).length, 0, 'every connection was still open when weighed');
 });
 
