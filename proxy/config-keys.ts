@@ -41,6 +41,7 @@ export const CONFIG_KEYS = [
   { key: 'pingIntervalMs', type: 'int', default: 30000, min: 0, doc: 'WebSocket ping interval on both legs; a peer that misses a pong is declared dead and both legs close. 0 disables.' },
   { key: 'callTimeoutMs', type: 'int', default: 30000, min: 100, doc: 'How long a call injected by the proxy waits for the charger\'s answer.' },
   { key: 'maxHeldFrames', type: 'int', default: 1000, min: 1, doc: 'CSMS frames held back while an injected call is in flight; beyond this the session is closed (1013) rather than buffering without bound.' },
+  { key: 'heapCompaction', type: 'bool', default: true, doc: 'Compact the V8 heap at every full garbage collection (V8 --compact-on-every-full-gc). Without it, reconnect churn leaves the old generation fragmented and resident memory creeps (README, "Soak").' },
   { key: 'workers', type: 'int', default: 1, min: 1, doc: 'Worker processes sharing the charger listeners on this host (Node cluster). Worker n serves the admin listener on adminListen port + n − 1. Use Redis (or accept per-process lockout counters with the embedded store).' },
   { key: 'maxSessions', type: 'int', default: 50000, min: 1, doc: 'Most live sessions per process; further chargers get 503 (they retry, ideally on another replica).' },
   { key: 'maxPendingUpgrades', type: 'int', default: 2000, min: 1, doc: 'Most upgrades being authenticated or dialling the CSMS at once; beyond it 503 rather than collapse in a reconnect storm.' },

@@ -28,6 +28,7 @@ export interface ProxyConfig {
   callTimeoutMs: number;
   maxHeldFrames: number;
   workers: number;
+  heapCompaction: boolean;
   maxSessions: number;
   maxPendingUpgrades: number;
   maxConnectionsPerAddress: number;

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import cluster from 'node:cluster';
+import v8 from 'node:v8';
 import { startApp } from './app';
 import { runPrimary, workerConfig, workerIndex } from './workers';
 import { loadConfig } from './config';
@@ -25,6 +26,8 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
     return 2;
   }
   const loaded = loadConfig({ file: flags.configFile, flags: flags.values });
+  // Before any session exists: churn otherwise leaves old-space pages fragmented (README, "Soak").
+  if (loaded.heapCompaction) v8.setFlagsFromString('--compact-on-every-full-gc');
   const log = createLogger({ level: loaded.logLevel, format: loaded.logFormat });
   if (loaded.workers > 1 && cluster.isPrimary) return runPrimary(loaded, argv, log);
   const index = workerIndex();
