@@ -218,7 +218,7 @@ export class Session extends EventEmitter implements SessionApi {
       this.handleChargerFrame(next.data, next.isBinary);
     }
     // Read the charger again once its backlog is gone, unless the CSMS leg is what holds it back.
-    if (!this.chargerBusy && this.charger.isPaused && this.csms.bufferedAmount <= HIGH_WATER) this.charger.resume();
+    if (this.csms.bufferedAmount <= HIGH_WATER) this.release(this.charger);
   }
 
   // ---- CSMS -> charger -------------------------------------------------------------------------

@@ -4,7 +4,7 @@
  * (test/e2e/allocator.test.ts) checks the real process both ways.
  */
 import t from 'tap';
-import { allocatorFromMaps, currentAllocator } from '../../proxy/allocator';
+import { allocatorFromMaps } from '../../proxy/allocator';
 
 const line = (file: string) => `7f0c2a400000-7f0c2a428000 r--p 00000000 08:01 1234 ${file}`;
 const glibc = [line('/usr/bin/node'), line('/usr/lib/x86_64-linux-gnu/libc.so.6'), line('[heap]')].join('\n');
@@ -16,4 +16,3 @@ t.equal(allocatorFromMaps(`${line('/usr/lib/x86_64-linux-gnu/libmimalloc.so.2.0'
 t.equal(allocatorFromMaps(line('/lib/ld-musl-x86_64.so.1')), 'unknown', 'musl: unknown');
 t.equal(allocatorFromMaps(''), 'unknown', 'no map: unknown');
 t.equal(allocatorFromMaps(line('/opt/app/not-libjemalloc-notes.txt')), 'unknown', 'a file merely named like it is not a shared object');
-t.ok(['glibc', 'jemalloc', 'tcmalloc', 'mimalloc', 'unknown'].includes(currentAllocator()), 'this process: one of the known answers');
