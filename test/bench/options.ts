@@ -5,6 +5,8 @@ import { jemallocPath, type BenchAllocator, type TargetName } from './targets';
 
 /** Which scenarios to run (`soak` runs alone, against our proxy only; never part of `all`). */
 export type ScenarioName = 'storm' | 'relay' | 'idle' | 'soak';
+export const STORM_CASE_NAMES = ['p2-ecdsa', 'p2-rsa', 'p3-ecdsa', 'p3-rsa'] as const;
+export type StormCaseName = (typeof STORM_CASE_NAMES)[number];
 
 /** Validated bench options. */
 export interface BenchOptions {
@@ -15,6 +17,8 @@ export interface BenchOptions {
   /** Seconds each relay phase measures (after a warm-up). */
   duration: number;
   scenarios: ScenarioName[];
+  /** Storm cases to run, e.g. 'p2-ecdsa' (default all four). */
+  stormCases: StormCaseName[];
   targets: TargetName[];
   quick: boolean;
   readme: boolean;
@@ -54,6 +58,7 @@ export const BENCH_USAGE = `Usage: npm run bench -- [options]
   --relay-sessions N    sessions in the steady relay (default 1000; --quick 30)
   --duration S          seconds each relay phase measures (default 10; --quick 1)
   --scenario NAME       storm | relay | idle | all (default all; may repeat), or soak (alone, our proxy only)
+  --storm-cases LIST    storm: comma list of p2-ecdsa,p2-rsa,p3-ecdsa,p3-rsa (default all four; for A/B runs)
   --soak-minutes M      soak: minutes of steady load once connected (default 30)
   --soak-sample-s S     soak: seconds between /metrics samples (default 10)
   --soak-churn-pct P    soak: percent of chargers that drop and reconnect per minute (default 1)
@@ -89,6 +94,7 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
         concurrency: { type: 'string' }, 'phase-deadline': { type: 'string' }, 'max-minutes': { type: 'string' },
         'cpu-prof': { type: 'boolean' }, 'proxy-node-args': { type: 'string' }, 'proxy-allocator': { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         'soak-minutes': { type: 'string' }, 'soak-sample-s': { type: 'string' }, 'soak-churn-pct': { type: 'string' },
+        'storm-cases': { type: 'string' },
       },
     }).values;
   } catch (err) {
@@ -111,6 +117,8 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
   if (soak && scenarios.size > 1) throw new BenchUsageError('--scenario soak runs alone: do not combine it with other scenarios');
   if (soak && v.targets !== undefined && v.targets.split(',').some((t) => t.trim() !== 'ours')) throw new BenchUsageError('--scenario soak measures our proxy only: leave --targets out (or use --targets ours)');
   const soakMinutes = int('soak-minutes', v['soak-minutes'], 30, 1, 24 * 60);
+  const stormCases = v['storm-cases'] === undefined ? [...STORM_CASE_NAMES] : v['storm-cases'].split(',').map((c) => c.trim().toLowerCase());
+  for (const c of stormCases) if (!(STORM_CASE_NAMES as readonly string[]).includes(c)) throw new BenchUsageError(`--storm-cases: unknown case "${c}" (use ${STORM_CASE_NAMES.join(', ')})`);
   const targets = v.targets === undefined ? ALL_TARGETS : v.targets.split(',').map((t) => t.trim());
   for (const t of targets) if (!ALL_TARGETS.includes(t as TargetName)) throw new BenchUsageError(`--targets: unknown target "${t}" (use ${ALL_TARGETS.join(', ')})`);
   return {
@@ -119,6 +127,7 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
     relaySessions: int('relay-sessions', v['relay-sessions'], quick ? 30 : 1000, 1, 20_000),
     duration: int('duration', v.duration, quick ? 1 : 10, 1, 600),
     scenarios: ['idle', 'storm', 'relay', 'soak'].filter((s) => scenarios.has(s as ScenarioName)) as ScenarioName[],
+    stormCases: STORM_CASE_NAMES.filter((c) => stormCases.includes(c)),
     targets: soak ? ['ours'] : ALL_TARGETS.filter((t) => targets.includes(t)),
     quick,
     readme: v.readme === true,

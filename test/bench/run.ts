@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startedPids } from './child';
 import { openLab, type Lab } from './lab';
-import { BENCH_USAGE, BenchUsageError, parseBenchOptions, type BenchOptions } from './options';
+import { BENCH_USAGE, BenchUsageError, parseBenchOptions, type BenchOptions, type StormCaseName } from './options';
 import { machineFacts, markdownTable, readmeBlock, row, type BenchReport, type ResultRow } from './report';
 import { idle, relay, storm, type IdleMeasure, type PhaseLimits, type StormMeasure } from './scenarios';
 import { soak } from './soak';
@@ -34,6 +34,7 @@ const STORM_CASES = [
   { profile: 2, cert: 'ecdsa' }, { profile: 2, cert: 'rsa' }, { profile: 3, cert: 'ecdsa' }, { profile: 3, cert: 'rsa' },
 ] as const;
 const caseName = (c: { profile: number; cert: string }) => `P${c.profile} ${c.cert === 'ecdsa' ? 'ECDSA' : 'RSA'}`;
+const optionName = (c: { profile: number; cert: string }) => `p${c.profile}-${c.cert}` as StormCaseName;
 
 async function startTarget(name: TargetName, lab: Lab): Promise<Target> {
   if (name === 'ours') return startOurs(lab.env);
@@ -64,7 +65,8 @@ async function measure(o: BenchOptions, lab: Lab, status: BenchReport['targets']
       }
       if (o.scenarios.includes('storm')) {
         // Plain ws has no certificate or profile: one case, reported as the floor of every row.
-        for (const c of name === 'direct' ? [STORM_CASES[0]] : STORM_CASES) {
+        const cases = STORM_CASES.filter((c) => o.stormCases.includes(optionName(c)));
+        for (const c of name === 'direct' ? [STORM_CASES[0]] : cases) {
           const r = await storm(lab, target, c, o.chargers, lim);
           (m.storm[caseName(c)] ??= {})[name] = r;
           log(`${name}: storm ${caseName(c)} full ${r.full.rate}/s p99 ${r.full.p99} ms` + (r.resumed ? `, resumed ${r.resumed.rate}/s p99 ${r.resumed.p99} ms (${r.resumed.resumed} resumed)` : ''));

@@ -79,4 +79,7 @@ t.test('bench rejects a bad option with a clear message', async (t) => {
   const res4 = await runBench(['--proxy-allocator', 'tcmalloc']);
   t.equal(res4.code, 2);
   t.match(res4.stderr, /--proxy-allocator must be jemalloc or glibc, got "tcmalloc"/);
+  const res5 = await runBench(['--storm-cases', 'p2-ecdsa,p4-rsa']);
+  t.equal(res5.code, 2);
+  t.match(res5.stderr, /--storm-cases: unknown case "p4-rsa" \(use p2-ecdsa, p2-rsa, p3-ecdsa, p3-rsa\)/);
 });
