@@ -29,6 +29,7 @@ export interface ProxyConfig {
   maxHeldFrames: number;
   workers: number;
   heapCompaction: boolean;
+  heapCompactionIntervalS: number;
   maxSessions: number;
   maxPendingUpgrades: number;
   maxConnectionsPerAddress: number;

@@ -1,12 +1,12 @@
 import path from 'node:path';
 import cluster from 'node:cluster';
-import v8 from 'node:v8';
 import { startApp } from './app';
 import { runPrimary, workerConfig, workerIndex } from './workers';
 import { loadConfig } from './config';
 import { parseFlags } from './flags';
 import { createLogger } from './log';
 import { currentAllocator } from './allocator';
+import { startHeapCompaction } from './heap-compaction';
 
 export const SERVE_USAGE = `Usage: ocpp-security-proxy [serve] [--config FILE] [--listen HOST:PORT] [--backend ws://...] [options]
 
@@ -27,7 +27,7 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
   }
   const loaded = loadConfig({ file: flags.configFile, flags: flags.values });
   // Before any session exists: churn otherwise leaves old-space pages fragmented (README, "Soak").
-  if (loaded.heapCompaction) v8.setFlagsFromString('--compact-on-every-full-gc');
+  if (loaded.heapCompaction) startHeapCompaction(loaded.heapCompactionIntervalS * 1000);
   const log = createLogger({ level: loaded.logLevel, format: loaded.logFormat });
   if (loaded.workers > 1 && cluster.isPrimary) return runPrimary(loaded, argv, log);
   const index = workerIndex();
