@@ -64,7 +64,7 @@ function reportAllocator(log: ReturnType<typeof createLogger>): void {
     log.info({ event: 'allocator', allocator });
     return;
   }
-  log.warn({ event: 'allocator', allocator, hint: 'preload jemalloc, as the container image does with its copy (Debian: apt-get install libjemalloc2, LD_PRELOAD=/usr/lib/<arch>-linux-gnu/libjemalloc.so.2): glibc malloc slows the relay after thousands of sessions close at once' },
+  log.warn({ event: 'allocator', allocator, hint: 'preload jemalloc, as the container image does with its copy (Debian: apt-get install libjemalloc2, LD_PRELOAD=/usr/lib/<arch>-linux-gnu/libjemalloc.so.2 MALLOC_CONF=background_thread:true,dirty_decay_ms:1000): glibc malloc slows the relay after thousands of sessions close at once' },
     'running on glibc malloc');
 }
 

@@ -54,12 +54,15 @@ export function jemallocPath(): string | null {
   return candidates.find((p) => existsSync(p)) ?? null;
 }
 
+/** jemalloc's settings in the container image (Dockerfile); a MALLOC_CONF in the bench's environment wins. */
+export const IMAGE_MALLOC_CONF = 'background_thread:true,dirty_decay_ms:1000';
+
 /** The environment of our proxy's process for an allocator (LD_PRELOAD set, or cleared for glibc). */
 function allocatorEnv(allocator: BenchAllocator): NodeJS.ProcessEnv {
   const { LD_PRELOAD: _inherited, ...rest } = process.env;
   const lib = allocator === 'jemalloc' ? jemallocPath() : null;
   if (allocator === 'jemalloc' && !lib) throw new Error('jemalloc asked for but libjemalloc2 is not installed (apt-get install libjemalloc2)');
-  return lib ? { ...rest, LD_PRELOAD: lib } : rest;
+  return lib ? { ...rest, LD_PRELOAD: lib, MALLOC_CONF: process.env.MALLOC_CONF ?? IMAGE_MALLOC_CONF } : rest;
 }
 
 const CONFIG_DIR = path.resolve(__dirname, '../../../test/bench/config');
