@@ -19,6 +19,8 @@ export interface HeapCompaction {
 }
 
 const ON = '--compact-on-every-full-gc';
+/** setTimeout's limit: a longer delay would fire after 1 ms (TimeoutOverflowWarning). */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
 const OFF = '--no-compact-on-every-full-gc';
 
 /** Starts compaction at most once per `intervalMs`; `setFlags` is V8's, replaceable to observe it. */
@@ -35,7 +37,7 @@ export function startHeapCompaction(intervalMs: number, setFlags: (flags: string
     observer.disconnect();
     setFlags(OFF);
     compactions++;
-    if (!stopped) timer = setTimeout(arm, intervalMs).unref();
+    if (!stopped) timer = setTimeout(arm, Math.min(intervalMs, LONGEST_TIMER_MS)).unref();
   });
   function arm(): void {
     timer = null;

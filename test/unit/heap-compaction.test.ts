@@ -67,6 +67,16 @@ t.test('stop() while waiting for the interval: never re-armed', async (t) => {
   t.equal(s.flags[n - 1], '--no-compact-on-every-full-gc');
 });
 
+t.test('an interval beyond what a timer can hold waits, rather than re-arming at once', async (t) => {
+  const s = spy();
+  const hc = startHeapCompaction(40 * 24 * 3600 * 1000, s.set);
+  fullGc();
+  await settle();
+  await sleep(100);
+  t.same(s.flags, ['--compact-on-every-full-gc', '--no-compact-on-every-full-gc'], 'off, and not re-armed');
+  hc.stop();
+});
+
 t.test('interval 0: compaction stays on for every full GC', async (t) => {
   const s = spy();
   const hc = startHeapCompaction(0, s.set);
