@@ -26,10 +26,11 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
     return 2;
   }
   const loaded = loadConfig({ file: flags.configFile, flags: flags.values });
-  // Before any session exists: churn otherwise leaves old-space pages fragmented (README, "Soak").
-  if (loaded.heapCompaction) startHeapCompaction(loaded.heapCompactionIntervalS * 1000);
   const log = createLogger({ level: loaded.logLevel, format: loaded.logFormat });
   if (loaded.workers > 1 && cluster.isPrimary) return runPrimary(loaded, argv, log);
+  // In every process that holds sessions, before the first: churn otherwise leaves old-space pages
+  // fragmented (README, "Soak").
+  if (loaded.heapCompaction) startHeapCompaction(loaded.heapCompactionIntervalS * 1000);
   const index = workerIndex();
   const config = workerConfig(loaded, index);
   const app = await startApp(config, { log: index > 1 ? log.child({ worker: index }) : log });

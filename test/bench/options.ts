@@ -119,6 +119,7 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
   const soakMinutes = int('soak-minutes', v['soak-minutes'], 30, 1, 24 * 60);
   const stormCases = v['storm-cases'] === undefined ? [...STORM_CASE_NAMES] : v['storm-cases'].split(',').map((c) => c.trim().toLowerCase());
   for (const c of stormCases) if (!(STORM_CASE_NAMES as readonly string[]).includes(c)) throw new BenchUsageError(`--storm-cases: unknown case "${c}" (use ${STORM_CASE_NAMES.join(', ')})`);
+  if (v.readme === true && stormCases.length < STORM_CASE_NAMES.length) throw new BenchUsageError('--readme publishes the whole table: leave --storm-cases out');
   const targets = v.targets === undefined ? ALL_TARGETS : v.targets.split(',').map((t) => t.trim());
   for (const t of targets) if (!ALL_TARGETS.includes(t as TargetName)) throw new BenchUsageError(`--targets: unknown target "${t}" (use ${ALL_TARGETS.join(', ')})`);
   return {

@@ -64,9 +64,9 @@ async function measure(o: BenchOptions, lab: Lab, status: BenchReport['targets']
         log(`${name}: idle ${JSON.stringify(m.idle[name])}`);
       }
       if (o.scenarios.includes('storm')) {
-        // Plain ws has no certificate or profile: one case, reported as the floor of every row.
         const cases = STORM_CASES.filter((c) => o.stormCases.includes(optionName(c)));
-        for (const c of name === 'direct' ? [STORM_CASES[0]] : cases) {
+        // Plain ws has no certificate or profile: one case, the floor of every row (when P2 ECDSA runs).
+        for (const c of name === 'direct' ? cases.filter((c) => c === STORM_CASES[0]) : cases) {
           const r = await storm(lab, target, c, o.chargers, lim);
           (m.storm[caseName(c)] ??= {})[name] = r;
           log(`${name}: storm ${caseName(c)} full ${r.full.rate}/s p99 ${r.full.p99} ms` + (r.resumed ? `, resumed ${r.resumed.rate}/s p99 ${r.resumed.p99} ms (${r.resumed.resumed} resumed)` : ''));

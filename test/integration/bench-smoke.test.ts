@@ -82,4 +82,7 @@ t.test('bench rejects a bad option with a clear message', async (t) => {
   const res5 = await runBench(['--storm-cases', 'p2-ecdsa,p4-rsa']);
   t.equal(res5.code, 2);
   t.match(res5.stderr, /--storm-cases: unknown case "p4-rsa" \(use p2-ecdsa, p2-rsa, p3-ecdsa, p3-rsa\)/);
+  const res6 = await runBench(['--storm-cases', 'p3-rsa', '--readme']);
+  t.equal(res6.code, 2);
+  t.match(res6.stderr, /--readme publishes the whole table: leave --storm-cases out/);
 });

@@ -1,12 +1,14 @@
 /**
- * heap-compaction.ts arms V8's compaction, lets the next full GC compact, switches it off and arms it
- * again one interval later; with an interval of 0 it simply stays on. Real full GCs of this process
- * drive it (V8's own flags are set; the spy only records what was set).
+ * heap-compaction.ts arms V8's compaction, lets the next full GC that starts after that compact,
+ * switches it off and arms it again one interval later; with an interval of 0 it simply stays on.
+ * Real full GCs of this process drive it (V8's own flags are set; the spy only records what was set);
+ * the rule for "a full GC that started after arming" is checked entry by entry.
  */
 import t from 'tap';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { startHeapCompaction } from '../../proxy/heap-compaction';
+import { PerformanceObserver, constants as gc } from 'node:perf_hooks';
+import { ArmedCompactionWatch, startHeapCompaction } from '../../proxy/heap-compaction';
 
 v8.setFlagsFromString('--expose-gc');
 const fullGc = vm.runInNewContext('gc') as () => void;
@@ -19,9 +21,22 @@ function spy() {
   return { flags, set: (f: string) => { flags.push(f); v8.setFlagsFromString(f); } };
 }
 
+t.test('which full GC compacted: the first one that started after arming', async (t) => {
+  const { NODE_PERFORMANCE_GC_MAJOR: MAJOR, NODE_PERFORMANCE_GC_MINOR: MINOR, NODE_PERFORMANCE_GC_INCREMENTAL: MARKING_STARTED, NODE_PERFORMANCE_GC_FLAGS_FORCED: FORCED } = gc;
+  const feed = (entries: [number, number][]) => {
+    const w = new ArmedCompactionWatch();
+    return entries.map(([kind, flags]) => w.onEntry(kind, flags));
+  };
+  t.same(feed([[MINOR, 0], [MARKING_STARTED, 0], [MINOR, 0], [MAJOR, 0]]), [false, false, false, true], 'marking started after arming: its full GC compacted');
+  t.same(feed([[MINOR, 0], [MAJOR, 0], [MARKING_STARTED, 0], [MAJOR, 0]]), [false, false, false, true], 'marking already under way when armed: its end does not count, the next cycle does');
+  t.same(feed([[MAJOR, 0], [MAJOR, 0]]), [false, true], 'two atomic full GCs: the second one began after arming');
+  t.same(feed([[MAJOR, FORCED]]), [true], 'a forced full GC is atomic, started after arming');
+  t.same(feed([[MINOR, 0], [MINOR, FORCED]]), [false, false], 'young-generation GCs never count');
+});
+
 t.test('compacts one full GC, then stays off until the interval has passed', async (t) => {
   const s = spy();
-  const hc = startHeapCompaction(300, s.set);
+  const hc = startHeapCompaction(1000, s.set);
   t.same(s.flags, ['--compact-on-every-full-gc'], 'armed at start');
   fullGc();
   await settle();
@@ -32,7 +47,7 @@ t.test('compacts one full GC, then stays off until the interval has passed', asy
   await settle();
   t.equal(hc.compactions, 1, 'full GCs inside the interval do not compact');
   t.equal(s.flags.length, 2, 'and change nothing');
-  await sleep(400);
+  await sleep(1100);
   t.equal(s.flags[2], '--compact-on-every-full-gc', 're-armed once the interval passed');
   fullGc();
   await settle();
@@ -43,10 +58,19 @@ t.test('compacts one full GC, then stays off until the interval has passed', asy
 
 t.test('a young-generation GC does not use up the armed compaction', async (t) => {
   const s = spy();
+  let scavenges = 0;
+  const seen = new PerformanceObserver((l) => { scavenges += l.getEntries().filter((e) => (e as { detail?: { kind?: number } }).detail?.kind === gc.NODE_PERFORMANCE_GC_MINOR).length; });
+  seen.observe({ entryTypes: ['gc'] });
   const hc = startHeapCompaction(60_000, s.set);
-  // Short-lived garbage: scavenges only.
-  for (let i = 0; i < 200_000; i++) void { i, s: `x${i}` };
+  // Short-lived garbage, kept reachable a moment so it is really allocated: scavenges only.
+  let sink: unknown[] = [];
+  for (let i = 0; i < 300_000; i++) {
+    sink.push({ i, s: `x${i}` });
+    if (sink.length > 1000) sink = [];
+  }
   await settle();
+  seen.disconnect();
+  t.ok(scavenges > 0, `young-generation GCs ran (${scavenges})`);
   t.equal(hc.compactions, 0, 'no full GC yet, still armed');
   t.same(s.flags, ['--compact-on-every-full-gc']);
   fullGc();
