@@ -11,7 +11,7 @@ import type { ChargerRecord } from './store/types';
 export class InterceptorChain {
   private readonly list: Interceptor[] = [];
 
-  constructor(private readonly session: SessionApi, factories: readonly InterceptorFactory[], private readonly log: Logger) {
+  constructor(private readonly session: SessionApi, factories: readonly InterceptorFactory[], private readonly logFor: () => Logger) {
     for (const make of factories) {
       const i = this.safe('factory', () => make(session));
       if (i) this.list.push(i);
@@ -47,12 +47,12 @@ export class InterceptorChain {
       try {
         d = i.onChargerCall(this.session, call);
       } catch (err) {
-        this.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
+        this.logFor().error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
         continue;
       }
       if (d instanceof Promise) {
         return d.catch((err: unknown) => {
-          this.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
+          this.logFor().error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
           return undefined;
         }).then((r) => (r !== undefined ? r : this.decideFrom(n + 1, call)));
       }
@@ -69,7 +69,7 @@ export class InterceptorChain {
         const d = await i.onChargerCall(this.session, call);
         if (d !== undefined) return d;
       } catch (err) {
-        this.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
+        this.logFor().error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
       }
     }
     return undefined;
@@ -79,7 +79,7 @@ export class InterceptorChain {
     try {
       return fn();
     } catch (err) {
-      this.log.error({ event: 'interceptor_failed', interceptor: name, err: String(err) });
+      this.logFor().error({ event: 'interceptor_failed', interceptor: name, err: String(err) });
       return undefined;
     }
   }

@@ -267,7 +267,7 @@ export class ProxyServer {
       charger,
       csms,
       facts: ctx.facts,
-      log: this.log.child({ identity: ctx.identity }),
+      log: this.log,
       interceptors: this.deps.interceptors,
       observer: this.deps.observer,
       callTimeoutMs: this.config.callTimeoutMs,
@@ -275,9 +275,11 @@ export class ProxyServer {
       maxHeldFrames: this.config.maxHeldFrames,
     });
     this.sessions.add(session);
-    session.log.info({ event: 'session_started', profile, subprotocol: csms.protocol, remoteAddress: ctx.remoteAddress, listener: ctx.listener });
+    // Through the proxy's logger: the session's own (bound to its identity) is made only if it logs.
+    this.log.info({ identity: ctx.identity, event: 'session_started', profile, subprotocol: csms.protocol, remoteAddress: ctx.remoteAddress, listener: ctx.listener });
     session.on('close', (end) => {
-      session.log.info({ event: 'session_ended', profile, subprotocol: csms.protocol, durationMs: Date.now() - session.startedAt, code: end.code, by: end.by, reason: end.reason, frames: session.frames });
+      // session.identity, not ctx's: capturing ctx here would keep the upgrade request for the session's life.
+      this.log.info({ identity: session.identity, event: 'session_ended', profile, subprotocol: csms.protocol, durationMs: Date.now() - session.startedAt, code: end.code, by: end.by, reason: end.reason, frames: session.frames });
     });
     this.deps.onSession?.(session);
     session.start();

@@ -32,6 +32,7 @@ export interface SessionOptions {
   remoteAddress?: string;
   charger: WebSocket;
   csms: WebSocket;
+  /** The proxy's logger; the session's own lines add its identity (see `Session.log`). */
   log: Logger;
   facts?: Record<string, unknown>;
   interceptors?: readonly InterceptorFactory[];
@@ -59,7 +60,6 @@ export class Session extends EventEmitter implements SessionApi {
   readonly subprotocol: string;
   readonly profile: 1 | 2 | 3;
   readonly facts: Record<string, unknown>;
-  readonly log: Logger;
   readonly startedAt = Date.now();
   readonly remoteAddress: string;
   /** Frames relayed, per direction (for the admin view). */
@@ -68,6 +68,7 @@ export class Session extends EventEmitter implements SessionApi {
   private readonly charger: WebSocket;
   private readonly csms: WebSocket;
   private readonly opts: SessionOptions;
+  private ownLog: Logger | null = null;
   private readonly line: CallLine;
   private readonly interceptors: InterceptorChain;
   private readonly knownTypes: ReadonlySet<number>;
@@ -97,17 +98,24 @@ export class Session extends EventEmitter implements SessionApi {
     this.subprotocol = opts.subprotocol;
     this.profile = opts.profile;
     this.facts = opts.facts ?? {};
-    this.log = opts.log;
     this.remoteAddress = opts.remoteAddress ?? '';
     this.charger = opts.charger;
     this.csms = opts.csms;
     this.knownTypes = typesFor(opts.subprotocol);
     this.sentResults = this.knownTypes.has(5) ? { charger_to_csms: new Set(), csms_to_charger: new Set() } : null;
     this.line = new CallLine((frame) => this.send(this.charger, this.csms, frame), opts.maxHeldFrames, () => this.close(1013, 'too many frames held for the charger'));
-    this.interceptors = new InterceptorChain(this, opts.interceptors ?? [], this.log);
+    this.interceptors = new InterceptorChain(this, opts.interceptors ?? [], () => this.log);
   }
 
   /** Wires both legs and starts relaying. */
+  /**
+   * This session's logger, bound to its identity, made on first use: a child logger costs ~0.9 KiB
+   * per session, and most sessions log nothing but the server's start and end lines.
+   */
+  get log(): Logger {
+    return (this.ownLog ??= this.opts.log.child({ identity: this.identity }));
+  }
+
   start(): void {
     this.charger.on('message', (data: Buffer, isBinary: boolean) => this.onChargerMessage(data, isBinary));
     this.csms.on('message', (data: Buffer, isBinary: boolean) => this.onCsmsMessage(data, isBinary));
