@@ -1,7 +1,6 @@
 import type {
   CallOutcome, ChargerCall, ChargerCallDecision, Interceptor, InterceptorFactory, SessionApi, SessionEnd,
 } from '../policies/interceptors/types';
-import type { Logger } from './log';
 import type { ChargerRecord } from './store/types';
 
 /**
@@ -11,7 +10,7 @@ import type { ChargerRecord } from './store/types';
 export class InterceptorChain {
   private readonly list: Interceptor[] = [];
 
-  constructor(private readonly session: SessionApi, factories: readonly InterceptorFactory[], private readonly logFor: () => Logger) {
+  constructor(private readonly session: SessionApi, factories: readonly InterceptorFactory[]) {
     for (const make of factories) {
       const i = this.safe('factory', () => make(session));
       if (i) this.list.push(i);
@@ -47,12 +46,12 @@ export class InterceptorChain {
       try {
         d = i.onChargerCall(this.session, call);
       } catch (err) {
-        this.logFor().error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
+        this.session.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
         continue;
       }
       if (d instanceof Promise) {
         return d.catch((err: unknown) => {
-          this.logFor().error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
+          this.session.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
           return undefined;
         }).then((r) => (r !== undefined ? r : this.decideFrom(n + 1, call)));
       }
@@ -69,7 +68,7 @@ export class InterceptorChain {
         const d = await i.onChargerCall(this.session, call);
         if (d !== undefined) return d;
       } catch (err) {
-        this.logFor().error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
+        this.session.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
       }
     }
     return undefined;
@@ -79,7 +78,7 @@ export class InterceptorChain {
     try {
       return fn();
     } catch (err) {
-      this.logFor().error({ event: 'interceptor_failed', interceptor: name, err: String(err) });
+      this.session.log.error({ event: 'interceptor_failed', interceptor: name, err: String(err) });
       return undefined;
     }
   }

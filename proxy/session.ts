@@ -104,10 +104,9 @@ export class Session extends EventEmitter implements SessionApi {
     this.knownTypes = typesFor(opts.subprotocol);
     this.sentResults = this.knownTypes.has(5) ? { charger_to_csms: new Set(), csms_to_charger: new Set() } : null;
     this.line = new CallLine((frame) => this.send(this.charger, this.csms, frame), opts.maxHeldFrames, () => this.close(1013, 'too many frames held for the charger'));
-    this.interceptors = new InterceptorChain(this, opts.interceptors ?? [], () => this.log);
+    this.interceptors = new InterceptorChain(this, opts.interceptors ?? []);
   }
 
-  /** Wires both legs and starts relaying. */
   /**
    * This session's logger, bound to its identity, made on first use: a child logger costs ~0.9 KiB
    * per session, and most sessions log nothing but the server's start and end lines.
@@ -116,6 +115,7 @@ export class Session extends EventEmitter implements SessionApi {
     return (this.ownLog ??= this.opts.log.child({ identity: this.identity }));
   }
 
+  /** Wires both legs and starts relaying. */
   start(): void {
     this.charger.on('message', (data: Buffer, isBinary: boolean) => this.onChargerMessage(data, isBinary));
     this.csms.on('message', (data: Buffer, isBinary: boolean) => this.onCsmsMessage(data, isBinary));

@@ -11,7 +11,7 @@ const answering: Interceptor = { name: 'answers', onChargerCall: () => ({ answer
 t.test('a throwing hook is logged and skipped, synchronously', async (t) => {
   const { logs, sink } = logCapture();
   const throwing: Interceptor = { name: 'throws', onChargerCall: () => { throw new Error('bug'); } };
-  const chain = new InterceptorChain({} as SessionApi, [() => throwing, () => answering], () => createLogger({ destination: sink }));
+  const chain = new InterceptorChain({ log: createLogger({ destination: sink }) } as unknown as SessionApi, [() => throwing, () => answering]);
   const d = chain.chargerCall(call);
   t.notOk(d instanceof Promise, 'still the synchronous path');
   t.same(d, { answer: { currentTime: 'now' } }, 'the next interceptor decides');
@@ -22,7 +22,7 @@ t.test('a throwing hook is logged and skipped, synchronously', async (t) => {
 t.test('a rejecting hook is logged and the rest of the chain decides', async (t) => {
   const { logs, sink } = logCapture();
   const rejecting: Interceptor = { name: 'rejects', onChargerCall: () => Promise.reject(new Error('bug')) };
-  const chain = new InterceptorChain({} as SessionApi, [() => rejecting, () => answering], () => createLogger({ destination: sink }));
+  const chain = new InterceptorChain({ log: createLogger({ destination: sink }) } as unknown as SessionApi, [() => rejecting, () => answering]);
   t.same(await chain.chargerCall(call), { answer: { currentTime: 'now' } });
   t.ok(logs.some((l) => l.event === 'interceptor_failed' && l.interceptor === 'rejects'));
 });
