@@ -8,6 +8,9 @@
  */
 import { readFileSync } from 'node:fs';
 
+/** jemalloc's settings in the container image (Dockerfile): background threads purge freed pages (README, "Memory allocator"). */
+export const JEMALLOC_MALLOC_CONF = 'background_thread:true,dirty_decay_ms:1000';
+
 export type Allocator = 'jemalloc' | 'tcmalloc' | 'mimalloc' | 'glibc' | 'unknown';
 
 /** Shared objects whose presence in the process's memory map names the allocator. */

@@ -5,7 +5,7 @@ import { runPrimary, workerConfig, workerIndex } from './workers';
 import { loadConfig } from './config';
 import { parseFlags } from './flags';
 import { createLogger } from './log';
-import { currentAllocator } from './allocator';
+import { currentAllocator, JEMALLOC_MALLOC_CONF } from './allocator';
 import { startHeapCompaction } from './heap-compaction';
 
 export const SERVE_USAGE = `Usage: ocpp-security-proxy [serve] [--config FILE] [--listen HOST:PORT] [--backend ws://...] [options]
@@ -65,7 +65,7 @@ function reportAllocator(log: ReturnType<typeof createLogger>): void {
     log.info({ event: 'allocator', allocator });
     return;
   }
-  log.warn({ event: 'allocator', allocator, hint: 'preload jemalloc, as the container image does with its copy (Debian: apt-get install libjemalloc2, LD_PRELOAD=/usr/lib/<arch>-linux-gnu/libjemalloc.so.2 MALLOC_CONF=background_thread:true,dirty_decay_ms:1000): glibc malloc slows the relay after thousands of sessions close at once' },
+  log.warn({ event: 'allocator', allocator, hint: `preload jemalloc, as the container image does with its copy (Debian: apt-get install libjemalloc2, LD_PRELOAD=/usr/lib/<arch>-linux-gnu/libjemalloc.so.2 MALLOC_CONF=${JEMALLOC_MALLOC_CONF}): glibc malloc slows the relay after thousands of sessions close at once` },
     'running on glibc malloc');
 }
 

@@ -11,6 +11,7 @@ import * as net from 'node:net';
 import path from 'node:path';
 import { childPids, spawnRaised, startedPids, stopChild } from './child';
 import { freePort } from '../helpers/net';
+import { JEMALLOC_MALLOC_CONF } from '../../proxy/allocator';
 
 /** Name of a column of the results. */
 export type TargetName = 'ours' | 'haproxy' | 'nginx' | 'node' | 'direct';
@@ -54,15 +55,12 @@ export function jemallocPath(): string | null {
   return candidates.find((p) => existsSync(p)) ?? null;
 }
 
-/** jemalloc's settings in the container image (Dockerfile); a MALLOC_CONF in the bench's environment wins. */
-export const IMAGE_MALLOC_CONF = 'background_thread:true,dirty_decay_ms:1000';
-
-/** The environment of our proxy's process for an allocator (LD_PRELOAD set, or cleared for glibc). */
+/** The environment of our proxy's process for an allocator (LD_PRELOAD and the image's MALLOC_CONF, unless the bench's environment has one; or cleared for glibc). */
 function allocatorEnv(allocator: BenchAllocator): NodeJS.ProcessEnv {
   const { LD_PRELOAD: _inherited, ...rest } = process.env;
   const lib = allocator === 'jemalloc' ? jemallocPath() : null;
   if (allocator === 'jemalloc' && !lib) throw new Error('jemalloc asked for but libjemalloc2 is not installed (apt-get install libjemalloc2)');
-  return lib ? { ...rest, LD_PRELOAD: lib, MALLOC_CONF: process.env.MALLOC_CONF ?? IMAGE_MALLOC_CONF } : rest;
+  return lib ? { ...rest, LD_PRELOAD: lib, MALLOC_CONF: process.env.MALLOC_CONF ?? JEMALLOC_MALLOC_CONF } : rest;
 }
 
 const CONFIG_DIR = path.resolve(__dirname, '../../../test/bench/config');

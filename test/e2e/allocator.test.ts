@@ -8,6 +8,7 @@
 import t from 'tap';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { JEMALLOC_MALLOC_CONF } from '../../proxy/allocator';
 import { spawnProxy } from '../helpers/proxy-process';
 import { TMP_ROOT } from '../helpers/proxy';
 import { waitFor } from '../helpers/net';
@@ -63,7 +64,8 @@ t.test('allocator reported at start-up and in build_info', async (t) => {
 
   t.test("the image's MALLOC_CONF starts jemalloc's background purging", { skip: JEMALLOC ? false : 'libjemalloc2 is not installed' }, async (t) => {
     const conf = imageMallocConf();
-    t.match(conf, /background_thread:true/, `the Dockerfile sets MALLOC_CONF (${conf})`);
+    t.equal(conf, JEMALLOC_MALLOC_CONF, 'the Dockerfile sets the MALLOC_CONF the proxy recommends and the bench uses');
+    t.match(conf, /background_thread:true/);
     const p = await spawnProxy({ dataDir: path.join(dir, 'jemalloc-conf'), env: { LD_PRELOAD: JEMALLOC!, MALLOC_CONF: conf } });
     t.teardown(() => p.stop());
     await waitFor(() => p.logs.find((l) => l.event === 'allocator'), 'the allocator log line');
