@@ -4,7 +4,7 @@ import { bootStatusOf, mayInject } from './boot-state';
 import {
   changeSecurityProfile, getNetworkPriority, readNetworkPriority, resetOnIdle, setNetworkPriority, setNetworkProfile, statusOf,
 } from './profile-upgrade-messages';
-import type { InterceptorFactory, SessionApi } from './types';
+import type { CallOutcome, ChargerCall, Interceptor, InterceptorFactory, SessionApi } from './types';
 
 /** What the profile-upgrade interceptor needs. */
 export interface ProfileUpgradeDeps {
@@ -34,108 +34,131 @@ export function profileUpgrade(deps: ProfileUpgradeDeps): InterceptorFactory {
   return (session) => {
     const facts = admissionFacts(session.facts);
     if (!facts) return undefined;
-    let booted = mayInject(facts.charger.bootState);
-    let running = false;
-    let certificateRequested = false;
-    let knownTarget = facts.charger.targetProfile;
-    const audit = (type: string, detail: Record<string, unknown> = {}) =>
-      deps.store.appendAudit({ type, identity: session.identity, detail }).catch(() => undefined);
+    return new ProfileUpgrade(deps, now, session.identity, facts.charger);
+  };
+}
 
-    async function completeIfReached(s: SessionApi, record: ChargerRecord): Promise<boolean> {
-      if (!record.targetProfile || s.profile < record.targetProfile) return false;
-      const minProfile = Math.max(record.minProfile, s.profile) as SecurityProfile;
-      await deps.store.updateCharger(s.identity, { minProfile, targetProfile: null, profileUpgrade: { lastResult: 'completed' } });
-      s.log.info({ event: 'profile_upgrade_completed', minProfile });
-      await audit('profile_upgrade_completed', { minProfile });
-      deps.outcome?.('committed');
-      return true;
-    }
+/** One session's profile upgrade: a class, not closures, as every admitted session has one (see rotation.ts). */
+class ProfileUpgrade implements Interceptor {
+  private booted: boolean;
+  private running = false;
+  private certificateRequested = false;
+  private knownTarget: SecurityProfile | null | undefined;
 
-    async function consider(s: SessionApi, operator = false): Promise<void> {
-      if (running || s.closed || !booted) return;
-      running = true;
-      try {
-        const record = await deps.store.getCharger(s.identity);
-        if (!record || !record.targetProfile || record.targetProfile <= s.profile) return;
-        const state = record.profileUpgrade ?? {};
-        if (!operator && state.nextAttemptAt && state.nextAttemptAt > now()) return;
-        if (state.lastResult === 'accepted' && state.sentAt && now() - state.sentAt < deps.retryMs) return; // waiting for the reconnect
-        const target = record.targetProfile;
-        if (target === 3 && !record.certificate?.boundSerialHex) {
-          if (!certificateRequested) {
-            certificateRequested = true;
-            const trigger = s.subprotocol === 'ocpp1.6'
-              ? { action: 'ExtendedTriggerMessage', payload: { requestedMessage: 'SignChargePointCertificate' } }
-              : { action: 'TriggerMessage', payload: { requestedMessage: 'SignChargingStationCertificate' } };
-            s.log.info({ event: 'profile_upgrade_needs_certificate' });
-            await audit('profile_upgrade_certificate_requested');
-            await s.injectCall(trigger.action, trigger.payload, { timeoutMs: deps.callTimeoutMs }).catch(() => undefined);
-          }
-          return;
+  constructor(
+    private readonly deps: ProfileUpgradeDeps,
+    private readonly now: () => number,
+    private readonly identity: string,
+    /** The stored record as read at admission. */
+    private readonly admitted: ChargerRecord,
+  ) {
+    this.booted = mayInject(admitted.bootState);
+    this.knownTarget = admitted.targetProfile;
+  }
+
+  get name(): string {
+    return 'profile-upgrade';
+  }
+
+  onOpen(s: SessionApi): void {
+    void this.completeIfReached(s, this.admitted).then((done) => { if (!done && this.booted) setImmediate(() => void this.consider(s)); });
+  }
+
+  onCsmsAnswer(s: SessionApi, call: ChargerCall, answer: CallOutcome): void {
+    const status = bootStatusOf(call, answer);
+    if (!status) return;
+    this.booted = mayInject(status);
+    if (this.booted) setImmediate(() => void this.consider(s));
+  }
+
+  onRecordChanged(s: SessionApi, record: ChargerRecord): void {
+    // A new target is an operator request (skips back-off); other changes (our own writes, a
+    // certificate being bound) just re-check, respecting back-off.
+    const fresh = record.targetProfile !== this.knownTarget;
+    this.knownTarget = record.targetProfile;
+    if (record.targetProfile && record.targetProfile > s.profile) void this.consider(s, fresh);
+  }
+
+  private audit(type: string, detail: Record<string, unknown> = {}): Promise<void> {
+    return this.deps.store.appendAudit({ type, identity: this.identity, detail }).catch(() => undefined);
+  }
+
+  private async completeIfReached(s: SessionApi, record: ChargerRecord): Promise<boolean> {
+    if (!record.targetProfile || s.profile < record.targetProfile) return false;
+    const minProfile = Math.max(record.minProfile, s.profile) as SecurityProfile;
+    await this.deps.store.updateCharger(s.identity, { minProfile, targetProfile: null, profileUpgrade: { lastResult: 'completed' } });
+    s.log.info({ event: 'profile_upgrade_completed', minProfile });
+    await this.audit('profile_upgrade_completed', { minProfile });
+    this.deps.outcome?.('committed');
+    return true;
+  }
+
+  private async consider(s: SessionApi, operator = false): Promise<void> {
+    const { deps, now } = this;
+    if (this.running || s.closed || !this.booted) return;
+    this.running = true;
+    try {
+      const record = await deps.store.getCharger(s.identity);
+      if (!record || !record.targetProfile || record.targetProfile <= s.profile) return;
+      const state = record.profileUpgrade ?? {};
+      if (!operator && state.nextAttemptAt && state.nextAttemptAt > now()) return;
+      if (state.lastResult === 'accepted' && state.sentAt && now() - state.sentAt < deps.retryMs) return; // waiting for the reconnect
+      const target = record.targetProfile;
+      if (target === 3 && !record.certificate?.boundSerialHex) {
+        if (!this.certificateRequested) {
+          this.certificateRequested = true;
+          const trigger = s.subprotocol === 'ocpp1.6'
+            ? { action: 'ExtendedTriggerMessage', payload: { requestedMessage: 'SignChargePointCertificate' } }
+            : { action: 'TriggerMessage', payload: { requestedMessage: 'SignChargingStationCertificate' } };
+          s.log.info({ event: 'profile_upgrade_needs_certificate' });
+          await this.audit('profile_upgrade_certificate_requested');
+          await s.injectCall(trigger.action, trigger.payload, { timeoutMs: deps.callTimeoutMs }).catch(() => undefined);
         }
-        await upgrade(s, record, target);
-      } catch (err) {
-        s.log.warn({ event: 'profile_upgrade_error', err: String(err) });
-      } finally {
-        running = false;
-      }
-    }
-
-    async function upgrade(s: SessionApi, record: ChargerRecord, target: SecurityProfile): Promise<void> {
-      s.log.info({ event: 'profile_upgrade_started', from: s.profile, to: target });
-      await audit('profile_upgrade_started', { from: s.profile, to: target });
-      deps.outcome?.('started');
-      const call = (c: { action: string; payload: Record<string, unknown> }) => s.injectCall(c.action, c.payload, { timeoutMs: deps.callTimeoutMs });
-      let status: string;
-      try {
-        if (s.subprotocol === 'ocpp1.6') {
-          status = statusOf(await call(changeSecurityProfile(target)));
-        } else if (!deps.publicUrl) {
-          status = 'no_public_url';
-        } else {
-          const order = readNetworkPriority(await call(getNetworkPriority()));
-          const slot = order.length > 0 ? Math.max(...order) + 1 : 1;
-          status = statusOf(await call(setNetworkProfile(s.subprotocol, slot, deps.publicUrl, target)));
-          if (OK.has(status)) status = statusOf(await call(setNetworkPriority([slot, ...order.filter((x) => x !== slot)])));
-          if (OK.has(status)) status = statusOf(await call(resetOnIdle()));
-        }
-      } catch (err) {
-        status = (err as { reason?: string }).reason ?? 'failed';
-      }
-      if (OK.has(status)) {
-        await deps.store.updateCharger(s.identity, { profileUpgrade: { sentAt: now(), lastResult: 'accepted', failures: 0 } });
-        s.log.info({ event: 'profile_upgrade_accepted', to: target });
-        await audit('profile_upgrade_accepted', { to: target });
-        deps.outcome?.('accepted');
         return;
       }
-      const failures = (record.profileUpgrade?.failures ?? 0) + 1;
-      await deps.store.updateCharger(s.identity, {
-        profileUpgrade: { lastResult: status.slice(0, 40), failures, nextAttemptAt: now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1)) },
-      });
-      s.log.info({ event: 'profile_upgrade_refused', status });
-      await audit('profile_upgrade_refused', { status });
-      deps.outcome?.(status === 'Rejected' || status === 'NotSupported' ? 'rejected' : 'failed');
+      await this.upgrade(s, record, target);
+    } catch (err) {
+      s.log.warn({ event: 'profile_upgrade_error', err: String(err) });
+    } finally {
+      this.running = false;
     }
+  }
 
-    return {
-      name: 'profile-upgrade',
-      onOpen(s) {
-        void completeIfReached(s, facts.charger).then((done) => { if (!done && booted) setImmediate(() => void consider(s)); });
-      },
-      onCsmsAnswer(s, call, answer) {
-        const status = bootStatusOf(call, answer);
-        if (!status) return;
-        booted = mayInject(status);
-        if (booted) setImmediate(() => void consider(s));
-      },
-      onRecordChanged(s, record) {
-        // A new target is an operator request (skips back-off); other changes (our own writes, a
-        // certificate being bound) just re-check, respecting back-off.
-        const fresh = record.targetProfile !== knownTarget;
-        knownTarget = record.targetProfile;
-        if (record.targetProfile && record.targetProfile > s.profile) void consider(s, fresh);
-      },
-    };
-  };
+  private async upgrade(s: SessionApi, record: ChargerRecord, target: SecurityProfile): Promise<void> {
+    const { deps, now } = this;
+    s.log.info({ event: 'profile_upgrade_started', from: s.profile, to: target });
+    await this.audit('profile_upgrade_started', { from: s.profile, to: target });
+    deps.outcome?.('started');
+    const call = (c: { action: string; payload: Record<string, unknown> }) => s.injectCall(c.action, c.payload, { timeoutMs: deps.callTimeoutMs });
+    let status: string;
+    try {
+      if (s.subprotocol === 'ocpp1.6') {
+        status = statusOf(await call(changeSecurityProfile(target)));
+      } else if (!deps.publicUrl) {
+        status = 'no_public_url';
+      } else {
+        const order = readNetworkPriority(await call(getNetworkPriority()));
+        const slot = order.length > 0 ? Math.max(...order) + 1 : 1;
+        status = statusOf(await call(setNetworkProfile(s.subprotocol, slot, deps.publicUrl, target)));
+        if (OK.has(status)) status = statusOf(await call(setNetworkPriority([slot, ...order.filter((x) => x !== slot)])));
+        if (OK.has(status)) status = statusOf(await call(resetOnIdle()));
+      }
+    } catch (err) {
+      status = (err as { reason?: string }).reason ?? 'failed';
+    }
+    if (OK.has(status)) {
+      await deps.store.updateCharger(s.identity, { profileUpgrade: { sentAt: now(), lastResult: 'accepted', failures: 0 } });
+      s.log.info({ event: 'profile_upgrade_accepted', to: target });
+      await this.audit('profile_upgrade_accepted', { to: target });
+      deps.outcome?.('accepted');
+      return;
+    }
+    const failures = (record.profileUpgrade?.failures ?? 0) + 1;
+    await deps.store.updateCharger(s.identity, {
+      profileUpgrade: { lastResult: status.slice(0, 40), failures, nextAttemptAt: now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1)) },
+    });
+    s.log.info({ event: 'profile_upgrade_refused', status });
+    await this.audit('profile_upgrade_refused', { status });
+    deps.outcome?.(status === 'Rejected' || status === 'NotSupported' ? 'rejected' : 'failed');
+  }
 }

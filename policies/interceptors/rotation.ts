@@ -3,7 +3,7 @@ import { admissionFacts } from '../gates/facts';
 import { generatePassword } from '../rotation-password';
 import { bootStatusOf, mayInject } from './boot-state';
 import { readConfigurationAnswer, setPasswordCall } from './rotation-messages';
-import { InjectionError, type InterceptorFactory, type SessionApi } from './types';
+import { InjectionError, type CallOutcome, type ChargerCall, type Interceptor, type InterceptorFactory, type SessionApi } from './types';
 
 /** What the rotation interceptor needs; passed in explicitly (policies do not reach into proxy/ wiring). */
 export interface RotationDeps {
@@ -54,126 +54,151 @@ export function passwordRotation(deps: RotationDeps): InterceptorFactory {
   return (session) => {
     const facts = admissionFacts(session.facts);
     if (!facts || facts.profile === 3 || !deps.enabled) return undefined;
-    let running = false;
-    let booted = mayInject(facts.charger.bootState);
-    /** Retry after back-off while the session stays open (a charger may stay connected for weeks). */
-    let retryTimer: NodeJS.Timeout | null = null;
-    const scheduleRetry = (at: number) => {
-      if (retryTimer) clearTimeout(retryTimer);
-      retryTimer = setTimeout(() => { retryTimer = null; void consider(); }, Math.max(0, at - now()) + 10);
-      retryTimer.unref?.();
-    };
-
-    const audit = (type: string, detail: Record<string, unknown> = {}) =>
-      deps.store.appendAudit({ type, identity: session.identity, detail }).catch(() => undefined);
-
-    async function consider(reasonHint?: string): Promise<void> {
-      if (running || session.closed || !booted) return;
-      running = true;
-      try {
-        const record = await deps.store.getCharger(session.identity);
-        if (!record || record.rotation?.disabled || record.status !== 'active') return;
-        const reason = rotationReason(record, deps.maxAgeMs, now());
-        if (!reason) return;
-        const operator = reason === 'operator_request';
-        if (!operator && record.rotation?.nextAttemptAt && record.rotation.nextAttemptAt > now()) return;
-        await rotate(session, record, reason ?? reasonHint);
-      } catch (err) {
-        session.log.warn({ event: 'rotation_error', err: String(err) });
-      } finally {
-        running = false;
-      }
-    }
-
-    async function rotate(s: SessionApi, record: ChargerRecord, reason: string): Promise<void> {
-      let password: Buffer;
-      let createdAt: number;
-      let attempt: number;
-      if (record.pending && record.pending.acceptedAt === undefined) {
-        // Resend the value already written ahead: the charger may have applied it without answering.
-        password = deps.open(record.pending.encrypted, s.identity);
-        createdAt = record.pending.createdAt;
-        attempt = record.pending.attempt + 1;
-        await deps.store.updatePending(s.identity, createdAt, { attempt });
-      } else {
-        password = generatePassword(s.subprotocol);
-        createdAt = now();
-        attempt = 1;
-        const written = await deps.store.setPending(s.identity, {
-          encrypted: deps.seal(password, s.identity), hash: deps.hashGenerated(password), createdAt, attempt,
-        });
-        if (!written) return;
-      }
-      await deps.store.updateCharger(s.identity, { rotation: { ...record.rotation, requestedAt: undefined, lastAttemptAt: now() } });
-      s.log.info({ event: 'rotation_started', reason, attempt });
-      await audit('rotation_started', { reason, attempt });
-      deps.outcome?.('started');
-
-      const call = setPasswordCall(s.subprotocol, password);
-      let verdict;
-      try {
-        await deps.store.updatePending(s.identity, createdAt, { sentAt: now() });
-        verdict = readConfigurationAnswer(s.subprotocol, await s.injectCall(call.action, call.payload, { timeoutMs: deps.callTimeoutMs }));
-      } catch (err) {
-        // No answer, or the link dropped: both passwords stay valid; the next login settles it.
-        const why = err instanceof InjectionError ? err.reason : 'failed';
-        s.log.info({ event: 'rotation_unanswered', reason: why });
-        await audit('rotation_unanswered', { reason: why });
-        await backOff(record, why === 'timeout' ? 'timeout' : 'unanswered');
-        deps.outcome?.(why === 'timeout' ? 'timeout' : 'failed');
-        return;
-      }
-      if (verdict.accepted) {
-        await deps.store.updatePending(s.identity, createdAt, { acceptedAt: now() });
-        await deps.store.updateCharger(s.identity, { rotation: { ...record.rotation, requestedAt: undefined, lastAttemptAt: now(), failures: 0, nextAttemptAt: undefined, lastResult: 'accepted' } });
-        s.log.info({ event: 'rotation_accepted' });
-        await audit('rotation_accepted');
-        deps.outcome?.('accepted');
-        return;
-      }
-      // Rejected, NotSupported, CALLERROR: the charger kept its old password; so do we.
-      await deps.store.dropPending(s.identity, createdAt);
-      s.log.info({ event: 'rotation_refused', status: verdict.status });
-      await audit('rotation_refused', { status: verdict.status });
-      await backOff(record, 'rejected');
-      deps.outcome?.('rejected');
-    }
-
-    async function backOff(record: ChargerRecord, result: string): Promise<void> {
-      const fresh = (await deps.store.getCharger(session.identity)) ?? record;
-      const failures = (fresh.rotation?.failures ?? 0) + 1;
-      const nextAttemptAt = now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1));
-      await deps.store.updateCharger(session.identity, { rotation: { ...fresh.rotation, failures, nextAttemptAt, lastResult: result } });
-      if (!session.closed) scheduleRetry(nextAttemptAt);
-    }
-
-    return {
-      name: 'password-rotation',
-      onOpen(s) {
-        if (facts.passwordMatched === 'pending' || s.facts.rotationCommitted) {
-          s.log.info({ event: 'rotation_committed' });
-          void audit('rotation_committed');
-          deps.outcome?.('committed');
-        }
-        if (s.facts.rotationDropped) {
-          s.log.info({ event: 'rotation_dropped', why: 'charger logged in with its old password' });
-          void audit('rotation_dropped');
-          deps.outcome?.('dropped');
-        }
-        if (booted) setImmediate(() => void consider());
-      },
-      onCsmsAnswer(_s, call, answer) {
-        const status = bootStatusOf(call, answer);
-        if (!status) return;
-        booted = mayInject(status);
-        if (booted) setImmediate(() => void consider());
-      },
-      onRecordChanged(_s, record) {
-        if (record.rotation?.requestedAt && record.rotation.requestedAt > (record.rotation.lastAttemptAt ?? 0)) void consider('operator_request');
-      },
-      onClose() {
-        if (retryTimer) clearTimeout(retryTimer);
-      },
-    };
+    return new PasswordRotation(deps, now, session, facts.passwordMatched === 'pending', mayInject(facts.charger.bootState));
   };
+}
+
+/**
+ * One session's rotation. A class rather than a closure per step: every Profile 1/2 session has one,
+ * and methods on the prototype cost a session nothing where closures cost ~0.6 KiB.
+ */
+class PasswordRotation implements Interceptor {
+  private running = false;
+  /** Retry after back-off while the session stays open (a charger may stay connected for weeks). */
+  private retryTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly deps: RotationDeps,
+    private readonly now: () => number,
+    private readonly session: SessionApi,
+    /** The charger logged in with the pending password: the rotation committed at admission. */
+    private readonly loggedInWithPending: boolean,
+    private booted: boolean,
+  ) {}
+
+  get name(): string {
+    return 'password-rotation';
+  }
+
+  onOpen(s: SessionApi): void {
+    if (this.loggedInWithPending || s.facts.rotationCommitted) {
+      s.log.info({ event: 'rotation_committed' });
+      void this.audit('rotation_committed');
+      this.deps.outcome?.('committed');
+    }
+    if (s.facts.rotationDropped) {
+      s.log.info({ event: 'rotation_dropped', why: 'charger logged in with its old password' });
+      void this.audit('rotation_dropped');
+      this.deps.outcome?.('dropped');
+    }
+    if (this.booted) setImmediate(() => void this.consider());
+  }
+
+  onCsmsAnswer(_s: SessionApi, call: ChargerCall, answer: CallOutcome): void {
+    const status = bootStatusOf(call, answer);
+    if (!status) return;
+    this.booted = mayInject(status);
+    if (this.booted) setImmediate(() => void this.consider());
+  }
+
+  onRecordChanged(_s: SessionApi, record: ChargerRecord): void {
+    if (record.rotation?.requestedAt && record.rotation.requestedAt > (record.rotation.lastAttemptAt ?? 0)) void this.consider('operator_request');
+  }
+
+  onClose(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+
+  private scheduleRetry(at: number): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => { this.retryTimer = null; void this.consider(); }, Math.max(0, at - this.now()) + 10);
+    this.retryTimer.unref?.();
+  }
+
+  private audit(type: string, detail: Record<string, unknown> = {}): Promise<void> {
+    return this.deps.store.appendAudit({ type, identity: this.session.identity, detail }).catch(() => undefined);
+  }
+
+  private async consider(reasonHint?: string): Promise<void> {
+    const { deps, session } = this;
+    if (this.running || session.closed || !this.booted) return;
+    this.running = true;
+    try {
+      const record = await deps.store.getCharger(session.identity);
+      if (!record || record.rotation?.disabled || record.status !== 'active') return;
+      const reason = rotationReason(record, deps.maxAgeMs, this.now());
+      if (!reason) return;
+      const operator = reason === 'operator_request';
+      if (!operator && record.rotation?.nextAttemptAt && record.rotation.nextAttemptAt > this.now()) return;
+      await this.rotate(session, record, reason ?? reasonHint);
+    } catch (err) {
+      session.log.warn({ event: 'rotation_error', err: String(err) });
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async rotate(s: SessionApi, record: ChargerRecord, reason: string): Promise<void> {
+    const { deps, now } = this;
+    let password: Buffer;
+    let createdAt: number;
+    let attempt: number;
+    if (record.pending && record.pending.acceptedAt === undefined) {
+      // Resend the value already written ahead: the charger may have applied it without answering.
+      password = deps.open(record.pending.encrypted, s.identity);
+      createdAt = record.pending.createdAt;
+      attempt = record.pending.attempt + 1;
+      await deps.store.updatePending(s.identity, createdAt, { attempt });
+    } else {
+      password = generatePassword(s.subprotocol);
+      createdAt = now();
+      attempt = 1;
+      const written = await deps.store.setPending(s.identity, {
+        encrypted: deps.seal(password, s.identity), hash: deps.hashGenerated(password), createdAt, attempt,
+      });
+      if (!written) return;
+    }
+    await deps.store.updateCharger(s.identity, { rotation: { ...record.rotation, requestedAt: undefined, lastAttemptAt: now() } });
+    s.log.info({ event: 'rotation_started', reason, attempt });
+    await this.audit('rotation_started', { reason, attempt });
+    deps.outcome?.('started');
+
+    const call = setPasswordCall(s.subprotocol, password);
+    let verdict;
+    try {
+      await deps.store.updatePending(s.identity, createdAt, { sentAt: now() });
+      verdict = readConfigurationAnswer(s.subprotocol, await s.injectCall(call.action, call.payload, { timeoutMs: deps.callTimeoutMs }));
+    } catch (err) {
+      // No answer, or the link dropped: both passwords stay valid; the next login settles it.
+      const why = err instanceof InjectionError ? err.reason : 'failed';
+      s.log.info({ event: 'rotation_unanswered', reason: why });
+      await this.audit('rotation_unanswered', { reason: why });
+      await this.backOff(record, why === 'timeout' ? 'timeout' : 'unanswered');
+      deps.outcome?.(why === 'timeout' ? 'timeout' : 'failed');
+      return;
+    }
+    if (verdict.accepted) {
+      await deps.store.updatePending(s.identity, createdAt, { acceptedAt: now() });
+      await deps.store.updateCharger(s.identity, { rotation: { ...record.rotation, requestedAt: undefined, lastAttemptAt: now(), failures: 0, nextAttemptAt: undefined, lastResult: 'accepted' } });
+      s.log.info({ event: 'rotation_accepted' });
+      await this.audit('rotation_accepted');
+      deps.outcome?.('accepted');
+      return;
+    }
+    // Rejected, NotSupported, CALLERROR: the charger kept its old password; so do we.
+    await deps.store.dropPending(s.identity, createdAt);
+    s.log.info({ event: 'rotation_refused', status: verdict.status });
+    await this.audit('rotation_refused', { status: verdict.status });
+    await this.backOff(record, 'rejected');
+    deps.outcome?.('rejected');
+  }
+
+  private async backOff(record: ChargerRecord, result: string): Promise<void> {
+    const { deps, session } = this;
+    const fresh = (await deps.store.getCharger(session.identity)) ?? record;
+    const failures = (fresh.rotation?.failures ?? 0) + 1;
+    const nextAttemptAt = this.now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1));
+    await deps.store.updateCharger(session.identity, { rotation: { ...fresh.rotation, failures, nextAttemptAt, lastResult: result } });
+    if (!session.closed) this.scheduleRetry(nextAttemptAt);
+  }
 }
