@@ -43,10 +43,20 @@ export class RedisChangeFeed {
   async publish(change: StoreChange): Promise<void> {
     this.#listeners.emit(change);
     try {
-      await this.#client.publish(this.channel, JSON.stringify({ ...change, src: this.#source }));
+      await this.#client.publish(this.channel, this.messageFor(change));
     } catch {
       /* best effort: the change is stored; a replica missing it re-reads on the next connection */
     }
+  }
+
+  /** The message {@link publish} sends for `change`, for a write whose own script publishes it (one round trip). */
+  messageFor(change: StoreChange): string {
+    return JSON.stringify({ ...change, src: this.#source });
+  }
+
+  /** Report a change that a script has already published to this process's listeners. */
+  reportLocally(change: StoreChange): void {
+    this.#listeners.emit(change);
   }
 
   /** Close the subscriber connection. */

@@ -24,8 +24,11 @@ export interface StoreCommands {
   casJson(key: string, expected: string, next: string): Promise<number>;
   /** INCR with a fixed-window PEXPIRE set on the first increment; returns the count. */
   incrWindow(key: string, windowMs: number): Promise<number>;
-  /** SET `ownerKey` to `owner` only while `recordKey` exists (keys share a slot). 1 when set. */
-  setIfRecord(recordKey: string, ownerKey: string, owner: string): Promise<number>;
+  /**
+   * SET `ownerKey` to `owner` only while `recordKey` exists (keys share a slot), and then PUBLISH
+   * `message` on `channel` in the same script: a claim is one round trip. 1 when set.
+   */
+  setIfRecord(recordKey: string, ownerKey: string, owner: string, channel: string, message: string): Promise<number>;
 }
 
 /** A connected ioredis client (standalone/Sentinel or Cluster) with the store's commands. */
@@ -46,6 +49,7 @@ return c`;
 const SET_IF_RECORD = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('SET', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1`;
 
 /**

@@ -216,8 +216,11 @@ export class RedisStore implements CredentialStore {
   claimSession(identity: string, owner: SessionOwner): Promise<boolean> {
     return this.#call(async () => {
       const claimed: SessionOwner = { replica: owner.replica, nonce: owner.nonce, since: owner.since };
-      const set = await this.#r.setIfRecord(this.#chargerKey(identity), this.#ownerKey(identity), JSON.stringify(claimed));
-      return this.#reportIf(set === 1, { kind: 'session', identity, owner: claimed });
+      const change: StoreChange = { kind: 'session', identity, owner: claimed };
+      // The script publishes the claim itself: one round trip per admission instead of two.
+      const set = await this.#r.setIfRecord(this.#chargerKey(identity), this.#ownerKey(identity), JSON.stringify(claimed), this.#feed.channel, this.#feed.messageFor(change));
+      if (set === 1) this.#feed.reportLocally(change);
+      return set === 1;
     });
   }
 

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { EmbeddedStore, STORE_FILE } from '../../proxy/store/embedded';
 import { StoreError } from '../../proxy/store/errors';
 import { openStore } from '../../proxy/store/open';
+import Redis from 'ioredis';
 import { RedisStore } from '../../proxy/store/redis';
 import type { CredentialStore, NewChargerRecord, PasswordHash, PendingPassword, StoreChange } from '../../proxy/store/types';
 import { startCluster, startRedis, startSentinel } from '../helpers/redis';
@@ -396,6 +397,23 @@ t.test('RedisStore', async (t) => {
     return { store: await RedisStore.open(o), reopen: () => RedisStore.open(o) };
   };
   t.test('contract', async (t) => contract(t, factory));
+
+  t.test('a session claim is one round trip: its script publishes the change', async (t) => {
+    const { store } = await factory();
+    t.teardown(() => store.close());
+    await store.putCharger(charger('RT1'));
+    const probe = new Redis(redis.url);
+    const monitor = await probe.monitor(); // a second connection, in MONITOR mode
+    t.teardown(() => { monitor.disconnect(); probe.disconnect(); });
+    const seen: { source: string; command: string }[] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, command: String(args[0]).toLowerCase() }));
+    t.equal(await store.claimSession('RT1', { replica: 'r1', nonce: 'n1', since: 1 }), true);
+    await sleep(200);
+    const fromClients = seen.filter((c) => c.source !== 'lua').map((c) => c.command);
+    t.equal(fromClients.length, 1, 'one command from the store');
+    t.match(fromClients[0], /^eval(sha)?$/, 'the claim script');
+    t.ok(seen.some((c) => c.source === 'lua' && c.command === 'publish'), 'the script itself publishes the claim');
+  });
 
   t.test('key prefixes isolate stores', async (t) => {
     const a = await openStore({ redisUrl: redis.url, redisKeyPrefix: 'a:', dataDir: '/nonexistent' });
