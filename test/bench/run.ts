@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: our proxy side by side with HAProxy and nginx (and chargers talking to the CSMS
- * directly), all on loopback, each target started fresh, then: idle hold, reconnect storms (Profile 2
- * and 3, ECDSA and RSA server certificate, full and resumed handshakes), steady relay. Prints a
+ * directly), all on loopback, every target started fresh, then: idle hold, reconnect storms (Profile 2
+ * and 3, ECDSA and RSA server certificate, full and resumed handshakes), steady relay, each case on
+ * every target in turn (see `measure`). Prints a
  * Markdown table and writes JSON with absolute figures and ratios. A fifth column, "node", is the
  * least a Node.js proxy can do (node-floor.ts): what separates ours from it is our own work. Bounded in connections and time;
  * every process it starts is stopped by PID before it returns.
@@ -44,46 +45,68 @@ async function startTarget(name: TargetName, lab: Lab): Promise<Target> {
   return directTarget(lab.env, lab.csmsPid);
 }
 
+/**
+ * Every target is started first; then each case runs on every target in turn, and the order
+ * rotates from case to case. The machine's drift over a 20-minute run (other tenants of the host)
+ * then lands on all columns of a row alike, instead of on whichever targets came late, as when each
+ * target ran all its cases in one block.
+ */
 async function measure(o: BenchOptions, lab: Lab, status: BenchReport['targets']): Promise<Measured> {
   const m: Measured = { storm: {}, relay: {}, idle: {} };
   const lim: PhaseLimits = { concurrency: o.concurrency, deadlineMs: o.phaseDeadlineS * 1000 };
-  let pacedRate: number | null = null;
-  for (const name of o.targets) {
-    if ((name === 'haproxy' || name === 'nginx') && !haveBinary(name)) {
-      status[name] = `n/a: ${name} not installed`;
-      log(`${name}: not installed, column is n/a`);
-      continue;
+  const running: { name: TargetName; target: Target }[] = [];
+  try {
+    for (const name of o.targets) {
+      if ((name === 'haproxy' || name === 'nginx') && !haveBinary(name)) {
+        status[name] = `n/a: ${name} not installed`;
+        log(`${name}: not installed, column is n/a`);
+        continue;
+      }
+      log(`${name}: starting`);
+      running.push({ name, target: await startTarget(name, lab) });
+      status[name] = 'ok';
     }
-    log(`${name}: starting`);
-    const target = await startTarget(name, lab);
-    status[name] = 'ok';
-    try {
-      // Idle first, on a fresh process, so its RSS is not inflated by the storms' leftovers.
-      if (o.scenarios.includes('idle') && name !== 'direct') {
+    let turn = 0;
+    // Idle first, on fresh processes, so RSS is not inflated by the storms' leftovers.
+    if (o.scenarios.includes('idle')) {
+      for (const { name, target } of inTurn(running, turn++)) {
+        if (name === 'direct') continue;
         m.idle[name] = await idle(lab, target, o.chargers, lim, o.quick ? 500 : 3000);
         log(`${name}: idle ${JSON.stringify(m.idle[name])}`);
       }
-      if (o.scenarios.includes('storm')) {
-        const cases = STORM_CASES.filter((c) => o.stormCases.includes(optionName(c)));
-        // Plain ws has no certificate or profile: one case, the floor of every row (when P2 ECDSA runs).
-        for (const c of name === 'direct' ? cases.filter((c) => c === STORM_CASES[0]) : cases) {
+    }
+    if (o.scenarios.includes('storm')) {
+      for (const c of STORM_CASES.filter((c) => o.stormCases.includes(optionName(c)))) {
+        for (const { name, target } of inTurn(running, turn++)) {
+          // Plain ws has no certificate or profile: one case, the floor of every row (when P2 ECDSA runs).
+          if (name === 'direct' && c !== STORM_CASES[0]) continue;
           const r = await storm(lab, target, c, o.chargers, lim);
           (m.storm[caseName(c)] ??= {})[name] = r;
           log(`${name}: storm ${caseName(c)} full ${r.full.rate}/s p99 ${r.full.p99} ms` + (r.resumed ? `, resumed ${r.resumed.rate}/s p99 ${r.resumed.p99} ms (${r.resumed.resumed} resumed)` : ''));
         }
       }
-      if (o.scenarios.includes('relay')) {
+    }
+    if (o.scenarios.includes('relay')) {
+      // Ours first: every target gets the same paced load, half of our saturation (or of the first target's).
+      let pacedRate: number | null = null;
+      for (const { name, target } of [...running].sort((a, b) => Number(b.name === 'ours') - Number(a.name === 'ours'))) {
         const r = await relay(lab, target, o.relaySessions, o.duration * 1000, pacedRate, lim);
         m.relay[name] = r;
-        // Every target gets the same paced load: half of our saturation (or of the first target's).
         pacedRate ??= r.paced.rate;
         log(`${name}: relay saturation ${r.saturation.throughput}/s, paced ${r.paced.rate}/s p50 ${r.paced.p50} p99 ${r.paced.p99} p99.9 ${r.paced.p999} ms`);
       }
-    } finally {
-      await target.stop();
     }
+  } finally {
+    for (const { target } of running) await target.stop();
   }
   return m;
+}
+
+/** `list` rotated left by `turn` places: turn 0 is the configured order, turn 1 starts at its second entry. */
+export function inTurn<T>(list: readonly T[], turn: number): T[] {
+  if (list.length === 0) return [];
+  const k = turn % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
 }
 
 function rows(m: Measured): ResultRow[] {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import t from 'tap';
 import { pidAlive } from '../bench/child';
 import type { BenchReport } from '../bench/report';
+import { inTurn } from '../bench/run';
 import { haveBinary } from '../bench/targets';
 import { TMP_ROOT } from '../helpers/proxy';
 
@@ -59,6 +60,12 @@ t.test('bench --quick: numbers for every scenario and target, no process left be
   t.ok(storms.every((r) => r.ratios.haproxy !== null || !haveBinary('haproxy')), 'ours / HAProxy ratios present');
   t.ok(storms.every((r) => r.ratios.nodeVsHaproxy !== null || !haveBinary('haproxy')), 'Node floor / HAProxy ratios present');
 
+  // Cases run on every target in turn, the order rotating: no target is always measured first or last.
+  const stormOrder = [...res.stderr.matchAll(/\] (\w+): storm (P\d \w+) full/g)].map((x) => ({ target: x[1]!, case: x[2]! }));
+  const firsts = [...new Set(stormOrder.map((x) => x.case))].map((c) => stormOrder.find((x) => x.case === c)!.target);
+  t.equal(firsts.length, 4, 'four storm cases logged');
+  t.ok(firsts.every((f, i) => i === 0 || f !== firsts[i - 1]), `each storm case starts with another target than the case before (${firsts.join(', ')})`);
+
   t.ok(res.stdout.includes('| scenario | case | metric |'), 'Markdown table printed');
   t.match(res.stdout, /ours on (jemalloc|glibc) malloc/, 'the table says which allocator our proxy ran on');
   t.ok(report.pids.length >= 5, `bench reports the PIDs it started (${report.pids.length})`);
@@ -85,4 +92,11 @@ t.test('bench rejects a bad option with a clear message', async (t) => {
   const res6 = await runBench(['--storm-cases', 'p3-rsa', '--readme']);
   t.equal(res6.code, 2);
   t.match(res6.stderr, /--readme publishes the whole table: leave --storm-cases out/);
+});
+
+t.test('inTurn rotates the target order by one place per turn', async (t) => {
+  t.same(inTurn(['a', 'b', 'c'], 0), ['a', 'b', 'c']);
+  t.same(inTurn(['a', 'b', 'c'], 1), ['b', 'c', 'a']);
+  t.same(inTurn(['a', 'b', 'c'], 5), ['c', 'a', 'b'], 'wraps around');
+  t.same(inTurn([], 3), [], 'no targets, no turns');
 });
