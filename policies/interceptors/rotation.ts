@@ -60,7 +60,7 @@ export function passwordRotation(deps: RotationDeps): InterceptorFactory {
 
 /**
  * One session's rotation. A class rather than a closure per step: every Profile 1/2 session has one,
- * and methods on the prototype cost a session nothing where closures cost ~0.6 KiB.
+ * and methods on the prototype cost a session nothing, where its closures cost about 0.5 KiB.
  */
 class PasswordRotation implements Interceptor {
   private running = false;
