@@ -41,7 +41,7 @@ export class RedisChangeFeed {
 
   /** Report `change` to local listeners and publish it to other processes; never rejects. */
   async publish(change: StoreChange): Promise<void> {
-    this.#listeners.emit(change);
+    this.reportLocally(change);
     try {
       await this.#client.publish(this.channel, this.messageFor(change));
     } catch {
