@@ -21,24 +21,8 @@ export function closeLabel(by: string, code: number): string {
  */
 export function metricsHooks(m: ProxyMetrics): Pick<ProxyDeps, 'observer' | 'onRejected' | 'onReportOnly' | 'onGatesPassed' | 'onBackendFailure' | 'onSession' | 'onTlsError' | 'onConnectionRefused' | 'onDrain' | 'onTlsReload'> {
   const authSeconds = (ctx: UpgradeContext) => (performance.now() - ctx.startedAt) / 1000;
-  const frameCounters = new Map<string, { inc(): void }>();
-  const latencyHistograms = new Map<string, { observe(v: number): void }>();
   const observer: SessionObserver = {
-    frameRelayed: (direction, messageType, seconds) => {
-      // Hot path (every frame): label children are looked up once and reused.
-      let counter = frameCounters.get(direction + messageType);
-      if (!counter) {
-        counter = m.framesRelayed.metric.labels(m.framesRelayed.clampLabels({ direction, message_type: messageType as never }));
-        frameCounters.set(direction + messageType, counter);
-      }
-      counter.inc();
-      let histogram = latencyHistograms.get(direction);
-      if (!histogram) {
-        histogram = m.relayLatency.metric.labels({ direction });
-        latencyHistograms.set(direction, histogram);
-      }
-      histogram.observe(seconds);
-    },
+    frameRelayed: (direction, type, seconds) => m.relayTally.record(direction, type, seconds),
     injected: (action, outcome) => m.injectedCalls.inc({ action, outcome: outcome as never }),
     frameRefused: (direction, problem) => m.framesRefused.inc({ direction, problem }),
     answeredLocally: (action) => m.locallyAnsweredCalls.inc({ action }),

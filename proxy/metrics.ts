@@ -13,6 +13,7 @@ import {
 } from './metrics-labels';
 import { type LabelClamps, type LabelSet, SafeCounter, SafeGauge, SafeHistogram } from './metrics-safe';
 import type { Allocator } from './allocator';
+import { RelayTally, checkHistogramShape } from './metrics-tally';
 
 /** Prefix of every metric the proxy defines. */
 export const METRIC_PREFIX = 'ocpp_proxy_';
@@ -94,14 +95,17 @@ export class ProxyMetrics {
   /** Time to authenticate one upgrade (all gates), by result (`ok` or the rejecting reason). */
   readonly authDuration = this.histogram<{ result: string }>(
     'auth_duration_seconds', 'Time spent authenticating one upgrade.', { result: reasonLabel }, AUTH_BUCKETS);
+  /** Every relayed frame is recorded here (cheap, per frame) and reaches the two metrics below at scrape time. */
+  readonly relayTally = new RelayTally(RELAY_BUCKETS);
   /** Frames forwarded between charger and CSMS, by direction and OCPP-J message type. */
   readonly framesRelayed = this.counter<{ direction: Direction; message_type: MessageType }>(
     'frames_relayed_total', 'Frames forwarded between charger and CSMS.',
-    { direction: oneOf(DIRECTIONS), message_type: oneOf(MESSAGE_TYPES) });
+    { direction: oneOf(DIRECTIONS), message_type: oneOf(MESSAGE_TYPES) },
+    () => this.relayTally.foldFrames(this.framesRelayed.metric));
   /** Time from receiving a frame on one socket to handing it to the other, by direction. */
   readonly relayLatency = this.histogram<{ direction: Direction }>(
     'relay_latency_seconds', 'Latency the proxy adds to one relayed frame.', { direction: oneOf(DIRECTIONS) },
-    RELAY_BUCKETS);
+    RELAY_BUCKETS, () => this.relayTally.foldLatency(this.relayLatency.metric));
   /** Back-end (CSMS) sessions opened successfully, by subprotocol. */
   /** Frames the proxy did not forward because they are not valid OCPP-J (answered per OCPP-J where it prescribes). */
   readonly framesRefused = this.counter<{ direction: Direction; problem: string }>(
@@ -156,6 +160,7 @@ export class ProxyMetrics {
 
   /** @param opts see {@link ProxyMetricsOptions}. */
   constructor(opts: ProxyMetricsOptions = {}) {
+    checkHistogramShape(this.relayLatency.metric, RELAY_BUCKETS);
     if (opts.collectDefault ?? true) collectDefaultMetrics({ register: this.registry });
     this.buildInfo.set({ version: opts.version ?? 'unknown', node_version: process.versions.node, allocator: opts.allocator ?? 'unknown' }, 1);
   }
@@ -170,9 +175,9 @@ export class ProxyMetrics {
     return this.registry.getMetricsAsArray().map((m) => m.name);
   }
 
-  private counter<V extends LabelSet>(name: string, help: string, clamps: LabelClamps<V>): SafeCounter<V> {
+  private counter<V extends LabelSet>(name: string, help: string, clamps: LabelClamps<V>, collect?: () => void): SafeCounter<V> {
     const labelNames = Object.keys(clamps) as Extract<keyof V, string>[];
-    return new SafeCounter(new Counter({ name: METRIC_PREFIX + name, help, labelNames, registers: [this.registry] }), clamps);
+    return new SafeCounter(new Counter({ name: METRIC_PREFIX + name, help, labelNames, registers: [this.registry], collect }), clamps);
   }
 
   private gauge<V extends LabelSet>(name: string, help: string, clamps: LabelClamps<V>): SafeGauge<V> {
@@ -181,10 +186,10 @@ export class ProxyMetrics {
   }
 
   private histogram<V extends LabelSet>(
-    name: string, help: string, clamps: LabelClamps<V>, buckets: number[],
+    name: string, help: string, clamps: LabelClamps<V>, buckets: number[], collect?: () => void,
   ): SafeHistogram<V> {
     const labelNames = Object.keys(clamps) as Extract<keyof V, string>[];
     return new SafeHistogram(
-      new Histogram({ name: METRIC_PREFIX + name, help, labelNames, buckets, registers: [this.registry] }), clamps);
+      new Histogram({ name: METRIC_PREFIX + name, help, labelNames, buckets, registers: [this.registry], collect }), clamps);
   }
 }

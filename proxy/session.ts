@@ -10,14 +10,15 @@ import { clampReason, codeForCharger, codeForCsms } from './close-codes';
 import type { Logger } from './log';
 import type { ChargerRecord } from './store/types';
 import { answerForProblem, callError, callResult } from './ocpp/errors';
-import { isProblem, messageTypeName, readFrame, typesFor, type Frame } from './ocpp/frame';
+import { isProblem, readFrame, typesFor, type Frame } from './ocpp/frame';
 
 /** Direction label used in logs and metrics. */
 export type Direction = 'charger_to_csms' | 'csms_to_charger';
 
 /** Optional hooks for metrics; the session knows nothing of Prometheus. */
 export interface SessionObserver {
-  frameRelayed?(direction: Direction, messageType: string, seconds: number): void;
+  /** Every relayed frame (hot path): `type` is its OCPP-J message type number. */
+  frameRelayed?(direction: Direction, type: number, seconds: number): void;
   frameRefused?(direction: Direction, problem: string): void;
   injected?(action: string, outcome: string): void;
   answeredLocally?(action: string): void;
@@ -264,7 +265,7 @@ export class Session extends EventEmitter implements SessionApi {
     if (direction === 'charger_to_csms') this.send(this.csms, this.charger, data);
     else this.send(this.charger, this.csms, data);
     this.frames[direction]++;
-    this.opts.observer?.frameRelayed?.(direction, messageTypeName(frame.type), (performance.now() - started) / 1000);
+    this.opts.observer?.frameRelayed?.(direction, frame.type, (performance.now() - started) / 1000);
   }
 
   /**

@@ -14,8 +14,6 @@ export const SEND = 6;
 /** Longest message id OCPP-J allows (room for a UUID). */
 export const MAX_MESSAGE_ID_LENGTH = 36;
 
-export type MessageTypeName = 'call' | 'callresult' | 'callerror' | 'callresulterror' | 'send';
-
 /** A well-formed frame's header, plus the parsed value for interceptors that need the payload. */
 export interface Frame {
   type: 2 | 3 | 4 | 5 | 6;
@@ -85,18 +83,6 @@ export function readFrame(text: string, knownTypes: ReadonlySet<number> = TYPES_
 /** Narrowing helper. */
 export function isProblem(f: Frame | FrameProblem): f is FrameProblem {
   return (f as FrameProblem).problem !== undefined;
-}
-
-/** Label for metrics and logs. */
-export function messageTypeName(type: number): MessageTypeName | 'unknown' {
-  switch (type) {
-    case CALL: return 'call';
-    case CALLRESULT: return 'callresult';
-    case CALLERROR: return 'callerror';
-    case CALLRESULTERROR: return 'callresulterror';
-    case SEND: return 'send';
-    default: return 'unknown';
-  }
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { answerForProblem, callError, formatViolation, isOcpp2 } from '../../proxy/ocpp/errors';
-import { isProblem, MAX_MESSAGE_ID_LENGTH, messageTypeName, readFrame, typesFor, type Frame, type FrameProblem } from '../../proxy/ocpp/frame';
+import { isProblem, MAX_MESSAGE_ID_LENGTH, readFrame, typesFor, type Frame, type FrameProblem } from '../../proxy/ocpp/frame';
 
 const V16 = typesFor('ocpp1.6');
 const V201 = typesFor('ocpp2.0.1');
@@ -113,9 +113,6 @@ t.test('deeply nested JSON never throws', async (t) => {
   t.notOk(isProblem(readFrame(`[3,"r",{"v":"${'x'.repeat(100_000)}"}]`)), 'long strings fine');
 });
 
-t.test('messageTypeName labels', async (t) => {
-  t.same([2, 3, 4, 5, 6, 9].map(messageTypeName), ['call', 'callresult', 'callerror', 'callresulterror', 'send', 'unknown']);
-});
 
 t.test('error vocabulary per version', async (t) => {
   t.equal(formatViolation('ocpp1.6'), 'FormationViolation');
