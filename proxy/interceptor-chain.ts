@@ -21,8 +21,17 @@ export class InterceptorChain {
     for (const i of this.list) if (i.onOpen) this.safe(i.name, () => i.onOpen!(this.session));
   }
 
+  /** Every CSMS answer to a charger CALL (hot path): try/catch inline, no closure per interceptor. */
   csmsAnswer(call: ChargerCall, answer: CallOutcome): void {
-    for (const i of this.list) if (i.onCsmsAnswer) this.safe(i.name, () => i.onCsmsAnswer!(this.session, call, answer));
+    for (let n = 0; n < this.list.length; n++) {
+      const i = this.list[n]!;
+      if (!i.onCsmsAnswer) continue;
+      try {
+        i.onCsmsAnswer(this.session, call, answer);
+      } catch (err) {
+        this.session.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
+      }
+    }
   }
 
   recordChanged(record: ChargerRecord): void {

@@ -26,3 +26,15 @@ t.test('a rejecting hook is logged and the rest of the chain decides', async (t)
   t.same(await chain.chargerCall(call), { answer: { currentTime: 'now' } });
   t.ok(logs.some((l) => l.event === 'interceptor_failed' && l.interceptor === 'rejects'));
 });
+
+t.test('a CSMS answer reaches every interceptor, past one that throws', async (t) => {
+  const { logs, sink } = logCapture();
+  const seen: string[] = [];
+  const throwing: Interceptor = { name: 'throws', onCsmsAnswer: () => { seen.push('throws'); throw new Error('bug'); } };
+  const listening: Interceptor = { name: 'listens', onCsmsAnswer: (_s, c, a) => { seen.push(`${c.id}:${a.kind}`); } };
+  const chain = new InterceptorChain({ log: createLogger({ destination: sink }) } as unknown as SessionApi, [() => throwing, () => listening]);
+  chain.csmsAnswer(call, { kind: 'result', payload: {} });
+  t.same(seen, ['throws', '1:result'], 'both ran, in order');
+  await new Promise((r) => setImmediate(r));
+  t.ok(logs.some((l) => l.event === 'interceptor_failed' && l.interceptor === 'throws'), 'logged with its name');
+});
