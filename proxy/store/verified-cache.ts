@@ -99,7 +99,9 @@ export class VerifiedCache {
 
 /**
  * Verify through the cache: a cached success answers at once; otherwise run the real check and
- * remember a success.
+ * remember a success. A generated password's HMAC hash is checked directly: the check is one HMAC,
+ * as cheap as the cache's own digest, so caching it would only add two HMACs to a miss and an entry
+ * per charger.
  */
 export async function verifyWithCache(
   hasher: PasswordHasher,
@@ -108,6 +110,7 @@ export async function verifyWithCache(
   candidate: Buffer,
   stored: PasswordHash,
 ): Promise<boolean> {
+  if (stored.scheme === 'hmac-sha256') return hasher.verify(candidate, stored);
   if (cache.has(identity, candidate, stored)) return true;
   const ok = await hasher.verify(candidate, stored);
   if (ok) cache.remember(identity, candidate, stored);

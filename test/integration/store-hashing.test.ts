@@ -175,6 +175,19 @@ t.test('verified cache', async (t) => {
   t.ok(cache.has('A', pw, stored) && cache.has('D', pw, stored));
 });
 
+t.test('a generated password is checked directly, never cached', async (t) => {
+  const hasher = new PasswordHasher(secretA.passwordKey, FAST_SCRYPT);
+  const cache = new VerifiedCache({ key: secretA.cacheKey });
+  const pw = Buffer.from('generated-password-0123456789');
+  const stored = hasher.hashGenerated(pw);
+  t.equal(await verifyWithCache(hasher, cache, 'CP1', pw, stored), true, 'the right password passes');
+  t.equal(await verifyWithCache(hasher, cache, 'CP1', Buffer.from('wrong'), stored), false, 'a wrong one fails');
+  t.equal(cache.size, 0, 'nothing cached for an HMAC hash');
+  const operator = await hasher.hashOperator(pw);
+  t.equal(await verifyWithCache(hasher, cache, 'CP1', pw, operator), true);
+  t.equal(cache.size, 1, 'an scrypt hash still is');
+});
+
 t.test('timings (printed, not asserted)', async (t) => {
   const hasher = new PasswordHasher(secretA.passwordKey, DEFAULT_SCRYPT);
   const pw = Buffer.from(randomBytes(30).toString('base64').slice(0, 40));
