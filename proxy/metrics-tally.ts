@@ -36,7 +36,8 @@ export class RelayTally {
   record(direction: 'charger_to_csms' | 'csms_to_charger', type: number, seconds: number): void {
     const d = direction === 'charger_to_csms' ? 0 : 1;
     const t = type - FIRST_TYPE;
-    if (t >= 0 && t < TYPE_LABELS.length) this.frames[d * TYPE_LABELS.length + t]!++;
+    if (t < 0 || t >= TYPE_LABELS.length) return; // not an OCPP-J type: never forwarded, so never here
+    this.frames[d * TYPE_LABELS.length + t]!++;
     this.sums[d]! += seconds;
     this.counts[d]!++;
     const bounds = this.bounds;

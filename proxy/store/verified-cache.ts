@@ -110,7 +110,7 @@ export async function verifyWithCache(
   candidate: Buffer,
   stored: PasswordHash,
 ): Promise<boolean> {
-  if (stored.scheme === 'hmac-sha256') return hasher.verify(candidate, stored);
+  if (stored?.scheme === 'hmac-sha256') return hasher.verify(candidate, stored);
   if (cache.has(identity, candidate, stored)) return true;
   const ok = await hasher.verify(candidate, stored);
   if (ok) cache.remember(identity, candidate, stored);

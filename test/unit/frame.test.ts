@@ -113,7 +113,6 @@ t.test('deeply nested JSON never throws', async (t) => {
   t.notOk(isProblem(readFrame(`[3,"r",{"v":"${'x'.repeat(100_000)}"}]`)), 'long strings fine');
 });
 
-
 t.test('error vocabulary per version', async (t) => {
   t.equal(formatViolation('ocpp1.6'), 'FormationViolation');
   t.equal(formatViolation('ocpp2.0.1'), 'FormatViolation');

@@ -87,3 +87,12 @@ t.test('a prom-client that keeps histogram series differently is refused at star
   checkHistogramShape(h, RELAY_BUCKETS);
   t.same((await h.get()).values, [], 'the check leaves no series behind');
 });
+
+t.test('a frame of no OCPP-J type is counted in neither metric', async (t) => {
+  const m = new ProxyMetrics({ collectDefault: false });
+  m.relayTally.record('charger_to_csms', 9, 0.00001);
+  m.relayTally.record('charger_to_csms', 1, 0.00001);
+  const text = await m.metricsText();
+  t.notMatch(text, /ocpp_proxy_frames_relayed_total\{/);
+  t.notMatch(text, /ocpp_proxy_relay_latency_seconds_count\{/);
+});
