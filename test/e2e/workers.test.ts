@@ -32,9 +32,12 @@ t.test('several worker processes share the charger listener; SIGTERM drains them
   const chargers = Array.from({ length: 6 }, (_, i) => makeCharger({ identity: `W-${i}`, endpoint: `wss://127.0.0.1:${tlsPort}/ocpp`, ca }));
   await Promise.all(chargers.map((c) => c.connect()));
   for (const c of chargers) await c.call('Heartbeat', {});
-  // Worker 2's log lines carry `worker: 2`; worker 1's carry none.
-  const workers = new Set(out.split('\n').filter((l) => l.includes('"session_started"')).map((l) => JSON.parse(l).worker ?? 1));
-  t.same([...workers].sort(), [1, 2], 'sessions were spread over both worker processes');
+  // Worker 2's log lines carry `worker: 2`; worker 1's carry none. Lines reach stdout in batches
+  // (up to LOG_FLUSH_MS late), so wait for them; only complete lines are read.
+  const workersSeen = () => new Set(out.slice(0, out.lastIndexOf('\n')).split('\n')
+    .filter((l) => l.includes('"session_started"')).map((l) => JSON.parse(l).worker ?? 1));
+  await waitFor(() => workersSeen().size === 2, 'session lines from both workers', 5000, 50).catch(() => undefined);
+  t.same([...workersSeen()].sort(), [1, 2], 'sessions were spread over both worker processes');
 
   const closes = chargers.map((c) => new Promise<any>((r) => c.once('close', r)));
   proc.kill('SIGTERM');
