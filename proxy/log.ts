@@ -23,6 +23,8 @@ const REDACTED_PATHS = [
 
 /** Longest a log line waits in the buffer before it is written to stdout. */
 export const LOG_FLUSH_MS = 100;
+/** Linux's atomic pipe write size: no write to stdout is larger (see createLogger). */
+const PIPE_BUF = 4096;
 
 /** Creates the process logger: structured JSON by default, secrets redacted. */
 export function createLogger(opts: LogOptions = {}): Logger {
@@ -40,13 +42,14 @@ export function createLogger(opts: LogOptions = {}): Logger {
     const colorize = opts.destination === undefined && process.stdout.isTTY === true;
     return pino(options, pretty({ colorize, translateTime: 'SYS:HH:MM:ss.l', destination: opts.destination ?? 1, sync: true }));
   }
-  // stdout written asynchronously, off the event loop, in batches: a line waits until 4 KiB are
+  // stdout written asynchronously, off the event loop, in batches: a line waits until 3 KiB are
   // buffered or LOG_FLUSH_MS have passed. One write per line cost a reconnect storm about 0.25 ms of
-  // CPU per admission (two lines each), measured. pino flushes what is buffered when the process
-  // exits. A reader that stops reading (a stuck log shipper) costs at most 16 MiB of buffered lines;
-  // newer lines are then dropped.
+  // CPU per admission (two lines each), measured. Each write is whole lines and at most PIPE_BUF
+  // (4 KiB), so it is atomic on a pipe: worker processes sharing stdout never split each other's
+  // lines. pino flushes what is buffered when the process exits. A reader that stops reading (a
+  // stuck log shipper) costs at most 16 MiB of buffered lines; newer lines are then dropped.
   return pino(options, opts.destination ?? pino.destination({
-    dest: 1, sync: false, minLength: 4096, periodicFlush: LOG_FLUSH_MS, maxLength: 16 * 2 ** 20,
+    dest: 1, sync: false, minLength: 3072, maxWrite: PIPE_BUF, periodicFlush: LOG_FLUSH_MS, maxLength: 16 * 2 ** 20,
   }));
 }
 

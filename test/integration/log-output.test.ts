@@ -58,3 +58,33 @@ t.test('a lone line reaches the reader within the flush period, while the proces
   t.ok(c.lines.some((l) => l.event === 'quiet_line'), 'written without waiting for more lines or for exit');
   t.equal(c.proc.exitCode, null, 'the child was still running');
 });
+
+t.test('two processes sharing one stdout pipe, read by a stalling reader: every line arrives, whole', async (t) => {
+  // As worker processes share the primary's stdout. The reader keeps stalling, so the pipe fills and
+  // the writers' lines wait in their buffers: none may be dropped or cut. (Writes of at most
+  // PIPE_BUF are atomic by POSIX; 16 KiB writes did not split a line here either, so this checks
+  // the outcome, not that limit.)
+  const writer = `
+    const log = createLogger();
+    const pad = 'x'.repeat(300);
+    let n = 0;
+    const burst = () => { for (let i = 0; i < 500; i++) log.info({ event: 'shared_pipe', pid: process.pid, n: n++, pad }); if (n < 6000) setImmediate(burst); };
+    burst();
+  `;
+  const code = `const { createLogger } = require(${JSON.stringify(LOG_MODULE)});\n${writer}`;
+  const proc = spawn('bash', ['-c', `"$NODE" -e "$CODE" & "$NODE" -e "$CODE" & wait`], {
+    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE: process.execPath, CODE: code },
+  });
+  t.teardown(() => { if (proc.exitCode === null) proc.kill('SIGKILL'); });
+  let text = '';
+  proc.stdout.on('data', (chunk: Buffer) => {
+    text += chunk.toString();
+    proc.stdout.pause(); // a slow reader: the writers find the pipe full again and again
+    setTimeout(() => proc.stdout.resume(), 2);
+  });
+  await new Promise((r) => proc.on('close', r));
+  const lines = text.split('\n').filter(Boolean);
+  const broken = lines.filter((l) => { try { JSON.parse(l); return false; } catch { return true; } });
+  t.equal(broken.length, 0, `no split lines (${broken.length} of ${lines.length})`);
+  t.equal(lines.length, 12000, 'every line of both writers arrived');
+});
