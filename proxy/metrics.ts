@@ -106,7 +106,6 @@ export class ProxyMetrics {
   readonly relayLatency = this.histogram<{ direction: Direction }>(
     'relay_latency_seconds', 'Latency the proxy adds to one relayed frame.', { direction: oneOf(DIRECTIONS) },
     RELAY_BUCKETS, () => this.relayTally.foldLatency(this.relayLatency.metric));
-  /** Back-end (CSMS) sessions opened successfully, by subprotocol. */
   /** Frames the proxy did not forward because they are not valid OCPP-J (answered per OCPP-J where it prescribes). */
   readonly framesRefused = this.counter<{ direction: Direction; problem: string }>(
     'frames_refused_total', 'Frames not forwarded because they were malformed or unsolicited.',
@@ -114,6 +113,7 @@ export class ProxyMetrics {
   /** Connections and upgrades refused for capacity or front reasons. */
   readonly connectionsRefused = this.counter<{ reason: string }>(
     'connections_refused_total', 'Connections or upgrades refused before authentication (capacity limits, PROXY protocol).', { reason: reasonLabel });
+  /** Back-end (CSMS) sessions opened successfully, by subprotocol. */
   readonly backendSessionsOpened = this.counter<{ ocpp_version: string }>(
     'backend_sessions_opened_total', 'WebSocket connections opened to the CSMS.', { ocpp_version: ocppVersionLabel });
   /** Failed connects to the CSMS by reason (`refused`, `timeout`, `http_status`, `tls`...). */
