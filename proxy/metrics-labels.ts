@@ -10,6 +10,11 @@
 /** The value every clamp returns for input outside its known set. */
 export const OTHER = 'other';
 
+/** Which way a relayed frame travelled. */
+export const DIRECTIONS = ['charger_to_csms', 'csms_to_charger'] as const;
+/** OCPP-J message types by number, 2..6 in order (2.1 adds callresulterror and send). */
+export const MESSAGE_TYPES = ['call', 'callresult', 'callerror', 'callresulterror', 'send'] as const;
+
 const REASON_PATTERN = /^[a-z0-9_]{1,40}$/;
 
 /**

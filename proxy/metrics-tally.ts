@@ -5,10 +5,9 @@
  * saturation), against well under 1 µs for the arrays.
  */
 import type { Counter, Histogram } from 'prom-client';
+import { DIRECTIONS, MESSAGE_TYPES } from './metrics-labels';
 
-const DIRECTIONS = ['charger_to_csms', 'csms_to_charger'] as const;
-/** Label per OCPP-J message type number 2..6, in that order. */
-const TYPE_LABELS = ['call', 'callresult', 'callerror', 'callresulterror', 'send'] as const;
+/** MESSAGE_TYPES[0] is OCPP-J message type 2. */
 const FIRST_TYPE = 2;
 
 /** prom-client's state for one label set of a histogram (not in its typings; checked at start-up). */
@@ -21,7 +20,7 @@ interface HistogramSeries {
 
 /** Frames relayed and the latency each one was given, by direction, since the last scrape. */
 export class RelayTally {
-  private readonly frames = new Float64Array(DIRECTIONS.length * TYPE_LABELS.length);
+  private readonly frames = new Float64Array(DIRECTIONS.length * MESSAGE_TYPES.length);
   /** Hits per direction and bucket (not cumulative), as prom-client keeps them. */
   private readonly hits: Float64Array;
   private readonly sums = new Float64Array(DIRECTIONS.length);
@@ -33,11 +32,11 @@ export class RelayTally {
   }
 
   /** One relayed frame of OCPP-J message type `type` (2..6) that spent `seconds` in the proxy. */
-  record(direction: 'charger_to_csms' | 'csms_to_charger', type: number, seconds: number): void {
+  record(direction: (typeof DIRECTIONS)[number], type: number, seconds: number): void {
     const d = direction === 'charger_to_csms' ? 0 : 1;
     const t = type - FIRST_TYPE;
-    if (t < 0 || t >= TYPE_LABELS.length) return; // not an OCPP-J type: never forwarded, so never here
-    this.frames[d * TYPE_LABELS.length + t]!++;
+    if (t < 0 || t >= MESSAGE_TYPES.length) return; // not an OCPP-J type: never forwarded, so never here
+    this.frames[d * MESSAGE_TYPES.length + t]!++;
     this.sums[d]! += seconds;
     this.counts[d]!++;
     const bounds = this.bounds;
@@ -52,11 +51,11 @@ export class RelayTally {
   /** Adds the frames counted since the last call to `counter` (labels direction, message_type). */
   foldFrames(counter: Counter<'direction' | 'message_type'>): void {
     for (let d = 0; d < DIRECTIONS.length; d++) {
-      for (let t = 0; t < TYPE_LABELS.length; t++) {
-        const n = this.frames[d * TYPE_LABELS.length + t]!;
+      for (let t = 0; t < MESSAGE_TYPES.length; t++) {
+        const n = this.frames[d * MESSAGE_TYPES.length + t]!;
         if (n === 0) continue;
-        this.frames[d * TYPE_LABELS.length + t] = 0;
-        counter.inc({ direction: DIRECTIONS[d], message_type: TYPE_LABELS[t] }, n);
+        this.frames[d * MESSAGE_TYPES.length + t] = 0;
+        counter.inc({ direction: DIRECTIONS[d], message_type: MESSAGE_TYPES[t] }, n);
       }
     }
   }

@@ -9,7 +9,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import {
-  actionLabel, enumLabel, ocppVersionLabel, operationLabel, profileLabel, reasonLabel, securityEventTypeLabel,
+  DIRECTIONS, MESSAGE_TYPES, actionLabel, enumLabel, ocppVersionLabel, operationLabel, profileLabel, reasonLabel, securityEventTypeLabel,
 } from './metrics-labels';
 import { type LabelClamps, type LabelSet, SafeCounter, SafeGauge, SafeHistogram } from './metrics-safe';
 import type { Allocator } from './allocator';
@@ -19,9 +19,9 @@ import { RelayTally, checkHistogramShape } from './metrics-tally';
 export const METRIC_PREFIX = 'ocpp_proxy_';
 
 /** Which way a frame travelled. */
-export type Direction = 'charger_to_csms' | 'csms_to_charger';
+export type Direction = (typeof DIRECTIONS)[number];
 /** OCPP-J message type (2.1 adds callresulterror and send). */
-export type MessageType = 'call' | 'callresult' | 'callerror' | 'callresulterror' | 'send';
+export type MessageType = (typeof MESSAGE_TYPES)[number];
 /** Result of a WebSocket upgrade attempt; report_only = a gate failed but policy only reports. */
 export type UpgradeResult = 'admitted' | 'rejected' | 'report_only';
 /** How a call the proxy injected towards a charger ended. */
@@ -33,8 +33,6 @@ export type CertificateOutcome = 'signed' | 'rejected';
 /** What a lockout counts against. */
 export type LockoutScope = 'identity' | 'address';
 
-const DIRECTIONS = ['charger_to_csms', 'csms_to_charger'] as const;
-const MESSAGE_TYPES = ['call', 'callresult', 'callerror', 'callresulterror', 'send'] as const;
 const UPGRADE_RESULTS = ['admitted', 'rejected', 'report_only'] as const;
 const INJECTED_OUTCOMES = ['accepted', 'rejected', 'callerror', 'timeout', 'closed'] as const;
 const ROTATION_OUTCOMES = ['started', 'accepted', 'committed', 'rejected', 'failed', 'timeout', 'dropped'] as const;
@@ -109,7 +107,7 @@ export class ProxyMetrics {
   /** Frames the proxy did not forward because they are not valid OCPP-J (answered per OCPP-J where it prescribes). */
   readonly framesRefused = this.counter<{ direction: Direction; problem: string }>(
     'frames_refused_total', 'Frames not forwarded because they were malformed or unsolicited.',
-    { direction: oneOf(['charger_to_csms', 'csms_to_charger']), problem: oneOf(['not_json', 'not_array', 'bad_type', 'bad_id', 'bad_shape', 'unknown_type', 'unsolicited_answer', 'duplicate_id']) });
+    { direction: oneOf(DIRECTIONS), problem: oneOf(['not_json', 'not_array', 'bad_type', 'bad_id', 'bad_shape', 'unknown_type', 'unsolicited_answer', 'duplicate_id']) });
   /** Connections and upgrades refused for capacity or front reasons. */
   readonly connectionsRefused = this.counter<{ reason: string }>(
     'connections_refused_total', 'Connections or upgrades refused before authentication (capacity limits, PROXY protocol).', { reason: reasonLabel });

@@ -13,6 +13,7 @@ import Redis from 'ioredis';
 import { RedisStore } from '../../proxy/store/redis';
 import type { CredentialStore, NewChargerRecord, PasswordHash, PendingPassword, StoreChange } from '../../proxy/store/types';
 import { startCluster, startRedis, startSentinel } from '../helpers/redis';
+import { waitFor } from '../helpers/net';
 
 /** Opens a fresh, empty store; `reopen` opens a new instance over the same data. */
 type Factory = (opts?: { auditCap?: number }) => Promise<{ store: CredentialStore; reopen: () => Promise<CredentialStore> }>;
@@ -408,7 +409,8 @@ t.test('RedisStore', async (t) => {
     const seen: { source: string; command: string }[] = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, command: String(args[0]).toLowerCase() }));
     t.equal(await store.claimSession('RT1', { replica: 'r1', nonce: 'n1', since: 1 }), true);
-    await sleep(200);
+    // MONITOR reports commands in order: once the script's PUBLISH is seen, the claim's own command is too.
+    await waitFor(() => seen.some((c) => c.source === 'lua' && c.command === 'publish'), 'the script\'s PUBLISH in MONITOR', 5000).catch(() => undefined);
     const fromClients = seen.filter((c) => c.source !== 'lua').map((c) => c.command);
     t.equal(fromClients.length, 1, 'one command from the store');
     t.match(fromClients[0], /^eval(sha)?$/, 'the claim script');
