@@ -105,7 +105,7 @@ t.test('two replicas sharing one Redis', async (t) => {
     t.equal(onB.ws.readyState, WebSocket.OPEN, 'the newer session (on B) stays open');
     await waitFor(async () => !(await sessionsOn(a)).includes('REP-DUP'), 'A no longer lists it');
     t.ok((await sessionsOn(b)).includes('REP-DUP'), 'B lists it');
-    t.ok(a.logs.some((l) => l.event === 'session_replaced' && l.identity === 'REP-DUP'), 'A logged session_replaced');
+    t.ok((await a.settledLogs()).some((l) => l.event === 'session_replaced' && l.identity === 'REP-DUP'), 'A logged session_replaced');
   });
 
   t.test('an operator action sent to one replica reaches the charger on the other', async (t) => {

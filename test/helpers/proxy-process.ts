@@ -11,7 +11,8 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { App } from '../../proxy/app';
 import { openCredentials, type Credentials } from '../../proxy/store-setup';
-import { waitFor } from './net';
+import { sleep, waitFor } from './net';
+import { LOG_FLUSH_MS } from '../../proxy/log';
 import { startLegacyCsms, type LegacyCsms } from './csms';
 import { makeTestPki } from './pki';
 import { seedCharger, TEST_PKI_DIR, TMP_ROOT, type SeedCharger } from './proxy';
@@ -56,8 +57,10 @@ export interface ProxyProcess {
   readonly caPem: Buffer;
   /** PID of the current child (changes on restart). */
   readonly pid: number;
-  /** Parsed JSON log lines of every run so far. */
+  /** Parsed JSON log lines of every run so far (lines reach stdout in batches: see {@link settledLogs}). */
   readonly logs: Record<string, unknown>[];
+  /** {@link logs} once every line logged before the call has had time to be written (LOG_FLUSH_MS). */
+  settledLogs(): Promise<Record<string, unknown>[]>;
   /** Everything the current run wrote to stderr. */
   stderr(): string;
   /** Resolves when the current child exits. */
@@ -162,6 +165,10 @@ export async function spawnProxy(opts: ProxyProcessOptions): Promise<ProxyProces
     caPem: readFileSync(path.join(TEST_PKI_DIR, 'ca.crt')),
     get pid() { return child.pid ?? -1; },
     logs,
+    settledLogs: async () => {
+      await sleep(2 * LOG_FLUSH_MS + 100);
+      return logs;
+    },
     stderr: () => stderr,
     get exited() { return exited; },
     kill(signal: NodeJS.Signals = 'SIGTERM') {
