@@ -53,9 +53,20 @@ export class BruteForceGuard {
     return out;
   }
 
-  /** A successful login clears the identity's count (never the address's: others may share it). */
-  async recordSuccess(identity: string): Promise<void> {
+  /**
+   * A successful login clears the identity's count (never the address's: others may share it).
+   * `failuresSeen` is the count read when this login started: when it was 0 there is nothing to
+   * clear and no store request is made. Failures recorded since that read then stay and expire
+   * with their window, the safe side of the race.
+   */
+  async recordSuccess(identity: string, failuresSeen?: number): Promise<void> {
+    if (failuresSeen === 0) return;
     await this.store.resetFailures(`id:${identity}`);
+  }
+
+  /** `until` if that lockout end (ms epoch) still lies ahead, else 0. */
+  stillLocked(until: number): number {
+    return until > this.now() ? until : 0;
   }
 
   /** The n-th lockout in a window lasts base × 2^(n−1), capped. */
@@ -64,7 +75,6 @@ export class BruteForceGuard {
   }
 
   private async lockedUntil(key: string): Promise<number> {
-    const until = await this.store.getLockout(key);
-    return until > this.now() ? until : 0;
+    return this.stillLocked(await this.store.getLockout(key));
   }
 }

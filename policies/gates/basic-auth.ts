@@ -2,6 +2,7 @@ import type { ChargerRecord, CredentialStore, FactoryDefault, PasswordHash } fro
 import type { BruteForceGuard } from '../brute-force';
 import { settleRotation, type PasswordMatch } from '../rotation-login';
 import { parseBasic, passwordVariants } from './basic-credentials';
+import { prefetched } from './prefetch';
 import type { Gate, GateVerdict, UpgradeContext } from './types';
 import { reject } from './types';
 
@@ -66,7 +67,9 @@ export function basicAuthGate(deps: BasicAuthDeps): Gate {
         ctx.facts.charger = fresh;
       }
       ctx.facts.passwordMatched = matched;
-      await deps.guard.recordSuccess(ctx.identity);
+      // Not known (no prefetch, or its read failed): cleared anyway.
+      const failuresSeen = await prefetched(ctx)?.identityFailures.catch(() => undefined);
+      await deps.guard.recordSuccess(ctx.identity, failuresSeen);
       return undefined;
     },
   };

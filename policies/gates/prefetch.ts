@@ -7,12 +7,15 @@ export interface Prefetched {
   addressLockedUntil: Promise<number>;
   record: Promise<ChargerRecord | null>;
   identityLockedUntil: Promise<number>;
+  /** The identity's failure count when the login started (the password gate clears it only if not 0). */
+  identityFailures: Promise<number>;
 }
 
 /**
  * Starts the lockout and record reads of the gates after it at once instead of one after another,
- * so a reconnect storm costs one store round trip per charger for them. The gates still decide in
- * their order; a read that fails rejects where its gate awaits it (fail closed there).
+ * so a reconnect storm costs one store round trip per charger for them: two requests, pipelined, the
+ * address's lockout and `readAdmission` (record, identity lockout and failure count). The gates still
+ * decide in their order; a read that fails rejects where its gate awaits it (fail closed there).
  */
 export function prefetchGate(store: CredentialStore, guard: BruteForceGuard): Gate {
   return {
@@ -22,10 +25,13 @@ export function prefetchGate(store: CredentialStore, guard: BruteForceGuard): Ga
         p.catch(() => undefined); // observed later by its gate; never an unhandled rejection
         return p;
       };
+      const addressLockedUntil = settle(guard.addressLockedUntil(ctx.remoteAddress));
+      const admission = store.readAdmission(ctx.identity);
       const prefetched: Prefetched = {
-        addressLockedUntil: settle(guard.addressLockedUntil(ctx.remoteAddress)),
-        record: settle(store.getCharger(ctx.identity)),
-        identityLockedUntil: settle(guard.identityLockedUntil(ctx.identity)),
+        addressLockedUntil,
+        record: settle(admission.then((a) => a.record)),
+        identityLockedUntil: settle(admission.then((a) => guard.stillLocked(a.lockedUntil))),
+        identityFailures: settle(admission.then((a) => a.failures)),
       };
       ctx.facts.prefetched = prefetched;
       return undefined;

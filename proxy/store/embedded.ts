@@ -23,7 +23,7 @@ import { SharedStateFile, type MutationOutcome } from './shared-file';
 import * as tr from './transitions';
 import { checkMatch, checkSerial, clampLimit } from './transitions';
 import type {
-  AuditEvent, ChargerPage, ChargerPatch, ChargerRecord, CredentialStore, FactoryDefault, NewAuditEvent,
+  AdmissionRead, AuditEvent, ChargerPage, ChargerPatch, ChargerRecord, CredentialStore, FactoryDefault, NewAuditEvent,
   NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial, SessionOwner, StoreChange, StoreChangeListener,
 } from './types';
 import { VolatileCounters } from './volatile-counters';
@@ -222,6 +222,12 @@ export class EmbeddedStore implements CredentialStore {
   async getLockout(key: string): Promise<number> {
     this.#assertOpen();
     return this.#counters.getLockout(key);
+  }
+
+  async readAdmission(identity: string): Promise<AdmissionRead> {
+    const record = await this.getCharger(identity);
+    const key = `id:${identity}`;
+    return { record, lockedUntil: this.#counters.getLockout(key), failures: this.#counters.failures(key) };
   }
 
   async appendAudit(event: NewAuditEvent): Promise<void> {

@@ -22,7 +22,7 @@ import { parseRedisUrl } from './redis-url';
 import * as tr from './transitions';
 import { checkMatch, checkSerial, clampLimit } from './transitions';
 import type {
-  AuditEvent, ChargerPage, ChargerPatch, ChargerRecord, CredentialStore, FactoryDefault, NewAuditEvent,
+  AdmissionRead, AuditEvent, ChargerPage, ChargerPatch, ChargerRecord, CredentialStore, FactoryDefault, NewAuditEvent,
   NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial, SessionOwner, StoreChange, StoreChangeListener,
 } from './types';
 
@@ -195,6 +195,21 @@ export class RedisStore implements CredentialStore {
     return this.#call(async () => {
       const until = Number((await this.#r.get(this.#counterKey('lock', key))) ?? 0);
       return until > Date.now() ? until : 0;
+    });
+  }
+
+  readAdmission(identity: string): Promise<AdmissionRead> {
+    return this.#call(async () => {
+      const id = `id:${identity}`;
+      const [raw, owner, lock, failures] = await this.#r.mget(
+        this.#chargerKey(identity), this.#ownerKey(identity), this.#counterKey('lock', id), this.#counterKey('fail', id),
+      );
+      const until = Number(lock ?? 0);
+      return {
+        record: raw == null ? null : withOwner(parseRecord(raw), owner ?? null),
+        lockedUntil: until > Date.now() ? until : 0,
+        failures: Number(failures ?? 0),
+      };
     });
   }
 

@@ -211,6 +211,15 @@ export type StoreChange =
 /** Receives `StoreChange`s. Errors it throws (or promises it rejects) are caught and ignored. */
 export type StoreChangeListener = (change: StoreChange) => void;
 
+/** What an admission reads of one charger (see `CredentialStore.readAdmission`). */
+export interface AdmissionRead {
+  record: ChargerRecord | null;
+  /** ms epoch until which `id:<identity>` is locked out, or 0 when it is not. */
+  lockedUntil: number;
+  /** Failures counted for `id:<identity>` in the current window (0 when none). */
+  failures: number;
+}
+
 /**
  * The credential store. Every method rejects with a `StoreError` (see `errors.ts`) when the backing
  * storage is unavailable, so callers can fail closed. Mutations resolve only once durable
@@ -281,6 +290,11 @@ export interface CredentialStore {
   setLockout(key: string, untilMs: number): Promise<void>;
   /** ms epoch until which `key` is locked out, or 0 when it is not. */
   getLockout(key: string): Promise<number>;
+  /**
+   * The charger's record (as `getCharger`) with the lockout and failure count of `id:<identity>`, read
+   * together: one request with Redis, whose keys of one charger share a slot.
+   */
+  readAdmission(identity: string): Promise<AdmissionRead>;
 
   /** Append to the capped audit stream (oldest entries are dropped beyond the cap). */
   appendAudit(event: NewAuditEvent): Promise<void>;

@@ -33,6 +33,12 @@ export class VolatileCounters {
     return c.count;
   }
 
+  /** The failure count of `key` in its current window, 0 when none. */
+  failures(key: string): number {
+    const c = this.#failures.get(key);
+    return c && c.expiresAt > this.#now() ? c.count : 0;
+  }
+
   resetFailures(key: string): void {
     this.#failures.delete(key);
   }

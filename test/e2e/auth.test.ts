@@ -1,6 +1,7 @@
 import t from 'tap';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import Redis from 'ioredis';
 import WebSocket from 'ws';
 import { makeTestPki, type TestPki } from '../helpers/pki';
 import { startLegacyCsms, type LegacyCsms } from '../helpers/csms';
@@ -144,6 +145,32 @@ for (const kind of stores) {
       released.ws!.close();
       const metrics = await proxy.metrics.metricsText();
       t.match(metrics, /ocpp_proxy_lockouts_total\{scope="identity"\} [1-9]/, 'lockout counted');
+    });
+
+    t.test('a login clears the failures counted before it, and spends no store request when there were none', async (t) => {
+      await seedCharger(proxy, { identity: id('CLR'), password: 'clear-count-password' });
+      const good = () => attempt(url, id('CLR'), { ca, auth: basic(id('CLR'), 'clear-count-password') });
+      const bad = (i: number) => attempt(url, id('CLR'), { ca, auth: basic(id('CLR'), `wrong-${i}-password-yy`) });
+      for (const i of [1, 2]) t.equal((await bad(i)).status, 401);
+      const first = await good();
+      t.equal(first.status, 101, 'admitted after two failures (threshold 3)');
+      first.ws?.close();
+      for (const i of [3, 4]) t.equal((await bad(i)).status, 401);
+      const second = await good();
+      t.equal(second.status, 101, 'not locked out: the login between cleared the first two failures');
+      second.ws?.close();
+      if (!redis) return;
+      const probe = new Redis(redis.url);
+      const monitor = await probe.monitor();
+      t.teardown(() => { monitor.disconnect(); probe.disconnect(); });
+      const seen: string[] = [];
+      monitor.on('monitor', (_time: string, args: string[], source: string) => { if (source !== 'lua') seen.push(String(args[0]).toLowerCase()); });
+      const clean = await good();
+      t.equal(clean.status, 101);
+      // MONITOR reports commands in order: the claim is the admission's last request.
+      await waitFor(() => seen.some((c) => c.startsWith('eval')), 'the claim in MONITOR', 5000);
+      clean.ws!.close();
+      t.same(seen, ['get', 'mget', 'evalsha'], 'three requests: the address lockout, the record with the identity\'s counters, the claim');
     });
 
     t.test('a newer connection for the same identity replaces the older one', async (t) => {

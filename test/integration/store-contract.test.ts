@@ -205,6 +205,32 @@ function contract(t: Test, open: Factory): void {
     t.equal(await store.getLockout('ip:1'), 0, 'past time clears');
   });
 
+  t.test('readAdmission: the record with the identity\'s lockout and failure count', async (t) => {
+    const { store } = await open();
+    t.teardown(() => store.close());
+    t.same(await store.readAdmission('RA1'), { record: null, lockedUntil: 0, failures: 0 }, 'unknown charger: nothing');
+    const put = await store.putCharger(charger('RA1'));
+    await store.claimSession('RA1', { replica: 'r1', nonce: 'n1', since: 5 });
+    t.same((await store.readAdmission('RA1')).record, await store.getCharger('RA1'), 'the record as getCharger reads it, claim included');
+    t.equal((await store.readAdmission('RA1')).record?.session?.nonce, 'n1');
+    t.equal(put.identity, 'RA1');
+    await store.recordFailure('id:RA1', 5000);
+    await store.recordFailure('id:RA1', 5000);
+    await store.recordFailure('ip:10.9.9.9', 5000);
+    await store.recordFailure('id:RA2', 5000);
+    t.equal((await store.readAdmission('RA1')).failures, 2, 'its own count only');
+    const until = Date.now() + 300;
+    await store.setLockout('id:RA1', until);
+    await store.setLockout('id:RA2', Date.now() + 60_000);
+    t.equal((await store.readAdmission('RA1')).lockedUntil, until, 'its own lockout');
+    await store.resetFailures('id:RA1');
+    t.equal((await store.readAdmission('RA1')).failures, 0, 'reset');
+    await store.recordFailure('id:RA1', 200);
+    await sleep(400);
+    const later = await store.readAdmission('RA1');
+    t.same([later.lockedUntil, later.failures], [0, 0], 'lockout and count expire');
+  });
+
   t.test('audit stream is capped, newest first', async (t) => {
     const { store, reopen } = await open({ auditCap: 5 });
     for (let i = 0; i < 8; i++) await store.appendAudit({ type: 'auth_failed', identity: 'CP1', detail: { n: i }, at: 1000 + i });
