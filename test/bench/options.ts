@@ -16,6 +16,8 @@ export interface BenchOptions {
   relaySessions: number;
   /** Seconds each relay phase measures (after a warm-up). */
   duration: number;
+  /** Relay rounds: every target once per round, order rotating; the table shows medians. */
+  relayRounds: number;
   scenarios: ScenarioName[];
   /** Storm cases to run, e.g. 'p2-ecdsa' (default all four). */
   stormCases: StormCaseName[];
@@ -57,6 +59,8 @@ export const BENCH_USAGE = `Usage: npm run bench -- [options]
   --chargers N          chargers in the storm and idle scenarios (default 10000; --quick 100; soak 2000)
   --relay-sessions N    sessions in the steady relay (default 1000; --quick 30)
   --duration S          seconds each relay phase measures (default 10; --quick 1)
+  --relay-rounds N      relay rounds, every target once per round in rotating order; the table shows
+                        the median of the rounds, the notes each round (default 3; --quick 1)
   --scenario NAME       storm | relay | idle | all (default all; may repeat), or soak (alone, our proxy only)
   --storm-cases LIST    storm: comma list of p2-ecdsa,p2-rsa,p3-ecdsa,p3-rsa (default all four; for A/B runs)
   --soak-minutes M      soak: minutes of steady load once connected (default 30)
@@ -88,7 +92,7 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
       args: argv,
       strict: true,
       options: {
-        chargers: { type: 'string' }, 'relay-sessions': { type: 'string' }, duration: { type: 'string' },
+        chargers: { type: 'string' }, 'relay-sessions': { type: 'string' }, duration: { type: 'string' }, 'relay-rounds': { type: 'string' },
         scenario: { type: 'string', multiple: true }, targets: { type: 'string' }, quick: { type: 'boolean' },
         readme: { type: 'boolean' }, out: { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' },
         concurrency: { type: 'string' }, 'phase-deadline': { type: 'string' }, 'max-minutes': { type: 'string' },
@@ -127,6 +131,7 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
     chargers: int('chargers', v.chargers, soak ? 2000 : quick ? 100 : 10_000, 1, 60_000),
     relaySessions: int('relay-sessions', v['relay-sessions'], quick ? 30 : 1000, 1, 20_000),
     duration: int('duration', v.duration, quick ? 1 : 10, 1, 600),
+    relayRounds: int('relay-rounds', v['relay-rounds'], quick ? 1 : 3, 1, 20),
     scenarios: ['idle', 'storm', 'relay', 'soak'].filter((s) => scenarios.has(s as ScenarioName)) as ScenarioName[],
     stormCases: STORM_CASE_NAMES.filter((c) => stormCases.includes(c)),
     targets: soak ? ['ours'] : ALL_TARGETS.filter((t) => targets.includes(t)),

@@ -94,7 +94,7 @@ export function markdownTable(rep: BenchReport): string {
   const m = rep.machine;
   const lines = [
     `Taken ${rep.date.slice(0, 10)} on ${m.cpus} × ${m.cpuModel}, ${m.memGiB} GiB, ${m.os}, Node ${m.node}, HAProxy ${m.haproxy ?? 'n/a'}, nginx ${m.nginx ?? 'n/a'}; ` +
-      `storm/idle ${String(rep.options.chargers)} chargers, relay ${String(rep.options.relaySessions)} sessions × ${String(rep.options.duration)} s; ` +
+      `storm/idle ${String(rep.options.chargers)} chargers, relay ${String(rep.options.relaySessions)} sessions × ${String(rep.options.duration)} s${relayRounds(rep)}; ` +
       `everything (load generator included) on the same ${m.cpus} cores; ${threadsLine(Number(rep.options.threads))}; ` +
       `ours on ${String(rep.options.proxyAllocator ?? 'glibc')} malloc${rep.options.proxyAllocator === 'jemalloc' ? ' (as the container image runs it)' : ''}.`,
     '',
@@ -114,4 +114,10 @@ export function markdownTable(rep: BenchReport): string {
 /** The block the README publishes (markers let the next run replace it). */
 export function readmeBlock(rep: BenchReport): string {
   return ['<!-- bench:start (npm run bench -- --readme) -->', markdownTable(rep), '<!-- bench:end -->'].join('\n');
+}
+
+/** ", median of N rounds" when the relay ran in rounds (older reports have no such option). */
+function relayRounds(rep: BenchReport): string {
+  const n = Number(rep.options.relayRounds ?? 1);
+  return n > 1 ? `, median of ${n} rounds` : '';
 }

@@ -13,6 +13,7 @@ import { startedPids } from './child';
 import { openLab, type Lab } from './lab';
 import { BENCH_USAGE, BenchUsageError, parseBenchOptions, type BenchOptions, type StormCaseName } from './options';
 import { machineFacts, markdownTable, readmeBlock, row, type BenchReport, type ResultRow } from './report';
+import { medianOfRounds, roundsNote } from './rounds';
 import { idle, relay, storm, type IdleMeasure, type PhaseLimits, type StormMeasure } from './scenarios';
 import { soak } from './soak';
 import { appendSoakJson, soakMarkdown, soakReadmeBlock, type SoakReport } from './soak-report';
@@ -27,7 +28,9 @@ type RelayResult = Awaited<ReturnType<typeof relay>>;
 /** Everything measured, before it is turned into rows. */
 interface Measured {
   storm: Record<string, PerTarget<{ full: StormMeasure; resumed: StormMeasure | null }>>;
+  /** The median of each target's relay rounds (see rounds.ts). */
   relay: PerTarget<RelayResult>;
+  relayRounds: PerTarget<RelayResult[]>;
   idle: PerTarget<IdleMeasure>;
 }
 
@@ -52,7 +55,7 @@ async function startTarget(name: TargetName, lab: Lab): Promise<Target> {
  * target ran all its cases in one block.
  */
 async function measure(o: BenchOptions, lab: Lab, status: BenchReport['targets']): Promise<Measured> {
-  const m: Measured = { storm: {}, relay: {}, idle: {} };
+  const m: Measured = { storm: {}, relay: {}, relayRounds: {}, idle: {} };
   const lim: PhaseLimits = { concurrency: o.concurrency, deadlineMs: o.phaseDeadlineS * 1000 };
   const running: { name: TargetName; target: Target }[] = [];
   try {
@@ -87,14 +90,19 @@ async function measure(o: BenchOptions, lab: Lab, status: BenchReport['targets']
       }
     }
     if (o.scenarios.includes('relay')) {
-      // Ours first: every target gets the same paced load, half of our saturation (or of the first target's).
+      // Ours first: every target gets the same paced load, half of our first saturation (or of the
+      // first target's). Then the order rotates from round to round (see rounds.ts).
       let pacedRate: number | null = null;
-      for (const { name, target } of [...running].sort((a, b) => Number(b.name === 'ours') - Number(a.name === 'ours'))) {
-        const r = await relay(lab, target, o.relaySessions, o.duration * 1000, pacedRate, lim);
-        m.relay[name] = r;
-        pacedRate ??= r.paced.rate;
-        log(`${name}: relay saturation ${r.saturation.throughput}/s, paced ${r.paced.rate}/s p50 ${r.paced.p50} p99 ${r.paced.p99} p99.9 ${r.paced.p999} ms`);
+      const oursFirst = [...running].sort((a, b) => Number(b.name === 'ours') - Number(a.name === 'ours'));
+      for (let n = 0; n < o.relayRounds; n++) {
+        for (const { name, target } of inTurn(oursFirst, n)) {
+          const r = await relay(lab, target, o.relaySessions, o.duration * 1000, pacedRate, lim);
+          (m.relayRounds[name] ??= []).push(r);
+          pacedRate ??= r.paced.rate;
+          log(`${name}: relay round ${n + 1}/${o.relayRounds} saturation ${r.saturation.throughput}/s, paced ${r.paced.rate}/s p50 ${r.paced.p50} p99 ${r.paced.p99} p99.9 ${r.paced.p999} ms`);
+        }
       }
+      for (const [name, rounds] of Object.entries(m.relayRounds)) m.relay[name as TargetName] = medianOfRounds(rounds);
     }
   } finally {
     for (const { target } of running) await target.stop();
@@ -141,7 +149,8 @@ function rows(m: Measured): ResultRow[] {
     const rate = Object.values(rl)[0]!.paced.rate;
     const sessions = Object.values(rl)[0]!.connect.admitted;
     const base = { scenario: 'relay' as const, case: `${sessions} sessions` };
-    out.push(row({ ...base, metric: 'throughput at saturation', unit: 'round trips/s', higherIsBetter: true, values: v((r) => r.saturation.throughput) }));
+    const spread = roundsNote(m.relayRounds);
+    out.push(row({ ...base, metric: 'throughput at saturation', unit: 'round trips/s', higherIsBetter: true, values: v((r) => r.saturation.throughput), notes: spread ? [spread] : [] }));
     out.push(row({ ...base, metric: 'proxy CPU at saturation', unit: '%', higherIsBetter: false, values: v((r) => r.saturation.targetCpuPct) }));
     for (const [k, label] of [['p50', 'p50'], ['p99', 'p99'], ['p999', 'p99.9']] as const) {
       out.push(row({ ...base, metric: `call RTT ${label} at ${rate} calls/s`, unit: 'ms', higherIsBetter: false, values: v((r) => r.paced[k]) }));
@@ -188,14 +197,14 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     await lab.close(o.keep || o.cpuProfile);
     if (o.keep || o.cpuProfile) log(`scratch directory kept: ${lab.env.dir}`);
   }
-  const { quick, chargers, relaySessions, duration, threads, workers, concurrency, scenarios, proxyAllocator } = o;
+  const { quick, chargers, relaySessions, duration, relayRounds, threads, workers, concurrency, scenarios, proxyAllocator } = o;
   const report: BenchReport = {
     date: new Date().toISOString(),
     machine: machineFacts(),
-    options: { quick, chargers, chargersAsked: asked, openFileLimit: fileLimit(), relaySessions, duration, threads, workers, concurrency, scenarios, proxyAllocator, tls: 'TLS 1.2, ECDHE-{ECDSA,RSA}-AES128-GCM-SHA256' },
+    options: { quick, chargers, chargersAsked: asked, openFileLimit: fileLimit(), relaySessions, duration, relayRounds, threads, workers, concurrency, scenarios, proxyAllocator, tls: 'TLS 1.2, ECDHE-{ECDSA,RSA}-AES128-GCM-SHA256' },
     targets: status,
     rows: rows(m),
-    raw: [{ storm: m.storm, relay: m.relay, idle: m.idle }],
+    raw: [{ storm: m.storm, relay: m.relay, relayRounds: m.relayRounds, idle: m.idle }],
     pids: [...startedPids],
     elapsedS: Math.round((Date.now() - started) / 1000),
   };

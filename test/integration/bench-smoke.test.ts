@@ -10,6 +10,7 @@ import path from 'node:path';
 import t from 'tap';
 import { pidAlive } from '../bench/child';
 import type { BenchReport } from '../bench/report';
+import { median, medianOfRounds, roundsNote } from '../bench/rounds';
 import { inTurn } from '../bench/run';
 import { haveBinary } from '../bench/targets';
 import { TMP_ROOT } from '../helpers/proxy';
@@ -31,7 +32,7 @@ t.test('bench --quick: numbers for every scenario and target, no process left be
   const dir = mkdtempSync(path.join(TMP_ROOT, 'bench-smoke-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const out = path.join(dir, 'latest.json');
-  const res = await runBench(['--quick', '--out', out, '--max-minutes', '3']);
+  const res = await runBench(['--quick', '--relay-rounds', '2', '--out', out, '--max-minutes', '3']);
   t.equal(res.code, 0, `bench exits 0 (stderr tail: ${res.stderr.split('\n').slice(-6).join(' | ')})`);
   const report = JSON.parse(readFileSync(out, 'utf8')) as BenchReport;
 
@@ -66,6 +67,17 @@ t.test('bench --quick: numbers for every scenario and target, no process left be
   t.equal(firsts.length, 4, 'four storm cases logged');
   t.ok(firsts.every((f, i) => i === 0 || f !== firsts[i - 1]), `each storm case starts with another target than the case before (${firsts.join(', ')})`);
 
+  // The relay ran in two rounds, in rotating order; the table holds their medians and the note each round.
+  const relayOrder = [...res.stderr.matchAll(/\] (\w+): relay round (\d)\/2 /g)].map((x) => `${x[2]}:${x[1]}`);
+  t.equal(relayOrder.length, expected.length * 2, `every target ran two relay rounds (${relayOrder.join(', ')})`);
+  t.equal(relayOrder[0], '1:ours', 'ours first in the first round (it sets the paced rate)');
+  t.not(relayOrder.find((x) => x.startsWith('2:')), '2:ours', 'the second round starts with another target');
+  const rounds = (report.raw[0] as { relayRounds: Record<string, unknown[]> }).relayRounds;
+  for (const name of expected) t.equal(rounds[name]?.length, 2, `${name}: both rounds in the JSON`);
+  const throughput = report.rows.find((r) => r.scenario === 'relay' && r.metric === 'throughput at saturation')!;
+  t.match(throughput.notes?.[0] ?? '', /^throughput in each of 2 rounds \(round trips\/s\): ours \d[\d,]* \/ \d/, 'the note gives each round');
+  t.match(res.stdout, /relay 30 sessions × 1 s, median of 2 rounds/, 'the table says it shows medians');
+
   t.ok(res.stdout.includes('| scenario | case | metric |'), 'Markdown table printed');
   t.match(res.stdout, /ours on (jemalloc|glibc) malloc/, 'the table says which allocator our proxy ran on');
   t.ok(report.pids.length >= 5, `bench reports the PIDs it started (${report.pids.length})`);
@@ -89,6 +101,9 @@ t.test('bench rejects a bad option with a clear message', async (t) => {
   const res5 = await runBench(['--storm-cases', 'p2-ecdsa,p4-rsa']);
   t.equal(res5.code, 2);
   t.match(res5.stderr, /--storm-cases: unknown case "p4-rsa" \(use p2-ecdsa, p2-rsa, p3-ecdsa, p3-rsa\)/);
+  const res7 = await runBench(['--relay-rounds', '0']);
+  t.equal(res7.code, 2);
+  t.match(res7.stderr, /--relay-rounds must be a whole number from 1 to 20, got "0"/);
   const res6 = await runBench(['--storm-cases', 'p3-rsa', '--readme']);
   t.equal(res6.code, 2);
   t.match(res6.stderr, /--readme publishes the whole table: leave --storm-cases out/);
@@ -99,4 +114,28 @@ t.test('inTurn rotates the target order by one place per turn', async (t) => {
   t.same(inTurn(['a', 'b', 'c'], 1), ['b', 'c', 'a']);
   t.same(inTurn(['a', 'b', 'c'], 5), ['c', 'a', 'b'], 'wraps around');
   t.same(inTurn([], 3), [], 'no targets, no turns');
+});
+
+t.test('relay rounds: medians per figure, and the spread in a note', async (t) => {
+  t.equal(median([3, 1, 2]), 2);
+  t.equal(median([4, 1, 3, 2]), 2.5, 'even count: mean of the middle two');
+  t.equal(median([null, 5, null]), 5, 'missing figures are left out');
+  t.equal(median([]), null);
+  const r = (throughput: number, cpu: number | null, p99: number | null) => ({
+    connect: { admitted: 30 },
+    saturation: { throughput, chargerCalls: 1, csmsCalls: 0, missed: 0, p50: null, p99: null, p999: null, targetCpuPct: cpu },
+    paced: { rate: 100, throughput: 100, chargerCalls: 1, csmsCalls: 0, missed: 0, p50: 1, p99, p999: 9, targetCpuPct: 10 },
+  });
+  const m = medianOfRounds([r(900, 90, 30), r(500, null, 10), r(700, 70, 20)]);
+  t.equal(m.saturation.throughput, 700);
+  t.equal(m.saturation.targetCpuPct, 80, 'a round without a CPU figure does not count');
+  t.equal(m.paced.p99, 20);
+  t.equal(m.paced.rate, 100, 'the paced rate is the one every round used');
+  t.same(m.connect, { admitted: 30 }, 'the rest is the first round\'s');
+  t.throws(() => medianOfRounds([]));
+  t.equal(roundsNote({ ours: [r(500, 1, 1)] }), null, 'one round: no note');
+  t.equal(
+    roundsNote({ ours: [r(600, 1, 1), r(800, 1, 1)], haproxy: [r(1000, 1, 1), r(1000, 1, 1)] }),
+    'throughput in each of 2 rounds (round trips/s): ours 600 / 800; haproxy 1,000 / 1,000; ours/HAProxy per round 0.60× / 0.80×',
+  );
 });
