@@ -141,6 +141,9 @@ function rows(m: Measured): ResultRow[] {
       out.push(row({ ...base, metric: 'time to admitted p50', unit: 'ms', higherIsBetter: false, values: pick((s) => s.p50) }));
       out.push(row({ ...base, metric: 'time to admitted p99', unit: 'ms', higherIsBetter: false, values: pick((s) => s.p99) }));
       out.push(row({ ...base, metric: 'proxy CPU per session', unit: 'ms', higherIsBetter: false, values: pick((s) => s.targetCpuMsPerSession) }));
+      // Ours only (the others check no password): what one admission asks of the Redis all replicas share.
+      const redis = per.ours?.[phase]?.redisCommandsPerSession;
+      if (redis != null) out.push(row({ ...base, metric: 'Redis commands per session', unit: 'commands', higherIsBetter: false, values: { ours: redis } }));
     }
   }
   const rl = m.relay;

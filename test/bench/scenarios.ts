@@ -9,6 +9,7 @@ import { scrape } from './soak-report';
 import type { Lab } from './lab';
 import { percentile, round } from './report';
 import type { ConnectArgs, ConnectResult } from './charger-worker';
+import { countRedisCommands } from './redis-commands';
 import type { Target } from './targets';
 
 /** One storm phase on one target. */
@@ -24,6 +25,8 @@ export interface StormMeasure {
   elapsedS: number;
   /** CPU time the target (its processes) spent in the phase, per admitted session. */
   targetCpuMsPerSession: number | null;
+  /** Ours only: commands its Redis ran in the phase (a script's own included), per admitted session. */
+  redisCommandsPerSession?: number | null;
 }
 
 /** Storm parameters. */
@@ -34,12 +37,19 @@ export interface PhaseLimits { concurrency: number; deadlineMs: number }
 
 /** Opens `n` sessions of the given kind on `target` and keeps them; returns what the workers saw. */
 export async function connectFleet(lab: Lab, target: Target, c: StormCase, n: number, lim: PhaseLimits): Promise<StormMeasure> {
+  // Only ours talks to the lab's Redis.
+  const redis = target.name === 'ours' ? await countRedisCommands(lab.env.redisUrl) : null;
   const cpu0 = cpuMs(target.pids());
   const results = await Promise.all(lab.workers.map((w, k) => {
     const args = connectArgs(lab, target, c, n, lim, k);
     return w.request<ConnectResult>('connect', args as unknown as Record<string, unknown>, lim.deadlineMs + 60_000);
   }));
-  return summarise(results, cpuMs(target.pids()) - cpu0);
+  const measure = summarise(results, cpuMs(target.pids()) - cpu0);
+  if (redis) {
+    const commands = await redis.stop();
+    measure.redisCommandsPerSession = measure.admitted > 0 ? round(commands / measure.admitted, 2) : null;
+  }
+  return measure;
 }
 
 /** What worker `k` of the lab is asked to open: its share (every W-th) of the first `n` chargers of the kind. */

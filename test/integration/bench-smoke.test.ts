@@ -49,8 +49,8 @@ t.test('bench --quick: numbers for every scenario and target, no process left be
       for (const name of expected) {
         // Idle has no direct column, and "added over direct" is not measured on direct itself.
         if (name === 'direct' && (scenario === 'idle' || r.metric.startsWith('added'))) continue;
-        // The heap share is read from our /metrics; the others have no such figure.
-        if (name !== 'ours' && r.metric.startsWith('of which')) continue;
+        // The heap share is read from our /metrics, and only ours talks to Redis.
+        if (name !== 'ours' && (r.metric.startsWith('of which') || r.metric.startsWith('Redis'))) continue;
         const v = r.values[name as keyof typeof r.values];
         t.ok(typeof v === 'number' && Number.isFinite(v), `${scenario} ${r.case} ${r.metric}: ${name} has a number (${String(v)})`);
       }
@@ -60,6 +60,14 @@ t.test('bench --quick: numbers for every scenario and target, no process left be
   t.equal(storms.length, 8, 'storm: P2/P3 × ECDSA/RSA × full/resumed');
   t.ok(storms.every((r) => r.ratios.haproxy !== null || !haveBinary('haproxy')), 'ours / HAProxy ratios present');
   t.ok(storms.every((r) => r.ratios.nodeVsHaproxy !== null || !haveBinary('haproxy')), 'Node floor / HAProxy ratios present');
+
+  // What an admission asks of Redis: GET (address lockout), MGET (record, claim, lockout and failure
+  // count of the identity), EVALSHA (the claim, whose script runs EXISTS, SET and PUBLISH).
+  const redis = report.rows.filter((r) => r.metric === 'Redis commands per session');
+  t.equal(redis.length, 8, 'Redis commands per session in every storm case');
+  const p2Full = redis.find((r) => r.case === 'P2 ECDSA full')!;
+  t.equal(Math.round(p2Full.values.ours ?? 0), 6, `P2: six Redis commands per admission (${String(p2Full.values.ours)})`);
+  t.ok(redis.every((r) => Object.keys(r.values).join() === 'ours'), 'an ours-only row');
 
   // Cases run on every target in turn, the order rotating: no target is always measured first or last.
   const stormOrder = [...res.stderr.matchAll(/\] (\w+): storm (P\d \w+) full/g)].map((x) => ({ target: x[1]!, case: x[2]! }));
