@@ -4,11 +4,26 @@
  * `@peculiar/x509` over Node's WebCrypto. Not part of the public API.
  */
 import * as crypto from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { bitStringBytes, readDerChildren, readDerElement } from './der';
 import { importSigningKey, spkiDer } from './keys';
 
-x509.cryptoProvider.set(crypto.webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+let loaded: typeof X509 | undefined;
+
+/**
+ * `@peculiar/x509`, loaded on first use. Loading it costs a process about 9 MiB of resident memory
+ * (and adds reflect-metadata's globals), and a running proxy needs it only to sign a charger's CSR
+ * or to generate a development PKI; CA files and certificates are read with Node's crypto.
+ */
+export function x509(): typeof X509 {
+  if (loaded === undefined) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const module = require('@peculiar/x509') as typeof X509;
+    module.cryptoProvider.set(crypto.webcrypto as unknown as Parameters<typeof module.cryptoProvider.set>[0]);
+    loaded = module;
+  }
+  return loaded;
+}
 
 /** Subject attributes the module writes (in this order): C, O, CN. */
 export interface SubjectFields {
@@ -29,7 +44,7 @@ export interface BuildParams {
   notBefore: Date;
   notAfter: Date;
   /** Extensions other than the key identifiers, which are always added. */
-  extensions: x509.Extension[];
+  extensions: X509.Extension[];
 }
 
 /** A built certificate. */
@@ -50,27 +65,28 @@ export function randomSerialHex(): string {
 }
 
 /** Converts subject fields to an x509 name, C first (the conventional order). */
-export function toName(subject: SubjectFields): x509.Name {
+export function toName(subject: SubjectFields): X509.Name {
   const parts: Array<Record<string, string[]>> = [];
   if (subject.C !== undefined) parts.push({ C: [subject.C] });
   if (subject.O !== undefined) parts.push({ O: [subject.O] });
   if (subject.CN !== undefined) parts.push({ CN: [subject.CN] });
-  return new x509.Name(parts);
+  return new (x509().Name)(parts);
 }
 
 /** Signs a certificate with SHA-256 (RSASSA-PKCS1-v1_5 or ECDSA, following the signing key). */
 export async function buildCertificate(params: BuildParams): Promise<BuiltCertificate> {
   const signingKey = await importSigningKey(params.signingKeyPem);
   const subjectName = toName(params.subject);
-  const issuer = params.issuerCertPem ? new x509.X509Certificate(params.issuerCertPem) : undefined;
+  const X = x509();
+  const issuer = params.issuerCertPem ? new X.X509Certificate(params.issuerCertPem) : undefined;
   const issuerSpki = issuer ? Buffer.from(issuer.publicKey.rawData) : params.subjectSpki;
   const serialHex = randomSerialHex();
-  const extensions: x509.Extension[] = [
+  const extensions: X509.Extension[] = [
     ...params.extensions,
-    new SubjectKeyId(keyIdentifier(params.subjectSpki)),
-    new AuthorityKeyId(keyIdentifier(issuerSpki)),
+    subjectKeyId(keyIdentifier(params.subjectSpki)),
+    authorityKeyId(keyIdentifier(issuerSpki)),
   ];
-  const cert = await x509.X509CertificateGenerator.create({
+  const cert = await X.X509CertificateGenerator.create({
     serialNumber: serialHex,
     subject: subjectName,
     issuer: issuer ? issuer.subjectName : subjectName,
@@ -93,18 +109,14 @@ export function keyIdentifier(spki: Buffer): Buffer {
 }
 
 /** Subject key identifier built from raw bytes (avoids an async WebCrypto import of the key). */
-class SubjectKeyId extends x509.Extension {
-  constructor(id: Buffer) {
-    super('2.5.29.14', false, derOctetString(id));
-  }
+function subjectKeyId(id: Buffer): X509.Extension {
+  return new (x509().Extension)('2.5.29.14', false, derOctetString(id));
 }
 
 /** Authority key identifier with only the keyIdentifier [0] field. */
-class AuthorityKeyId extends x509.Extension {
-  constructor(id: Buffer) {
-    const inner = Buffer.concat([Buffer.from([0x80, id.length]), id]);
-    super('2.5.29.35', false, Buffer.concat([Buffer.from([0x30, inner.length]), inner]));
-  }
+function authorityKeyId(id: Buffer): X509.Extension {
+  const inner = Buffer.concat([Buffer.from([0x80, id.length]), id]);
+  return new (x509().Extension)('2.5.29.35', false, Buffer.concat([Buffer.from([0x30, inner.length]), inner]));
 }
 
 function derOctetString(bytes: Buffer): Buffer {
@@ -126,4 +138,4 @@ export function splitPemCertificates(pem: string): string[] {
   return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)?.map((b) => b + '\n') ?? [];
 }
 
-export { x509, spkiDer };
+export { spkiDer };

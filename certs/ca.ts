@@ -12,6 +12,7 @@
  */
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
+import type * as X509 from '@peculiar/x509';
 import { addDays, buildCertificate, splitPemCertificates, spkiDer, x509 } from './build';
 import { generateKeyPair, KeySpec, KeyType } from './keys';
 import { readOptional, writePemFile } from './files';
@@ -57,7 +58,12 @@ export interface CaOptions {
   days?: number;
 }
 
-const CA_USAGES = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature;
+/** Key usages of a CA certificate (a function: the x509 module loads on first use). */
+function caExtensions(pathLength: number | undefined): X509.Extension[] {
+  const X = x509();
+  const usages = X.KeyUsageFlags.keyCertSign | X.KeyUsageFlags.cRLSign | X.KeyUsageFlags.digitalSignature;
+  return [new X.BasicConstraintsExtension(true, pathLength, true), new X.KeyUsagesExtension(usages, true)];
+}
 
 function caKeySpec(opts: CaOptions): KeySpec {
   if (opts.key) return opts.key;
@@ -74,7 +80,7 @@ export async function createRootCa(opts: CaOptions = {}): Promise<CertificateAut
     subjectSpki: spkiDer(keys.publicKeyPem),
     notBefore,
     notAfter: addDays(notBefore, opts.days ?? 3650),
-    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(CA_USAGES, true)],
+    extensions: caExtensions(undefined),
   });
   return { certPem, keyPem: keys.privateKeyPem, chainPem: '', rootPem: certPem, rootKeyPem: keys.privateKeyPem };
 }
@@ -94,7 +100,7 @@ export async function createIntermediateCa(parent: CertificateAuthority, opts: C
     subjectSpki: spkiDer(keys.publicKeyPem),
     notBefore,
     notAfter: addDays(notBefore, opts.days ?? 1825),
-    extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(CA_USAGES, true)],
+    extensions: caExtensions(0),
   });
   return {
     certPem,

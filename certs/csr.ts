@@ -7,6 +7,7 @@
  * as unparsable.
  */
 import * as crypto from 'node:crypto';
+import type * as X509 from '@peculiar/x509';
 import { addDays, buildCertificate, defaultNotBefore, x509 } from './build';
 import { CertificateAuthority } from './ca';
 import { chargerExtensions, positiveDays } from './issue';
@@ -125,7 +126,7 @@ export async function signCsr(ca: CertificateAuthority, csrPem: string, policy: 
     notAfter: addDays(notBefore, positiveDays(policy.days ?? 365)),
     extensions: chargerExtensions(),
   });
-  const notAfter = new x509.X509Certificate(built.certPem).notAfter;
+  const notAfter = new (x509().X509Certificate)(built.certPem).notAfter;
   return { ok: true, certPem: built.certPem, chainPem: built.certPem + ca.chainPem, serialHex: built.serialHex, notAfter };
 }
 
@@ -145,16 +146,16 @@ export function policyFailure(info: CsrInfo, policy: CsrPolicy): CsrFailureReaso
   return undefined;
 }
 
-function parseCsr(pem: string): x509.Pkcs10CertificateRequest {
+function parseCsr(pem: string): X509.Pkcs10CertificateRequest {
   if (typeof pem !== 'string' || pem.trim() === '') throw new CsrError('csr_unparsable', 'the CSR is empty');
   try {
-    return new x509.Pkcs10CertificateRequest(pem.trim());
+    return new (x509().Pkcs10CertificateRequest)(pem.trim());
   } catch {
     throw new CsrError('csr_unparsable', 'the input is not a PEM PKCS#10 certificate request');
   }
 }
 
-function firstFields(name: x509.Name): CsrInfo['subject'] {
+function firstFields(name: X509.Name): CsrInfo['subject'] {
   const subject: CsrInfo['subject'] = {};
   for (const field of ['CN', 'O', 'C'] as const) {
     const value = name.getField(field)[0];
@@ -164,7 +165,7 @@ function firstFields(name: x509.Name): CsrInfo['subject'] {
 }
 
 /** Verifies the CSR's self-signature; false (not an exception) for any failure. */
-async function verifySignature(csr: x509.Pkcs10CertificateRequest, key: crypto.KeyObject): Promise<boolean> {
+async function verifySignature(csr: X509.Pkcs10CertificateRequest, key: crypto.KeyObject): Promise<boolean> {
   try {
     // CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature }
     const der = new Uint8Array(csr.rawData);

@@ -6,7 +6,7 @@ export { generateKeyPair, generateDefaultKeyPair, describeKey } from './keys';
 export type { KeyType, RsaBits, EcCurve, KeySpec, KeyPairPem, KeyDescription } from './keys';
 export { createRootCa, createIntermediateCa, saveCa, loadCa, CaError } from './ca';
 export type { CertificateAuthority, CaOptions, CaErrorReason } from './ca';
-export { issueServerCertificate, issueChargerCertificate, IssueError, CHARGER_KEY_USAGE } from './issue';
+export { issueServerCertificate, issueChargerCertificate, IssueError, chargerKeyUsage } from './issue';
 export type { IssuedCertificate, ServerCertificateOptions, ChargerCertificateOptions } from './issue';
 export { inspectCsr, signCsr, policyFailure, CsrError } from './csr';
 export type { CsrInfo, CsrPolicy, SignCsrResult, CsrFailureReason } from './csr';

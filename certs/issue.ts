@@ -4,6 +4,7 @@
  * digitalSignature + keyAgreement, no Extended Key Usage).
  */
 import * as net from 'node:net';
+import type * as X509 from '@peculiar/x509';
 import { addDays, buildCertificate, defaultNotBefore, spkiDer, x509 } from './build';
 import { CertificateAuthority } from './ca';
 import { generateDefaultKeyPair, KeyType } from './keys';
@@ -54,7 +55,11 @@ export class IssueError extends Error {
 }
 
 /** Key Usage for a charger certificate (OCPP 2.0.1 A00.FR.514 forbids Extended Key Usage). */
-export const CHARGER_KEY_USAGE = x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement;
+/** Key usage of charger certificates (a function: the x509 module loads on first use). */
+export function chargerKeyUsage(): number {
+  const flags = x509().KeyUsageFlags;
+  return flags.digitalSignature | flags.keyAgreement;
+}
 
 /**
  * Issues a TLS server certificate: CN = first host, SAN with a DNS or IP entry per host.
@@ -65,9 +70,10 @@ export async function issueServerCertificate(ca: CertificateAuthority, opts: Ser
   const hosts = opts.hosts.map((h) => h.trim()).filter((h) => h !== '');
   if (hosts.length === 0) throw new IssueError('issue_invalid_options', 'a server certificate needs at least one host');
   const keys = await generateDefaultKeyPair(opts.keyType);
+  const flags = x509().KeyUsageFlags;
   const usage = opts.keyType === 'rsa'
-    ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
-    : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement;
+    ? flags.digitalSignature | flags.keyEncipherment
+    : flags.digitalSignature | flags.keyAgreement;
   const notBefore = defaultNotBefore();
   const notAfter = addDays(notBefore, positiveDays(opts.days ?? 397));
   const san = hosts.map((h) => (net.isIP(h) ? { type: 'ip' as const, value: h } : { type: 'dns' as const, value: h }));
@@ -79,9 +85,9 @@ export async function issueServerCertificate(ca: CertificateAuthority, opts: Ser
     notBefore,
     notAfter,
     extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(usage, true),
-      new x509.SubjectAlternativeNameExtension(san, false),
+      new (x509().BasicConstraintsExtension)(false, undefined, true),
+      new (x509().KeyUsagesExtension)(usage, true),
+      new (x509().SubjectAlternativeNameExtension)(san, false),
     ],
   });
   return { ...built, keyPem: keys.privateKeyPem, notAfter: certNotAfter(built.certPem), chainPem: built.certPem + ca.chainPem };
@@ -111,8 +117,9 @@ export async function issueChargerCertificate(ca: CertificateAuthority, opts: Ch
 }
 
 /** The extensions every charger certificate gets (also used when signing a charger's CSR). */
-export function chargerExtensions(): x509.Extension[] {
-  return [new x509.BasicConstraintsExtension(false, undefined, true), new x509.KeyUsagesExtension(CHARGER_KEY_USAGE, true)];
+export function chargerExtensions(): X509.Extension[] {
+  const X = x509();
+  return [new X.BasicConstraintsExtension(false, undefined, true), new X.KeyUsagesExtension(chargerKeyUsage(), true)];
 }
 
 /** Validates a day count, so `--days 0` or NaN fail loudly instead of making odd certificates. */
@@ -123,5 +130,5 @@ export function positiveDays(days: number): number {
 
 /** notAfter as encoded (X.509 times have one-second precision). */
 function certNotAfter(certPem: string): Date {
-  return new x509.X509Certificate(certPem).notAfter;
+  return new (x509().X509Certificate)(certPem).notAfter;
 }
