@@ -54,8 +54,10 @@ export class IssueError extends Error {
   }
 }
 
-/** Key Usage for a charger certificate (OCPP 2.0.1 A00.FR.514 forbids Extended Key Usage). */
-/** Key usage of charger certificates (a function: the x509 module loads on first use). */
+/**
+ * Key Usage for a charger certificate (OCPP 2.0.1 A00.FR.514 forbids Extended Key Usage). A function,
+ * not a constant: the x509 module loads on first use.
+ */
 export function chargerKeyUsage(): number {
   const flags = x509().KeyUsageFlags;
   return flags.digitalSignature | flags.keyAgreement;
