@@ -58,7 +58,7 @@ export interface CaOptions {
   days?: number;
 }
 
-/** Key usages of a CA certificate (a function: the x509 module loads on first use). */
+/** Basic constraints and key usages of a CA certificate (a function: the x509 module loads on first use). */
 function caExtensions(pathLength: number | undefined): X509.Extension[] {
   const X = x509();
   const usages = X.KeyUsageFlags.keyCertSign | X.KeyUsageFlags.cRLSign | X.KeyUsageFlags.digitalSignature;

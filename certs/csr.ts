@@ -148,8 +148,10 @@ export function policyFailure(info: CsrInfo, policy: CsrPolicy): CsrFailureReaso
 
 function parseCsr(pem: string): X509.Pkcs10CertificateRequest {
   if (typeof pem !== 'string' || pem.trim() === '') throw new CsrError('csr_unparsable', 'the CSR is empty');
+  // Outside the try: a library that fails to load is our error, not a bad CSR from the charger.
+  const Request = x509().Pkcs10CertificateRequest;
   try {
-    return new (x509().Pkcs10CertificateRequest)(pem.trim());
+    return new Request(pem.trim());
   } catch {
     throw new CsrError('csr_unparsable', 'the input is not a PEM PKCS#10 certificate request');
   }

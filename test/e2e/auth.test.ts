@@ -170,7 +170,9 @@ for (const kind of stores) {
       // MONITOR reports commands in order: the claim is the admission's last request.
       await waitFor(() => seen.some((c) => c.startsWith('eval')), 'the claim in MONITOR', 5000);
       clean.ws!.close();
-      t.same(seen, ['get', 'mget', 'evalsha'], 'three requests: the address lockout, the record with the identity\'s counters, the claim');
+      // Up to the claim: whatever else the proxy does later (none is expected) is not this admission's.
+      const admission = seen.slice(0, seen.findIndex((c) => c.startsWith('eval')) + 1);
+      t.same(admission, ['get', 'mget', 'evalsha'], 'three requests: the address lockout, the record with the identity\'s counters, the claim');
     });
 
     t.test('a newer connection for the same identity replaces the older one', async (t) => {

@@ -1,5 +1,5 @@
 /**
- * `@peculiar/x509` (about 9 MiB of resident memory) is loaded only when a certificate is built or a
+ * `@peculiar/x509` (about 9 MiB of a bare process's memory) is loaded only when a certificate is built or a
  * CSR parsed: a proxy that starts with an existing PKI and a signing CA does not carry it until a
  * charger sends SignCertificate. Checked in a fresh Node process, whose module cache tells.
  */

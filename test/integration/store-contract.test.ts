@@ -219,12 +219,13 @@ function contract(t: Test, open: Factory): void {
     await store.recordFailure('ip:10.9.9.9', 5000);
     await store.recordFailure('id:RA2', 5000);
     t.equal((await store.readAdmission('RA1')).failures, 2, 'its own count only');
-    const until = Date.now() + 300;
+    const until = Date.now() + 60_000;
     await store.setLockout('id:RA1', until);
-    await store.setLockout('id:RA2', Date.now() + 60_000);
+    await store.setLockout('id:RA2', Date.now() + 120_000);
     t.equal((await store.readAdmission('RA1')).lockedUntil, until, 'its own lockout');
     await store.resetFailures('id:RA1');
     t.equal((await store.readAdmission('RA1')).failures, 0, 'reset');
+    await store.setLockout('id:RA1', Date.now() + 200);
     await store.recordFailure('id:RA1', 200);
     await sleep(400);
     const later = await store.readAdmission('RA1');

@@ -1,0 +1,45 @@
+/**
+ * BruteForceGuard.recordSuccess on a real (embedded) store: the failure count read when the login
+ * started decides whether it is cleared. 0 read: nothing to clear, so failures counted since (a
+ * concurrent guesser's) stay; not known, or some read: cleared.
+ */
+import t from 'tap';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BruteForceGuard } from '../../policies/brute-force';
+import { EmbeddedStore } from '../../proxy/store/embedded';
+
+const SETTINGS = { identityThreshold: 5, addressThreshold: 50, windowMs: 60_000, baseMs: 1000, maxMs: 10_000 };
+
+t.test('recordSuccess clears the count unless the login read none', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brute-force-'));
+  const store = await EmbeddedStore.open({ dataDir: dir });
+  t.teardown(async () => { await store.close(); await fs.rm(dir, { recursive: true, force: true }); });
+  const guard = new BruteForceGuard(store, SETTINGS);
+  const failures = async () => (await store.readAdmission('CP1')).failures;
+
+  await guard.recordFailure('CP1', '10.0.0.1');
+  await guard.recordFailure('CP1', '10.0.0.1');
+  await guard.recordSuccess('CP1', 0);
+  t.equal(await failures(), 2, 'read 0 at the start: failures counted since then stay');
+  await guard.recordSuccess('CP1', 2);
+  t.equal(await failures(), 0, 'read 2: cleared');
+
+  await guard.recordFailure('CP1', '10.0.0.1');
+  await guard.recordSuccess('CP1');
+  t.equal(await failures(), 0, 'not known (no prefetch): cleared');
+});
+
+t.test('stillLocked keeps only a lockout that lies ahead, on the guard\'s clock', async (t) => {
+  let now = 1_000_000;
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brute-force-'));
+  const store = await EmbeddedStore.open({ dataDir: dir });
+  t.teardown(async () => { await store.close(); await fs.rm(dir, { recursive: true, force: true }); });
+  const guard = new BruteForceGuard(store, SETTINGS, () => now);
+  t.equal(guard.stillLocked(now + 1), now + 1);
+  t.equal(guard.stillLocked(now), 0, 'ending now: not locked');
+  t.equal(guard.stillLocked(0), 0);
+  now += 10;
+  t.equal(guard.stillLocked(1_000_001), 0, 'the clock moved past it');
+});
