@@ -48,6 +48,20 @@ export function medianOfRounds<R extends RelayRound>(rounds: readonly R[]): R {
 }
 
 /**
+ * A target's latency over direct's: the difference within each round (the two ran minutes apart at
+ * most), then the median of those; rounds where either figure is missing are left out.
+ */
+export function addedOver<R>(rounds: readonly R[], direct: readonly R[], pick: (r: R) => number | null): number | null {
+  const diffs = rounds.map((r, i) => {
+    const a = pick(r);
+    const b = direct[i] === undefined ? null : pick(direct[i]!);
+    return a === null || b === null ? null : a - b;
+  });
+  const m = median(diffs);
+  return m === null ? null : round(m, 3);
+}
+
+/**
  * The spread behind a median, for the table's notes: each target's throughput per round and, where
  * both ran, ours / HAProxy per round (each ratio from one round, minutes apart at most).
  */

@@ -13,7 +13,7 @@ import { startedPids } from './child';
 import { openLab, type Lab } from './lab';
 import { BENCH_USAGE, BenchUsageError, parseBenchOptions, type BenchOptions, type StormCaseName } from './options';
 import { machineFacts, markdownTable, readmeBlock, row, type BenchReport, type ResultRow } from './report';
-import { medianOfRounds, roundsNote } from './rounds';
+import { addedOver, medianOfRounds, roundsNote } from './rounds';
 import { idle, relay, storm, type IdleMeasure, type PhaseLimits, type StormMeasure } from './scenarios';
 import { soak } from './soak';
 import { appendSoakJson, soakMarkdown, soakReadmeBlock, type SoakReport } from './soak-report';
@@ -158,11 +158,14 @@ function rows(m: Measured): ResultRow[] {
     for (const [k, label] of [['p50', 'p50'], ['p99', 'p99'], ['p999', 'p99.9']] as const) {
       out.push(row({ ...base, metric: `call RTT ${label} at ${rate} calls/s`, unit: 'ms', higherIsBetter: false, values: v((r) => r.paced[k]) }));
     }
-    const d = rl.direct?.paced;
-    if (d) {
+    const direct = m.relayRounds.direct;
+    if (direct) {
       for (const [k, label] of [['p50', 'p50'], ['p99', 'p99'], ['p999', 'p99.9']] as const) {
-        const added = v((r) => (r === rl.direct || r.paced[k] == null || d[k] == null ? null : Math.round((r.paced[k]! - d[k]!) * 1000) / 1000));
-        delete added.direct;
+        // Per round (each target beside direct in the same round), then the median of the rounds.
+        const added: PerTarget<number | null> = {};
+        for (const [name, rounds] of Object.entries(m.relayRounds)) {
+          if (name !== 'direct') added[name as TargetName] = addedOver(rounds, direct, (r) => r.paced[k]);
+        }
         out.push(row({ ...base, metric: `added ${label} over direct at ${rate} calls/s`, unit: 'ms', higherIsBetter: false, values: added }));
       }
     }

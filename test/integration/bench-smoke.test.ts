@@ -10,7 +10,7 @@ import path from 'node:path';
 import t from 'tap';
 import { pidAlive } from '../bench/child';
 import type { BenchReport } from '../bench/report';
-import { median, medianOfRounds, roundsNote } from '../bench/rounds';
+import { addedOver, median, medianOfRounds, roundsNote } from '../bench/rounds';
 import { inTurn } from '../bench/run';
 import { haveBinary } from '../bench/targets';
 import { TMP_ROOT } from '../helpers/proxy';
@@ -141,6 +141,12 @@ t.test('relay rounds: medians per figure, and the spread in a note', async (t) =
   t.equal(m.paced.rate, 100, 'the paced rate is the one every round used');
   t.same(m.connect, { admitted: 30 }, 'the rest is the first round\'s');
   t.throws(() => medianOfRounds([]));
+  // Added latency is taken within each round, then the median: not median(ours) − median(direct).
+  const ours = [r(1, 1, 30), r(1, 1, 10), r(1, 1, 50)];
+  const direct = [r(1, 1, 25), r(1, 1, 2), r(1, 1, 1)];
+  t.equal(addedOver(ours, direct, (x) => x.paced.p99), 8, 'differences 5, 8, 49: median 8');
+  t.equal(addedOver([r(1, 1, null), r(1, 1, 4)], [r(1, 1, 1), r(1, 1, 1)], (x) => x.paced.p99), 3, 'a round without a figure is left out');
+  t.equal(addedOver([r(1, 1, 4)], [], (x) => x.paced.p99), null, 'no direct round: no figure');
   t.equal(roundsNote({ ours: [r(500, 1, 1)] }), null, 'one round: no note');
   t.equal(
     roundsNote({ ours: [r(600, 1, 1), r(800, 1, 1)], haproxy: [r(1000, 1, 1), r(1000, 1, 1)] }),
