@@ -1,12 +1,11 @@
 import t from 'tap';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import Redis from 'ioredis';
 import WebSocket from 'ws';
 import { makeTestPki, type TestPki } from '../helpers/pki';
 import { startLegacyCsms, type LegacyCsms } from '../helpers/csms';
 import { sleep, waitFor } from '../helpers/net';
-import { startRedis } from '../helpers/redis';
+import { startRedis, watchCommands } from '../helpers/redis';
 import { makeCharger, seedCharger, startTestProxy, TEST_PKI_DIR, TMP_ROOT, type TestProxy } from '../helpers/proxy';
 
 const basic = (user: string, pass: string | Buffer) => 'Basic ' + Buffer.concat([Buffer.from(user + ':'), Buffer.isBuffer(pass) ? pass : Buffer.from(pass)]).toString('base64');
@@ -160,17 +159,16 @@ for (const kind of stores) {
       t.equal(second.status, 101, 'not locked out: the login between cleared the first two failures');
       second.ws?.close();
       if (!redis) return;
-      const probe = new Redis(redis.url);
-      const monitor = await probe.monitor();
-      t.teardown(() => { monitor.disconnect(); probe.disconnect(); });
-      const seen: string[] = [];
-      monitor.on('monitor', (_time: string, args: string[], source: string) => { if (source !== 'lua') seen.push(String(args[0]).toLowerCase()); });
+      const watch = await watchCommands(redis.url);
+      t.teardown(() => watch.stop());
+      const fromClients = () => watch.seen.filter((c) => c.source !== 'lua').map((c) => c.command);
       const clean = await good();
       t.equal(clean.status, 101);
       // MONITOR reports commands in order: the claim is the admission's last request.
-      await waitFor(() => seen.some((c) => c.startsWith('eval')), 'the claim in MONITOR', 5000);
+      await waitFor(() => fromClients().some((c) => c.startsWith('eval')), 'the claim in MONITOR', 5000);
       clean.ws!.close();
       // Up to the claim: whatever else the proxy does later (none is expected) is not this admission's.
+      const seen = fromClients();
       const admission = seen.slice(0, seen.findIndex((c) => c.startsWith('eval')) + 1);
       t.same(admission, ['get', 'mget', 'evalsha'], 'three requests: the address lockout, the record with the identity\'s counters, the claim');
     });

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import Redis from 'ioredis';
 
 /** A running redis-server (or sentinel). */
 export interface RedisProcess {
@@ -200,4 +201,19 @@ function pingOnce(port: number, password?: string): Promise<boolean> {
       else if (buf.includes('-')) done(false);
     });
   });
+}
+
+/** A command Redis ran, as MONITOR reports it (lower case); `source` is `lua` for a script's own. */
+export interface SeenCommand {
+  source: string;
+  command: string;
+}
+
+/** Watches, in order, what the Redis at `url` runs (MONITOR on a connection of its own) until `stop`. */
+export async function watchCommands(url: string): Promise<{ seen: SeenCommand[]; stop(): void }> {
+  const probe = new Redis(url);
+  const monitor = await probe.monitor();
+  const seen: SeenCommand[] = [];
+  monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, command: String(args[0]).toLowerCase() }));
+  return { seen, stop: () => { monitor.disconnect(); probe.disconnect(); } };
 }

@@ -9,10 +9,9 @@ import * as path from 'node:path';
 import { EmbeddedStore, STORE_FILE } from '../../proxy/store/embedded';
 import { StoreError } from '../../proxy/store/errors';
 import { openStore } from '../../proxy/store/open';
-import Redis from 'ioredis';
 import { RedisStore } from '../../proxy/store/redis';
 import type { CredentialStore, NewChargerRecord, PasswordHash, PendingPassword, StoreChange } from '../../proxy/store/types';
-import { startCluster, startRedis, startSentinel } from '../helpers/redis';
+import { startCluster, startRedis, startSentinel, watchCommands } from '../helpers/redis';
 import { waitFor } from '../helpers/net';
 
 /** Opens a fresh, empty store; `reopen` opens a new instance over the same data. */
@@ -430,11 +429,9 @@ t.test('RedisStore', async (t) => {
     const { store } = await factory();
     t.teardown(() => store.close());
     await store.putCharger(charger('RT1'));
-    const probe = new Redis(redis.url);
-    const monitor = await probe.monitor(); // a second connection, in MONITOR mode
-    t.teardown(() => { monitor.disconnect(); probe.disconnect(); });
-    const seen: { source: string; command: string }[] = [];
-    monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, command: String(args[0]).toLowerCase() }));
+    const watch = await watchCommands(redis.url);
+    t.teardown(() => watch.stop());
+    const seen = watch.seen;
     t.equal(await store.claimSession('RT1', { replica: 'r1', nonce: 'n1', since: 1 }), true);
     // MONITOR reports commands in order: once the script's PUBLISH is seen, the claim's own command is too.
     await waitFor(() => seen.some((c) => c.source === 'lua' && c.command === 'publish'), 'the script\'s PUBLISH in MONITOR', 5000).catch(() => undefined);
