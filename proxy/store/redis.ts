@@ -63,7 +63,7 @@ export class RedisStore implements CredentialStore {
   getCharger(identity: string): Promise<ChargerRecord | null> {
     return this.#call(async () => {
       const [raw, owner] = await this.#r.mget(this.#chargerKey(identity), this.#ownerKey(identity));
-      return raw == null ? null : withOwner(parseRecord(raw), owner ?? null);
+      return recordOf(raw, owner);
     });
   }
 
@@ -106,7 +106,7 @@ export class RedisStore implements CredentialStore {
       const page = ids.slice(0, limit);
       const raws = await Promise.all(page.map((id) => this.#r.mget(this.#chargerKey(id), this.#ownerKey(id))));
       // An index entry without a record is a removal racing with us: skip it.
-      const items = raws.filter(([r]) => r != null).map(([r, owner]) => withOwner(parseRecord(r!), owner ?? null));
+      const items = raws.map(([r, owner]) => recordOf(r, owner)).filter((rec): rec is ChargerRecord => rec !== null);
       return more ? { items, cursor: page[page.length - 1] } : { items };
     });
   }
@@ -193,8 +193,7 @@ export class RedisStore implements CredentialStore {
 
   getLockout(key: string): Promise<number> {
     return this.#call(async () => {
-      const until = Number((await this.#r.get(this.#counterKey('lock', key))) ?? 0);
-      return until > Date.now() ? until : 0;
+      return lockoutOf(await this.#r.get(this.#counterKey('lock', key)));
     });
   }
 
@@ -204,12 +203,7 @@ export class RedisStore implements CredentialStore {
       const [raw, owner, lock, failures] = await this.#r.mget(
         this.#chargerKey(identity), this.#ownerKey(identity), this.#counterKey('lock', id), this.#counterKey('fail', id),
       );
-      const until = Number(lock ?? 0);
-      return {
-        record: raw == null ? null : withOwner(parseRecord(raw), owner ?? null),
-        lockedUntil: until > Date.now() ? until : 0,
-        failures: Number(failures ?? 0),
-      };
+      return { record: recordOf(raw, owner), lockedUntil: lockoutOf(lock), failures: Number(failures ?? 0) };
     });
   }
 
@@ -318,6 +312,17 @@ export class RedisStore implements CredentialStore {
 
 function parseRecord(raw: string): ChargerRecord {
   return parseJson<ChargerRecord>(raw);
+}
+
+/** A charger's stored record and claim (`MGET` replies) as callers see it; null when there is none. */
+function recordOf(raw: string | null | undefined, owner: string | null | undefined): ChargerRecord | null {
+  return raw == null ? null : withOwner(parseRecord(raw), owner ?? null);
+}
+
+/** A stored lockout end (ms epoch), or 0 when there is none or it has passed. */
+function lockoutOf(raw: string | null | undefined): number {
+  const until = Number(raw ?? 0);
+  return until > Date.now() ? until : 0;
 }
 
 /** The record as callers see it: the claim stored beside it becomes `session` and `lastSeenAt`. */
