@@ -1,4 +1,31 @@
+import { isIP, isIPv4 } from 'node:net';
 import type { CredentialStore } from '../proxy/store/types';
+
+/** The store key of an identity's failure count and lockout. */
+export function identityKey(identity: string): string {
+  return `id:${identity}`;
+}
+
+/** The store key of a source address's failure count and lockout, as the proxy spells the address. */
+export function addressKey(address: string): string {
+  return `ip:${address}`;
+}
+
+/**
+ * Every spelling under which the proxy may have counted an address given by an operator: Node
+ * reports an IPv4 client as `10.0.0.5` on an IPv4 listener and as `::ffff:10.0.0.5` on a dual-stack
+ * one. IPv6 is written in its canonical compressed lower-case form, as Node reports it.
+ * Returns null for text that is not an IP address.
+ */
+export function addressSpellings(address: string): string[] | null {
+  const text = address.trim();
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(text);
+  const v4 = mapped ? mapped[1]! : text;
+  if (isIPv4(v4)) return [v4, `::ffff:${v4}`];
+  if (isIP(text) !== 6) return null;
+  if (text.includes('%')) return [text.toLowerCase()]; // a zone index: URL does not take it
+  return [new URL(`http://[${text}]/`).hostname.slice(1, -1)];
+}
 
 /** Limits of the brute-force guard. */
 export interface BruteForceSettings {
@@ -27,28 +54,28 @@ export class BruteForceGuard {
 
   /** Lockout end (ms epoch) for an identity, or 0. */
   identityLockedUntil(identity: string): Promise<number> {
-    return this.lockedUntil(`id:${identity}`);
+    return this.lockedUntil(identityKey(identity));
   }
 
   /** Lockout end (ms epoch) for a source address, or 0. */
   addressLockedUntil(address: string): Promise<number> {
-    return this.lockedUntil(`ip:${address}`);
+    return this.lockedUntil(addressKey(address));
   }
 
   /** Records one failed login; locks out when a threshold is reached. */
   async recordFailure(identity: string | null, address: string): Promise<FailureOutcome> {
     const [idCount, ipCount] = await Promise.all([
-      identity ? this.store.recordFailure(`id:${identity}`, this.s.windowMs) : Promise.resolve(0),
-      this.store.recordFailure(`ip:${address}`, this.s.windowMs),
+      identity ? this.store.recordFailure(identityKey(identity), this.s.windowMs) : Promise.resolve(0),
+      this.store.recordFailure(addressKey(address), this.s.windowMs),
     ]);
     const out: FailureOutcome = { identityLockedUntil: 0, addressLockedUntil: 0 };
     if (identity && idCount >= this.s.identityThreshold && idCount % this.s.identityThreshold === 0) {
       out.identityLockedUntil = this.now() + this.duration(idCount / this.s.identityThreshold);
-      await this.store.setLockout(`id:${identity}`, out.identityLockedUntil);
+      await this.store.setLockout(identityKey(identity), out.identityLockedUntil);
     }
     if (ipCount >= this.s.addressThreshold && ipCount % this.s.addressThreshold === 0) {
       out.addressLockedUntil = this.now() + this.duration(ipCount / this.s.addressThreshold);
-      await this.store.setLockout(`ip:${address}`, out.addressLockedUntil);
+      await this.store.setLockout(addressKey(address), out.addressLockedUntil);
     }
     return out;
   }
@@ -61,7 +88,7 @@ export class BruteForceGuard {
    */
   async recordSuccess(identity: string, failuresSeen?: number): Promise<void> {
     if (failuresSeen === 0) return;
-    await this.store.resetFailures(`id:${identity}`);
+    await this.store.resetFailures(identityKey(identity));
   }
 
   /** `until` if that lockout end (ms epoch) still lies ahead, else 0. */

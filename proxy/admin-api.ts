@@ -56,7 +56,7 @@ type Handler = (ctx: Ctx) => Promise<[number, unknown]>;
 type Route = { method: string; pattern: RegExp; handler: Handler };
 
 const PREFIX = '/api/v1';
-const STATUS: Record<string, number> = { not_found: 404, already_exists: 409, rotation_disabled: 409, import_invalid: 422 };
+const STATUS: Record<string, number> = { not_found: 404, already_exists: 409, rotation_disabled: 409, import_invalid: 422, lockouts_elsewhere: 409 };
 
 /** Builds the admin API as one route for `AdminServer({routes})`; it claims every path under /api/v1. */
 export function adminApiRoutes(opts: AdminApiOptions): AdminRoute {
@@ -130,6 +130,8 @@ function buildRoutes({ admin, sessions }: AdminApiOptions): Route[] {
     r('DELETE', '/chargers/:id', async ({ params }) => { await admin.remove(params[0]!); return [204, null]; }),
     r('POST', '/chargers/:id/block', async ({ params }) => [200, await admin.block(params[0]!)]),
     r('POST', '/chargers/:id/unblock', async ({ params }) => [200, await admin.unblock(params[0]!)]),
+    r('POST', '/chargers/:id/unlock', async ({ params }) => [200, await admin.unlock(params[0]!)]),
+    r('POST', '/addresses/:address/unlock', async ({ params }) => [200, await admin.unlockAddress(params[0]!)]),
     r('POST', '/chargers/:id/rotate', async ({ params }) => [202, await admin.requestRotation(params[0]!)]),
     r('POST', '/chargers/:id/upgrade', async (c) => [202, await admin.requestProfileUpgrade(c.params[0]!, parseProfile((await c.json()).profile))]),
     r('GET', '/factory-defaults', async () => [200, { items: await admin.listFactoryDefaults() }]),

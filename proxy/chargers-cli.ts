@@ -11,7 +11,7 @@ import { ConfigError, loadConfig } from './config';
 import { parseFlags, splitExtra } from './flags';
 import { openCredentials } from './store-setup';
 import { StoreError } from './store/errors';
-import { ChargerAdmin, ChargerAdminError, parseProfile, type ChargerChanges, type ChargerView } from './chargers';
+import { ChargerAdmin, ChargerAdminError, parseProfile, type ChargerChanges, type ChargerView, type LockoutView } from './chargers';
 
 type Out = (line: string) => void;
 /** Where the CLI reads passwords from stdin and writes errors; tests pass their own. */
@@ -41,6 +41,10 @@ const COMMANDS: Record<string, Command> = {
     run: async (c) => c.admin.list({ limit: int(c.x.limit, 'limit'), cursor: c.x.cursor as string | undefined }) },
   block: { usage: 'chargers block IDENTITY\n  Refuse the charger from its next connection attempt.', args: 1, flags: [], run: async (c) => c.admin.block(c.pos[0]!) },
   unblock: { usage: 'chargers unblock IDENTITY', args: 1, flags: [], run: async (c) => c.admin.unblock(c.pos[0]!) },
+  unlock: { usage: 'chargers unlock IDENTITY\n  Lift the charger\'s lockout after failed logins and clear its count (Redis store; the embedded store keeps lockouts in the serving proxy: use its admin API).',
+    args: 1, flags: [], run: async (c) => c.admin.unlock(c.pos[0]!) },
+  'unlock-address': { usage: 'chargers unlock-address ADDRESS\n  Lift a source address\'s lockout after failed logins and clear its count (Redis store, as for unlock).',
+    args: 1, flags: [], run: async (c) => c.admin.unlockAddress(c.pos[0]!) },
   remove: { usage: 'chargers remove IDENTITY', args: 1, flags: [], run: async (c) => { await c.admin.remove(c.pos[0]!); return { removed: c.pos[0] }; } },
   import: { usage: 'chargers import FILE|- [--allow-short-password]\n  CSV with a header row: identity,password,profile,serial,organization,backend_username,backend_password\n  (identity required). Any bad line: nothing is imported and every bad line is listed.',
     args: 1, flags: ['allow-short-password'],
@@ -218,6 +222,11 @@ function print(out: Out, name: string, result: unknown, asJson: boolean): void {
   }
   if ('identity' in (r ?? {}) && 'minProfile' in r) { out(describe(r as unknown as ChargerView)); return; }
   if (Array.isArray(result)) { for (const item of result) out(Object.values(item as object).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join('\t')); return; }
+  if (name === 'unlock-address') {
+    const u = r as unknown as { address: string; wasLockedUntil: string | null };
+    out(`unlocked ${u.address} (${u.wasLockedUntil ? `was locked until ${u.wasLockedUntil}` : 'was not locked'}); its failed-login count is cleared`);
+    return;
+  }
   if (name === 'import') {
     const i = r as unknown as { created: string[]; updated: string[]; warnings: string[] };
     out(`imported: ${i.created.length} created, ${i.updated.length} updated`);
@@ -225,6 +234,12 @@ function print(out: Out, name: string, result: unknown, asJson: boolean): void {
     return;
   }
   out(Object.entries(r).map(([k, v]) => `${k}: ${String(v)}`).join('\n'));
+}
+
+/** Shown only where the lockout is visible (Redis; the embedded store keeps it in the serving proxy). */
+function lockoutLine(identity: string, l: LockoutView): string {
+  const failures = `${l.recentFailures} failed login(s) in the current window`;
+  return l.lockedUntil ? `locked until ${l.lockedUntil} (${failures}; "chargers unlock ${identity}" lifts it)` : `none (${failures})`;
 }
 
 /** Multi-line human description of one charger. */
@@ -245,6 +260,7 @@ export function describe(v: ChargerView): string {
     ['backend credentials', v.backend ? `username ${v.backend.username} (password set)` : 'none'],
     ['report only', v.reportOnly ? 'yes' : 'no'],
     ['last seen', v.lastSeen ?? 'never'],
+    ...(v.lockout ? [['lockout', lockoutLine(v.identity, v.lockout)] as [string, string]] : []),
     ['created', v.createdAt],
     ['updated', v.updatedAt],
   ];

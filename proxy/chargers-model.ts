@@ -9,7 +9,7 @@ import { normaliseSerial, SerialError } from '../certs';
 /** Reason labels of {@link ChargerAdminError}. */
 export type ChargerAdminReason =
   | 'not_found' | 'already_exists' | 'bad_identity' | 'bad_input'
-  | 'password_too_short' | 'password_too_long' | 'rotation_disabled' | 'import_invalid';
+  | 'password_too_short' | 'password_too_long' | 'rotation_disabled' | 'import_invalid' | 'lockouts_elsewhere';
 
 /** One rejected line of a CSV import. */
 export interface ImportLineError { line: number; message: string }
@@ -76,7 +76,15 @@ export interface ChargerView {
   lastSeen: string | null;
   createdAt: string;
   updatedAt: string;
+  /**
+   * The brute-force lockout of this identity and its failed logins in the current window. Only in
+   * `show` and `unlock`, and absent where this process cannot see them (see `lockoutsVisible`).
+   */
+  lockout?: LockoutView;
 }
+
+/** A lockout as operators see it. */
+export interface LockoutView { lockedUntil: string | null; recentFailures: number }
 
 /** Rotation bookkeeping plus the operator's request time (read by the rotation interceptor). */
 export type RotationIntent = RotationState & { requestedAt?: number };
@@ -115,6 +123,11 @@ export function viewCharger(r: ChargerRecord): ChargerView {
     createdAt: new Date(r.createdAt).toISOString(),
     updatedAt: new Date(r.updatedAt).toISOString(),
   };
+}
+
+/** The view of a lockout read from the store (`until` in ms epoch, 0 or past = not locked). */
+export function viewLockout(until: number, failures: number, now = Date.now()): LockoutView {
+  return { lockedUntil: until > now ? new Date(until).toISOString() : null, recentFailures: failures };
 }
 
 /** Validates a profile given as number or text. @throws ChargerAdminError bad_input */

@@ -14,10 +14,11 @@
  * Rotation and profile-upgrade requests are only recorded here; the running proxy acts on them.
  */
 import type { Credentials } from './store-setup';
+import { addressKey, addressSpellings, identityKey } from '../policies/brute-force';
 import type { AuditEvent, ChargerPatch, ChargerRecord, NewChargerRecord, SecurityProfile } from './store/types';
 
 import {
-  ChargerAdminError, MAX_PASSWORD_BYTES, canonicalSerial, checkIdentity, checkPassword, checkText, notFound, parseProfile, viewCharger,
+  ChargerAdminError, MAX_PASSWORD_BYTES, canonicalSerial, checkIdentity, checkPassword, checkText, notFound, parseProfile, viewCharger, viewLockout,
   type ImportLineError,
   type ChargerChanges, type ChargerInput, type ChargerView, type FactoryDefaultView, type ImportResult, type Mutation, type RotationIntent,
 } from './chargers-model';
@@ -30,8 +31,17 @@ export class ChargerAdmin {
   /**
    * @param creds the opened store and keys (`openCredentials`)
    * @param opts.actor recorded in audit events (`cli`, `admin-api`)
+   * @param opts.servingProcess true when this runs inside the proxy that admits chargers (the admin API)
    */
-  constructor(private readonly creds: Credentials, private readonly opts: { actor?: string } = {}) {}
+  constructor(private readonly creds: Credentials, private readonly opts: { actor?: string; servingProcess?: boolean } = {}) {}
+
+  /**
+   * Whether this process sees the brute-force lockouts the proxy acts on: always with Redis; with the
+   * embedded store only inside the serving proxy, which keeps them in its own memory.
+   */
+  get lockoutsVisible(): boolean {
+    return this.creds.store.kind === 'redis' || this.opts.servingProcess === true;
+  }
 
   /** Registers a new charger. @throws ChargerAdminError (`already_exists`, `bad_identity`, password rules) */
   async add(input: ChargerInput): Promise<Mutation> {
@@ -66,9 +76,42 @@ export class ChargerAdmin {
     return { charger: viewCharger(saved), warnings };
   }
 
-  /** The redacted view of one charger. @throws ChargerAdminError `not_found` */
+  /** The redacted view of one charger, with its lockout where visible. @throws ChargerAdminError `not_found` */
   async show(identity: string): Promise<ChargerView> {
-    return viewCharger(await this.get(identity));
+    if (!this.lockoutsVisible) return viewCharger(await this.get(identity));
+    const read = await this.creds.store.readAdmission(identity);
+    if (!read.record) throw notFound(identity);
+    return { ...viewCharger(read.record), lockout: viewLockout(read.lockedUntil, read.failures) };
+  }
+
+  /**
+   * Lifts the identity's brute-force lockout and clears its failed-login count, so the charger's next
+   * login with the right password is admitted at once (its source address may still be locked: see
+   * `unlockAddress`). @throws ChargerAdminError `not_found`, `lockouts_elsewhere`
+   */
+  async unlock(identity: string): Promise<ChargerView> {
+    this.needLockouts(`POST /api/v1/chargers/${identity}/unlock`);
+    const before = await this.show(identity);
+    const key = identityKey(identity);
+    await Promise.all([this.creds.store.setLockout(key, 0), this.creds.store.resetFailures(key)]);
+    await this.audit_('lockout_cleared', identity, { wasLockedUntil: before.lockout?.lockedUntil ?? null });
+    return { ...before, lockout: viewLockout(0, 0) };
+  }
+
+  /**
+   * Lifts a source address's brute-force lockout and clears its failed-login count (chargers behind
+   * one NAT share an address). @throws ChargerAdminError `bad_input`, `lockouts_elsewhere`
+   */
+  async unlockAddress(address: string): Promise<{ address: string; wasLockedUntil: string | null }> {
+    const spellings = typeof address === 'string' ? addressSpellings(address) : null;
+    if (!spellings) throw new ChargerAdminError('bad_input', 'the address must be an IPv4 or IPv6 address');
+    this.needLockouts(`POST /api/v1/addresses/${spellings[0]}/unlock`);
+    const keys = spellings.map(addressKey);
+    const until = Math.max(...(await Promise.all(keys.map((k) => this.creds.store.getLockout(k)))));
+    await Promise.all(keys.flatMap((k) => [this.creds.store.setLockout(k, 0), this.creds.store.resetFailures(k)]));
+    const wasLockedUntil = viewLockout(until, 0).lockedUntil;
+    await this.audit_('address_unlocked', undefined, { address: spellings[0], wasLockedUntil });
+    return { address: spellings[0]!, wasLockedUntil };
   }
 
   /** One page of chargers in identity order. */
@@ -196,6 +239,12 @@ export class ChargerAdmin {
   async audit(limit = 50): Promise<(Omit<AuditEvent, 'at'> & { at: string })[]> {
     const n = Math.min(Math.max(Math.trunc(limit) || 50, 1), 1000);
     return (await this.creds.store.readAudit(n)).map((e) => ({ ...e, at: new Date(e.at).toISOString() }));
+  }
+
+  private needLockouts(apiCall: string): void {
+    if (this.lockoutsVisible) return;
+    throw new ChargerAdminError('lockouts_elsewhere', 'the embedded store keeps lockouts in the memory of the proxy that serves it, '
+      + `out of reach of this command: use the proxy's admin API (${apiCall}) or restart the proxy`);
   }
 
   private async get(identity: string): Promise<ChargerRecord> {

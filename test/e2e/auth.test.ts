@@ -146,6 +146,42 @@ for (const kind of stores) {
       t.match(metrics, /ocpp_proxy_lockouts_total\{scope="identity"\} [1-9]/, 'lockout counted');
     });
 
+    t.test('an operator lifts an identity\'s and an address\'s lockout through the running proxy\'s admin API', async (t) => {
+      const ident = id('UNLOCK');
+      await seedCharger(proxy, { identity: ident, password: 'unlock-test-password' });
+      const good = () => attempt(url, ident, { ca, auth: basic(ident, 'unlock-test-password') });
+      const api = async (method: string, p: string) => {
+        const res = await fetch(`${proxy.adminUrl}/api/v1${p}`, { method, headers: { authorization: `Bearer ${proxy.adminToken}` } });
+        return { status: res.status, body: await res.json() as Record<string, any> };
+      };
+      for (let i = 0; i < 3; i++) t.equal((await attempt(url, ident, { ca, auth: basic(ident, `wrong-${i}-password-zz`) })).status, 401);
+      // Stretch the lockout the failures set, so that only the unlock can let the next login in.
+      await proxy.credentials.store.setLockout(`id:${ident}`, Date.now() + 60_000);
+      t.equal((await good()).status, 401, 'locked out');
+      const shown = await api('GET', `/chargers/${ident}`);
+      t.ok(shown.body.lockout?.lockedUntil, 'the charger view shows the lockout');
+      t.equal(shown.body.lockout?.recentFailures, 3, 'and the failures that led to it');
+      const unlocked = await api('POST', `/chargers/${ident}/unlock`);
+      t.equal(unlocked.status, 200);
+      t.same(unlocked.body.lockout, { lockedUntil: null, recentFailures: 0 });
+      const admitted = await good();
+      t.equal(admitted.status, 101, 'admitted at once after the unlock');
+      admitted.ws?.close();
+
+      await proxy.credentials.store.setLockout('ip:127.0.0.1', Date.now() + 60_000);
+      t.equal((await good()).status, 401, 'the address locked out refuses even the right password');
+      const freed = await api('POST', '/addresses/127.0.0.1/unlock');
+      t.equal(freed.status, 200);
+      t.equal(freed.body.address, '127.0.0.1');
+      t.ok(freed.body.wasLockedUntil, 'says it was locked');
+      const again = await good();
+      t.equal(again.status, 101, 'admitted at once after the address unlock');
+      again.ws?.close();
+      const audit = await api('GET', '/audit?limit=5');
+      t.ok(audit.body.items.some((e: any) => e.type === 'lockout_cleared' && e.identity === ident), 'identity unlock audited');
+      t.ok(audit.body.items.some((e: any) => e.type === 'address_unlocked' && e.detail.address === '127.0.0.1'), 'address unlock audited');
+    });
+
     t.test('a login clears the failures counted before it, and spends no store request when there were none', async (t) => {
       await seedCharger(proxy, { identity: id('CLR'), password: 'clear-count-password' });
       const good = () => attempt(url, id('CLR'), { ca, auth: basic(id('CLR'), 'clear-count-password') });

@@ -43,7 +43,7 @@ async function startApi(t: Test, creds: Credentials, opts: { sessions?: LiveSess
   logStream.on('data', (d) => (logText += d));
   const log = createLogger({ level: 'debug', destination: logStream });
   const server = new AdminServer({ listen: { host: '127.0.0.1', port: 0 }, log, readiness: {},
-    routes: [adminApiRoutes({ admin: new ChargerAdmin(creds, { actor: 'admin-api' }), token, sessions: opts.sessions, log, maxBodyBytes: 64 * 1024 })] });
+    routes: [adminApiRoutes({ admin: new ChargerAdmin(creds, { actor: 'admin-api', servingProcess: true }), token, sessions: opts.sessions, log, maxBodyBytes: 64 * 1024 })] });
   const addr = await server.start();
   t.teardown(() => server.stop());
   const bodies: string[] = [];
@@ -172,6 +172,11 @@ async function suite(t: Test, creds: Credentials): Promise<void> {
     t.equal(r.status, 404);
     r = await call('GET', '/api/v1/chargers?limit=abc');
     t.equal(r.status, 400);
+    r = await call('POST', '/api/v1/addresses/10.0.0.300/unlock');
+    t.equal(r.status, 400, 'not an address');
+    t.equal(r.body.error, 'bad_input');
+    t.equal((await call('POST', '/api/v1/chargers/CP-C/unlock')).status, 404, 'unlock of an unknown charger');
+    t.equal((await call('GET', '/api/v1/chargers/CP-C/unlock')).status, 405);
     t.equal((await call('GET', '/api/v1/chargers/CP-C')).status, 404, 'nothing was created by bad requests');
   });
 

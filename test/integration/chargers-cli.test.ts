@@ -268,6 +268,51 @@ t.test('redis store', async (t) => {
   });
 });
 
+t.test('lockouts: shown and lifted with Redis, refused with a pointer to the admin API on the embedded store', async (t) => {
+  const dir = await tempDir(t);
+  const embedded = cliFor(['--data-dir', dir]);
+  t.equal((await embedded(['add', 'CPL', '--password', PW])).code, 0);
+  let r = await embedded(['unlock', 'CPL']);
+  t.equal(r.code, 1, 'refused: this process cannot reach the serving proxy\'s lockouts');
+  t.match(r.err, /lockouts_elsewhere/);
+  t.match(r.err, /POST \/api\/v1\/chargers\/CPL\/unlock/, 'names the admin API call that can');
+  t.notMatch((await embedded(['show', 'CPL'])).out, /lockout:/, 'show claims nothing it cannot see');
+
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const storeArgs = ['--data-dir', dir, '--redis', redis.url, '--redis-key-prefix', 'lockcli:'];
+  const cli = cliFor(storeArgs);
+  t.equal((await cli(['add', 'CPL', '--password', PW])).code, 0);
+  const creds = await openCredentials(loadConfig({ env: {}, flags: { dataDir: dir, redis: redis.url, redisKeyPrefix: 'lockcli:' } }));
+  t.teardown(() => creds.store.close());
+  const until = Date.now() + 60_000;
+  await creds.store.recordFailure('id:CPL', 60_000);
+  await creds.store.setLockout('id:CPL', until);
+  r = await cli(['show', 'CPL']);
+  t.match(r.out, new RegExp(`lockout:\\s+locked until ${new Date(until).toISOString().slice(0, 19)}`), 'show tells until when');
+  t.match(r.out, /1 failed login\(s\)/);
+  r = await cli(['unlock', 'CPL']);
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, /lockout:\s+none \(0 failed/);
+  t.equal(await creds.store.getLockout('id:CPL'), 0, 'the lockout is gone from the store');
+  t.equal((await creds.store.readAdmission('CPL')).failures, 0, 'and the failure count');
+  t.equal((await cli(['unlock', 'NOPE'])).code, 1, 'unknown charger');
+
+  for (const spelling of ['10.0.0.5', '::ffff:10.0.0.5']) await creds.store.setLockout(`ip:${spelling}`, until);
+  await creds.store.setLockout('ip:2001:db8::7', until);
+  r = await cli(['unlock-address', '::FFFF:10.0.0.5']);
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, /unlocked 10\.0\.0\.5 \(was locked until/);
+  t.equal(await creds.store.getLockout('ip:10.0.0.5'), 0, 'the IPv4 spelling is cleared');
+  t.equal(await creds.store.getLockout('ip:::ffff:10.0.0.5'), 0, 'and the IPv4-mapped one');
+  t.equal((await cli(['unlock-address', '2001:DB8:0:0::7'])).code, 0);
+  t.equal(await creds.store.getLockout('ip:2001:db8::7'), 0, 'IPv6 matched in its canonical spelling');
+  r = await cli(['unlock-address', 'not-an-address']);
+  t.equal(r.code, 1);
+  t.match(r.err, /bad_input/);
+  t.match((await cli(['audit', '--limit', '5'])).out, /address_unlocked[\s\S]*lockout_cleared|lockout_cleared[\s\S]*address_unlocked/, 'both audited');
+});
+
 t.test('a real process: password on stdin, JSON out, exit codes', async (t) => {
   const dir = await tempDir(t);
   const main = path.join(__dirname, '..', 'helpers', 'chargers-main.js');

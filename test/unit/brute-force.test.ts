@@ -7,7 +7,7 @@ import t from 'tap';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BruteForceGuard } from '../../policies/brute-force';
+import { BruteForceGuard, addressSpellings } from '../../policies/brute-force';
 import { EmbeddedStore } from '../../proxy/store/embedded';
 
 const SETTINGS = { identityThreshold: 5, addressThreshold: 50, windowMs: 60_000, baseMs: 1000, maxMs: 10_000 };
@@ -42,4 +42,13 @@ t.test('stillLocked keeps only a lockout that lies ahead, on the guard\'s clock'
   t.equal(guard.stillLocked(0), 0);
   now += 10;
   t.equal(guard.stillLocked(1_000_001), 0, 'the clock moved past it');
+});
+
+t.test('addressSpellings: every spelling the proxy may have counted an operator-given address under', async (t) => {
+  t.same(addressSpellings('10.0.0.5'), ['10.0.0.5', '::ffff:10.0.0.5']);
+  t.same(addressSpellings(' ::FFFF:10.0.0.5 '), ['10.0.0.5', '::ffff:10.0.0.5'], 'IPv4-mapped, any case, trimmed');
+  t.same(addressSpellings('2001:DB8:0:0:0:0:0:7'), ['2001:db8::7'], 'IPv6 in canonical compressed lower case, as Node reports it');
+  t.same(addressSpellings('::1'), ['::1']);
+  t.same(addressSpellings('fe80::1%eth0'), ['fe80::1%eth0'], 'a zone index kept');
+  for (const bad of ['', 'localhost', '10.0.0.300', '10.0.0', '1.2.3.4/24', '::ffff:10.0.0.300']) t.equal(addressSpellings(bad), null, `refused: "${bad}"`);
 });
