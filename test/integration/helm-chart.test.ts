@@ -4,7 +4,12 @@
  */
 import t from 'tap';
 import { parse as parseYaml } from 'yaml';
-import { K8sObject, lintChart, renderChart, validateManifest } from '../helpers/helm';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CONFIG_KEYS, type KeyDef } from '../../proxy/config-keys';
+import { loadConfig } from '../../proxy/config';
+import { chartDir, K8sObject, lintChart, renderChart, validateManifest } from '../helpers/helm';
 
 interface Container {
   name: string;
@@ -64,6 +69,12 @@ const matrix: Record<string, object> = {
     terminationGracePeriodSeconds: 120,
     service: { type: 'NodePort' },
     clientCa: { configMapName: 'charger-ca-bundle', key: 'bundle.pem' },
+  },
+  'gateway, signing CA and proxy tunables': {
+    ...gateway,
+    redis: { url: 'redis://redis:6379' },
+    signingCa: { secretName: 'charger-signing-ca' },
+    config: { maxSessions: 9000, rotation: false, rotationGraceMs: 0, lockoutThreshold: 8, autoEnrol: true, localSecurityEvents: 'never', workers: 2 },
   },
   'sidecar, chart renders the CSMS pod': sidecar,
   'sidecar, native sidecar (init container)': { ...sidecar, sidecar: { ...sidecar.sidecar, native: true } },
@@ -227,4 +238,44 @@ t.test('sidecar mode without persistence and with an exec preStop', async (t) =>
   t.match(proxyContainer(spec).lifecycle?.preStop?.exec?.command, ['/nodejs/bin/node', '-e', /setTimeout/], 'exec preStop uses node');
   t.same(proxyConfig(objects).tlsCert, ['/etc/ocpp-proxy/tls/ecdsa/tls.crt'], 'ECDSA only');
   t.notOk('tlsTicketKeyFile' in proxyConfig(objects), 'ticket keys off');
+});
+
+t.test('every proxy setting is either a chart value or one of config\'s keys, typed as the proxy reads it', async (t) => {
+  const schema = JSON.parse(readFileSync(path.join(chartDir, 'values.schema.json'), 'utf8'));
+  const configProps = schema.properties.config.properties as Record<string, { type: string | string[]; enum?: unknown[]; minimum?: number }>;
+  const tpl = readFileSync(path.join(chartDir, 'templates', '_config.tpl'), 'utf8');
+  const managed = /\$managed := list ((?:"[A-Za-z]+" ?)+)/.exec(tpl)![1]!.match(/[A-Za-z]+/g)!;
+  const jsonType = { int: 'integer', bool: 'boolean', enum: 'string', list: 'array', string: 'string', hostport: 'string', url: 'string' } as const;
+  for (const def of CONFIG_KEYS as readonly KeyDef[]) {
+    const prop = configProps[def.key];
+    if (managed.includes(def.key)) {
+      t.notOk(prop, `${def.key} is set by the chart, not through config`);
+      continue;
+    }
+    if (!prop) { t.fail(`${def.key} can be set neither through config nor by the chart`); continue; }
+    const types = ([] as string[]).concat(prop.type);
+    t.ok(types.includes(jsonType[def.type as keyof typeof jsonType]), `${def.key}: schema type ${types} fits ${def.type}`);
+    if (def.type === 'enum') t.same(prop.enum?.filter((v) => v !== null), def.values, `${def.key}: the same choices`);
+    if (def.min !== undefined) t.equal(prop.minimum, def.min, `${def.key}: the same minimum`);
+  }
+  for (const key of Object.keys(configProps)) t.ok(CONFIG_KEYS.some((d) => d.key === key), `config.${key} is a proxy setting`);
+});
+
+t.test('tunables reach the proxy\'s config as given, and a signing CA Secret becomes caDir', async (t) => {
+  const objects = rendered.get('gateway, signing CA and proxy tunables')!;
+  const config = proxyConfig(objects);
+  t.match(config, { maxSessions: 9000, rotation: false, rotationGraceMs: 0, lockoutThreshold: 8, autoEnrol: true, localSecurityEvents: 'never', workers: 2 },
+    'false and 0 are kept, not dropped as empty');
+  t.equal(config.caDir, '/etc/ocpp-proxy/signing-ca');
+  const spec = podSpec(objects);
+  const volume = spec.volumes.find((v) => v.name === 'ocpp-proxy-signing-ca') as { secret?: { secretName: string } } | undefined;
+  t.equal(volume?.secret?.secretName, 'charger-signing-ca', 'the Secret is a volume');
+  const mounts = (proxyContainer(spec) as Container & { volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }> }).volumeMounts ?? [];
+  t.match(mounts.find((m) => m.name === 'ocpp-proxy-signing-ca'), { mountPath: '/etc/ocpp-proxy/signing-ca', readOnly: true }, 'mounted read-only at caDir');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'chart-config-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'config.yaml');
+  writeFileSync(file, (find(objects, 'ConfigMap', '-config')[0]!.data as Record<string, string>)['config.yaml']!);
+  const loaded = loadConfig({ file, env: {} });
+  t.match(loaded, { maxSessions: 9000, rotation: false, workers: 2, caDir: '/etc/ocpp-proxy/signing-ca' }, 'the proxy reads the rendered config.yaml as meant');
 });

@@ -8,6 +8,7 @@ keys this chart manages (listen addresses, mounted file paths, backend, store).
 config: /etc/ocpp-proxy/config.yaml
 tls: /etc/ocpp-proxy/tls
 clientCa: /etc/ocpp-proxy/client-ca
+signingCa: /etc/ocpp-proxy/signing-ca
 server: /etc/ocpp-proxy/secrets/server
 admin: /etc/ocpp-proxy/secrets/admin
 ticket: /etc/ocpp-proxy/secrets/ticket
@@ -42,6 +43,9 @@ data: /var/lib/ocpp-proxy
 {{- if or $v.clientCa.secretName $v.clientCa.configMapName -}}
 {{- $_ := set $cfg "clientCa" (printf "%s/%s" $p.clientCa $v.clientCa.key) -}}
 {{- end -}}
+{{- if $v.signingCa.secretName -}}
+{{- $_ := set $cfg "caDir" $p.signingCa -}}
+{{- end -}}
 {{- $_ := set $cfg "dataDir" $p.data -}}
 {{- if $v.redis.url -}}
 {{- $_ := set $cfg "redis" $v.redis.url -}}
@@ -64,7 +68,7 @@ data: /var/lib/ocpp-proxy
 {{/* Fails the render with a clear message on value combinations the schema cannot express. */}}
 {{- define "ocpp-security-proxy.validate" -}}
 {{- $v := .Values -}}
-{{- $managed := list "listen" "plainListen" "adminListen" "backend" "tlsCert" "tlsKey" "clientCa" "dataDir" "redis" "secretFile" "adminTokenFile" "tlsTicketKeyFile" "backendPasswordFile" "devPki" -}}
+{{- $managed := list "listen" "plainListen" "adminListen" "backend" "tlsCert" "tlsKey" "clientCa" "dataDir" "redis" "secretFile" "adminTokenFile" "tlsTicketKeyFile" "backendPasswordFile" "devPki" "caDir" "backendUsername" -}}
 {{- range $key := $managed -}}
 {{- if hasKey $v.config $key -}}
 {{- fail (printf "config.%s is managed by the chart; use the chart's values instead (see README, \"Chart-managed settings\")" $key) -}}

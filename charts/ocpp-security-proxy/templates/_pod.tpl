@@ -88,6 +88,11 @@ restartPolicy: Always). Both templates also accept this chart's own root context
       mountPath: {{ $p.clientCa }}
       readOnly: true
     {{- end }}
+    {{- if $v.signingCa.secretName }}
+    - name: ocpp-proxy-signing-ca
+      mountPath: {{ $p.signingCa }}
+      readOnly: true
+    {{- end }}
     - name: ocpp-proxy-server-secret
       mountPath: {{ $p.server }}
       readOnly: true
@@ -139,6 +144,12 @@ restartPolicy: Always). Both templates also accept this chart's own root context
 - name: ocpp-proxy-client-ca
   configMap:
     name: {{ $v.clientCa.configMapName }}
+{{- end }}
+{{- if $v.signingCa.secretName }}
+- name: ocpp-proxy-signing-ca
+  secret:
+    secretName: {{ $v.signingCa.secretName }}
+    defaultMode: 0440
 {{- end }}
 - name: ocpp-proxy-server-secret
   secret:
