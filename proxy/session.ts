@@ -206,12 +206,12 @@ export class Session extends EventEmitter implements SessionApi {
   private completeChargerCall(call: ChargerCall, data: Buffer, decision: ChargerCallDecision, started: number): void {
     if (this.closed) return;
     if (decision && 'answer' in decision) {
-      this.send(this.charger, this.csms, callResult(call.id, decision.answer));
+      this.send(this.charger, this.charger, callResult(call.id, decision.answer));
       this.opts.observer?.answeredLocally?.(call.action);
       return;
     }
     if (decision && 'error' in decision) {
-      this.send(this.charger, this.csms, callError(call.id, decision.error.code, decision.error.description));
+      this.send(this.charger, this.charger, callError(call.id, decision.error.code, decision.error.description));
       this.opts.observer?.answeredLocally?.(call.action);
       return;
     }
@@ -269,7 +269,10 @@ export class Session extends EventEmitter implements SessionApi {
   }
 
   /**
-   * Sends text to `to`; stops reading `from` while `to` cannot keep up. Frames go out without a
+   * Sends text to `to`; stops reading `from` while `to` cannot keep up. `from` is the leg whose
+   * frames caused this one: the other leg for a relayed frame, `to` itself for the proxy's answer to
+   * a frame of `to` (so a charger that floods frames the proxy answers, and reads none of the answers,
+   * is the one held back). Frames go out without a
    * write callback (none to allocate or run per frame): only a frame that takes the backlog over the
    * high-water mark carries one, pauses `from`, and resumes it once that frame (and so everything
    * queued before it) has been written.
@@ -315,8 +318,8 @@ export class Session extends EventEmitter implements SessionApi {
     if (!isProblem(frame)) return frame;
     this.refuse(direction, frame.problem, frame.detail);
     const answer = answerForProblem(frame, this.subprotocol);
-    const [sender, other] = direction === 'charger_to_csms' ? [this.charger, this.csms] : [this.csms, this.charger];
-    if (answer) this.send(sender, other, answer);
+    const sender = direction === 'charger_to_csms' ? this.charger : this.csms;
+    if (answer) this.send(sender, sender, answer); // a sender that does not read its answers is held back itself
     return null;
   }
 

@@ -15,6 +15,13 @@ const FRAMES = 400;
 const PAYLOAD = 'x'.repeat(120 * 1024); // 400 × 120 KiB ≈ 47 MiB in flight, under maxFrameBytes (256 KiB)
 /** What the proxy may hold beyond its baseline: its 1 MiB high-water mark, a frame or two and allocator slack. */
 const MAX_GROWTH_MIB = 24;
+/**
+ * The same for a flood of frames the proxy answers: before TCP pushes back, the kernel's socket
+ * buffers (several MiB each way on loopback) let it read and answer some 50,000 of them, logging each
+ * refusal. Measured 42–45 MiB for 200,000 and for 400,000 frames; without the hold-back it grew with
+ * the flood (73 MiB for 200,000, and without bound).
+ */
+const MAX_ANSWER_FLOOD_GROWTH_MIB = 64;
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const frame = (i: number) => JSON.stringify([2, `bp-${i}`, 'DataTransfer', { vendorId: 'bp', data: PAYLOAD }]);
@@ -34,15 +41,16 @@ async function settled(read: () => number, what: string): Promise<number> {
   throw new Error(`${what} still changing after 20 s`);
 }
 
-/** Collects frames in arrival order; resolves when `n` have arrived. */
+/** Collects frames in arrival order; resolves (and stops listening) when `n` have arrived. */
 function collect(ws: WebSocket, n: number): Promise<string[]> {
   const ids: string[] = [];
   return new Promise((resolve) => {
-    ws.on('message', (data) => {
+    const onMessage = (data: WebSocket.RawData) => {
       const msg = JSON.parse(data.toString()) as [number, string, string, { data: string }];
       ids.push(msg[3].data.length === PAYLOAD.length ? msg[1] : `${msg[1]}:truncated`);
-      if (ids.length === n) resolve(ids);
-    });
+      if (ids.length === n) { ws.off('message', onMessage); resolve(ids); }
+    };
+    ws.on('message', onMessage);
   });
 }
 
@@ -87,4 +95,34 @@ t.test('a reader that stops: the proxy pushes back instead of buffering, and los
 
   t.test('CSMS → charger while the charger does not read', (t) => flood(t, csms, charger, ['CSMS', 'charger']));
   t.test('charger → CSMS while the CSMS does not read', (t) => flood(t, charger, csms, ['charger', 'CSMS']));
+
+  // Frames the proxy answers itself (here malformed CALLs, answered with a CALLERROR) must hold back
+  // the charger that sends them when it does not read the answers, not the CSMS.
+  t.test('a charger that sends frames the proxy answers, and reads none of the answers', async (t) => {
+    const BAD = 300_000;
+    const id = (i: number) => `bad-${String(i).padStart(30, '0')}`; // answers echo the id: about 3 bytes out per byte in
+    const before = rssMiB(proxy.pid);
+    charger.pause();
+    let answers = 0;
+    let wrong = 0;
+    const answered = new Promise<void>((resolve) => {
+      const onMessage = (data: WebSocket.RawData) => {
+        const msg = JSON.parse(data.toString()) as unknown[];
+        if (msg[0] !== 4 || msg[1] !== id(answers)) wrong++;
+        if (++answers === BAD) { charger.off('message', onMessage); resolve(); }
+      };
+      charger.on('message', onMessage);
+    });
+    for (let i = 0; i < BAD; i++) charger.send(`[2,"${id(i)}","A",1]`);
+    await settled(() => charger.bufferedAmount, 'the charger backlog');
+    await sleep(3000); // a proxy that still read the charger would have taken all of it by now
+    const held = charger.bufferedAmount;
+    t.ok(held > 2 ** 20, `${(held / 2 ** 20).toFixed(1)} MiB of the charger's frames still wait at the charger: the proxy stopped reading it`);
+    const growth = rssMiB(proxy.pid) - before;
+    t.ok(growth < MAX_ANSWER_FLOOD_GROWTH_MIB, `proxy RSS grew ${growth.toFixed(1)} MiB (limit ${MAX_ANSWER_FLOOD_GROWTH_MIB})`);
+    charger.resume();
+    await answered;
+    t.equal(wrong, 0, `all ${BAD} answers arrive, each a CALLERROR with its call's id, in order`);
+    t.equal(csms.readyState, WebSocket.OPEN, 'the CSMS leg is untouched');
+  });
 });
