@@ -25,11 +25,16 @@ interface InFlight extends Injection {
  * The CSMS-to-charger direction of one session, where the proxy shares the line with the CSMS.
  * OCPP allows one outstanding CALL per direction, so an injected call waits until no CSMS call is
  * outstanding, and CSMS frames that arrive while it is in flight are held (in order) until it is
- * answered or times out. Ids of injected calls are UUIDs, which cannot collide with the CSMS's ids
+ * answered or times out. A CSMS call the charger leaves unanswered for `csmsCallTimeoutMs` no
+ * longer holds the line (the CSMS gave up on it long before), though its late answer is still
+ * relayed to the CSMS. Ids of injected calls are UUIDs, which cannot collide with the CSMS's ids
  * in practice and fit the 36-character limit.
  */
 export class CallLine {
-  private readonly csmsCalls = new Set<string>();
+  /** Outstanding CSMS calls: id → when it was sent to the charger (ms, monotonic). */
+  private readonly csmsCalls = new Map<string, number>();
+  /** Set while every outstanding CSMS call will have gone stale at a known time: then it pumps. */
+  private staleTimer: NodeJS.Timeout | null = null;
   private readonly queue: Injection[] = [];
   private inFlight: InFlight | null = null;
   private readonly held: { data: Buffer; type: number; id: string }[] = [];
@@ -40,11 +45,15 @@ export class CallLine {
    * @param sendToCharger writes one frame to the charger (the proxy's own as text, relayed ones as
    *   the bytes they arrived in).
    * @param maxHeld most CSMS frames held back; past it `onOverflow` is called (the session closes).
+   * @param csmsCallTimeoutMs after this long unanswered, a CSMS call no longer holds injections back
+   * @param now monotonic clock in ms (tests)
    */
   constructor(
     private readonly sendToCharger: (frame: string | Buffer) => void,
     private readonly maxHeld: number,
     private readonly onOverflow: () => void,
+    private readonly csmsCallTimeoutMs = 30_000,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Queues a call of the proxy's own; see SessionApi.injectCall. */
@@ -89,7 +98,7 @@ export class CallLine {
     }
     if (this.lateIds.includes(id)) return 'proxy';
     if (this.csmsCalls.delete(id)) {
-      if (this.csmsCalls.size === 0) this.pump();
+      this.pump();
       return 'csms';
     }
     return 'unknown';
@@ -105,6 +114,7 @@ export class CallLine {
     if (this.closed) return;
     this.closed = true;
     this.held.length = 0;
+    if (this.staleTimer) clearTimeout(this.staleTimer);
     if (!this.inFlight && this.queue.length === 0) return; // the common case: no error object to build
     const err = new InjectionError('closed', 'session closed before the charger answered');
     if (this.inFlight) {
@@ -117,15 +127,15 @@ export class CallLine {
 
   private trackCsmsCall(id: string): void {
     if (this.csmsCalls.size >= MAX_TRACKED_CALLS) {
-      const oldest = this.csmsCalls.values().next().value as string;
+      const oldest = this.csmsCalls.keys().next().value as string;
       this.csmsCalls.delete(oldest);
     }
-    this.csmsCalls.add(id);
+    this.csmsCalls.set(id, this.now());
   }
 
   /** Starts the next injected call when the line is free. */
   private pump(): void {
-    if (this.closed || this.inFlight || this.csmsCalls.size > 0 || this.held.length > 0) return;
+    if (this.closed || this.inFlight || this.held.length > 0 || this.queue.length === 0 || this.csmsCallPending()) return;
     const next = this.queue.shift();
     if (!next) return;
     const id = randomUUID();
@@ -133,6 +143,23 @@ export class CallLine {
     timer.unref?.();
     this.inFlight = { ...next, id, timer };
     this.sendToCharger(callFrame(id, next.action, next.payload));
+  }
+
+  /**
+   * Whether a CSMS call still holds the line. Calls older than the timeout do not; when only younger
+   * ones do, a timer pumps again once the youngest of them has gone stale.
+   */
+  private csmsCallPending(): boolean {
+    if (this.csmsCalls.size === 0) return false;
+    let newest = -Infinity;
+    for (const sentAt of this.csmsCalls.values()) newest = Math.max(newest, sentAt);
+    const wait = newest + this.csmsCallTimeoutMs - this.now();
+    if (wait <= 0) return false;
+    if (!this.staleTimer) {
+      this.staleTimer = setTimeout(() => { this.staleTimer = null; this.pump(); }, wait + 1);
+      this.staleTimer.unref?.();
+    }
+    return true;
   }
 
   private timeout(id: string): void {

@@ -104,7 +104,8 @@ export class Session extends EventEmitter implements SessionApi {
     this.csms = opts.csms;
     this.knownTypes = typesFor(opts.subprotocol);
     this.sentResults = this.knownTypes.has(5) ? { charger_to_csms: new Set(), csms_to_charger: new Set() } : null;
-    this.line = new CallLine((frame) => this.send(this.charger, this.csms, frame), opts.maxHeldFrames, () => this.close(1013, 'too many frames held for the charger'));
+    this.line = new CallLine((frame) => this.send(this.charger, this.csms, frame), opts.maxHeldFrames, () => this.close(1013, 'too many frames held for the charger'),
+      opts.callTimeoutMs);
     this.interceptors = new InterceptorChain(this, opts.interceptors ?? []);
   }
 

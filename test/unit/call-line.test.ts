@@ -1,0 +1,54 @@
+/**
+ * CallLine: the CSMS-to-charger line the proxy shares with the CSMS. An injected call waits for the
+ * CSMS's outstanding call, but not for one the charger left unanswered past the timeout, whose late
+ * answer still goes to the CSMS.
+ */
+import t from 'tap';
+import { CallLine } from '../../proxy/call-line';
+import { sleep } from '../helpers/net';
+
+const frameOf = (id: string) => Buffer.from(JSON.stringify([2, id, 'GetConfiguration', {}]));
+
+function line(csmsCallTimeoutMs: number) {
+  const sent: string[] = [];
+  const l = new CallLine((f) => sent.push(f.toString()), 16, () => { throw new Error('overflow'); }, csmsCallTimeoutMs);
+  t.teardown(() => l.close());
+  return { l, sent, injectedIds: () => sent.map((s) => JSON.parse(s) as unknown[]).filter((f) => f[2] === 'ChangeConfiguration').map((f) => f[1] as string) };
+}
+
+t.test('an injected call waits while the CSMS call is answered in time', async (t) => {
+  const { l, injectedIds } = line(5_000);
+  t.ok(l.fromCsms(frameOf('c1'), 2, 'c1'), 'the CSMS call goes to the charger');
+  const injected = l.inject('ChangeConfiguration', { key: 'AuthorizationKey', value: 'x' }, 1_000);
+  await sleep(30);
+  t.same(injectedIds(), [], 'held: one call per direction');
+  t.equal(l.answerFromCharger('c1', () => ({ kind: 'result', payload: {} }) as never), 'csms', 'the answer is the CSMS\'s');
+  t.equal(injectedIds().length, 1, 'sent as soon as the CSMS call is answered');
+  l.answerFromCharger(injectedIds()[0]!, () => ({ kind: 'result', payload: { status: 'Accepted' } }) as never);
+  t.ok(await injected);
+});
+
+t.test('a CSMS call the charger never answers stops holding the line after the timeout', async (t) => {
+  const { l, injectedIds } = line(150);
+  l.fromCsms(frameOf('stalled'), 2, 'stalled');
+  const injected = l.inject('ChangeConfiguration', { key: 'AuthorizationKey', value: 'x' }, 2_000);
+  await sleep(60);
+  t.same(injectedIds(), [], 'still held before the timeout');
+  await sleep(200);
+  t.equal(injectedIds().length, 1, 'sent once the CSMS call went stale');
+  t.equal(l.answerFromCharger(injectedIds()[0]!, () => ({ kind: 'result', payload: {} }) as never), 'proxy');
+  await injected;
+  t.equal(l.answerFromCharger('stalled', () => ({ kind: 'result', payload: {} }) as never), 'csms', 'a late answer to it is still the CSMS\'s, relayed, not dropped');
+});
+
+t.test('a newer CSMS call holds the line again for its own timeout', async (t) => {
+  const { l, injectedIds } = line(150);
+  l.fromCsms(frameOf('old'), 2, 'old');
+  await sleep(100);
+  l.fromCsms(frameOf('new'), 2, 'new');
+  void l.inject('ChangeConfiguration', { key: 'AuthorizationKey', value: 'x' }, 2_000).catch(() => undefined);
+  await sleep(100);
+  t.same(injectedIds(), [], 'the older call went stale, the newer one still holds');
+  await sleep(150);
+  t.equal(injectedIds().length, 1, 'sent once the newer one went stale too');
+});
