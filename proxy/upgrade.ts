@@ -92,7 +92,11 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
     completed = true;
     deps.admitted(ctx, charger, csms);
   });
-  if (!completed) csms.close(1001, 'charger handshake failed'); // ws destroyed the socket without answering
+  if (completed) return;
+  // ws answered 400 itself (e.g. permessage-deflate parameters it cannot accept): logged and counted
+  // as the gates' refusals are, and the CSMS leg just opened is closed.
+  deps.rejected(ctx, { status: 400, reason: 'bad_handshake' });
+  csms.close(1001, 'charger handshake failed');
 }
 
 function destroySocket(this: Duplex): void {

@@ -1,5 +1,6 @@
 import type { Gate, GateVerdict, UpgradeContext } from './types';
 import { reject } from './types';
+import { isExtensionList } from './header-lists';
 
 /**
  * Checks that the request is a well-formed WebSocket handshake (RFC 6455 §4.2.1) before anything
@@ -14,6 +15,8 @@ export const handshakeGate: Gate = {
     const key = h['sec-websocket-key'];
     if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{22}==$/.test(key.trim())) return reject(400, 'bad_handshake');
     if (h['sec-websocket-version'] !== '13') return reject(400, 'bad_handshake', { 'Sec-WebSocket-Version': '13' });
+    const extensions = h['sec-websocket-extensions'];
+    if (extensions !== undefined && !isExtensionList(extensions)) return reject(400, 'bad_handshake');
     return undefined;
   },
 };

@@ -188,6 +188,38 @@ t.test('hostile handshakes get their documented refusals', async (t) => {
     t.ok(await realChargerWorks(proxy, 'CP-GOOD', 'good-password-0123456789'), 'the right password still works');
   });
 
+  t.test('malformed subprotocol and extension lists: 400 bad_handshake before the CSMS is dialled', async (t) => {
+    const auth = `Authorization: Basic ${Buffer.from('CP-GOOD:good-password-0123456789').toString('base64')}`;
+    const request = (protocolLines: string[], extra: string[] = []) => [`GET /ocpp/CP-GOOD HTTP/1.1`, 'Host: localhost', 'Upgrade: websocket', 'Connection: Upgrade',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', ...protocolLines, auth, ...extra, '', ''].join('\r\n');
+    const before = csmsHandshakes();
+    const rejectedBefore = proxy.logs.filter((l) => l.event === 'upgrade_rejected' && l.reason === 'bad_handshake').length;
+    const cases: Array<[string, string]> = [
+      ['an empty list element', request(['Sec-WebSocket-Protocol: ocpp1.6,,ocpp2.0.1'])],
+      ['a space inside a name', request(['Sec-WebSocket-Protocol: ocpp1.6, bad proto'])],
+      ['a name offered twice', request(['Sec-WebSocket-Protocol: ocpp1.6, ocpp1.6'])],
+      ['a name offered twice on two header lines', request(['Sec-WebSocket-Protocol: ocpp1.6', 'Sec-WebSocket-Protocol: ocpp1.6'])],
+      ['an extension list with empty parameters', request(['Sec-WebSocket-Protocol: ocpp1.6'], ['Sec-WebSocket-Extensions: permessage-deflate;;;'])],
+      ['an extension list with a stray comma', request(['Sec-WebSocket-Protocol: ocpp1.6'], ['Sec-WebSocket-Extensions: permessage-deflate,'])],
+    ];
+    for (const [label, req] of cases) {
+      const r = await tlsRequest(proxy, req);
+      t.equal(r.status, 400, `${label} → 400`);
+      t.match(r.text, /bad_handshake/, `${label}: the reason is ours, not ws's or a CSMS failure`);
+    }
+    t.equal(csmsHandshakes(), before, 'the CSMS was never dialled for them');
+    // Well-formed, but a parameter value ws cannot accept: only ws knows, after the CSMS was dialled.
+    const bits = await tlsRequest(proxy, request(['Sec-WebSocket-Protocol: ocpp1.6'], ['Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=7']));
+    t.equal(bits.status, 400, 'an unacceptable deflate parameter → 400 from ws');
+    await waitFor(() => proxy.logs.filter((l) => l.event === 'upgrade_rejected' && l.reason === 'bad_handshake').length === rejectedBefore + cases.length + 1 || undefined,
+      'every one of them logged as upgrade_rejected bad_handshake');
+    t.equal(csmsHandshakes(), before + 1, 'the CSMS was dialled for that one only');
+    await waitFor(() => csms.clients.get('CP-GOOD')?.state === 3 || undefined, 'the CSMS leg dialled for it is closed again');
+    const metrics = await proxy.metrics.metricsText();
+    t.match(metrics, /reason="bad_handshake"[^\n]* [1-9]/, 'and counted');
+    t.ok(await realChargerWorks(proxy, 'CP-GOOD', 'good-password-0123456789'), 'the charger with a proper handshake still gets in');
+  });
+
   t.test('hostile identities and paths: 400 / 404 / 414', async (t) => {
     const before = csmsHandshakes();
     const identities = ['..%2F..%2Fetc%2Fpasswd', '%2e%2e', '..', '.', '%2E', '.%2F', 'a%00b', 'a%0Ab', 'a%0D%0AX-Injected:%201', '%1B%5B31m', 'a%7Fb', '%FF', '%C3%28', '%ED%A0%80',
