@@ -45,15 +45,16 @@ export class InterceptorChain {
   /**
    * The first interceptor with an opinion on a charger CALL decides. Synchronous when every hook is
    * (the fast path: no promise per frame); once one answers with a promise the rest run after it.
+   * `raw` is the frame as received (see `Interceptor.onChargerCall`).
    */
-  chargerCall(call: ChargerCall): ChargerCallDecision | Promise<ChargerCallDecision> {
+  chargerCall(call: ChargerCall, raw: Buffer): ChargerCallDecision | Promise<ChargerCallDecision> {
     for (let n = 0; n < this.list.length; n++) {
       const i = this.list[n]!;
       if (!i.onChargerCall) continue;
       // try/catch inline rather than `safe()`: no closure per interceptor per relayed CALL.
       let d: ChargerCallDecision | Promise<ChargerCallDecision>;
       try {
-        d = i.onChargerCall(this.session, call);
+        d = i.onChargerCall(this.session, call, raw);
       } catch (err) {
         this.session.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
         continue;
@@ -62,19 +63,19 @@ export class InterceptorChain {
         return d.catch((err: unknown) => {
           this.session.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
           return undefined;
-        }).then((r) => (r !== undefined ? r : this.decideFrom(n + 1, call)));
+        }).then((r) => (r !== undefined ? r : this.decideFrom(n + 1, call, raw)));
       }
       if (d !== undefined) return d;
     }
     return undefined;
   }
 
-  private async decideFrom(start: number, call: ChargerCall): Promise<ChargerCallDecision> {
+  private async decideFrom(start: number, call: ChargerCall, raw: Buffer): Promise<ChargerCallDecision> {
     for (let n = start; n < this.list.length; n++) {
       const i = this.list[n]!;
       if (!i.onChargerCall) continue;
       try {
-        const d = await i.onChargerCall(this.session, call);
+        const d = await i.onChargerCall(this.session, call, raw);
         if (d !== undefined) return d;
       } catch (err) {
         this.session.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });

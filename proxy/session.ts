@@ -180,7 +180,7 @@ export class Session extends EventEmitter implements SessionApi {
         return;
       }
       const call: ChargerCall = { id: frame.id, action: frame.action!, payload: frame.value[3] as Record<string, unknown> };
-      const decision = this.interceptors.chargerCall(call);
+      const decision = this.interceptors.chargerCall(call, data);
       if (decision instanceof Promise) {
         this.chargerBusy = true;
         decision.then((d) => this.completeChargerCall(call, data, d, started)).finally(() => this.drainChargerBacklog());

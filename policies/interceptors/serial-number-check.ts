@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import { bootSerialNumber, dialectOf } from '../../proxy/ocpp/dialects';
 import type { CredentialStore } from '../../proxy/store/types';
 import { admissionFacts } from '../gates/facts';
-import type { InterceptorFactory } from './types';
+import { duplicateKeyIn } from '../../proxy/ocpp/duplicate-keys';
+import type { ChargerCallDecision, InterceptorFactory, SessionApi } from './types';
 
 /** Dependencies of {@link serialNumberCheck}. */
 export interface SerialNumberCheckDeps {
@@ -35,22 +36,29 @@ export function serialNumberCheck(deps: SerialNumberCheckDeps): InterceptorFacto
     if (!dialect || !cert || (dialect === '1.6' && !deps.alsoOcpp16)) return undefined;
     return {
       name: 'serial-number-check',
-      onChargerCall(s, call) {
+      onChargerCall(s, call, raw) {
         if (call.action !== 'BootNotification') return undefined;
+        // Forwarded byte for byte: with a key twice, the CSMS's parser may read the other serial number.
+        const duplicate = duplicateKeyIn(raw.toString());
+        if (duplicate !== null) return refuse(s, { reason: 'duplicate_key', key: duplicate, commonName: cert.commonName, serialHex: cert.serialHex });
         const serialNumber = bootSerialNumber(dialect, call.payload);
         if (serialNumber === undefined && !deps.requireSerialNumber) {
           s.log.warn({ event: 'serial_number_unchecked', reason: 'serial_number_missing', commonName: cert.commonName });
           return undefined;
         }
         if (serialNumber === cert.commonName) return undefined;
-        const detail = { reason: 'serial_number_mismatch', serialNumber: serialNumber ?? null, commonName: cert.commonName, serialHex: cert.serialHex };
-        s.log.warn({ event: 'boot_refused', ...detail });
-        deps.store?.appendAudit({ type: 'serial_number_mismatch', identity: s.identity, detail })
-          .catch((err: unknown) => s.log.error({ event: 'audit_failed', type: 'serial_number_mismatch', err: String(err) }));
-        s.close(SERIAL_MISMATCH_CLOSE_CODE, 'serial_number_mismatch');
-        // Not sent (the session is closed); keeps the CSMS from ever seeing the BootNotification.
-        return { error: { code: 'SecurityError', description: 'serial number does not match the certificate' } };
+        return refuse(s, { reason: 'serial_number_mismatch', serialNumber: serialNumber ?? null, commonName: cert.commonName, serialHex: cert.serialHex });
       },
     };
   };
+
+  /** Audits, closes the session, and keeps the BootNotification from the CSMS. */
+  function refuse(s: SessionApi, detail: Record<string, unknown> & { reason: string }): ChargerCallDecision {
+    s.log.warn({ event: 'boot_refused', ...detail });
+    deps.store?.appendAudit({ type: 'serial_number_mismatch', identity: s.identity, detail })
+      .catch((err: unknown) => s.log.error({ event: 'audit_failed', type: 'serial_number_mismatch', err: String(err) }));
+    s.close(SERIAL_MISMATCH_CLOSE_CODE, detail.reason);
+    // Not sent (the session is closed); keeps the CSMS from ever seeing the BootNotification.
+    return { error: { code: 'SecurityError', description: 'serial number does not match the certificate' } };
+  }
 }

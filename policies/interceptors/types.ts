@@ -69,7 +69,11 @@ export interface Interceptor {
   /** The session is open on both legs. */
   onOpen?(session: SessionApi): void;
   /** A charger CALL, before it would be forwarded. May answer it instead (async allowed; order is kept). */
-  onChargerCall?(session: SessionApi, call: ChargerCall): ChargerCallDecision | Promise<ChargerCallDecision>;
+  /**
+   * `raw` is the frame's bytes as received, which is what the CSMS will get if the call passes: for
+   * checks that must see what the CSMS will parse. Not to be kept (it is a view into a socket chunk).
+   */
+  onChargerCall?(session: SessionApi, call: ChargerCall, raw: Buffer): ChargerCallDecision | Promise<ChargerCallDecision>;
   /** The CSMS answered a charger CALL (e.g. BootNotification Accepted); observe only, the answer is forwarded. */
   onCsmsAnswer?(session: SessionApi, call: ChargerCall, answer: CallOutcome): void;
   /**

@@ -91,6 +91,24 @@ t.test('B01.FR.11/12: BootNotification serial number must match the certificate 
     t.same(audited!.detail, { reason: 'serial_number_mismatch', serialNumber: 'SN-FORGED', commonName: 'SN-GOOD', serialHex: cert.serialHex });
   });
 
+  t.test('a serial number given twice is refused whichever comes last: the CSMS\'s parser may keep either', async (t) => {
+    const cases: Array<[identity: string, cn: string, first: string, last: string]> = [['SC-DUP1', 'SN-DUP1', 'SN-EVIL', 'SN-DUP1'], ['SC-DUP2', 'SN-DUP2', 'SN-DUP2', 'SN-EVIL']];
+    for (const [identity, cn, first, last] of cases) {
+      await rig.addCharger(identity, { minProfile: 3, certificate: { serialNumber: cn } });
+      const cert = await rig.pki.charger(cn);
+      const charger = strictCharger(rig, identity, 'ocpp2.0.1', cert);
+      await charger.connect();
+      const closed = new Promise<number>((r) => charger.once('close', ({ code }: any) => r(code)));
+      // JSON.stringify cannot write a key twice: the frame is written by hand, as a hostile charger would.
+      charger.sendRaw(`[2,"dup-1","BootNotification",{"reason":"PowerUp","chargingStation":{"model":"m","vendorName":"v",`
+        + `"serialNumber":"${first}","serial\\u004eumber":"${last}"}}]`);
+      t.equal(await closed, SERIAL_MISMATCH_CLOSE_CODE, `${identity}: closed with 1008 (the certificate's CN given ${last === cn ? 'last' : 'first'})`);
+      t.same(rig.csmsSaw(identity, ['BootNotification']), [], `${identity}: the CSMS saw no BootNotification`);
+      const audited = await waitFor(async () => (await rig.store.readAudit(50)).find((e) => e.identity === identity), 'audit');
+      t.match(audited!.detail, { reason: 'duplicate_key', key: 'serialNumber' }, `${identity}: audited, the escaped spelling of the key recognised`);
+    }
+  });
+
   t.test('match passes to the CSMS', async (t) => {
     await rig.addCharger('SC-OK', { minProfile: 3, certificate: { serialNumber: 'SN-OK' } });
     const cert = await rig.pki.charger('SN-OK');

@@ -12,7 +12,7 @@ t.test('a throwing hook is logged and skipped, synchronously', async (t) => {
   const { logs, sink } = logCapture();
   const throwing: Interceptor = { name: 'throws', onChargerCall: () => { throw new Error('bug'); } };
   const chain = new InterceptorChain({ log: createLogger({ destination: sink }) } as unknown as SessionApi, [() => throwing, () => answering]);
-  const d = chain.chargerCall(call);
+  const d = chain.chargerCall(call, Buffer.from(JSON.stringify([2, call.id, call.action, call.payload])));
   t.notOk(d instanceof Promise, 'still the synchronous path');
   t.same(d, { answer: { currentTime: 'now' } }, 'the next interceptor decides');
   await new Promise((r) => setImmediate(r));
@@ -23,7 +23,7 @@ t.test('a rejecting hook is logged and the rest of the chain decides', async (t)
   const { logs, sink } = logCapture();
   const rejecting: Interceptor = { name: 'rejects', onChargerCall: () => Promise.reject(new Error('bug')) };
   const chain = new InterceptorChain({ log: createLogger({ destination: sink }) } as unknown as SessionApi, [() => rejecting, () => answering]);
-  t.same(await chain.chargerCall(call), { answer: { currentTime: 'now' } });
+  t.same(await chain.chargerCall(call, Buffer.from(JSON.stringify([2, call.id, call.action, call.payload]))), { answer: { currentTime: 'now' } });
   t.ok(logs.some((l) => l.event === 'interceptor_failed' && l.interceptor === 'rejects'));
 });
 
