@@ -7,6 +7,7 @@ import { parseFlags } from './flags';
 import { createLogger } from './log';
 import { currentAllocator, JEMALLOC_MALLOC_CONF } from './allocator';
 import { startHeapCompaction } from './heap-compaction';
+import { probeBackend } from './backend-probe';
 
 export const SERVE_USAGE = `Usage: ocpp-security-proxy [serve] [--config FILE] [--listen HOST:PORT] [--backend ws://...] [options]
 
@@ -34,7 +35,12 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
   const index = workerIndex();
   const config = workerConfig(loaded, index);
   const app = await startApp(config, { log: index > 1 ? log.child({ worker: index }) : log });
-  if (index === 1) printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix);
+  if (index === 1) {
+    // A CSMS not listening yet is the first thing a new operator hits: every charger gets a 503.
+    const csmsDown = await probeBackend(config.backend, 1000).then(() => null, (err: Error) => err.message);
+    if (csmsDown) log.warn({ event: 'backend_unreachable', backend: config.backend, err: csmsDown }, 'the CSMS is not reachable: chargers get 503 backend_unavailable until it is');
+    printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix, { url: config.backend, down: csmsDown });
+  }
   log.info({ event: 'proxy_started', listen: app.addresses.tls, plainListen: app.addresses.plain, admin: app.addresses.admin, backend: config.backend });
   if (index === 1) reportAllocator(log);
 
@@ -69,13 +75,19 @@ function reportAllocator(log: ReturnType<typeof createLogger>): void {
     'running on glibc malloc');
 }
 
-function printBanner(out: (line: string) => void, a: { tls: { address: string; port: number }; plain: { address: string; port: number } | null; admin: { address: string; port: number } }, devCa: string | null, prefix: string): void {
+function printBanner(out: (line: string) => void, a: { tls: { address: string; port: number }; plain: { address: string; port: number } | null; admin: { address: string; port: number } }, devCa: string | null, prefix: string,
+  csms: { url: string; down: string | null }): void {
   const host = (addr: string) => (addr === '0.0.0.0' || addr === '::' ? 'localhost' : addr.includes(':') ? `[${addr}]` : addr);
   out('');
   out('ocpp-security-proxy is running');
   out(`  Point chargers at:  wss://${host(a.tls.address)}:${a.tls.port}${prefix}<charger identity>`);
   if (a.plain) out(`  Profile 1 (plain):  ws://${host(a.plain.address)}:${a.plain.port}${prefix}<charger identity>`);
   out(`  Admin / metrics:    http://${host(a.admin.address)}:${a.admin.port}/metrics  (/healthz, /readyz)`);
+  out(`  Legacy CSMS:        ${csms.url.replace(/\/?$/, '/')}<charger identity>`);
+  if (csms.down) {
+    out(`                      NOT REACHABLE now (${csms.down}): chargers get 503 backend_unavailable until it listens`);
+    if (devCa) out('                      (to try the proxy without one, in a checkout: "npm run csms" starts a stand-in on port 9000)');
+  }
   if (devCa) {
     out(`  Trust this CA:      ${path.resolve(devCa)}`);
     out('');

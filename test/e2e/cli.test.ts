@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startLegacyCsms } from '../helpers/csms';
-import { waitFor } from '../helpers/net';
+import { freePort, waitFor } from '../helpers/net';
 import { tempDir } from '../helpers/pki';
 import { makeCharger } from '../helpers/proxy';
 
@@ -80,6 +80,8 @@ t.test('serve: banner, dev PKI, a relayed charger, graceful SIGTERM', async (t) 
   const port = Number(where?.[1]);
   t.ok(port > 0, `the real bound port is printed (${port})`);
   t.match(banner, /Admin \/ metrics:\s+http:\/\/127\.0\.0\.1:\d+\/metrics/, 'the admin address');
+  t.match(banner, new RegExp(`Legacy CSMS:\\s+${csms.url.replace(/[.]/g, '\\.')}/<charger identity>`), 'the CSMS it relays to');
+  t.notMatch(banner, /NOT REACHABLE/, 'reachable');
   const caFile = /Trust this CA:\s+(\S+)/.exec(banner)![1]!;
   t.equal(caFile, path.join(dataDir, 'pki', 'ca.crt'), 'the CA file to trust is the dev PKI CA, as an absolute path');
   t.match(banner, /WARNING: using a generated DEVELOPMENT PKI\. NOT FOR PRODUCTION\./, 'the loud development warning');
@@ -105,6 +107,36 @@ t.test('serve: banner, dev PKI, a relayed charger, graceful SIGTERM', async (t) 
   const took = end.at - signalledAt;
   t.ok(took <= graceMs + jitterMs + 1500, `exited ${took} ms after SIGTERM (grace ${graceMs} + jitter ${jitterMs})`);
   t.equal(run.stderr(), '', 'nothing on stderr');
+});
+
+t.test('serve before the CSMS listens: the banner says so; "npm run csms" then lets a charger through', async (t) => {
+  const dataDir = await dataDirFor();
+  const csmsPort = await freePort();
+  const backend = `ws://127.0.0.1:${csmsPort}/ocpp`;
+  const run = runCli(t, ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir, '--backend', backend, '--report-only', '--log-level', 'warn']);
+  const banner = await waitFor(() => (/Trust this CA:[\s\S]*WARNING/.test(run.stdout()) ? run.stdout() : ''), 'the banner', 40000, 50);
+  t.match(banner, new RegExp(`Legacy CSMS:\\s+ws://127\\.0\\.0\\.1:${csmsPort}/ocpp/<charger identity>\\s+NOT REACHABLE now \\(CSMS unreachable \\(ECONNREFUSED\\)\\)`), 'says the CSMS is not reachable, and why');
+  t.match(banner, /npm run csms/, 'and how to try without one');
+  t.ok(await waitFor(() => /"event":"backend_unreachable"/.test(run.stdout()) || undefined, 'the warning log line'), 'logged as a warning too');
+  const port = Number(/Point chargers at:\s+wss:\/\/127\.0\.0\.1:(\d+)\//.exec(banner)![1]);
+
+  // The stand-in, as the README's quick start runs it ("npm run csms" = node dist/test/stand-in-csms.js).
+  const standIn = spawn(process.execPath, [path.resolve(__dirname, '../stand-in-csms.js'), '--port', String(csmsPort)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { if (standIn.exitCode === null) standIn.kill('SIGKILL'); });
+  let standInOut = '';
+  standIn.stdout!.on('data', (d: Buffer) => (standInOut += d.toString()));
+  await waitFor(() => standInOut.includes(`stand-in CSMS listening on ${backend}`) || undefined, 'the stand-in listening', 20000, 50);
+
+  const charger = makeCharger({ identity: 'CP-CLI-2', endpoint: `wss://127.0.0.1:${port}/ocpp`, ca: readFileSync(path.join(dataDir, 'pki', 'ca.crt')) });
+  await charger.connect();
+  t.equal((await charger.call('BootNotification', { chargePointVendor: 'Acme', chargePointModel: 'X1' })).status, 'Accepted', 'the stand-in answers through the proxy');
+  await charger.close();
+  await waitFor(() => /<- CP-CLI-2 \[2,"[^"]+","BootNotification"/.test(standInOut) || undefined, 'the stand-in prints the frames it gets');
+  const stopped = new Promise((r) => standIn.once('exit', r));
+  standIn.kill('SIGTERM');
+  await stopped;
+  run.child.kill('SIGTERM');
+  t.equal((await run.exited).code, 0);
 });
 
 t.test('a port already in use is reported', async (t) => {
