@@ -7,10 +7,12 @@
  * charger, bad password, store unreachable, ...), 2 bad usage. Secrets are never printed.
  */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { ConfigError, loadConfig } from './config';
 import { parseFlags, splitExtra } from './flags';
 import { openCredentials } from './store-setup';
 import { StoreError } from './store/errors';
+import { STORE_FILE } from './store/embedded';
 import { ChargerAdmin, ChargerAdminError, parseProfile, type ChargerChanges, type ChargerView, type LockoutView } from './chargers';
 
 type Out = (line: string) => void;
@@ -112,7 +114,10 @@ export async function runChargersCommand(argv: string[], out: Out, io: ChargersI
     for (const k of CHARGER_KEYS) if (k in config) { cfg[k] = config[k]; delete config[k]; }
     if (Object.keys(cfg).length > 0 && name !== 'add' && name !== 'set') throw new UsageError(`field flags do not apply to "${name}"`);
     const conf = loadConfig({ file: flags.configFile, env: full.env, flags: config });
+    const fresh = conf.redis === null && !(await exists(path.join(conf.dataDir, STORE_FILE)));
     const creds = await openCredentials(conf);
+    // A mistyped or forgotten --data-dir would otherwise start a second store nobody serves, silently.
+    if (fresh) full.err(`note: no store in ${path.resolve(conf.dataDir)} yet: this command uses a new, empty one there (the proxy must run with --data-dir ${path.resolve(conf.dataDir)} to see it)`);
     try {
       const result = await cmd.run({ admin: new ChargerAdmin(creds, { actor: 'cli' }), pos: flags.positionals, x: extra, cfg, io: full, out });
       print(out, name, result, extra.json === true);
@@ -186,6 +191,10 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(() => true, () => false);
+}
+
 function readFile(file: string, enc: 'utf8'): Promise<string> {
   return fs.readFile(file, enc);
 }
@@ -221,7 +230,7 @@ function print(out: Out, name: string, result: unknown, asJson: boolean): void {
     return;
   }
   if ('identity' in (r ?? {}) && 'minProfile' in r) { out(describe(r as unknown as ChargerView)); return; }
-  if (Array.isArray(result)) { for (const item of result) out(Object.values(item as object).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join('\t')); return; }
+  if (Array.isArray(result)) { for (const item of result) out(Object.values(item as object).map((v) => (v === null ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v))).join('\t')); return; }
   if (name === 'unlock-address') {
     const u = r as unknown as { address: string; wasLockedUntil: string | null };
     out(`unlocked ${u.address} (${u.wasLockedUntil ? `was locked until ${u.wasLockedUntil}` : 'was not locked'}); its failed-login count is cleared`);

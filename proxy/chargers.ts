@@ -26,6 +26,9 @@ import { readImportRows } from './chargers-import';
 
 export * from './chargers-model';
 
+/** Warned when a charger that logs in with a password (Profile 1/2) is added without one. */
+const NO_PASSWORD = 'no password: the charger cannot log in with Basic auth until one is set (set --password…, or PATCH password)';
+
 /** Operator actions on chargers, factory defaults, revocations and the audit stream. */
 export class ChargerAdmin {
   /**
@@ -49,6 +52,7 @@ export class ChargerAdmin {
     const warnings: string[] = [];
     const rec: NewChargerRecord = { identity: input.identity, minProfile: input.profile ?? 2, status: 'active' };
     await this.applyFields(rec, input, warnings);
+    if (rec.password === undefined && rec.minProfile < 3) warnings.push(NO_PASSWORD);
     if (await this.creds.store.getCharger(input.identity)) throw new ChargerAdminError('already_exists', `charger ${input.identity} already exists`);
     const saved = await this.creds.store.putCharger(rec);
     await this.audit_('charger_added', input.identity, { profile: saved.minProfile, password: saved.password !== undefined });
@@ -187,12 +191,15 @@ export class ChargerAdmin {
     }
     if (errors.length > 0) throw new ChargerAdminError('import_invalid', `${errors.length} bad line(s); nothing was imported`, errors);
     const result: ImportResult = { created: [], updated: [], warnings: [] };
+    let withoutPassword = 0;
     for (const { line: _line, ...row } of rows) {
       const exists = existing.get(row.identity) !== null;
       const m = exists ? await this.set(row.identity, row) : await this.add(row);
       (exists ? result.updated : result.created).push(row.identity);
-      result.warnings.push(...m.warnings.map((w) => `${row.identity}: ${w}`));
+      result.warnings.push(...m.warnings.filter((w) => w !== NO_PASSWORD).map((w) => `${row.identity}: ${w}`));
+      if (m.warnings.includes(NO_PASSWORD)) withoutPassword++;
     }
+    if (withoutPassword > 0) result.warnings.push(`${withoutPassword} charger(s) added without a password: they cannot log in with Basic auth until one is set`);
     await this.audit_('chargers_imported', undefined, { created: result.created.length, updated: result.updated.length });
     return result;
   }

@@ -127,6 +127,19 @@ function readConfigFile(file: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/** `OCPP_PROXY_*` variables read elsewhere that are not configuration keys: secrets, and a worker's index. */
+const OTHER_ENV_NAMES = new Set(['OCPP_PROXY_SECRET', 'OCPP_PROXY_ADMIN_TOKEN', 'OCPP_PROXY_BACKEND_PASSWORD', 'OCPP_PROXY_WORKER_INDEX']);
+
+/**
+ * `OCPP_PROXY_*` variables of `env` the proxy does not read, most likely misspelt keys. Not an error
+ * as an unknown key in a file or a flag is: an environment is often shared with other programs.
+ */
+export function unknownEnvNames(env: NodeJS.ProcessEnv): string[] {
+  const known = new Set(OTHER_ENV_NAMES);
+  for (const def of KEYS) for (const name of [envName(def.key), ...(def.envAliases ?? [])]) known.add(name);
+  return Object.keys(env).filter((name) => name.startsWith('OCPP_PROXY_') && !known.has(name)).sort();
+}
+
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const values: Record<string, unknown> = {};
   for (const def of KEYS) {

@@ -13,13 +13,15 @@ export interface ParsedFlags {
 /**
  * Parses `--kebab-case` flags for every configuration key (lists may repeat: `--tls-cert a --tls-cert b`;
  * booleans take `--flag`, `--no-flag` or `--flag=false`), plus `--config FILE` and `--help`.
- * `extra` adds command-specific string options. Unknown flags are a {@link ConfigError}.
+ * `extra` adds command-specific string options, which shadow a configuration key of the same name.
+ * Unknown flags are a {@link ConfigError}.
  */
 export function parseFlags(argv: string[], extra: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {}): ParsedFlags {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { config: { type: 'string' }, help: { type: 'boolean' }, ...extra };
   const boolFlags = new Set<string>();
   for (const def of CONFIG_KEYS) {
     const name = flagName(def.key);
+    if (name in extra) continue; // a command's own option shadows the key (e.g. `chargers set --rotation on|off`)
     if (def.type === 'bool') {
       boolFlags.add(name);
       options[name] = { type: 'string' };
@@ -41,6 +43,7 @@ export function parseFlags(argv: string[], extra: Record<string, { type: 'string
   }
   const values: Record<string, unknown> = {};
   for (const def of CONFIG_KEYS) {
+    if (flagName(def.key) in extra) continue;
     const v = (parsed.values as Record<string, unknown>)[flagName(def.key)];
     if (v === undefined) continue;
     // Lists given on the command line may also be comma-separated.

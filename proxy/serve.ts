@@ -2,7 +2,7 @@ import path from 'node:path';
 import cluster from 'node:cluster';
 import { startApp } from './app';
 import { runPrimary, workerConfig, workerIndex } from './workers';
-import { loadConfig } from './config';
+import { loadConfig, unknownEnvNames } from './config';
 import { parseFlags } from './flags';
 import { createLogger } from './log';
 import { currentAllocator, JEMALLOC_MALLOC_CONF } from './allocator';
@@ -28,6 +28,8 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
   }
   const loaded = loadConfig({ file: flags.configFile, flags: flags.values });
   const log = createLogger({ level: loaded.logLevel, format: loaded.logFormat });
+  const ignored = unknownEnvNames(process.env);
+  if (ignored.length > 0 && cluster.isPrimary) log.warn({ event: 'unknown_env', names: ignored }, 'ignored: OCPP_PROXY_ variables that are no configuration key (misspelt?)');
   if (loaded.workers > 1 && cluster.isPrimary) return runPrimary(loaded, argv, log);
   // In every process that holds sessions, before the first: churn otherwise leaves old-space pages
   // fragmented (README, "Soak").

@@ -337,3 +337,35 @@ t.test('a real process: password on stdin, JSON out, exit codes', async (t) => {
   t.equal(r.code, 2);
   t.equal((await fs.stat(path.join(dir, 'server-secret'))).mode & 0o777, 0o600, 'generated secret is private');
 });
+
+t.test('operator slips get a clear word: a new store, no password, --rotation, empty reasons', async (t) => {
+  const dir = path.join(await tempDir(t), 'not-yet');
+  const cli = cliFor(['--data-dir', dir]);
+  let r = await cli(['add', 'CP-NOTE', '--password', PW]);
+  t.equal(r.code, 0, r.err);
+  t.match(r.err, new RegExp(`note: no store in ${dir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} yet: this command uses a new, empty one`), 'a store made by this command is pointed out');
+  r = await cli(['list']);
+  t.notMatch(r.err, /note:/, 'not once the store exists');
+
+  r = await cli(['add', 'CP-NOPW']);
+  t.equal(r.code, 0);
+  t.match(r.err, /warning: no password: the charger cannot log in with Basic auth until one is set/, 'a Profile 2 charger without a password is warned about');
+  t.notMatch((await cli(['add', 'CP-P3', '--profile', '3', '--serial', 'SN-P3'])).err, /no password/, 'not a Profile 3 one');
+
+  for (const args of [['--rotation', 'maybe'], ['--rotation=maybe']]) {
+    r = await cli(['set', 'CP-NOTE', ...args]);
+    t.equal(r.code, 2, args.join(' '));
+    t.match(r.err, /--rotation must be on or off/, `${args.join(' ')}: the charger's setting is meant, not the proxy-wide key`);
+  }
+  t.equal((await cli(['set', 'CP-NOTE', '--rotation', 'off'])).code, 0);
+
+  const csv = path.join(path.dirname(dir), 'nopw.csv');
+  await fs.writeFile(csv, 'identity\nCP-I1\nCP-I2\nCP-I3\n');
+  r = await cli(['import', csv]);
+  t.equal(r.code, 0);
+  t.equal((r.out.match(/without a password/g) ?? []).length, 1, 'an import says it once, with the count');
+  t.match(r.out, /3 charger\(s\) added without a password/);
+
+  t.equal((await cli(['revoke', '0A:1B'])).code, 0);
+  t.match((await cli(['revocations'])).out, /^a1b\t-\t\d{4}-/m, 'no reason shows as -, not null');
+});

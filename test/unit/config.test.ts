@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, parseHostPort, type ProxyConfig } from '../../proxy/config';
+import { ConfigError, loadConfig, parseHostPort, unknownEnvNames, type ProxyConfig } from '../../proxy/config';
 import { CONFIG_KEYS, envName, flagName } from '../../proxy/config-keys';
 import { parseFlags, splitExtra } from '../../proxy/flags';
 
@@ -222,4 +222,11 @@ t.test('the key table is consistent', async (t) => {
     t.ok(k.doc.length > 5, `${k.key} has a doc line`);
     t.match(k.key, /^[a-z][A-Za-z]*$/, `${k.key} is camelCase`);
   }
+});
+
+t.test('unknownEnvNames: OCPP_PROXY_ variables the proxy does not read', async (t) => {
+  t.same(unknownEnvNames({
+    OCPP_PROXY_MAX_SESSIONS: '5', OCPP_PROXY_MAX_SESION: '5', OCPP_PROXY_REDIS_URL: 'redis://r', OCPP_PROXY_SECRET: 'x', OCPP_PROXY_ADMIN_TOKEN: 'y',
+    OCPP_PROXY_BACKEND_PASSWORD: 'z', OCPP_PROXY_WORKER_INDEX: '2', OCPP_PROXY_LISTN: 'a', HOME: '/root', OCPP_PROXYISH: '1',
+  }), ['OCPP_PROXY_LISTN', 'OCPP_PROXY_MAX_SESION'], 'misspelt keys, sorted; keys, aliases, secrets and the worker index are known');
 });
