@@ -6,6 +6,7 @@ import {
 import { InterceptorChain } from './interceptor-chain';
 import { CallLine } from './call-line';
 import { ownBytes } from './own-bytes';
+import { LogBudget } from './log-budget';
 import { clampReason, codeForCharger, codeForCsms } from './close-codes';
 import type { Logger } from './log';
 import type { ChargerRecord } from './store/types';
@@ -48,6 +49,8 @@ const HIGH_WATER = 1 << 20;
 /** Charger frames queued behind a pending interceptor decision beyond which the charger is no longer read. */
 const BACKLOG_PAUSE = 16;
 const SEND_TEXT = { binary: false } as const;
+/** `frame_refused` lines per session and minute; the rest are counted, and summed up in the next line. */
+const REFUSALS_LOGGED_PER_MINUTE = 20;
 
 /**
  * One charger ↔ CSMS pair. Frames are forwarded as their original text after reading only their
@@ -91,6 +94,8 @@ export class Session extends EventEmitter implements SessionApi {
   private heldBack = { charger: false, csms: false };
   private delivered = { charger: false, csms: false };
   private ended: SessionEnd | null = null;
+  /** Made at the first refused frame: most sessions never have one. */
+  private refusalLines: LogBudget | null = null;
 
   constructor(opts: SessionOptions) {
     super();
@@ -325,8 +330,9 @@ export class Session extends EventEmitter implements SessionApi {
   }
 
   private refuse(direction: Direction, problem: string, detail: string): void {
-    this.log.warn({ event: 'frame_refused', direction, problem, detail });
     this.opts.observer?.frameRefused?.(direction, problem);
+    const verdict = (this.refusalLines ??= new LogBudget(REFUSALS_LOGGED_PER_MINUTE, 60_000)).take();
+    if (verdict.log) this.log.warn({ event: 'frame_refused', direction, problem, detail, ...(verdict.suppressedBefore > 0 ? { suppressedBefore: verdict.suppressedBefore } : {}) });
   }
 
   private ping(): void {
@@ -360,6 +366,8 @@ export class Session extends EventEmitter implements SessionApi {
       if (terminate) ws.terminate();
       else if (ws.readyState === 0 || ws.readyState === 1) ws.close(code, clampReason(end.reason));
     }
+    const held = this.refusalLines?.held() ?? 0;
+    if (held > 0) this.log.warn({ event: 'frame_refused_suppressed', count: held }, 'refused frames not logged one by one (see frames_refused_total)');
     this.interceptors.close(end);
     this.emit('close', end);
   }

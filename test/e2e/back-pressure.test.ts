@@ -124,5 +124,10 @@ t.test('a reader that stops: the proxy pushes back instead of buffering, and los
     await answered;
     t.equal(wrong, 0, `all ${BAD} answers arrive, each a CALLERROR with its call's id, in order`);
     t.equal(csms.readyState, WebSocket.OPEN, 'the CSMS leg is untouched');
+    const refusedLines = (await proxy.settledLogs()).filter((l) => l.event === 'frame_refused');
+    t.ok(refusedLines.length <= 20, `${refusedLines.length} frame_refused log lines for ${BAD} refused frames: the rest counted, not logged one by one`);
+    const metrics = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
+    const counted = Number(/ocpp_proxy_frames_refused_total\{direction="charger_to_csms",problem="bad_shape"\} (\d+)/.exec(metrics)?.[1]);
+    t.ok(counted >= BAD, `every one counted in frames_refused_total (${counted})`);
   });
 });
