@@ -63,7 +63,7 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
         continue;
       }
       if (verdict) return refuse(deps, ctx, verdict, socket, head);
-      if (socket.destroyed) return;
+      if (socket.destroyed) return deps.rejected(ctx, CLIENT_GONE);
     }
   } catch (err) {
     // Fail closed: a gate that cannot decide (store down, bug) refuses with 503, never admits.
@@ -83,6 +83,7 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
   }
 
   if (socket.destroyed) {
+    deps.rejected(ctx, CLIENT_GONE);
     csms.close(1001, 'charger went away during handshake');
     return;
   }
@@ -98,6 +99,9 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
   deps.rejected(ctx, { status: 400, reason: 'bad_handshake' });
   csms.close(1001, 'charger handshake failed');
 }
+
+/** The charger closed its connection while the gates or the CSMS dial ran: nobody to answer (499, as nginx logs it). */
+const CLIENT_GONE: Rejection = { status: 499, reason: 'client_gone' };
 
 function destroySocket(this: Duplex): void {
   this.destroy();

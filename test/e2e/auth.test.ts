@@ -1,5 +1,7 @@
 import t from 'tap';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import tls from 'node:tls';
+import Redis from 'ioredis';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { makeTestPki, type TestPki } from '../helpers/pki';
@@ -207,6 +209,24 @@ for (const kind of stores) {
       const seen = fromClients();
       const admission = seen.slice(0, seen.findIndex((c) => c.startsWith('eval')) + 1);
       t.same(admission, ['get', 'mget', 'evalsha'], 'three requests: the address lockout, the record with the identity\'s counters, the claim');
+    });
+
+    if (kind === 'redis') t.test('a charger that leaves while its admission waits on the store: counted as client_gone, the CSMS never dialled', async (t) => {
+      const admin = new Redis(redis!.url);
+      t.teardown(() => admin.disconnect());
+      const before = csms.handshakes.length;
+      await admin.call('CLIENT', 'PAUSE', '1000', 'ALL'); // the admission's store reads wait
+      const socket = tls.connect({ port: proxy.addresses.tls.port, host: '127.0.0.1', ca, servername: 'localhost' });
+      socket.on('error', () => undefined);
+      await new Promise((r) => socket.once('secureConnect', r));
+      socket.write([`GET /ocpp/${id('P2')} HTTP/1.1`, 'Host: localhost', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+        'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Protocol: ocpp1.6', `Authorization: ${basic(id('P2'), 'correct-horse-battery')}`, '', ''].join('\r\n'));
+      await sleep(200);
+      socket.destroy();
+      await waitFor(() => proxy.logs.some((l) => l.event === 'upgrade_rejected' && l.reason === 'client_gone' && l.identity === id('P2') && l.status === 499) || undefined,
+        'the abandoned attempt logged', 5000);
+      t.equal(csms.handshakes.length, before, 'the CSMS was not dialled for it');
+      t.match(await proxy.metrics.metricsText(), /ocpp_proxy_upgrade_attempts_total\{result="rejected",reason="client_gone"\} 1/, 'and counted');
     });
 
     t.test('a newer connection for the same identity replaces the older one', async (t) => {
