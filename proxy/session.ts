@@ -92,6 +92,8 @@ export class Session extends EventEmitter implements SessionApi {
    * delivered nothing is judged as usual, so a stalled or dead peer is still found.
    */
   private heldBack = { charger: false, csms: false };
+  /** Answers to a leg's own frames written over the high-water mark and not yet flushed: it is not read meanwhile. */
+  private readonly unreadAnswers = { charger: 0, csms: 0 };
   private delivered = { charger: false, csms: false };
   private ended: SessionEnd | null = null;
   /** Made at the first refused frame: most sessions never have one. */
@@ -294,12 +296,26 @@ export class Session extends EventEmitter implements SessionApi {
     // Over the mark: hold `from` back until this frame (so everything before it) is written. Also
     // when `from` is already paused: a charger paused for its backlog would otherwise wait forever.
     if (!from.isPaused) this.holdBack(from);
-    to.send(frame, SEND_TEXT, () => this.release(from));
+    if (to !== from) {
+      to.send(frame, SEND_TEXT, () => this.release(from));
+      return;
+    }
+    // An answer to the peer's own frames: it stays unread until this answer is written, whatever
+    // else (its backlog drained, the other leg's queue emptied) would resume it meanwhile.
+    const leg = to === this.charger ? 'charger' : 'csms';
+    this.unreadAnswers[leg]++;
+    to.send(frame, SEND_TEXT, () => {
+      this.unreadAnswers[leg]--;
+      this.release(from);
+    });
   }
 
-  /** Reads a held-back leg again, unless the charger still waits for an interceptor's decision. */
+  /**
+   * Reads a held-back leg again, unless the charger still waits for an interceptor's decision or an
+   * answer to the leg's own frames is still queued over the high-water mark.
+   */
   private release(leg: WebSocket): void {
-    if (!leg.isPaused || (leg === this.charger && this.chargerBusy)) return;
+    if (!leg.isPaused || (leg === this.charger && this.chargerBusy) || this.unreadAnswers[leg === this.charger ? 'charger' : 'csms'] > 0) return;
     leg.resume();
   }
 

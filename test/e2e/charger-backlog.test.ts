@@ -44,3 +44,34 @@ t.test('a flood behind a pending interceptor decision waits at the charger and a
   }, 'every frame at the CSMS', 30_000, 100);
   t.same(ids, ['first', ...Array.from({ length: FRAMES }, (_, i) => `f-${i}`)], 'all arrive, in the order sent');
 });
+
+t.test('a charger flooding calls the proxy answers asynchronously, reading none of the answers, is no longer read', async (t) => {
+  const BIG = 'z'.repeat(16 * 1024);
+  const asyncAnswerer: InterceptorFactory = () => ({
+    name: 'async-answerer',
+    // Like the proxy's own security-event answers, which wait for an audit write first.
+    onChargerCall: (_s, call) => (call.action === 'DataTransfer' ? new Promise((r) => setImmediate(() => r({ answer: { status: 'Accepted', data: BIG } }))) : undefined),
+  });
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, reportOnly: 'true' }, { interceptors: [asyncAnswerer] });
+  t.teardown(() => proxy.stop());
+  const charger = new WebSocket(`${proxy.tlsUrl}/CP-ASYNC`, ['ocpp1.6'], { ca: proxy.caPem, servername: 'localhost', perMessageDeflate: false } as WebSocket.ClientOptions);
+  await new Promise<void>((resolve, reject) => { charger.once('open', () => resolve()); charger.once('error', reject); });
+  t.teardown(() => charger.terminate());
+  charger.pause();
+  let answers = 0;
+  charger.on('message', () => answers++);
+
+  const CALLS = 4000; // 4,000 × 16 KiB ≈ 62 MiB of answers, far past the kernel's socket buffers
+  for (let i = 0; i < CALLS; i++) charger.send(JSON.stringify([2, `a-${i}`, 'DataTransfer', { vendorId: 'v' }]));
+  await sleep(2000);
+  const session = proxy.server.sessions.get('CP-ASYNC') as unknown as { charger: WebSocket };
+  const queuedAtProxy = session.charger.bufferedAmount;
+  t.ok(queuedAtProxy < 2 * 2 ** 20, `${(queuedAtProxy / 2 ** 20).toFixed(1)} MiB of answers queued in the proxy (high-water mark 1 MiB)`);
+  const answeredSoFar = Number(/ocpp_proxy_locally_answered_calls_total\{action="DataTransfer"\} (\d+)/.exec(await proxy.metrics.metricsText())?.[1] ?? 0);
+  t.ok(answeredSoFar < CALLS / 2, `the proxy answered ${answeredSoFar} of ${CALLS} calls, then stopped reading the charger`);
+  charger.resume();
+  await waitFor(() => answers === CALLS || undefined, 'every call answered once the charger reads', 30_000, 100);
+  t.equal(csms.received('CP-ASYNC').length, 0, 'none of them reached the CSMS');
+});
