@@ -1,30 +1,22 @@
-import { isIP, isIPv4 } from 'node:net';
+import { isIP, isIPv4, SocketAddress } from 'node:net';
 import type { CredentialStore } from '../proxy/store/types';
+import { addressKey, identityKey } from '../proxy/store/counter-keys';
 
-/** The store key of an identity's failure count and lockout. */
-export function identityKey(identity: string): string {
-  return `id:${identity}`;
-}
-
-/** The store key of a source address's failure count and lockout, as the proxy spells the address. */
-export function addressKey(address: string): string {
-  return `ip:${address}`;
-}
 
 /**
  * Every spelling under which the proxy may have counted an address given by an operator: Node
  * reports an IPv4 client as `10.0.0.5` on an IPv4 listener and as `::ffff:10.0.0.5` on a dual-stack
- * one. IPv6 is written in its canonical compressed lower-case form, as Node reports it.
+ * one. IPv6 is written as Node writes a peer's address (compressed, lower case, IPv4-mapped dotted).
  * Returns null for text that is not an IP address.
  */
 export function addressSpellings(address: string): string[] | null {
   const text = address.trim();
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(text);
-  const v4 = mapped ? mapped[1]! : text;
-  if (isIPv4(v4)) return [v4, `::ffff:${v4}`];
+  if (isIPv4(text)) return [text, `::ffff:${text}`];
   if (isIP(text) !== 6) return null;
-  if (text.includes('%')) return [text.toLowerCase()]; // a zone index: URL does not take it
-  return [new URL(`http://[${text}]/`).hostname.slice(1, -1)];
+  if (text.includes('%')) return [text.toLowerCase()]; // a zone index, which SocketAddress drops
+  const canonical = new SocketAddress({ address: text, family: 'ipv6' }).address; // Node's own spelling (::ffff:a00:5 → ::ffff:10.0.0.5)
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(canonical);
+  return mapped ? [mapped[1]!, canonical] : [canonical];
 }
 
 /** Limits of the brute-force guard. */

@@ -14,7 +14,8 @@
  * Rotation and profile-upgrade requests are only recorded here; the running proxy acts on them.
  */
 import type { Credentials } from './store-setup';
-import { addressKey, addressSpellings, identityKey } from '../policies/brute-force';
+import { addressSpellings } from '../policies/brute-force';
+import { addressKey, identityKey } from './store/counter-keys';
 import type { AuditEvent, ChargerPatch, ChargerRecord, NewChargerRecord, SecurityProfile } from './store/types';
 
 import {
@@ -34,7 +35,8 @@ export class ChargerAdmin {
   /**
    * @param creds the opened store and keys (`openCredentials`)
    * @param opts.actor recorded in audit events (`cli`, `admin-api`)
-   * @param opts.servingProcess true when this runs inside the proxy that admits chargers (the admin API)
+   * @param opts.servingProcess true when this runs inside the one process that admits chargers (the
+   *   admin API of a proxy without workers: each worker has lockouts of its own with the embedded store)
    */
   constructor(private readonly creds: Credentials, private readonly opts: { actor?: string; servingProcess?: boolean } = {}) {}
 
@@ -94,11 +96,11 @@ export class ChargerAdmin {
    * `unlockAddress`). @throws ChargerAdminError `not_found`, `lockouts_elsewhere`
    */
   async unlock(identity: string): Promise<ChargerView> {
-    this.needLockouts(`POST /api/v1/chargers/${identity}/unlock`);
+    this.needLockouts(`POST /api/v1/chargers/${encodeURIComponent(identity)}/unlock`);
     const before = await this.show(identity);
     const key = identityKey(identity);
     await Promise.all([this.creds.store.setLockout(key, 0), this.creds.store.resetFailures(key)]);
-    await this.audit_('lockout_cleared', identity, { wasLockedUntil: before.lockout?.lockedUntil ?? null });
+    await this.audit_('identity_unlocked', identity, { wasLockedUntil: before.lockout?.lockedUntil ?? null });
     return { ...before, lockout: viewLockout(0, 0) };
   }
 
@@ -109,7 +111,7 @@ export class ChargerAdmin {
   async unlockAddress(address: string): Promise<{ address: string; wasLockedUntil: string | null }> {
     const spellings = typeof address === 'string' ? addressSpellings(address) : null;
     if (!spellings) throw new ChargerAdminError('bad_input', 'the address must be an IPv4 or IPv6 address');
-    this.needLockouts(`POST /api/v1/addresses/${spellings[0]}/unlock`);
+    this.needLockouts(`POST /api/v1/addresses/${encodeURIComponent(spellings[0]!)}/unlock`);
     const keys = spellings.map(addressKey);
     const until = Math.max(...(await Promise.all(keys.map((k) => this.creds.store.getLockout(k)))));
     await Promise.all(keys.flatMap((k) => [this.creds.store.setLockout(k, 0), this.creds.store.resetFailures(k)]));
@@ -250,8 +252,8 @@ export class ChargerAdmin {
 
   private needLockouts(apiCall: string): void {
     if (this.lockoutsVisible) return;
-    throw new ChargerAdminError('lockouts_elsewhere', 'the embedded store keeps lockouts in the memory of the proxy that serves it, '
-      + `out of reach of this command: use the proxy's admin API (${apiCall}) or restart the proxy`);
+    throw new ChargerAdminError('lockouts_elsewhere', 'the embedded store keeps lockouts in the memory of each proxy process that serves it, '
+      + `out of reach of this command: use the admin API of a single-process proxy (${apiCall}), or restart the proxy; with workers, use Redis`);
   }
 
   private async get(identity: string): Promise<ChargerRecord> {

@@ -39,7 +39,7 @@ export const CONFIG_KEYS = [
   { key: 'maxFrameBytes', type: 'int', default: 262144, min: 1024, doc: 'Largest frame accepted from either side; a bigger one closes the session with 1009.' },
   { key: 'handshakeTimeoutMs', type: 'int', default: 10000, min: 100, doc: 'A TLS or HTTP handshake not finished in this time is cut.' },
   { key: 'pingIntervalMs', type: 'int', default: 30000, min: 0, doc: 'WebSocket ping interval on both legs; a peer that misses a pong is declared dead and both legs close. 0 disables.' },
-  { key: 'callTimeoutMs', type: 'int', default: 30000, min: 100, doc: 'How long a call injected by the proxy waits for the charger\'s answer.' },
+  { key: 'callTimeoutMs', type: 'int', default: 30000, min: 100, doc: 'How long a call injected by the proxy waits for the charger\'s answer; also how long a CSMS call the charger leaves unanswered holds the proxy\'s own calls back.' },
   { key: 'maxHeldFrames', type: 'int', default: 1000, min: 1, doc: 'CSMS frames held back while an injected call is in flight; beyond this the session is closed (1013) rather than buffering without bound.' },
   { key: 'heapCompaction', type: 'bool', default: true, doc: 'Compact the V8 heap (V8 --compact-on-every-full-gc) at most once per `heapCompactionIntervalS`: the first full garbage collection that starts after the interval compacts. Without it, reconnect churn leaves the old generation fragmented and resident memory creeps (README, "Soak").' },
   { key: 'heapCompactionIntervalS', type: 'int', default: 60, min: 0, doc: 'Seconds between two compacting garbage collections; 0 compacts at every full collection, which lengthens each pause of a reconnect storm several-fold.' },

@@ -40,10 +40,10 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
   if (index === 1) {
     // A CSMS not listening yet is the first thing a new operator hits: every charger gets a 503.
     const csmsDown = await probeBackend(config.backend, 1000).then(() => null, (err: Error) => err.message);
-    if (csmsDown) log.warn({ event: 'backend_unreachable', backend: config.backend, err: csmsDown }, 'the CSMS is not reachable: chargers get 503 backend_unavailable until it is');
-    printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix, { url: config.backend, down: csmsDown });
+    if (csmsDown) log.warn({ event: 'backend_unreachable', backend: withoutCredentials(config.backend), err: csmsDown }, 'the CSMS is not reachable: chargers get 503 backend_unavailable until it is');
+    printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix, { url: withoutCredentials(config.backend), down: csmsDown });
   }
-  log.info({ event: 'proxy_started', listen: app.addresses.tls, plainListen: app.addresses.plain, admin: app.addresses.admin, backend: config.backend });
+  log.info({ event: 'proxy_started', listen: app.addresses.tls, plainListen: app.addresses.plain, admin: app.addresses.admin, backend: withoutCredentials(config.backend) });
   if (index === 1) reportAllocator(log);
 
   return new Promise<number>((resolve) => {
@@ -75,6 +75,19 @@ function reportAllocator(log: ReturnType<typeof createLogger>): void {
   }
   log.warn({ event: 'allocator', allocator, hint: `preload jemalloc, as the container image does with its copy (Debian: apt-get install libjemalloc2, LD_PRELOAD=/usr/lib/<arch>-linux-gnu/libjemalloc.so.2 MALLOC_CONF=${JEMALLOC_MALLOC_CONF}): glibc malloc slows the relay after thousands of sessions close at once` },
     'running on glibc malloc');
+}
+
+/** A URL fit to print: any `user:password@` part masked. */
+export function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password) return url;
+    u.username = u.username ? '***' : '';
+    u.password = u.password ? '***' : '';
+    return u.toString();
+  } catch {
+    return url;
+  }
 }
 
 function printBanner(out: (line: string) => void, a: { tls: { address: string; port: number }; plain: { address: string; port: number } | null; admin: { address: string; port: number } }, devCa: string | null, prefix: string,

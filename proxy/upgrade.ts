@@ -87,6 +87,11 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
     csms.close(1001, 'charger went away during handshake');
     return;
   }
+  if (!socket.readable || !socket.writable) { // ws would drop it unanswered
+    deps.rejected(ctx, CLIENT_GONE);
+    csms.close(1001, 'charger went away during handshake');
+    return;
+  }
   (req as RequestWithChoice)[CHOSEN] = csms.protocol || false;
   let completed = false;
   deps.wss.handleUpgrade(req, socket, head, (charger) => {

@@ -15,6 +15,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got "${values.port}"`);
   const csms = await startLegacyCsms({
     port: port === 0 ? undefined : port,
+    protocols: ['ocpp1.6', 'ocpp2.0', 'ocpp2.0.1', 'ocpp2.1'], // every subprotocol the proxy relays by default
+    record: false, // it may run for days: print frames, keep none (nor any Basic password)
     onClient: (client) => {
       console.log(`charger ${client.identity} connected (${client.protocol})`);
       client.on('message', ({ message, outbound }: { message: Buffer | string; outbound: boolean }) =>

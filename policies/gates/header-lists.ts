@@ -6,8 +6,8 @@
 
 const OWS = '[ \\t]*';
 const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
-const QUOTED = '"(?:[^"\\\\]|\\\\.)*"';
-const EXTENSION = `${TOKEN}(?:${OWS};${OWS}${TOKEN}(?:${OWS}=${OWS}(?:${TOKEN}|${QUOTED}))?)*`;
+// As ws reads a parameter: `name`, `name=token` or `name="token"`, no space around `=`.
+const EXTENSION = `${TOKEN}(?:${OWS};${OWS}${TOKEN}(?:=(?:${TOKEN}|"${TOKEN}"))?)*`;
 const EXTENSION_LIST = new RegExp(`^${OWS}${EXTENSION}(?:${OWS},${OWS}${EXTENSION})*${OWS}$`);
 const TOKEN_ONLY = new RegExp(`^${TOKEN}$`);
 
@@ -16,7 +16,7 @@ const TOKEN_ONLY = new RegExp(`^${TOKEN}$`);
  * list of distinct tokens (an empty element, a space inside a name, a name offered twice).
  */
 export function parseSubprotocols(header: string): string[] | null {
-  const names = header.split(',').map((s) => s.trim());
+  const names = header.split(',').map((s) => s.replace(/^[ \t]+|[ \t]+$/g, '')); // only spaces and tabs are whitespace here
   if (names.some((n) => !TOKEN_ONLY.test(n))) return null;
   return new Set(names).size === names.length ? names : null;
 }

@@ -13,7 +13,7 @@ export function subprotocolGate(supported: readonly string[]): Gate {
     name: 'subprotocol',
     check(ctx: UpgradeContext): GateVerdict {
       const header = ctx.req.headers['sec-websocket-protocol'];
-      const offered = header === undefined || header.trim() === '' ? [] : parseSubprotocols(header);
+      const offered = header === undefined ? [] : parseSubprotocols(header); // present but empty: ws refuses it too
       if (!offered) return reject(400, 'bad_handshake');
       ctx.offeredProtocols = offered;
       ctx.acceptableProtocols = ctx.offeredProtocols.filter((p) => allowed.has(p));

@@ -55,10 +55,11 @@ export function serialNumberCheck(deps: SerialNumberCheckDeps): InterceptorFacto
   /** Audits, closes the session, and keeps the BootNotification from the CSMS. */
   function refuse(s: SessionApi, detail: Record<string, unknown> & { reason: string }): ChargerCallDecision {
     s.log.warn({ event: 'boot_refused', ...detail });
-    deps.store?.appendAudit({ type: 'serial_number_mismatch', identity: s.identity, detail })
-      .catch((err: unknown) => s.log.error({ event: 'audit_failed', type: 'serial_number_mismatch', err: String(err) }));
+    const type = detail.reason === 'duplicate_key' ? 'serial_number_ambiguous' : 'serial_number_mismatch';
+    deps.store?.appendAudit({ type, identity: s.identity, detail })
+      .catch((err: unknown) => s.log.error({ event: 'audit_failed', type, err: String(err) }));
     s.close(SERIAL_MISMATCH_CLOSE_CODE, detail.reason);
     // Not sent (the session is closed); keeps the CSMS from ever seeing the BootNotification.
-    return { error: { code: 'SecurityError', description: 'serial number does not match the certificate' } };
+    return { error: { code: 'SecurityError', description: 'BootNotification refused: its serial number is not the certificate\'s' } };
   }
 }

@@ -15,7 +15,8 @@ export function duplicateKeyIn(text: string): string | null {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
       let end = i + 1;
-      while (text.charCodeAt(end) !== 0x22) end += text.charCodeAt(end) === 0x5c /* \ */ ? 2 : 1;
+      while (end < text.length && text.charCodeAt(end) !== 0x22) end += text.charCodeAt(end) === 0x5c /* \ */ ? 2 : 1;
+      if (end >= text.length) return null; // not JSON after all: nothing to compare
       const keys = objects[objects.length - 1];
       if (expectKey && keys) {
         const key = JSON.parse(text.slice(i, end + 1)) as string;

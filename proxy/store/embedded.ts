@@ -11,6 +11,7 @@
  * The audit stream is a separate capped JSON-lines file. Brute-force counters and lockouts stay in
  * memory, per process: they are not shared with the CLI or other processes and reset on restart.
  */
+import { identityKey } from './counter-keys';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -226,7 +227,7 @@ export class EmbeddedStore implements CredentialStore {
 
   async readAdmission(identity: string): Promise<AdmissionRead> {
     const record = await this.getCharger(identity);
-    const key = `id:${identity}`;
+    const key = identityKey(identity);
     return { record, lockedUntil: this.#counters.getLockout(key), failures: this.#counters.failures(key) };
   }
 

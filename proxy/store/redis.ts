@@ -14,6 +14,7 @@
  * Record transitions read the record, compute the next one with the shared pure functions in
  * `transitions.ts`, and write it with an atomic compare-and-set, retrying when another writer won.
  */
+import { identityKey, identityOfKey } from './counter-keys';
 import { randomUUID } from 'node:crypto';
 import { StoreError } from './errors';
 import { connectRedis, type RedisClientOptions, type StoreRedis } from './redis-client';
@@ -199,7 +200,7 @@ export class RedisStore implements CredentialStore {
 
   readAdmission(identity: string): Promise<AdmissionRead> {
     return this.#call(async () => {
-      const id = `id:${identity}`;
+      const id = identityKey(identity);
       const [raw, owner, lock, failures] = await this.#r.mget(
         this.#chargerKey(identity), this.#ownerKey(identity), this.#counterKey('lock', id), this.#counterKey('fail', id),
       );
@@ -306,7 +307,8 @@ export class RedisStore implements CredentialStore {
   }
 
   #counterKey(kind: 'fail' | 'lock', key: string): string {
-    return key.startsWith('id:') ? `${this.#p}{${key.slice(3)}}:${kind}` : `${this.#p}${kind}:{${key}}`;
+    const identity = identityOfKey(key);
+    return identity !== null ? `${this.#p}{${identity}}:${kind}` : `${this.#p}${kind}:{${key}}`;
   }
 }
 

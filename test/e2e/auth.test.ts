@@ -180,7 +180,7 @@ for (const kind of stores) {
       t.equal(again.status, 101, 'admitted at once after the address unlock');
       again.ws?.close();
       const audit = await api('GET', '/audit?limit=5');
-      t.ok(audit.body.items.some((e: any) => e.type === 'lockout_cleared' && e.identity === ident), 'identity unlock audited');
+      t.ok(audit.body.items.some((e: any) => e.type === 'identity_unlocked' && e.identity === ident), 'identity unlock audited');
       t.ok(audit.body.items.some((e: any) => e.type === 'address_unlocked' && e.detail.address === '127.0.0.1'), 'address unlock audited');
     });
 

@@ -105,6 +105,7 @@ t.test('B01.FR.11/12: BootNotification serial number must match the certificate 
       t.equal(await closed, SERIAL_MISMATCH_CLOSE_CODE, `${identity}: closed with 1008 (the certificate's CN given ${last === cn ? 'last' : 'first'})`);
       t.same(rig.csmsSaw(identity, ['BootNotification']), [], `${identity}: the CSMS saw no BootNotification`);
       const audited = await waitFor(async () => (await rig.store.readAudit(50)).find((e) => e.identity === identity), 'audit');
+      t.equal(audited!.type, 'serial_number_ambiguous');
       t.match(audited!.detail, { reason: 'duplicate_key', key: 'serialNumber' }, `${identity}: audited, the escaped spelling of the key recognised`);
     }
   });

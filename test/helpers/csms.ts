@@ -41,6 +41,8 @@ export interface LegacyCsmsOptions {
   /** Called for each connected client to register handlers (BootNotification etc. have defaults). */
   onClient?: (client: any) => void;
   bootStatus?: 'Accepted' | 'Pending' | 'Rejected';
+  /** Keep every frame and handshake (default true); a long-running stand-in keeps none. */
+  record?: boolean;
 }
 
 /**
@@ -54,7 +56,7 @@ export async function startLegacyCsms(opts: LegacyCsmsOptions = {}): Promise<Leg
   const handshakes: SeenHandshake[] = [];
   const clients = new Map<string, any>();
   server.auth((accept: any, reject: any, handshake: any) => {
-    handshakes.push({ identity: handshake.identity, headers: handshake.headers, password: handshake.password, protocols: [...handshake.protocols] });
+    if (opts.record !== false) handshakes.push({ identity: handshake.identity, headers: handshake.headers, password: handshake.password, protocols: [...handshake.protocols] });
     const status = opts.refuse?.(handshake.identity);
     if (status) reject(status);
     else accept();
@@ -62,7 +64,7 @@ export async function startLegacyCsms(opts: LegacyCsmsOptions = {}): Promise<Leg
   server.on('client', (client: any) => {
     clients.set(client.identity, client);
     client.on('message', ({ message, outbound }: { message: Buffer | string; outbound: boolean }) => {
-      frames.push({ identity: client.identity, raw: message.toString(), outbound });
+      if (opts.record !== false) frames.push({ identity: client.identity, raw: message.toString(), outbound });
     });
     client.handle('BootNotification', () => ({ status: opts.bootStatus ?? 'Accepted', currentTime: new Date().toISOString(), interval: 300 }));
     client.handle('Heartbeat', () => ({ currentTime: new Date().toISOString() }));

@@ -310,7 +310,7 @@ t.test('lockouts: shown and lifted with Redis, refused with a pointer to the adm
   r = await cli(['unlock-address', 'not-an-address']);
   t.equal(r.code, 1);
   t.match(r.err, /bad_input/);
-  t.match((await cli(['audit', '--limit', '5'])).out, /address_unlocked[\s\S]*lockout_cleared|lockout_cleared[\s\S]*address_unlocked/, 'both audited');
+  t.match((await cli(['audit', '--limit', '5'])).out, /address_unlocked[\s\S]*identity_unlocked|identity_unlocked[\s\S]*address_unlocked/, 'both audited');
 });
 
 t.test('a real process: password on stdin, JSON out, exit codes', async (t) => {

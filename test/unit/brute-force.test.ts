@@ -49,6 +49,8 @@ t.test('addressSpellings: every spelling the proxy may have counted an operator-
   t.same(addressSpellings(' ::FFFF:10.0.0.5 '), ['10.0.0.5', '::ffff:10.0.0.5'], 'IPv4-mapped, any case, trimmed');
   t.same(addressSpellings('2001:DB8:0:0:0:0:0:7'), ['2001:db8::7'], 'IPv6 in canonical compressed lower case, as Node reports it');
   t.same(addressSpellings('::1'), ['::1']);
+  t.same(addressSpellings('::ffff:a00:5'), ['10.0.0.5', '::ffff:10.0.0.5'], 'IPv4-mapped written in hex is the same address');
+  t.same(addressSpellings('::10.0.0.5'), ['::10.0.0.5'], 'IPv4-compatible kept as Node writes it');
   t.same(addressSpellings('fe80::1%eth0'), ['fe80::1%eth0'], 'a zone index kept');
   for (const bad of ['', 'localhost', '10.0.0.300', '10.0.0', '1.2.3.4/24', '::ffff:10.0.0.300']) t.equal(addressSpellings(bad), null, `refused: "${bad}"`);
 });

@@ -3,13 +3,13 @@
  * CSMS's outstanding call, but not for one the charger left unanswered past the timeout, whose late
  * answer still goes to the CSMS.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { CallLine } from '../../proxy/call-line';
-import { sleep } from '../helpers/net';
+import { sleep, waitFor } from '../helpers/net';
 
 const frameOf = (id: string) => Buffer.from(JSON.stringify([2, id, 'GetConfiguration', {}]));
 
-function line(csmsCallTimeoutMs: number) {
+function line(t: Test, csmsCallTimeoutMs: number) {
   const sent: string[] = [];
   const l = new CallLine((f) => sent.push(f.toString()), 16, () => { throw new Error('overflow'); }, csmsCallTimeoutMs);
   t.teardown(() => l.close());
@@ -17,7 +17,7 @@ function line(csmsCallTimeoutMs: number) {
 }
 
 t.test('an injected call waits while the CSMS call is answered in time', async (t) => {
-  const { l, injectedIds } = line(5_000);
+  const { l, injectedIds } = line(t, 5_000);
   t.ok(l.fromCsms(frameOf('c1'), 2, 'c1'), 'the CSMS call goes to the charger');
   const injected = l.inject('ChangeConfiguration', { key: 'AuthorizationKey', value: 'x' }, 1_000);
   await sleep(30);
@@ -29,12 +29,12 @@ t.test('an injected call waits while the CSMS call is answered in time', async (
 });
 
 t.test('a CSMS call the charger never answers stops holding the line after the timeout', async (t) => {
-  const { l, injectedIds } = line(150);
+  const { l, injectedIds } = line(t, 500);
   l.fromCsms(frameOf('stalled'), 2, 'stalled');
-  const injected = l.inject('ChangeConfiguration', { key: 'AuthorizationKey', value: 'x' }, 2_000);
-  await sleep(60);
+  const injected = l.inject('ChangeConfiguration', { key: 'AuthorizationKey', value: 'x' }, 5_000);
+  await sleep(100);
   t.same(injectedIds(), [], 'still held before the timeout');
-  await sleep(200);
+  await waitFor(() => injectedIds().length > 0 || undefined, 'the injection', 5_000, 10);
   t.equal(injectedIds().length, 1, 'sent once the CSMS call went stale');
   t.equal(l.answerFromCharger(injectedIds()[0]!, () => ({ kind: 'result', payload: {} }) as never), 'proxy');
   await injected;
@@ -42,13 +42,12 @@ t.test('a CSMS call the charger never answers stops holding the line after the t
 });
 
 t.test('a newer CSMS call holds the line again for its own timeout', async (t) => {
-  const { l, injectedIds } = line(150);
+  const { l, injectedIds } = line(t, 600);
   l.fromCsms(frameOf('old'), 2, 'old');
-  await sleep(100);
+  await sleep(300);
   l.fromCsms(frameOf('new'), 2, 'new');
-  void l.inject('ChangeConfiguration', { key: 'AuthorizationKey', value: 'x' }, 2_000).catch(() => undefined);
-  await sleep(100);
-  t.same(injectedIds(), [], 'the older call went stale, the newer one still holds');
-  await sleep(150);
-  t.equal(injectedIds().length, 1, 'sent once the newer one went stale too');
+  const newSentAt = performance.now();
+  void l.inject('ChangeConfiguration', { key: 'AuthorizationKey', value: 'x' }, 5_000).catch(() => undefined);
+  await waitFor(() => injectedIds().length > 0 || undefined, 'the injection', 5_000, 10);
+  t.ok(performance.now() - newSentAt >= 590, 'sent only once the newer call went stale too, not when the older one did');
 });

@@ -16,3 +16,7 @@ t.test('does not confuse values, strings and separate objects with keys', async 
     t.equal(duplicateKeyIn(ok), null, ok);
   }
 });
+
+t.test('text that is not JSON ends the scan instead of running past the end', async (t) => {
+  for (const bad of ['{"a', '{"a\\', '"', '{"a":"b']) t.equal(duplicateKeyIn(bad), null, JSON.stringify(bad));
+});
