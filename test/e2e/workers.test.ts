@@ -39,6 +39,12 @@ t.test('several worker processes share the charger listener; SIGTERM drains them
   await waitFor(() => workersSeen().size === 2, 'session lines from both workers', 5000, 50).catch(() => undefined);
   t.same([...workersSeen()].sort(), [1, 2], 'sessions were spread over both worker processes');
 
+  // With the embedded store each worker keeps lockouts of its own: one worker's admin API cannot lift them all.
+  const token = readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
+  const unlock = await fetch(`http://127.0.0.1:${adminPort}/api/v1/chargers/W-0/unlock`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+  t.equal(unlock.status, 409, 'unlock through one worker is refused');
+  t.match(await unlock.json(), { error: 'lockouts_elsewhere', message: /with workers, use Redis/ });
+
   const closes = chargers.map((c) => new Promise<any>((r) => c.once('close', r)));
   proc.kill('SIGTERM');
   const codes = (await Promise.all(closes)).map((c) => c.code);
