@@ -4,7 +4,7 @@
  * charger (and in TCP), not in the proxy's memory; once the decision comes, every frame reaches the
  * CSMS, in order.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import WebSocket from 'ws';
 import type { InterceptorFactory } from '../../policies/interceptors/types';
 import { startLegacyCsms } from '../helpers/csms';
@@ -14,6 +14,19 @@ import { startTestProxy } from '../helpers/proxy';
 const FRAMES = 300;
 const DATA = 'y'.repeat(100 * 1024); // 300 × 100 KiB ≈ 29 MiB behind one pending decision
 
+/** A CSMS, a proxy with `interceptor`, and a raw `ws` charger connected through it. */
+async function rig(t: Test, interceptor: InterceptorFactory, identity: string) {
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  // Report-only: admission has its own tests; these are about the relay.
+  const proxy = await startTestProxy({ backend: csms.url, reportOnly: 'true' }, { interceptors: [interceptor] });
+  t.teardown(() => proxy.stop());
+  const charger = new WebSocket(`${proxy.tlsUrl}/${identity}`, ['ocpp1.6'], { ca: proxy.caPem, servername: 'localhost', perMessageDeflate: false } as WebSocket.ClientOptions);
+  await new Promise<void>((resolve, reject) => { charger.once('open', () => resolve()); charger.once('error', reject); });
+  t.teardown(() => charger.terminate());
+  return { csms, proxy, charger };
+}
+
 t.test('a flood behind a pending interceptor decision waits at the charger and arrives in order', async (t) => {
   let decide: () => void = () => undefined;
   const decided = new Promise<void>((resolve) => { decide = resolve; });
@@ -21,14 +34,7 @@ t.test('a flood behind a pending interceptor decision waits at the charger and a
     name: 'slow-decider',
     onChargerCall: (_s, call) => (call.action === 'Authorize' ? decided.then(() => undefined) : undefined),
   });
-  const csms = await startLegacyCsms();
-  t.teardown(() => csms.stop());
-  // Report-only: admission has its own tests; this one is about the relay.
-  const proxy = await startTestProxy({ backend: csms.url, reportOnly: 'true' }, { interceptors: [slowDecider] });
-  t.teardown(() => proxy.stop());
-  const charger = new WebSocket(`${proxy.tlsUrl}/CP-BACKLOG`, ['ocpp1.6'], { ca: proxy.caPem, servername: 'localhost', perMessageDeflate: false } as WebSocket.ClientOptions);
-  await new Promise<void>((resolve, reject) => { charger.once('open', () => resolve()); charger.once('error', reject); });
-  t.teardown(() => charger.terminate());
+  const { csms, charger } = await rig(t, slowDecider, 'CP-BACKLOG');
 
   charger.send(JSON.stringify([2, 'first', 'Authorize', { idTag: 'T1' }]));
   for (let i = 0; i < FRAMES; i++) charger.send(JSON.stringify([2, `f-${i}`, 'DataTransfer', { vendorId: 'flood', data: DATA }]));
@@ -52,13 +58,7 @@ t.test('a charger flooding calls the proxy answers asynchronously, reading none 
     // Like the proxy's own security-event answers, which wait for an audit write first.
     onChargerCall: (_s, call) => (call.action === 'DataTransfer' ? new Promise((r) => setImmediate(() => r({ answer: { status: 'Accepted', data: BIG } }))) : undefined),
   });
-  const csms = await startLegacyCsms();
-  t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, reportOnly: 'true' }, { interceptors: [asyncAnswerer] });
-  t.teardown(() => proxy.stop());
-  const charger = new WebSocket(`${proxy.tlsUrl}/CP-ASYNC`, ['ocpp1.6'], { ca: proxy.caPem, servername: 'localhost', perMessageDeflate: false } as WebSocket.ClientOptions);
-  await new Promise<void>((resolve, reject) => { charger.once('open', () => resolve()); charger.once('error', reject); });
-  t.teardown(() => charger.terminate());
+  const { csms, proxy, charger } = await rig(t, asyncAnswerer, 'CP-ASYNC');
   charger.pause();
   let answers = 0;
   charger.on('message', () => answers++);
