@@ -2,7 +2,6 @@ import { isIP, isIPv4, SocketAddress } from 'node:net';
 import type { CredentialStore } from '../proxy/store/types';
 import { addressKey, identityKey } from '../proxy/store/counter-keys';
 
-
 /**
  * Every spelling under which the proxy may have counted an address given by an operator: Node
  * reports an IPv4 client as `10.0.0.5` on an IPv4 listener and as `::ffff:10.0.0.5` on a dual-stack

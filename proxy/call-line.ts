@@ -26,8 +26,8 @@ interface InFlight extends Injection {
  * OCPP allows one outstanding CALL per direction, so an injected call waits until no CSMS call is
  * outstanding, and CSMS frames that arrive while it is in flight are held (in order) until it is
  * answered or times out. A CSMS call the charger leaves unanswered for `csmsCallTimeoutMs` no
- * longer holds the line (the CSMS gave up on it long before), though its late answer is still
- * relayed to the CSMS. Ids of injected calls are UUIDs, which cannot collide with the CSMS's ids
+ * longer holds the line, so that one unanswered call cannot block rotation for the whole session
+ * (the CSMS has most likely given up on it by then; its late answer is still relayed to it). Ids of injected calls are UUIDs, which cannot collide with the CSMS's ids
  * in practice and fit the 36-character limit.
  */
 export class CallLine {
