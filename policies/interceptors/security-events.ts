@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { dialectOf, notificationAnswer, OCPP16_SECURITY_NOTIFICATIONS, readSecurityEvent, type OcppDialect } from '../../proxy/ocpp/dialects';
 import type { CredentialStore } from '../../proxy/store/types';
+import { Pace } from '../../proxy/pace';
 import type { ChargerCall, ChargerCallDecision, Interceptor, InterceptorFactory, SessionApi } from './types';
 
 /** Config `localSecurityEvents`: where security-extension notifications are answered. */
@@ -18,7 +19,15 @@ export interface SecurityEventsDeps {
   /** Accepted for symmetry with the other factories; per-session lines go to `session.log`. */
   log?: Logger;
   metrics?: SecurityEventMetrics;
+  /** Security events one session may have logged and audited per second, after a burst; default 10. */
+  perSecond?: number;
+  /** The burst; default 20. */
+  burst?: number;
 }
+
+/** Defaults of the per-session pace: a charger replaying a queue of events goes through at 10 a second. */
+const PER_SECOND = 10;
+const BURST = 20;
 
 /**
  * Which charger notifications the proxy answers itself on a session of `dialect`:
@@ -39,10 +48,22 @@ export function locallyAnswered(mode: LocalSecurityEvents, dialect: OcppDialect)
  * waits for the audit write, because the charger drops the event from its queue once confirmed; a
  * failed write is logged (the log line keeps the event) and the event is still confirmed, since a
  * CALLERROR would only make the charger re-send into the same outage.
+ *
+ * Each session's events are paced (`perSecond` after a `burst`): a charger flooding events waits for
+ * its answers, and so stops being read, instead of flooding the log and evicting everyone else's
+ * history from the capped audit stream. Nothing is dropped: a charger keeps an event until it is
+ * confirmed, and one that sends the next only then (as OCPP has it) is never slowed by a replay.
  */
 export function securityEvents(deps: SecurityEventsDeps): InterceptorFactory {
   // Stateless per session: one interceptor per dialect, shared by every session speaking it.
   const perDialect = new Map<OcppDialect, Interceptor>();
+  // Made at a session's first security event; gone with the session.
+  const paces = new WeakMap<SessionApi, Pace>();
+  const paceOf = (s: SessionApi): Pace => {
+    let pace = paces.get(s);
+    if (!pace) paces.set(s, (pace = new Pace(deps.perSecond ?? PER_SECOND, deps.burst ?? BURST)));
+    return pace;
+  };
   const forDialect = (dialect: OcppDialect): Interceptor => {
     const local = locallyAnswered(deps.mode, dialect);
     return {
@@ -66,6 +87,12 @@ export function securityEvents(deps: SecurityEventsDeps): InterceptorFactory {
   };
 
   function onSecurityEvent(s: SessionApi, call: ChargerCall, answerHere: boolean): ChargerCallDecision | Promise<ChargerCallDecision> {
+    const wait = paceOf(s).delayMs();
+    if (wait > 0) return new Promise((resolve) => setTimeout(resolve, wait)).then(() => recordSecurityEvent(s, call, answerHere));
+    return recordSecurityEvent(s, call, answerHere);
+  }
+
+  function recordSecurityEvent(s: SessionApi, call: ChargerCall, answerHere: boolean): ChargerCallDecision | Promise<ChargerCallDecision> {
     const event = readSecurityEvent(call.payload);
     const answeredBy = answerHere ? 'proxy' : 'csms';
     const detail = 'problem' in event ? { problem: event.problem } : { eventType: event.type, timestamp: event.timestamp, techInfo: event.techInfo };

@@ -76,3 +76,29 @@ t.test('mode always answers on 2.x too; never forwards on 1.6', async (t) => {
   t.equal((await never.store.readAudit(10)).filter((e) => e.type === 'security_event').length, 1, 'still audited');
   await c2.close();
 });
+
+t.test('a charger flooding security events is paced, not dropped: every event audited and answered, the flood spread out', async (t) => {
+  const rig = await startCertRig(t, (store) => [securityEvents({ store, mode: 'auto', perSecond: 20, burst: 5 })]);
+  const identity = 'SE-FLOOD';
+  await rig.addCharger(identity);
+  const charger = strictCharger(rig, identity, 'ocpp1.6');
+  await charger.connect();
+  const EVENTS = 25;
+  const answeredAt: number[] = [];
+  charger.on('message', ({ message, outbound }: { message: string; outbound: boolean }) => {
+    if (!outbound && JSON.parse(String(message))[0] === 3) answeredAt.push(performance.now());
+  });
+  const started = performance.now();
+  // Sent at once, not one after the other's answer as OCPP has it: what a flooding charger does.
+  for (let i = 0; i < EVENTS; i++) charger.sendRaw(JSON.stringify([2, `se-${i}`, 'SecurityEventNotification', event('TamperDetectionActivated')]));
+  await waitFor(() => answeredAt.length === EVENTS || undefined, 'every event answered', 10_000, 20);
+  const spread = answeredAt[EVENTS - 1]! - started;
+  t.ok(spread >= ((EVENTS - 5) / 20) * 1000 * 0.9, `the last answer came ${spread.toFixed(0)} ms after the first event: 5 at once, then 20 a second`);
+  const stored = await waitFor(async () => {
+    const all = (await rig.store.readAudit(100)).filter((e) => e.identity === identity && e.type === 'security_event');
+    return all.length === EVENTS ? all : undefined;
+  }, 'every event in the audit stream');
+  t.equal(stored!.length, EVENTS, 'none dropped');
+  t.same(rig.csmsSaw(identity, ['SecurityEventNotification']), [], 'none reached the CSMS');
+  await charger.close();
+});
