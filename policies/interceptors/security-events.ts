@@ -49,10 +49,11 @@ export function locallyAnswered(mode: LocalSecurityEvents, dialect: OcppDialect)
  * failed write is logged (the log line keeps the event) and the event is still confirmed, since a
  * CALLERROR would only make the charger re-send into the same outage.
  *
- * Each session's events are paced (`perSecond` after a `burst`): a charger flooding events waits for
- * its answers, and so stops being read, instead of flooding the log and evicting everyone else's
- * history from the capped audit stream. Nothing is dropped: a charger keeps an event until it is
- * confirmed, and one that sends the next only then (as OCPP has it) is never slowed by a replay.
+ * Each session's events and locally answered notifications are paced (`perSecond` after a `burst`):
+ * a charger flooding them waits for its answers, and so stops being read, instead of flooding the
+ * log and evicting everyone else's history from the capped audit stream. Nothing is dropped: a
+ * charger keeps an event until it is confirmed, and one that sends the next only then (as OCPP has
+ * it) replays a queue at that pace.
  */
 export function securityEvents(deps: SecurityEventsDeps): InterceptorFactory {
   // Stateless per session: one interceptor per dialect, shared by every session speaking it.
@@ -69,11 +70,8 @@ export function securityEvents(deps: SecurityEventsDeps): InterceptorFactory {
     return {
       name: 'security-events',
       onChargerCall(s, call) {
-        if (call.action === 'SecurityEventNotification') return onSecurityEvent(s, call, local.has(call.action));
-        if (local.has(call.action)) {
-          s.log.info({ event: 'security_notification_answered', action: call.action, status: call.payload.status });
-          return { answer: notificationAnswer() };
-        }
+        if (call.action === 'SecurityEventNotification') return paced(s, () => recordSecurityEvent(s, call, local.has(call.action)));
+        if (local.has(call.action)) return paced(s, () => answerNotification(s, call));
         return undefined;
       },
     };
@@ -86,10 +84,15 @@ export function securityEvents(deps: SecurityEventsDeps): InterceptorFactory {
     return interceptor;
   };
 
-  function onSecurityEvent(s: SessionApi, call: ChargerCall, answerHere: boolean): ChargerCallDecision | Promise<ChargerCallDecision> {
+  /** Runs `decide` now, or once the session's pace allows (the charger waits, and is not read meanwhile). */
+  function paced(s: SessionApi, decide: () => ChargerCallDecision | Promise<ChargerCallDecision>): ChargerCallDecision | Promise<ChargerCallDecision> {
     const wait = paceOf(s).delayMs();
-    if (wait > 0) return new Promise((resolve) => setTimeout(resolve, wait)).then(() => recordSecurityEvent(s, call, answerHere));
-    return recordSecurityEvent(s, call, answerHere);
+    return wait > 0 ? new Promise<void>((resolve) => setTimeout(resolve, wait)).then(decide) : decide();
+  }
+
+  function answerNotification(s: SessionApi, call: ChargerCall): ChargerCallDecision {
+    s.log.info({ event: 'security_notification_answered', action: call.action, status: call.payload.status });
+    return { answer: notificationAnswer() };
   }
 
   function recordSecurityEvent(s: SessionApi, call: ChargerCall, answerHere: boolean): ChargerCallDecision | Promise<ChargerCallDecision> {
