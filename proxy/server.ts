@@ -27,6 +27,9 @@ import { connectionsCheckingInterval, createTlsServer, serverTlsOptions, watchTl
 import { chosenProtocol, handleUpgrade, type UpgradeDeps } from './upgrade';
 
 /** Collaborators of the server; everything but the logger and TLS files has a default. */
+/** Longest a drain waits for the last chargers to complete their close handshakes. */
+const DRAIN_CLOSE_WAIT_MS = 2000;
+
 export interface ProxyDeps {
   log: Logger;
   tls: TlsFiles;
@@ -163,6 +166,14 @@ export class ProxyServer {
       const delay = this.config.drainGraceMs + Math.floor(Math.random() * (this.config.drainJitterMs + 1));
       setTimeout(() => s.close(1001, 'proxy shutting down'), delay).unref();
     })));
+    // Let the last close handshakes finish before cutting what is left (bounded: a charger that
+    // never answers its close frame is cut anyway).
+    let bound: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(live.map((s) => s.chargerClosed())),
+      new Promise<void>((resolve) => { bound = setTimeout(resolve, DRAIN_CLOSE_WAIT_MS); }),
+    ]);
+    clearTimeout(bound);
     this.tlsServer?.closeAllConnections();
     this.plainServer?.closeAllConnections();
     this.log.info({ event: 'drain_finished' });

@@ -141,6 +141,15 @@ export class Session extends EventEmitter implements SessionApi {
     this.interceptors.open();
   }
 
+  /**
+   * Resolves once the charger's connection has closed (its close handshake done, or the socket
+   * gone), so that a drain does not cut a close frame still on its way: the charger would see 1006.
+   */
+  chargerClosed(): Promise<void> {
+    if (this.charger.readyState === 3) return Promise.resolve();
+    return new Promise((resolve) => this.charger.once('close', () => resolve()));
+  }
+
   get closed(): boolean {
     return this.ended !== null;
   }
