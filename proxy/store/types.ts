@@ -50,7 +50,11 @@ export interface PendingPassword {
   hash?: PasswordHash;
   /** ms epoch; also the optimistic-concurrency token for `dropPending` / `commitPending`. */
   createdAt: number;
-  /** ms epoch when the ChangeConfiguration / SetVariables call was sent. */
+  /**
+   * ms epoch when the ChangeConfiguration / SetVariables call was handed to the session to send:
+   * stamped before it can be on the wire (it may wait behind a CSMS call), so that a crash right
+   * after sending cannot hide a password the charger may already hold.
+   */
   sentAt?: number;
   /** ms epoch when the charger answered Accepted. */
   acceptedAt?: number;
