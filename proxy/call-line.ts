@@ -27,8 +27,9 @@ interface InFlight extends Injection {
  * outstanding, and CSMS frames that arrive while it is in flight are held (in order) until it is
  * answered or times out. A CSMS call the charger leaves unanswered for `csmsCallTimeoutMs` no
  * longer holds the line, so that one unanswered call cannot block rotation for the whole session
- * (the CSMS has most likely given up on it by then; its late answer is still relayed to it). Ids of injected calls are UUIDs, which cannot collide with the CSMS's ids
- * in practice and fit the 36-character limit.
+ * (the CSMS has most likely given up on it by then; its late answer is still relayed to it). Ids of
+ * injected calls are UUIDs, which cannot collide with the CSMS's ids in practice and fit the
+ * 36-character limit.
  */
 export class CallLine {
   /** Outstanding CSMS calls: id → when it was sent to the charger (ms, monotonic). */

@@ -109,7 +109,7 @@ export class ChargerAdmin {
    * one NAT share an address). @throws ChargerAdminError `bad_input`, `lockouts_elsewhere`
    */
   async unlockAddress(address: string): Promise<{ address: string; wasLockedUntil: string | null }> {
-    const spellings = typeof address === 'string' ? addressSpellings(address) : null;
+    const spellings = addressSpellings(address);
     if (!spellings) throw new ChargerAdminError('bad_input', 'the address must be an IPv4 or IPv6 address');
     this.needLockouts(`POST /api/v1/addresses/${encodeURIComponent(spellings[0]!)}/unlock`);
     const keys = spellings.map(addressKey);

@@ -37,13 +37,14 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
   const index = workerIndex();
   const config = workerConfig(loaded, index);
   const app = await startApp(config, { log: index > 1 ? log.child({ worker: index }) : log });
+  const backend = withoutCredentials(config.backend);
   if (index === 1) {
     // A CSMS not listening yet is the first thing a new operator hits: every charger gets a 503.
     const csmsDown = await probeBackend(config.backend, 1000).then(() => null, (err: Error) => err.message);
-    if (csmsDown) log.warn({ event: 'backend_unreachable', backend: withoutCredentials(config.backend), err: csmsDown }, 'the CSMS is not reachable: chargers get 503 backend_unavailable until it is');
-    printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix, { url: withoutCredentials(config.backend), down: csmsDown });
+    if (csmsDown) log.warn({ event: 'backend_unreachable', backend, err: csmsDown }, 'the CSMS is not reachable: chargers get 503 backend_unavailable until it is');
+    printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix, { url: backend, down: csmsDown });
   }
-  log.info({ event: 'proxy_started', listen: app.addresses.tls, plainListen: app.addresses.plain, admin: app.addresses.admin, backend: withoutCredentials(config.backend) });
+  log.info({ event: 'proxy_started', listen: app.addresses.tls, plainListen: app.addresses.plain, admin: app.addresses.admin, backend });
   if (index === 1) reportAllocator(log);
 
   return new Promise<number>((resolve) => {

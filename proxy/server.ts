@@ -26,10 +26,10 @@ import { Session, type SessionObserver } from './session';
 import { connectionsCheckingInterval, createTlsServer, serverTlsOptions, watchTlsFiles, type TlsFiles } from './tls';
 import { chosenProtocol, handleUpgrade, type UpgradeDeps } from './upgrade';
 
-/** Collaborators of the server; everything but the logger and TLS files has a default. */
 /** Longest a drain waits for the last chargers to complete their close handshakes. */
 const DRAIN_CLOSE_WAIT_MS = 2000;
 
+/** Collaborators of the server; everything but the logger and TLS files has a default. */
 export interface ProxyDeps {
   log: Logger;
   tls: TlsFiles;

@@ -311,7 +311,7 @@ export class Session extends EventEmitter implements SessionApi {
     }
     // An answer to the peer's own frames: it stays unread until this answer is written, whatever
     // else (its backlog drained, the other leg's queue emptied) would resume it meanwhile.
-    const leg = to === this.charger ? 'charger' : 'csms';
+    const leg = this.nameOf(to);
     this.unreadAnswers[leg]++;
     to.send(frame, SEND_TEXT, () => {
       this.unreadAnswers[leg]--;
@@ -324,14 +324,18 @@ export class Session extends EventEmitter implements SessionApi {
    * answer to the leg's own frames is still queued over the high-water mark.
    */
   private release(leg: WebSocket): void {
-    if (!leg.isPaused || (leg === this.charger && this.chargerBusy) || this.unreadAnswers[leg === this.charger ? 'charger' : 'csms'] > 0) return;
+    if (!leg.isPaused || (leg === this.charger && this.chargerBusy) || this.unreadAnswers[this.nameOf(leg)] > 0) return;
     leg.resume();
   }
 
   /** Stops reading a leg (back-pressure) and remembers it for the ping round (see `heldBack`). */
   private holdBack(leg: WebSocket): void {
     leg.pause();
-    this.heldBack[leg === this.charger ? 'charger' : 'csms'] = true;
+    this.heldBack[this.nameOf(leg)] = true;
+  }
+
+  private nameOf(leg: WebSocket): 'charger' | 'csms' {
+    return leg === this.charger ? 'charger' : 'csms';
   }
 
   /** OCPP 2.1: a CALLRESULTERROR may only answer a CALLRESULT that went the other way (bounded memory). */

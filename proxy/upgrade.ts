@@ -82,12 +82,7 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
     return refuse(deps, ctx, { status: e.status, reason: e.reason, completeThenClose }, socket, head);
   }
 
-  if (socket.destroyed) {
-    deps.rejected(ctx, CLIENT_GONE);
-    csms.close(1001, 'charger went away during handshake');
-    return;
-  }
-  if (!socket.readable || !socket.writable) { // ws would drop it unanswered
+  if (socket.destroyed || !socket.readable || !socket.writable) { // gone, or half gone: ws would drop it unanswered
     deps.rejected(ctx, CLIENT_GONE);
     csms.close(1001, 'charger went away during handshake');
     return;

@@ -11,7 +11,6 @@
  * The audit stream is a separate capped JSON-lines file. Brute-force counters and lockouts stay in
  * memory, per process: they are not shared with the CLI or other processes and reset on restart.
  */
-import { identityKey } from './counter-keys';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -21,6 +20,7 @@ import type { StoreState } from './embedded-state';
 import { StoreError } from './errors';
 import { FileLock } from './file-lock';
 import { SharedStateFile, type MutationOutcome } from './shared-file';
+import { identityKey } from './counter-keys';
 import * as tr from './transitions';
 import { checkMatch, checkSerial, clampLimit } from './transitions';
 import type {

@@ -14,12 +14,12 @@
  * Record transitions read the record, compute the next one with the shared pure functions in
  * `transitions.ts`, and write it with an atomic compare-and-set, retrying when another writer won.
  */
-import { identityKey, identityOfKey } from './counter-keys';
 import { randomUUID } from 'node:crypto';
 import { StoreError } from './errors';
 import { connectRedis, type RedisClientOptions, type StoreRedis } from './redis-client';
 import { RedisChangeFeed } from './redis-changes';
 import { parseRedisUrl } from './redis-url';
+import { identityKey, identityOfKey } from './counter-keys';
 import * as tr from './transitions';
 import { checkMatch, checkSerial, clampLimit } from './transitions';
 import type {

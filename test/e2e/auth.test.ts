@@ -98,9 +98,7 @@ for (const kind of stores) {
         t.ok(proxy.logs.some((l) => l.event === 'upgrade_rejected' && l.reason === reason && l.identity !== undefined && l.remoteAddress === '127.0.0.1'), `${label}: one log line with reason ${reason}`);
       }
       t.equal(csms.handshakes.length, before, 'the CSMS saw no connection for any of them');
-      // Those failures locked P3 out (threshold 3); clear it as an operator would.
-      await proxy.credentials.store.resetFailures(`id:${id('P3')}`);
-      await proxy.credentials.store.setLockout(`id:${id('P3')}`, 0);
+      await clearLockout(id('P3')); // those failures locked P3 out (threshold 3)
       const ok = await attempt(url, id('P3'), { ca, cert: good.certPath, key: good.keyPath });
       t.equal(ok.status, 101, 'good certificate bound to this charger → admitted on Profile 3');
       await waitFor(() => proxy.server.sessions.get(id('P3')), 'session');
