@@ -18,6 +18,8 @@ export interface BenchOptions {
   duration: number;
   /** Relay rounds: every target once per round, order rotating; the table shows medians. */
   relayRounds: number;
+  /** Idle: seconds after the last session connected at which RSS is read a second time. */
+  idleHoldS: number;
   scenarios: ScenarioName[];
   /** Storm cases to run, e.g. 'p2-ecdsa' (default all four). */
   stormCases: StormCaseName[];
@@ -57,6 +59,8 @@ export class BenchUsageError extends Error {
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]
   --chargers N          chargers in the storm and idle scenarios (default 10000; --quick 100; soak 2000)
+  --idle-hold S         idle: seconds the sessions sit before the second RSS reading (the first is 3 s after
+                        the last one connected); long enough for V8 to give back a storm's memory (default 90; --quick 2)
   --relay-sessions N    sessions in the steady relay (default 1000; --quick 30)
   --duration S          seconds each relay phase measures (default 10; --quick 1)
   --relay-rounds N      relay rounds, every target once per round in rotating order; the table shows
@@ -98,7 +102,7 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
         concurrency: { type: 'string' }, 'phase-deadline': { type: 'string' }, 'max-minutes': { type: 'string' },
         'cpu-prof': { type: 'boolean' }, 'proxy-node-args': { type: 'string' }, 'proxy-allocator': { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         'soak-minutes': { type: 'string' }, 'soak-sample-s': { type: 'string' }, 'soak-churn-pct': { type: 'string' },
-        'storm-cases': { type: 'string' },
+        'storm-cases': { type: 'string' }, 'idle-hold': { type: 'string' },
       },
     }).values;
   } catch (err) {
@@ -132,6 +136,7 @@ export function parseBenchOptions(argv: string[], repoRoot: string): BenchOption
     relaySessions: int('relay-sessions', v['relay-sessions'], quick ? 30 : 1000, 1, 20_000),
     duration: int('duration', v.duration, quick ? 1 : 10, 1, 600),
     relayRounds: int('relay-rounds', v['relay-rounds'], quick ? 1 : 3, 1, 20),
+    idleHoldS: int('idle-hold', v['idle-hold'], quick ? 2 : 90, 1, 600),
     scenarios: ['idle', 'storm', 'relay', 'soak'].filter((s) => scenarios.has(s as ScenarioName)) as ScenarioName[],
     stormCases: STORM_CASE_NAMES.filter((c) => stormCases.includes(c)),
     targets: soak ? ['ours'] : ALL_TARGETS.filter((t) => targets.includes(t)),

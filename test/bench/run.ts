@@ -74,7 +74,7 @@ async function measure(o: BenchOptions, lab: Lab, status: BenchReport['targets']
     if (o.scenarios.includes('idle')) {
       for (const { name, target } of inTurn(running, turn++)) {
         if (name === 'direct') continue;
-        m.idle[name] = await idle(lab, target, o.chargers, lim, o.quick ? 500 : 3000);
+        m.idle[name] = await idle(lab, target, o.chargers, lim, o.quick ? 500 : 3000, o.idleHoldS * 1000);
         log(`${name}: idle ${JSON.stringify(m.idle[name])}`);
       }
     }
@@ -176,6 +176,9 @@ function rows(m: Measured): ResultRow[] {
     const base = { scenario: 'idle' as const, case: `${Object.values(id)[0]!.sessions} P2 sessions` };
     out.push(row({ ...base, metric: 'RSS', unit: 'MiB', higherIsBetter: false, values: v((r) => r.rssMiB) }));
     out.push(row({ ...base, metric: 'RSS per session (both legs)', unit: 'KiB', higherIsBetter: false, values: v((r) => r.perSessionKiB) }));
+    const holdS = Object.values(id)[0]!.holdS;
+    out.push(row({ ...base, metric: `RSS after ${holdS} s idle`, unit: 'MiB', higherIsBetter: false, values: v((r) => r.rssHeldMiB) }));
+    out.push(row({ ...base, metric: `RSS per session after ${holdS} s idle`, unit: 'KiB', higherIsBetter: false, values: v((r) => r.perSessionHeldKiB) }));
     // Where ours sits (from its /metrics): the V8 heap part of the per-session figure; the rest is native.
     if (id.ours?.breakdownKiB) {
       out.push(row({ ...base, metric: 'of which V8 heap per session', unit: 'KiB', higherIsBetter: false, values: v((r) => r.breakdownKiB?.heapUsed ?? null) }));

@@ -166,25 +166,38 @@ async function relayPhase(lab: Lab, target: Target, a: { mode: 'saturate' | 'pac
   };
 }
 
-/** Idle hold figures: RSS of the target before and with `sessions` idle Profile 2 sessions. */
+/**
+ * Idle hold figures: RSS of the target before and with `sessions` idle Profile 2 sessions, read twice:
+ * right after they connected (what a memory limit must hold after a storm) and after they sat idle
+ * a while (what a replica holds day to day: a V8 heap gives back the storm's young generation only
+ * once its memory reducer runs, typically 40–60 s after the load stops).
+ */
 export interface IdleMeasure {
   sessions: number;
   rssBeforeMiB: number;
+  /** Read `settleMs` after the last session connected. */
   rssMiB: number;
   perSessionKiB: number | null;
+  /** Read `holdMs` after the last session connected. */
+  rssHeldMiB: number;
+  perSessionHeldKiB: number | null;
+  holdS: number;
   /** Our proxy only (from its /metrics): where the per-session memory sits. The rest of RSS is native (OpenSSL, libuv, malloc). */
   breakdownKiB?: { heapUsed: number | null; external: number | null };
   connect: StormMeasure;
 }
 
-/** Opens `n` Profile 2 sessions, lets them sit, reads the target's RSS, closes them. */
-export async function idle(lab: Lab, target: Target, n: number, lim: PhaseLimits, settleMs: number): Promise<IdleMeasure> {
+/** Opens `n` Profile 2 sessions, lets them sit, reads the target's RSS (after `settleMs` and after `holdMs`), closes them. */
+export async function idle(lab: Lab, target: Target, n: number, lim: PhaseLimits, settleMs: number, holdMs: number): Promise<IdleMeasure> {
   const before = rss(target.pids());
   const metricsBefore = target.admin ? await scrape(target.admin, 0) : null;
   const connect = await connectFleet(lab, target, { profile: 2, cert: 'ecdsa', resume: false }, n, lim);
+  const connected = Date.now();
   await new Promise((r) => setTimeout(r, settleMs));
   const after = rss(target.pids());
   const metricsAfter = target.admin ? await scrape(target.admin, 0) : null;
+  await new Promise((r) => setTimeout(r, Math.max(0, connected + holdMs - Date.now())));
+  const held = rss(target.pids());
   await closeFleet(lab);
   const perSession = (bytes: number) => (connect.admitted > 0 ? round(bytes / 1024 / connect.admitted, 2) : null);
   const delta = (k: 'heapUsedMiB' | 'externalMiB') => {
@@ -197,6 +210,9 @@ export async function idle(lab: Lab, target: Target, n: number, lim: PhaseLimits
     rssBeforeMiB: round(before / 2 ** 20, 1),
     rssMiB: round(after / 2 ** 20, 1),
     perSessionKiB: perSession(after - before),
+    rssHeldMiB: round(held / 2 ** 20, 1),
+    perSessionHeldKiB: perSession(held - before),
+    holdS: round(holdMs / 1000, 0),
     ...(target.admin ? { breakdownKiB: { heapUsed: delta('heapUsedMiB'), external: delta('externalMiB') } } : {}),
     connect,
   };

@@ -86,6 +86,13 @@ t.test('bench --quick: numbers for every scenario and target, no process left be
   t.match(throughput.notes?.[0] ?? '', /^throughput in each of 2 rounds \(round trips\/s\): ours \d[\d,]* \/ \d/, 'the note gives each round');
   t.match(res.stdout, /relay 30 sessions × 1 s, median of 2 rounds/, 'the table says it shows medians');
 
+  // Idle RSS is read twice: right after the sessions connected, and after they sat idle (--quick: 2 s).
+  const held = report.rows.find((r) => r.scenario === 'idle' && r.metric === 'RSS after 2 s idle');
+  t.ok(held, 'idle: a row for the RSS after the hold');
+  const idleRaw = (report.raw[0] as { idle: Record<string, { rssMiB: number; rssHeldMiB: number; holdS: number }> }).idle;
+  t.equal(idleRaw.ours?.holdS, 2, 'the JSON says how long the sessions were held');
+  t.ok((idleRaw.ours?.rssHeldMiB ?? 0) > 0, `ours: RSS after the hold (${String(idleRaw.ours?.rssHeldMiB)} MiB)`);
+
   t.ok(res.stdout.includes('| scenario | case | metric |'), 'Markdown table printed');
   t.match(res.stdout, /ours on (jemalloc|glibc) malloc/, 'the table says which allocator our proxy ran on');
   t.ok(report.pids.length >= 5, `bench reports the PIDs it started (${report.pids.length})`);
@@ -106,6 +113,9 @@ t.test('bench rejects a bad option with a clear message', async (t) => {
   const res4 = await runBench(['--proxy-allocator', 'tcmalloc']);
   t.equal(res4.code, 2);
   t.match(res4.stderr, /--proxy-allocator must be jemalloc or glibc, got "tcmalloc"/);
+  const res8 = await runBench(['--idle-hold', '0']);
+  t.equal(res8.code, 2);
+  t.match(res8.stderr, /--idle-hold must be a whole number from 1 to 600, got "0"/);
   const res5 = await runBench(['--storm-cases', 'p2-ecdsa,p4-rsa']);
   t.equal(res5.code, 2);
   t.match(res5.stderr, /--storm-cases: unknown case "p4-rsa" \(use p2-ecdsa, p2-rsa, p3-ecdsa, p3-rsa\)/);
