@@ -70,7 +70,7 @@ export function dialBackend(opts: BackendDialOptions): Promise<WebSocket> {
       if (settled) return;
       settled = true;
       ws.removeAllListeners();
-      ws.on('error', () => {}); // late errors from the aborted socket are expected
+      ws.on('error', ignoreSocketError); // late errors from the aborted socket are expected
       ws.terminate();
       reject(err);
     };
@@ -79,6 +79,12 @@ export function dialBackend(opts: BackendDialOptions): Promise<WebSocket> {
       settled = true;
       ws.removeAllListeners('error');
       ws.removeAllListeners('unexpected-response');
+      // A CSMS may send its first frame together with its 101. ws reads it on the next tick, before
+      // this promise's continuation runs, and would emit it to nobody: nothing is read until the
+      // session listens (Session.start resumes the leg).
+      ws.pause();
+      // Until the session adds its own: an unhandled 'error' (a bad frame, a reset) would end the process.
+      ws.on('error', ignoreSocketError);
       resolve(ws);
     });
     ws.once('unexpected-response', (_req, res: IncomingMessage) => {
@@ -97,3 +103,9 @@ export function dialBackend(opts: BackendDialOptions): Promise<WebSocket> {
     });
   });
 }
+
+/**
+ * For a WebSocket the proxy holds without a session (just dialled, or being closed after a refusal):
+ * its errors end it, and are no news. A named function: a closure would keep its scope alive.
+ */
+export function ignoreSocketError(): void {}

@@ -139,6 +139,8 @@ export class Session extends EventEmitter implements SessionApi {
       this.pingTimer.unref?.();
     }
     this.interceptors.open();
+    // The CSMS leg arrives paused (see dialBackend): a frame sent with its 101 is read only now.
+    this.csms.resume();
   }
 
   /**

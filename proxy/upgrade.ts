@@ -4,7 +4,7 @@ import { TLSSocket } from 'node:tls';
 import type WebSocket from 'ws';
 import type { WebSocketServer } from 'ws';
 import type { Gate, ListenerKind, Rejection, UpgradeContext } from '../policies/gates/types';
-import { BackendError } from './backend';
+import { BackendError, ignoreSocketError } from './backend';
 import { clientAddressOf } from './client-address';
 import type { EdgeFacts, EdgeReader } from './edge';
 import { answerUpgradeWithStatus } from './http-answer';
@@ -84,7 +84,7 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
 
   if (socket.destroyed || !socket.readable || !socket.writable) { // gone, or half gone: ws would drop it unanswered
     deps.rejected(ctx, CLIENT_GONE);
-    csms.close(1001, 'charger went away during handshake');
+    closeUnused(csms, 'charger went away during handshake');
     return;
   }
   (req as RequestWithChoice)[CHOSEN] = csms.protocol || false;
@@ -97,7 +97,13 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
   // ws answered 400 itself (e.g. permessage-deflate parameters it cannot accept): logged and counted
   // as the gates' refusals are, and the CSMS leg just opened is closed.
   deps.rejected(ctx, { status: 400, reason: 'bad_handshake' });
-  csms.close(1001, 'charger handshake failed');
+  closeUnused(csms, 'charger handshake failed');
+}
+
+/** Closes a CSMS leg no session took: read again (dialBackend paused it), so its close frame is seen. */
+function closeUnused(csms: WebSocket, reason: string): void {
+  csms.resume();
+  csms.close(1001, reason);
 }
 
 /** The charger closed its connection while the gates or the CSMS dial ran: nobody to answer (499, as nginx logs it). */
@@ -115,7 +121,10 @@ function refuse(deps: UpgradeDeps, ctx: UpgradeContext, rejection: Rejection, so
   }
   // OCPP-J: no common subprotocol → finish the handshake without Sec-WebSocket-Protocol, then close.
   (ctx.req as RequestWithChoice)[CHOSEN] = false;
-  deps.wss.handleUpgrade(ctx.req, socket, head, (ws) => ws.close(1002, 'no common OCPP subprotocol'));
+  deps.wss.handleUpgrade(ctx.req, socket, head, (ws) => {
+    ws.on('error', ignoreSocketError); // a bad frame from a charger being closed must not end the process
+    ws.close(1002, 'no common OCPP subprotocol');
+  });
 }
 
 /** A trusted front's word: TLS at the edge, and the client certificate it forwarded (if the socket had none). */

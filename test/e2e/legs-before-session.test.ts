@@ -1,0 +1,149 @@
+/**
+ * A leg the proxy holds before, or without, a session: the CSMS leg between its 101 and the session
+ * starting, a CSMS leg closed because the charger left meanwhile, and a charger being closed after a
+ * refusal. Frames on them are not lost, and their errors do not end the process (the proxy runs in
+ * this test's process: an unhandled 'error' would fail the test).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
+import t from 'tap';
+import WebSocket, { WebSocketServer } from 'ws';
+import { sleep, waitFor } from '../helpers/net';
+import { seedCharger, startTestProxy, type TestProxy } from '../helpers/proxy';
+
+const PASSWORD = 'legs-before-session-pw';
+const AUTH = 'Basic ' + Buffer.from(`CP1:${PASSWORD}`).toString('base64');
+/** An unmasked server text frame whose payload is not UTF-8: the proxy's CSMS leg must fail it. */
+const BAD_UTF8_FRAME = Buffer.from([0x81, 0x02, 0xff, 0xfe]);
+
+/** A raw legacy CSMS: `onOpen` runs in the same tick as its 101; `delayMs` holds the 101 back. */
+async function rawCsms(opts: { onOpen?: (ws: WebSocket) => void; delayMs?: number }): Promise<{ url: string; upgrades: () => number; stop(): Promise<void> }> {
+  const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => (offered.has('ocpp1.6') ? 'ocpp1.6' : false) });
+  let upgrades = 0;
+  const server = http.createServer();
+  server.on('upgrade', (req, socket, head) => {
+    upgrades++;
+    socket.on('error', () => undefined);
+    setTimeout(() => wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', () => undefined);
+      opts.onOpen?.(ws);
+    }), opts.delayMs ?? 0);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ocpp`,
+    upgrades: () => upgrades,
+    async stop() {
+      for (const c of wss.clients) c.terminate();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+async function proxyFor(csmsUrl: string): Promise<TestProxy> {
+  const proxy = await startTestProxy({ backend: csmsUrl, rotation: false });
+  await seedCharger(proxy, { identity: 'CP1', password: PASSWORD });
+  await seedCharger(proxy, { identity: 'BYSTANDER', password: PASSWORD });
+  return proxy;
+}
+
+function charger(proxy: TestProxy, identity = 'CP1'): WebSocket {
+  return new WebSocket(`${proxy.tlsUrl}/${identity}`, ['ocpp1.6'], {
+    ca: proxy.caPem,
+    servername: 'localhost',
+    headers: { authorization: 'Basic ' + Buffer.from(`${identity}:${PASSWORD}`).toString('base64') },
+  } as WebSocket.ClientOptions);
+}
+
+/** CP1's upgrade request, by hand (a ws client would not finish a handshake without its subprotocol). */
+function upgradeRequest(protocol: string, key: number): string {
+  return `GET /ocpp/CP1 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${Buffer.alloc(16, key).toString('base64')}\r\n` +
+    `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${protocol}\r\nAuthorization: ${AUTH}\r\n\r\n`;
+}
+
+/** A raw TLS upgrade request for CP1 offering `protocol`; resolves with the socket once the answer's head arrived. */
+async function rawUpgrade(proxy: TestProxy, protocol: string, key: number): Promise<{ socket: tls.TLSSocket; head: string }> {
+  const socket = tls.connect({ port: proxy.addresses.tls.port, host: '127.0.0.1', ca: proxy.caPem, servername: 'localhost' });
+  socket.on('error', () => undefined);
+  await new Promise((r) => socket.once('secureConnect', r));
+  socket.write(upgradeRequest(protocol, key));
+  const head = await new Promise<string>((r) => socket.once('data', (d: Buffer) => r(d.toString('latin1'))));
+  return { socket, head };
+}
+
+t.test('a frame the CSMS sends with its 101 reaches the charger, every time', async (t) => {
+  const csms = await rawCsms({ onOpen: (ws) => ws.send(JSON.stringify([2, 'greet', 'TriggerMessage', { requestedMessage: 'StatusNotification' }])) });
+  const proxy = await proxyFor(csms.url);
+  t.teardown(async () => { await proxy.stop(); await csms.stop(); });
+  const rounds = 20;
+  let received = 0;
+  for (let i = 0; i < rounds; i++) {
+    const ws = charger(proxy);
+    const first = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (d) => resolve(d.toString()));
+      ws.once('error', reject);
+      setTimeout(() => resolve(''), 2000);
+    });
+    if (first.includes('"greet"')) received++;
+    ws.close(1000);
+    await new Promise((r) => ws.once('close', r));
+  }
+  t.equal(received, rounds, `the greeting arrived in ${received} of ${rounds} sessions`);
+});
+
+t.test('a CSMS whose first frame is not UTF-8 ends that session only', async (t) => {
+  const csms = await rawCsms({ onOpen: (ws) => { if (ws.protocol) (ws as unknown as { _socket: import('node:net').Socket })._socket.write(BAD_UTF8_FRAME); } });
+  const proxy = await proxyFor(csms.url);
+  t.teardown(async () => { await proxy.stop(); await csms.stop(); });
+  const codes: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const ws = charger(proxy);
+    ws.on('error', () => undefined);
+    codes.push(await new Promise<number>((r) => ws.once('close', (code) => r(code))));
+  }
+  t.ok(codes.every((c) => c === 1012), `each charger got 1012 (service restart: reconnect), got ${codes.join(',')}`);
+  t.ok(proxy.logs.some((l) => l.event === 'session_ended' && l.by === 'csms'), 'the end is logged as the CSMS leg\'s');
+});
+
+t.test('a CSMS that answers after the charger left, then sends garbage, is closed quietly', async (t) => {
+  const csms = await rawCsms({ delayMs: 600, onOpen: (ws) => (ws as unknown as { _socket: import('node:net').Socket })._socket.write(BAD_UTF8_FRAME) });
+  const proxy = await proxyFor(csms.url);
+  t.teardown(async () => { await proxy.stop(); await csms.stop(); });
+  for (let i = 0; i < 3; i++) {
+    // The charger gives up before the CSMS's 101 (a raw TLS request, destroyed after 200 ms).
+    const s = tls.connect({ port: proxy.addresses.tls.port, host: '127.0.0.1', ca: proxy.caPem, servername: 'localhost' });
+    s.on('error', () => undefined);
+    await new Promise((r) => s.once('secureConnect', r));
+    s.write(upgradeRequest('ocpp1.6', i));
+    await sleep(200);
+    s.destroy();
+  }
+  await waitFor(() => proxy.logs.filter((l) => l.reason === 'client_gone').length === 3, 'three client_gone refusals', 5000);
+  await sleep(1000); // the CSMS answers and sends its bad frame meanwhile
+  t.equal(csms.upgrades(), 3, 'the CSMS was dialled for each');
+  const bystander = charger(proxy, 'BYSTANDER');
+  await new Promise((r, j) => { bystander.once('open', r); bystander.once('error', j); });
+  t.pass('the proxy still admits chargers');
+  bystander.close(1000);
+});
+
+t.test('a charger refused after its handshake (no common subprotocol) that sends garbage is closed quietly', async (t) => {
+  const csms = await rawCsms({});
+  const proxy = await proxyFor(csms.url);
+  t.teardown(async () => { await proxy.stop(); await csms.stop(); });
+  const bystander = charger(proxy, 'BYSTANDER');
+  await new Promise((r, j) => { bystander.once('open', r); bystander.once('error', j); });
+  for (let i = 0; i < 3; i++) {
+    const { socket, head } = await rawUpgrade(proxy, 'ocpp9.9', i);
+    t.match(head, /^HTTP\/1\.1 101 /, 'the handshake completes (OCPP-J: then closed with 1002)');
+    // A masked text frame whose payload is not UTF-8: ws fails it on the proxy's side.
+    socket.write(Buffer.from([0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe]));
+    await new Promise((r) => socket.once('close', r));
+  }
+  await sleep(200);
+  t.equal(bystander.readyState, WebSocket.OPEN, 'another charger\'s session is untouched');
+  t.ok(proxy.logs.filter((l) => l.reason === 'no_common_subprotocol').length >= 3, 'each refusal logged');
+  bystander.close(1000);
+});
