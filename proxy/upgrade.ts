@@ -54,22 +54,8 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
   socket.on('error', destroySocket);
   const ctx = newContext(req, socket, listener, deps.reportOnlyDefault);
   applyEdge(ctx, deps.edge?.(req, socket) ?? null);
-  try {
-    for (const gate of deps.gates) {
-      const verdict = await gate.check(ctx);
-      if (verdict && gate.reportOnlyCapable && ctx.reportOnly) {
-        ctx.reportOnlyFindings.push(verdict.reason);
-        deps.reportOnly(ctx, verdict);
-        continue;
-      }
-      if (verdict) return refuse(deps, ctx, verdict, socket, head);
-      if (socket.destroyed) return deps.rejected(ctx, CLIENT_GONE);
-    }
-  } catch (err) {
-    // Fail closed: a gate that cannot decide (store down, bug) refuses with 503, never admits.
-    deps.log.error({ event: 'gate_failed', identity: ctx.identity || undefined, err: (err as Error).message });
-    return refuse(deps, ctx, { status: 503, reason: 'gate_error' }, socket, head);
-  }
+  const refusal = await runGates(deps, ctx, deps.gates.filter((g) => !g.afterBackend), socket);
+  if (refusal) return refusal === CLIENT_GONE ? deps.rejected(ctx, CLIENT_GONE) : refuse(deps, ctx, refusal, socket, head);
   deps.gatesPassed?.(ctx);
 
   let csms: WebSocket;
@@ -82,7 +68,12 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
     return refuse(deps, ctx, { status: e.status, reason: e.reason, completeThenClose }, socket, head);
   }
 
-  if (socket.destroyed || !socket.readable || !socket.writable) { // gone, or half gone: ws would drop it unanswered
+  const lateRefusal = await runGates(deps, ctx, deps.gates.filter((g) => g.afterBackend), socket);
+  if (lateRefusal && lateRefusal !== CLIENT_GONE) {
+    closeUnused(csms, 'charger refused');
+    return refuse(deps, ctx, lateRefusal, socket, head);
+  }
+  if (lateRefusal || socket.destroyed || !socket.readable || !socket.writable) { // gone, or half gone: ws would drop it unanswered
     deps.rejected(ctx, CLIENT_GONE);
     closeUnused(csms, 'charger went away during handshake');
     return;
@@ -108,6 +99,30 @@ function closeUnused(csms: WebSocket, reason: string): void {
 
 /** The charger closed its connection while the gates or the CSMS dial ran: nobody to answer (499, as nginx logs it). */
 const CLIENT_GONE: Rejection = { status: 499, reason: 'client_gone' };
+
+/**
+ * Runs `gates` in order: the first refusal (or CLIENT_GONE once the charger left), or undefined when
+ * all passed. Report-only mode turns a capable gate's refusal into a logged finding.
+ */
+async function runGates(deps: UpgradeDeps, ctx: UpgradeContext, gates: readonly Gate[], socket: Duplex): Promise<Rejection | undefined> {
+  try {
+    for (const gate of gates) {
+      const verdict = await gate.check(ctx);
+      if (verdict && gate.reportOnlyCapable && ctx.reportOnly) {
+        ctx.reportOnlyFindings.push(verdict.reason);
+        deps.reportOnly(ctx, verdict);
+        continue;
+      }
+      if (verdict) return verdict;
+      if (socket.destroyed) return CLIENT_GONE;
+    }
+  } catch (err) {
+    // Fail closed: a gate that cannot decide (store down, bug) refuses with 503, never admits.
+    deps.log.error({ event: 'gate_failed', identity: ctx.identity || undefined, err: (err as Error).message });
+    return { status: 503, reason: 'gate_error' };
+  }
+  return undefined;
+}
 
 function destroySocket(this: Duplex): void {
   this.destroy();

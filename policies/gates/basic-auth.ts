@@ -27,12 +27,13 @@ const CHALLENGE = { 'WWW-Authenticate': 'Basic realm="OCPP", charset="UTF-8"' };
 
 /**
  * Profiles 1 and 2: HTTP Basic, username = identity, password = the charger's current password,
- * its pending one (an in-flight rotation), or a factory default that matches it. A match also
- * settles a rotation (see settleRotation). Failures are 401 with `WWW-Authenticate: Basic`
- * (chargers log FailedToAuthenticateAtCsms only on 401) and count towards lockout.
+ * its pending one (an in-flight rotation), or a factory default that matches it. Failures are 401
+ * with `WWW-Authenticate: Basic` (chargers log FailedToAuthenticateAtCsms only on 401) and count
+ * towards lockout. A match that settles a rotation (see settleRotation) is only noted here: the
+ * settlement gate writes it once the CSMS leg is open (see {@link rotationSettlementGate}).
  */
 export function basicAuthGate(deps: BasicAuthDeps): Gate {
-  const now = deps.now ?? Date.now;
+  const judge = passwordJudge(deps);
   return {
     name: 'basic-auth',
     reportOnlyCapable: true,
@@ -40,39 +41,74 @@ export function basicAuthGate(deps: BasicAuthDeps): Gate {
       if (ctx.facts.profile === 3) return undefined;
       const creds = parseBasic(ctx.req.headers.authorization);
       if (!creds) return reject(401, 'missing_credentials', CHALLENGE);
-      if (creds.username !== ctx.identity) return fail(ctx, 'username_mismatch');
-      const ocpp16 = ctx.acceptableProtocols.includes('ocpp1.6');
-      let record = ctx.facts.charger as ChargerRecord | undefined;
-      if (!record) return enrol(ctx, creds.password, ocpp16);
-      // A rotation transition can lose a race with a concurrent login of the same charger (its
-      // other password settled the rotation first): then judge again on the fresh record.
-      let matched: PasswordMatch | null = null;
-      for (let round = 0; ; round++) {
-        matched = await matchPassword(record, creds.password, ocpp16);
-        if (!matched) return fail(ctx, 'bad_password');
-        const settlement = settleRotation(record, matched, now(), deps.rotationGraceMs);
-        if (!settlement.admit) return fail(ctx, settlement.reason);
-        let settled = true;
-        if (settlement.action === 'commit') {
-          settled = await deps.store.commitPending(record.identity, record.pending!.hash!, record.pending!.createdAt, now());
-          if (settled) ctx.facts.rotationCommitted = true;
-        } else if (settlement.action === 'drop_pending') {
-          settled = await deps.store.dropPending(record.identity, record.pending!.createdAt);
-          if (settled) ctx.facts.rotationDropped = true;
-        }
-        if (settled) break;
-        const fresh = await deps.store.getCharger(ctx.identity);
-        if (!fresh || round >= 2) return reject(503, 'store_conflict');
-        record = fresh;
-        ctx.facts.charger = fresh;
-      }
-      ctx.facts.passwordMatched = matched;
+      if (creds.username !== ctx.identity) return judge.fail(ctx, 'username_mismatch');
+      const record = ctx.facts.charger as ChargerRecord | undefined;
+      if (!record) return judge.enrol(ctx, creds.password);
+      const verdict = await judge.judge(ctx, record, creds.password);
+      if (verdict) return verdict;
       // Not known (no prefetch, or its read failed): cleared anyway.
       const failuresSeen = await prefetched(ctx)?.identityFailures.catch(() => undefined);
       await deps.guard.recordSuccess(ctx.identity, failuresSeen);
       return undefined;
     },
   };
+}
+
+/**
+ * Writes what the password login decided for a rotation: commit the pending password (the charger
+ * logged in with it) or drop it (the charger logged in with its old one, having never accepted the
+ * new). Runs after the CSMS leg opened, just before the charger's 101: a login that ends in a 503
+ * because the CSMS is down settles nothing, so a charger that then falls back to its old password
+ * still gets in. A settlement can lose a race with a concurrent login of the same charger (its
+ * other password settled the rotation first): then the login is judged again on the fresh record.
+ */
+export function rotationSettlementGate(deps: BasicAuthDeps): Gate {
+  const judge = passwordJudge(deps);
+  return {
+    name: 'rotation-settlement',
+    reportOnlyCapable: true,
+    afterBackend: true,
+    async check(ctx: UpgradeContext): Promise<GateVerdict> {
+      for (let round = 0; ctx.facts.rotationSettlement; round++) {
+        const record = ctx.facts.charger as ChargerRecord;
+        const pending = record.pending!;
+        const commit = ctx.facts.rotationSettlement === 'commit';
+        const settled = commit
+          ? await deps.store.commitPending(record.identity, pending.hash!, pending.createdAt, judge.now())
+          : await deps.store.dropPending(record.identity, pending.createdAt);
+        if (settled) {
+          ctx.facts[commit ? 'rotationCommitted' : 'rotationDropped'] = true;
+          return undefined;
+        }
+        const fresh = await deps.store.getCharger(ctx.identity);
+        if (!fresh || round >= 2) return reject(503, 'store_conflict');
+        ctx.facts.charger = fresh;
+        const verdict = await judge.judge(ctx, fresh, parseBasic(ctx.req.headers.authorization)!.password);
+        if (verdict) return verdict;
+      }
+      return undefined;
+    },
+  };
+}
+
+/** The password checks both gates share. */
+function passwordJudge(deps: BasicAuthDeps) {
+  const now = deps.now ?? Date.now;
+
+  /**
+   * Which password matched and what that means for a rotation: notes both in `ctx.facts`
+   * (`passwordMatched`, and `rotationSettlement` when one is to be written), or refuses.
+   */
+  async function judge(ctx: UpgradeContext, record: ChargerRecord, candidate: Buffer): Promise<GateVerdict> {
+    const matched = await matchPassword(record, candidate, ctx.acceptableProtocols.includes('ocpp1.6'));
+    if (!matched) return fail(ctx, 'bad_password');
+    const settlement = settleRotation(record, matched, now(), deps.rotationGraceMs);
+    if (!settlement.admit) return fail(ctx, settlement.reason);
+    ctx.facts.passwordMatched = matched;
+    if (settlement.action === 'none') delete ctx.facts.rotationSettlement;
+    else ctx.facts.rotationSettlement = settlement.action;
+    return undefined;
+  }
 
   async function fail(ctx: UpgradeContext, reason: string): Promise<GateVerdict> {
     const out = await deps.guard.recordFailure(ctx.identity, ctx.remoteAddress);
@@ -98,9 +134,9 @@ export function basicAuthGate(deps: BasicAuthDeps): Gate {
   }
 
   /** Auto-enrolment: an unknown identity with a factory default password that applies to it. */
-  async function enrol(ctx: UpgradeContext, candidate: Buffer, ocpp16: boolean): Promise<GateVerdict> {
+  async function enrol(ctx: UpgradeContext, candidate: Buffer): Promise<GateVerdict> {
     if (!ctx.facts.enrolCandidate) return reject(404, 'unknown_identity');
-    const forms = passwordVariants(candidate, ocpp16);
+    const forms = passwordVariants(candidate, ctx.acceptableProtocols.includes('ocpp1.6'));
     for (const d of await deps.factoryDefaults()) {
       if (!d.match.prefix || !ctx.identity.startsWith(d.match.prefix)) continue;
       if (!(await anyMatches(ctx.identity, forms, d.hash))) continue;
@@ -119,4 +155,6 @@ export function basicAuthGate(deps: BasicAuthDeps): Gate {
     }
     return fail(ctx, 'bad_password');
   }
+
+  return { judge, fail, enrol, now };
 }

@@ -1,6 +1,6 @@
 import type { CredentialStore, FactoryDefault } from '../../proxy/store/types';
 import type { BruteForceGuard } from '../brute-force';
-import { basicAuthGate, type PasswordVerifier } from './basic-auth';
+import { basicAuthGate, rotationSettlementGate, type PasswordVerifier } from './basic-auth';
 import { chargerRecordGate } from './charger-record';
 import { clientCertificateGate } from './client-certificate';
 import { handshakeGate } from './handshake';
@@ -50,6 +50,8 @@ export function admissionGates(s: GateSettings, d: AuthGateDeps): Gate[] {
     identityLockoutGate(d.guard), //     identity not locked out (no password tried)
     profileGate, //                      presented profile >= the charger's minimum
     clientCertificateGate(d), //         Profile 3: chain, validity, revocation, O, CN binding
-    basicAuthGate({ ...d, rotationGraceMs: d.rotationGraceMs }), // Profiles 1/2: username and password
+    basicAuthGate(d), //                 Profiles 1/2: username and password
+    // ---- the CSMS is dialled here; the gates below run once its leg is open ----
+    rotationSettlementGate(d), //        a rotation the login settled is written (commit or drop)
   ];
 }

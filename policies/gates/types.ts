@@ -64,6 +64,8 @@ export interface Gate {
    * finding. Structural checks (handshake, identity syntax, subprotocol) always refuse.
    */
   readonly reportOnlyCapable?: boolean;
+  /** Runs once the CSMS leg is open, just before the charger's 101 (for writes only a session may make). */
+  readonly afterBackend?: boolean;
   check(ctx: UpgradeContext): GateVerdict | Promise<GateVerdict>;
 }
 
