@@ -91,6 +91,7 @@ export function dialBackend(opts: BackendDialOptions): Promise<WebSocket> {
       const status = res.statusCode ?? 0;
       res.resume();
       if (status === 404) fail(new BackendError('backend_not_found', 404, 'CSMS does not know this charger (404)'));
+      else if (status === 503) fail(new BackendError('backend_unavailable', 503, 'CSMS answered 503 (unavailable)'));
       else fail(new BackendError('backend_refused', 502, `CSMS refused the connection with HTTP ${status}`));
     });
     ws.once('error', (err: NodeJS.ErrnoException) => {

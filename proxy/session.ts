@@ -131,7 +131,8 @@ export class Session extends EventEmitter implements SessionApi {
     this.charger.on('close', (code: number, reason: Buffer) => this.onLegClosed('charger', code, reason.toString()));
     this.csms.on('close', (code: number, reason: Buffer) => this.onLegClosed('csms', code, reason.toString()));
     this.charger.on('error', (err) => this.log.debug({ event: 'charger_socket_error', err: err.message }));
-    this.csms.on('error', (err) => this.log.debug({ event: 'csms_socket_error', err: err.message }));
+    // The CSMS is the operator's own system: why its leg failed (a bad frame, a reset) is worth a line.
+    this.csms.on('error', (err) => this.log.warn({ event: 'csms_socket_error', err: err.message }));
     this.charger.on('pong', () => { this.alive.charger = true; });
     this.csms.on('pong', () => { this.alive.csms = true; });
     if (this.opts.pingIntervalMs > 0) {

@@ -105,6 +105,7 @@ t.test('a CSMS whose first frame is not UTF-8 ends that session only', async (t)
   }
   t.ok(codes.every((c) => c === 1012), `each charger got 1012 (service restart: reconnect), got ${codes.join(',')}`);
   t.ok(proxy.logs.some((l) => l.event === 'session_ended' && l.by === 'csms'), 'the end is logged as the CSMS leg\'s');
+  t.ok(proxy.logs.some((l) => l.event === 'csms_socket_error' && l.level === 40 && /UTF-8/.test(String(l.err))), 'and why, as a warning (it is the operator\'s own system)');
 });
 
 t.test('a CSMS that answers after the charger left, then sends garbage, is closed quietly', async (t) => {

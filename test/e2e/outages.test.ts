@@ -26,8 +26,8 @@ const REDIS_OUTAGE_MS = Number(process.env.OUTAGES_REDIS_MS ?? 30000);
 const basic = (user: string, pass: string) => 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64');
 const password = (identity: string) => `outage-password-${identity}`;
 
-/** One upgrade attempt: status and the reason label in the body (101 and '' when admitted). */
-function attempt(proxy: TestProxy, identity: string): Promise<{ status: number; body: string; ms: number }> {
+/** One upgrade attempt: status, the reason label in the body (101 and '' when admitted) and any Retry-After. */
+function attempt(proxy: TestProxy, identity: string): Promise<{ status: number; body: string; ms: number; retryAfter?: string }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${proxy.tlsUrl}/${identity}`, ['ocpp1.6'], {
@@ -36,7 +36,7 @@ function attempt(proxy: TestProxy, identity: string): Promise<{ status: number; 
     ws.on('unexpected-response', (_q, res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim(), ms: Date.now() - started }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim(), ms: Date.now() - started, retryAfter: res.headers['retry-after'] }));
     });
     ws.on('open', () => { ws.close(); resolve({ status: 101, body: '', ms: Date.now() - started }); });
     ws.on('error', (e) => { if (!/Unexpected server response/.test(e.message)) reject(e); });
@@ -180,6 +180,7 @@ t.test('CSMS stopped: 1012 to live chargers, 503 at once to new ones, all back w
   const a = await attempt(proxy, 'CD-NEW');
   t.equal(a.status, 503, 'a new charger gets 503 while the CSMS is down');
   t.equal(a.body, 'backend_unavailable', 'reason backend_unavailable');
+  t.equal(a.retryAfter, '10', 'with Retry-After, as every 503');
   t.ok(a.ms < 3000, `answered at once, not after backendTimeoutMs (10 s): ${a.ms} ms`);
   // SimStation records 0 for these (it reads the status from the error text; ocpp-rpc puts it in err.code).
   await waitFor(() => live.every((l) => l.s.refusals.length > 0), 'every reconnecting charger refused at least once', 10000);

@@ -118,11 +118,13 @@ t.test('relay core with real OCPP peers', async (t) => {
   });
 
   t.test('CSMS refusal and outage map to charger statuses', async (t) => {
-    const refusing = await startLegacyCsms({ refuse: (id) => (id === 'UNKNOWN' ? 404 : id === 'BROKEN' ? 500 : undefined) });
+    const refusing = await startLegacyCsms({ refuse: (id) => (id === 'UNKNOWN' ? 404 : id === 'BROKEN' ? 500 : id === 'BUSY' ? 503 : undefined) });
     const p3 = await startTestProxy({ backend: refusing.url, reportOnly: 'true' });
     t.teardown(() => p3.stop());
     t.equal(await upgradeStatus(p3, '/ocpp/UNKNOWN'), 404, 'CSMS 404 stays 404');
     t.equal(await upgradeStatus(p3, '/ocpp/BROKEN'), 502, 'CSMS 500 becomes 502');
+    t.equal(await upgradeStatus(p3, '/ocpp/BUSY'), 503, 'CSMS 503 stays 503 (retry later), not 502');
+    t.ok(p3.logs.some((l) => l.event === 'backend_connect_failed' && l.identity === 'BUSY' && l.reason === 'backend_unavailable'), 'and is logged as the CSMS unavailable');
     await refusing.stop();
     const started = Date.now();
     t.equal(await upgradeStatus(p3, '/ocpp/CP-DOWN'), 503, 'CSMS down → 503');
