@@ -49,6 +49,8 @@ const HIGH_WATER = 1 << 20;
 /** Charger frames queued behind a pending interceptor decision beyond which the charger is no longer read. */
 const BACKLOG_PAUSE = 16;
 const SEND_TEXT = { binary: false } as const;
+const CHARGER_FIRST = ['charger', 'csms'] as const;
+const CSMS_FIRST = ['csms', 'charger'] as const;
 /** `frame_refused` lines per session and minute; the rest are counted, and summed up in the next line. */
 const REFUSALS_LOGGED_PER_MINUTE = 20;
 
@@ -368,11 +370,13 @@ export class Session extends EventEmitter implements SessionApi {
   }
 
   private ping(): void {
-    for (const leg of ['charger', 'csms'] as const) {
+    // A leg we hold back is judged after the other: when one peer stops reading, we stop reading the
+    // other, whose pong then waits unread, and it is the one that stopped that failed its pong.
+    for (const leg of this.charger.isPaused && !this.csms.isPaused ? CSMS_FIRST : CHARGER_FIRST) {
       const ws = leg === 'charger' ? this.charger : this.csms;
       if (!this.alive[leg] && !(this.heldBack[leg] && this.delivered[leg])) {
         this.log.info({ event: 'peer_dead', leg }, 'no pong: closing session');
-        this.finish({ code: 1001, reason: `${leg} did not answer ping`, by: 'proxy' }, true);
+        this.finish({ code: 1001, reason: `${leg} did not answer ping`, by: 'proxy' }, leg);
         return;
       }
       // Still not read now: the benefit of the doubt carries into the next round, if it delivers.
@@ -387,7 +391,8 @@ export class Session extends EventEmitter implements SessionApi {
     this.finish({ code, reason, by: leg });
   }
 
-  private finish(end: SessionEnd, terminate = false): void {
+  /** Ends the session once; a `dead` leg is cut (it would not answer a close), the other gets a close frame. */
+  private finish(end: SessionEnd, dead?: 'charger' | 'csms'): void {
     if (this.ended) return;
     this.ended = end;
     if (this.pingTimer) clearInterval(this.pingTimer);
@@ -395,7 +400,7 @@ export class Session extends EventEmitter implements SessionApi {
     const toCharger = codeForCharger(end.code);
     const toCsms = codeForCsms(end.code);
     for (const [ws, code] of [[this.charger, toCharger], [this.csms, toCsms]] as const) {
-      if (terminate) ws.terminate();
+      if (dead && this.nameOf(ws) === dead) ws.terminate();
       else if (ws.readyState === 0 || ws.readyState === 1) ws.close(code, clampReason(end.reason));
     }
     const held = this.refusalLines?.held() ?? 0;

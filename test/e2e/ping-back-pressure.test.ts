@@ -99,3 +99,24 @@ t.test('a held-back leg that stops delivering is still declared dead', async (t)
   const dead = await waitFor(() => proxy.logs.find((l) => l.event === 'peer_dead'), 'the peer_dead log line');
   t.equal(dead?.leg, 'charger', 'the charger leg was the one judged dead');
 });
+
+t.test('a CSMS that stops reading is the leg judged dead, and the charger is told so with a close frame', async (t) => {
+  const csmsServer = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => 'ocpp1.6' });
+  await new Promise<void>((r) => csmsServer.once('listening', () => r()));
+  t.teardown(() => new Promise<void>((r) => { for (const c of csmsServer.clients) c.terminate(); csmsServer.close(() => r()); }));
+  // Reads the first frame, then nothing more (pings included): a CSMS hung behind a full socket.
+  csmsServer.on('connection', (ws) => ws.once('message', () => ws.pause()));
+  const port = (csmsServer.address() as { port: number }).port;
+  const proxy = await startTestProxy({ backend: `ws://127.0.0.1:${port}/ocpp`, reportOnly: 'true', pingIntervalMs: '300' });
+  t.teardown(() => proxy.stop());
+  const charger = new WebSocket(`${proxy.tlsUrl}/CP-BEHIND-HUNG-CSMS`, ['ocpp1.6'], { ca: proxy.caPem, servername: 'localhost', perMessageDeflate: false } as WebSocket.ClientOptions);
+  await new Promise<void>((resolve, reject) => { charger.once('open', () => resolve()); charger.once('error', reject); });
+  t.teardown(() => charger.terminate());
+  const closed = new Promise<number>((resolve) => charger.once('close', (code) => resolve(code)));
+  // Enough to fill the socket buffers and the proxy's queue to the CSMS past its high-water mark, so the charger is held back.
+  for (let i = 0; i < 200; i++) charger.send(JSON.stringify([2, `h-${i}`, 'DataTransfer', { vendorId: 'hung', data: 'z'.repeat(100 * 1024) }]));
+  const code = await Promise.race([closed, new Promise<string>((r) => setTimeout(() => r('still open after 10 s'), 10_000))]);
+  t.equal(code, 1001, 'the charger got a close frame (1001: reconnect), not a cut connection (1006)');
+  const dead = await waitFor(() => proxy.logs.find((l) => l.event === 'peer_dead'), 'the peer_dead log line');
+  t.equal(dead?.leg, 'csms', 'the CSMS, which stopped reading, is the leg judged dead (not the charger it held back)');
+});
