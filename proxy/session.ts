@@ -354,7 +354,8 @@ export class Session extends EventEmitter implements SessionApi {
    * answered to its sender where OCPP-J prescribes an answer, and null is returned.
    */
   private readOrAnswer(direction: Direction, data: Buffer, isBinary: boolean): Frame | null {
-    const frame = isBinary ? { problem: 'not_json' as const, detail: 'binary frames are not OCPP-J' } : readFrame(data.toString(), this.knownTypes);
+    const frame = isBinary ? { problem: 'not_json' as const, detail: 'binary frames are not OCPP-J' }
+      : readFrame(data.toString(), this.knownTypes, direction === 'charger_to_csms' ? 'strict' : 'csms');
     if (!isProblem(frame)) return frame;
     this.refuse(direction, frame.problem, frame.detail);
     const answer = answerForProblem(frame, this.subprotocol);

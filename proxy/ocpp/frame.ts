@@ -48,7 +48,15 @@ const LENGTHS: Record<number, number> = { 2: 4, 3: 3, 4: 5, 5: 5, 6: 4 };
  * Reads a frame's header and checks its shape (element count and element types per OCPP-J).
  * Returns a {@link Frame} or a {@link FrameProblem}; never throws.
  */
-export function readFrame(text: string, knownTypes: ReadonlySet<number> = TYPES_CLASSIC): Frame | FrameProblem {
+/**
+ * How strictly payloads are judged. `strict` (frames from chargers, which the proxy guards the CSMS
+ * against): payloads and error details are JSON objects. `csms` (frames from the operator's own
+ * CSMS, which its chargers took before the proxy stood in between): an empty array also stands for
+ * an empty payload or details, as PHP's json_encode writes one, and error details may be null.
+ */
+export type PayloadRule = 'strict' | 'csms';
+
+export function readFrame(text: string, knownTypes: ReadonlySet<number> = TYPES_CLASSIC, rule: PayloadRule = 'strict'): Frame | FrameProblem {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -67,13 +75,13 @@ export function readFrame(text: string, knownTypes: ReadonlySet<number> = TYPES_
     case CALL:
     case SEND:
       if (typeof value[2] !== 'string' || value[2].length === 0) return { problem: 'bad_shape', type, id, detail: 'action must be a non-empty string' };
-      if (!isObject(value[3])) return { problem: 'bad_shape', type, id, detail: 'payload must be a JSON object' };
+      if (!isPayload(value[3], rule)) return { problem: 'bad_shape', type, id, detail: 'payload must be a JSON object' };
       return { type, id, action: value[2], value };
     case CALLRESULT:
-      if (!isObject(value[2])) return { problem: 'bad_shape', type, id, detail: 'payload must be a JSON object' };
+      if (!isPayload(value[2], rule)) return { problem: 'bad_shape', type, id, detail: 'payload must be a JSON object' };
       return { type, id, value };
     default: // CALLERROR, CALLRESULTERROR
-      if (typeof value[2] !== 'string' || typeof value[3] !== 'string' || !isObject(value[4])) {
+      if (typeof value[2] !== 'string' || typeof value[3] !== 'string' || !(isPayload(value[4], rule) || (rule === 'csms' && value[4] === null))) {
         return { problem: 'bad_shape', type, id, detail: 'error frame must be [type, id, code, description, {details}]' };
       }
       return { type: type as 4 | 5, id, value };
@@ -87,4 +95,8 @@ export function isProblem(f: Frame | FrameProblem): f is FrameProblem {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isPayload(v: unknown, rule: PayloadRule): boolean {
+  return isObject(v) || (rule === 'csms' && Array.isArray(v) && v.length === 0);
 }
