@@ -1,6 +1,7 @@
 import { isIP, isIPv4, SocketAddress } from 'node:net';
 import type { CredentialStore } from '../proxy/store/types';
 import { addressKey, identityKey } from '../proxy/store/counter-keys';
+import { LocalFailures } from './local-failures';
 
 /**
  * Every spelling under which the proxy may have counted an address given by an operator: Node
@@ -41,32 +42,64 @@ export interface FailureOutcome {
  * exponential back-off. Addresses get a much higher threshold: chargers behind mobile NAT share one.
  */
 export class BruteForceGuard {
-  constructor(private readonly store: CredentialStore, private readonly s: BruteForceSettings, private readonly now: () => number = Date.now) {}
+  /** Counts and lockouts made while the store could not be written (see LocalFailures). */
+  private readonly local = new LocalFailures();
+  private storeErrorReportedAt = -Infinity;
+
+  /** `onStoreError` hears, at most once a minute, that failures are being counted in this process only. */
+  constructor(
+    private readonly store: CredentialStore,
+    private readonly s: BruteForceSettings,
+    private readonly now: () => number = Date.now,
+    private readonly onStoreError?: (err: Error) => void,
+  ) {}
 
   /** Lockout end (ms epoch) for an identity, or 0. */
-  identityLockedUntil(identity: string): Promise<number> {
-    return this.lockedUntil(identityKey(identity));
+  async identityLockedUntil(identity: string): Promise<number> {
+    return Math.max(await this.lockedUntil(identityKey(identity)), this.identityLockedHere(identity));
   }
 
   /** Lockout end (ms epoch) for a source address, or 0. */
-  addressLockedUntil(address: string): Promise<number> {
-    return this.lockedUntil(addressKey(address));
+  async addressLockedUntil(address: string): Promise<number> {
+    return Math.max(await this.lockedUntil(addressKey(address)), this.addressLockedHere(address));
   }
 
-  /** Records one failed login; locks out when a threshold is reached. */
+  /** A lockout made in this process while the store could not be written, or 0 (the gates add it to the store's). */
+  identityLockedHere(identity: string): number {
+    return this.local.lockedUntil(identityKey(identity), this.now());
+  }
+
+  addressLockedHere(address: string): number {
+    return this.local.lockedUntil(addressKey(address), this.now());
+  }
+
+  /**
+   * Records one failed login; locks out when a threshold is reached. When the store cannot count
+   * (it refuses writes), the failure is counted in this process instead, so the limits still hold.
+   */
   async recordFailure(identity: string | null, address: string): Promise<FailureOutcome> {
-    const [idCount, ipCount] = await Promise.all([
-      identity ? this.store.recordFailure(identityKey(identity), this.s.windowMs) : Promise.resolve(0),
-      this.store.recordFailure(addressKey(address), this.s.windowMs),
-    ]);
-    const out: FailureOutcome = { identityLockedUntil: 0, addressLockedUntil: 0 };
-    if (identity && idCount >= this.s.identityThreshold && idCount % this.s.identityThreshold === 0) {
-      out.identityLockedUntil = this.now() + this.duration(idCount / this.s.identityThreshold);
-      await this.store.setLockout(identityKey(identity), out.identityLockedUntil);
+    const keys = { identity: identity ? identityKey(identity) : null, address: addressKey(address) };
+    let counts: [number, number];
+    let here = false;
+    try {
+      counts = await Promise.all([
+        keys.identity ? this.store.recordFailure(keys.identity, this.s.windowMs) : Promise.resolve(0),
+        this.store.recordFailure(keys.address, this.s.windowMs),
+      ]);
+    } catch (err) {
+      here = true;
+      this.storeFailed(err as Error);
+      const now = this.now();
+      counts = [keys.identity ? this.local.record(keys.identity, this.s.windowMs, now) : 0, this.local.record(keys.address, this.s.windowMs, now)];
     }
-    if (ipCount >= this.s.addressThreshold && ipCount % this.s.addressThreshold === 0) {
-      out.addressLockedUntil = this.now() + this.duration(ipCount / this.s.addressThreshold);
-      await this.store.setLockout(addressKey(address), out.addressLockedUntil);
+    const out: FailureOutcome = { identityLockedUntil: 0, addressLockedUntil: 0 };
+    if (keys.identity && counts[0] >= this.s.identityThreshold && counts[0] % this.s.identityThreshold === 0) {
+      out.identityLockedUntil = this.now() + this.duration(counts[0] / this.s.identityThreshold);
+      await this.lock(keys.identity, out.identityLockedUntil, here);
+    }
+    if (counts[1] >= this.s.addressThreshold && counts[1] % this.s.addressThreshold === 0) {
+      out.addressLockedUntil = this.now() + this.duration(counts[1] / this.s.addressThreshold);
+      await this.lock(keys.address, out.addressLockedUntil, here);
     }
     return out;
   }
@@ -94,5 +127,23 @@ export class BruteForceGuard {
 
   private async lockedUntil(key: string): Promise<number> {
     return this.stillLocked(await this.store.getLockout(key));
+  }
+
+  private async lock(key: string, until: number, here: boolean): Promise<void> {
+    if (!here) {
+      try {
+        await this.store.setLockout(key, until);
+        return;
+      } catch (err) {
+        this.storeFailed(err as Error);
+      }
+    }
+    this.local.lock(key, until);
+  }
+
+  private storeFailed(err: Error): void {
+    if (this.now() - this.storeErrorReportedAt < 60_000) return;
+    this.storeErrorReportedAt = this.now();
+    this.onStoreError?.(err);
   }
 }

@@ -72,7 +72,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
     windowMs: config.failureWindowMs,
     baseMs: config.lockoutBaseMs,
     maxMs: config.lockoutMaxMs,
-  });
+  }, Date.now, (err) => log.warn({ event: 'failures_counted_locally', err: err.message }, 'the store refuses writes: failed logins are counted in this process only'));
   const gates = admissionGates(config, {
     store,
     guard,

@@ -18,10 +18,16 @@ function lockoutGate(name: string, lockedUntil: (ctx: UpgradeContext) => Promise
 
 /** Refuses a source address that is locked out, before any other work is spent on it. */
 export function addressLockoutGate(guard: BruteForceGuard): Gate {
-  return lockoutGate('address-lockout', (ctx) => prefetched(ctx)?.addressLockedUntil ?? guard.addressLockedUntil(ctx.remoteAddress));
+  return lockoutGate('address-lockout', async (ctx) => {
+    const read = prefetched(ctx)?.addressLockedUntil;
+    return read ? Math.max(await read, guard.addressLockedHere(ctx.remoteAddress)) : guard.addressLockedUntil(ctx.remoteAddress);
+  });
 }
 
 /** Refuses a locked-out identity without checking its password (a guess must not even be tried). */
 export function identityLockoutGate(guard: BruteForceGuard): Gate {
-  return lockoutGate('identity-lockout', (ctx) => prefetched(ctx)?.identityLockedUntil ?? guard.identityLockedUntil(ctx.identity));
+  return lockoutGate('identity-lockout', async (ctx) => {
+    const read = prefetched(ctx)?.identityLockedUntil;
+    return read ? Math.max(await read, guard.identityLockedHere(ctx.identity)) : guard.identityLockedUntil(ctx.identity);
+  });
 }

@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BruteForceGuard, addressSpellings } from '../../policies/brute-force';
+import { LocalFailures } from '../../policies/local-failures';
 import { EmbeddedStore } from '../../proxy/store/embedded';
 
 const SETTINGS = { identityThreshold: 5, addressThreshold: 50, windowMs: 60_000, baseMs: 1000, maxMs: 10_000 };
@@ -53,4 +54,21 @@ t.test('addressSpellings: every spelling the proxy may have counted an operator-
   t.same(addressSpellings('::10.0.0.5'), ['::10.0.0.5'], 'IPv4-compatible kept as Node writes it');
   t.same(addressSpellings('fe80::1%eth0'), ['fe80::1%eth0'], 'a zone index kept');
   for (const bad of ['', 'localhost', '10.0.0.300', '10.0.0', '1.2.3.4/24', '::ffff:10.0.0.300']) t.equal(addressSpellings(bad), null, `refused: "${bad}"`);
+});
+
+t.test('LocalFailures: counts per window, keeps lockouts until they end, stays bounded', async (t) => {
+  const local = new LocalFailures(2);
+  t.equal(local.record('a', 1000, 0), 1);
+  t.equal(local.record('a', 1000, 500), 2, 'same window: counted on');
+  t.equal(local.record('a', 1000, 1000), 1, 'a new window starts the count again');
+  local.lock('a', 5000);
+  t.equal(local.lockedUntil('a', 4999), 5000, 'locked until its end');
+  t.equal(local.lockedUntil('a', 5000), 0, 'then not');
+  local.lock('never-counted', 9000);
+  t.equal(local.lockedUntil('never-counted', 0), 0, 'a key never counted is not kept');
+  local.record('b', 1000, 0);
+  local.record('a', 1000, 1100); // a is now the most recently counted
+  local.record('c', 1000, 0); // over the bound: b, the least recently counted, is forgotten
+  t.equal(local.lockedUntil('a', 4000), 5000, 'a, counted more recently, kept its lockout');
+  t.equal(local.record('b', 1000, 10), 1, 'b was forgotten: counted from 1 again');
 });

@@ -1,0 +1,43 @@
+/**
+ * A store that refuses writes (a read-only replica after a failover, a Redis at its memory limit
+ * with eviction off): failed logins can no longer be counted in it. The guard then counts them in
+ * its own process, so the lockout limits still hold: before, every wrong guess got 503 and could be
+ * repeated without limit while the right password got 101.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { startLegacyCsms } from '../helpers/csms';
+import { tryBasicLogin } from '../helpers/login';
+import { sleep } from '../helpers/net';
+import { seedCharger, startTestProxy } from '../helpers/proxy';
+import { startRedis } from '../helpers/redis';
+
+const run = promisify(execFile);
+const RIGHT = 'the-right-password-123';
+
+t.test('Redis refusing writes: failed logins are counted in the process and the lockout still holds', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false', lockoutThreshold: '3', lockoutBaseMs: '2000' });
+  t.teardown(() => proxy.stop());
+  await seedCharger(proxy, { identity: 'CP-RO', password: RIGHT });
+  const login = (password: string) => tryBasicLogin(proxy.tlsUrl, proxy.caPem, 'CP-RO', password, 'ocpp1.6');
+  t.equal(await login(RIGHT), 101, 'admitted while Redis takes writes');
+
+  // A replica of a master that does not exist: reads are served, writes refused (READONLY).
+  await run('redis-cli', ['-p', String(redis.port), 'REPLICAOF', '127.0.0.1', '1']);
+  t.teardown(() => run('redis-cli', ['-p', String(redis.port), 'REPLICAOF', 'NO', 'ONE']).then(() => undefined));
+  for (let i = 1; i <= 3; i++) t.equal(await login(`wrong-guess-number-${i}`), 401, `wrong guess ${i}: 401, as always (not 503)`);
+  t.equal(await login('wrong-guess-number-4'), 401, 'a fourth guess is refused ...');
+  t.equal(await login(RIGHT), 401, '... and so is the right password: the identity is locked out');
+  const refusals = proxy.logs.filter((l) => l.event === 'upgrade_rejected' && l.identity === 'CP-RO').map((l) => l.reason);
+  t.same(refusals.slice(-5), ['bad_password', 'bad_password', 'bad_password', 'locked_out', 'locked_out'], 'the refusals say why');
+  t.equal(proxy.logs.filter((l) => l.event === 'failures_counted_locally').length, 1, 'one warning says failures are counted in this process only');
+
+  await run('redis-cli', ['-p', String(redis.port), 'REPLICAOF', 'NO', 'ONE']);
+  await sleep(2100); // the lockout (lockoutBaseMs) ends on its own
+  t.equal(await login(RIGHT), 101, 'once the lockout ends the right password gets in again');
+});
