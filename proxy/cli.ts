@@ -3,6 +3,7 @@ import { runCertsCommand } from '../certs';
 import { runChargersCommand } from './chargers-cli';
 import { ConfigError } from './config';
 import { runServe } from './serve';
+import { StoreError } from './store/errors';
 
 const USAGE = `Usage: ocpp-security-proxy <command> [options]
 
@@ -43,6 +44,10 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
       process.stderr.write(`cannot listen: ${e.message}\n`);
+      return 1;
+    }
+    if (err instanceof StoreError) { // Redis unreachable at start, say: an operator's problem, not a bug (no stack)
+      process.stderr.write(`store unavailable: ${err.message}\n`);
       return 1;
     }
     process.stderr.write(`fatal: ${e.stack ?? String(e)}\n`);

@@ -151,6 +151,22 @@ t.test('a port already in use is reported', async (t) => {
   t.match(r.stderr, /cannot listen: .*EADDRINUSE/);
 });
 
+t.test('a store unreachable at start is reported in one line, password masked', async (t) => {
+  const dataDir = await dataDirFor();
+  const net = await import('node:net');
+  // A port with nothing listening: taken and released again.
+  const probe = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => probe.once('listening', r));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  const r = await runToEnd(t, ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'silent',
+    '--redis', `redis://:redis-secret-pw@127.0.0.1:${port}`], 40000);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^store unavailable: /m, 'says what is wrong');
+  t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  t.notMatch(r.stderr, /redis-secret-pw/, 'the Redis password is not printed');
+});
+
 t.test('configuration errors exit 2 naming the key', async (t) => {
   const dir = await tempDir(t, 'ocpp-cli-conf-');
   const cases: [string, string[], RegExp][] = [
