@@ -64,13 +64,18 @@ export class BruteForceGuard {
     return Math.max(await this.lockedUntil(addressKey(address)), this.addressLockedHere(address));
   }
 
-  /** A lockout made in this process while the store could not be written, or 0 (the gates add it to the store's). */
+  /** A lockout made in this process while the store could not be written, or 0 (the identity gate adds it to the store's). */
   identityLockedHere(identity: string): number {
     return this.local.lockedUntil(identityKey(identity), this.now());
   }
 
-  addressLockedHere(address: string): number {
+  private addressLockedHere(address: string): number {
     return this.local.lockedUntil(addressKey(address), this.now());
+  }
+
+  /** An operator's unlock: forgets what this process counted for these keys. */
+  forgetHere(keys: readonly string[]): void {
+    this.local.forget(keys);
   }
 
   /**
@@ -86,6 +91,7 @@ export class BruteForceGuard {
         keys.identity ? this.store.recordFailure(keys.identity, this.s.windowMs) : Promise.resolve(0),
         this.store.recordFailure(keys.address, this.s.windowMs),
       ]);
+      if (this.local.size > 0) this.local.forget(); // the store counts again: it alone decides
     } catch (err) {
       here = true;
       this.storeFailed(err as Error);

@@ -2,8 +2,8 @@
  * Failure counts and lockouts kept in this process, for when the store cannot be written (a
  * read-only replica after a failover, a full Redis refusing writes): the brute-force guard keeps
  * its limits meanwhile, per process, instead of letting every guess through unlimited. Bounded:
- * past `maxKeys` the least recently counted key is forgotten. Its lockouts end on their own (an
- * operator's unlock writes to the same store that refuses writes).
+ * past `maxKeys` the least recently counted key is forgotten. Everything is forgotten once the store
+ * counts again, and a key when an operator unlocks it.
  */
 export class LocalFailures {
   private readonly entries = new Map<string, { count: number; windowEnds: number; lockedUntil: number }>();
@@ -15,16 +15,31 @@ export class LocalFailures {
     const old = this.entries.get(key);
     const entry = old && old.windowEnds > now ? old : { count: 0, windowEnds: now + windowMs, lockedUntil: old?.lockedUntil ?? 0 };
     entry.count++;
-    this.entries.delete(key); // re-inserted last: the map's order is least recently counted first
-    this.entries.set(key, entry);
-    if (this.entries.size > this.maxKeys) this.entries.delete(this.entries.keys().next().value as string);
+    this.keep(key, entry);
     return entry.count;
   }
 
-  /** Locks `key` out until `until` (ms epoch); a key never counted here is not kept. */
+  /** Forgets `keys` (an operator's unlock), or everything (the store takes writes again). */
+  forget(keys?: readonly string[]): void {
+    if (!keys) this.entries.clear();
+    else for (const k of keys) this.entries.delete(k);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private keep(key: string, entry: { count: number; windowEnds: number; lockedUntil: number }): void {
+    this.entries.delete(key); // re-inserted last: the map's order is least recently counted first
+    this.entries.set(key, entry);
+    if (this.entries.size > this.maxKeys) this.entries.delete(this.entries.keys().next().value as string);
+  }
+
+  /** Locks `key` out until `until` (ms epoch), also a key counted in the store but locked only here. */
   lock(key: string, until: number): void {
     const entry = this.entries.get(key);
     if (entry) entry.lockedUntil = Math.max(entry.lockedUntil, until);
+    else this.keep(key, { count: 0, windowEnds: 0, lockedUntil: until });
   }
 
   /** Lockout end (ms epoch) of `key` here, or 0. */

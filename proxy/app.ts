@@ -134,7 +134,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   const adminToken = await loadAdminToken({ file: config.adminTokenFile, generateIn: config.dataDir });
   const replica = coordinator.replica;
   const apiRoute = adminApiRoutes({
-    admin: new ChargerAdmin(sharedCredentials, { actor: 'admin-api', servingProcess: config.workers <= 1 }),
+    admin: new ChargerAdmin(sharedCredentials, { actor: 'admin-api', servingProcess: config.workers <= 1, forgetLocalLockouts: (keys) => guard.forgetHere(keys) }),
     token: adminToken.token,
     log,
     sessions: {

@@ -37,8 +37,12 @@ export class ChargerAdmin {
    * @param opts.actor recorded in audit events (`cli`, `admin-api`)
    * @param opts.servingProcess true when this runs inside the one process that admits chargers (the
    *   admin API of a proxy without workers: each worker has lockouts of its own with the embedded store)
+   * @param opts.forgetLocalLockouts lifts the lockouts the serving process kept itself while the store refused writes
    */
-  constructor(private readonly creds: Credentials, private readonly opts: { actor?: string; servingProcess?: boolean } = {}) {}
+  constructor(
+    private readonly creds: Credentials,
+    private readonly opts: { actor?: string; servingProcess?: boolean; forgetLocalLockouts?: (keys: readonly string[]) => void } = {},
+  ) {}
 
   /**
    * Whether this process sees the brute-force lockouts the proxy acts on: always with Redis; with the
@@ -100,6 +104,7 @@ export class ChargerAdmin {
     const before = await this.show(identity);
     const key = identityKey(identity);
     await Promise.all([this.creds.store.setLockout(key, 0), this.creds.store.resetFailures(key)]);
+    this.opts.forgetLocalLockouts?.([key]);
     await this.audit_('identity_unlocked', identity, { wasLockedUntil: before.lockout?.lockedUntil ?? null });
     return { ...before, lockout: viewLockout(0, 0) };
   }
@@ -115,6 +120,7 @@ export class ChargerAdmin {
     const keys = spellings.map(addressKey);
     const until = Math.max(...(await Promise.all(keys.map((k) => this.creds.store.getLockout(k)))));
     await Promise.all(keys.flatMap((k) => [this.creds.store.setLockout(k, 0), this.creds.store.resetFailures(k)]));
+    this.opts.forgetLocalLockouts?.(keys);
     const wasLockedUntil = viewLockout(until, 0).lockedUntil;
     await this.audit_('address_unlocked', undefined, { address: spellings[0], wasLockedUntil });
     return { address: spellings[0]!, wasLockedUntil };

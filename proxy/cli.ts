@@ -46,8 +46,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`cannot listen: ${e.message}\n`);
       return 1;
     }
-    if (err instanceof StoreError) { // Redis unreachable at start, say: an operator's problem, not a bug (no stack)
-      process.stderr.write(`store unavailable: ${err.message}\n`);
+    if (err instanceof StoreError) { // Redis unreachable at start, a bad secret: an operator's problem, not a bug (no stack)
+      process.stderr.write(`${err.reason === 'store_unavailable' ? 'store unavailable' : `store error (${err.reason})`}: ${err.message}\n`);
       return 1;
     }
     process.stderr.write(`fatal: ${e.stack ?? String(e)}\n`);

@@ -5,6 +5,7 @@ import {
 } from '../policies/interceptors/types';
 import { InterceptorChain } from './interceptor-chain';
 import { CallLine } from './call-line';
+import { ignoreSocketError } from './backend';
 import { ownBytes } from './own-bytes';
 import { LogBudget } from './log-budget';
 import { clampReason, codeForCharger, codeForCsms } from './close-codes';
@@ -133,8 +134,13 @@ export class Session extends EventEmitter implements SessionApi {
     this.charger.on('close', (code: number, reason: Buffer) => this.onLegClosed('charger', code, reason.toString()));
     this.csms.on('close', (code: number, reason: Buffer) => this.onLegClosed('csms', code, reason.toString()));
     this.charger.on('error', (err) => this.log.debug({ event: 'charger_socket_error', err: err.message }));
-    // The CSMS is the operator's own system: why its leg failed (a bad frame, a reset) is worth a line.
-    this.csms.on('error', (err) => this.log.warn({ event: 'csms_socket_error', err: err.message }));
+    // A frame the CSMS got wrong (ws's WS_ERR_* codes) is worth a warning: it is the operator's own
+    // system. A reset is not: when a CSMS dies, every session would log one at once.
+    this.csms.removeListener('error', ignoreSocketError);
+    this.csms.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code?.startsWith('WS_ERR_')) this.log.warn({ event: 'csms_socket_error', err: err.message });
+      else this.log.debug({ event: 'csms_socket_error', err: err.message });
+    });
     this.charger.on('pong', () => { this.alive.charger = true; });
     this.csms.on('pong', () => { this.alive.csms = true; });
     if (this.opts.pingIntervalMs > 0) {
@@ -355,7 +361,7 @@ export class Session extends EventEmitter implements SessionApi {
    */
   private readOrAnswer(direction: Direction, data: Buffer, isBinary: boolean): Frame | null {
     const frame = isBinary ? { problem: 'not_json' as const, detail: 'binary frames are not OCPP-J' }
-      : readFrame(data.toString(), this.knownTypes, direction === 'charger_to_csms' ? 'strict' : 'csms');
+      : readFrame(data.toString(), this.knownTypes, direction === 'charger_to_csms' ? 'strict' : 'lenient');
     if (!isProblem(frame)) return frame;
     this.refuse(direction, frame.problem, frame.detail);
     const answer = answerForProblem(frame, this.subprotocol);
@@ -421,7 +427,12 @@ function injectedOutcome(o: CallOutcome): string {
 
 function outcomeOf(frame: Frame): CallOutcome {
   const v = frame.value;
+  // From the CSMS, `[]` and null stand for an empty payload or details (see readFrame): read as {}.
   return frame.type === 3
-    ? { kind: 'result', payload: v[2] as Record<string, unknown> }
-    : { kind: 'error', code: String(v[2]), description: String(v[3]), details: v[4] as Record<string, unknown> };
+    ? { kind: 'result', payload: asObject(v[2]) }
+    : { kind: 'error', code: String(v[2]), description: String(v[3]), details: asObject(v[4]) };
+}
+
+function asObject(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }

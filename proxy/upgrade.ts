@@ -54,7 +54,8 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
   socket.on('error', destroySocket);
   const ctx = newContext(req, socket, listener, deps.reportOnlyDefault);
   applyEdge(ctx, deps.edge?.(req, socket) ?? null);
-  const refusal = await runGates(deps, ctx, deps.gates.filter((g) => !g.afterBackend), socket);
+  const split = splitGates(deps.gates);
+  const refusal = await runGates(deps, ctx, split.early, socket);
   if (refusal) return refusal === CLIENT_GONE ? deps.rejected(ctx, CLIENT_GONE) : refuse(deps, ctx, refusal, socket, head);
   deps.gatesPassed?.(ctx);
 
@@ -68,12 +69,12 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
     return refuse(deps, ctx, { status: e.status, reason: e.reason, completeThenClose }, socket, head);
   }
 
-  const lateRefusal = await runGates(deps, ctx, deps.gates.filter((g) => g.afterBackend), socket);
+  const lateRefusal = await runGates(deps, ctx, split.late, socket);
   if (lateRefusal && lateRefusal !== CLIENT_GONE) {
     closeUnused(csms, 'charger refused');
     return refuse(deps, ctx, lateRefusal, socket, head);
   }
-  if (lateRefusal || socket.destroyed || !socket.readable || !socket.writable) { // gone, or half gone: ws would drop it unanswered
+  if (lateRefusal || gone(socket)) {
     deps.rejected(ctx, CLIENT_GONE);
     closeUnused(csms, 'charger went away during handshake');
     return;
@@ -97,6 +98,19 @@ function closeUnused(csms: WebSocket, reason: string): void {
   csms.close(1001, reason);
 }
 
+/** Gone, or half gone: ws would drop it unanswered. */
+function gone(socket: Duplex): boolean {
+  return socket.destroyed || !socket.readable || !socket.writable;
+}
+
+/** The gate list split around the CSMS dial, once per list (an upgrade allocates none). */
+const splits = new WeakMap<readonly Gate[], { early: readonly Gate[]; late: readonly Gate[] }>();
+function splitGates(gates: readonly Gate[]): { early: readonly Gate[]; late: readonly Gate[] } {
+  let split = splits.get(gates);
+  if (!split) splits.set(gates, (split = { early: gates.filter((g) => !g.afterBackend), late: gates.filter((g) => g.afterBackend) }));
+  return split;
+}
+
 /** The charger closed its connection while the gates or the CSMS dial ran: nobody to answer (499, as nginx logs it). */
 const CLIENT_GONE: Rejection = { status: 499, reason: 'client_gone' };
 
@@ -107,6 +121,9 @@ const CLIENT_GONE: Rejection = { status: 499, reason: 'client_gone' };
 async function runGates(deps: UpgradeDeps, ctx: UpgradeContext, gates: readonly Gate[], socket: Duplex): Promise<Rejection | undefined> {
   try {
     for (const gate of gates) {
+      // Checked before each gate too: a settlement written for a charger that already left (it gave
+      // up while the CSMS was dialled) would settle a rotation for a login that got no session.
+      if (gone(socket)) return CLIENT_GONE;
       const verdict = await gate.check(ctx);
       if (verdict && gate.reportOnlyCapable && ctx.reportOnly) {
         ctx.reportOnlyFindings.push(verdict.reason);
@@ -114,14 +131,13 @@ async function runGates(deps: UpgradeDeps, ctx: UpgradeContext, gates: readonly 
         continue;
       }
       if (verdict) return verdict;
-      if (socket.destroyed) return CLIENT_GONE;
     }
   } catch (err) {
     // Fail closed: a gate that cannot decide (store down, bug) refuses with 503, never admits.
     deps.log.error({ event: 'gate_failed', identity: ctx.identity || undefined, err: (err as Error).message });
     return { status: 503, reason: 'gate_error' };
   }
-  return undefined;
+  return gone(socket) ? CLIENT_GONE : undefined;
 }
 
 function destroySocket(this: Duplex): void {

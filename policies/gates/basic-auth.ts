@@ -59,8 +59,8 @@ export function basicAuthGate(deps: BasicAuthDeps): Gate {
  * logged in with it) or drop it (the charger logged in with its old one, having never accepted the
  * new). Runs after the CSMS leg opened, just before the charger's 101: a login that ends in a 503
  * because the CSMS is down settles nothing, so a charger that then falls back to its old password
- * still gets in. A settlement can lose a race with a concurrent login of the same charger (its
- * other password settled the rotation first): then the login is judged again on the fresh record.
+ * still gets in. The login is judged again on a fresh read first, and again after a race lost to a
+ * concurrent login of the same charger (its other password settled the rotation first).
  */
 export function rotationSettlementGate(deps: BasicAuthDeps): Gate {
   const judge = passwordJudge(deps);
@@ -70,7 +70,13 @@ export function rotationSettlementGate(deps: BasicAuthDeps): Gate {
     afterBackend: true,
     async check(ctx: UpgradeContext): Promise<GateVerdict> {
       for (let round = 0; ctx.facts.rotationSettlement; round++) {
-        const record = ctx.facts.charger as ChargerRecord;
+        // Judged again on a fresh read: the record may have changed while the CSMS was dialled
+        // (the charger's live session recording its Accepted, say), or a race was lost below.
+        const record = await deps.store.getCharger(ctx.identity);
+        if (!record || round >= 3) return reject(503, 'store_conflict');
+        ctx.facts.charger = record;
+        const verdict = await judge.judge(ctx, record, parseBasic(ctx.req.headers.authorization)!.password);
+        if (verdict || !ctx.facts.rotationSettlement) return verdict;
         const pending = record.pending!;
         const commit = ctx.facts.rotationSettlement === 'commit';
         const settled = commit
@@ -80,11 +86,6 @@ export function rotationSettlementGate(deps: BasicAuthDeps): Gate {
           ctx.facts[commit ? 'rotationCommitted' : 'rotationDropped'] = true;
           return undefined;
         }
-        const fresh = await deps.store.getCharger(ctx.identity);
-        if (!fresh || round >= 2) return reject(503, 'store_conflict');
-        ctx.facts.charger = fresh;
-        const verdict = await judge.judge(ctx, fresh, parseBasic(ctx.req.headers.authorization)!.password);
-        if (verdict) return verdict;
       }
       return undefined;
     },

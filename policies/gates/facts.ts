@@ -22,6 +22,11 @@ export interface AdmissionFacts {
   certificate?: AdmittedCertificate;
   /** Which stored password matched: the current one, the pending one (rotation committed), or a factory default. */
   passwordMatched?: 'current' | 'pending' | 'factory';
+  /** What the password login means for a pending rotation, written once the CSMS leg is open (rotation-settlement gate). */
+  rotationSettlement?: 'commit' | 'drop_pending';
+  /** Set when that write happened. */
+  rotationCommitted?: boolean;
+  rotationDropped?: boolean;
 }
 
 /** Reads the admission facts off a session's facts bag (undefined for sessions admitted without a store). */

@@ -18,14 +18,13 @@ function lockoutGate(name: string, lockedUntil: (ctx: UpgradeContext) => Promise
 
 /** Refuses a source address that is locked out, before any other work is spent on it. */
 export function addressLockoutGate(guard: BruteForceGuard): Gate {
-  return lockoutGate('address-lockout', async (ctx) => {
-    const read = prefetched(ctx)?.addressLockedUntil;
-    return read ? Math.max(await read, guard.addressLockedHere(ctx.remoteAddress)) : guard.addressLockedUntil(ctx.remoteAddress);
-  });
+  // The prefetch reads guard.addressLockedUntil, which includes what this process locked itself.
+  return lockoutGate('address-lockout', (ctx) => prefetched(ctx)?.addressLockedUntil ?? guard.addressLockedUntil(ctx.remoteAddress));
 }
 
 /** Refuses a locked-out identity without checking its password (a guess must not even be tried). */
 export function identityLockoutGate(guard: BruteForceGuard): Gate {
+  // The prefetch reads the store's lockout with the record: what this process locked itself is added here.
   return lockoutGate('identity-lockout', async (ctx) => {
     const read = prefetched(ctx)?.identityLockedUntil;
     return read ? Math.max(await read, guard.identityLockedHere(ctx.identity)) : guard.identityLockedUntil(ctx.identity);

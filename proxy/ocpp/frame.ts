@@ -45,17 +45,17 @@ const TYPES_21: ReadonlySet<number> = new Set([CALL, CALLRESULT, CALLERROR, CALL
 const LENGTHS: Record<number, number> = { 2: 4, 3: 3, 4: 5, 5: 5, 6: 4 };
 
 /**
- * Reads a frame's header and checks its shape (element count and element types per OCPP-J).
- * Returns a {@link Frame} or a {@link FrameProblem}; never throws.
- */
-/**
  * How strictly payloads are judged. `strict` (frames from chargers, which the proxy guards the CSMS
- * against): payloads and error details are JSON objects. `csms` (frames from the operator's own
+ * against): payloads and error details are JSON objects. `lenient` (frames from the operator's own
  * CSMS, which its chargers took before the proxy stood in between): an empty array also stands for
  * an empty payload or details, as PHP's json_encode writes one, and error details may be null.
  */
-export type PayloadRule = 'strict' | 'csms';
+export type PayloadRule = 'strict' | 'lenient';
 
+/**
+ * Reads a frame's header and checks its shape (element count and element types per OCPP-J).
+ * Returns a {@link Frame} or a {@link FrameProblem}; never throws.
+ */
 export function readFrame(text: string, knownTypes: ReadonlySet<number> = TYPES_CLASSIC, rule: PayloadRule = 'strict'): Frame | FrameProblem {
   let value: unknown;
   try {
@@ -81,7 +81,7 @@ export function readFrame(text: string, knownTypes: ReadonlySet<number> = TYPES_
       if (!isPayload(value[2], rule)) return { problem: 'bad_shape', type, id, detail: 'payload must be a JSON object' };
       return { type, id, value };
     default: // CALLERROR, CALLRESULTERROR
-      if (typeof value[2] !== 'string' || typeof value[3] !== 'string' || !(isPayload(value[4], rule) || (rule === 'csms' && value[4] === null))) {
+      if (typeof value[2] !== 'string' || typeof value[3] !== 'string' || !(isPayload(value[4], rule) || (rule === 'lenient' && value[4] === null))) {
         return { problem: 'bad_shape', type, id, detail: 'error frame must be [type, id, code, description, {details}]' };
       }
       return { type: type as 4 | 5, id, value };
@@ -98,5 +98,5 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function isPayload(v: unknown, rule: PayloadRule): boolean {
-  return isObject(v) || (rule === 'csms' && Array.isArray(v) && v.length === 0);
+  return isObject(v) || (rule === 'lenient' && Array.isArray(v) && v.length === 0);
 }

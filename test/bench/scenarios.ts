@@ -196,6 +196,7 @@ export async function idle(lab: Lab, target: Target, n: number, lim: PhaseLimits
   await new Promise((r) => setTimeout(r, settleMs));
   const after = rss(target.pids());
   const metricsAfter = target.admin ? await scrape(target.admin, 0) : null;
+  holdMs = Math.max(holdMs, settleMs); // the second reading never comes before the first
   await new Promise((r) => setTimeout(r, Math.max(0, connected + holdMs - Date.now())));
   const held = rss(target.pids());
   await closeFleet(lab);

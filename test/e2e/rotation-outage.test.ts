@@ -5,10 +5,14 @@
  * connection) would have been refused and locked out. Now nothing is written until the CSMS leg is
  * open, so both passwords stay valid until a login with the new one succeeds.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import t from 'tap';
+import { WebSocketServer } from 'ws';
 import { startLegacyCsms } from '../helpers/csms';
 import { tryBasicLogin } from '../helpers/login';
-import { waitFor } from '../helpers/net';
+import { sleep, waitFor } from '../helpers/net';
 import { seedCharger, startTestProxy } from '../helpers/proxy';
 
 const IDENTITY = 'CP-OUTAGE';
@@ -66,4 +70,40 @@ t.test('a login with the old password settles nothing while the CSMS is down eit
   csms = await startLegacyCsms({ port });
   t.equal(await login(OLD), 101, 'CSMS back: the old password gets a session');
   await waitFor(async () => (await store.getCharger(IDENTITY))?.pending === undefined, 'now the pending password is dropped');
+});
+
+t.test('a charger that gives up while the CSMS is slow to answer settles nothing', async (t) => {
+  // A CSMS that takes 800 ms to answer the upgrade; the charger leaves once the dial has begun.
+  const wss = new WebSocketServer({ noServer: true, handleProtocols: () => 'ocpp1.6' });
+  const server = http.createServer();
+  let dialled: () => void;
+  const dialBegun = new Promise<void>((r) => { dialled = r; });
+  server.on('upgrade', (req, socket, head) => {
+    dialled();
+    socket.on('error', () => undefined);
+    setTimeout(() => wss.handleUpgrade(req, socket, head, (ws) => ws.on('error', () => undefined)), 800);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => { for (const c of wss.clients) c.terminate(); server.closeAllConnections(); server.close(); });
+  const proxy = await startTestProxy({ backend: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ocpp`, callTimeoutMs: '1500' });
+  t.teardown(() => proxy.stop());
+  const { store, hasher, sealer } = proxy.credentials;
+  await seedCharger(proxy, { identity: IDENTITY, password: OLD });
+  const createdAt = Date.now();
+  await store.setPending(IDENTITY, { encrypted: sealer.seal(Buffer.from(NEW), IDENTITY), hash: hasher.hashGenerated(Buffer.from(NEW)), createdAt, attempt: 1 });
+  await store.updatePending(IDENTITY, createdAt, { acceptedAt: Date.now() });
+
+  const socket = tls.connect({ port: proxy.addresses.tls.port, host: '127.0.0.1', ca: proxy.caPem, servername: 'localhost' });
+  socket.on('error', () => undefined);
+  await new Promise((r) => socket.once('secureConnect', r));
+  socket.write(`GET /ocpp/${IDENTITY} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: ${Buffer.alloc(16, 7).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n` +
+    `Authorization: Basic ${Buffer.from(`${IDENTITY}:${NEW}`).toString('base64')}\r\n\r\n`);
+  await dialBegun;
+  socket.destroy();
+  await waitFor(() => proxy.logs.some((l) => l.reason === 'client_gone'), 'the departure logged as client_gone', 5000);
+  await sleep(100); // the CSMS's 101 came 800 ms after the dial began: anything written then is in
+  const rec = (await store.getCharger(IDENTITY))!;
+  t.ok(rec.pending, 'the pending password was not committed');
+  t.equal(rec.passwordSource, 'operator', 'the old password is still current');
 });

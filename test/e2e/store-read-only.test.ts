@@ -21,7 +21,7 @@ t.test('Redis refusing writes: failed logins are counted in the process and the 
   t.teardown(() => redis.stop());
   const csms = await startLegacyCsms();
   t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false', lockoutThreshold: '3', lockoutBaseMs: '2000' });
+  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false', lockoutThreshold: '3', lockoutBaseMs: '2000', lockoutMaxMs: '2000' });
   t.teardown(() => proxy.stop());
   await seedCharger(proxy, { identity: 'CP-RO', password: RIGHT });
   const login = (password: string) => tryBasicLogin(proxy.tlsUrl, proxy.caPem, 'CP-RO', password, 'ocpp1.6');
@@ -37,7 +37,14 @@ t.test('Redis refusing writes: failed logins are counted in the process and the 
   t.same(refusals.slice(-5), ['bad_password', 'bad_password', 'bad_password', 'locked_out', 'locked_out'], 'the refusals say why');
   t.equal(proxy.logs.filter((l) => l.event === 'failures_counted_locally').length, 1, 'one warning says failures are counted in this process only');
 
-  await run('redis-cli', ['-p', String(redis.port), 'REPLICAOF', 'NO', 'ONE']);
   await sleep(2100); // the lockout (lockoutBaseMs) ends on its own
   t.equal(await login(RIGHT), 101, 'once the lockout ends the right password gets in again');
+
+  // Locked out here again; then Redis takes writes again and an operator lifts the lockout.
+  for (let i = 1; i <= 3; i++) await login(`another-wrong-guess-${i}`);
+  t.equal(await login(RIGHT), 401, 'locked out in this process again');
+  await run('redis-cli', ['-p', String(redis.port), 'REPLICAOF', 'NO', 'ONE']);
+  const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/CP-RO/unlock`, { method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}` } });
+  t.equal(res.status, 200, 'the unlock is written');
+  t.equal(await login(RIGHT), 101, 'and lifts the lockout this process kept as well');
 });

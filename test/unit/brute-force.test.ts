@@ -64,11 +64,14 @@ t.test('LocalFailures: counts per window, keeps lockouts until they end, stays b
   local.lock('a', 5000);
   t.equal(local.lockedUntil('a', 4999), 5000, 'locked until its end');
   t.equal(local.lockedUntil('a', 5000), 0, 'then not');
-  local.lock('never-counted', 9000);
-  t.equal(local.lockedUntil('never-counted', 0), 0, 'a key never counted is not kept');
-  local.record('b', 1000, 0);
-  local.record('a', 1000, 1100); // a is now the most recently counted
-  local.record('c', 1000, 0); // over the bound: b, the least recently counted, is forgotten
-  t.equal(local.lockedUntil('a', 4000), 5000, 'a, counted more recently, kept its lockout');
-  t.equal(local.record('b', 1000, 10), 1, 'b was forgotten: counted from 1 again');
+  local.lock('x', 9000); // counted in the store, whose lockout write then failed
+  t.equal(local.lockedUntil('x', 0), 9000, 'a key locked but never counted here is kept');
+  local.record('b', 1000, 0); // a third key over a bound of 2: the least recently counted goes
+  t.equal(local.lockedUntil('a', 4000), 0, 'a, the least recently counted, was forgotten');
+  t.equal(local.lockedUntil('x', 0), 9000, 'x was not');
+  t.equal(local.record('b', 1000, 10), 2, 'b counts on');
+  local.forget(['x']);
+  t.equal(local.size, 1, 'an unlock forgets one key');
+  local.forget();
+  t.equal(local.size, 0, 'the store counting again forgets everything');
 });
