@@ -1,6 +1,6 @@
 import type { CredentialStore, FactoryDefault } from '../../proxy/store/types';
 import type { BruteForceGuard } from '../brute-force';
-import { basicAuthGate, rotationSettlementGate, type PasswordVerifier } from './basic-auth';
+import { basicAuthGate, type PasswordVerifier } from './basic-auth';
 import { chargerRecordGate } from './charger-record';
 import { clientCertificateGate } from './client-certificate';
 import { handshakeGate } from './handshake';
@@ -8,6 +8,7 @@ import { identityGate } from './identity';
 import { addressLockoutGate, identityLockoutGate } from './lockout';
 import { prefetchGate } from './prefetch';
 import { profileGate } from './profile';
+import { rotationSettlementGate } from './rotation-settlement';
 import { subprotocolGate } from './subprotocol';
 import type { Gate } from './types';
 
