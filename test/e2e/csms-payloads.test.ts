@@ -4,20 +4,18 @@
  * proxy relays such frames from the CSMS unchanged, where it refused them before and left the
  * charger's call unanswered. From chargers the rule stays strict.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
+import { basicHeader } from '../helpers/login';
 import { waitFor } from '../helpers/net';
 import { seedCharger, startTestProxy } from '../helpers/proxy';
+import { startRawCsms } from '../helpers/raw-csms';
 
 const PASSWORD = 'csms-payloads-password';
 
 t.test('empty-array payloads and null details from the CSMS reach the charger byte for byte', async (t) => {
   const seenByCsms: string[] = [];
-  const wss = new WebSocketServer({ noServer: true, handleProtocols: () => 'ocpp1.6' });
-  const server = http.createServer();
-  server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => {
+  const csms = await startRawCsms({ onOpen: (ws) => {
     ws.on('message', (d) => {
       const text = d.toString();
       seenByCsms.push(text);
@@ -27,15 +25,14 @@ t.test('empty-array payloads and null details from the CSMS reach the charger by
       if (action === 'DataTransfer') ws.send(`[4,"${id}","NotImplemented","no vendor",null]`);
     });
     ws.send('[2,"csms-1","ClearCache",[]]');
-  }));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => { for (const c of wss.clients) c.terminate(); server.closeAllConnections(); server.close(); });
-  const proxy = await startTestProxy({ backend: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ocpp`, rotation: 'false' });
+  } });
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, rotation: 'false' });
   t.teardown(() => proxy.stop());
   await seedCharger(proxy, { identity: 'CP-PHP', password: PASSWORD });
 
   const charger = new WebSocket(`${proxy.tlsUrl}/CP-PHP`, ['ocpp1.6'], {
-    ca: proxy.caPem, servername: 'localhost', headers: { authorization: 'Basic ' + Buffer.from(`CP-PHP:${PASSWORD}`).toString('base64') },
+    ca: proxy.caPem, servername: 'localhost', headers: { authorization: basicHeader('CP-PHP', PASSWORD) },
   } as WebSocket.ClientOptions);
   const got: string[] = [];
   charger.on('message', (d) => got.push(d.toString()));

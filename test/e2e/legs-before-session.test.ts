@@ -4,43 +4,17 @@
  * refusal. Frames on them are not lost, and their errors do not end the process (the proxy runs in
  * this test's process: an unhandled 'error' would fail the test).
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import t from 'tap';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
+import { basicHeader, tlsConnected, upgradeRequest } from '../helpers/login';
 import { sleep, waitFor } from '../helpers/net';
 import { seedCharger, startTestProxy, type TestProxy } from '../helpers/proxy';
+import { startRawCsms as rawCsms } from '../helpers/raw-csms';
 
 const PASSWORD = 'legs-before-session-pw';
-const AUTH = 'Basic ' + Buffer.from(`CP1:${PASSWORD}`).toString('base64');
 /** An unmasked server text frame whose payload is not UTF-8: the proxy's CSMS leg must fail it. */
 const BAD_UTF8_FRAME = Buffer.from([0x81, 0x02, 0xff, 0xfe]);
-
-/** A raw legacy CSMS: `onOpen` runs in the same tick as its 101; `delayMs` holds the 101 back. */
-async function rawCsms(opts: { onOpen?: (ws: WebSocket) => void; delayMs?: number }): Promise<{ url: string; upgrades: () => number; stop(): Promise<void> }> {
-  const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => (offered.has('ocpp1.6') ? 'ocpp1.6' : false) });
-  let upgrades = 0;
-  const server = http.createServer();
-  server.on('upgrade', (req, socket, head) => {
-    upgrades++;
-    socket.on('error', () => undefined);
-    setTimeout(() => wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.on('error', () => undefined);
-      opts.onOpen?.(ws);
-    }), opts.delayMs ?? 0);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ocpp`,
-    upgrades: () => upgrades,
-    async stop() {
-      for (const c of wss.clients) c.terminate();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
 
 async function proxyFor(csmsUrl: string): Promise<TestProxy> {
   const proxy = await startTestProxy({ backend: csmsUrl, rotation: false });
@@ -53,22 +27,14 @@ function charger(proxy: TestProxy, identity = 'CP1'): WebSocket {
   return new WebSocket(`${proxy.tlsUrl}/${identity}`, ['ocpp1.6'], {
     ca: proxy.caPem,
     servername: 'localhost',
-    headers: { authorization: 'Basic ' + Buffer.from(`${identity}:${PASSWORD}`).toString('base64') },
+    headers: { authorization: basicHeader(identity, PASSWORD) },
   } as WebSocket.ClientOptions);
-}
-
-/** CP1's upgrade request, by hand (a ws client would not finish a handshake without its subprotocol). */
-function upgradeRequest(protocol: string, key: number): string {
-  return `GET /ocpp/CP1 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${Buffer.alloc(16, key).toString('base64')}\r\n` +
-    `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${protocol}\r\nAuthorization: ${AUTH}\r\n\r\n`;
 }
 
 /** A raw TLS upgrade request for CP1 offering `protocol`; resolves with the socket once the answer's head arrived. */
 async function rawUpgrade(proxy: TestProxy, protocol: string, key: number): Promise<{ socket: tls.TLSSocket; head: string }> {
-  const socket = tls.connect({ port: proxy.addresses.tls.port, host: '127.0.0.1', ca: proxy.caPem, servername: 'localhost' });
-  socket.on('error', () => undefined);
-  await new Promise((r) => socket.once('secureConnect', r));
-  socket.write(upgradeRequest(protocol, key));
+  const socket = await tlsConnected(proxy.addresses.tls.port, proxy.caPem);
+  socket.write(upgradeRequest('CP1', PASSWORD, protocol, key));
   const head = await new Promise<string>((r) => socket.once('data', (d: Buffer) => r(d.toString('latin1'))));
   return { socket, head };
 }
@@ -114,10 +80,8 @@ t.test('a CSMS that answers after the charger left, then sends garbage, is close
   t.teardown(async () => { await proxy.stop(); await csms.stop(); });
   for (let i = 0; i < 3; i++) {
     // The charger gives up before the CSMS's 101 (a raw TLS request, destroyed after 200 ms).
-    const s = tls.connect({ port: proxy.addresses.tls.port, host: '127.0.0.1', ca: proxy.caPem, servername: 'localhost' });
-    s.on('error', () => undefined);
-    await new Promise((r) => s.once('secureConnect', r));
-    s.write(upgradeRequest('ocpp1.6', i));
+    const s = await tlsConnected(proxy.addresses.tls.port, proxy.caPem);
+    s.write(upgradeRequest('CP1', PASSWORD, 'ocpp1.6', i));
     await sleep(200);
     s.destroy();
   }

@@ -5,19 +5,25 @@
  * connection) would have been refused and locked out. Now nothing is written until the CSMS leg is
  * open, so both passwords stay valid until a login with the new one succeeds.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import tls from 'node:tls';
 import t from 'tap';
-import { WebSocketServer } from 'ws';
 import { startLegacyCsms } from '../helpers/csms';
-import { tryBasicLogin } from '../helpers/login';
+import { tlsConnected, tryBasicLogin, upgradeRequest } from '../helpers/login';
 import { sleep, waitFor } from '../helpers/net';
-import { seedCharger, startTestProxy } from '../helpers/proxy';
+import { seedCharger, startTestProxy, type TestProxy } from '../helpers/proxy';
+import { startRawCsms } from '../helpers/raw-csms';
 
 const IDENTITY = 'CP-OUTAGE';
 const OLD = 'operator-set-password-1';
 const NEW = 'Gen3ratedPassw0rdXYZ'; // 20 characters, as the proxy generates for OCPP 1.6
+
+/** The charger on OLD with NEW pending, as the rotation interceptor writes it (and marks it, once answered Accepted). */
+async function chargerMidRotation(proxy: TestProxy, o: { accepted: boolean }): Promise<void> {
+  const { store, hasher, sealer } = proxy.credentials;
+  await seedCharger(proxy, { identity: IDENTITY, password: OLD });
+  const createdAt = Date.now();
+  if (!(await store.setPending(IDENTITY, { encrypted: sealer.seal(Buffer.from(NEW), IDENTITY), hash: hasher.hashGenerated(Buffer.from(NEW)), createdAt, attempt: 1 }))) throw new Error('pending not written');
+  if (o.accepted) await store.updatePending(IDENTITY, createdAt, { acceptedAt: Date.now() });
+}
 
 t.test('a CSMS outage between a rotation\'s Accepted and the reconnect locks nobody out', async (t) => {
   let csms = await startLegacyCsms();
@@ -25,12 +31,9 @@ t.test('a CSMS outage between a rotation\'s Accepted and the reconnect locks nob
   t.teardown(() => csms.stop());
   const proxy = await startTestProxy({ backend: csms.url, rotationGraceMs: '600000', lockoutThreshold: '3', callTimeoutMs: '1500' });
   t.teardown(() => proxy.stop());
-  const { store, hasher, sealer } = proxy.credentials;
-  await seedCharger(proxy, { identity: IDENTITY, password: OLD });
-  // The charger answered Accepted to NEW a moment ago (as the rotation interceptor records it).
-  const createdAt = Date.now();
-  t.ok(await store.setPending(IDENTITY, { encrypted: sealer.seal(Buffer.from(NEW), IDENTITY), hash: hasher.hashGenerated(Buffer.from(NEW)), createdAt, attempt: 1 }));
-  await store.updatePending(IDENTITY, createdAt, { acceptedAt: Date.now() });
+  const { store } = proxy.credentials;
+  // The charger answered Accepted to NEW a moment ago.
+  await chargerMidRotation(proxy, { accepted: true });
   const login = (password: string) => tryBasicLogin(proxy.tlsUrl, proxy.caPem, IDENTITY, password, 'ocpp1.6');
 
   await csms.stop();
@@ -56,11 +59,9 @@ t.test('a login with the old password settles nothing while the CSMS is down eit
   t.teardown(() => csms.stop());
   const proxy = await startTestProxy({ backend: csms.url, callTimeoutMs: '1500' });
   t.teardown(() => proxy.stop());
-  const { store, hasher, sealer } = proxy.credentials;
-  await seedCharger(proxy, { identity: IDENTITY, password: OLD });
+  const { store } = proxy.credentials;
   // Sent, never answered: a login with the old password means the charger did not apply it.
-  const createdAt = Date.now();
-  await store.setPending(IDENTITY, { encrypted: sealer.seal(Buffer.from(NEW), IDENTITY), hash: hasher.hashGenerated(Buffer.from(NEW)), createdAt, attempt: 1 });
+  await chargerMidRotation(proxy, { accepted: false });
   const login = (password: string) => tryBasicLogin(proxy.tlsUrl, proxy.caPem, IDENTITY, password, 'ocpp1.6');
 
   await csms.stop();
@@ -74,31 +75,17 @@ t.test('a login with the old password settles nothing while the CSMS is down eit
 
 t.test('a charger that gives up while the CSMS is slow to answer settles nothing', async (t) => {
   // A CSMS that takes 800 ms to answer the upgrade; the charger leaves once the dial has begun.
-  const wss = new WebSocketServer({ noServer: true, handleProtocols: () => 'ocpp1.6' });
-  const server = http.createServer();
   let dialled: () => void;
   const dialBegun = new Promise<void>((r) => { dialled = r; });
-  server.on('upgrade', (req, socket, head) => {
-    dialled();
-    socket.on('error', () => undefined);
-    setTimeout(() => wss.handleUpgrade(req, socket, head, (ws) => ws.on('error', () => undefined)), 800);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => { for (const c of wss.clients) c.terminate(); server.closeAllConnections(); server.close(); });
-  const proxy = await startTestProxy({ backend: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ocpp`, callTimeoutMs: '1500' });
+  const csms = await startRawCsms({ delayMs: 800, onUpgrade: () => dialled() });
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, callTimeoutMs: '1500' });
   t.teardown(() => proxy.stop());
-  const { store, hasher, sealer } = proxy.credentials;
-  await seedCharger(proxy, { identity: IDENTITY, password: OLD });
-  const createdAt = Date.now();
-  await store.setPending(IDENTITY, { encrypted: sealer.seal(Buffer.from(NEW), IDENTITY), hash: hasher.hashGenerated(Buffer.from(NEW)), createdAt, attempt: 1 });
-  await store.updatePending(IDENTITY, createdAt, { acceptedAt: Date.now() });
+  const { store } = proxy.credentials;
+  await chargerMidRotation(proxy, { accepted: true });
 
-  const socket = tls.connect({ port: proxy.addresses.tls.port, host: '127.0.0.1', ca: proxy.caPem, servername: 'localhost' });
-  socket.on('error', () => undefined);
-  await new Promise((r) => socket.once('secureConnect', r));
-  socket.write(`GET /ocpp/${IDENTITY} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-    `Sec-WebSocket-Key: ${Buffer.alloc(16, 7).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n` +
-    `Authorization: Basic ${Buffer.from(`${IDENTITY}:${NEW}`).toString('base64')}\r\n\r\n`);
+  const socket = await tlsConnected(proxy.addresses.tls.port, proxy.caPem);
+  socket.write(upgradeRequest(IDENTITY, NEW, 'ocpp1.6'));
   await dialBegun;
   socket.destroy();
   await waitFor(() => proxy.logs.some((l) => l.reason === 'client_gone'), 'the departure logged as client_gone', 5000);

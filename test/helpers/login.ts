@@ -1,3 +1,4 @@
+import tls from 'node:tls';
 import WebSocket from 'ws';
 
 /** An HTTP Basic header value (password as text or raw bytes). */
@@ -13,4 +14,19 @@ export function tryBasicLogin(url: string, ca: Buffer, identity: string, passwor
     ws.on('open', () => { ws.close(); resolve(101); });
     ws.on('error', (e) => { if (!/Unexpected server response/.test(e.message)) reject(e); });
   });
+}
+
+/** A WebSocket upgrade request written by hand, for a charger that leaves half way or sends what a ws client would not. */
+export function upgradeRequest(identity: string, password: string, protocol: string, key = 0): string {
+  return `GET /ocpp/${identity} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: ${Buffer.alloc(16, key).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+    `Sec-WebSocket-Protocol: ${protocol}\r\nAuthorization: ${basicHeader(identity, password)}\r\n\r\n`;
+}
+
+/** A TLS connection to the proxy's charger port (trusting `ca`), handshake done. */
+export async function tlsConnected(port: number, ca: Buffer): Promise<tls.TLSSocket> {
+  const socket = tls.connect({ port, host: '127.0.0.1', ca, servername: 'localhost' });
+  socket.on('error', () => undefined);
+  await new Promise((r) => socket.once('secureConnect', r));
+  return socket;
 }

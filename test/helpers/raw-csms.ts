@@ -1,0 +1,42 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type WebSocket from 'ws';
+import { WebSocketServer } from 'ws';
+
+/** A legacy CSMS written with plain `ws`, for frames and timings ocpp-rpc would not produce. */
+export interface RawCsms {
+  /** Backend URL for the proxy (the identity is appended by the proxy). */
+  url: string;
+  /** Upgrade requests received so far. */
+  upgrades(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts it on loopback, speaking ocpp1.6 when offered. `onUpgrade` runs when a request arrives,
+ * `onOpen` in the same tick as the 101, which `delayMs` holds back.
+ */
+export async function startRawCsms(opts: { onUpgrade?: () => void; onOpen?: (ws: WebSocket) => void; delayMs?: number } = {}): Promise<RawCsms> {
+  const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => (offered.has('ocpp1.6') ? 'ocpp1.6' : false) });
+  let upgrades = 0;
+  const server = http.createServer();
+  server.on('upgrade', (req, socket, head) => {
+    upgrades++;
+    opts.onUpgrade?.();
+    socket.on('error', () => undefined);
+    setTimeout(() => wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', () => undefined);
+      opts.onOpen?.(ws);
+    }), opts.delayMs ?? 0);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ocpp`,
+    upgrades: () => upgrades,
+    async stop() {
+      for (const c of wss.clients) c.terminate();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
