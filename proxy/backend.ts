@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
+import type { Leg } from './leg';
+import { connectWebSocket, HandshakeError } from './wire/client-handshake';
 
 /** Basic credentials the proxy presents to the CSMS for one charger. */
 export interface BackendCredentials {
@@ -24,6 +26,8 @@ export interface BackendDialOptions {
    * compresses nothing costs no zlib state on either leg.
    */
   deflate: boolean;
+  /** The session's framing: the proxy's own ({@link connectWebSocket}) unless deflate or the `ws` setting asks for `ws`. */
+  framing: 'builtin' | 'ws';
 }
 
 /** Why the CSMS could not be reached; `status` is what the charger gets. */
@@ -46,8 +50,41 @@ export function offersDeflate(req: IncomingMessage): boolean {
  * never forwarded: only the credentials given here are. Rejects with a {@link BackendError}; on
  * failure nothing is left open.
  */
-export function dialBackend(opts: BackendDialOptions): Promise<WebSocket> {
+export function dialBackend(opts: BackendDialOptions): Promise<Leg> {
   const url = `${opts.baseUrl}/${encodeURIComponent(opts.identity)}`;
+  const headers = dialHeaders(opts);
+  if (opts.deflate || opts.framing === 'ws') return dialWithWs(url, headers, opts);
+  return connectWebSocket(url, opts.protocols, { headers, timeoutMs: opts.timeoutMs, maxPayload: opts.maxPayload }).catch((err: unknown) => {
+    throw err instanceof HandshakeError ? backendErrorOf(err) : new BackendError('backend_error', 502, `CSMS handshake failed: ${String(err)}`);
+  });
+}
+
+/** What the charger gets when the CSMS handshake fails, from our own dial's error. */
+function backendErrorOf(err: HandshakeError): BackendError {
+  switch (err.kind) {
+    case 'status': return statusError(err.status ?? 0);
+    case 'timeout': return new BackendError('backend_timeout', 503, 'CSMS did not answer the handshake in time');
+    case 'subprotocol': return new BackendError('backend_no_subprotocol', 400, 'CSMS accepted none of the offered subprotocols');
+    case 'network': return networkError(err.code, err.message);
+    default: return new BackendError('backend_error', 502, `CSMS handshake failed: ${err.message}`);
+  }
+}
+
+function statusError(status: number): BackendError {
+  if (status === 404) return new BackendError('backend_not_found', 404, 'CSMS does not know this charger (404)');
+  if (status === 503) return new BackendError('backend_unavailable', 503, 'CSMS answered 503 (unavailable)');
+  return new BackendError('backend_refused', 502, `CSMS refused the connection with HTTP ${status}`);
+}
+
+function networkError(code: string | undefined, message: string): BackendError {
+  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return new BackendError('backend_unavailable', 503, `CSMS unreachable (${code})`);
+  }
+  return new BackendError('backend_error', 502, `CSMS handshake failed: ${message}`);
+}
+
+/** The CSMS's own Basic credentials for this charger and the X-Forwarded-* headers; never the charger's. */
+function dialHeaders(opts: BackendDialOptions): Record<string, string> {
   const headers: Record<string, string> = {};
   if (opts.credentials) {
     const userPass = Buffer.concat([Buffer.from(opts.credentials.username + ':'), opts.credentials.password]);
@@ -57,6 +94,11 @@ export function dialBackend(opts: BackendDialOptions): Promise<WebSocket> {
     headers['x-forwarded-for'] = opts.forwarded.for;
     headers['x-forwarded-proto'] = opts.forwarded.proto;
   }
+  return headers;
+}
+
+/** The CSMS leg through `ws`: for sessions with permessage-deflate (or `framing: ws`). */
+function dialWithWs(url: string, headers: Record<string, string>, opts: BackendDialOptions): Promise<Leg> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const ws = new WebSocket(url, opts.protocols, {
@@ -85,22 +127,17 @@ export function dialBackend(opts: BackendDialOptions): Promise<WebSocket> {
       ws.pause();
       // Until the session adds its own: an unhandled 'error' (a bad frame, a reset) would end the process.
       ws.on('error', ignoreSocketError);
-      resolve(ws);
+      resolve(ws as unknown as Leg);
     });
     ws.once('unexpected-response', (_req, res: IncomingMessage) => {
-      const status = res.statusCode ?? 0;
       res.resume();
-      if (status === 404) fail(new BackendError('backend_not_found', 404, 'CSMS does not know this charger (404)'));
-      else if (status === 503) fail(new BackendError('backend_unavailable', 503, 'CSMS answered 503 (unavailable)'));
-      else fail(new BackendError('backend_refused', 502, `CSMS refused the connection with HTTP ${status}`));
+      fail(statusError(res.statusCode ?? 0));
     });
     ws.once('error', (err: NodeJS.ErrnoException) => {
       const msg = err.message ?? '';
       if (/timed out/i.test(msg)) fail(new BackendError('backend_timeout', 503, 'CSMS did not answer the handshake in time'));
       else if (/subprotocol/i.test(msg)) fail(new BackendError('backend_no_subprotocol', 400, 'CSMS accepted none of the offered subprotocols'));
-      else if (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' || err.code === 'EHOSTUNREACH' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
-        fail(new BackendError('backend_unavailable', 503, `CSMS unreachable (${err.code})`));
-      } else fail(new BackendError('backend_error', 502, `CSMS handshake failed: ${msg}`));
+      else fail(networkError(err.code, msg));
     });
   });
 }

@@ -37,6 +37,7 @@ export const CONFIG_KEYS = [
   { key: 'forwardedHeaders', type: 'bool', default: true, doc: 'Send X-Forwarded-For / X-Forwarded-Proto to the CSMS.' },
   { key: 'backendTimeoutMs', type: 'int', default: 10000, min: 100, doc: 'Time allowed for the CSMS WebSocket handshake before the charger gets 503.' },
   { key: 'maxFrameBytes', type: 'int', default: 262144, min: 1024, doc: 'Largest frame accepted from either side; a bigger one closes the session with 1009.' },
+  { key: 'framing', type: 'enum', default: 'builtin', values: ['builtin', 'ws'], doc: 'WebSocket framing for sessions that negotiate no permessage-deflate: builtin = the proxy\'s own RFC 6455 framing (less CPU and memory per frame and session); ws = the ws library on every session, as sessions with permessage-deflate always use.' },
   { key: 'handshakeTimeoutMs', type: 'int', default: 10000, min: 100, doc: 'A TLS or HTTP handshake not finished in this time is cut.' },
   { key: 'pingIntervalMs', type: 'int', default: 30000, min: 0, doc: 'WebSocket ping interval on both legs; a peer that misses a pong is declared dead and both legs close. 0 disables.' },
   { key: 'callTimeoutMs', type: 'int', default: 30000, min: 100, doc: 'How long a call injected by the proxy waits for the charger\'s answer; also how long a CSMS call the charger leaves unanswered holds the proxy\'s own calls back.' },

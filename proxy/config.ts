@@ -23,6 +23,7 @@ export interface ProxyConfig {
   forwardedHeaders: boolean;
   backendTimeoutMs: number;
   maxFrameBytes: number;
+  framing: 'builtin' | 'ws';
   handshakeTimeoutMs: number;
   pingIntervalMs: number;
   callTimeoutMs: number;

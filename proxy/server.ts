@@ -4,7 +4,7 @@ import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
-import type WebSocket from 'ws';
+import type { Leg } from './leg';
 import { structuralGates } from '../policies/gates';
 import { presentedProfile } from '../policies/gates/profile';
 import { dropPrefetched } from '../policies/gates/prefetch';
@@ -240,7 +240,9 @@ export class ProxyServer {
     reportOnlyDefault: this.config.reportOnly,
     wss: this.wss,
     log: this.deps.log,
-    dialBackend: async (ctx: UpgradeContext): Promise<WebSocket> => {
+    framingFor: (req) => this.framingFor(req),
+    maxPayload: this.config.maxFrameBytes,
+    dialBackend: async (ctx: UpgradeContext): Promise<Leg> => {
       const credentials = this.deps.backendCredentials ? await this.deps.backendCredentials(ctx) : null;
       return dialBackend({
         baseUrl: this.config.backend,
@@ -251,9 +253,10 @@ export class ProxyServer {
         timeoutMs: this.config.backendTimeoutMs,
         maxPayload: this.config.maxFrameBytes,
         deflate: offersDeflate(ctx.req),
+        framing: this.framingFor(ctx.req),
       });
     },
-    admitted: (ctx: UpgradeContext, charger: WebSocket, csms: WebSocket) => this.admit(ctx, charger, csms),
+    admitted: (ctx: UpgradeContext, charger: Leg, csms: Leg) => this.admit(ctx, charger, csms),
     rejected: (ctx: UpgradeContext, r: Rejection) => {
       this.log.info({ event: 'upgrade_rejected', identity: ctx.identity || undefined, remoteAddress: ctx.remoteAddress, listener: ctx.listener, status: r.status, reason: r.reason });
       if (r.reason.startsWith('backend_')) this.deps.onBackendFailure?.(ctx, r.reason);
@@ -267,7 +270,12 @@ export class ProxyServer {
     };
   }
 
-  private admit(ctx: UpgradeContext, charger: WebSocket, csms: WebSocket): void {
+  /** Our own framing, unless the charger offers permessage-deflate (ws does that) or the config says `ws`. */
+  private framingFor(req: http.IncomingMessage): 'builtin' | 'ws' {
+    return this.config.framing === 'ws' || offersDeflate(req) ? 'ws' : 'builtin';
+  }
+
+  private admit(ctx: UpgradeContext, charger: Leg, csms: Leg): void {
     dropPrefetched(ctx);
     const profile = (ctx.facts.profile as 1 | 2 | 3 | undefined) ?? presentedProfile(ctx);
     const session = new Session({

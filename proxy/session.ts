@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import type WebSocket from 'ws';
 import {
   InjectionError, type CallOutcome, type ChargerCall, type ChargerCallDecision, type InterceptorFactory, type SessionApi, type SessionEnd,
 } from '../policies/interceptors/types';
@@ -9,6 +8,7 @@ import { ignoreSocketError } from './backend';
 import { ownBytes } from './own-bytes';
 import { LogBudget } from './log-budget';
 import { clampReason, codeForCharger, codeForCsms } from './close-codes';
+import type { Leg } from './leg';
 import type { Logger } from './log';
 import type { ChargerRecord } from './store/types';
 import { answerForProblem, callError, callResult } from './ocpp/errors';
@@ -33,8 +33,8 @@ export interface SessionOptions {
   profile: 1 | 2 | 3;
   /** Charger address (for logs and the admin view). */
   remoteAddress?: string;
-  charger: WebSocket;
-  csms: WebSocket;
+  charger: Leg;
+  csms: Leg;
   /** The proxy's logger; the session's own lines add its identity (see `Session.log`). */
   log: Logger;
   facts?: Record<string, unknown>;
@@ -72,8 +72,8 @@ export class Session extends EventEmitter implements SessionApi {
   /** Frames relayed, per direction (for the admin view). */
   readonly frames = { charger_to_csms: 0, csms_to_charger: 0 };
 
-  private readonly charger: WebSocket;
-  private readonly csms: WebSocket;
+  private readonly charger: Leg;
+  private readonly csms: Leg;
   private readonly opts: SessionOptions;
   private ownLog: Logger | null = null;
   private readonly line: CallLine;
@@ -148,7 +148,8 @@ export class Session extends EventEmitter implements SessionApi {
       this.pingTimer.unref?.();
     }
     this.interceptors.open();
-    // The CSMS leg arrives paused (see dialBackend): a frame sent with its 101 is read only now.
+    // Both legs arrive paused (see dialBackend and FrameSocket): a frame sent with a 101 is read only now.
+    this.charger.resume();
     this.csms.resume();
   }
 
@@ -305,7 +306,7 @@ export class Session extends EventEmitter implements SessionApi {
    * high-water mark carries one, pauses `from`, and resumes it once that frame (and so everything
    * queued before it) has been written.
    */
-  private send(to: WebSocket, from: WebSocket, frame: string | Buffer): void {
+  private send(to: Leg, from: Leg, frame: string | Buffer): void {
     if (to.readyState !== 1) return;
     const queued = to.bufferedAmount; // a getter over two queues: read once per frame
     if (queued > 0 && typeof frame !== 'string') frame = ownBytes(frame); // it will wait: see ownBytes
@@ -334,18 +335,18 @@ export class Session extends EventEmitter implements SessionApi {
    * Reads a held-back leg again, unless the charger still waits for an interceptor's decision or an
    * answer to the leg's own frames is still queued over the high-water mark.
    */
-  private release(leg: WebSocket): void {
+  private release(leg: Leg): void {
     if (!leg.isPaused || (leg === this.charger && this.chargerBusy) || this.unreadAnswers[this.nameOf(leg)] > 0) return;
     leg.resume();
   }
 
   /** Stops reading a leg (back-pressure) and remembers it for the ping round (see `heldBack`). */
-  private holdBack(leg: WebSocket): void {
+  private holdBack(leg: Leg): void {
     leg.pause();
     this.heldBack[this.nameOf(leg)] = true;
   }
 
-  private nameOf(leg: WebSocket): 'charger' | 'csms' {
+  private nameOf(leg: Leg): 'charger' | 'csms' {
     return leg === this.charger ? 'charger' : 'csms';
   }
 

@@ -1,14 +1,15 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
-import type WebSocket from 'ws';
 import type { WebSocketServer } from 'ws';
 import type { Gate, ListenerKind, Rejection, UpgradeContext } from '../policies/gates/types';
 import { BackendError, ignoreSocketError } from './backend';
 import { clientAddressOf } from './client-address';
 import type { EdgeFacts, EdgeReader } from './edge';
 import { answerUpgradeWithStatus } from './http-answer';
+import type { Leg } from './leg';
 import type { Logger } from './log';
+import { acceptWebSocket } from './wire/server-handshake';
 
 /** The negotiated subprotocol travels from the pipeline to `handleProtocols` on the request object. */
 const CHOSEN = Symbol('ocpp.chosenSubprotocol');
@@ -23,14 +24,18 @@ export function chosenProtocol(_offered: Set<string>, req: IncomingMessage): str
 export interface UpgradeDeps {
   /** Admission gates, in order. */
   gates: readonly Gate[];
-  /** The `noServer` WebSocketServer that completes handshakes (permessage-deflate, maxPayload). */
+  /** The `noServer` WebSocketServer that completes handshakes with permessage-deflate (and all of them with `framing: ws`). */
   wss: WebSocketServer;
+  /** Which framing a charger's session runs on: the proxy's own, or `ws` (permessage-deflate offered, or configured). */
+  framingFor(req: IncomingMessage): 'builtin' | 'ws';
+  /** Largest frame accepted (maxFrameBytes). */
+  maxPayload: number;
   /** Every gate passed (for admission latency). */
   gatesPassed?(ctx: UpgradeContext): void;
   /** Opens the CSMS leg for an admitted charger (rejects with BackendError). */
-  dialBackend(ctx: UpgradeContext): Promise<WebSocket>;
+  dialBackend(ctx: UpgradeContext): Promise<Leg>;
   /** Both legs are open: start the session. */
-  admitted(ctx: UpgradeContext, charger: WebSocket, csms: WebSocket): void;
+  admitted(ctx: UpgradeContext, charger: Leg, csms: Leg): void;
   /** One call per refused upgrade (log line, metric). */
   rejected(ctx: UpgradeContext, rejection: Rejection): void;
   /** A refusal that report-only mode waved through (log line, metric). */
@@ -59,7 +64,7 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
   if (refusal) return refusal === CLIENT_GONE ? deps.rejected(ctx, CLIENT_GONE) : refuse(deps, ctx, refusal, socket, head);
   deps.gatesPassed?.(ctx);
 
-  let csms: WebSocket;
+  let csms: Leg;
   try {
     csms = await deps.dialBackend(ctx);
   } catch (err) {
@@ -79,21 +84,30 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
     closeUnused(csms, 'charger went away during handshake');
     return;
   }
-  (req as RequestWithChoice)[CHOSEN] = csms.protocol || false;
   let completed = false;
-  deps.wss.handleUpgrade(req, socket, head, (charger) => {
-    completed = true;
-    deps.admitted(ctx, charger, csms);
-  });
+  if (deps.framingFor(req) === 'builtin') {
+    const charger = acceptWebSocket(req, socket, head, { protocol: csms.protocol || false, maxPayload: deps.maxPayload });
+    if (charger) {
+      completed = true;
+      deps.admitted(ctx, charger, csms);
+    }
+  } else {
+    (req as RequestWithChoice)[CHOSEN] = csms.protocol || false;
+    deps.wss.handleUpgrade(req, socket, head, (charger) => {
+      completed = true;
+      deps.admitted(ctx, charger as unknown as Leg, csms);
+    });
+  }
   if (completed) return;
-  // ws answered 400 itself (e.g. permessage-deflate parameters it cannot accept): logged and counted
-  // as the gates' refusals are, and the CSMS leg just opened is closed.
+  // The request was no valid handshake (a bad key or version; with ws, permessage-deflate parameters
+  // it cannot accept), answered 400 already: logged and counted as the gates' refusals are, and the
+  // CSMS leg just opened is closed.
   deps.rejected(ctx, { status: 400, reason: 'bad_handshake' });
   closeUnused(csms, 'charger handshake failed');
 }
 
 /** Closes a CSMS leg no session took: read again (dialBackend paused it), so its close frame is seen. */
-function closeUnused(csms: WebSocket, reason: string): void {
+function closeUnused(csms: Leg, reason: string): void {
   csms.resume();
   csms.close(1001, reason);
 }

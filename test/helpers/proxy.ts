@@ -112,6 +112,8 @@ export interface ChargerOptions {
   cert?: Buffer;
   key?: Buffer;
   reconnect?: boolean;
+  /** Offer permessage-deflate (then the session runs on ws). */
+  deflate?: boolean;
 }
 
 /** An ocpp-rpc charger connecting through the proxy (trusting the test CA for wss). */
@@ -124,6 +126,8 @@ export function makeCharger(o: ChargerOptions): any {
     reconnect: o.reconnect ?? false,
     pingIntervalMs: 0,
     callTimeoutMs: 5000,
-    wsOpts: o.endpoint.startsWith('wss') ? { ca: o.ca, cert: o.cert, key: o.key, servername: 'localhost' } : {},
+    // No permessage-deflate unless asked: most tests then run on the proxy's own framing, as most
+    // chargers do; the deflate path (ws) has tests of its own.
+    wsOpts: { perMessageDeflate: o.deflate ?? false, ...(o.endpoint.startsWith('wss') ? { ca: o.ca, cert: o.cert, key: o.key, servername: 'localhost' } : {}) },
   } as any);
 }

@@ -133,9 +133,10 @@ export class SimStation {
       endpoint: this.o.endpoint, identity: this.o.identity, protocols: [this.o.protocol],
       password: this.profile === 3 ? undefined : this.password,
       reconnect: false, pingIntervalMs: 0, callTimeoutMs: 5000,
-      wsOpts: this.o.endpoint.startsWith('wss')
-        ? { ca: this.o.ca, servername: 'localhost', ...(this.profile === 3 ? { cert: this.certPem, key: this.keyPem } : {}) }
-        : {},
+      wsOpts: {
+        perMessageDeflate: false, // the proxy's own framing (see makeCharger)
+        ...(this.o.endpoint.startsWith('wss') ? { ca: this.o.ca, servername: 'localhost', ...(this.profile === 3 ? { cert: this.certPem, key: this.keyPem } : {}) } : {}),
+      },
     } as any);
     const onKey = (action: string, payload: any, extract: () => string | null, ok: (s: string) => any) => {
       const pw = extract();

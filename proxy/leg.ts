@@ -1,0 +1,27 @@
+/**
+ * One WebSocket of a session, as the session sees it: the few members of `ws`'s WebSocket it uses.
+ * Both `ws` (sessions with permessage-deflate) and our own {@link import('./wire/frame-socket').FrameSocket}
+ * (every other session) provide them.
+ */
+export interface Leg {
+  /** 0 connecting, 1 open, 2 closing, 3 closed (as `ws`). */
+  readonly readyState: number;
+  /** The negotiated subprotocol ('' when none). */
+  readonly protocol: string;
+  /** True while the leg is not read (back-pressure). */
+  readonly isPaused: boolean;
+  /** Bytes written but not yet handed to the kernel. */
+  readonly bufferedAmount: number;
+  send(data: Buffer | string, options: { binary: boolean }, cb?: (err?: Error | null) => void): void;
+  ping(): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+  on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): this;
+  on(event: 'close', listener: (code: number, reason: Buffer) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: 'pong', listener: () => void): this;
+  once(event: 'close', listener: (code: number, reason: Buffer) => void): this;
+  removeListener(event: 'error', listener: (err: Error) => void): this;
+}

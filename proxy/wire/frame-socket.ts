@@ -1,0 +1,261 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import type { Leg } from '../leg';
+import { FrameReader, WireError, type WireEvent } from './frame-reader';
+import { closePayload, encodeFrame, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT } from './frame-writer';
+
+export interface FrameSocketOptions {
+  /** The server side of the connection (the charger's leg); false for the proxy's own dial to the CSMS. */
+  isServer: boolean;
+  /** The negotiated subprotocol ('' for none). */
+  protocol: string;
+  /** Largest message accepted, in bytes; larger ones close the connection with 1009. */
+  maxPayload: number;
+  /** Bytes that arrived with the handshake (the first frames). */
+  head?: Buffer;
+  /** How long a close handshake may take before the socket is cut (ws's default, 30 s). */
+  closeTimeoutMs?: number;
+}
+
+/** What a socket may be: a TCP or TLS socket. */
+type Socket = Duplex & { setNoDelay?(noDelay?: boolean): unknown; setTimeout?(ms: number): unknown; writableLength: number };
+
+const kLeg = Symbol('frameSocket');
+const EMPTY = Buffer.alloc(0);
+const NOT_OPEN = 'WebSocket is not open';
+
+/**
+ * An established WebSocket (RFC 6455, no extensions) over a socket whose handshake is done: the
+ * relay's hot path, in place of `ws` for sessions that negotiated no permessage-deflate. It has
+ * the members of `ws`'s WebSocket the session uses ({@link Leg}) and behaves the same: the same
+ * events, close codes, close handshake and WS_ERR_* error codes. It differs where that helps a
+ * proxy:
+ * - it starts paused, and delivers nothing (not even the bytes that came with the handshake) until
+ *   `resume()`, so nothing is emitted before the session listens;
+ * - while paused it emits nothing, not even what it already read (back-pressure holds);
+ * - once it has sent its close frame it emits no more messages, and reads again (paused or not) so
+ *   that the peer's close frame is seen at once.
+ * A frame costs one parse of its header, an in-place unmask, one UTF-8 check, and on the way out one
+ * buffer and one socket write: no stream of its own between the socket and the session.
+ */
+export class FrameSocket extends EventEmitter implements Leg {
+  readyState = 1;
+  readonly protocol: string;
+  private paused = true;
+  private readonly socket: Socket;
+  private readonly reader: FrameReader;
+  private readonly mask: boolean;
+  private readonly closeTimeoutMs: number;
+  private closeFrameSent = false;
+  /** A close frame came, or the peer broke the protocol: nothing more is read. */
+  private doneReading = false;
+  private closeCode = 1006;
+  private closeReason: Buffer = EMPTY;
+  private closeTimer: NodeJS.Timeout | null = null;
+  private drainQueued = false;
+  private errorEmitted = false;
+
+  constructor(socket: Duplex, opts: FrameSocketOptions) {
+    super();
+    this.socket = socket as Socket;
+    this.protocol = opts.protocol;
+    this.mask = !opts.isServer;
+    this.reader = new FrameReader(opts.isServer, opts.maxPayload);
+    this.closeTimeoutMs = opts.closeTimeoutMs ?? 30_000;
+    if (opts.head && opts.head.length > 0) this.reader.push(opts.head);
+    this.socket.setTimeout?.(0);
+    this.socket.setNoDelay?.(true);
+    (this.socket as unknown as Record<symbol, FrameSocket>)[kLeg] = this;
+    this.socket.pause();
+    // Named module functions, not closures: nothing per connection but the back-reference above.
+    this.socket.on('data', socketOnData);
+    this.socket.on('end', socketOnEnd);
+    this.socket.on('close', socketOnClose);
+    this.socket.on('error', socketOnError);
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Bytes written and not yet handed to the kernel. */
+  get bufferedAmount(): number {
+    return this.socket.writableLength;
+  }
+
+  send(data: Buffer | string, options: { binary: boolean }, cb?: (err?: Error | null) => void): void {
+    if (this.readyState !== 1) {
+      if (cb) process.nextTick(cb, new Error(NOT_OPEN));
+      return;
+    }
+    this.socket.write(encodeFrame(options.binary ? OP_BINARY : OP_TEXT, data, this.mask), cb);
+  }
+
+  ping(): void {
+    if (this.readyState === 1) this.socket.write(encodeFrame(OP_PING, EMPTY, this.mask));
+  }
+
+  pause(): void {
+    if (this.readyState === 3) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (this.readyState === 3) return;
+    this.paused = false;
+    this.socket.resume();
+    // What was read while paused is delivered on the next tick, never from inside the caller.
+    if (this.reader.pending > 0 && !this.drainQueued) {
+      this.drainQueued = true;
+      process.nextTick(drainLater, this);
+    }
+  }
+
+  /** Starts the close handshake; the socket is cut if the peer has not closed within the close timeout. */
+  close(code?: number, reason?: string): void {
+    if (this.readyState === 3) return;
+    if (this.readyState === 2) {
+      if (this.closeFrameSent && this.doneReading) this.socket.end();
+      return;
+    }
+    this.readyState = 2;
+    this.sendClose(code, reason);
+    if (this.doneReading) {
+      this.socket.end();
+      return;
+    }
+    // Read again, even if held back: the peer's close frame is the next thing that matters.
+    this.resume();
+  }
+
+  /** Cuts the connection at once (no close handshake). */
+  terminate(): void {
+    if (this.readyState === 3) return;
+    this.readyState = 2;
+    this.socket.destroy();
+  }
+
+  /** @internal socket 'data' */
+  onData(chunk: Buffer): void {
+    if (this.doneReading) return;
+    this.reader.push(chunk);
+    if (!this.paused) this.drain();
+  }
+
+  /** @internal runs queued by resume() */
+  drainQueuedNow(): void {
+    this.drainQueued = false;
+    if (!this.paused) this.drain();
+  }
+
+  /** @internal socket 'end': the peer will send nothing more; answer in kind (ws does the same). */
+  onEnd(): void {
+    if (this.readyState === 1) this.readyState = 2;
+    this.socket.end();
+  }
+
+  /** @internal socket 'close' */
+  onClose(): void {
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    // Messages read but held back (paused) still reach the session before 'close', as with ws.
+    if (!this.doneReading && this.reader.pending > 0) this.drain(true);
+    this.reader.discard();
+    this.readyState = 3;
+    this.emit('close', this.closeCode, this.closeReason);
+  }
+
+  /** @internal socket 'error': the connection is gone; 'close' follows (ws reports no 'error' either). */
+  onSocketError(): void {
+    if (this.readyState === 1) this.readyState = 2;
+    this.socket.destroy();
+  }
+
+  /** Turns buffered bytes into events until paused (unless `all`), done, or out of whole frames. */
+  private drain(all = false): void {
+    while ((all || !this.paused) && !this.doneReading) {
+      let event: WireEvent | null;
+      try {
+        event = this.reader.next();
+      } catch (err) {
+        this.fail(err as WireError);
+        return;
+      }
+      if (event === null) return;
+      switch (event.kind) {
+        case 'message':
+          if (!this.closeFrameSent) this.emit('message', event.data, event.isBinary);
+          break;
+        case 'ping':
+          if (this.readyState === 1) this.socket.write(encodeFrame(OP_PONG, event.data, this.mask));
+          break;
+        case 'pong':
+          this.emit('pong', event.data);
+          break;
+        case 'close':
+          this.onCloseFrame(event.code, event.reason);
+          return;
+      }
+    }
+  }
+
+  private onCloseFrame(code: number, reason: Buffer): void {
+    this.doneReading = true;
+    this.closeCode = code;
+    this.closeReason = Buffer.from(reason);
+    this.reader.discard();
+    this.socket.resume(); // let 'end' and 'close' through
+    if (this.readyState === 1) {
+      this.readyState = 2;
+      this.sendClose(code === 1005 ? undefined : code, this.closeReason);
+    }
+    if (this.closeFrameSent) this.socket.end();
+  }
+
+  /** A protocol violation: close with its status code, then report it (ws's order). */
+  private fail(err: WireError): void {
+    this.doneReading = true;
+    this.reader.discard();
+    this.socket.resume();
+    this.close(err.status);
+    if (!this.errorEmitted) {
+      this.errorEmitted = true;
+      this.emit('error', err);
+    }
+  }
+
+  private sendClose(code: number | undefined, reason: string | Buffer | undefined): void {
+    this.closeFrameSent = true;
+    this.socket.write(encodeFrame(OP_CLOSE, closePayload(code, reason), this.mask));
+    this.closeTimer = setTimeout(destroySocket, this.closeTimeoutMs, this.socket);
+    this.closeTimer.unref?.();
+  }
+}
+
+function legOf(socket: Duplex): FrameSocket {
+  return (socket as unknown as Record<symbol, FrameSocket>)[kLeg]!;
+}
+
+function socketOnData(this: Duplex, chunk: Buffer): void {
+  legOf(this).onData(chunk);
+}
+
+function socketOnEnd(this: Duplex): void {
+  legOf(this).onEnd();
+}
+
+function socketOnClose(this: Duplex): void {
+  legOf(this).onClose();
+}
+
+function socketOnError(this: Duplex): void {
+  legOf(this).onSocketError();
+}
+
+function drainLater(leg: FrameSocket): void {
+  leg.drainQueuedNow();
+}
+
+function destroySocket(socket: Duplex): void {
+  socket.destroy();
+}
