@@ -54,9 +54,12 @@ export function dialBackend(opts: BackendDialOptions): Promise<Leg> {
   const url = `${opts.baseUrl}/${encodeURIComponent(opts.identity)}`;
   const headers = dialHeaders(opts);
   if (opts.deflate || opts.framing === 'ws') return dialWithWs(url, headers, opts);
-  return connectWebSocket(url, opts.protocols, { headers, timeoutMs: opts.timeoutMs, maxPayload: opts.maxPayload }).catch((err: unknown) => {
-    throw err instanceof HandshakeError ? backendErrorOf(err) : new BackendError('backend_error', 502, `CSMS handshake failed: ${String(err)}`);
-  });
+  return connectWebSocket(url, opts.protocols, { headers, timeoutMs: opts.timeoutMs, maxPayload: opts.maxPayload }).then(
+    (leg) => leg.on('error', ignoreSocketError), // until the session adds its own (see dialWithWs)
+    (err: unknown) => {
+      throw err instanceof HandshakeError ? backendErrorOf(err) : new BackendError('backend_error', 502, `CSMS handshake failed: ${String(err)}`);
+    },
+  );
 }
 
 /** What the charger gets when the CSMS handshake fails, from our own dial's error. */

@@ -79,15 +79,15 @@ t.test('a CSMS that answers after the charger left, then sends garbage, is close
   const proxy = await proxyFor(csms.url);
   t.teardown(async () => { await proxy.stop(); await csms.stop(); });
   for (let i = 0; i < 3; i++) {
-    // The charger gives up before the CSMS's 101 (a raw TLS request, destroyed after 200 ms).
+    // The charger gives up before the CSMS's 101 (a raw TLS request, destroyed once the CSMS has it).
     const s = await tlsConnected(proxy.addresses.tls.port, proxy.caPem);
     s.write(upgradeRequest('CP1', PASSWORD, 'ocpp1.6', i));
-    await sleep(200);
+    await waitFor(() => csms.upgrades() === i + 1, `dial ${i + 1} reached the CSMS`, 5000);
     s.destroy();
   }
   await waitFor(() => proxy.logs.filter((l) => l.reason === 'client_gone').length === 3, 'three client_gone refusals', 5000);
   await sleep(1000); // the CSMS answers and sends its bad frame meanwhile
-  t.equal(csms.upgrades(), 3, 'the CSMS was dialled for each');
+  t.equal(csms.upgrades(), 3, `the CSMS was dialled for each (${csms.upgrades()})`);
   const bystander = charger(proxy, 'BYSTANDER');
   await new Promise((r, j) => { bystander.once('open', r); bystander.once('error', j); });
   t.pass('the proxy still admits chargers');
