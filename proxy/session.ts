@@ -134,7 +134,7 @@ export class Session extends EventEmitter implements SessionApi {
     this.charger.on('close', (code: number, reason: Buffer) => this.onLegClosed('charger', code, reason.toString()));
     this.csms.on('close', (code: number, reason: Buffer) => this.onLegClosed('csms', code, reason.toString()));
     this.charger.on('error', (err) => this.log.debug({ event: 'charger_socket_error', err: err.message }));
-    // A frame the CSMS got wrong (ws's WS_ERR_* codes) is worth a warning: it is the operator's own
+    // A frame the CSMS got wrong (WS_ERR_* codes, ws's names, used by our framing too) is worth a warning: it is the operator's own
     // system. A reset is not: when a CSMS dies, every session would log one at once.
     this.csms.removeListener('error', ignoreSocketError);
     this.csms.on('error', (err: NodeJS.ErrnoException) => {
@@ -286,7 +286,7 @@ export class Session extends EventEmitter implements SessionApi {
   // ---- plumbing --------------------------------------------------------------------------------
 
   /**
-   * Relays a frame as the bytes it arrived in: already valid UTF-8 (checked by ws) and the exact
+   * Relays a frame as the bytes it arrived in: already valid UTF-8 (checked by the leg) and the exact
    * text that was read, so nothing is re-encoded on the way.
    */
   private forward(direction: Direction, frame: Pick<Frame, 'type' | 'id'>, data: Buffer, started: number): void {
