@@ -51,7 +51,7 @@ export function connectWebSocket(url: string, protocols: string[], opts: Connect
       path: target.pathname + target.search,
       headers,
       createConnection: () => (secure
-        ? tls.connect({ ...opts.tls, host, port, servername: net.isIP(host) ? undefined : host })
+        ? tls.connect({ ...opts.tls, host, port, servername: opts.tls?.servername ?? (net.isIP(host) ? undefined : host) })
         : net.connect({ host, port })),
     });
     const fail = (err: HandshakeError, socket?: Duplex) => {

@@ -32,7 +32,9 @@ const NOT_OPEN = 'WebSocket is not open';
  * proxy:
  * - it starts paused, and delivers nothing (not even the bytes that came with the handshake) until
  *   `resume()`, so nothing is emitted before the session listens;
- * - while paused it emits nothing, not even what it already read (back-pressure holds);
+ * - while paused it emits nothing, not even what it already read (back-pressure holds), except when
+ *   the peer goes away: whole messages it sent before are emitted before 'close', not lost (as with
+ *   ws); after `terminate()` nothing more is emitted;
  * - once it has sent its close frame it emits no more messages, and reads again (paused or not) so
  *   that the peer's close frame is seen at once.
  * A frame costs one parse of its header, an in-place unmask, one UTF-8 check, and on the way out one
@@ -133,6 +135,9 @@ export class FrameSocket extends EventEmitter implements Leg {
   terminate(): void {
     if (this.readyState === 3) return;
     this.readyState = 2;
+    // Cut by us: what it sent and we did not take yet is not wanted (unlike a peer that went away).
+    this.doneReading = true;
+    this.reader.discard();
     this.socket.destroy();
   }
 
