@@ -16,6 +16,18 @@ interface Injection {
   reject: (e: Error) => void;
 }
 
+/** What a line needs from its session: methods, not closures, so a session allocates none for them. */
+export interface CallLineOwner {
+  /** Writes one frame to the charger (the proxy's own as text, relayed ones as the bytes they arrived in). */
+  sendToCharger(frame: string | Buffer): void;
+  /** More CSMS frames held back than allowed: the session closes. */
+  lineOverflow(): void;
+}
+
+function monotonicNow(): number {
+  return performance.now();
+}
+
 interface InFlight extends Injection {
   id: string;
   timer: NodeJS.Timeout;
@@ -43,18 +55,16 @@ export class CallLine {
   private closed = false;
 
   /**
-   * @param sendToCharger writes one frame to the charger (the proxy's own as text, relayed ones as
-   *   the bytes they arrived in).
-   * @param maxHeld most CSMS frames held back; past it `onOverflow` is called (the session closes).
+   * @param owner the session: writes frames to the charger, and closes when too many are held
+   * @param maxHeld most CSMS frames held back; past it `owner.lineOverflow` is called.
    * @param csmsCallTimeoutMs after this long unanswered, a CSMS call no longer holds injections back
    * @param now monotonic clock in ms (tests)
    */
   constructor(
-    private readonly sendToCharger: (frame: string | Buffer) => void,
+    private readonly owner: CallLineOwner,
     private readonly maxHeld: number,
-    private readonly onOverflow: () => void,
     private readonly csmsCallTimeoutMs = 30_000,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = monotonicNow,
   ) {}
 
   /** Queues a call of the proxy's own; see SessionApi.injectCall. */
@@ -74,7 +84,7 @@ export class CallLine {
   fromCsms(data: Buffer, type: number, id: string): boolean {
     if (this.held.length > 0 || (type === 2 && this.inFlight !== null)) {
       if (this.held.length >= this.maxHeld) {
-        this.onOverflow();
+        this.owner.lineOverflow();
         return false;
       }
       this.held.push({ data: ownBytes(data), type, id });
@@ -143,7 +153,7 @@ export class CallLine {
     const timer = setTimeout(() => this.timeout(id), next.timeoutMs);
     timer.unref?.();
     this.inFlight = { ...next, id, timer };
-    this.sendToCharger(callFrame(id, next.action, next.payload));
+    this.owner.sendToCharger(callFrame(id, next.action, next.payload));
   }
 
   /**
@@ -181,7 +191,7 @@ export class CallLine {
     for (const frame of this.held.splice(0)) {
       if (this.closed) return;
       if (frame.type === 2) this.trackCsmsCall(frame.id);
-      this.sendToCharger(frame.data);
+      this.owner.sendToCharger(frame.data);
     }
     this.pump();
   }

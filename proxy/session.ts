@@ -3,10 +3,11 @@ import {
   InjectionError, type CallOutcome, type ChargerCall, type ChargerCallDecision, type InterceptorFactory, type SessionApi, type SessionEnd,
 } from '../policies/interceptors/types';
 import { InterceptorChain } from './interceptor-chain';
-import { CallLine } from './call-line';
+import { CallLine, type CallLineOwner } from './call-line';
 import { ignoreSocketError } from './backend';
 import { ownBytes } from './own-bytes';
 import { LogBudget } from './log-budget';
+import { pingWheelFor, type Pingable } from './ping-wheel';
 import { clampReason, codeForCharger, codeForCsms } from './close-codes';
 import type { Leg } from './leg';
 import type { Logger } from './log';
@@ -62,7 +63,7 @@ const REFUSALS_LOGGED_PER_MINUTE = 20;
  * Either leg closing closes the other. Emits `close` with a {@link SessionEnd} exactly once, so
  * listeners use `on` (a `once` wrapper per listener would be kept for the whole session).
  */
-export class Session extends EventEmitter implements SessionApi {
+export class Session extends EventEmitter implements SessionApi, CallLineOwner, Pingable {
   readonly identity: string;
   readonly subprotocol: string;
   readonly profile: 1 | 2 | 3;
@@ -86,7 +87,8 @@ export class Session extends EventEmitter implements SessionApi {
   private chargerBusy = false;
   /** 2.1 only (null before): ids of CALLRESULTs forwarded per direction, which a CALLRESULTERROR may answer. */
   private readonly sentResults: Record<Direction, Set<string>> | null;
-  private pingTimer: NodeJS.Timeout | null = null;
+  /** Slot in the ping wheel (-1: not pinged). */
+  private pingSlot = -1;
   private alive = { charger: true, csms: true };
   /**
    * Legs the proxy stopped reading (back-pressure) since the last ping round, and legs it read a
@@ -114,8 +116,7 @@ export class Session extends EventEmitter implements SessionApi {
     this.csms = opts.csms;
     this.knownTypes = typesFor(opts.subprotocol);
     this.sentResults = this.knownTypes.has(5) ? { charger_to_csms: new Set(), csms_to_charger: new Set() } : null;
-    this.line = new CallLine((frame) => this.send(this.charger, this.csms, frame), opts.maxHeldFrames, () => this.close(1013, 'too many frames held for the charger'),
-      opts.callTimeoutMs);
+    this.line = new CallLine(this, opts.maxHeldFrames, opts.callTimeoutMs);
     this.interceptors = new InterceptorChain(this, opts.interceptors ?? []);
   }
 
@@ -129,24 +130,19 @@ export class Session extends EventEmitter implements SessionApi {
 
   /** Wires both legs and starts relaying. */
   start(): void {
-    this.charger.on('message', (data: Buffer, isBinary: boolean) => this.onChargerMessage(data, isBinary));
-    this.csms.on('message', (data: Buffer, isBinary: boolean) => this.onCsmsMessage(data, isBinary));
-    this.charger.on('close', (code: number, reason: Buffer) => this.onLegClosed('charger', code, reason.toString()));
-    this.csms.on('close', (code: number, reason: Buffer) => this.onLegClosed('csms', code, reason.toString()));
-    this.charger.on('error', (err) => this.log.debug({ event: 'charger_socket_error', err: err.message }));
-    // A frame the CSMS got wrong (WS_ERR_* codes, ws's names, used by our framing too) is worth a warning: it is the operator's own
-    // system. A reset is not: when a CSMS dies, every session would log one at once.
+    // Shared module functions that find the session through the leg: no closures per session.
+    (this.charger as LegOf)[kSession] = this;
+    (this.csms as LegOf)[kSession] = this;
+    this.charger.on('message', chargerOnMessage);
+    this.csms.on('message', csmsOnMessage);
+    this.charger.on('close', chargerOnClose);
+    this.csms.on('close', csmsOnClose);
+    this.charger.on('error', chargerOnError);
     this.csms.removeListener('error', ignoreSocketError);
-    this.csms.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code?.startsWith('WS_ERR_')) this.log.warn({ event: 'csms_socket_error', err: err.message });
-      else this.log.debug({ event: 'csms_socket_error', err: err.message });
-    });
-    this.charger.on('pong', () => { this.alive.charger = true; });
-    this.csms.on('pong', () => { this.alive.csms = true; });
-    if (this.opts.pingIntervalMs > 0) {
-      this.pingTimer = setInterval(() => this.ping(), this.opts.pingIntervalMs);
-      this.pingTimer.unref?.();
-    }
+    this.csms.on('error', csmsOnError);
+    this.charger.on('pong', chargerOnPong);
+    this.csms.on('pong', csmsOnPong);
+    if (this.opts.pingIntervalMs > 0) this.pingSlot = pingWheelFor(this.opts.pingIntervalMs).add(this);
     this.interceptors.open();
     // Both legs arrive paused (see dialBackend and FrameSocket): a frame sent with a 101 is read only now.
     this.charger.resume();
@@ -185,9 +181,25 @@ export class Session extends EventEmitter implements SessionApi {
     this.interceptors.recordChanged(record);
   }
 
+  /** @internal CallLineOwner: the line's frames for the charger (its own, and CSMS frames it held). */
+  sendToCharger(frame: string | Buffer): void {
+    this.send(this.charger, this.csms, frame);
+  }
+
+  /** @internal CallLineOwner */
+  lineOverflow(): void {
+    this.close(1013, 'too many frames held for the charger');
+  }
+
+  /** @internal a pong came on a leg */
+  onPong(leg: 'charger' | 'csms'): void {
+    this.alive[leg] = true;
+  }
+
   // ---- charger -> CSMS -------------------------------------------------------------------------
 
-  private onChargerMessage(data: Buffer, isBinary: boolean): void {
+  /** @internal */
+  onChargerMessage(data: Buffer, isBinary: boolean): void {
     this.delivered.charger = true;
     if (this.chargerBusy) {
       this.chargerBacklog.push({ data: ownBytes(data), isBinary });
@@ -261,7 +273,8 @@ export class Session extends EventEmitter implements SessionApi {
 
   // ---- CSMS -> charger -------------------------------------------------------------------------
 
-  private onCsmsMessage(data: Buffer, isBinary: boolean): void {
+  /** @internal */
+  onCsmsMessage(data: Buffer, isBinary: boolean): void {
     this.delivered.csms = true;
     const started = performance.now();
     const frame = this.readOrAnswer('csms_to_charger', data, isBinary);
@@ -377,7 +390,8 @@ export class Session extends EventEmitter implements SessionApi {
     if (verdict.log) this.log.warn({ event: 'frame_refused', direction, problem, detail, ...(verdict.suppressedBefore > 0 ? { suppressedBefore: verdict.suppressedBefore } : {}) });
   }
 
-  private ping(): void {
+  /** @internal one ping round (the ping wheel calls it every pingIntervalMs) */
+  ping(): void {
     // A leg we hold back is judged after the other: when one peer stops reading, we stop reading the
     // other, whose pong then waits unread, and it is the one that stopped that failed its pong.
     for (const leg of this.charger.isPaused && !this.csms.isPaused ? CSMS_FIRST : CHARGER_FIRST) {
@@ -395,7 +409,8 @@ export class Session extends EventEmitter implements SessionApi {
     }
   }
 
-  private onLegClosed(leg: 'charger' | 'csms', code: number, reason: string): void {
+  /** @internal */
+  onLegClosed(leg: 'charger' | 'csms', code: number, reason: string): void {
     this.finish({ code, reason, by: leg });
   }
 
@@ -403,7 +418,7 @@ export class Session extends EventEmitter implements SessionApi {
   private finish(end: SessionEnd, dead?: 'charger' | 'csms'): void {
     if (this.ended) return;
     this.ended = end;
-    if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.pingSlot >= 0) pingWheelFor(this.opts.pingIntervalMs).remove(this, this.pingSlot);
     this.line.close();
     const toCharger = codeForCharger(end.code);
     const toCsms = codeForCsms(end.code);
@@ -436,4 +451,41 @@ function outcomeOf(frame: Frame): CallOutcome {
 
 function asObject(v: unknown): Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+const kSession = Symbol('session');
+type LegOf = Leg & { [kSession]: Session };
+const sessionOf = (leg: Leg): Session => (leg as LegOf)[kSession];
+
+// A leg's listeners: `this` is the leg (EventEmitter calls listeners so, in ws and in FrameSocket).
+function chargerOnMessage(this: Leg, data: Buffer, isBinary: boolean): void {
+  sessionOf(this).onChargerMessage(data, isBinary);
+}
+function csmsOnMessage(this: Leg, data: Buffer, isBinary: boolean): void {
+  sessionOf(this).onCsmsMessage(data, isBinary);
+}
+function chargerOnClose(this: Leg, code: number, reason: Buffer): void {
+  sessionOf(this).onLegClosed('charger', code, reason.toString());
+}
+function csmsOnClose(this: Leg, code: number, reason: Buffer): void {
+  sessionOf(this).onLegClosed('csms', code, reason.toString());
+}
+function chargerOnError(this: Leg, err: Error): void {
+  sessionOf(this).log.debug({ event: 'charger_socket_error', err: err.message });
+}
+/**
+ * A frame the CSMS got wrong (WS_ERR_* codes: ws's names, which our framing uses too) is worth a
+ * warning: it is the operator's own system. A reset is not: when a CSMS dies, every session would
+ * log one at once.
+ */
+function csmsOnError(this: Leg, err: NodeJS.ErrnoException): void {
+  const log = sessionOf(this).log;
+  if (err.code?.startsWith('WS_ERR_')) log.warn({ event: 'csms_socket_error', err: err.message });
+  else log.debug({ event: 'csms_socket_error', err: err.message });
+}
+function chargerOnPong(this: Leg): void {
+  sessionOf(this).onPong('charger');
+}
+function csmsOnPong(this: Leg): void {
+  sessionOf(this).onPong('csms');
 }

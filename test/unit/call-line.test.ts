@@ -11,7 +11,7 @@ const frameOf = (id: string) => Buffer.from(JSON.stringify([2, id, 'GetConfigura
 
 function line(t: Test, csmsCallTimeoutMs: number) {
   const sent: string[] = [];
-  const l = new CallLine((f) => sent.push(f.toString()), 16, () => { throw new Error('overflow'); }, csmsCallTimeoutMs);
+  const l = new CallLine({ sendToCharger: (f) => sent.push(f.toString()), lineOverflow: () => { throw new Error('overflow'); } }, 16, csmsCallTimeoutMs);
   t.teardown(() => l.close());
   return { l, sent, injectedIds: () => sent.map((s) => JSON.parse(s) as unknown[]).filter((f) => f[2] === 'ChangeConfiguration').map((f) => f[1] as string) };
 }
