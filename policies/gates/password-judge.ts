@@ -38,7 +38,7 @@ export function passwordJudge(deps: BasicAuthDeps) {
     const settlement = settleRotation(record, matched, now(), deps.rotationGraceMs);
     if (!settlement.admit) return fail(ctx, settlement.reason);
     ctx.facts.passwordMatched = matched;
-    if (settlement.action === 'none') delete ctx.facts.rotationSettlement;
+    if (settlement.action === 'none') ctx.facts.rotationSettlement = undefined; // not delete: facts live as long as the session, and a delete turns an object into a dictionary
     else ctx.facts.rotationSettlement = settlement.action;
     return undefined;
   }

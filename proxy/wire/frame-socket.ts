@@ -1,8 +1,11 @@
-import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Leg } from '../leg';
 import { FrameReader, WireError, type WireEvent } from './frame-reader';
 import { closePayload, encodeFrame, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT } from './frame-writer';
+import { addListener, callListeners, onceWrapper, removeListener, type Listener, type Listeners } from './listeners';
+
+/** The events a leg emits (those of ws's WebSocket the proxy listens to). */
+type LegEvent = 'message' | 'close' | 'error' | 'pong';
 
 export interface FrameSocketOptions {
   /** The server side of the connection (the charger's leg); false for the proxy's own dial to the CSMS. */
@@ -38,9 +41,11 @@ const NOT_OPEN = 'WebSocket is not open';
  * - once it has sent its close frame it emits no more messages, and reads again (paused or not) so
  *   that the peer's close frame is seen at once.
  * A frame costs one parse of its header, an in-place unmask, one UTF-8 check, and on the way out one
- * buffer and one socket write: no stream of its own between the socket and the session.
+ * buffer and one socket write: no stream of its own between the socket and the session. Its events
+ * are plain fields, not an EventEmitter (whose listener dictionary would cost each leg a few hundred
+ * bytes), with EventEmitter's semantics for on/once/removeListener and an 'error' nobody listens to.
  */
-export class FrameSocket extends EventEmitter implements Leg {
+export class FrameSocket implements Leg {
   readyState = 1;
   readonly protocol: string;
   private paused = true;
@@ -56,9 +61,12 @@ export class FrameSocket extends EventEmitter implements Leg {
   private closeTimer: NodeJS.Timeout | null = null;
   private drainQueued = false;
   private errorEmitted = false;
+  private messageListeners: Listeners = null;
+  private closeListeners: Listeners = null;
+  private errorListeners: Listeners = null;
+  private pongListeners: Listeners = null;
 
   constructor(socket: Duplex, opts: FrameSocketOptions) {
-    super();
     this.socket = socket as Socket;
     this.protocol = opts.protocol;
     this.mask = !opts.isServer;
@@ -74,6 +82,24 @@ export class FrameSocket extends EventEmitter implements Leg {
     this.socket.on('end', socketOnEnd);
     this.socket.on('close', socketOnClose);
     this.socket.on('error', socketOnError);
+  }
+
+  on(event: LegEvent, listener: Listener): this {
+    this.setListeners(event, addListener(this.listenersOf(event), listener));
+    return this;
+  }
+
+  once(event: LegEvent, listener: Listener): this {
+    return this.on(event, onceWrapper(listener, (w) => this.removeListener(event, w)));
+  }
+
+  removeListener(event: LegEvent, listener: Listener): this {
+    this.setListeners(event, removeListener(this.listenersOf(event), listener));
+    return this;
+  }
+
+  off(event: LegEvent, listener: Listener): this {
+    return this.removeListener(event, listener);
   }
 
   get isPaused(): boolean {
@@ -174,6 +200,31 @@ export class FrameSocket extends EventEmitter implements Leg {
   onSocketError(): void {
     if (this.readyState === 1) this.readyState = 2;
     this.socket.destroy();
+  }
+
+  /** Calls an event's listeners; an 'error' nobody listens to is thrown, as EventEmitter does. */
+  private emit(event: LegEvent, a?: unknown, b?: unknown): boolean {
+    const called = callListeners(this.listenersOf(event), this, a, b);
+    if (!called && event === 'error') throw a;
+    return called;
+  }
+
+  private listenersOf(event: LegEvent): Listeners {
+    switch (event) {
+      case 'message': return this.messageListeners;
+      case 'close': return this.closeListeners;
+      case 'error': return this.errorListeners;
+      case 'pong': return this.pongListeners;
+    }
+  }
+
+  private setListeners(event: LegEvent, slot: Listeners): void {
+    switch (event) {
+      case 'message': this.messageListeners = slot; break;
+      case 'close': this.closeListeners = slot; break;
+      case 'error': this.errorListeners = slot; break;
+      case 'pong': this.pongListeners = slot; break;
+    }
   }
 
   /** Turns buffered bytes into events until paused (unless `all`), done, or out of whole frames. */
