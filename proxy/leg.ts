@@ -3,6 +3,12 @@
  * Both `ws` (sessions with permessage-deflate) and our own {@link import('./wire/frame-socket').FrameSocket}
  * (every other session) provide them.
  */
+/**
+ * Where the object that reads a leg (its session) keeps itself on the leg, so the leg's listeners can
+ * be shared functions rather than closures per session. FrameSocket declares the slot (in-object).
+ */
+export const kLegOwner = Symbol('legOwner');
+
 export interface Leg {
   /** 0 connecting, 1 open, 2 closing, 3 closed (as `ws`). */
   readonly readyState: number;

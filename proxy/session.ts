@@ -9,7 +9,7 @@ import { ownBytes } from './own-bytes';
 import { LogBudget } from './log-budget';
 import { pingWheelFor, type Pingable } from './ping-wheel';
 import { clampReason, codeForCharger, codeForCsms } from './close-codes';
-import type { Leg } from './leg';
+import { kLegOwner, type Leg } from './leg';
 import type { Logger } from './log';
 import type { ChargerRecord } from './store/types';
 import { answerForProblem, callError, callResult } from './ocpp/errors';
@@ -89,17 +89,8 @@ export class Session extends EventEmitter implements SessionApi, CallLineOwner, 
   private readonly sentResults: Record<Direction, Set<string>> | null;
   /** Slot in the ping wheel (-1: not pinged). */
   private pingSlot = -1;
-  private alive = { charger: true, csms: true };
-  /**
-   * Legs the proxy stopped reading (back-pressure) since the last ping round, and legs it read a
-   * frame from since then. A leg both held back and still delivering frames may have its pong
-   * waiting unread behind them: a missing pong does not make it dead that round. A leg that
-   * delivered nothing is judged as usual, so a stalled or dead peer is still found.
-   */
-  private heldBack = { charger: false, csms: false };
-  /** Answers to a leg's own frames written over the high-water mark and not yet flushed: it is not read meanwhile. */
-  private readonly unreadAnswers = { charger: 0, csms: 0 };
-  private delivered = { charger: false, csms: false };
+  /** What the ping rounds and back-pressure track per leg (one object per leg, not one per fact). */
+  private readonly watch = { charger: new LegWatch(), csms: new LegWatch() };
   private ended: SessionEnd | null = null;
   /** Made at the first refused frame: most sessions never have one. */
   private refusalLines: LogBudget | null = null;
@@ -131,8 +122,8 @@ export class Session extends EventEmitter implements SessionApi, CallLineOwner, 
   /** Wires both legs and starts relaying. */
   start(): void {
     // Shared module functions that find the session through the leg: no closures per session.
-    (this.charger as LegOf)[kSession] = this;
-    (this.csms as LegOf)[kSession] = this;
+    (this.charger as LegOf)[kLegOwner] = this;
+    (this.csms as LegOf)[kLegOwner] = this;
     this.charger.on('message', chargerOnMessage);
     this.csms.on('message', csmsOnMessage);
     this.charger.on('close', chargerOnClose);
@@ -193,14 +184,14 @@ export class Session extends EventEmitter implements SessionApi, CallLineOwner, 
 
   /** @internal a pong came on a leg */
   onPong(leg: 'charger' | 'csms'): void {
-    this.alive[leg] = true;
+    this.watch[leg].alive = true;
   }
 
   // ---- charger -> CSMS -------------------------------------------------------------------------
 
   /** @internal */
   onChargerMessage(data: Buffer, isBinary: boolean): void {
-    this.delivered.charger = true;
+    this.watch.charger.delivered = true;
     if (this.chargerBusy) {
       this.chargerBacklog.push({ data: ownBytes(data), isBinary });
       if (this.chargerBacklog.length >= BACKLOG_PAUSE && !this.charger.isPaused) this.holdBack(this.charger);
@@ -275,7 +266,7 @@ export class Session extends EventEmitter implements SessionApi, CallLineOwner, 
 
   /** @internal */
   onCsmsMessage(data: Buffer, isBinary: boolean): void {
-    this.delivered.csms = true;
+    this.watch.csms.delivered = true;
     const started = performance.now();
     const frame = this.readOrAnswer('csms_to_charger', data, isBinary);
     if (!frame) return;
@@ -337,9 +328,9 @@ export class Session extends EventEmitter implements SessionApi, CallLineOwner, 
     // An answer to the peer's own frames: it stays unread until this answer is written, whatever
     // else (its backlog drained, the other leg's queue emptied) would resume it meanwhile.
     const leg = this.nameOf(to);
-    this.unreadAnswers[leg]++;
+    this.watch[leg].unreadAnswers++;
     to.send(frame, SEND_TEXT, () => {
-      this.unreadAnswers[leg]--;
+      this.watch[leg].unreadAnswers--;
       this.release(from);
     });
   }
@@ -349,14 +340,14 @@ export class Session extends EventEmitter implements SessionApi, CallLineOwner, 
    * answer to the leg's own frames is still queued over the high-water mark.
    */
   private release(leg: Leg): void {
-    if (!leg.isPaused || (leg === this.charger && this.chargerBusy) || this.unreadAnswers[this.nameOf(leg)] > 0) return;
+    if (!leg.isPaused || (leg === this.charger && this.chargerBusy) || this.watch[this.nameOf(leg)].unreadAnswers > 0) return;
     leg.resume();
   }
 
   /** Stops reading a leg (back-pressure) and remembers it for the ping round (see `heldBack`). */
   private holdBack(leg: Leg): void {
     leg.pause();
-    this.heldBack[this.nameOf(leg)] = true;
+    this.watch[this.nameOf(leg)].heldBack = true;
   }
 
   private nameOf(leg: Leg): 'charger' | 'csms' {
@@ -396,15 +387,16 @@ export class Session extends EventEmitter implements SessionApi, CallLineOwner, 
     // other, whose pong then waits unread, and it is the one that stopped that failed its pong.
     for (const leg of this.charger.isPaused && !this.csms.isPaused ? CSMS_FIRST : CHARGER_FIRST) {
       const ws = leg === 'charger' ? this.charger : this.csms;
-      if (!this.alive[leg] && !(this.heldBack[leg] && this.delivered[leg])) {
+      const w = this.watch[leg];
+      if (!w.alive && !(w.heldBack && w.delivered)) {
         this.log.info({ event: 'peer_dead', leg }, 'no pong: closing session');
         this.finish({ code: 1001, reason: `${leg} did not answer ping`, by: 'proxy' }, leg);
         return;
       }
       // Still not read now: the benefit of the doubt carries into the next round, if it delivers.
-      this.heldBack[leg] = ws.isPaused;
-      this.delivered[leg] = false;
-      this.alive[leg] = false;
+      w.heldBack = ws.isPaused;
+      w.delivered = false;
+      w.alive = false;
       if (ws.readyState === 1) ws.ping();
     }
   }
@@ -433,6 +425,22 @@ export class Session extends EventEmitter implements SessionApi, CallLineOwner, 
   }
 }
 
+/** One leg as the ping rounds and back-pressure see it. */
+class LegWatch {
+  /** A pong came since the last ping round. */
+  alive = true;
+  /**
+   * The proxy stopped reading it (back-pressure) since the last ping round, and it delivered a frame
+   * since then: a leg both held back and still delivering frames may have its pong waiting unread
+   * behind them, so a missing pong does not make it dead that round. A leg that delivered nothing
+   * is judged as usual, so a stalled or dead peer is still found.
+   */
+  heldBack = false;
+  delivered = false;
+  /** Answers to its own frames written over the high-water mark and not yet flushed: it is not read meanwhile. */
+  unreadAnswers = 0;
+}
+
 /** Bounded label for an injected call's answer: the charger's status word where the answer has one. */
 function injectedOutcome(o: CallOutcome): string {
   if (o.kind === 'error') return 'callerror';
@@ -453,9 +461,8 @@ function asObject(v: unknown): Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
 
-const kSession = Symbol('session');
-type LegOf = Leg & { [kSession]: Session };
-const sessionOf = (leg: Leg): Session => (leg as LegOf)[kSession];
+type LegOf = Leg & { [kLegOwner]: Session };
+const sessionOf = (leg: Leg): Session => (leg as LegOf)[kLegOwner];
 
 // A leg's listeners: `this` is the leg (EventEmitter calls listeners so, in ws and in FrameSocket).
 function chargerOnMessage(this: Leg, data: Buffer, isBinary: boolean): void {

@@ -6,7 +6,7 @@ import {
   signCertificateAnswer, type OcppDialect, type SignCertificateRequest,
 } from '../../proxy/ocpp/dialects';
 import type { ChargerRecord, CredentialStore } from '../../proxy/store/types';
-import { InjectionError, type ChargerCall, type ChargerCallDecision, type InterceptorFactory, type SessionApi } from './types';
+import { InjectionError, type ChargerCall, type ChargerCallDecision, type Interceptor, type InterceptorFactory, type SessionApi } from './types';
 
 /** The subject a CSR must carry for one charger. */
 export interface SigningPolicy {
@@ -219,13 +219,20 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     return { answer: signCertificateAnswer(dialect, 'Accepted') };
   };
 
+  // One interceptor per dialect, shared by its sessions: nothing allocated per session.
+  const perDialect = new Map<OcppDialect, Interceptor>();
   return (session) => {
     const dialect = dialectOf(session.subprotocol);
     if (!dialect) return undefined;
-    return {
-      name: 'certificate-signing',
-      onChargerCall: (s, call) => (call.action === 'SignCertificate' ? onSignCertificate(s, dialect, call) : undefined),
-    };
+    let interceptor = perDialect.get(dialect);
+    if (!interceptor) {
+      interceptor = {
+        name: 'certificate-signing',
+        onChargerCall: (s, call) => (call.action === 'SignCertificate' ? onSignCertificate(s, dialect, call) : undefined),
+      };
+      perDialect.set(dialect, interceptor);
+    }
+    return interceptor;
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { Leg } from '../leg';
+import { kLegOwner, type Leg } from '../leg';
 import { FrameReader, WireError, type WireEvent } from './frame-reader';
 import { closePayload, encodeFrame, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT } from './frame-writer';
 import { addListener, callListeners, onceWrapper, removeListener, type Listener, type Listeners } from './listeners';
@@ -48,6 +48,8 @@ const NOT_OPEN = 'WebSocket is not open';
 export class FrameSocket implements Leg {
   readyState = 1;
   readonly protocol: string;
+  /** The session reading this leg (see kLegOwner). */
+  [kLegOwner]: unknown = null;
   private paused = true;
   private readonly socket: Socket;
   private readonly reader: FrameReader;
