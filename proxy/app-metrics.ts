@@ -2,6 +2,7 @@ import type { Rejection, UpgradeContext } from '../policies/gates/types';
 import type { ProxyMetrics } from './metrics';
 import type { ProxyDeps } from './server';
 import type { Session, SessionObserver } from './session';
+import type { SessionEnd } from '../policies/interceptors/types';
 
 /** Close code -> bounded label part. 1008 is policy in general (replaced, blocked, revoked), not only "replaced". */
 const CLOSE_KINDS: Record<number, string> = {
@@ -20,6 +21,11 @@ export function closeLabel(by: string, code: number): string {
  * of metrics; every label value here is bounded (reason labels, profile, subprotocol, direction).
  */
 export function metricsHooks(m: ProxyMetrics): Pick<ProxyDeps, 'observer' | 'onRejected' | 'onReportOnly' | 'onGatesPassed' | 'onBackendFailure' | 'onSession' | 'onTlsError' | 'onConnectionRefused' | 'onDrain' | 'onTlsReload'> {
+  // Every session's 'close' listener (the session is `this`): one function, not a closure per session.
+  const sessionClosed = function (this: Session, end: SessionEnd): void {
+    m.sessionsActive.dec({ profile: this.profile, ocpp_version: this.subprotocol });
+    m.sessionsClosed.inc({ close_reason: closeLabel(end.by, end.code) });
+  };
   const authSeconds = (ctx: UpgradeContext) => (performance.now() - ctx.startedAt) / 1000;
   const observer: SessionObserver = {
     frameRelayed: (direction, type, seconds) => m.relayTally.record(direction, type, seconds),
@@ -43,14 +49,10 @@ export function metricsHooks(m: ProxyMetrics): Pick<ProxyDeps, 'observer' | 'onR
     onDrain: (sessions) => m.drainingSessions.set(sessions),
     onTlsReload: (ok) => m.tlsReloads.inc({ outcome: ok ? 'ok' : 'failed' }),
     onSession: (s: Session) => {
-      const labels = { profile: s.profile, ocpp_version: s.subprotocol };
       m.upgradeAttempts.inc({ result: 'admitted', reason: 'ok' });
       m.backendSessionsOpened.inc({ ocpp_version: s.subprotocol });
-      m.sessionsActive.inc(labels);
-      s.on('close', (end) => {
-        m.sessionsActive.dec(labels);
-        m.sessionsClosed.inc({ close_reason: closeLabel(end.by, end.code) });
-      });
+      m.sessionsActive.inc({ profile: s.profile, ocpp_version: s.subprotocol });
+      s.on('close', sessionClosed);
     },
   };
 }

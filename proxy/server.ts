@@ -23,6 +23,7 @@ import { applyTicketKeys } from './ticket-keys';
 import { AddressCounter } from './address-counter';
 import { SessionRegistry } from './registry';
 import { Session, type SessionObserver } from './session';
+import type { SessionEnd } from '../policies/interceptors/types';
 import { connectionsCheckingInterval, createTlsServer, serverTlsOptions, watchTlsFiles, type TlsFiles } from './tls';
 import { chosenProtocol, handleUpgrade, type UpgradeDeps } from './upgrade';
 
@@ -80,8 +81,18 @@ export class ProxyServer {
   private readonly log: Logger;
   private readonly upgradeDeps: UpgradeDeps;
 
+  /**
+   * Every session's 'close' listener (the session is `this`): one function, not a closure per
+   * session, and it reads the session only, never the upgrade that admitted it.
+   */
+  private readonly logSessionEnded: (this: Session, end: SessionEnd) => void;
+
   constructor(readonly config: ProxyConfig, private readonly deps: ProxyDeps) {
     this.log = deps.log;
+    const log = deps.log;
+    this.logSessionEnded = function (this: Session, end: SessionEnd) {
+      log.info({ identity: this.identity, event: 'session_ended', profile: this.profile, subprotocol: this.subprotocol, durationMs: Date.now() - this.startedAt, code: end.code, by: end.by, reason: end.reason, frames: this.frames });
+    };
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -162,7 +173,7 @@ export class ProxyServer {
     this.log.info({ event: 'drain_started', sessions: live.length, graceMs: this.config.drainGraceMs, jitterMs: this.config.drainJitterMs });
     await Promise.all(live.map((s) => new Promise<void>((resolve) => {
       if (s.closed) return resolve();
-      s.once('close', () => resolve());
+      s.on('close', () => resolve()); // it ends once: `on` is enough
       const delay = this.config.drainGraceMs + Math.floor(Math.random() * (this.config.drainJitterMs + 1));
       setTimeout(() => s.close(1001, 'proxy shutting down'), delay).unref();
     })));
@@ -296,10 +307,7 @@ export class ProxyServer {
     this.sessions.add(session);
     // Through the proxy's logger: the session's own (bound to its identity) is made only if it logs.
     this.log.info({ identity: ctx.identity, event: 'session_started', profile, subprotocol: csms.protocol, remoteAddress: ctx.remoteAddress, listener: ctx.listener });
-    session.on('close', (end) => {
-      // session.identity, not ctx's: capturing ctx here would keep the upgrade request for the session's life.
-      this.log.info({ identity: session.identity, event: 'session_ended', profile, subprotocol: csms.protocol, durationMs: Date.now() - session.startedAt, code: end.code, by: end.by, reason: end.reason, frames: session.frames });
-    });
+    session.on('close', this.logSessionEnded);
     this.deps.onSession?.(session);
     session.start();
   }

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import {
   InjectionError, type CallOutcome, type ChargerCall, type ChargerCallDecision, type InterceptorFactory, type SessionApi, type SessionEnd,
 } from '../policies/interceptors/types';
@@ -10,6 +9,7 @@ import { LogBudget } from './log-budget';
 import { pingWheelFor, type Pingable } from './ping-wheel';
 import { clampReason, codeForCharger, codeForCsms } from './close-codes';
 import { kLegOwner, type Leg } from './leg';
+import { addListener, callListeners, removeListener, type Listeners } from './listeners';
 import type { Logger } from './log';
 import type { ChargerRecord } from './store/types';
 import { answerForProblem, callError, callResult } from './ocpp/errors';
@@ -63,7 +63,7 @@ const REFUSALS_LOGGED_PER_MINUTE = 20;
  * Either leg closing closes the other. Emits `close` with a {@link SessionEnd} exactly once, so
  * listeners use `on` (a `once` wrapper per listener would be kept for the whole session).
  */
-export class Session extends EventEmitter implements SessionApi, CallLineOwner, Pingable {
+export class Session implements SessionApi, CallLineOwner, Pingable {
   readonly identity: string;
   readonly subprotocol: string;
   readonly profile: 1 | 2 | 3;
@@ -92,11 +92,12 @@ export class Session extends EventEmitter implements SessionApi, CallLineOwner, 
   /** What the ping rounds and back-pressure track per leg (one object per leg, not one per fact). */
   private readonly watch = { charger: new LegWatch(), csms: new LegWatch() };
   private ended: SessionEnd | null = null;
+  /** 'close' listeners: a field, not an EventEmitter (whose listener dictionary costs each session a few hundred bytes). */
+  private closeListeners: Listeners = null;
   /** Made at the first refused frame: most sessions never have one. */
   private refusalLines: LogBudget | null = null;
 
   constructor(opts: SessionOptions) {
-    super();
     this.opts = opts;
     this.identity = opts.identity;
     this.subprotocol = opts.subprotocol;
@@ -109,6 +110,17 @@ export class Session extends EventEmitter implements SessionApi, CallLineOwner, 
     this.sentResults = this.knownTypes.has(5) ? { charger_to_csms: new Set(), csms_to_charger: new Set() } : null;
     this.line = new CallLine(this, opts.maxHeldFrames, opts.callTimeoutMs);
     this.interceptors = new InterceptorChain(this, opts.interceptors ?? []);
+  }
+
+  /** `listener` runs once when the session ends, with the session as `this`. */
+  on(event: 'close', listener: (this: Session, end: SessionEnd) => void): this {
+    this.closeListeners = addListener(this.closeListeners, listener);
+    return this;
+  }
+
+  removeListener(event: 'close', listener: (this: Session, end: SessionEnd) => void): this {
+    this.closeListeners = removeListener(this.closeListeners, listener);
+    return this;
   }
 
   /**
@@ -421,7 +433,9 @@ export class Session extends EventEmitter implements SessionApi, CallLineOwner, 
     const held = this.refusalLines?.held() ?? 0;
     if (held > 0) this.log.warn({ event: 'frame_refused_suppressed', count: held }, 'refused frames not logged one by one (see frames_refused_total)');
     this.interceptors.close(end);
-    this.emit('close', end);
+    const listeners = this.closeListeners;
+    this.closeListeners = null; // it ends once
+    callListeners(listeners, this, end);
   }
 }
 

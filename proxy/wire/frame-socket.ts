@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { kLegOwner, type Leg } from '../leg';
 import { FrameReader, WireError, type WireEvent } from './frame-reader';
 import { closePayload, encodeFrame, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT } from './frame-writer';
-import { addListener, callListeners, onceWrapper, removeListener, type Listener, type Listeners } from './listeners';
+import { addListener, callListeners, onceWrapper, removeListener, type Listener, type Listeners } from '../listeners';
 
 /** The events a leg emits (those of ws's WebSocket the proxy listens to). */
 type LegEvent = 'message' | 'close' | 'error' | 'pong';

@@ -1,6 +1,6 @@
-/** The listener slots FrameSocket uses instead of an EventEmitter: EventEmitter's semantics, in order. */
+/** The listener slots FrameSocket and Session use instead of an EventEmitter: EventEmitter's semantics, in order. */
 import t from 'tap';
-import { addListener, callListeners, onceWrapper, removeListener, type Listener, type Listeners } from '../../proxy/wire/listeners';
+import { addListener, callListeners, onceWrapper, removeListener, type Listener, type Listeners } from '../../proxy/listeners';
 
 t.test('one listener is stored as itself, more in order; removal keeps the order', async (t) => {
   const calls: string[] = [];
