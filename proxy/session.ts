@@ -147,6 +147,13 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     this.csms.on('pong', csmsOnPong);
     if (this.opts.pingIntervalMs > 0) this.pingSlot = pingWheelFor(this.opts.pingIntervalMs).add(this);
     this.interceptors.open();
+    // A leg that closed before the session listened (the CSMS reset while the last gates ran) sent
+    // its 'close' to nobody: end now, rather than relay into a closed leg until a ping round notices.
+    const closedLeg = this.csms.readyState !== 1 ? 'csms' : this.charger.readyState !== 1 ? 'charger' : null;
+    if (closedLeg) {
+      this.finish({ code: 1006, reason: `${closedLeg} closed before the session started`, by: closedLeg });
+      return;
+    }
     // Both legs arrive paused (see dialBackend and FrameSocket): a frame sent with a 101 is read only now.
     this.charger.resume();
     this.csms.resume();

@@ -43,11 +43,16 @@ export function connectWebSocket(url: string, protocols: string[], opts: Connect
     'Sec-WebSocket-Key': key,
   };
   if (protocols.length > 0) headers['Sec-WebSocket-Protocol'] = protocols.join(',');
+  // Credentials in the URL (wss://user:pass@host/…) become Basic auth unless the caller set its own, as ws does.
+  if ((target.username || target.password) && !Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) {
+    headers.Authorization = 'Basic ' + Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64');
+  }
   return new Promise((resolve, reject) => {
     let settled = false;
     const request = http.request({
       host,
       port,
+      defaultPort: secure ? 443 : 80, // so Host carries no port when it is the default one, as ws sends it
       path: target.pathname + target.search,
       headers,
       createConnection: () => (secure

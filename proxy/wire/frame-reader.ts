@@ -20,6 +20,12 @@ export type WireEvent =
 const EMPTY = Buffer.alloc(0);
 /** 2^53 − 1: the largest length a JavaScript number holds exactly (ws's limit too). */
 const MAX_HIGH_WORD = 0x1fffff;
+/**
+ * Chunks (or fragments) held at once before they are merged into one buffer: a peer sending a
+ * message one byte per TLS record or per fragment would otherwise cost a Buffer object (about a
+ * hundred bytes of heap) per byte. Merging keeps memory near the bytes held, at a bounded copying cost.
+ */
+const MAX_PIECES = 32;
 
 /**
  * The receiving half of RFC 6455 for a connection without extensions: bytes in (as the socket
@@ -50,10 +56,20 @@ export class FrameReader {
     return this.buffered;
   }
 
+  /** Buffers held for unfinished frames and messages (bounded: see MAX_PIECES). */
+  get heldPieces(): number {
+    return this.chunks.length + (this.fragments?.length ?? 0);
+  }
+
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
+    if (this.chunks.length > MAX_PIECES) {
+      const merged = Buffer.concat([this.chunks[0]!.subarray(this.offset), ...this.chunks.slice(1)], this.buffered);
+      this.chunks = [merged];
+      this.offset = 0;
+    }
   }
 
   /** Forgets whatever is buffered (the connection is being torn down). */
@@ -130,6 +146,7 @@ export class FrameReader {
       // A copy: the fragment outlives this turn, and must not pin the chunk it came in.
       if (payload.length > 0) this.fragments.push(Buffer.from(payload));
       this.fragmentsLength += payload.length;
+      if (this.fragments.length > MAX_PIECES) this.fragments = [Buffer.concat(this.fragments, this.fragmentsLength)];
       if (!fin) return null;
       payload = Buffer.concat(this.fragments, this.fragmentsLength);
       opcode = this.fragmentOpcode;

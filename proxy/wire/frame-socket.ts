@@ -24,6 +24,8 @@ export interface FrameSocketOptions {
 type Socket = Duplex & { setNoDelay?(noDelay?: boolean): unknown; setTimeout?(ms: number): unknown; writableLength: number };
 
 const kLeg = Symbol('frameSocket');
+/** Pongs queued beyond this are not written: a peer that pings and never reads cannot grow our memory (RFC 6455 §5.5.3 allows answering only the latest ping). */
+const PONG_HIGH_WATER = 1 << 20;
 const EMPTY = Buffer.alloc(0);
 const NOT_OPEN = 'WebSocket is not open';
 
@@ -191,10 +193,11 @@ export class FrameSocket implements Leg {
   /** @internal socket 'close' */
   onClose(): void {
     if (this.closeTimer) clearTimeout(this.closeTimer);
+    // Closed first: a close frame or a bad frame among the held ones must not write or arm a timer.
+    this.readyState = 3;
     // Messages read but held back (paused) still reach the session before 'close', as with ws.
     if (!this.doneReading && this.reader.pending > 0) this.drain(true);
     this.reader.discard();
-    this.readyState = 3;
     this.emit('close', this.closeCode, this.closeReason);
   }
 
@@ -245,7 +248,7 @@ export class FrameSocket implements Leg {
           if (!this.closeFrameSent) this.emit('message', event.data, event.isBinary);
           break;
         case 'ping':
-          if (this.readyState === 1) this.socket.write(encodeFrame(OP_PONG, event.data, this.mask));
+          if (this.readyState === 1 && this.socket.writableLength <= PONG_HIGH_WATER) this.socket.write(encodeFrame(OP_PONG, event.data, this.mask));
           break;
         case 'pong':
           this.emit('pong', event.data);
@@ -284,6 +287,7 @@ export class FrameSocket implements Leg {
 
   private sendClose(code: number | undefined, reason: string | Buffer | undefined): void {
     this.closeFrameSent = true;
+    if (this.readyState === 3) return;
     this.socket.write(encodeFrame(OP_CLOSE, closePayload(code, reason), this.mask));
     this.closeTimer = setTimeout(destroySocket, this.closeTimeoutMs, this.socket);
     this.closeTimer.unref?.();

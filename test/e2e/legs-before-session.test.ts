@@ -112,3 +112,21 @@ t.test('a charger refused after its handshake (no common subprotocol) that sends
   t.ok(proxy.logs.filter((l) => l.reason === 'no_common_subprotocol').length >= 3, 'each refusal logged');
   bystander.close(1000);
 });
+
+t.test('a malformed WebSocket handshake is refused by the first gate: no CSMS dial, no rotation settled', async (t) => {
+  const csms = await rawCsms({});
+  const proxy = await proxyFor(csms.url);
+  t.teardown(async () => { await proxy.stop(); await csms.stop(); });
+  for (const [what, request] of [
+    ['a key that is not 16 bytes of base64', upgradeRequest('CP1', PASSWORD, 'ocpp1.6').replace(/Sec-WebSocket-Key: .*\r\n/, 'Sec-WebSocket-Key: short\r\n')],
+    ['version 12', upgradeRequest('CP1', PASSWORD, 'ocpp1.6').replace('Sec-WebSocket-Version: 13', 'Sec-WebSocket-Version: 12')],
+  ] as const) {
+    const socket = await tlsConnected(proxy.addresses.tls.port, proxy.caPem);
+    socket.write(request);
+    const head = await new Promise<string>((r) => socket.once('data', (d: Buffer) => r(d.toString('latin1'))));
+    socket.destroy();
+    t.match(head, /^HTTP\/1\.1 400 /, `${what}: 400`);
+  }
+  await waitFor(() => proxy.logs.filter((l) => l.event === 'upgrade_rejected' && l.reason === 'bad_handshake').length === 2, 'both logged as bad_handshake');
+  t.equal(csms.upgrades(), 0, 'the CSMS was never dialled');
+});

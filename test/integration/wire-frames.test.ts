@@ -322,7 +322,8 @@ t.test('sending frames', async (t) => {
     t.equal(typeof ws.bufferedAmount, 'number');
     t.equal(ws.bufferedAmount, 0, '0 when nothing was sent');
     for (let i = 0; i < 20; i++) ws.send(Buffer.alloc(256 * 1024), { binary: true });
-    t.ok(ws.bufferedAmount >= 0, `≥ 0 while sending (${ws.bufferedAmount})`);
+    // The session's back-pressure reads this: 5 MiB written at once cannot all be in the kernel yet.
+    t.ok(ws.bufferedAmount > 1 << 20, `over 1 MiB right after 5 MiB of sends (${ws.bufferedAmount})`);
     await waitFor(() => peer.frames.length === 20, 'all frames at the peer');
     await waitFor(() => ws.bufferedAmount === 0, 'bufferedAmount back to 0');
   });
@@ -341,5 +342,26 @@ t.test('sending frames', async (t) => {
     t.ok(closed instanceof Error, 'error when CLOSED');
     await sleep(30);
     t.same(peer.unread().map((x) => x.opcode), [], 'nothing written after the close frame');
+  });
+
+  bounded(t, 'a peer that floods pings and reads nothing does not grow our memory: pongs past 1 MiB queued are not written', async (t) => {
+    const { ws, peer } = await wired(t);
+    peer.socket.pause(); // reads nothing from now on
+    const ping = peer.bytes({ opcode: OP.ping, payload: Buffer.alloc(125, 7) });
+    const burst = Buffer.concat(Array.from({ length: 1000 }, () => ping));
+    for (let i = 0; i < 100; i++) peer.socket.write(burst); // 100,000 pings: 12.6 MB of pongs
+    await waitFor(() => peer.socket.writableLength === 0, 'all pings sent', 8000);
+    await sleep(200);
+    t.ok(ws.bufferedAmount <= (1 << 20) + 131, `pongs queued stay under 1 MiB (${ws.bufferedAmount} bytes)`);
+    t.equal(ws.readyState, 1, 'and the connection stays open');
+  }, 15_000);
+
+  bounded(t, 'a message in 20,000 one-byte fragments arrives whole', async (t) => {
+    const { peer, seen } = await wired(t);
+    const text = 'x'.repeat(20_000);
+    const specs = Array.from(text, (c, i) => ({ opcode: i === 0 ? OP.text : OP.cont, fin: i === text.length - 1, payload: c }));
+    peer.send(...specs);
+    await waitFor(() => seen.messages.length === 1, 'the message', 8000);
+    t.equal(seen.messages[0]!.data.toString(), text);
   });
 });

@@ -304,6 +304,16 @@ t.test('connectWebSocket', async (t) => {
     t.equal(req.headers['host'], `127.0.0.1:${server.port}`);
   });
 
+  bounded(t, 'credentials in the URL become Basic auth, unless an Authorization header is given', async (t) => {
+    const server = await startWsServer(t, { handleProtocols: () => 'ocpp1.6' });
+    const withUser = server.url.replace('ws://', 'ws://csms%20user:p%40ss@');
+    (await connectWebSocket(withUser, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 })).terminate();
+    (await connectWebSocket(withUser, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20, headers: { authorization: 'Basic b3duOm93bg==' } })).terminate();
+    await waitFor(() => server.requests.length === 2, 'both requests');
+    t.equal(server.requests[0]!.headers['authorization'], 'Basic ' + Buffer.from('csms user:p@ss').toString('base64'), 'decoded user and password');
+    t.equal(server.requests[1]!.headers['authorization'], 'Basic b3duOm93bg==', "the caller's own header wins");
+  });
+
   bounded(t, 'the server choosing no subprotocol → subprotocol', async (t) => {
     const server = await startWsServer(t, { handleProtocols: () => false });
     const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 }));
