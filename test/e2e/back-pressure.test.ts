@@ -54,7 +54,9 @@ function collect(ws: WebSocket, n: number): Promise<string[]> {
   });
 }
 
-t.test('a reader that stops: the proxy pushes back instead of buffering, and loses nothing', async (t) => {
+// Both framings: the proxy's own (every charger without permessage-deflate) and ws (`framing: ws`,
+// as every charger with it): back-pressure rests on each one's pause/resume and bufferedAmount.
+for (const framing of ['builtin', 'ws'] as const) t.test(`a reader that stops: the proxy pushes back instead of buffering, and loses nothing (${framing} framing)`, async (t) => {
   const rig = await startSharedRig(t, 'backpressure-');
   const csmsServer = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => 'ocpp1.6' });
   await new Promise<void>((r) => csmsServer.once('listening', () => r()));
@@ -64,7 +66,7 @@ t.test('a reader that stops: the proxy pushes back instead of buffering, and los
   await seedShared(rig.creds, { identity: 'BP-1', password: 'bp-password-123456' });
   const proxy = await spawnProxy({
     dataDir: path.join(rig.dir, 'proxy'),
-    flags: { redis: rig.redis.url, secretFile: rig.secretFile, backend: `ws://127.0.0.1:${(csmsServer.address() as { port: number }).port}/ocpp` },
+    flags: { redis: rig.redis.url, secretFile: rig.secretFile, backend: `ws://127.0.0.1:${(csmsServer.address() as { port: number }).port}/ocpp`, framing },
   });
   t.teardown(() => proxy.stop());
 

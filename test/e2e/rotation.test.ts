@@ -33,7 +33,8 @@ for (const kind of ['embedded', 'redis'] as const) {
     async function station(protocol: 'ocpp1.6' | 'ocpp2.0.1', behaviour: PasswordBehaviour, password = 'operator-set-password-1') {
       const identity = `${kind[0]}-${protocol.replace(/\W/g, '')}-${behaviour}-${++n}`;
       await seedCharger(proxy, { identity, password });
-      const s = new SimStation({ identity, endpoint: proxy.tlsUrl, protocol, password, ca: proxy.caPem, behaviour });
+      // The embedded-store run offers permessage-deflate, so the whole rotation flow also runs on ws.
+      const s = new SimStation({ identity, endpoint: proxy.tlsUrl, protocol, password, ca: proxy.caPem, behaviour, deflate: kind === 'embedded' });
       t.teardown(() => s.stop());
       return s;
     }

@@ -34,6 +34,8 @@ export interface StationOptions {
   /** Serial number (= CN of its certificate) and organisation (CSR O), for certificate tests. */
   serial?: string;
   organization?: string;
+  /** Offer permessage-deflate: the session then runs on ws instead of the proxy's own framing. */
+  deflate?: boolean;
 }
 
 /** A password-change request the station received. */
@@ -134,7 +136,7 @@ export class SimStation {
       password: this.profile === 3 ? undefined : this.password,
       reconnect: false, pingIntervalMs: 0, callTimeoutMs: 5000,
       wsOpts: {
-        perMessageDeflate: false, // the proxy's own framing (see makeCharger)
+        perMessageDeflate: this.o.deflate ?? false, // false: the proxy's own framing (see makeCharger)
         ...(this.o.endpoint.startsWith('wss') ? { ca: this.o.ca, servername: 'localhost', ...(this.profile === 3 ? { cert: this.certPem, key: this.keyPem } : {}) } : {}),
       },
     } as any);
