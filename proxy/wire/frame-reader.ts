@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { applyMask } from './mask';
 
 /**
  * A peer broke RFC 6455. `code` is the name `ws` gives the same fault (WS_ERR_*), so logs read the
@@ -109,7 +110,7 @@ export class FrameReader {
       if (this.buffered < headerLength + length) return null;
       const frame = this.take(headerLength + length);
       const payload = frame.subarray(headerLength);
-      if (masked) unmask(payload, frame, headerLength - 4);
+      if (masked) applyMask(frame, headerLength, frame.length, frame, headerLength - 4);
       if (opcode >= 8) return control(opcode, payload);
       const event = this.dataFrame(opcode, fin, payload);
       if (event) return event;
@@ -219,18 +220,4 @@ function control(opcode: number, payload: Buffer): WireEvent {
 /** Codes a close frame may carry (RFC 6455 §7.4). */
 function isValidCloseCode(code: number): boolean {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
-}
-
-/** XORs `payload` with the 4-byte key at `key[keyAt]`, in place. */
-function unmask(payload: Buffer, key: Buffer, keyAt: number): void {
-  const k0 = key[keyAt]!, k1 = key[keyAt + 1]!, k2 = key[keyAt + 2]!, k3 = key[keyAt + 3]!;
-  const n = payload.length;
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
-    payload[i] ^= k0;
-    payload[i + 1] ^= k1;
-    payload[i + 2] ^= k2;
-    payload[i + 3] ^= k3;
-  }
-  for (let j = 0; i < n; i++, j++) payload[i] ^= j === 0 ? k0 : j === 1 ? k1 : k2;
 }

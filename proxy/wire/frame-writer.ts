@@ -1,4 +1,5 @@
 import { randomFillSync } from 'node:crypto';
+import { applyMask } from './mask';
 
 /** Opcodes the proxy sends (RFC 6455 §5.2). */
 export const OP_TEXT = 0x1;
@@ -43,16 +44,7 @@ export function encodeFrame(opcode: number, payload: Buffer | string, mask: bool
     }
     keyPool.copy(out, at, keyAt, keyAt + 4);
     keyAt += 4;
-    const k0 = out[at]!, k1 = out[at + 1]!, k2 = out[at + 2]!, k3 = out[at + 3]!;
-    let i = headerLength;
-    const end = out.length;
-    for (; i + 3 < end; i += 4) {
-      out[i] ^= k0;
-      out[i + 1] ^= k1;
-      out[i + 2] ^= k2;
-      out[i + 3] ^= k3;
-    }
-    for (let j = 0; i < end; i++, j++) out[i] ^= j === 0 ? k0 : j === 1 ? k1 : k2;
+    applyMask(out, headerLength, out.length, out, at);
   }
   return out;
 }

@@ -53,6 +53,31 @@ async function exchange(t: Test, ours: FrameSocket, theirs: WebSocket): Promise<
   t.same(seen.errors, [], 'no error on our side');
 }
 
+/** A ws client connected to our server (acceptWebSocket), both sides open, ours resumed and recorded. */
+async function wsClientOnOurServer(t: Test, maxPayload?: number): Promise<{ client: WebSocket; ours: FrameSocket; seen: ReturnType<typeof record> }> {
+  const server = await startOurServer(t, { protocol: 'ocpp1.6', ...(maxPayload ? { maxPayload } : {}) });
+  const client = new WebSocket(server.url, ['ocpp1.6']);
+  client.on('error', noop);
+  t.teardown(() => client.terminate());
+  const opened = new Promise((r) => client.once('open', r));
+  const ours = (await server.next())!;
+  const seen = record(ours);
+  ours.resume();
+  await opened;
+  return { client, ours, seen };
+}
+
+/** Our client (connectWebSocket) connected to a ws server, ours resumed and recorded. */
+async function oursOnWsServer(t: Test): Promise<{ ours: FrameSocket; seen: ReturnType<typeof record>; theirs: WebSocket }> {
+  const server = await startWsServer(t, { handleProtocols: () => 'ocpp1.6' });
+  const ours = await connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 });
+  t.teardown(() => ours.terminate());
+  const seen = record(ours);
+  ours.resume();
+  const theirs = (await server.next())!;
+  return { ours, seen, theirs };
+}
+
 /** ws's 'close' as [code, reason]. */
 const wsClosed = (ws: WebSocket) => new Promise<[number, string]>((r) => ws.once('close', (code: number, reason: Buffer) => r([code, reason.toString()])));
 
@@ -72,15 +97,7 @@ t.test('our server (acceptWebSocket) with a ws client', async (t) => {
   });
 
   bounded(t, 'ws closes with 4001 and a reason', async (t) => {
-    const server = await startOurServer(t, { protocol: 'ocpp1.6' });
-    const client = new WebSocket(server.url, ['ocpp1.6']);
-    client.on('error', noop);
-    t.teardown(() => client.terminate());
-    const opened = new Promise((r) => client.once('open', r));
-    const ours = (await server.next())!;
-    const seen = record(ours);
-    ours.resume();
-    await opened;
+    const { client, ours, seen } = await wsClientOnOurServer(t);
     const theirClose = wsClosed(client);
     client.close(4001, 'bye from ws');
     t.equal((await theirClose)[0], 4001, 'ws sees our echo of its code');
@@ -89,15 +106,7 @@ t.test('our server (acceptWebSocket) with a ws client', async (t) => {
   });
 
   bounded(t, 'we close with 1001 and a reason', async (t) => {
-    const server = await startOurServer(t, { protocol: 'ocpp1.6' });
-    const client = new WebSocket(server.url, ['ocpp1.6']);
-    client.on('error', noop);
-    t.teardown(() => client.terminate());
-    const opened = new Promise((r) => client.once('open', r));
-    const ours = (await server.next())!;
-    const seen = record(ours);
-    ours.resume();
-    await opened;
+    const { client, ours, seen } = await wsClientOnOurServer(t);
     const theirClose = wsClosed(client);
     ours.close(1001, 'going away');
     t.same(await theirClose, [1001, 'going away'], 'ws sees our code and reason');
@@ -106,15 +115,7 @@ t.test('our server (acceptWebSocket) with a ws client', async (t) => {
   });
 
   bounded(t, 'a ws client sending over maxPayload gets 1009', async (t) => {
-    const server = await startOurServer(t, { protocol: 'ocpp1.6', maxPayload: 1000 });
-    const client = new WebSocket(server.url, ['ocpp1.6']);
-    client.on('error', noop);
-    t.teardown(() => client.terminate());
-    const opened = new Promise((r) => client.once('open', r));
-    const ours = (await server.next())!;
-    const seen = record(ours);
-    ours.resume();
-    await opened;
+    const { client, seen } = await wsClientOnOurServer(t, 1000);
     const theirClose = wsClosed(client);
     client.send('x'.repeat(1001));
     t.equal((await theirClose)[0], 1009);
@@ -136,12 +137,7 @@ t.test('our client (connectWebSocket) with a ws WebSocketServer', async (t) => {
   });
 
   bounded(t, 'ws server closes with 4002 and a reason', async (t) => {
-    const server = await startWsServer(t, { handleProtocols: () => 'ocpp1.6' });
-    const ours = await connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 });
-    t.teardown(() => ours.terminate());
-    const seen = record(ours);
-    ours.resume();
-    const theirs = await server.next();
+    const { ours, seen, theirs } = await oursOnWsServer(t);
     const theirClose = wsClosed(theirs);
     theirs.close(4002, 'bye from ws server');
     await waitFor(() => seen.closes.length, "our 'close'");
@@ -150,12 +146,7 @@ t.test('our client (connectWebSocket) with a ws WebSocketServer', async (t) => {
   });
 
   bounded(t, 'we close with 1000 and a reason', async (t) => {
-    const server = await startWsServer(t, { handleProtocols: () => 'ocpp1.6' });
-    const ours = await connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 });
-    t.teardown(() => ours.terminate());
-    const seen = record(ours);
-    ours.resume();
-    const theirs = await server.next();
+    const { ours, seen, theirs } = await oursOnWsServer(t);
     const theirClose = wsClosed(theirs);
     ours.close(1000, 'done');
     t.same(await theirClose, [1000, 'done']);
