@@ -253,7 +253,7 @@ export class ProxyServer {
     log: this.deps.log,
     framingFor: (req) => this.framingFor(req),
     maxPayload: this.config.maxFrameBytes,
-    dialBackend: async (ctx: UpgradeContext): Promise<Leg> => {
+    dialBackend: async (ctx: UpgradeContext, framing: 'builtin' | 'ws'): Promise<Leg> => {
       const credentials = this.deps.backendCredentials ? await this.deps.backendCredentials(ctx) : null;
       return dialBackend({
         baseUrl: this.config.backend,
@@ -264,7 +264,7 @@ export class ProxyServer {
         timeoutMs: this.config.backendTimeoutMs,
         maxPayload: this.config.maxFrameBytes,
         deflate: offersDeflate(ctx.req),
-        framing: this.framingFor(ctx.req),
+        framing,
       });
     },
     admitted: (ctx: UpgradeContext, charger: Leg, csms: Leg) => this.admit(ctx, charger, csms),

@@ -32,8 +32,8 @@ export interface UpgradeDeps {
   maxPayload: number;
   /** Every gate passed (for admission latency). */
   gatesPassed?(ctx: UpgradeContext): void;
-  /** Opens the CSMS leg for an admitted charger (rejects with BackendError). */
-  dialBackend(ctx: UpgradeContext): Promise<Leg>;
+  /** Opens the CSMS leg for an admitted charger, on the session's framing (rejects with BackendError). */
+  dialBackend(ctx: UpgradeContext, framing: 'builtin' | 'ws'): Promise<Leg>;
   /** Both legs are open: start the session. */
   admitted(ctx: UpgradeContext, charger: Leg, csms: Leg): void;
   /** One call per refused upgrade (log line, metric). */
@@ -63,10 +63,12 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
   const refusal = await runGates(deps, ctx, split.early, socket);
   if (refusal) return refusal === CLIENT_GONE ? deps.rejected(ctx, CLIENT_GONE) : refuse(deps, ctx, refusal, socket, head);
   deps.gatesPassed?.(ctx);
+  // Decided once: both legs of a session run on the same framing.
+  const framing = deps.framingFor(req);
 
   let csms: Leg;
   try {
-    csms = await deps.dialBackend(ctx);
+    csms = await deps.dialBackend(ctx, framing);
   } catch (err) {
     const e = err instanceof BackendError ? err : new BackendError('backend_error', 502, String(err));
     deps.log.warn({ event: 'backend_connect_failed', identity: ctx.identity, reason: e.reason, err: e.message });
@@ -85,7 +87,7 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
     return;
   }
   let completed = false;
-  if (deps.framingFor(req) === 'builtin') {
+  if (framing === 'builtin') {
     const charger = acceptWebSocket(req, socket, head, { protocol: csms.protocol || false, maxPayload: deps.maxPayload });
     if (charger) {
       completed = true;

@@ -79,6 +79,7 @@ export class FrameReader {
     this.offset = 0;
     this.buffered = 0;
     this.fragments = null;
+    this.fragmentsLength = 0;
   }
 
   /** The next message or control frame, or null until more bytes arrive. Throws {@link WireError}. */

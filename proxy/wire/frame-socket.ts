@@ -48,7 +48,8 @@ const NOT_OPEN = 'WebSocket is not open';
  * bytes), with EventEmitter's semantics for on/once/removeListener and an 'error' nobody listens to.
  */
 export class FrameSocket implements Leg {
-  readyState = 1;
+  /** ws's readyState: 1 open, 2 closing, 3 closed. */
+  private state = 1;
   readonly protocol: string;
   /** The session reading this leg (see kLegOwner). */
   [kLegOwner]: unknown = null;
@@ -64,7 +65,6 @@ export class FrameSocket implements Leg {
   private closeReason: Buffer = EMPTY;
   private closeTimer: NodeJS.Timeout | null = null;
   private drainQueued = false;
-  private errorEmitted = false;
   private messageListeners: Listeners = null;
   private closeListeners: Listeners = null;
   private errorListeners: Listeners = null;
@@ -106,6 +106,10 @@ export class FrameSocket implements Leg {
     return this.removeListener(event, listener);
   }
 
+  get readyState(): number {
+    return this.state;
+  }
+
   get isPaused(): boolean {
     return this.paused;
   }
@@ -116,7 +120,7 @@ export class FrameSocket implements Leg {
   }
 
   send(data: Buffer | string, options: { binary: boolean }, cb?: (err?: Error | null) => void): void {
-    if (this.readyState !== 1) {
+    if (this.state !== 1) {
       if (cb) process.nextTick(cb, new Error(NOT_OPEN));
       return;
     }
@@ -124,17 +128,17 @@ export class FrameSocket implements Leg {
   }
 
   ping(): void {
-    if (this.readyState === 1) this.socket.write(encodeFrame(OP_PING, EMPTY, this.mask));
+    if (this.state === 1) this.socket.write(encodeFrame(OP_PING, EMPTY, this.mask));
   }
 
   pause(): void {
-    if (this.readyState === 3) return;
+    if (this.state === 3) return;
     this.paused = true;
     this.socket.pause();
   }
 
   resume(): void {
-    if (this.readyState === 3) return;
+    if (this.state === 3) return;
     this.paused = false;
     this.socket.resume();
     // What was read while paused is delivered on the next tick, never from inside the caller.
@@ -146,12 +150,12 @@ export class FrameSocket implements Leg {
 
   /** Starts the close handshake; the socket is cut if the peer has not closed within the close timeout. */
   close(code?: number, reason?: string): void {
-    if (this.readyState === 3) return;
-    if (this.readyState === 2) {
+    if (this.state === 3) return;
+    if (this.state === 2) {
       if (this.closeFrameSent && this.doneReading) this.socket.end();
       return;
     }
-    this.readyState = 2;
+    this.state = 2;
     this.sendClose(code, reason);
     if (this.doneReading) {
       this.socket.end();
@@ -163,8 +167,8 @@ export class FrameSocket implements Leg {
 
   /** Cuts the connection at once (no close handshake). */
   terminate(): void {
-    if (this.readyState === 3) return;
-    this.readyState = 2;
+    if (this.state === 3) return;
+    this.state = 2;
     // Cut by us: what it sent and we did not take yet is not wanted (unlike a peer that went away).
     this.doneReading = true;
     this.reader.discard();
@@ -186,7 +190,7 @@ export class FrameSocket implements Leg {
 
   /** @internal socket 'end': the peer will send nothing more; answer in kind (ws does the same). */
   onEnd(): void {
-    if (this.readyState === 1) this.readyState = 2;
+    if (this.state === 1) this.state = 2;
     this.socket.end();
   }
 
@@ -194,7 +198,7 @@ export class FrameSocket implements Leg {
   onClose(): void {
     if (this.closeTimer) clearTimeout(this.closeTimer);
     // Closed first: a close frame or a bad frame among the held ones must not write or arm a timer.
-    this.readyState = 3;
+    this.state = 3;
     // Messages read but held back (paused) still reach the session before 'close', as with ws.
     if (!this.doneReading && this.reader.pending > 0) this.drain(true);
     this.reader.discard();
@@ -203,7 +207,7 @@ export class FrameSocket implements Leg {
 
   /** @internal socket 'error': the connection is gone; 'close' follows (ws reports no 'error' either). */
   onSocketError(): void {
-    if (this.readyState === 1) this.readyState = 2;
+    if (this.state === 1) this.state = 2;
     this.socket.destroy();
   }
 
@@ -248,7 +252,7 @@ export class FrameSocket implements Leg {
           if (!this.closeFrameSent) this.emit('message', event.data, event.isBinary);
           break;
         case 'ping':
-          if (this.readyState === 1 && this.socket.writableLength <= PONG_HIGH_WATER) this.socket.write(encodeFrame(OP_PONG, event.data, this.mask));
+          if (this.state === 1 && this.socket.writableLength <= PONG_HIGH_WATER) this.socket.write(encodeFrame(OP_PONG, event.data, this.mask));
           break;
         case 'pong':
           this.emit('pong', event.data);
@@ -266,8 +270,8 @@ export class FrameSocket implements Leg {
     this.closeReason = Buffer.from(reason);
     this.reader.discard();
     this.socket.resume(); // let 'end' and 'close' through
-    if (this.readyState === 1) {
-      this.readyState = 2;
+    if (this.state === 1) {
+      this.state = 2;
       this.sendClose(code === 1005 ? undefined : code, this.closeReason);
     }
     if (this.closeFrameSent) this.socket.end();
@@ -279,15 +283,12 @@ export class FrameSocket implements Leg {
     this.reader.discard();
     this.socket.resume();
     this.close(err.status);
-    if (!this.errorEmitted) {
-      this.errorEmitted = true;
-      this.emit('error', err);
-    }
+    this.emit('error', err); // once: nothing is read after a fault
   }
 
   private sendClose(code: number | undefined, reason: string | Buffer | undefined): void {
     this.closeFrameSent = true;
-    if (this.readyState === 3) return;
+    if (this.state === 3) return;
     this.socket.write(encodeFrame(OP_CLOSE, closePayload(code, reason), this.mask));
     this.closeTimer = setTimeout(destroySocket, this.closeTimeoutMs, this.socket);
     this.closeTimer.unref?.();

@@ -17,6 +17,9 @@ import { TEST_PKI_DIR } from '../helpers/proxy';
 import { OP, noop, frame, RawPeer, record, texts, bounded, acceptFor } from '../helpers/wire';
 import { KEY_ACCEPT, upgradeRequest, rawUpgrade, startOurServer, startWsServer, startHandWrittenServer, switching, refusal } from '../helpers/wire-handshakes';
 
+/** The dial options most cases use. */
+const DIAL = { timeoutMs: 3000, maxPayload: 1 << 20 };
+
 // ---------------------------------------------------------------------------------------------
 // Interoperability with ws.
 
@@ -70,7 +73,7 @@ async function wsClientOnOurServer(t: Test, maxPayload?: number): Promise<{ clie
 /** Our client (connectWebSocket) connected to a ws server, ours resumed and recorded. */
 async function oursOnWsServer(t: Test): Promise<{ ours: FrameSocket; seen: ReturnType<typeof record>; theirs: WebSocket }> {
   const server = await startWsServer(t, { handleProtocols: () => 'ocpp1.6' });
-  const ours = await connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 });
+  const ours = await connectWebSocket(server.url, ['ocpp1.6'], DIAL);
   t.teardown(() => ours.terminate());
   const seen = record(ours);
   ours.resume();
@@ -127,7 +130,7 @@ t.test('our server (acceptWebSocket) with a ws client', async (t) => {
 t.test('our client (connectWebSocket) with a ws WebSocketServer', async (t) => {
   bounded(t, 'messages and pings both ways', async (t) => {
     const server = await startWsServer(t, { handleProtocols: (offered) => (offered.has('ocpp1.6') ? 'ocpp1.6' : false) });
-    const ours = await connectWebSocket(server.url, ['ocpp2.0.1', 'ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 });
+    const ours = await connectWebSocket(server.url, ['ocpp2.0.1', 'ocpp1.6'], DIAL);
     t.teardown(() => ours.terminate());
     const theirs = await server.next();
     t.equal(ours.protocol, 'ocpp1.6', 'subprotocol chosen by the server');
@@ -298,7 +301,7 @@ t.test('connectWebSocket', async (t) => {
   bounded(t, 'credentials in the URL become Basic auth, unless an Authorization header is given', async (t) => {
     const server = await startWsServer(t, { handleProtocols: () => 'ocpp1.6' });
     const withUser = server.url.replace('ws://', 'ws://csms%20user:p%40ss@');
-    (await connectWebSocket(withUser, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 })).terminate();
+    (await connectWebSocket(withUser, ['ocpp1.6'], DIAL)).terminate();
     (await connectWebSocket(withUser, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20, headers: { authorization: 'Basic b3duOm93bg==' } })).terminate();
     await waitFor(() => server.requests.length === 2, 'both requests');
     t.equal(server.requests[0]!.headers['authorization'], 'Basic ' + Buffer.from('csms user:p@ss').toString('base64'), 'decoded user and password');
@@ -307,13 +310,13 @@ t.test('connectWebSocket', async (t) => {
 
   bounded(t, 'the server choosing no subprotocol → subprotocol', async (t) => {
     const server = await startWsServer(t, { handleProtocols: () => false });
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 }));
+    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
     t.equal(err.kind, 'subprotocol');
   });
 
   bounded(t, 'the server choosing one not offered → subprotocol', async (t) => {
     const server = await startHandWrittenServer(t, (req, socket) => socket.write(switching(req, 'Sec-WebSocket-Protocol: ocpp2.1\r\n')));
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 }));
+    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
     t.equal(err.kind, 'subprotocol');
     const s = server.sockets[0] as net.Socket;
     s.resume();
@@ -322,21 +325,21 @@ t.test('connectWebSocket', async (t) => {
 
   bounded(t, 'a 404 answer (ws verifyClient) → status 404', async (t) => {
     const server = await startWsServer(t, { verifyClient: (_info, cb) => cb(false, 404, 'Not Found') });
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 }));
+    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
     t.equal(err.kind, 'status');
     t.equal(err.status, 404);
   });
 
   bounded(t, 'a 401 answer from a plain upgrade handler → status 401', async (t) => {
     const server = await startHandWrittenServer(t, (_req, socket) => socket.end('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="x"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 }));
+    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
     t.equal(err.kind, 'status');
     t.equal(err.status, 401);
   });
 
   bounded(t, 'nothing listening → network ECONNREFUSED', async (t) => {
     const port = await freePort();
-    const err = await refusal(t, connectWebSocket(`ws://127.0.0.1:${port}/ocpp/CP-1`, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 }));
+    const err = await refusal(t, connectWebSocket(`ws://127.0.0.1:${port}/ocpp/CP-1`, ['ocpp1.6'], DIAL));
     t.equal(err.kind, 'network');
     t.equal(err.code, 'ECONNREFUSED');
   });
@@ -345,7 +348,7 @@ t.test('connectWebSocket', async (t) => {
     const rude = net.createServer((s) => s.resetAndDestroy());
     await new Promise<void>((r) => rude.listen(0, '127.0.0.1', r));
     t.teardown(() => rude.close());
-    const err = await refusal(t, connectWebSocket(`ws://127.0.0.1:${(rude.address() as net.AddressInfo).port}/x`, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 }));
+    const err = await refusal(t, connectWebSocket(`ws://127.0.0.1:${(rude.address() as net.AddressInfo).port}/x`, ['ocpp1.6'], DIAL));
     t.equal(err.kind, 'network');
     t.equal(err.code, 'ECONNRESET');
   });
@@ -381,33 +384,33 @@ t.test('connectWebSocket', async (t) => {
 
   bounded(t, 'a wrong Sec-WebSocket-Accept → invalid', async (t) => {
     const server = await startHandWrittenServer(t, (_req, socket) => socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${KEY_ACCEPT}\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n`));
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 }));
+    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
     t.equal(err.kind, 'invalid');
   });
 
   bounded(t, 'a missing Sec-WebSocket-Accept → invalid', async (t) => {
     const server = await startHandWrittenServer(t, (_req, socket) => socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n'));
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 }));
+    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
     t.equal(err.kind, 'invalid');
   });
 
   bounded(t, 'a 101 without Upgrade: websocket → invalid', async (t) => {
     const server = await startHandWrittenServer(t, (req, socket) =>
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(String(req.headers['sec-websocket-key']))}\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n`));
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 }));
+    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
     t.equal(err.kind, 'invalid');
   });
 
   bounded(t, 'a Sec-WebSocket-Extensions answer although none was offered → invalid', async (t) => {
     const server = await startHandWrittenServer(t, (req, socket) => socket.write(switching(req, 'Sec-WebSocket-Protocol: ocpp1.6\r\nSec-WebSocket-Extensions: permessage-deflate\r\n')));
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 }));
+    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
     t.equal(err.kind, 'invalid');
   });
 
   bounded(t, 'frames sent with the 101 (head) are delivered after resume(), unmasked frames accepted', async (t) => {
     const server = await startHandWrittenServer(t, (req, socket) =>
       socket.write(Buffer.concat([Buffer.from(switching(req, 'Sec-WebSocket-Protocol: ocpp1.6\r\n')), frame({ opcode: OP.text, payload: 'with the 101' })])));
-    const ours = await connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20 });
+    const ours = await connectWebSocket(server.url, ['ocpp1.6'], DIAL);
     t.teardown(() => ours.terminate());
     t.equal(ours.isPaused, true);
     const seen = record(ours);

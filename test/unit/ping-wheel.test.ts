@@ -23,9 +23,13 @@ t.test('each member is pinged once per interval, the first time one interval aft
   await sleep(3.2 * INTERVAL);
   wheel.remove(a, slotA);
   wheel.remove(b, slotB);
-  t.equal(first.length, 3, `three pings in 3.2 intervals for the first member (${first.map(Math.round)})`);
-  t.ok(first[0]! >= INTERVAL - INTERVAL / 10 - 5 && first[0]! <= INTERVAL + 40, `first ping after about one interval (${Math.round(first[0]!)} ms)`);
-  for (let i = 1; i < first.length; i++) t.ok(Math.abs(first[i]! - first[i - 1]! - INTERVAL) < 40, `then one interval apart (${Math.round(first[i]! - first[i - 1]!)} ms)`);
+  // Bounds loose enough for a loaded CI host (timers run late), tight enough to catch a wheel that
+  // pings every tick (30 ms) or every other interval.
+  t.ok(first.length === 3 || first.length === 4, `three (or, if the sleep ran late, four) pings in 3.7 intervals (${first.map(Math.round)})`);
+  t.ok(first[0]! >= INTERVAL - INTERVAL / 10 - 5 && first[0]! <= INTERVAL + 100, `first ping after about one interval (${Math.round(first[0]!)} ms)`);
+  for (let i = 1; i < first.length; i++) t.ok(Math.abs(first[i]! - first[i - 1]! - INTERVAL) < 100, `then one interval apart (${Math.round(first[i]! - first[i - 1]!)} ms)`);
+  const mean = (first[first.length - 1]! - first[0]!) / (first.length - 1);
+  t.ok(Math.abs(mean - INTERVAL) < 40, `one interval apart on average (${Math.round(mean)} ms)`);
   t.ok(second.length >= 2 && second[0]! - joined >= INTERVAL - INTERVAL / 10 - 5, `a later member's first ping comes an interval after it joined (${Math.round(second[0]! - joined)} ms)`);
   t.not(Math.round(first[0]!), Math.round(second[0]!), 'members that joined apart are pinged apart');
 });
