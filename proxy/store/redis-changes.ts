@@ -2,9 +2,10 @@
  * The RedisStore's change feed over Redis pub/sub, so an operator action taken on one replica (or by
  * the CLI) reaches the replica holding the charger's session.
  *
- * Writers PUBLISH `{...change, src}` on `<prefix>changes` through their normal connection and report
+ * Writers PUBLISH `{src, ...change}` on `<prefix>changes` through their normal connection and report
  * the change to their own listeners directly (messages carrying their own `src` are skipped, so each
- * listener hears a change once). Receiving needs a connection in subscriber mode: a duplicate of the
+ * listener hears a change once; `src` comes first so that a replica's own messages, one per session it
+ * admits, are skipped by their first bytes, unparsed). Receiving needs a connection in subscriber mode: a duplicate of the
  * store's client, created on the first subscription, with an offline queue so it can subscribe before
  * it is connected. ioredis reconnects it by itself (standalone, Sentinel: re-resolving the master;
  * Cluster: another node, since classic pub/sub is broadcast cluster-wide) and the channel is
@@ -23,6 +24,8 @@ export class RedisChangeFeed {
   readonly channel: string;
   readonly #client: StoreRedis;
   readonly #source = randomUUID();
+  /** How {@link messageFor} begins every message of this process. */
+  readonly #ownPrefix = `{"src":${JSON.stringify(this.#source)},`;
   readonly #listeners = new ChangeListeners();
   #sub: Redis | Cluster | null = null;
   #closed = false;
@@ -51,7 +54,7 @@ export class RedisChangeFeed {
 
   /** The message {@link publish} sends for `change`, for a write whose own script publishes it (one round trip). */
   messageFor(change: StoreChange): string {
-    return JSON.stringify({ ...change, src: this.#source });
+    return JSON.stringify({ src: this.#source, ...change });
   }
 
   /** Report a change that a script has already published to this process's listeners. */
@@ -80,14 +83,13 @@ export class RedisChangeFeed {
     sub.on('ready', subscribe);
     subscribe();
     sub.on('message', (channel: string, message: string) => {
-      if (channel !== this.channel) return;
+      if (channel !== this.channel || message.startsWith(this.#ownPrefix)) return;
       let parsed: unknown;
       try {
         parsed = JSON.parse(message);
       } catch {
         return;
       }
-      if ((parsed as { src?: unknown }).src === this.#source) return;
       const change = parseChange(parsed);
       if (change) this.#listeners.emit(change);
     });

@@ -1,5 +1,5 @@
-import { randomFillSync } from 'node:crypto';
 import { applyMask } from './mask';
+import { copyRandomBytes } from './random-pool';
 
 /** Opcodes the proxy sends (RFC 6455 §5.2). */
 export const OP_TEXT = 0x1;
@@ -7,11 +7,6 @@ export const OP_BINARY = 0x2;
 export const OP_CLOSE = 0x8;
 export const OP_PING = 0x9;
 export const OP_PONG = 0xa;
-
-/** Masking keys are cut from a pool of random bytes: one system call per 2,048 frames, not per frame. */
-const KEY_POOL_SIZE = 8192;
-const keyPool = Buffer.allocUnsafeSlow(KEY_POOL_SIZE);
-let keyAt = KEY_POOL_SIZE;
 
 /**
  * One whole frame (FIN set) in a single buffer, ready for one socket write. A client (`mask`) masks
@@ -38,12 +33,7 @@ export function encodeFrame(opcode: number, payload: Buffer | string, mask: bool
   else payload.copy(out, headerLength);
   if (mask) {
     const at = headerLength - 4;
-    if (keyAt + 4 > KEY_POOL_SIZE) {
-      randomFillSync(keyPool);
-      keyAt = 0;
-    }
-    keyPool.copy(out, at, keyAt, keyAt + 4);
-    keyAt += 4;
+    copyRandomBytes(out, at, 4); // from a pool: one system call per 2,048 frames, not per frame
     applyMask(out, headerLength, out.length, out, at);
   }
   return out;

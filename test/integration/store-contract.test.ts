@@ -270,6 +270,7 @@ function contract(t: Test, open: Factory): void {
     const got = await onB.next(isCharger('F1'));
     t.ok(got, `put seen by the other instance after ${Date.now() - started} ms`);
     t.ok(await onA.next(isCharger('F1'), 100), 'writer\'s own listener told');
+    await sleep(100); // B has the published message: the writer's own copy has had time to come back too
     t.equal(onA.seen.filter((c) => c.kind === 'charger' && c.identity === 'F1').length, 1, 'writer hears its change once');
 
     const steps: [string, () => Promise<unknown>, (c: StoreChange) => boolean][] = [

@@ -407,6 +407,93 @@ t.test('connectWebSocket', async (t) => {
     t.equal(err.kind, 'invalid');
   });
 
+  bounded(t, 'an answer in pieces: one byte per write up to a blank line split between writes, then a frame → opens, frame kept', async (t) => {
+    const server = await startHandWrittenServer(t, async (req, socket) => {
+      const whole = Buffer.concat([Buffer.from(switching(req, 'Sec-WebSocket-Protocol: ocpp1.6\r\n')), frame({ opcode: OP.text, payload: 'after the head' })]);
+      const cut = whole.indexOf('\r\n\r\n') + 3; // the last LF of the blank line comes with the frame
+      for (let i = 0; i < cut; i++) {
+        socket.write(whole.subarray(i, i + 1));
+        await sleep(1);
+      }
+      socket.write(whole.subarray(cut));
+    });
+    const ours = await connectWebSocket(server.url, ['ocpp1.6'], DIAL);
+    t.teardown(() => ours.terminate());
+    t.equal(ours.protocol, 'ocpp1.6');
+    const seen = record(ours);
+    ours.resume();
+    await waitFor(() => seen.messages.length, 'the frame');
+    t.same(texts(seen), ['after the head']);
+  });
+
+  bounded(t, 'an answer head over 16 KiB, ended or not → invalid, our side closes', async (t) => {
+    const pad = `X-Pad: ${'a'.repeat(17 * 1024)}\r\n`;
+    for (const [what, answer] of [
+      ['ended', (req: import('node:http').IncomingMessage) => switching(req, `Sec-WebSocket-Protocol: ocpp1.6\r\n${pad}`)],
+      ['never ended', () => `HTTP/1.1 101 Switching Protocols\r\n${pad}`],
+    ] as const) {
+      const server = await startHandWrittenServer(t, (req, socket) => socket.write(answer(req)));
+      const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
+      t.equal(err.kind, 'invalid', what);
+      t.match(err.message, /larger than 16384/, what);
+      const s = server.sockets[0] as net.Socket;
+      s.resume();
+      await waitFor(() => s.destroyed || s.readableEnded, `${what}: our side closed the connection`);
+    }
+  });
+
+  bounded(t, 'a malformed status line → invalid', async (t) => {
+    const server = await startHandWrittenServer(t, (req, socket) => socket.write(switching(req, 'Sec-WebSocket-Protocol: ocpp1.6\r\n').replace('101', '1O1')));
+    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
+    t.equal(err.kind, 'invalid');
+    t.match(err.message, /status line/);
+  });
+
+  bounded(t, 'a header line without a colon in a 101 → invalid', async (t) => {
+    const server = await startHandWrittenServer(t, (req, socket) => socket.write(switching(req, 'Sec-WebSocket-Protocol: ocpp1.6\r\nNot a header\r\n')));
+    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
+    t.equal(err.kind, 'invalid');
+    t.match(err.message, /Invalid header line/);
+  });
+
+  bounded(t, 'two Sec-WebSocket-Accept fields, even equal ones → invalid', async (t) => {
+    const server = await startHandWrittenServer(t, (req, socket) =>
+      socket.write(switching(req, `Sec-WebSocket-Accept: ${acceptFor(String(req.headers['sec-websocket-key']))}\r\nSec-WebSocket-Protocol: ocpp1.6\r\n`)));
+    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
+    t.equal(err.kind, 'invalid');
+  });
+
+  bounded(t, 'a refusal whose head never ends → its status at once, not a timeout', async (t) => {
+    const server = await startHandWrittenServer(t, (_req, socket) => socket.write('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n'));
+    const start = Date.now();
+    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 10_000, maxPayload: 1 << 20 }));
+    t.equal(err.kind, 'status');
+    t.equal(err.status, 503);
+    t.ok(Date.now() - start < 5000, `refused after ${Date.now() - start} ms, well before the 10 s timeout`);
+  });
+
+  bounded(t, 'the server ending the connection mid-head → network ECONNRESET (a hang-up)', async (t) => {
+    const server = await startHandWrittenServer(t, (_req, socket) => socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n'));
+    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
+    t.equal(err.kind, 'network');
+    t.equal(err.code, 'ECONNRESET');
+  });
+
+  bounded(t, 'a header that would break the request → invalid, and no connection is made', async (t) => {
+    let connections = 0;
+    const counter = net.createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => counter.listen(0, '127.0.0.1', r));
+    t.teardown(() => counter.close());
+    const url = `ws://127.0.0.1:${(counter.address() as net.AddressInfo).port}/ocpp/CP-1`;
+    const err = await refusal(t, connectWebSocket(url, ['ocpp1.6'], { ...DIAL, headers: { 'X-Forwarded-For': '10.0.0.1\r\nX-Evil: 1' } }));
+    t.equal(err.kind, 'invalid');
+    await sleep(100);
+    t.equal(connections, 0, 'nothing dialled');
+  });
+
   bounded(t, 'frames sent with the 101 (head) are delivered after resume(), unmasked frames accepted', async (t) => {
     const server = await startHandWrittenServer(t, (req, socket) =>
       socket.write(Buffer.concat([Buffer.from(switching(req, 'Sec-WebSocket-Protocol: ocpp1.6\r\n')), frame({ opcode: OP.text, payload: 'with the 101' })])));
