@@ -41,7 +41,6 @@ ENV LD_PRELOAD=/usr/lib/libjemalloc.so.2 \
 USER 65532:65532
 # charger TLS, optional Profile 1 plain, admin (/metrics /healthz /readyz)
 EXPOSE 8443 8080 9100
-# The distroless entrypoint is node itself, with the proxy's Node options (proxy/runtime-options.ts);
-# the chart passes "serve --config ...".
-ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=4", "/app/dist/proxy/cli.js"]
+# The distroless entrypoint is node itself; the chart passes "serve --config ...".
+ENTRYPOINT ["/nodejs/bin/node", "/app/dist/proxy/cli.js"]
 CMD ["serve"]

@@ -6,7 +6,6 @@ import { loadConfig, unknownEnvNames } from './config';
 import { parseFlags } from './flags';
 import { createLogger } from './log';
 import { currentAllocator, JEMALLOC_MALLOC_CONF } from './allocator';
-import { missingRuntimeOptions } from './runtime-options';
 import { startHeapCompaction } from './heap-compaction';
 import { probeBackend } from './backend-probe';
 
@@ -46,10 +45,7 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
     printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix, { url: backend, down: csmsDown });
   }
   log.info({ event: 'proxy_started', listen: app.addresses.tls, plainListen: app.addresses.plain, admin: app.addresses.admin, backend });
-  if (index === 1) {
-    reportAllocator(log);
-    reportRuntimeOptions(log);
-  }
+  if (index === 1) reportAllocator(log);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -80,13 +76,6 @@ function reportAllocator(log: ReturnType<typeof createLogger>): void {
   }
   log.warn({ event: 'allocator', allocator, hint: `preload jemalloc, as the container image does with its copy (Debian: apt-get install libjemalloc2, LD_PRELOAD=/usr/lib/<arch>-linux-gnu/libjemalloc.so.2 MALLOC_CONF=${JEMALLOC_MALLOC_CONF}): glibc malloc slows the relay after thousands of sessions close at once` },
     'running on glibc malloc');
-}
-
-/** Names the Node options this process lacks of those the image and `npm start` use (see runtime-options.ts). */
-function reportRuntimeOptions(log: ReturnType<typeof createLogger>): void {
-  const missing = missingRuntimeOptions();
-  if (missing.length === 0) return;
-  log.info({ event: 'runtime_options', missing, hint: `start node with ${missing.join(' ')}, as the container image and npm start do: a capped young generation holds about 20 MiB less right after a reconnect storm` });
 }
 
 /** A URL fit to print: any `user:password@` part masked. */

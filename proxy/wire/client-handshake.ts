@@ -95,9 +95,7 @@ type DialingSocket = Duplex & { [kDial]?: Dial };
 class Dial {
   /** What has arrived of the answer so far. */
   private received: Buffer | null = null;
-  /** Where the status line ends, once it has come (-1 before). */
-  private lineEnd = -1;
-  /** How far the answer has been searched: no byte is searched twice, however the answer is cut. */
+  /** Where the search for the head's end resumes: no byte is scanned twice, however the answer is cut. */
   private scannedTo = 0;
   private settled = false;
   private readonly timer: NodeJS.Timeout;
@@ -121,18 +119,14 @@ class Dial {
   read(chunk: Buffer): void {
     const buf = this.received === null ? chunk : Buffer.concat([this.received, chunk]);
     this.received = buf;
-    if (this.lineEnd === -1) {
-      this.lineEnd = buf.indexOf('\r\n', Math.max(0, this.scannedTo - 1));
-      if (this.lineEnd !== -1) {
-        // A refusal is judged from its status line alone: a server that sends one and stalls is not waited for.
-        const status = statusOf(buf.toString('latin1', 0, this.lineEnd));
-        if (status === null) return this.fail(new HandshakeError('invalid', 'Invalid HTTP status line'));
-        if (status !== 101) return this.fail(new HandshakeError('status', `Unexpected server response: ${status}`, status));
-      }
-    }
-    if (this.lineEnd !== -1) {
-      const headEnd = buf.indexOf('\r\n\r\n', Math.max(this.lineEnd, this.scannedTo - 3));
-      if (headEnd !== -1 && headEnd + 4 <= MAX_ANSWER_HEAD_BYTES) return this.answered(buf, this.lineEnd, headEnd);
+    const lineEnd = buf.indexOf('\r\n');
+    if (lineEnd !== -1) {
+      // A refusal is judged from its status line alone: a server that sends one and stalls is not waited for.
+      const status = statusOf(buf.toString('latin1', 0, lineEnd));
+      if (status === null) return this.fail(new HandshakeError('invalid', 'Invalid HTTP status line'));
+      if (status !== 101) return this.fail(new HandshakeError('status', `Unexpected server response: ${status}`, status));
+      const headEnd = buf.indexOf('\r\n\r\n', Math.max(lineEnd, this.scannedTo - 3));
+      if (headEnd !== -1 && headEnd + 4 <= MAX_ANSWER_HEAD_BYTES) return this.answered(buf, lineEnd, headEnd);
     }
     if (buf.length > MAX_ANSWER_HEAD_BYTES) return this.fail(new HandshakeError('invalid', `Answer head larger than ${MAX_ANSWER_HEAD_BYTES} bytes`));
     this.scannedTo = buf.length;

@@ -12,7 +12,6 @@ import path from 'node:path';
 import { childPids, spawnRaised, startedPids, stopChild } from './child';
 import { freePort } from '../helpers/net';
 import { JEMALLOC_MALLOC_CONF } from '../../proxy/allocator';
-import { NODE_RUNTIME_OPTIONS } from '../../proxy/runtime-options';
 
 /** Name of a column of the results. */
 export type TargetName = 'ours' | 'haproxy' | 'nginx' | 'node' | 'direct';
@@ -98,8 +97,7 @@ export async function startOurs(env: TargetEnv): Promise<Target> {
   mkdirSync(dataDir, { recursive: true });
   const profileArgs = [...(env.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(env.dir, 'profiles')}`] : []), ...env.proxyNodeArgs];
   const child = spawnRaised([
-    // The Node options the container image runs it with; --proxy-node-args come later and win.
-    process.execPath, ...NODE_RUNTIME_OPTIONS, ...profileArgs, path.join(REPO_ROOT, 'dist/proxy/cli.js'), 'serve',
+    process.execPath, ...profileArgs, path.join(REPO_ROOT, 'dist/proxy/cli.js'), 'serve',
     '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`,
     '--backend', `ws://127.0.0.1:${env.csmsPort}/ocpp`, '--redis', env.redisUrl,
     '--tls-cert', path.join(env.pkiDir, 'server-rsa.crt'), '--tls-key', path.join(env.pkiDir, 'server-rsa.key'),

@@ -42,8 +42,6 @@ export interface ProxyProcessOptions {
   flags?: Record<string, string | number | boolean | string[]>;
   /** Extra environment variables (the parent's OCPP_PROXY_* variables are never inherited). */
   env?: Record<string, string>;
-  /** Node options before the CLI (`node <nodeArgs> cli.js serve …`). */
-  nodeArgs?: string[];
   /** How long to wait for the banner (default 20 s). */
   startTimeoutMs?: number;
 }
@@ -125,7 +123,7 @@ export async function spawnProxy(opts: ProxyProcessOptions): Promise<ProxyProces
     stdout = '';
     stderr = '';
     let pending = '';
-    const c = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, 'serve', ...argv(flags)], { env: cleanEnv(opts.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [CLI, 'serve', ...argv(flags)], { env: cleanEnv(opts.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     live.add(c);
     c.once('exit', () => live.delete(c));
