@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { MAX_ANSWER_HEAD_BYTES, parseHeaderFields, statusOf } from './answer-head';
+import { AnswerReader } from './answer-head';
 import { FrameSocket } from './frame-socket';
 import { copyRandomBytes } from './random-pool';
 import { acceptKeyFor } from './server-handshake';
@@ -25,14 +25,16 @@ export interface ConnectOptions {
 
 /** A header field name or a subprotocol (RFC 9110 §5.1, RFC 6455 §4.1: tokens). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** What would end a header line early or smuggle another one in. */
-const LINE_BREAKING = /[\0\r\n]/;
+/** What no header value may hold (Node's own rule): control characters but HTAB, and anything past latin1, so the head can be written as latin1. */
+const NOT_A_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/** Fields the handshake itself writes: a caller's own would make a second one. */
+const HANDSHAKE_FIELDS = new Set(['host', 'connection', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-protocol', 'sec-websocket-extensions']);
 
 /**
  * Opens a WebSocket (ws:// or wss://) offering `protocols` and no extension, and resolves with its
  * leg, paused, once the server's 101 has been checked (Upgrade, Sec-WebSocket-Accept, a subprotocol
- * among those offered, no extension: the checks `ws` makes as a client). Rejects with a
- * {@link HandshakeError}; nothing stays open then.
+ * among those offered, no extension: the checks `ws` and Node's HTTP client make). Rejects with a
+ * {@link HandshakeError} (a TypeError for a URL that is none); nothing stays open then.
  *
  * The request is one write on a plain socket and the answer's head is read here, not through
  * `http.request`: the HTTP client's request, agent and parser machinery cost a storm about 70 µs of
@@ -50,7 +52,7 @@ export function connectWebSocket(url: string, protocols: string[], opts: Connect
       ? tls.connect({ ...opts.tls, host, port, servername: opts.tls?.servername ?? (net.isIP(host) ? undefined : host) })
       : net.connect({ host, port, noDelay: true });
     new Dial(socket, key, protocols, opts, resolve, reject);
-    socket.write(request); // held by the socket until it is connected (and, for wss://, secure)
+    socket.write(request, 'latin1'); // held by the socket until it is connected (and, for wss://, secure)
   });
 }
 
@@ -58,7 +60,8 @@ export function connectWebSocket(url: string, protocols: string[], opts: Connect
  * The request's head. The Host field carries no port when it is the scheme's default (as `ws` and
  * browsers send it); credentials in the URL (wss://user:pass@host/…) become Basic auth unless the
  * caller gave an Authorization header. Throws a {@link HandshakeError} ('invalid') for a header or
- * subprotocol that would break the head, so nothing is sent then.
+ * subprotocol that would break the head or duplicate one of the handshake's own fields, so nothing
+ * is sent then.
  */
 export function requestHead(target: URL, key: string, protocols: string[], headers: Record<string, string> = {}): string {
   let head = `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
@@ -70,7 +73,9 @@ export function requestHead(target: URL, key: string, protocols: string[], heade
   let authorization = false;
   for (const name of Object.keys(headers)) {
     const value = headers[name]!;
-    if (!TOKEN.test(name) || LINE_BREAKING.test(value)) throw new HandshakeError('invalid', `Invalid request header ${JSON.stringify(name)}`);
+    if (!TOKEN.test(name) || NOT_A_VALUE.test(value) || HANDSHAKE_FIELDS.has(name.toLowerCase())) {
+      throw new HandshakeError('invalid', `Invalid request header ${JSON.stringify(name)}`);
+    }
     if (name.toLowerCase() === 'authorization') authorization = true;
     head += `${name}: ${value}\r\n`;
   }
@@ -91,12 +96,9 @@ function newKey(): string {
 const kDial = Symbol('dial');
 type DialingSocket = Duplex & { [kDial]?: Dial };
 
-/** One dial in progress: reads the answer's head off the socket, then hands the socket to a FrameSocket. */
+/** One dial in progress: reads the answer off the socket, then hands the socket to a FrameSocket. */
 class Dial {
-  /** What has arrived of the answer so far. */
-  private received: Buffer | null = null;
-  /** Where the search for the head's end resumes: no byte is scanned twice, however the answer is cut. */
-  private scannedTo = 0;
+  private readonly answer = new AnswerReader();
   private settled = false;
   private readonly timer: NodeJS.Timeout;
 
@@ -117,30 +119,19 @@ class Dial {
   }
 
   read(chunk: Buffer): void {
-    const buf = this.received === null ? chunk : Buffer.concat([this.received, chunk]);
-    this.received = buf;
-    const lineEnd = buf.indexOf('\r\n');
-    if (lineEnd !== -1) {
-      // A refusal is judged from its status line alone: a server that sends one and stalls is not waited for.
-      const status = statusOf(buf.toString('latin1', 0, lineEnd));
-      if (status === null) return this.fail(new HandshakeError('invalid', 'Invalid HTTP status line'));
-      if (status !== 101) return this.fail(new HandshakeError('status', `Unexpected server response: ${status}`, status));
-      const headEnd = buf.indexOf('\r\n\r\n', Math.max(lineEnd, this.scannedTo - 3));
-      if (headEnd !== -1 && headEnd + 4 <= MAX_ANSWER_HEAD_BYTES) return this.answered(buf, lineEnd, headEnd);
+    const outcome = this.answer.push(chunk);
+    switch (outcome.kind) {
+      case 'more': return;
+      case 'refused': return this.fail(new HandshakeError('status', `Unexpected server response: ${outcome.status}`, outcome.status));
+      case 'malformed': return this.fail(new HandshakeError('invalid', outcome.reason));
+      case 'switching': {
+        const problem = answerProblem(outcome.fields, this.key, this.protocols);
+        if (problem) return this.fail(problem);
+        this.settle();
+        const protocol = outcome.fields.get('sec-websocket-protocol') ?? '';
+        this.resolve(new FrameSocket(this.socket, { isServer: false, protocol, maxPayload: this.opts.maxPayload, head: outcome.rest }));
+      }
     }
-    if (buf.length > MAX_ANSWER_HEAD_BYTES) return this.fail(new HandshakeError('invalid', `Answer head larger than ${MAX_ANSWER_HEAD_BYTES} bytes`));
-    this.scannedTo = buf.length;
-  }
-
-  /** A whole 101 head has arrived (and maybe the first frames after it). */
-  private answered(buf: Buffer, lineEnd: number, headEnd: number): void {
-    const fields = parseHeaderFields(buf.toString('latin1', lineEnd + 2, headEnd));
-    if (typeof fields === 'string') return this.fail(new HandshakeError('invalid', fields));
-    const problem = answerProblem(fields, this.key, this.protocols);
-    if (problem) return this.fail(problem);
-    this.settle();
-    const head = buf.subarray(headEnd + 4);
-    this.resolve(new FrameSocket(this.socket, { isServer: false, protocol: fields.get('sec-websocket-protocol') ?? '', maxPayload: this.opts.maxPayload, head }));
   }
 
   fail(err: HandshakeError): void {
@@ -154,7 +145,6 @@ class Dial {
   /** Ends the dial's reading: from here the socket is the leg's (which pauses it at once), or destroyed. */
   private settle(): void {
     this.settled = true;
-    this.received = null;
     clearTimeout(this.timer);
     const socket = this.socket;
     socket.removeListener('data', dialOnData);
@@ -185,9 +175,15 @@ function dialTimedOut(dial: Dial): void {
 
 function ignoreLateError(): void {}
 
-/** What is wrong with a 101 answer, or null (the checks `ws` makes as a client). */
+/** Whether a comma-separated field value lists `token` (case-insensitive), as `Connection: keep-alive, Upgrade` does. */
+function hasToken(value: string | undefined, token: string): boolean {
+  return value !== undefined && value.split(',').some((t) => t.trim().toLowerCase() === token);
+}
+
+/** What is wrong with a 101 answer, or null (RFC 6455 §4.1: the checks `ws` and Node's HTTP client make). */
 function answerProblem(fields: Map<string, string>, key: string, protocols: string[]): HandshakeError | null {
   if (fields.get('upgrade')?.toLowerCase() !== 'websocket') return new HandshakeError('invalid', 'Invalid Upgrade header');
+  if (!hasToken(fields.get('connection'), 'upgrade')) return new HandshakeError('invalid', 'Invalid Connection header');
   if (fields.get('sec-websocket-accept') !== acceptKeyFor(key)) return new HandshakeError('invalid', 'Invalid Sec-WebSocket-Accept header');
   const chosen = fields.get('sec-websocket-protocol');
   if (chosen !== undefined && protocols.length === 0) return new HandshakeError('invalid', 'Server sent a subprotocol but none was requested');

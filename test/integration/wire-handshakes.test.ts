@@ -283,7 +283,7 @@ t.test('acceptWebSocket', async (t) => {
 t.test('connectWebSocket', async (t) => {
   bounded(t, 'the request: GET, version 13, a valid key, the offered subprotocols, custom headers, no extension', async (t) => {
     const server = await startWsServer(t, { handleProtocols: () => 'ocpp1.6' });
-    const ours = await connectWebSocket(`${server.url}?a=1`, ['ocpp2.0.1', 'ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20, headers: { Authorization: 'Basic Q1AtMTpzZWNyZXQ=', 'X-Charger': 'CP-1' } });
+    const ours = await connectWebSocket(`${server.url}?a=1`, ['ocpp2.0.1', 'ocpp1.6'], { timeoutMs: 3000, maxPayload: 1 << 20, headers: { Authorization: 'Basic Q1AtMTpzZWNyZXQ=', 'X-Charger': 'CP-1', 'X-Name': 'Zoé' } });
     t.teardown(() => ours.terminate());
     await server.next();
     const req = server.requests[0]!;
@@ -291,6 +291,7 @@ t.test('connectWebSocket', async (t) => {
     t.equal(req.url, '/ocpp/CP-1?a=1', 'path and query kept');
     t.equal(req.headers['authorization'], 'Basic Q1AtMTpzZWNyZXQ=', 'Authorization arrives');
     t.equal(req.headers['x-charger'], 'CP-1', 'custom header arrives');
+    t.equal(req.headers['x-name'], 'Zoé', 'a latin1 value arrives as latin1 (one byte), as Node’s HTTP client wrote it');
     t.equal(req.headers['sec-websocket-version'], '13');
     t.match(req.headers['sec-websocket-key'], /^[+/0-9A-Za-z]{22}==$/);
     t.same(String(req.headers['sec-websocket-protocol']).split(',').map((s) => s.trim()), ['ocpp2.0.1', 'ocpp1.6']);
@@ -424,6 +425,29 @@ t.test('connectWebSocket', async (t) => {
     ours.resume();
     await waitFor(() => seen.messages.length, 'the frame');
     t.same(texts(seen), ['after the head']);
+  });
+
+  bounded(t, 'a 101 without Connection: Upgrade → invalid; one listing it among others opens', async (t) => {
+    const accept = (req: import('node:http').IncomingMessage) => acceptFor(String(req.headers['sec-websocket-key']));
+    const without = await startHandWrittenServer(t, (req, socket) =>
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${accept(req)}\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n`));
+    const err = await refusal(t, connectWebSocket(without.url, ['ocpp1.6'], DIAL));
+    t.equal(err.kind, 'invalid');
+    t.match(err.message, /Connection/);
+    const listed = await startHandWrittenServer(t, (req, socket) =>
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: keep-alive, UPGRADE\r\nSec-WebSocket-Accept: ${accept(req)}\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n`));
+    (await connectWebSocket(listed.url, ['ocpp1.6'], DIAL)).terminate();
+  });
+
+  bounded(t, 'interim answers (100, 103 Early Hints) before the 101 are skipped', async (t) => {
+    const server = await startHandWrittenServer(t, async (req, socket) => {
+      socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+      await sleep(20);
+      socket.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n' + switching(req, 'Sec-WebSocket-Protocol: ocpp1.6\r\n'));
+    });
+    const ours = await connectWebSocket(server.url, ['ocpp1.6'], DIAL);
+    t.teardown(() => ours.terminate());
+    t.equal(ours.protocol, 'ocpp1.6');
   });
 
   bounded(t, 'an answer head over 16 KiB, ended or not → invalid, our side closes', async (t) => {
