@@ -4,12 +4,12 @@
  * dialled. Node joins repeated header lines with ", ", so a repeat shows up as a list element.
  */
 
+import { isToken, TOKEN_SOURCE as TOKEN } from '../../proxy/http-syntax';
+
 const OWS = '[ \\t]*';
-const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 // As ws reads a parameter: `name`, `name=token` or `name="token"`, no space around `=`.
 const EXTENSION = `${TOKEN}(?:${OWS};${OWS}${TOKEN}(?:=(?:${TOKEN}|"${TOKEN}"))?)*`;
 const EXTENSION_LIST = new RegExp(`^${OWS}${EXTENSION}(?:${OWS},${OWS}${EXTENSION})*${OWS}$`);
-const TOKEN_ONLY = new RegExp(`^${TOKEN}$`);
 
 /**
  * `Sec-WebSocket-Protocol` as its list of subprotocols, or null when it is not a comma-separated
@@ -17,7 +17,7 @@ const TOKEN_ONLY = new RegExp(`^${TOKEN}$`);
  */
 export function parseSubprotocols(header: string): string[] | null {
   const names = header.split(',').map((s) => s.replace(/^[ \t]+|[ \t]+$/g, '')); // only spaces and tabs are whitespace here
-  if (names.some((n) => !TOKEN_ONLY.test(n))) return null;
+  if (!names.every(isToken)) return null;
   return new Set(names).size === names.length ? names : null;
 }
 

@@ -3,12 +3,11 @@
  * header fields, read strictly. Only what a client needs to judge a 101 is kept; a malformed head is
  * an error, never guessed at.
  */
+import { isToken } from '../http-syntax';
 
 /** Largest answer accepted before its 101 head has ended (interim 1xx answers included), as Node's own HTTP parser (`maxHeaderSize`). */
 export const MAX_ANSWER_HEAD_BYTES = 16 * 1024;
 
-/** A header field name (RFC 9110 §5.1: a token). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Control characters other than HTAB, which neither a reason phrase nor a field value may hold (RFC 9112 §4, RFC 9110 §5.5). */
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const STATUS_LINE = /^HTTP\/1\.[01] ([1-5][0-9][0-9])(?: |$)/;
@@ -31,7 +30,7 @@ export function parseHeaderFields(text: string): Map<string, string> | string {
   for (const line of text.split('\r\n')) {
     const colon = line.indexOf(':');
     const name = colon > 0 ? line.slice(0, colon) : '';
-    if (!TOKEN.test(name)) return `Invalid header line ${JSON.stringify(line.slice(0, 40))}`;
+    if (!isToken(name)) return `Invalid header line ${JSON.stringify(line.slice(0, 40))}`;
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
     if (CONTROL.test(value)) return `Invalid value in header ${name}`;
     const key = name.toLowerCase();

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { isToken } from '../http-syntax';
 import { AnswerReader } from './answer-head';
 import { FrameSocket } from './frame-socket';
 import { copyRandomBytes } from './random-pool';
@@ -23,8 +24,6 @@ export interface ConnectOptions {
   tls?: tls.ConnectionOptions;
 }
 
-/** A header field name or a subprotocol (RFC 9110 §5.1, RFC 6455 §4.1: tokens). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What no header value may hold (Node's own rule): control characters but HTAB, and anything past latin1, so the head can be written as latin1. */
 const NOT_A_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Fields the handshake itself writes: a caller's own would make a second one. */
@@ -67,13 +66,13 @@ export function requestHead(target: URL, key: string, protocols: string[], heade
   let head = `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
     `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n`;
   if (protocols.length > 0) {
-    if (!protocols.every((p) => TOKEN.test(p))) throw new HandshakeError('invalid', 'Invalid subprotocol offered');
+    if (!protocols.every(isToken)) throw new HandshakeError('invalid', 'Invalid subprotocol offered');
     head += `Sec-WebSocket-Protocol: ${protocols.join(',')}\r\n`;
   }
   let authorization = false;
   for (const name of Object.keys(headers)) {
     const value = headers[name]!;
-    if (!TOKEN.test(name) || NOT_A_VALUE.test(value) || HANDSHAKE_FIELDS.has(name.toLowerCase())) {
+    if (!isToken(name) || NOT_A_VALUE.test(value) || HANDSHAKE_FIELDS.has(name.toLowerCase())) {
       throw new HandshakeError('invalid', `Invalid request header ${JSON.stringify(name)}`);
     }
     if (name.toLowerCase() === 'authorization') authorization = true;

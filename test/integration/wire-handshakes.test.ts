@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import t, { type Test } from 'tap';
 import WebSocket, { WebSocketServer } from 'ws';
-import { connectWebSocket } from '../../proxy/wire/client-handshake';
+import { connectWebSocket, type ConnectOptions, type HandshakeError } from '../../proxy/wire/client-handshake';
 import { FrameSocket } from '../../proxy/wire/frame-socket';
 import { acceptWebSocket } from '../../proxy/wire/server-handshake';
 import { freePort, sleep, waitFor } from '../helpers/net';
@@ -79,6 +79,12 @@ async function oursOnWsServer(t: Test): Promise<{ ours: FrameSocket; seen: Retur
   ours.resume();
   const theirs = (await server.next())!;
   return { ours, seen, theirs };
+}
+
+/** Our dial's refusal by a server answering every upgrade with `answer`. */
+async function refusedBy(t: Test, answer: Parameters<typeof startHandWrittenServer>[1], dial: ConnectOptions = DIAL): Promise<HandshakeError> {
+  const server = await startHandWrittenServer(t, answer);
+  return refusal(t, connectWebSocket(server.url, ['ocpp1.6'], dial));
 }
 
 /** ws's 'close' as [code, reason]. */
@@ -332,8 +338,7 @@ t.test('connectWebSocket', async (t) => {
   });
 
   bounded(t, 'a 401 answer from a plain upgrade handler → status 401', async (t) => {
-    const server = await startHandWrittenServer(t, (_req, socket) => socket.end('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="x"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
+    const err = await refusedBy(t, (_req, socket) => socket.end('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="x"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
     t.equal(err.kind, 'status');
     t.equal(err.status, 401);
   });
@@ -378,20 +383,17 @@ t.test('connectWebSocket', async (t) => {
   });
 
   bounded(t, 'a server that answers half a head and stalls → timeout', async (t) => {
-    const server = await startHandWrittenServer(t, (_req, socket) => socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n'));
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], { timeoutMs: 300, maxPayload: 1 << 20 }));
+    const err = await refusedBy(t, (_req, socket) => socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n'), { timeoutMs: 300, maxPayload: 1 << 20 });
     t.equal(err.kind, 'timeout');
   });
 
   bounded(t, 'a wrong Sec-WebSocket-Accept → invalid', async (t) => {
-    const server = await startHandWrittenServer(t, (_req, socket) => socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${KEY_ACCEPT}\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n`));
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
+    const err = await refusedBy(t, (_req, socket) => socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${KEY_ACCEPT}\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n`));
     t.equal(err.kind, 'invalid');
   });
 
   bounded(t, 'a missing Sec-WebSocket-Accept → invalid', async (t) => {
-    const server = await startHandWrittenServer(t, (_req, socket) => socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n'));
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
+    const err = await refusedBy(t, (_req, socket) => socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n'));
     t.equal(err.kind, 'invalid');
   });
 
@@ -403,8 +405,7 @@ t.test('connectWebSocket', async (t) => {
   });
 
   bounded(t, 'a Sec-WebSocket-Extensions answer although none was offered → invalid', async (t) => {
-    const server = await startHandWrittenServer(t, (req, socket) => socket.write(switching(req, 'Sec-WebSocket-Protocol: ocpp1.6\r\nSec-WebSocket-Extensions: permessage-deflate\r\n')));
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
+    const err = await refusedBy(t, (req, socket) => socket.write(switching(req, 'Sec-WebSocket-Protocol: ocpp1.6\r\nSec-WebSocket-Extensions: permessage-deflate\r\n')));
     t.equal(err.kind, 'invalid');
   });
 
@@ -467,15 +468,13 @@ t.test('connectWebSocket', async (t) => {
   });
 
   bounded(t, 'a malformed status line → invalid', async (t) => {
-    const server = await startHandWrittenServer(t, (req, socket) => socket.write(switching(req, 'Sec-WebSocket-Protocol: ocpp1.6\r\n').replace('101', '1O1')));
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
+    const err = await refusedBy(t, (req, socket) => socket.write(switching(req, 'Sec-WebSocket-Protocol: ocpp1.6\r\n').replace('101', '1O1')));
     t.equal(err.kind, 'invalid');
     t.match(err.message, /status line/);
   });
 
   bounded(t, 'a header line without a colon in a 101 → invalid', async (t) => {
-    const server = await startHandWrittenServer(t, (req, socket) => socket.write(switching(req, 'Sec-WebSocket-Protocol: ocpp1.6\r\nNot a header\r\n')));
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
+    const err = await refusedBy(t, (req, socket) => socket.write(switching(req, 'Sec-WebSocket-Protocol: ocpp1.6\r\nNot a header\r\n')));
     t.equal(err.kind, 'invalid');
     t.match(err.message, /Invalid header line/);
   });
@@ -497,8 +496,7 @@ t.test('connectWebSocket', async (t) => {
   });
 
   bounded(t, 'the server ending the connection mid-head → network ECONNRESET (a hang-up)', async (t) => {
-    const server = await startHandWrittenServer(t, (_req, socket) => socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n'));
-    const err = await refusal(t, connectWebSocket(server.url, ['ocpp1.6'], DIAL));
+    const err = await refusedBy(t, (_req, socket) => socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n'));
     t.equal(err.kind, 'network');
     t.equal(err.code, 'ECONNRESET');
   });
