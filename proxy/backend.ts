@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import type { Leg } from './leg';
+import { answerPing, NO_AUTO_PONG } from './pongs';
 import { connectWebSocket, HandshakeError } from './wire/client-handshake';
 
 /** Basic credentials the proxy presents to the CSMS for one charger. */
@@ -110,7 +111,9 @@ function dialWithWs(url: string, headers: Record<string, string>, opts: BackendD
       maxPayload: opts.maxPayload,
       perMessageDeflate: opts.deflate,
       followRedirects: false,
+      ...NO_AUTO_PONG, // the CSMS's pings are answered by answerPing, as on the proxy's own framing
     });
+    ws.on('ping', answerPing);
     const fail = (err: BackendError) => {
       if (settled) return;
       settled = true;

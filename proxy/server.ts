@@ -18,6 +18,7 @@ import { parseNetworks } from './cidr';
 import { clientAddressOf } from './client-address';
 import { edgeReader } from './edge';
 import { answerUpgradeWithStatus } from './http-answer';
+import { NO_AUTO_PONG } from './pongs';
 import { acceptProxyProtocol } from './proxy-protocol';
 import { applyTicketKeys } from './ticket-keys';
 import { AddressCounter } from './address-counter';
@@ -100,6 +101,7 @@ export class ProxyServer {
       handleProtocols: chosenProtocol,
       // OCPP: the CSMS side must support permessage-deflate; offered only to chargers that ask.
       perMessageDeflate: { threshold: 1024, serverNoContextTakeover: false, clientNoContextTakeover: false },
+      ...NO_AUTO_PONG, // chargers' pings are answered by answerPing, as on the proxy's own framing
     });
     this.upgradeDeps = this.makeUpgradeDeps();
   }

@@ -9,6 +9,7 @@ import type { EdgeFacts, EdgeReader } from './edge';
 import { answerUpgradeWithStatus } from './http-answer';
 import type { Leg } from './leg';
 import type { Logger } from './log';
+import { answerPing } from './pongs';
 import { acceptWebSocket } from './wire/server-handshake';
 
 /** The negotiated subprotocol travels from the pipeline to `handleProtocols` on the request object. */
@@ -97,6 +98,7 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
     (req as RequestWithChoice)[CHOSEN] = csms.protocol || false;
     deps.wss.handleUpgrade(req, socket, head, (charger) => {
       completed = true;
+      charger.on('ping', answerPing);
       deps.admitted(ctx, charger as unknown as Leg, csms);
     });
   }

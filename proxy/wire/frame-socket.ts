@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { kLegOwner, type Leg } from '../leg';
+import { PONG_HIGH_WATER } from '../pongs';
 import { FrameReader, WireError, type WireEvent } from './frame-reader';
 import { closePayload, encodeFrame, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT } from './frame-writer';
 import { addListener, callListeners, onceWrapper, removeListener, type Listener, type Listeners } from '../listeners';
@@ -24,8 +25,6 @@ export interface FrameSocketOptions {
 type Socket = Duplex & { setNoDelay?(noDelay?: boolean): unknown; setTimeout?(ms: number): unknown; writableLength: number };
 
 const kLeg = Symbol('frameSocket');
-/** Pongs queued beyond this are not written: a peer that pings and never reads cannot grow our memory (RFC 6455 §5.5.3 allows answering only the latest ping). */
-const PONG_HIGH_WATER = 1 << 20;
 const EMPTY = Buffer.alloc(0);
 const NOT_OPEN = 'WebSocket is not open';
 
@@ -251,7 +250,7 @@ export class FrameSocket implements Leg {
         case 'message':
           if (!this.closeFrameSent) this.emit('message', event.data, event.isBinary);
           break;
-        case 'ping':
+        case 'ping': // as ws legs answer them (see pongs.ts)
           if (this.state === 1 && this.socket.writableLength <= PONG_HIGH_WATER) this.socket.write(encodeFrame(OP_PONG, event.data, this.mask));
           break;
         case 'pong':
