@@ -148,6 +148,19 @@ export class RawPeer {
   unread(): Parsed[] {
     return this.frames.slice(this.read);
   }
+
+  /**
+   * Stops reading and sends 100,000 pings of 125 bytes (12.7 MB of pongs owed), as a peer that pings
+   * and never reads; resolves once the kernel has taken them all, and a moment later.
+   */
+  async floodPingsUnread(): Promise<void> {
+    this.socket.pause();
+    const ping = this.bytes({ opcode: OP.ping, payload: Buffer.alloc(125, 7) });
+    const pings = Buffer.concat(Array.from({ length: 1000 }, () => ping));
+    for (let i = 0; i < 100; i++) this.socket.write(pings);
+    await waitFor(() => this.socket.writableLength === 0, 'all pings sent', 8000);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 export type WireError = Error & { code: string };
