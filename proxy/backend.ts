@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
+import type { Framing } from './config';
 import type { Leg } from './leg';
 import { answerPing, NO_AUTO_PONG } from './pongs';
 import { connectWebSocket, HandshakeError } from './wire/client-handshake';
@@ -28,7 +29,7 @@ export interface BackendDialOptions {
    */
   deflate: boolean;
   /** The session's framing: the proxy's own ({@link connectWebSocket}) unless deflate or the `ws` setting asks for `ws`. */
-  framing: 'builtin' | 'ws';
+  framing: Framing;
 }
 
 /** Why the CSMS could not be reached; `status` is what the charger gets. */

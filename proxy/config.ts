@@ -6,6 +6,9 @@ import { CONFIG_KEYS, envName, flagName, type KeyDef } from './config-keys';
 export interface HostPort { host: string; port: number }
 
 /** The validated configuration of one proxy process. See config-keys.ts for each key's meaning. */
+/** Which WebSocket implementation a session's legs run on: the proxy's own (`proxy/wire/`) or `ws`. */
+export type Framing = 'builtin' | 'ws';
+
 export interface ProxyConfig {
   listen: HostPort;
   plainListen: HostPort | null;
@@ -23,7 +26,7 @@ export interface ProxyConfig {
   forwardedHeaders: boolean;
   backendTimeoutMs: number;
   maxFrameBytes: number;
-  framing: 'builtin' | 'ws';
+  framing: Framing;
   handshakeTimeoutMs: number;
   pingIntervalMs: number;
   callTimeoutMs: number;

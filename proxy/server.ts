@@ -11,7 +11,7 @@ import { dropPrefetched } from '../policies/gates/prefetch';
 import type { Gate, ListenerKind, Rejection, UpgradeContext } from '../policies/gates/types';
 import type { InterceptorFactory } from '../policies/interceptors/types';
 import { dialBackend, offersDeflate, type BackendCredentials } from './backend';
-import type { ProxyConfig } from './config';
+import type { Framing, ProxyConfig } from './config';
 import type { Logger } from './log';
 import { httpPassthrough } from './passthrough';
 import { parseNetworks } from './cidr';
@@ -255,7 +255,7 @@ export class ProxyServer {
     log: this.deps.log,
     framingFor: (req) => this.framingFor(req),
     maxPayload: this.config.maxFrameBytes,
-    dialBackend: async (ctx: UpgradeContext, framing: 'builtin' | 'ws'): Promise<Leg> => {
+    dialBackend: async (ctx: UpgradeContext, framing: Framing): Promise<Leg> => {
       const credentials = this.deps.backendCredentials ? await this.deps.backendCredentials(ctx) : null;
       return dialBackend({
         baseUrl: this.config.backend,
@@ -284,7 +284,7 @@ export class ProxyServer {
   }
 
   /** Our own framing, unless the charger offers permessage-deflate (ws does that) or the config says `ws`. */
-  private framingFor(req: http.IncomingMessage): 'builtin' | 'ws' {
+  private framingFor(req: http.IncomingMessage): Framing {
     return this.config.framing === 'ws' || offersDeflate(req) ? 'ws' : 'builtin';
   }
 

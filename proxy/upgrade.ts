@@ -7,6 +7,7 @@ import { BackendError, ignoreSocketError } from './backend';
 import { clientAddressOf } from './client-address';
 import type { EdgeFacts, EdgeReader } from './edge';
 import { answerUpgradeWithStatus } from './http-answer';
+import type { Framing } from './config';
 import type { Leg } from './leg';
 import type { Logger } from './log';
 import { answerPing } from './pongs';
@@ -28,13 +29,13 @@ export interface UpgradeDeps {
   /** The `noServer` WebSocketServer that completes handshakes with permessage-deflate (and all of them with `framing: ws`). */
   wss: WebSocketServer;
   /** Which framing a charger's session runs on: the proxy's own, or `ws` (permessage-deflate offered, or configured). */
-  framingFor(req: IncomingMessage): 'builtin' | 'ws';
+  framingFor(req: IncomingMessage): Framing;
   /** Largest frame accepted (maxFrameBytes). */
   maxPayload: number;
   /** Every gate passed (for admission latency). */
   gatesPassed?(ctx: UpgradeContext): void;
   /** Opens the CSMS leg for an admitted charger, on the session's framing (rejects with BackendError). */
-  dialBackend(ctx: UpgradeContext, framing: 'builtin' | 'ws'): Promise<Leg>;
+  dialBackend(ctx: UpgradeContext, framing: Framing): Promise<Leg>;
   /** Both legs are open: start the session. */
   admitted(ctx: UpgradeContext, charger: Leg, csms: Leg): void;
   /** One call per refused upgrade (log line, metric). */

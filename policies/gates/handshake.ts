@@ -1,6 +1,7 @@
 import type { Gate, GateVerdict, UpgradeContext } from './types';
 import { reject } from './types';
 import { isExtensionList } from './header-lists';
+import { isWebSocketKey } from '../../proxy/wire/server-handshake';
 
 /**
  * Checks that the request is a well-formed WebSocket handshake (RFC 6455 §4.2.1) before anything
@@ -12,8 +13,7 @@ export const handshakeGate: Gate = {
     const h = ctx.req.headers;
     if (ctx.req.method !== 'GET') return reject(405, 'bad_handshake');
     if ((h.upgrade ?? '').toLowerCase() !== 'websocket') return reject(400, 'bad_handshake');
-    const key = h['sec-websocket-key'];
-    if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{22}==$/.test(key.trim())) return reject(400, 'bad_handshake');
+    if (!isWebSocketKey(h['sec-websocket-key'])) return reject(400, 'bad_handshake'); // Node's parser has trimmed it
     if (h['sec-websocket-version'] !== '13') return reject(400, 'bad_handshake', { 'Sec-WebSocket-Version': '13' });
     const extensions = h['sec-websocket-extensions'];
     if (extensions !== undefined && !isExtensionList(extensions)) return reject(400, 'bad_handshake');

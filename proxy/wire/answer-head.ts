@@ -3,19 +3,17 @@
  * header fields, read strictly. Only what a client needs to judge a 101 is kept; a malformed head is
  * an error, never guessed at.
  */
-import { isToken } from '../http-syntax';
+import { isFieldText, isToken } from '../http-syntax';
 
 /** Largest answer accepted before its 101 head has ended (interim 1xx answers included), as Node's own HTTP parser (`maxHeaderSize`). */
 export const MAX_ANSWER_HEAD_BYTES = 16 * 1024;
 
-/** Control characters other than HTAB, which neither a reason phrase nor a field value may hold (RFC 9112 §4, RFC 9110 §5.5). */
-const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const STATUS_LINE = /^HTTP\/1\.[01] ([1-5][0-9][0-9])(?: |$)/;
 
 /** The status code of a status line such as `HTTP/1.1 101 Switching Protocols`, or null if it is none. */
 export function statusOf(line: string): number | null {
   const m = STATUS_LINE.exec(line);
-  return m && !CONTROL.test(line) ? Number(m[1]) : null;
+  return m && isFieldText(line) ? Number(m[1]) : null;
 }
 
 /**
@@ -32,7 +30,7 @@ export function parseHeaderFields(text: string): Map<string, string> | string {
     const name = colon > 0 ? line.slice(0, colon) : '';
     if (!isToken(name)) return `Invalid header line ${JSON.stringify(line.slice(0, 40))}`;
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-    if (CONTROL.test(value)) return `Invalid value in header ${name}`;
+    if (!isFieldText(value)) return `Invalid value in header ${name}`;
     const key = name.toLowerCase();
     const before = fields.get(key);
     fields.set(key, before === undefined ? value : `${before}, ${value}`);

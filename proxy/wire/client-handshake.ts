@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { isToken } from '../http-syntax';
+import { isFieldText, isToken } from '../http-syntax';
 import { AnswerReader } from './answer-head';
 import { FrameSocket } from './frame-socket';
 import { copyRandomBytes } from './random-pool';
@@ -24,8 +24,6 @@ export interface ConnectOptions {
   tls?: tls.ConnectionOptions;
 }
 
-/** What no header value may hold (Node's own rule): control characters but HTAB, and anything past latin1, so the head can be written as latin1. */
-const NOT_A_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Fields the handshake itself writes: a caller's own would make a second one. */
 const HANDSHAKE_FIELDS = new Set(['host', 'connection', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-protocol', 'sec-websocket-extensions']);
 
@@ -72,7 +70,7 @@ export function requestHead(target: URL, key: string, protocols: string[], heade
   let authorization = false;
   for (const name of Object.keys(headers)) {
     const value = headers[name]!;
-    if (!isToken(name) || NOT_A_VALUE.test(value) || HANDSHAKE_FIELDS.has(name.toLowerCase())) {
+    if (!isToken(name) || !isFieldText(value) || HANDSHAKE_FIELDS.has(name.toLowerCase())) {
       throw new HandshakeError('invalid', `Invalid request header ${JSON.stringify(name)}`);
     }
     if (name.toLowerCase() === 'authorization') authorization = true;

@@ -9,6 +9,11 @@ export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** A Sec-WebSocket-Key is 16 bytes in base64. */
 const KEY_PATTERN = /^[+/0-9A-Za-z]{22}==$/;
 
+/** Whether a Sec-WebSocket-Key header is one: 16 bytes in base64 (RFC 6455 §4.1). */
+export function isWebSocketKey(key: string | undefined): key is string {
+  return key !== undefined && KEY_PATTERN.test(key);
+}
+
 /** Sec-WebSocket-Accept for a key. */
 export function acceptKeyFor(key: string): string {
   return createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64');
@@ -22,8 +27,7 @@ export function acceptKeyFor(key: string): string {
 export function handshakeProblem(req: IncomingMessage): { status: number; headers?: Record<string, string> } | null {
   if (req.method !== 'GET') return { status: 405 };
   if (req.headers.upgrade?.toLowerCase() !== 'websocket') return { status: 400 };
-  const key = req.headers['sec-websocket-key'];
-  if (key === undefined || !KEY_PATTERN.test(key)) return { status: 400 };
+  if (!isWebSocketKey(req.headers['sec-websocket-key'])) return { status: 400 };
   const version = Number(req.headers['sec-websocket-version']);
   if (version !== 13 && version !== 8) return { status: 400, headers: { 'Sec-WebSocket-Version': '13, 8' } };
   return null;
