@@ -13,6 +13,12 @@ export const SEND = 6;
 
 /** Longest message id OCPP-J allows (room for a UUID). */
 export const MAX_MESSAGE_ID_LENGTH = 36;
+/**
+ * Longest message id accepted where the operator's CSMS chose it: its own frames, and a charger's
+ * answer to its call (see readFrame). A legacy CSMS whose ids run past 36 characters worked with its
+ * chargers before the proxy stood in between; the bound keeps remembered ids small.
+ */
+export const MAX_CSMS_MESSAGE_ID_LENGTH = 128;
 
 /** A well-formed frame's header, plus the parsed value for interceptors that need the payload. */
 export interface Frame {
@@ -45,10 +51,14 @@ const TYPES_21: ReadonlySet<number> = new Set([CALL, CALLRESULT, CALLERROR, CALL
 const LENGTHS: Record<number, number> = { 2: 4, 3: 3, 4: 5, 5: 5, 6: 4 };
 
 /**
- * How strictly payloads are judged. `strict` (frames from chargers, which the proxy guards the CSMS
- * against): payloads and error details are JSON objects. `lenient` (frames from the operator's own
- * CSMS, which its chargers took before the proxy stood in between): an empty array also stands for
- * an empty payload or details, as PHP's json_encode writes one, and error details may be null.
+ * How strictly frames are judged. `strict` (frames from chargers, which the proxy guards the CSMS
+ * against): payloads and error details are JSON objects, and a CALL's id is a string of 1..36
+ * characters. `lenient` (frames from the operator's own CSMS, which its chargers took before the
+ * proxy stood in between): an empty array also stands for an empty payload or details, as PHP's
+ * json_encode writes one, error details may be null, and message ids may be longer (up to
+ * MAX_CSMS_MESSAGE_ID_LENGTH) or non-negative integers, read as their decimal text.
+ * A charger's CALLRESULT or CALLERROR echoes an id the CSMS (or the proxy) chose, so under either
+ * rule it takes the CSMS's id rule; the session relays it only when that id is awaiting an answer.
  */
 export type PayloadRule = 'strict' | 'lenient';
 
@@ -66,10 +76,16 @@ export function readFrame(text: string, knownTypes: ReadonlySet<number> = TYPES_
   if (!Array.isArray(value)) return { problem: 'not_array', detail: 'frame is not a JSON array' };
   const type = value[0];
   if (typeof type !== 'number' || !Number.isInteger(type)) return { problem: 'bad_type', detail: 'message type is not an integer' };
-  const rawId = value[1];
-  const id = typeof rawId === 'string' && rawId.length > 0 && rawId.length <= MAX_MESSAGE_ID_LENGTH ? rawId : undefined;
+  const csmsIdRule = rule === 'lenient' || type === CALLRESULT || type === CALLERROR;
+  const id = messageIdOf(value[1], csmsIdRule);
   if (!knownTypes.has(type)) return { problem: 'unknown_type', type, id, detail: `message type ${type} is not supported` };
-  if (id === undefined) return { problem: 'bad_id', type, detail: `message id must be a string of 1..${MAX_MESSAGE_ID_LENGTH} characters` };
+  if (id === undefined) {
+    return {
+      problem: 'bad_id', type,
+      detail: csmsIdRule ? `message id must be a string of 1..${MAX_CSMS_MESSAGE_ID_LENGTH} characters or a non-negative integer`
+        : `message id must be a string of 1..${MAX_MESSAGE_ID_LENGTH} characters`,
+    };
+  }
   if (value.length !== LENGTHS[type]) return { problem: 'bad_shape', type, id, detail: `message type ${type} must have ${LENGTHS[type]} elements` };
   switch (type) {
     case CALL:
@@ -86,6 +102,18 @@ export function readFrame(text: string, knownTypes: ReadonlySet<number> = TYPES_
       }
       return { type: type as 4 | 5, id, value };
   }
+}
+
+/**
+ * A frame's message id as text, or undefined when the rule refuses it. Under the CSMS's rule an
+ * integer id reads as its decimal text, so a charger that echoes 42 as "42" (or the other way round)
+ * still answers the call it was asked.
+ */
+function messageIdOf(raw: unknown, csmsIdRule: boolean): string | undefined {
+  if (typeof raw === 'string') {
+    return raw.length > 0 && raw.length <= (csmsIdRule ? MAX_CSMS_MESSAGE_ID_LENGTH : MAX_MESSAGE_ID_LENGTH) ? raw : undefined;
+  }
+  return csmsIdRule && Number.isSafeInteger(raw) && (raw as number) >= 0 ? String(raw) : undefined;
 }
 
 /** Narrowing helper. */

@@ -3,6 +3,9 @@
  * may send null error details. Its chargers took that before the proxy stood in between, so the
  * proxy relays such frames from the CSMS unchanged, where it refused them before and left the
  * charger's call unanswered. From chargers the rule stays strict.
+ *
+ * The same holds for message ids: a legacy CSMS whose ids are longer than OCPP-J's 36 characters, or
+ * JSON numbers, gets its calls to the charger and the charger's answers back, byte for byte.
  */
 import t from 'tap';
 import WebSocket from 'ws';
@@ -51,4 +54,53 @@ t.test('empty-array payloads and null details from the CSMS reach the charger by
   await waitFor(() => got.some((g) => g.startsWith('[4,"bad-1","FormationViolation"')), 'a charger CALL with [] is answered FormationViolation');
   t.notOk(seenByCsms.some((f) => f.includes('"bad-1"')), 'and not forwarded');
   t.notOk(proxy.logs.some((l) => l.event === 'frame_refused' && l.direction === 'csms_to_charger'), 'nothing from the CSMS was refused');
+});
+
+t.test('long and numeric message ids from the CSMS: relayed both ways, byte for byte', async (t) => {
+  const long60 = 'L'.repeat(60);
+  const tooLong = 'T'.repeat(129);
+  const seenByCsms: string[] = [];
+  const csms = await startRawCsms({ onOpen: (ws) => {
+    ws.on('message', (d) => seenByCsms.push(d.toString()));
+    ws.send(`[2,"${long60}","Reset",{"type":"Soft"}]`);
+    ws.send('[2,4711,"ClearCache",{}]');
+    ws.send('[2,4712,"ClearCache",{}]');
+    ws.send(`[2,"${tooLong}","ClearCache",{}]`);
+    ws.send('[2,"after","ClearCache",{}]');
+  } });
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, rotation: 'false' });
+  t.teardown(() => proxy.stop());
+  await seedCharger(proxy, { identity: 'CP-IDS', password: PASSWORD });
+
+  const charger = new WebSocket(`${proxy.tlsUrl}/CP-IDS`, ['ocpp1.6'], {
+    ca: proxy.caPem, servername: 'localhost', headers: { authorization: basicHeader('CP-IDS', PASSWORD) },
+  } as WebSocket.ClientOptions);
+  const got: string[] = [];
+  charger.on('message', (d) => got.push(d.toString()));
+  await new Promise((r, j) => { charger.once('open', r); charger.once('error', j); });
+  t.teardown(() => charger.terminate());
+  await waitFor(() => got.includes('[2,"after","ClearCache",{}]'), 'the last CSMS call');
+  t.same(got, [`[2,"${long60}","Reset",{"type":"Soft"}]`, '[2,4711,"ClearCache",{}]', '[2,4712,"ClearCache",{}]', '[2,"after","ClearCache",{}]'],
+    'the 60-character and numeric ids reached the charger unchanged, in order; the 129-character one did not');
+  await waitFor(() => seenByCsms.some((f) => f.startsWith('[4,"-1","FormationViolation"')), 'the 129-character id answered to the CSMS');
+
+  charger.send(`[3,"${long60}",{"status":"Accepted"}]`);
+  charger.send('[3,4711,{"status":"Accepted"}]');
+  charger.send('[3,"4712",{"status":"Rejected"}]'); // a charger that echoes the number as text
+  await waitFor(() => seenByCsms.length >= 4, 'the three answers');
+  t.same(seenByCsms.slice(1), [`[3,"${long60}",{"status":"Accepted"}]`, '[3,4711,{"status":"Accepted"}]', '[3,"4712",{"status":"Rejected"}]'],
+    'the charger\'s answers reached the CSMS byte for byte');
+
+  // From a charger, its own calls keep OCPP-J's rule, and an answer nobody asked for is not relayed.
+  charger.send(`[2,"${'c'.repeat(37)}","Heartbeat",{}]`);
+  charger.send('[2,42,"Heartbeat",{}]');
+  charger.send(`[3,"${'u'.repeat(40)}",{}]`);
+  charger.send('[3,4711,{"status":"Accepted"}]'); // answered already
+  charger.send('[2,"hb","Heartbeat",{}]');
+  await waitFor(() => seenByCsms.some((f) => f.includes('"hb"')), 'the heartbeat sent after them');
+  t.equal(got.filter((g) => g.startsWith('[4,"-1","FormationViolation"')).length, 2, 'the 37-character and numeric CALL ids answered FormationViolation');
+  t.same(seenByCsms.slice(4), ['[2,"hb","Heartbeat",{}]'], 'none of them reached the CSMS');
+  const refused = proxy.logs.filter((l) => l.event === 'frame_refused').map((l) => `${l.direction} ${l.problem}`);
+  t.same(refused, ['csms_to_charger bad_id', 'charger_to_csms bad_id', 'charger_to_csms bad_id', 'charger_to_csms unsolicited_answer', 'charger_to_csms unsolicited_answer'], 'each refusal logged with its reason');
 });

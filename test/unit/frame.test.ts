@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { answerForProblem, callError, formatViolation, isOcpp2 } from '../../proxy/ocpp/errors';
-import { isProblem, MAX_MESSAGE_ID_LENGTH, readFrame, typesFor, type Frame, type FrameProblem } from '../../proxy/ocpp/frame';
+import { isProblem, MAX_CSMS_MESSAGE_ID_LENGTH, MAX_MESSAGE_ID_LENGTH, readFrame, typesFor, type Frame, type FrameProblem } from '../../proxy/ocpp/frame';
 
 const V16 = typesFor('ocpp1.6');
 const V201 = typesFor('ocpp2.0.1');
@@ -36,7 +36,7 @@ t.test('well-formed CALL, CALLRESULT and CALLERROR', async (t) => {
   t.equal(readFrame('[2,"x","Heartbeat",{}]').hasOwnProperty('problem'), false, 'default known types are the classic ones');
 });
 
-t.test('message ids: 1..36 character strings only', async (t) => {
+t.test('message ids: a charger\'s CALL takes 1..36 character strings only', async (t) => {
   t.match(frame(t, `[2,"${id36}","Heartbeat",{}]`), { id: id36 }, '36 characters (a UUID) accepted');
   t.match(frame(t, '[2,"f81d4fae-7dec-11d0-a765-00a0c91e6bf6","Heartbeat",{}]'), { id: 'f81d4fae-7dec-11d0-a765-00a0c91e6bf6' });
   t.match(problem(t, `[2,"${id37}","Heartbeat",{}]`), { problem: 'bad_id', type: 2, id: undefined }, '37 characters refused');
@@ -45,7 +45,30 @@ t.test('message ids: 1..36 character strings only', async (t) => {
   t.match(problem(t, '[2,null,"Heartbeat",{}]'), { problem: 'bad_id' }, 'null id refused');
   t.match(problem(t, '[2,["x"],"Heartbeat",{}]'), { problem: 'bad_id' }, 'array id refused');
   t.match(problem(t, '[3]'), { problem: 'bad_id', type: 3 }, 'missing id refused');
-  t.match(problem(t, `[3,"${id37}",{}]`), { problem: 'bad_id', type: 3 });
+  t.match(problem(t, `[6,"${id37}","X",{}]`, V21), { problem: 'bad_id', type: 6 }, 'a 2.1 SEND from a charger takes the CALL rule');
+});
+
+t.test('message ids the CSMS chose: its frames, and a charger\'s answer, take up to 128 characters or an integer', async (t) => {
+  const id128 = 'b'.repeat(MAX_CSMS_MESSAGE_ID_LENGTH);
+  const id129 = 'b'.repeat(MAX_CSMS_MESSAGE_ID_LENGTH + 1);
+  t.equal(MAX_CSMS_MESSAGE_ID_LENGTH, 128);
+  for (const rule of ['strict', 'lenient'] as const) {
+    // A CALLRESULT or CALLERROR echoes the caller's id; the session relays it only when that id is awaited.
+    t.match(readFrame(`[3,"${id37}",{}]`, V16, rule), { type: 3, id: id37 }, `${rule}: a 37-character answer id`);
+    t.match(readFrame(`[4,"${id128}","GenericError","",{}]`, V16, rule), { type: 4, id: id128 }, `${rule}: 128 characters`);
+    t.match(readFrame(`[3,"${id129}",{}]`, V16, rule), { problem: 'bad_id', type: 3, detail: /1\.\.128 characters or a non-negative integer/ }, `${rule}: 129 refused`);
+    t.match(readFrame('[3,4711,{}]', V16, rule), { type: 3, id: '4711' }, `${rule}: an integer id reads as its decimal text`);
+    t.match(readFrame('[3,0,{}]', V16, rule), { type: 3, id: '0' }, `${rule}: 0`);
+    for (const bad of ['-1', '1.5', '9007199254740992', '1e400', 'null', 'true', '""', '{}']) {
+      t.match(readFrame(`[3,${bad},{}]`, V16, rule), { problem: 'bad_id', type: 3 }, `${rule}: ${bad} refused`);
+    }
+  }
+  t.match(readFrame(`[2,"${id128}","Reset",{}]`, V16, 'lenient'), { type: 2, id: id128, action: 'Reset' }, 'a CSMS CALL with 128 characters');
+  t.match(readFrame('[2,42,"Reset",{}]', V16, 'lenient'), { type: 2, id: '42' }, 'a CSMS CALL with an integer id');
+  t.match(readFrame(`[2,"${id129}","Reset",{}]`, V16, 'lenient'), { problem: 'bad_id', type: 2 }, 'a CSMS CALL with 129 characters refused');
+  t.match(readFrame('[2,"","Reset",{}]', V16, 'lenient'), { problem: 'bad_id' }, 'an empty CSMS id refused');
+  t.match(readFrame(`[6,"${id37}","X",{}]`, V21, 'lenient'), { type: 6, id: id37 }, 'a 2.1 SEND from the CSMS takes its rule');
+  t.match(readFrame(`[2,"${id37}","Reset",{}]`, V16, 'strict'), { problem: 'bad_id', detail: /1\.\.36 characters$/ }, 'the CALL rule is named in the detail');
 });
 
 t.test('wrong element counts per type', async (t) => {
