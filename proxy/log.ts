@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { withoutSecrets } from './log-secrets';
 
 export type { Logger };
 
@@ -12,15 +13,6 @@ export interface LogOptions {
   destination?: NodeJS.WritableStream;
 }
 
-/**
- * Field names that must never reach a log line. pino removes them wherever they appear
- * one or two levels deep, so a careless `log.info({ headers })` cannot leak a Basic header.
- */
-const REDACTED_PATHS = [
-  'password', '*.password', 'authorization', '*.authorization', 'headers.authorization',
-  'secret', '*.secret', 'token', '*.token', 'key', '*.key', 'privateKey', '*.privateKey',
-];
-
 /** Longest a log line waits in the buffer before it is written to stdout. */
 export const LOG_FLUSH_MS = 100;
 /** Linux's atomic pipe write size: no write to stdout is larger (see createLogger). */
@@ -31,7 +23,8 @@ export function createLogger(opts: LogOptions = {}): Logger {
   const options = {
     level: opts.level ?? 'info',
     base: { service: 'ocpp-security-proxy' },
-    redact: { paths: REDACTED_PATHS, remove: true },
+    // Secret fields removed from every line (log-secrets.ts); child bindings: see withoutSecretBindings.
+    formatters: { log: withoutSecrets },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (opts.format === 'pretty') {
@@ -40,7 +33,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const pretty = require('pino-pretty') as (o: object) => NodeJS.WritableStream;
     const colorize = opts.destination === undefined && process.stdout.isTTY === true;
-    return pino(options, pretty({ colorize, translateTime: 'SYS:HH:MM:ss.l', destination: opts.destination ?? 1, sync: true }));
+    return withoutSecretBindings(pino(options, pretty({ colorize, translateTime: 'SYS:HH:MM:ss.l', destination: opts.destination ?? 1, sync: true })));
   }
   // stdout written asynchronously, off the event loop, in batches: a line waits until 3 KiB are
   // buffered or LOG_FLUSH_MS have passed. One write per line cost a reconnect storm about 0.25 ms of
@@ -48,9 +41,22 @@ export function createLogger(opts: LogOptions = {}): Logger {
   // (4 KiB), so it is atomic on a pipe: worker processes sharing stdout never split each other's
   // lines. pino flushes what is buffered when the process exits. A reader that stops reading (a
   // stuck log shipper) costs at most 16 MiB of buffered lines; newer lines are then dropped.
-  return pino(options, opts.destination ?? pino.destination({
+  return withoutSecretBindings(pino(options, opts.destination ?? pino.destination({
     dest: 1, sync: false, minLength: 3072, maxWrite: PIPE_BUF, periodicFlush: LOG_FLUSH_MS, maxLength: 16 * 2 ** 20,
-  }));
+  })));
+}
+
+/**
+ * A child logger's bindings lose their secret fields too. pino serialises them once, when the child
+ * is made, and passes them through no formatter of ours (it resets `formatters.bindings` for
+ * children), so the root's `child` is wrapped; children inherit it, and their children too.
+ */
+function withoutSecretBindings(root: Logger): Logger {
+  const child = root.child;
+  root.child = function (this: Logger, bindings, options) {
+    return child.call(this, withoutSecrets(bindings), options);
+  } as Logger['child'];
+  return root;
 }
 
 /** A logger that drops everything (library use and quiet tests). */
