@@ -14,8 +14,11 @@ export function formatViolation(subprotocol: string): string {
   return isOcpp2(subprotocol) ? 'FormatViolation' : 'FormationViolation';
 }
 
-/** Serialises a CALLERROR. The description is cut to the 255 characters 2.x allows. */
-export function callError(id: string, code: string, description: string, details: Record<string, unknown> = {}): string {
+/**
+ * Serialises a CALLERROR. The description is cut to the 255 characters 2.x allows. The id is a
+ * number only when it answers a CSMS call whose id was one (see readFrame).
+ */
+export function callError(id: string | number, code: string, description: string, details: Record<string, unknown> = {}): string {
   return JSON.stringify([4, id, code, description.slice(0, 255), details]);
 }
 

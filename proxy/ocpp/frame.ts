@@ -33,8 +33,11 @@ export interface Frame {
 /** Why a frame cannot be forwarded, and what an OCPP-J peer should be told. */
 export interface FrameProblem {
   problem: 'not_json' | 'not_array' | 'bad_type' | 'bad_id' | 'bad_shape' | 'unknown_type';
-  /** The message id when it could be read, for the CALLERROR answer. */
-  id?: string;
+  /**
+   * The message id when it could be read, as its sender wrote it (a string, or an integer from the
+   * CSMS), so a CALLERROR answer carries the very id it answers.
+   */
+  id?: string | number;
   /** The message type number when it could be read. */
   type?: number;
   detail: string;
@@ -78,7 +81,8 @@ export function readFrame(text: string, knownTypes: ReadonlySet<number> = TYPES_
   if (typeof type !== 'number' || !Number.isInteger(type)) return { problem: 'bad_type', detail: 'message type is not an integer' };
   const csmsIdRule = rule === 'lenient' || type === CALLRESULT || type === CALLERROR;
   const id = messageIdOf(value[1], csmsIdRule);
-  if (!knownTypes.has(type)) return { problem: 'unknown_type', type, id, detail: `message type ${type} is not supported` };
+  const idAsSent = id === undefined ? undefined : value[1] as string | number;
+  if (!knownTypes.has(type)) return { problem: 'unknown_type', type, id: idAsSent, detail: `message type ${type} is not supported` };
   if (id === undefined) {
     return {
       problem: 'bad_id', type,
@@ -86,19 +90,19 @@ export function readFrame(text: string, knownTypes: ReadonlySet<number> = TYPES_
         : `message id must be a string of 1..${MAX_MESSAGE_ID_LENGTH} characters`,
     };
   }
-  if (value.length !== LENGTHS[type]) return { problem: 'bad_shape', type, id, detail: `message type ${type} must have ${LENGTHS[type]} elements` };
+  if (value.length !== LENGTHS[type]) return { problem: 'bad_shape', type, id: idAsSent, detail: `message type ${type} must have ${LENGTHS[type]} elements` };
   switch (type) {
     case CALL:
     case SEND:
-      if (typeof value[2] !== 'string' || value[2].length === 0) return { problem: 'bad_shape', type, id, detail: 'action must be a non-empty string' };
-      if (!isPayload(value[3], rule)) return { problem: 'bad_shape', type, id, detail: 'payload must be a JSON object' };
+      if (typeof value[2] !== 'string' || value[2].length === 0) return { problem: 'bad_shape', type, id: idAsSent, detail: 'action must be a non-empty string' };
+      if (!isPayload(value[3], rule)) return { problem: 'bad_shape', type, id: idAsSent, detail: 'payload must be a JSON object' };
       return { type, id, action: value[2], value };
     case CALLRESULT:
-      if (!isPayload(value[2], rule)) return { problem: 'bad_shape', type, id, detail: 'payload must be a JSON object' };
+      if (!isPayload(value[2], rule)) return { problem: 'bad_shape', type, id: idAsSent, detail: 'payload must be a JSON object' };
       return { type, id, value };
     default: // CALLERROR, CALLRESULTERROR
       if (typeof value[2] !== 'string' || typeof value[3] !== 'string' || !(isPayload(value[4], rule) || (rule === 'lenient' && value[4] === null))) {
-        return { problem: 'bad_shape', type, id, detail: 'error frame must be [type, id, code, description, {details}]' };
+        return { problem: 'bad_shape', type, id: idAsSent, detail: 'error frame must be [type, id, code, description, {details}]' };
       }
       return { type: type as 4 | 5, id, value };
   }

@@ -66,6 +66,7 @@ t.test('long and numeric message ids from the CSMS: relayed both ways, byte for 
     ws.send('[2,4711,"ClearCache",{}]');
     ws.send('[2,4712,"ClearCache",{}]');
     ws.send(`[2,"${tooLong}","ClearCache",{}]`);
+    ws.send('[2,4714,"Reset","soft"]'); // a malformed call: answered to the CSMS with its own id
     ws.send('[2,"after","ClearCache",{}]');
   } });
   t.teardown(() => csms.stop());
@@ -83,13 +84,15 @@ t.test('long and numeric message ids from the CSMS: relayed both ways, byte for 
   await waitFor(() => got.includes('[2,"after","ClearCache",{}]'), 'the last CSMS call');
   t.same(got, [`[2,"${long60}","Reset",{"type":"Soft"}]`, '[2,4711,"ClearCache",{}]', '[2,4712,"ClearCache",{}]', '[2,"after","ClearCache",{}]'],
     'the 60-character and numeric ids reached the charger unchanged, in order; the 129-character one did not');
-  await waitFor(() => seenByCsms.some((f) => f.startsWith('[4,"-1","FormationViolation"')), 'the 129-character id answered to the CSMS');
+  await waitFor(() => seenByCsms.length >= 2, 'the proxy\'s two answers to the CSMS');
+  t.strictSame(seenByCsms.map((f) => (JSON.parse(f) as unknown[]).slice(0, 3)), [[4, '-1', 'FormationViolation'], [4, 4714, 'FormationViolation']],
+    'the 129-character id answered with "-1", the malformed call with its integer id');
 
   charger.send(`[3,"${long60}",{"status":"Accepted"}]`);
   charger.send('[3,4711,{"status":"Accepted"}]');
   charger.send('[3,"4712",{"status":"Rejected"}]'); // a charger that echoes the number as text
-  await waitFor(() => seenByCsms.length >= 4, 'the three answers');
-  t.same(seenByCsms.slice(1), [`[3,"${long60}",{"status":"Accepted"}]`, '[3,4711,{"status":"Accepted"}]', '[3,"4712",{"status":"Rejected"}]'],
+  await waitFor(() => seenByCsms.length >= 5, 'the three answers');
+  t.same(seenByCsms.slice(2), [`[3,"${long60}",{"status":"Accepted"}]`, '[3,4711,{"status":"Accepted"}]', '[3,"4712",{"status":"Rejected"}]'],
     'the charger\'s answers reached the CSMS byte for byte');
 
   // From a charger, its own calls keep OCPP-J's rule, and an answer nobody asked for is not relayed.
@@ -100,7 +103,7 @@ t.test('long and numeric message ids from the CSMS: relayed both ways, byte for 
   charger.send('[2,"hb","Heartbeat",{}]');
   await waitFor(() => seenByCsms.some((f) => f.includes('"hb"')), 'the heartbeat sent after them');
   t.equal(got.filter((g) => g.startsWith('[4,"-1","FormationViolation"')).length, 2, 'the 37-character and numeric CALL ids answered FormationViolation');
-  t.same(seenByCsms.slice(4), ['[2,"hb","Heartbeat",{}]'], 'none of them reached the CSMS');
+  t.same(seenByCsms.slice(5), ['[2,"hb","Heartbeat",{}]'], 'none of them reached the CSMS');
   const refused = proxy.logs.filter((l) => l.event === 'frame_refused').map((l) => `${l.direction} ${l.problem}`);
-  t.same(refused, ['csms_to_charger bad_id', 'charger_to_csms bad_id', 'charger_to_csms bad_id', 'charger_to_csms unsolicited_answer', 'charger_to_csms unsolicited_answer'], 'each refusal logged with its reason');
+  t.same(refused, ['csms_to_charger bad_id', 'csms_to_charger bad_shape', 'charger_to_csms bad_id', 'charger_to_csms bad_id', 'charger_to_csms unsolicited_answer', 'charger_to_csms unsolicited_answer'], 'each refusal logged with its reason');
 });

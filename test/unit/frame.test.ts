@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { answerForProblem, callError, formatViolation, isOcpp2 } from '../../proxy/ocpp/errors';
-import { isProblem, MAX_CSMS_MESSAGE_ID_LENGTH, MAX_MESSAGE_ID_LENGTH, readFrame, typesFor, type Frame, type FrameProblem } from '../../proxy/ocpp/frame';
+import { isProblem, MAX_CSMS_MESSAGE_ID_LENGTH, MAX_MESSAGE_ID_LENGTH, readFrame, typesFor, type Frame, type FrameProblem, type PayloadRule } from '../../proxy/ocpp/frame';
 
 const V16 = typesFor('ocpp1.6');
 const V201 = typesFor('ocpp2.0.1');
@@ -157,8 +157,8 @@ t.test('error vocabulary per version', async (t) => {
 });
 
 /** The CALLERROR an answer decodes to, or null. */
-function answer(text: string, subprotocol: string): unknown[] | null {
-  const f = readFrame(text, typesFor(subprotocol));
+function answer(text: string, subprotocol: string, rule: PayloadRule = 'strict'): unknown[] | null {
+  const f = readFrame(text, typesFor(subprotocol), rule);
   if (!isProblem(f)) throw new Error(`expected a problem: ${text}`);
   const a = answerForProblem(f, subprotocol);
   if (a === null) return null;
@@ -173,6 +173,9 @@ t.test('answerForProblem: a CALL with a readable id but bad shape gets a format 
   t.match(answer('[2,"c1","Heartbeat",[]]', 'ocpp2.0.1'), [4, 'c1', 'FormatViolation', /payload/, {}]);
   t.match(answer('[2,"c1","Heartbeat",[]]', 'ocpp2.1'), [4, 'c1', 'FormatViolation']);
   t.match(answer('[2,"c1","Heartbeat"]', 'ocpp2.0.1'), [4, 'c1', 'FormatViolation', /4 elements/]);
+  t.strictSame(answer('[2,4713,"Reset","soft"]', 'ocpp1.6', 'lenient')!.slice(0, 3), [4, 4713, 'FormationViolation'], 'a CSMS call\'s integer id is answered as the integer it was');
+  const long = 'L'.repeat(100);
+  t.strictSame(answer(`[2,"${long}","Reset"]`, 'ocpp2.0.1', 'lenient')!.slice(0, 3), [4, long, 'FormatViolation'], 'and a long one as it was');
 });
 
 t.test('answerForProblem: unreadable id answers with "-1"', async (t) => {
