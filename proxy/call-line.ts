@@ -46,11 +46,16 @@ interface InFlight extends Injection {
 export class CallLine {
   /** Outstanding CSMS calls: id → when it was sent to the charger (ms, monotonic). */
   private readonly csmsCalls = new Map<string, number>();
+  /**
+   * Those of them whose id the CSMS wrote as a JSON integer (see readFrame), made on the first: a
+   * charger may answer such a call with the number or its text, any other call only with its text.
+   */
+  private numericCalls: Set<string> | null = null;
   /** Set while every outstanding CSMS call will have gone stale at a known time: then it pumps. */
   private staleTimer: NodeJS.Timeout | null = null;
   private readonly queue: Injection[] = [];
   private inFlight: InFlight | null = null;
-  private readonly held: { data: Buffer; type: number; id: string }[] = [];
+  private readonly held: { data: Buffer; type: number; id: string; numericId: boolean }[] = [];
   private readonly lateIds: string[] = [];
   private closed = false;
 
@@ -79,26 +84,29 @@ export class CallLine {
 
   /**
    * A frame from the CSMS for the charger. Returns true when it may be forwarded now, false when
-   * it was held (it will be sent by the line later, in order).
+   * it was held (it will be sent by the line later, in order). `numericId`: the CSMS wrote the id
+   * as a JSON integer.
    */
-  fromCsms(data: Buffer, type: number, id: string): boolean {
+  fromCsms(data: Buffer, type: number, id: string, numericId = false): boolean {
     if (this.held.length > 0 || (type === 2 && this.inFlight !== null)) {
       if (this.held.length >= this.maxHeld) {
         this.owner.lineOverflow();
         return false;
       }
-      this.held.push({ data: ownBytes(data), type, id });
+      this.held.push({ data: ownBytes(data), type, id, numericId });
       return false;
     }
-    if (type === 2) this.trackCsmsCall(id);
+    if (type === 2) this.trackCsmsCall(id, numericId);
     return true;
   }
 
   /**
    * An answer (CALLRESULT/CALLERROR) from the charger. Returns `proxy` when it answered an injected
    * call (consumed here, never forwarded), `csms` when it answers a CSMS call, `unknown` otherwise.
+   * `numericId`: the charger wrote the id as a JSON integer, which only answers a call whose id the
+   * CSMS wrote so (a CSMS that uses string ids never gets a number from the proxy).
    */
-  answerFromCharger(id: string, outcome: () => CallOutcome): 'proxy' | 'csms' | 'unknown' {
+  answerFromCharger(id: string, outcome: () => CallOutcome, numericId = false): 'proxy' | 'csms' | 'unknown' {
     if (this.inFlight && this.inFlight.id === id) {
       const done = this.inFlight;
       clearTimeout(done.timer);
@@ -108,7 +116,9 @@ export class CallLine {
       return 'proxy';
     }
     if (this.lateIds.includes(id)) return 'proxy';
+    if (numericId && !this.numericCalls?.has(id)) return 'unknown';
     if (this.csmsCalls.delete(id)) {
+      this.numericCalls?.delete(id);
       this.pump();
       return 'csms';
     }
@@ -136,12 +146,15 @@ export class CallLine {
     for (const q of this.queue.splice(0)) q.reject(err);
   }
 
-  private trackCsmsCall(id: string): void {
+  private trackCsmsCall(id: string, numericId: boolean): void {
     if (this.csmsCalls.size >= MAX_TRACKED_CALLS) {
       const oldest = this.csmsCalls.keys().next().value as string;
       this.csmsCalls.delete(oldest);
+      this.numericCalls?.delete(oldest);
     }
     this.csmsCalls.set(id, this.now());
+    if (numericId) (this.numericCalls ??= new Set()).add(id);
+    else this.numericCalls?.delete(id); // the same text as a string id: a string call now
   }
 
   /** Starts the next injected call when the line is free. */
@@ -190,7 +203,7 @@ export class CallLine {
   private release(): void {
     for (const frame of this.held.splice(0)) {
       if (this.closed) return;
-      if (frame.type === 2) this.trackCsmsCall(frame.id);
+      if (frame.type === 2) this.trackCsmsCall(frame.id, frame.numericId);
       this.owner.sendToCharger(frame.data);
     }
     this.pump();

@@ -22,7 +22,8 @@ export function withoutSecrets(obj: Record<string, unknown>): Record<string, unk
 }
 
 function holdsSecret(v: unknown): boolean {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  // Arrays and byte arrays are not looked into (as pino's redact paths did not): a Buffer's indices are no field names.
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v)) return false;
   for (const k in v) if (SECRET_FIELDS.has(k) && hasOwn.call(v, k)) return true;
   return false;
 }
@@ -32,22 +33,35 @@ function copyWithoutSecrets(obj: Record<string, unknown>): Record<string, unknow
   for (const k in obj) {
     if (!hasOwn.call(obj, k) || SECRET_FIELDS.has(k)) continue;
     const v = obj[k];
-    out[k] = holdsSecret(v) ? nestedWithoutSecrets(v as Record<string, unknown>) : v;
+    put(out, k, holdsSecret(v) ? nestedWithoutSecrets(v as Record<string, unknown>) : v);
   }
   return out;
 }
 
 /**
- * One level down. An Error's copy is an error of the same class with its message and stack (which
- * are not enumerable), so pino's error serializer shows it as it would the original.
+ * One level down, for an object that holds a secret field:
+ * - an Error stays an error of its class with every own property but the secret ones (message,
+ *   stack, cause and AggregateError's errors are not enumerable), so pino's error serializer shows
+ *   it as it would the original;
+ * - an object with `toJSON` is logged as what that returns (as JSON.stringify would), less secret fields;
+ * - anything else as a plain copy of its other fields.
  */
-function nestedWithoutSecrets(v: Record<string, unknown>): Record<string, unknown> {
-  const out = (v instanceof Error
-    ? Object.defineProperties(Object.create(Object.getPrototypeOf(v) as object), {
-      message: { value: v.message, writable: true, configurable: true },
-      stack: { value: v.stack, writable: true, configurable: true },
-    })
-    : {}) as Record<string, unknown>;
-  for (const k in v) if (hasOwn.call(v, k) && !SECRET_FIELDS.has(k)) out[k] = v[k];
-  return out;
+function nestedWithoutSecrets(v: Record<string, unknown>): unknown {
+  if (v instanceof Error) {
+    const copy = Object.create(Object.getPrototypeOf(v) as object) as Record<string, unknown>;
+    for (const k of Object.getOwnPropertyNames(v)) {
+      if (!SECRET_FIELDS.has(k)) Object.defineProperty(copy, k, Object.getOwnPropertyDescriptor(v, k)!);
+    }
+    return copy;
+  }
+  const shown: unknown = typeof v.toJSON === 'function' ? (v.toJSON as () => unknown)() : v;
+  if (typeof shown !== 'object' || shown === null || Array.isArray(shown)) return shown;
+  const copy: Record<string, unknown> = {};
+  for (const k in shown) if (hasOwn.call(shown, k) && !SECRET_FIELDS.has(k)) put(copy, k, (shown as Record<string, unknown>)[k]);
+  return copy;
+}
+
+/** Sets a field, `__proto__` included (an assignment would set the copy's prototype instead). */
+function put(o: Record<string, unknown>, k: string, value: unknown): void {
+  Object.defineProperty(o, k, { value, enumerable: true, writable: true, configurable: true });
 }

@@ -48,14 +48,19 @@ export function createLogger(opts: LogOptions = {}): Logger {
 
 /**
  * A child logger's bindings lose their secret fields too. pino serialises them once, when the child
- * is made, and passes them through no formatter of ours (it resets `formatters.bindings` for
- * children), so the root's `child` is wrapped; children inherit it, and their children too.
+ * is made or `setBindings` is called, and passes them through no formatter of ours (it resets
+ * `formatters.bindings` for children), so the root's `child` and `setBindings` are wrapped;
+ * children inherit both, and their children too.
  */
 function withoutSecretBindings(root: Logger): Logger {
   const child = root.child;
   root.child = function (this: Logger, bindings, options) {
     return child.call(this, withoutSecrets(bindings), options);
   } as Logger['child'];
+  const setBindings = root.setBindings;
+  root.setBindings = function (this: Logger, bindings) {
+    setBindings.call(this, withoutSecrets(bindings));
+  };
   return root;
 }
 

@@ -244,7 +244,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       return;
     }
     if (frame.type === 3 || frame.type === 4) {
-      const owner = this.line.answerFromCharger(frame.id, () => outcomeOf(frame));
+      const owner = this.line.answerFromCharger(frame.id, () => outcomeOf(frame), typeof frame.value[1] === 'number');
       if (owner === 'proxy') return; // the answer to our own call: consumed, never shown to the CSMS
       if (owner === 'unknown') {
         this.refuse('charger_to_csms', 'unsolicited_answer', `answer to unknown call id ${frame.id}`);
@@ -302,7 +302,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       this.chargerCalls.delete(frame.id);
       this.interceptors.csmsAnswer(call, outcomeOf(frame));
     }
-    if (!this.line.fromCsms(data, frame.type, frame.id)) return; // held behind an injected call
+    if (!this.line.fromCsms(data, frame.type, frame.id, typeof frame.value[1] === 'number')) return; // held behind an injected call
     this.forward('csms_to_charger', frame, data, started);
   }
 

@@ -61,7 +61,8 @@ const LENGTHS: Record<number, number> = { 2: 4, 3: 3, 4: 5, 5: 5, 6: 4 };
  * json_encode writes one, error details may be null, and message ids may be longer (up to
  * MAX_CSMS_MESSAGE_ID_LENGTH) or non-negative integers, read as their decimal text.
  * A charger's CALLRESULT or CALLERROR echoes an id the CSMS (or the proxy) chose, so under either
- * rule it takes the CSMS's id rule; the session relays it only when that id is awaiting an answer.
+ * rule it takes the CSMS's id rule; the session relays it only when that id is awaiting an answer,
+ * and a number only when the CSMS wrote that call's id as one (CallLine.answerFromCharger).
  */
 export type PayloadRule = 'strict' | 'lenient';
 

@@ -67,6 +67,7 @@ t.test('long and numeric message ids from the CSMS: relayed both ways, byte for 
     ws.send('[2,4712,"ClearCache",{}]');
     ws.send(`[2,"${tooLong}","ClearCache",{}]`);
     ws.send('[2,4714,"Reset","soft"]'); // a malformed call: answered to the CSMS with its own id
+    ws.send('[2,"42","ClearCache",{}]'); // a string id that reads as a number
     ws.send('[2,"after","ClearCache",{}]');
   } });
   t.teardown(() => csms.stop());
@@ -82,7 +83,7 @@ t.test('long and numeric message ids from the CSMS: relayed both ways, byte for 
   await new Promise((r, j) => { charger.once('open', r); charger.once('error', j); });
   t.teardown(() => charger.terminate());
   await waitFor(() => got.includes('[2,"after","ClearCache",{}]'), 'the last CSMS call');
-  t.same(got, [`[2,"${long60}","Reset",{"type":"Soft"}]`, '[2,4711,"ClearCache",{}]', '[2,4712,"ClearCache",{}]', '[2,"after","ClearCache",{}]'],
+  t.same(got, [`[2,"${long60}","Reset",{"type":"Soft"}]`, '[2,4711,"ClearCache",{}]', '[2,4712,"ClearCache",{}]', '[2,"42","ClearCache",{}]', '[2,"after","ClearCache",{}]'],
     'the 60-character and numeric ids reached the charger unchanged, in order; the 129-character one did not');
   await waitFor(() => seenByCsms.length >= 2, 'the proxy\'s two answers to the CSMS');
   t.strictSame(seenByCsms.map((f) => (JSON.parse(f) as unknown[]).slice(0, 3)), [[4, '-1', 'FormationViolation'], [4, 4714, 'FormationViolation']],
@@ -91,9 +92,11 @@ t.test('long and numeric message ids from the CSMS: relayed both ways, byte for 
   charger.send(`[3,"${long60}",{"status":"Accepted"}]`);
   charger.send('[3,4711,{"status":"Accepted"}]');
   charger.send('[3,"4712",{"status":"Rejected"}]'); // a charger that echoes the number as text
-  await waitFor(() => seenByCsms.length >= 5, 'the three answers');
-  t.same(seenByCsms.slice(2), [`[3,"${long60}",{"status":"Accepted"}]`, '[3,4711,{"status":"Accepted"}]', '[3,"4712",{"status":"Rejected"}]'],
-    'the charger\'s answers reached the CSMS byte for byte');
+  charger.send('[3,42,{"status":"Accepted"}]'); // a number for the string id "42": never shown to the CSMS
+  charger.send('[3,"42",{"status":"Accepted"}]');
+  await waitFor(() => seenByCsms.length >= 6, 'the four answers');
+  t.same(seenByCsms.slice(2), [`[3,"${long60}",{"status":"Accepted"}]`, '[3,4711,{"status":"Accepted"}]', '[3,"4712",{"status":"Rejected"}]', '[3,"42",{"status":"Accepted"}]'],
+    'the charger\'s answers reached the CSMS byte for byte; the number answering "42" did not');
 
   // From a charger, its own calls keep OCPP-J's rule, and an answer nobody asked for is not relayed.
   charger.send(`[2,"${'c'.repeat(37)}","Heartbeat",{}]`);
@@ -103,7 +106,7 @@ t.test('long and numeric message ids from the CSMS: relayed both ways, byte for 
   charger.send('[2,"hb","Heartbeat",{}]');
   await waitFor(() => seenByCsms.some((f) => f.includes('"hb"')), 'the heartbeat sent after them');
   t.equal(got.filter((g) => g.startsWith('[4,"-1","FormationViolation"')).length, 2, 'the 37-character and numeric CALL ids answered FormationViolation');
-  t.same(seenByCsms.slice(5), ['[2,"hb","Heartbeat",{}]'], 'none of them reached the CSMS');
+  t.same(seenByCsms.slice(6), ['[2,"hb","Heartbeat",{}]'], 'none of them reached the CSMS');
   const refused = proxy.logs.filter((l) => l.event === 'frame_refused').map((l) => `${l.direction} ${l.problem}`);
-  t.same(refused, ['csms_to_charger bad_id', 'csms_to_charger bad_shape', 'charger_to_csms bad_id', 'charger_to_csms bad_id', 'charger_to_csms unsolicited_answer', 'charger_to_csms unsolicited_answer'], 'each refusal logged with its reason');
+  t.same(refused, ['csms_to_charger bad_id', 'csms_to_charger bad_shape', 'charger_to_csms unsolicited_answer', 'charger_to_csms bad_id', 'charger_to_csms bad_id', 'charger_to_csms unsolicited_answer', 'charger_to_csms unsolicited_answer'], 'each refusal logged with its reason');
 });

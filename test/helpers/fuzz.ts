@@ -56,7 +56,9 @@ export type FrameClass = 'call' | 'callresult' | 'callerror' | 'callresulterror'
 /**
  * Independent oracle for OCPP-J framing (§1.1, §1.2): JSON array, known integer type, id a string
  * of 1..36 characters, the element count and element types of that type. Payload schemas are the
- * CSMS's business, so any JSON object is a payload.
+ * CSMS's business, so any JSON object is a payload. (The proxy also takes a longer or numeric id in
+ * a charger's answer, when it echoes a CSMS call's id; the fuzzer's answers answer no call, so the
+ * proxy refuses them all the same.)
  */
 export function classify(text: string, subprotocol: string): FrameClass {
   let v: unknown;

@@ -51,3 +51,38 @@ t.test('a newer CSMS call holds the line again for its own timeout', async (t) =
   await waitFor(() => injectedIds().length > 0 || undefined, 'the injection', 5_000, 10);
   t.ok(performance.now() - newSentAt >= 590, 'sent only once the newer call went stale too, not when the older one did');
 });
+
+t.test('ids the CSMS wrote as numbers: a charger answers them with the number or its text, a string call only with text', async (t) => {
+  const { l, sent, injectedIds } = line(t, 5_000);
+  const result = () => ({ kind: 'result', payload: {} }) as never;
+  l.fromCsms(frameOf('42'), 2, '42'); // the CSMS's string id "42"
+  t.equal(l.answerFromCharger('42', result, true), 'unknown', 'a number never answers a string call: the CSMS would get an id type it never used');
+  t.equal(l.answerFromCharger('42', result), 'csms', 'the text does');
+  l.fromCsms(frameOf('7'), 2, '7', true);
+  l.fromCsms(frameOf('8'), 2, '8', true);
+  t.equal(l.answerFromCharger('7', result, true), 'csms', 'the number answers a numeric call');
+  t.equal(l.answerFromCharger('8', result), 'csms', 'and so does its text (a valid OCPP-J id)');
+  t.equal(l.answerFromCharger('8', result, true), 'unknown', 'answered once');
+
+  l.fromCsms(frameOf('9'), 2, '9', true);
+  l.fromCsms(frameOf('9'), 2, '9'); // the same text again, as a string: the call is a string call now
+  t.equal(l.answerFromCharger('9', result, true), 'unknown');
+
+  // Held behind an injected call, a numeric call keeps its kind when it is released.
+  const injected = l.inject('ChangeConfiguration', { key: 'AuthorizationKey', value: 'x' }, 1_000);
+  t.equal(l.answerFromCharger('9', result), 'csms', 'the line is free');
+  await waitFor(() => injectedIds().length === 1, 'the injected call');
+  t.notOk(l.fromCsms(frameOf('10'), 2, '10', true), 'held while the injected call is out');
+  l.answerFromCharger(injectedIds()[0]!, () => ({ kind: 'result', payload: { status: 'Accepted' } }) as never);
+  await injected;
+  t.equal(sent.at(-1), frameOf('10').toString(), 'released to the charger');
+  t.equal(l.answerFromCharger('10', result, true), 'csms', 'still a numeric call');
+});
+
+t.test('numeric calls the charger never answers: their marks stay bounded with the tracked calls', async (t) => {
+  const { l } = line(t, 5_000);
+  for (let i = 0; i < 1000; i++) l.fromCsms(frameOf(String(i)), 2, String(i), true);
+  const marks = (l as unknown as { numericCalls: Set<string> }).numericCalls;
+  t.equal(marks.size, 256, 'as many as the calls tracked (256), not one per call ever made');
+  t.equal(l.answerFromCharger('999', () => ({ kind: 'result', payload: {} }) as never, true), 'csms', 'the newest still answerable');
+});

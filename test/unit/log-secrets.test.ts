@@ -65,3 +65,37 @@ t.test('what is not a secret field, or lies deeper, is left alone', async (t) =>
   t.equal(logged.authorization, SECRET, 'the caller\'s object is not changed');
   t.equal(logged.headers.authorization, SECRET, 'nor its nested objects');
 });
+
+t.test('an error keeps its cause and its errors; an object with toJSON is logged as toJSON shows it', async (t) => {
+  const { log, lines, raw } = capture();
+  const inner = new Error('inner cause');
+  log.warn({ event: 'caused', err: Object.assign(new Error('outer', { cause: inner }), { token: SECRET }) });
+  log.warn({ event: 'aggregate', err: Object.assign(new AggregateError([new Error('first')], 'many'), { key: SECRET }) });
+  class Credential {
+    constructor(readonly identity: string, readonly password: string, readonly passwordHash: string) {}
+    toJSON() { return { identity: this.identity, password: this.password }; }
+  }
+  log.info({ event: 'to_json', cred: new Credential('CP-1', SECRET, 'HASH-NOT-SHOWN') });
+  t.notOk(raw.some((l) => l.includes(SECRET)), 'no secret');
+  t.match(lines[0]!.err, { message: /outer: inner cause/, stack: /caused by: Error: inner cause/ }, 'the cause is still shown');
+  t.match(lines[1]!.err, { type: 'AggregateError', message: 'many', aggregateErrors: [{ message: 'first' }] }, 'and the aggregated errors');
+  t.strictSame(lines[2]!.cred, { identity: 'CP-1' }, 'toJSON\'s view, less its secret field; fields toJSON leaves out stay out');
+});
+
+t.test('a __proto__ field is kept as a field', async (t) => {
+  const top = JSON.parse('{"__proto__":{"a":1},"password":"x","event":"e"}') as Record<string, unknown>;
+  t.equal(JSON.stringify(withoutSecrets(top)), '{"__proto__":{"a":1},"event":"e"}', 'kept in the copy of the line');
+  const nested = JSON.parse('{"event":"e","data":{"__proto__":{"a":1},"token":"x"}}') as Record<string, unknown>;
+  t.equal(JSON.stringify(withoutSecrets(nested)), '{"event":"e","data":{"__proto__":{"a":1}}}', 'one level down too');
+});
+
+t.test('grandchildren and setBindings are covered', async (t) => {
+  const { log, lines, raw } = capture();
+  const grandchild = log.child({ worker: 2 }).child({ identity: 'CP-2', password: SECRET }, { level: 'debug' });
+  grandchild.debug({ event: 'from_grandchild' });
+  grandchild.setBindings({ secret: SECRET, phase: 'later' });
+  grandchild.info({ event: 'after_set_bindings' });
+  t.notOk(raw.some((l) => l.includes(SECRET)), 'no secret');
+  t.match(lines[0], { worker: 2, identity: 'CP-2', event: 'from_grandchild' });
+  t.match(lines[1], { phase: 'later', event: 'after_set_bindings' });
+});
