@@ -18,8 +18,10 @@ interface Injection {
 
 /** What a line needs from its session: methods, not closures, so a session allocates none for them. */
 export interface CallLineOwner {
-  /** Writes one frame to the charger (the proxy's own as text, relayed ones as the bytes they arrived in). */
+  /** Writes one of the proxy's own frames (an injected call) to the charger. */
   sendToCharger(frame: string | Buffer): void;
+  /** Relays a CSMS frame the line held, once released: counted and remembered as any relayed frame. */
+  relayToCharger(data: Buffer, type: number, id: string): void;
   /** More CSMS frames held back than allowed: the session closes. */
   lineOverflow(): void;
 }
@@ -53,6 +55,8 @@ export class CallLine {
   private numericCalls: Set<string> | null = null;
   /** Set while every outstanding CSMS call will have gone stale at a known time: then it pumps. */
   private staleTimer: NodeJS.Timeout | null = null;
+  /** When staleTimer fires (monotonic ms). */
+  private staleTimerDue = 0;
   private readonly queue: Injection[] = [];
   private inFlight: InFlight | null = null;
   private readonly held: { data: Buffer; type: number; id: string; numericId: boolean }[] = [];
@@ -179,7 +183,10 @@ export class CallLine {
     for (const sentAt of this.csmsCalls.values()) newest = Math.max(newest, sentAt);
     const wait = newest + this.csmsCallTimeoutMs - this.now();
     if (wait <= 0) return false;
-    if (!this.staleTimer) {
+    // Armed for the youngest call's deadline; moved earlier when the youngest was answered since.
+    if (!this.staleTimer || this.staleTimerDue > newest + this.csmsCallTimeoutMs) {
+      if (this.staleTimer) clearTimeout(this.staleTimer);
+      this.staleTimerDue = newest + this.csmsCallTimeoutMs;
       this.staleTimer = setTimeout(() => { this.staleTimer = null; this.pump(); }, wait + 1);
       this.staleTimer.unref?.();
     }
@@ -204,7 +211,7 @@ export class CallLine {
     for (const frame of this.held.splice(0)) {
       if (this.closed) return;
       if (frame.type === 2) this.trackCsmsCall(frame.id, frame.numericId);
-      this.owner.sendToCharger(frame.data);
+      this.owner.relayToCharger(frame.data, frame.type, frame.id);
     }
     this.pump();
   }

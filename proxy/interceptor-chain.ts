@@ -1,5 +1,5 @@
 import type {
-  CallOutcome, ChargerCall, ChargerCallDecision, Interceptor, InterceptorFactory, SessionApi, SessionEnd,
+  AnsweredCall, CallOutcome, ChargerCall, ChargerCallDecision, Interceptor, InterceptorFactory, SessionApi, SessionEnd,
 } from '../policies/interceptors/types';
 import type { ChargerRecord } from './store/types';
 
@@ -22,7 +22,7 @@ export class InterceptorChain {
   }
 
   /** Every CSMS answer to a charger CALL (hot path): try/catch inline, no closure per interceptor. */
-  csmsAnswer(call: ChargerCall, answer: CallOutcome): void {
+  csmsAnswer(call: AnsweredCall, answer: CallOutcome): void {
     for (let n = 0; n < this.list.length; n++) {
       const i = this.list[n]!;
       if (!i.onCsmsAnswer) continue;

@@ -80,8 +80,8 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
   private readonly line: CallLine;
   private readonly interceptors: InterceptorChain;
   private readonly knownTypes: ReadonlySet<number>;
-  /** Charger CALLs forwarded to the CSMS and not yet answered: id -> call (for onCsmsAnswer). */
-  private readonly chargerCalls = new Map<string, ChargerCall>();
+  /** Charger CALLs forwarded to the CSMS and not yet answered: id -> action (for onCsmsAnswer; no payload kept). */
+  private readonly chargerCalls = new Map<string, string>();
   /** Charger frames waiting behind an asynchronous interceptor decision, to keep their order. */
   private readonly chargerBacklog: { data: Buffer; isBinary: boolean }[] = [];
   private chargerBusy = false;
@@ -191,9 +191,14 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     this.interceptors.recordChanged(record);
   }
 
-  /** @internal CallLineOwner: the line's frames for the charger (its own, and CSMS frames it held). */
+  /** @internal CallLineOwner: the proxy's own calls for the charger. */
   sendToCharger(frame: string | Buffer): void {
     this.send(this.charger, this.csms, frame);
+  }
+
+  /** @internal CallLineOwner: a CSMS frame the line held, relayed now (counted, and remembered in 2.1, as any other). */
+  relayToCharger(data: Buffer, type: number, id: string): void {
+    this.forward('csms_to_charger', { type: type as Frame['type'], id }, data, performance.now());
   }
 
   /** @internal CallLineOwner */
@@ -210,6 +215,8 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
 
   /** @internal */
   onChargerMessage(data: Buffer, isBinary: boolean): void {
+    // A `ws` leg still emits what it had read when the session ended: neither relayed nor acted on.
+    if (this.ended) return;
     this.watch.charger.delivered = true;
     if (this.chargerBusy) {
       this.chargerBacklog.push({ data: ownBytes(data), isBinary });
@@ -266,7 +273,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       this.opts.observer?.answeredLocally?.(call.action);
       return;
     }
-    this.chargerCalls.set(call.id, call);
+    this.chargerCalls.set(call.id, call.action);
     if (this.chargerCalls.size > 256) this.chargerCalls.delete(this.chargerCalls.keys().next().value as string);
     this.forward('charger_to_csms', { type: 2, id: call.id }, data, started);
   }
@@ -285,6 +292,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
 
   /** @internal */
   onCsmsMessage(data: Buffer, isBinary: boolean): void {
+    if (this.ended) return;
     this.watch.csms.delivered = true;
     const started = performance.now();
     const frame = this.readOrAnswer('csms_to_charger', data, isBinary);
@@ -294,13 +302,13 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       return;
     }
     if (frame.type === 3 || frame.type === 4) {
-      const call = this.chargerCalls.get(frame.id);
-      if (!call) {
+      const action = this.chargerCalls.get(frame.id);
+      if (action === undefined) {
         this.refuse('csms_to_charger', 'unsolicited_answer', `answer to unknown call id ${frame.id}`);
         return;
       }
       this.chargerCalls.delete(frame.id);
-      this.interceptors.csmsAnswer(call, outcomeOf(frame));
+      this.interceptors.csmsAnswer({ id: frame.id, action }, outcomeOf(frame));
     }
     if (!this.line.fromCsms(data, frame.type, frame.id, typeof frame.value[1] === 'number')) return; // held behind an injected call
     this.forward('csms_to_charger', frame, data, started);
@@ -402,6 +410,11 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
 
   /** @internal one ping round (the ping wheel calls it every pingIntervalMs) */
   ping(): void {
+    // Backstop: a leg held back for the other's queue is released by the write that took that queue
+    // over the mark. A ping or pong (written with no callback) can be that write; then nothing would
+    // release it, and the next round would judge it dead for the pong it was not let to read.
+    if (this.csms.bufferedAmount <= HIGH_WATER) this.release(this.charger);
+    if (this.charger.bufferedAmount <= HIGH_WATER) this.release(this.csms);
     // A leg we hold back is judged after the other: when one peer stops reading, we stop reading the
     // other, whose pong then waits unread, and it is the one that stopped that failed its pong.
     for (const leg of this.charger.isPaused && !this.csms.isPaused ? CSMS_FIRST : CHARGER_FIRST) {

@@ -1,9 +1,9 @@
 import type { CredentialStore } from '../../proxy/store/types';
 import { admissionFacts } from '../gates/facts';
-import type { CallOutcome, ChargerCall, Interceptor, InterceptorFactory } from './types';
+import type { AnsweredCall, CallOutcome, Interceptor, InterceptorFactory } from './types';
 
 /** The CSMS's verdict on a BootNotification, or undefined for anything else. */
-export function bootStatusOf(call: ChargerCall, answer: CallOutcome): 'Accepted' | 'Pending' | 'Rejected' | undefined {
+export function bootStatusOf(call: AnsweredCall, answer: CallOutcome): 'Accepted' | 'Pending' | 'Rejected' | undefined {
   if (call.action !== 'BootNotification' || answer.kind !== 'result') return undefined;
   const s = answer.payload.status;
   return s === 'Accepted' || s === 'Pending' || s === 'Rejected' ? s : undefined;

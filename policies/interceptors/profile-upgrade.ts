@@ -4,7 +4,7 @@ import { bootStatusOf, mayInject } from './boot-state';
 import {
   changeSecurityProfile, getNetworkPriority, readNetworkPriority, resetOnIdle, setNetworkPriority, setNetworkProfile, statusOf,
 } from './profile-upgrade-messages';
-import type { CallOutcome, ChargerCall, Interceptor, InterceptorFactory, SessionApi } from './types';
+import type { AnsweredCall, CallOutcome, Interceptor, InterceptorFactory, SessionApi } from './types';
 
 /** What the profile-upgrade interceptor needs. */
 export interface ProfileUpgradeDeps {
@@ -64,7 +64,7 @@ class ProfileUpgrade implements Interceptor {
     void this.completeIfReached(s, this.admitted).then((done) => { if (!done && this.booted) setImmediate(() => void this.consider(s)); });
   }
 
-  onCsmsAnswer(s: SessionApi, call: ChargerCall, answer: CallOutcome): void {
+  onCsmsAnswer(s: SessionApi, call: AnsweredCall, answer: CallOutcome): void {
     const status = bootStatusOf(call, answer);
     if (!status) return;
     this.booted = mayInject(status);

@@ -3,7 +3,7 @@ import { admissionFacts } from '../gates/facts';
 import { generatePassword } from '../rotation-password';
 import { bootStatusOf, mayInject } from './boot-state';
 import { readConfigurationAnswer, setPasswordCall } from './rotation-messages';
-import { InjectionError, type CallOutcome, type ChargerCall, type Interceptor, type InterceptorFactory, type SessionApi } from './types';
+import { InjectionError, type AnsweredCall, type CallOutcome, type Interceptor, type InterceptorFactory, type SessionApi } from './types';
 
 /** What the rotation interceptor needs; passed in explicitly (policies do not reach into proxy/ wiring). */
 export interface RotationDeps {
@@ -94,7 +94,7 @@ class PasswordRotation implements Interceptor {
     if (this.booted) setImmediate(() => void this.consider());
   }
 
-  onCsmsAnswer(_s: SessionApi, call: ChargerCall, answer: CallOutcome): void {
+  onCsmsAnswer(_s: SessionApi, call: AnsweredCall, answer: CallOutcome): void {
     const status = bootStatusOf(call, answer);
     if (!status) return;
     this.booted = mayInject(status);

@@ -22,6 +22,12 @@ export interface ChargerCall {
 }
 
 /**
+ * A charger CALL the CSMS answered, as `onCsmsAnswer` sees it: its payload is not kept while the
+ * CSMS takes its time (up to 256 unanswered calls of up to maxFrameBytes each, per session).
+ */
+export type AnsweredCall = Pick<ChargerCall, 'id' | 'action'>;
+
+/**
  * What an interceptor does with a charger's CALL: undefined lets it pass to the CSMS; `answer`
  * sends a CALLRESULT and `error` a CALLERROR to the charger instead, and the CSMS never sees it.
  */
@@ -75,7 +81,7 @@ export interface Interceptor {
    */
   onChargerCall?(session: SessionApi, call: ChargerCall, raw: Buffer): ChargerCallDecision | Promise<ChargerCallDecision>;
   /** The CSMS answered a charger CALL (e.g. BootNotification Accepted); observe only, the answer is forwarded. */
-  onCsmsAnswer?(session: SessionApi, call: ChargerCall, answer: CallOutcome): void;
+  onCsmsAnswer?(session: SessionApi, call: AnsweredCall, answer: CallOutcome): void;
   /**
    * The charger's stored record changed (an operator action from any replica or the CLI, delivered
    * through the store's change feed): e.g. a rotation was requested or a target profile set.

@@ -13,11 +13,12 @@ export interface RawCsms {
 }
 
 /**
- * Starts it on loopback, speaking ocpp1.6 when offered. `onUpgrade` runs when a request arrives,
- * `onOpen` in the same tick as the 101, which `delayMs` holds back.
+ * Starts it on loopback, speaking the first of `protocols` (default ocpp1.6) the proxy offers.
+ * `onUpgrade` runs when a request arrives, `onOpen` in the same tick as the 101, which `delayMs` holds back.
  */
-export async function startRawCsms(opts: { onUpgrade?: () => void; onOpen?: (ws: WebSocket) => void; delayMs?: number } = {}): Promise<RawCsms> {
-  const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => (offered.has('ocpp1.6') ? 'ocpp1.6' : false) });
+export async function startRawCsms(opts: { onUpgrade?: () => void; onOpen?: (ws: WebSocket) => void; delayMs?: number; protocols?: string[] } = {}): Promise<RawCsms> {
+  const protocols = opts.protocols ?? ['ocpp1.6'];
+  const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => protocols.find((p) => offered.has(p)) ?? false });
   let upgrades = 0;
   const server = http.createServer();
   server.on('upgrade', (req, socket, head) => {

@@ -11,7 +11,7 @@ const frameOf = (id: string) => Buffer.from(JSON.stringify([2, id, 'GetConfigura
 
 function line(t: Test, csmsCallTimeoutMs: number) {
   const sent: string[] = [];
-  const l = new CallLine({ sendToCharger: (f) => sent.push(f.toString()), lineOverflow: () => { throw new Error('overflow'); } }, 16, csmsCallTimeoutMs);
+  const l = new CallLine({ sendToCharger: (f) => sent.push(f.toString()), relayToCharger: (d) => sent.push(d.toString()), lineOverflow: () => { throw new Error('overflow'); } }, 16, csmsCallTimeoutMs);
   t.teardown(() => l.close());
   return { l, sent, injectedIds: () => sent.map((s) => JSON.parse(s) as unknown[]).filter((f) => f[2] === 'ChangeConfiguration').map((f) => f[1] as string) };
 }
@@ -50,6 +50,21 @@ t.test('a newer CSMS call holds the line again for its own timeout', async (t) =
   void l.inject('ChangeConfiguration', { key: 'AuthorizationKey', value: 'x' }, 5_000).catch(() => undefined);
   await waitFor(() => injectedIds().length > 0 || undefined, 'the injection', 5_000, 10);
   t.ok(performance.now() - newSentAt >= 590, 'sent only once the newer call went stale too, not when the older one did');
+});
+
+t.test('when the newest CSMS call is answered, an injection waits only for the older one to go stale', async (t) => {
+  const { l, injectedIds } = line(t, 1_200);
+  const started = performance.now();
+  l.fromCsms(frameOf('old'), 2, 'old'); // never answered: stale at 1.2 s
+  await sleep(600);
+  l.fromCsms(frameOf('new'), 2, 'new'); // stale at 1.8 s
+  void l.inject('ChangeConfiguration', { key: 'AuthorizationKey', value: 'x' }, 5_000).catch(() => undefined);
+  await sleep(20);
+  t.equal(l.answerFromCharger('new', () => ({ kind: 'result', payload: {} }) as never), 'csms');
+  await waitFor(() => injectedIds().length > 0 || undefined, 'the injection', 5_000, 10);
+  const at = performance.now() - started;
+  t.ok(at >= 1_190, `not before the old call went stale (${at.toFixed(0)} ms)`);
+  t.ok(at < 1_600, `but then, not when the answered newer one would have (1.8 s): ${at.toFixed(0)} ms`);
 });
 
 t.test('ids the CSMS wrote as numbers: a charger answers them with the number or its text, a string call only with text', async (t) => {
