@@ -7,14 +7,22 @@
  * The same holds for message ids: a legacy CSMS whose ids are longer than OCPP-J's 36 characters, or
  * JSON numbers, gets its calls to the charger and the charger's answers back, byte for byte.
  */
-import t from 'tap';
-import WebSocket from 'ws';
-import { basicHeader } from '../helpers/login';
+import t, { type Test } from 'tap';
+import { openRawCharger } from '../helpers/login';
 import { waitFor } from '../helpers/net';
 import { seedCharger, startTestProxy } from '../helpers/proxy';
-import { startRawCsms } from '../helpers/raw-csms';
+import { startRawCsms, type RawCsms } from '../helpers/raw-csms';
 
 const PASSWORD = 'csms-payloads-password';
+
+/** The proxy in front of `csms`, and a raw charger `identity` admitted through it. */
+async function chargerThrough(t: Test, csms: RawCsms, identity: string) {
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, rotation: 'false' });
+  t.teardown(() => proxy.stop());
+  await seedCharger(proxy, { identity, password: PASSWORD });
+  return { proxy, ...(await openRawCharger(t, proxy, identity, PASSWORD)) };
+}
 
 t.test('empty-array payloads and null details from the CSMS reach the charger byte for byte', async (t) => {
   const seenByCsms: string[] = [];
@@ -29,18 +37,7 @@ t.test('empty-array payloads and null details from the CSMS reach the charger by
     });
     ws.send('[2,"csms-1","ClearCache",[]]');
   } });
-  t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, rotation: 'false' });
-  t.teardown(() => proxy.stop());
-  await seedCharger(proxy, { identity: 'CP-PHP', password: PASSWORD });
-
-  const charger = new WebSocket(`${proxy.tlsUrl}/CP-PHP`, ['ocpp1.6'], {
-    ca: proxy.caPem, servername: 'localhost', headers: { authorization: basicHeader('CP-PHP', PASSWORD) },
-  } as WebSocket.ClientOptions);
-  const got: string[] = [];
-  charger.on('message', (d) => got.push(d.toString()));
-  await new Promise((r, j) => { charger.once('open', r); charger.once('error', j); });
-  t.teardown(() => charger.terminate());
+  const { proxy, ws: charger, got } = await chargerThrough(t, csms, 'CP-PHP');
   await waitFor(() => got.includes('[2,"csms-1","ClearCache",[]]'), 'the CSMS call with an empty-array payload');
   charger.send('[3,"csms-1",{"status":"Accepted"}]');
   charger.send('[2,"hb-1","Heartbeat",{}]');
@@ -70,18 +67,7 @@ t.test('long and numeric message ids from the CSMS: relayed both ways, byte for 
     ws.send('[2,"42","ClearCache",{}]'); // a string id that reads as a number
     ws.send('[2,"after","ClearCache",{}]');
   } });
-  t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, rotation: 'false' });
-  t.teardown(() => proxy.stop());
-  await seedCharger(proxy, { identity: 'CP-IDS', password: PASSWORD });
-
-  const charger = new WebSocket(`${proxy.tlsUrl}/CP-IDS`, ['ocpp1.6'], {
-    ca: proxy.caPem, servername: 'localhost', headers: { authorization: basicHeader('CP-IDS', PASSWORD) },
-  } as WebSocket.ClientOptions);
-  const got: string[] = [];
-  charger.on('message', (d) => got.push(d.toString()));
-  await new Promise((r, j) => { charger.once('open', r); charger.once('error', j); });
-  t.teardown(() => charger.terminate());
+  const { proxy, ws: charger, got } = await chargerThrough(t, csms, 'CP-IDS');
   await waitFor(() => got.includes('[2,"after","ClearCache",{}]'), 'the last CSMS call');
   t.same(got, [`[2,"${long60}","Reset",{"type":"Soft"}]`, '[2,4711,"ClearCache",{}]', '[2,4712,"ClearCache",{}]', '[2,"42","ClearCache",{}]', '[2,"after","ClearCache",{}]'],
     'the 60-character and numeric ids reached the charger unchanged, in order; the 129-character one did not');

@@ -5,11 +5,10 @@
  */
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
-import { basicHeader } from '../helpers/login';
+import { openRawCharger } from '../helpers/login';
 import { waitFor } from '../helpers/net';
 import { seedCharger, startTestProxy } from '../helpers/proxy';
 import { startRawCsms } from '../helpers/raw-csms';
-import type { Session } from '../../proxy/session';
 import type { Leg } from '../../proxy/leg';
 
 const PASSWORD = 'relay-bookkeeping-password';
@@ -33,13 +32,7 @@ async function session(t: Test, identity: string, subprotocol = 'ocpp1.6') {
   const proxy = await startTestProxy({ backend: csms.url, rotation: 'false' });
   t.teardown(() => proxy.stop());
   await seedCharger(proxy, { identity, password: PASSWORD });
-  const charger = new WebSocket(`${proxy.tlsUrl}/${identity}`, [subprotocol], {
-    ca: proxy.caPem, servername: 'localhost', headers: { authorization: basicHeader(identity, PASSWORD) },
-  } as WebSocket.ClientOptions);
-  const got: string[] = [];
-  charger.on('message', (d) => got.push(d.toString()));
-  await new Promise((r, j) => { charger.once('open', r); charger.once('error', j); });
-  t.teardown(() => charger.terminate());
+  const { ws: charger, got } = await openRawCharger(t, proxy, identity, PASSWORD, subprotocol);
   await waitFor(() => csmsLeg !== null && proxy.server.sessions.get(identity) !== undefined, 'the session');
   const s = proxy.server.sessions.get(identity)!;
   return { proxy, s, inside: s as unknown as SessionInside, charger, csms: () => csmsLeg!, got, seenByCsms };

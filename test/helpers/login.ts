@@ -6,6 +6,23 @@ export function basicHeader(user: string, pass: string | Buffer): string {
   return 'Basic ' + Buffer.concat([Buffer.from(user + ':'), Buffer.isBuffer(pass) ? pass : Buffer.from(pass)]).toString('base64');
 }
 
+/**
+ * A plain `ws` charger, logged in over TLS with Basic auth and open, that collects every frame it
+ * receives as text (for frames ocpp-rpc would not send or accept). Terminated by the test's teardown.
+ */
+export async function openRawCharger(
+  t: { teardown(fn: () => void): void }, proxy: { tlsUrl: string; caPem: Buffer }, identity: string, password: string, subprotocol = 'ocpp1.6',
+): Promise<{ ws: WebSocket; got: string[] }> {
+  const ws = new WebSocket(`${proxy.tlsUrl}/${identity}`, [subprotocol], {
+    ca: proxy.caPem, servername: 'localhost', headers: { authorization: basicHeader(identity, password) },
+  } as WebSocket.ClientOptions);
+  const got: string[] = [];
+  ws.on('message', (d) => got.push(d.toString()));
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  t.teardown(() => ws.terminate());
+  return { ws, got };
+}
+
 /** The status of one Basic-auth WebSocket upgrade to `${url}/${identity}`: 101 when admitted (closed at once). */
 export function tryBasicLogin(url: string, ca: Buffer, identity: string, password: string, protocol: string): Promise<number> {
   return new Promise((resolve, reject) => {
