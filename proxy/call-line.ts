@@ -181,12 +181,13 @@ export class CallLine {
     if (this.csmsCalls.size === 0) return false;
     let newest = -Infinity;
     for (const sentAt of this.csmsCalls.values()) newest = Math.max(newest, sentAt);
-    const wait = newest + this.csmsCallTimeoutMs - this.now();
+    const due = newest + this.csmsCallTimeoutMs;
+    const wait = due - this.now();
     if (wait <= 0) return false;
     // Armed for the youngest call's deadline; moved earlier when the youngest was answered since.
-    if (!this.staleTimer || this.staleTimerDue > newest + this.csmsCallTimeoutMs) {
+    if (!this.staleTimer || this.staleTimerDue > due) {
       if (this.staleTimer) clearTimeout(this.staleTimer);
-      this.staleTimerDue = newest + this.csmsCallTimeoutMs;
+      this.staleTimerDue = due;
       this.staleTimer = setTimeout(() => { this.staleTimer = null; this.pump(); }, wait + 1);
       this.staleTimer.unref?.();
     }

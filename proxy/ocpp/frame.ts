@@ -111,8 +111,8 @@ export function readFrame(text: string, knownTypes: ReadonlySet<number> = TYPES_
 
 /**
  * A frame's message id as text, or undefined when the rule refuses it. Under the CSMS's rule an
- * integer id reads as its decimal text, so a charger that echoes 42 as "42" (or the other way round)
- * still answers the call it was asked.
+ * integer id reads as its decimal text, so a charger that echoes the CSMS's 42 as "42" still answers
+ * the call it was asked (whether a number may answer a call is CallLine's to decide).
  */
 function messageIdOf(raw: unknown, csmsIdRule: boolean): string | undefined {
   if (typeof raw === 'string') {
