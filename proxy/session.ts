@@ -80,8 +80,8 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
   private readonly line: CallLine;
   private readonly interceptors: InterceptorChain;
   private readonly knownTypes: ReadonlySet<number>;
-  /** Charger CALLs forwarded to the CSMS and not yet answered: id -> action (for onCsmsAnswer; no payload kept). */
-  private readonly chargerCalls = new Map<string, string>();
+  /** Charger CALLs forwarded to the CSMS and not yet answered, by id (no payload kept). */
+  private readonly chargerCalls = new Map<string, PendingCall>();
   /** Charger frames waiting behind an asynchronous interceptor decision, to keep their order. */
   private readonly chargerBacklog: { data: Buffer; isBinary: boolean }[] = [];
   private chargerBusy = false;
@@ -231,10 +231,16 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     const frame = this.readOrAnswer('charger_to_csms', data, isBinary);
     if (!frame) return;
     if (frame.type === 2) {
-      if (this.chargerCalls.has(frame.id)) {
-        // Not answered: a CALLERROR with this id would read as the answer to the first call.
-        this.refuse('charger_to_csms', 'duplicate_id', `CALL id ${frame.id} is still awaiting its answer`);
-        return;
+      const pending = this.chargerCalls.get(frame.id);
+      if (pending) {
+        // Not answered: a CALLERROR with this id would read as the answer to the first call. Once
+        // unanswered for callTimeoutMs, the CSMS has let that call go and the id is free again (a
+        // charger whose id counter wraps would otherwise never be answered on it again).
+        if (started - pending.sentAt < this.opts.callTimeoutMs) {
+          this.refuse('charger_to_csms', 'duplicate_id', `CALL id ${frame.id} is still awaiting its answer`);
+          return;
+        }
+        this.chargerCalls.delete(frame.id);
       }
       const call: ChargerCall = { id: frame.id, action: frame.action!, payload: frame.value[3] as Record<string, unknown> };
       const decision = this.interceptors.chargerCall(call, data);
@@ -273,7 +279,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       this.opts.observer?.answeredLocally?.(call.action);
       return;
     }
-    this.chargerCalls.set(call.id, call.action);
+    this.chargerCalls.set(call.id, { action: call.action, sentAt: started });
     if (this.chargerCalls.size > 256) this.chargerCalls.delete(this.chargerCalls.keys().next().value as string);
     this.forward('charger_to_csms', { type: 2, id: call.id }, data, started);
   }
@@ -302,13 +308,13 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       return;
     }
     if (frame.type === 3 || frame.type === 4) {
-      const action = this.chargerCalls.get(frame.id);
-      if (action === undefined) {
+      const pending = this.chargerCalls.get(frame.id);
+      if (!pending) {
         this.refuse('csms_to_charger', 'unsolicited_answer', `answer to unknown call id ${frame.id}`);
         return;
       }
       this.chargerCalls.delete(frame.id);
-      this.interceptors.csmsAnswer({ id: frame.id, action }, outcomeOf(frame));
+      this.interceptors.csmsAnswer({ id: frame.id, action: pending.action }, outcomeOf(frame));
     }
     if (!this.line.fromCsms(data, frame.type, frame.id, typeof frame.value[1] === 'number')) return; // held behind an injected call
     this.forward('csms_to_charger', frame, data, started);
@@ -457,6 +463,12 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     this.closeListeners = null; // it ends once
     callListeners(listeners, this, end);
   }
+}
+
+/** A charger CALL forwarded to the CSMS: what its answer's interceptors need, and when it went (performance.now()). */
+interface PendingCall {
+  action: string;
+  sentAt: number;
 }
 
 /** One leg as the ping rounds and back-pressure see it. */

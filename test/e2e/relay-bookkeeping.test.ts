@@ -24,12 +24,12 @@ interface SessionInside {
   onCsmsMessage(data: Buffer, isBinary: boolean): void;
 }
 
-async function session(t: Test, identity: string, subprotocol = 'ocpp1.6') {
+async function session(t: Test, identity: string, subprotocol = 'ocpp1.6', flags: Record<string, string> = {}) {
   let csmsLeg: WebSocket | null = null;
   const seenByCsms: string[] = [];
   const csms = await startRawCsms({ protocols: [subprotocol], onOpen: (ws) => { csmsLeg = ws; ws.on('message', (d) => seenByCsms.push(d.toString())); } });
   t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, rotation: 'false' });
+  const proxy = await startTestProxy({ backend: csms.url, rotation: 'false', ...flags });
   t.teardown(() => proxy.stop());
   await seedCharger(proxy, { identity, password: PASSWORD });
   const { ws: charger, got } = await openRawCharger(t, proxy, identity, PASSWORD, subprotocol);
@@ -38,14 +38,28 @@ async function session(t: Test, identity: string, subprotocol = 'ocpp1.6') {
   return { proxy, s, inside: s as unknown as SessionInside, charger, csms: () => csmsLeg!, got, seenByCsms };
 }
 
-t.test('a charger call the CSMS has not answered is remembered by its action, not its payload', async (t) => {
+t.test('a charger call the CSMS has not answered is remembered by its action and time, not its payload', async (t) => {
   const { inside, charger, csms, got, seenByCsms } = await session(t, 'CP-BOOK-CALLS');
   charger.send(JSON.stringify([2, 'dt-1', 'DataTransfer', { vendorId: 'x', data: 'y'.repeat(100_000) }]));
   await waitFor(() => seenByCsms.length === 1, 'the call at the CSMS');
-  t.equal(inside.chargerCalls.get('dt-1'), 'DataTransfer', 'up to 256 of these per session: no payload of up to maxFrameBytes each');
+  t.strictSame(Object.keys(inside.chargerCalls.get('dt-1') as object), ['action', 'sentAt'], 'up to 256 of these per session: no payload of up to maxFrameBytes each');
+  t.match(inside.chargerCalls.get('dt-1'), { action: 'DataTransfer' });
   csms().send('[3,"dt-1",{"status":"Accepted"}]');
   await waitFor(() => got.includes('[3,"dt-1",{"status":"Accepted"}]'), 'the answer at the charger');
   t.notOk(inside.chargerCalls.has('dt-1'), 'forgotten once answered');
+});
+
+t.test('a charger call id the CSMS left unanswered is refused as a duplicate, until callTimeoutMs has passed', async (t) => {
+  const { proxy, charger, csms, got, seenByCsms } = await session(t, 'CP-BOOK-DUP', 'ocpp1.6', { callTimeoutMs: '400' });
+  charger.send('[2,"7","Heartbeat",{}]');
+  charger.send('[2,"7","Heartbeat",{}]'); // its first call with this id is still open
+  await waitFor(() => proxy.logs.some((l) => l.event === 'frame_refused' && l.problem === 'duplicate_id'), 'the duplicate refused');
+  t.same(seenByCsms, ['[2,"7","Heartbeat",{}]'], 'one call at the CSMS');
+  await new Promise((r) => setTimeout(r, 500)); // the CSMS never answered: after callTimeoutMs the id is free
+  charger.send('[2,"7","StatusNotification",{"connectorId":0,"errorCode":"NoError","status":"Available"}]');
+  await waitFor(() => seenByCsms.length === 2, 'the call reusing the id at the CSMS');
+  csms().send('[3,"7",{}]');
+  await waitFor(() => got.includes('[3,"7",{}]'), 'its answer at the charger');
 });
 
 t.test('frames the call line held are counted as relayed when released; in 2.1 a released CALLRESULT can be answered with CALLRESULTERROR', async (t) => {
