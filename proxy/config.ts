@@ -5,10 +5,10 @@ import { CONFIG_KEYS, envName, flagName, type KeyDef } from './config-keys';
 /** A listen address. */
 export interface HostPort { host: string; port: number }
 
-/** The validated configuration of one proxy process. See config-keys.ts for each key's meaning. */
 /** Which WebSocket implementation a session's legs run on: the proxy's own (`proxy/wire/`) or `ws`. */
 export type Framing = 'builtin' | 'ws';
 
+/** The validated configuration of one proxy process. See config-keys.ts for each key's meaning. */
 export interface ProxyConfig {
   listen: HostPort;
   plainListen: HostPort | null;

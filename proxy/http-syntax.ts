@@ -9,6 +9,11 @@ export function isToken(s: string): boolean {
   return TOKEN.test(s);
 }
 
+/** `s` without the optional whitespace (spaces and tabs only, RFC 9110 §5.6.3) around it. */
+export function trimOws(s: string): string {
+  return s.replace(/^[ \t]+|[ \t]+$/g, '');
+}
+
 /** Anything but HTAB, SP, visible ASCII and obs-text (RFC 9110 §5.5, RFC 9112 §4): Node's own rule for header values. */
 const NOT_FIELD_TEXT = /[^\t\x20-\x7e\x80-\xff]/;
 

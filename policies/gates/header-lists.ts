@@ -4,7 +4,7 @@
  * dialled. Node joins repeated header lines with ", ", so a repeat shows up as a list element.
  */
 
-import { isToken, TOKEN_SOURCE as TOKEN } from '../../proxy/http-syntax';
+import { isToken, TOKEN_SOURCE as TOKEN, trimOws } from '../../proxy/http-syntax';
 
 const OWS = '[ \\t]*';
 // As ws reads a parameter: `name`, `name=token` or `name="token"`, no space around `=`.
@@ -16,7 +16,7 @@ const EXTENSION_LIST = new RegExp(`^${OWS}${EXTENSION}(?:${OWS},${OWS}${EXTENSIO
  * list of distinct tokens (an empty element, a space inside a name, a name offered twice).
  */
 export function parseSubprotocols(header: string): string[] | null {
-  const names = header.split(',').map((s) => s.replace(/^[ \t]+|[ \t]+$/g, '')); // only spaces and tabs are whitespace here
+  const names = header.split(',').map(trimOws);
   if (!names.every(isToken)) return null;
   return new Set(names).size === names.length ? names : null;
 }

@@ -3,7 +3,7 @@
  * header fields, read strictly. Only what a client needs to judge a 101 is kept; a malformed head is
  * an error, never guessed at.
  */
-import { isFieldText, isToken } from '../http-syntax';
+import { isFieldText, isToken, trimOws } from '../http-syntax';
 
 /** Largest answer accepted before its 101 head has ended (interim 1xx answers included), as Node's own HTTP parser (`maxHeaderSize`). */
 export const MAX_ANSWER_HEAD_BYTES = 16 * 1024;
@@ -29,7 +29,7 @@ export function parseHeaderFields(text: string): Map<string, string> | string {
     const colon = line.indexOf(':');
     const name = colon > 0 ? line.slice(0, colon) : '';
     if (!isToken(name)) return `Invalid header line ${JSON.stringify(line.slice(0, 40))}`;
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    const value = trimOws(line.slice(colon + 1));
     if (!isFieldText(value)) return `Invalid value in header ${name}`;
     const key = name.toLowerCase();
     const before = fields.get(key);

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { isFieldText, isToken } from '../http-syntax';
+import { isFieldText, isToken, trimOws } from '../http-syntax';
 import { AnswerReader } from './answer-head';
 import { FrameSocket } from './frame-socket';
 import { copyRandomBytes } from './random-pool';
@@ -174,7 +174,7 @@ function ignoreLateError(): void {}
 
 /** Whether a comma-separated field value lists `token` (case-insensitive), as `Connection: keep-alive, Upgrade` does. */
 function hasToken(value: string | undefined, token: string): boolean {
-  return value !== undefined && value.split(',').some((t) => t.trim().toLowerCase() === token);
+  return value !== undefined && value.split(',').some((t) => trimOws(t).toLowerCase() === token);
 }
 
 /** What is wrong with a 101 answer, or null (RFC 6455 §4.1: the checks `ws` and Node's HTTP client make). */

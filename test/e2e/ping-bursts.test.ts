@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import WebSocket from 'ws';
-import { basicHeader } from '../helpers/login';
+import { openRawCharger } from '../helpers/login';
 import { waitFor } from '../helpers/net';
 import { seedCharger, startTestProxy } from '../helpers/proxy';
 import { startRawCsms } from '../helpers/raw-csms';
@@ -29,15 +29,9 @@ for (const framing of ['builtin', 'ws'] as const) {
     t.teardown(() => proxy.stop());
     await seedCharger(proxy, { identity: 'CP-PINGS', password: PASSWORD });
 
-    const charger = new WebSocket(`${proxy.tlsUrl}/CP-PINGS`, ['ocpp1.6'], {
-      ca: proxy.caPem, servername: 'localhost', headers: { authorization: basicHeader('CP-PINGS', PASSWORD) }, perMessageDeflate: false,
-    } as WebSocket.ClientOptions);
-    const got: string[] = [];
-    charger.on('message', (d) => got.push(d.toString()));
+    const { ws: charger, got } = await openRawCharger(t, proxy, 'CP-PINGS', PASSWORD, 'ocpp1.6', { perMessageDeflate: false });
     let closed: number | null = null;
     charger.on('close', (code) => { closed = code; });
-    await new Promise((r, j) => { charger.once('open', r); charger.once('error', j); });
-    t.teardown(() => charger.terminate());
 
     await waitFor(() => got.includes('[2,"after-burst","ClearCache",{}]'), 'the call sent after the burst', 10_000);
     await waitFor(() => pongs === BURST, `all ${BURST} pongs`, 10_000);
@@ -59,15 +53,11 @@ for (const framing of ['builtin', 'ws'] as const) {
     t.teardown(() => proxy.stop());
     await seedCharger(proxy, { identity: 'CP-PINGER', password: PASSWORD });
 
-    const charger = new WebSocket(`${proxy.tlsUrl}/CP-PINGER`, ['ocpp1.6'], {
-      ca: proxy.caPem, servername: 'localhost', headers: { authorization: basicHeader('CP-PINGER', PASSWORD) }, perMessageDeflate: framing === 'ws',
-    } as WebSocket.ClientOptions);
+    const { ws: charger } = await openRawCharger(t, proxy, 'CP-PINGER', PASSWORD, 'ocpp1.6', { perMessageDeflate: framing === 'ws' });
     let pongs = 0;
     let closed: number | null = null;
     charger.on('pong', () => pongs++);
     charger.on('close', (code) => { closed = code; });
-    await new Promise((r, j) => { charger.once('open', r); charger.once('error', j); });
-    t.teardown(() => charger.terminate());
     for (let i = 0; i < BURST; i++) charger.ping(String(i));
     charger.send('[2,"hb-after-burst","Heartbeat",{}]');
     await waitFor(() => seenByCsms.includes('[2,"hb-after-burst","Heartbeat",{}]'), 'the call sent after the burst', 10_000);

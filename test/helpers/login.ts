@@ -12,9 +12,10 @@ export function basicHeader(user: string, pass: string | Buffer): string {
  */
 export async function openRawCharger(
   t: { teardown(fn: () => void): void }, proxy: { tlsUrl: string; caPem: Buffer }, identity: string, password: string, subprotocol = 'ocpp1.6',
+  options: WebSocket.ClientOptions = {},
 ): Promise<{ ws: WebSocket; got: string[] }> {
   const ws = new WebSocket(`${proxy.tlsUrl}/${identity}`, [subprotocol], {
-    ca: proxy.caPem, servername: 'localhost', headers: { authorization: basicHeader(identity, password) },
+    ca: proxy.caPem, servername: 'localhost', headers: { authorization: basicHeader(identity, password) }, ...options,
   } as WebSocket.ClientOptions);
   const got: string[] = [];
   ws.on('message', (d) => got.push(d.toString()));
