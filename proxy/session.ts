@@ -14,6 +14,7 @@ import type { Logger } from './log';
 import type { ChargerRecord } from './store/types';
 import { answerForProblem, callError, callResult } from './ocpp/errors';
 import { isProblem, readFrame, typesFor, type Frame } from './ocpp/frame';
+import { chargerCallOf, outcomeOf } from './frame-views';
 
 /** Direction label used in logs and metrics. */
 export type Direction = 'charger_to_csms' | 'csms_to_charger';
@@ -242,7 +243,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
         }
         this.chargerCalls.delete(frame.id);
       }
-      const call: ChargerCall = { id: frame.id, action: frame.action!, payload: frame.value[3] as Record<string, unknown> };
+      const call = chargerCallOf(frame);
       const decision = this.interceptors.chargerCall(call, data);
       if (decision instanceof Promise) {
         this.chargerBusy = true;
@@ -257,7 +258,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       return;
     }
     if (frame.type === 3 || frame.type === 4) {
-      const owner = this.line.answerFromCharger(frame.id, () => outcomeOf(frame), typeof frame.value[1] === 'number');
+      const owner = this.line.answerFromCharger(frame.id, () => outcomeOf(frame), frame.numericId);
       if (owner === 'proxy') return; // the answer to our own call: consumed, never shown to the CSMS
       if (owner === 'unknown') {
         this.refuse('charger_to_csms', 'unsolicited_answer', `answer to unknown call id ${frame.id}`);
@@ -316,7 +317,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       this.chargerCalls.delete(frame.id);
       this.interceptors.csmsAnswer({ id: frame.id, action: pending.action }, outcomeOf(frame));
     }
-    if (!this.line.fromCsms(data, frame.type, frame.id, typeof frame.value[1] === 'number')) return; // held behind an injected call
+    if (!this.line.fromCsms(data, frame.type, frame.id, frame.numericId)) return; // held behind an injected call
     this.forward('csms_to_charger', frame, data, started);
   }
 
@@ -399,7 +400,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
    */
   private readOrAnswer(direction: Direction, data: Buffer, isBinary: boolean): Frame | null {
     const frame = isBinary ? { problem: 'not_json' as const, detail: 'binary frames are not OCPP-J' }
-      : readFrame(data.toString(), this.knownTypes, direction === 'charger_to_csms' ? 'strict' : 'lenient');
+      : readFrame(data, this.knownTypes, direction === 'charger_to_csms' ? 'strict' : 'lenient');
     if (!isProblem(frame)) return frame;
     this.refuse(direction, frame.problem, frame.detail);
     const answer = answerForProblem(frame, this.subprotocol);
@@ -493,18 +494,6 @@ function injectedOutcome(o: CallOutcome): string {
   const results = o.payload.setVariableResult;
   const status = o.payload.status ?? (Array.isArray(results) ? (results[0] as Record<string, unknown> | undefined)?.attributeStatus : undefined);
   return status === undefined || status === 'Accepted' ? 'accepted' : 'rejected';
-}
-
-function outcomeOf(frame: Frame): CallOutcome {
-  const v = frame.value;
-  // From the CSMS, `[]` and null stand for an empty payload or details (see readFrame): read as {}.
-  return frame.type === 3
-    ? { kind: 'result', payload: asObject(v[2]) }
-    : { kind: 'error', code: String(v[2]), description: String(v[3]), details: asObject(v[4]) };
-}
-
-function asObject(v: unknown): Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
 
 type LegOf = Leg & { [kLegOwner]: Session };

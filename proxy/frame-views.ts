@@ -1,0 +1,86 @@
+import type { CallOutcome, ChargerCall } from '../policies/interceptors/types';
+import type { Frame } from './ocpp/frame';
+
+/*
+ * What interceptors see of a relayed frame. Their hooks run for every call and answer but read a
+ * payload only for the few actions they handle, so the payload is parsed when first read (from the
+ * frame's bytes, which nothing overwrites), not for every frame. Logged or serialised, a view shows
+ * the plain object it stands for (toJSON).
+ */
+
+/** A charger CALL as interceptors see it. */
+export function chargerCallOf(frame: Frame): ChargerCall {
+  return new CallView(frame);
+}
+
+/** An answer (CALLRESULT or CALLERROR) as interceptors and injected calls see it. */
+export function outcomeOf(frame: Frame): CallOutcome {
+  return frame.type === 3 ? new ResultView(frame) : new ErrorView(frame);
+}
+
+class CallView implements ChargerCall {
+  readonly id: string;
+  readonly action: string;
+  readonly #frame: Frame;
+
+  constructor(frame: Frame) {
+    this.id = frame.id;
+    this.action = frame.action!;
+    this.#frame = frame;
+  }
+
+  get payload(): Record<string, unknown> {
+    return this.#frame.value[3] as Record<string, unknown>;
+  }
+
+  toJSON(): ChargerCall {
+    return { id: this.id, action: this.action, payload: this.payload };
+  }
+}
+
+// From the CSMS, `[]` and null stand for an empty payload or details (see readFrame): read as {}.
+class ResultView {
+  readonly kind = 'result';
+  readonly #frame: Frame;
+
+  constructor(frame: Frame) {
+    this.#frame = frame;
+  }
+
+  get payload(): Record<string, unknown> {
+    return asObject(this.#frame.value[2]);
+  }
+
+  toJSON(): CallOutcome {
+    return { kind: this.kind, payload: this.payload };
+  }
+}
+
+class ErrorView {
+  readonly kind = 'error';
+  readonly #frame: Frame;
+
+  constructor(frame: Frame) {
+    this.#frame = frame;
+  }
+
+  get code(): string {
+    return String(this.#frame.value[2]);
+  }
+
+  get description(): string {
+    return String(this.#frame.value[3]);
+  }
+
+  get details(): Record<string, unknown> {
+    return asObject(this.#frame.value[4]);
+  }
+
+  toJSON(): CallOutcome {
+    return { kind: this.kind, code: this.code, description: this.description, details: this.details };
+  }
+}
+
+function asObject(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
