@@ -6,11 +6,11 @@
  * jemalloc's purging threads.
  */
 import t from 'tap';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { JEMALLOC_MALLOC_CONF } from '../../proxy/allocator';
 import { spawnProxy } from '../helpers/proxy-process';
-import { TMP_ROOT } from '../helpers/proxy';
+import { scratchDir } from '../helpers/proxy';
 import { waitFor } from '../helpers/net';
 
 /** Where Debian's libjemalloc2 puts the library (CI installs it). */
@@ -39,8 +39,7 @@ async function buildInfo(adminUrl: string): Promise<string> {
 }
 
 t.test('allocator reported at start-up and in build_info', async (t) => {
-  const dir = mkdtempSync(path.join(TMP_ROOT, 'allocator-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = scratchDir(t, 'allocator-');
 
   t.test('glibc malloc: a warning that names the fix', async (t) => {
     const p = await spawnProxy({ dataDir: path.join(dir, 'glibc'), env: { LD_PRELOAD: '' } });

@@ -1,14 +1,13 @@
 import t from 'tap';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import Redis from 'ioredis';
-import path from 'node:path';
 import WebSocket from 'ws';
 import { makeTestPki, type TestPki } from '../helpers/pki';
 import { startLegacyCsms, type LegacyCsms } from '../helpers/csms';
 import { sleep, waitFor } from '../helpers/net';
 import { startRedis, watchCommands } from '../helpers/redis';
-import { makeCharger, seedCharger, startTestProxy, TEST_PKI_DIR, TMP_ROOT, type TestProxy } from '../helpers/proxy';
+import { makeCharger, scratchDir, seedCharger, startTestProxy, TEST_PKI_DIR, type TestProxy } from '../helpers/proxy';
 
 const basic = (user: string, pass: string | Buffer) => 'Basic ' + Buffer.concat([Buffer.from(user + ':'), Buffer.isBuffer(pass) ? pass : Buffer.from(pass)]).toString('base64');
 
@@ -38,7 +37,7 @@ for (const kind of stores) {
     let redisUrl: string | undefined;
     let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
     if (kind === 'redis') {
-      const dir = mkdtempSync(path.join(TMP_ROOT, 'redis-aof-'));
+      const dir = scratchDir(t, 'redis-aof-');
       redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] });
       redisUrl = redis.url;
       t.teardown(() => redis!.stop());

@@ -12,13 +12,11 @@
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import path from 'node:path';
 import WebSocket from 'ws';
 import { startLegacyCsms } from '../helpers/csms';
 import { sleep, waitFor } from '../helpers/net';
 import { makeTestPki } from '../helpers/pki';
-import { seedCharger, startTestProxy, TEST_PKI_DIR, TMP_ROOT, type TestProxy } from '../helpers/proxy';
+import { scratchDir, seedCharger, startTestProxy, TEST_PKI_DIR, type TestProxy } from '../helpers/proxy';
 import { startRedis, startSentinel } from '../helpers/redis';
 import { SimStation } from '../helpers/station';
 
@@ -74,7 +72,7 @@ const redisCli = (port: number, ...args: string[]) => new Promise<string>((resol
 t.before(() => makeTestPki(TEST_PKI_DIR));
 
 t.test(`Redis stopped for ${REDIS_OUTAGE_MS / 1000} s and restarted`, async (t) => {
-  const redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', mkdtempSync(path.join(TMP_ROOT, 'redis-outage-'))] });
+  const redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', scratchDir(t, 'redis-outage-')] });
   t.teardown(() => redis.stop());
   const csms = await startLegacyCsms();
   t.teardown(() => csms.stop());

@@ -1,12 +1,10 @@
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
-import path from 'node:path';
 import { createValidator } from 'ocpp-rpc/lib/validator';
 import { tryBasicLogin } from '../helpers/login';
 import { startLegacyCsms, type LegacyCsms } from '../helpers/csms';
 import { waitFor, sleep } from '../helpers/net';
 import { startRedis } from '../helpers/redis';
-import { seedCharger, startTestProxy, TMP_ROOT } from '../helpers/proxy';
+import { scratchDir, seedCharger, startTestProxy } from '../helpers/proxy';
 import { SimStation, type PasswordBehaviour } from '../helpers/station';
 
 // The official OCPP JSON schemas as shipped by ocpp-rpc (1.6 and 2.0.1).
@@ -22,7 +20,7 @@ for (const kind of ['embedded', 'redis'] as const) {
     t.teardown(() => csms.stop());
     let redisUrl: string | undefined;
     if (kind === 'redis') {
-      const redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', mkdtempSync(path.join(TMP_ROOT, 'redis-rot-'))] });
+      const redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', scratchDir(t, 'redis-rot-')] });
       redisUrl = redis.url;
       t.teardown(() => redis.stop());
     }

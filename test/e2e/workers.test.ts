@@ -1,17 +1,16 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startLegacyCsms } from '../helpers/csms';
 import { freePort, freePortPair, waitFor } from '../helpers/net';
-import { makeCharger, TEST_PKI_DIR, TMP_ROOT } from '../helpers/proxy';
+import { makeCharger, scratchDir, TEST_PKI_DIR } from '../helpers/proxy';
 
 t.test('several worker processes share the charger listener; SIGTERM drains them all', async (t) => {
   const csms = await startLegacyCsms();
   t.teardown(() => csms.stop());
-  const dataDir = mkdtempSync(path.join(TMP_ROOT, 'workers-'));
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = scratchDir(t, 'workers-');
   const adminPort = await freePortPair();
   const tlsPort = await freePort();
   const pki = (f: string) => path.join(TEST_PKI_DIR, f);

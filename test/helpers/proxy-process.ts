@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { App } from '../../proxy/app';
 import { openCredentials, type Credentials } from '../../proxy/store-setup';
@@ -15,7 +15,7 @@ import { sleep, waitFor } from './net';
 import { LOG_FLUSH_MS } from '../../proxy/log';
 import { startLegacyCsms, type LegacyCsms } from './csms';
 import { makeTestPki } from './pki';
-import { seedCharger, TEST_PKI_DIR, TMP_ROOT, type SeedCharger } from './proxy';
+import { scratchDir, seedCharger, TEST_PKI_DIR, type SeedCharger } from './proxy';
 import { startRedis } from './redis';
 
 const CLI = path.resolve(__dirname, '../../proxy/cli.js');
@@ -232,7 +232,7 @@ export interface SharedRig {
  */
 export async function startSharedRig(t: { teardown(fn: () => unknown): void }, prefix: string, redisArgs: (dir: string) => string[] = () => []): Promise<SharedRig> {
   await makeTestPki(TEST_PKI_DIR);
-  const dir = mkdtempSync(path.join(TMP_ROOT, prefix));
+  const dir = scratchDir(t, prefix);
   const redis = await startRedis({ args: redisArgs(dir) });
   t.teardown(() => redis.stop());
   const csms = await startLegacyCsms();

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { RPCClient } from 'ocpp-rpc';
@@ -8,6 +8,17 @@ import { createLogger } from '../../proxy/log';
 
 /** Root of per-run scratch files (git-ignored). */
 export const TMP_ROOT = path.resolve(__dirname, '../../../test/.tmp');
+
+/**
+ * A fresh scratch directory under TMP_ROOT, removed when the test ends. Call it before starting
+ * whatever writes there (Redis with AOF, a proxy's data dir): teardowns run last-registered first,
+ * so the directory goes after them.
+ */
+export function scratchDir(t: { teardown(fn: () => unknown): void }, prefix: string): string {
+  const dir = mkdtempSync(path.join(TMP_ROOT, prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 /** A stream that parses the proxy's JSON log lines into `logs`, for assertions on what was logged. */
 export function logCapture(): { logs: Record<string, unknown>[]; sink: Writable } {

@@ -5,7 +5,7 @@
  * binaries are missing.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { pidAlive } from '../bench/child';
@@ -13,7 +13,7 @@ import type { BenchReport } from '../bench/report';
 import { addedOver, median, medianOfRounds, roundsNote } from '../bench/rounds';
 import { inTurn } from '../bench/run';
 import { haveBinary } from '../bench/targets';
-import { TMP_ROOT } from '../helpers/proxy';
+import { scratchDir } from '../helpers/proxy';
 
 const RUN = path.resolve(__dirname, '../bench/run.js');
 
@@ -29,8 +29,7 @@ function runBench(args: string[]): Promise<{ code: number | null; stdout: string
 }
 
 t.test('bench --quick: numbers for every scenario and target, no process left behind', async (t) => {
-  const dir = mkdtempSync(path.join(TMP_ROOT, 'bench-smoke-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = scratchDir(t, 'bench-smoke-');
   const out = path.join(dir, 'latest.json');
   const res = await runBench(['--quick', '--relay-rounds', '2', '--out', out, '--max-minutes', '3']);
   t.equal(res.code, 0, `bench exits 0 (stderr tail: ${res.stderr.split('\n').slice(-6).join(' | ')})`);
