@@ -4,8 +4,9 @@ import type { Frame } from './ocpp/frame';
 /*
  * What interceptors see of a relayed frame. Their hooks run for every call and answer but read a
  * payload only for the few actions they handle, so the payload is parsed when first read (from the
- * frame's bytes, which nothing overwrites), not for every frame. Logged or serialised, a view shows
- * the plain object it stands for (toJSON).
+ * frame's bytes, which nothing overwrites), not for every frame, and then kept: every read gives
+ * the same object. Until then a view holds the frame's bytes (see ChargerCall). Logged or
+ * serialised, a view shows the plain object it stands for (toJSON).
  */
 
 /** A charger CALL as interceptors see it. */
@@ -41,14 +42,19 @@ class CallView implements ChargerCall {
 // From the CSMS, `[]` and null stand for an empty payload or details (see readFrame): read as {}.
 class ResultView {
   readonly kind = 'result';
-  readonly #frame: Frame;
+  #frame: Frame | null;
+  #payload: Record<string, unknown> | null = null;
 
   constructor(frame: Frame) {
     this.#frame = frame;
   }
 
   get payload(): Record<string, unknown> {
-    return asObject(this.#frame.value[2]);
+    if (this.#payload === null) {
+      this.#payload = asObject(this.#frame!.value[2]);
+      this.#frame = null;
+    }
+    return this.#payload;
   }
 
   toJSON(): CallOutcome {
@@ -58,26 +64,36 @@ class ResultView {
 
 class ErrorView {
   readonly kind = 'error';
-  readonly #frame: Frame;
+  #frame: Frame | null;
+  #parts: { code: string; description: string; details: Record<string, unknown> } | null = null;
 
   constructor(frame: Frame) {
     this.#frame = frame;
   }
 
   get code(): string {
-    return String(this.#frame.value[2]);
+    return this.parts().code;
   }
 
   get description(): string {
-    return String(this.#frame.value[3]);
+    return this.parts().description;
   }
 
   get details(): Record<string, unknown> {
-    return asObject(this.#frame.value[4]);
+    return this.parts().details;
   }
 
   toJSON(): CallOutcome {
-    return { kind: this.kind, code: this.code, description: this.description, details: this.details };
+    return { kind: this.kind, ...this.parts() };
+  }
+
+  private parts(): { code: string; description: string; details: Record<string, unknown> } {
+    if (this.#parts === null) {
+      const v = this.#frame!.value;
+      this.#parts = { code: String(v[2]), description: String(v[3]), details: asObject(v[4]) };
+      this.#frame = null;
+    }
+    return this.#parts;
   }
 }
 

@@ -14,7 +14,12 @@ export class InjectionError extends Error {
   }
 }
 
-/** A CALL from the charger as interceptors see it. */
+/**
+ * A CALL from the charger as interceptors see it. Its payload is parsed when first read; until then
+ * the object holds the bytes the frame arrived in (part of a socket read): read what you need
+ * during the hook (or the decision it returns) and keep that, not the object. The same holds for
+ * a {@link CallOutcome} handed to `onCsmsAnswer` or returned by `injectCall`.
+ */
 export interface ChargerCall {
   id: string;
   action: string;

@@ -76,7 +76,8 @@ export type PayloadRule = 'strict' | 'lenient';
 /**
  * Reads a frame's header and checks its shape (element count and element types per OCPP-J), in one
  * pass over the bytes that also checks the whole frame is JSON (the same JSON that JSON.parse
- * accepts) without parsing the payload. `data` is valid UTF-8 (a string is encoded first).
+ * accepts) without parsing the payload. `data` is valid UTF-8 (the legs check it); a string is
+ * encoded as UTF-8 first, so a lone surrogate in it reads as U+FFFD.
  * Returns a {@link Frame} or a {@link FrameProblem}; never throws.
  */
 export function readFrame(data: Buffer | string, knownTypes: ReadonlySet<number> = TYPES_CLASSIC, rule: PayloadRule = 'strict'): Frame | FrameProblem {
@@ -84,10 +85,10 @@ export function readFrame(data: Buffer | string, knownTypes: ReadonlySet<number>
   const first = skipWhitespace(b, 0);
   if (b[first] !== OPEN_ARRAY) {
     const end = skipJsonValue(b, first);
-    return end >= 0 && skipWhitespace(b, end) === b.length ? NOT_ARRAY : NOT_JSON;
+    return end >= 0 && skipWhitespace(b, end) === b.length ? notArray() : notJson();
   }
   const count = readElements(b, first);
-  if (count < 0) return NOT_JSON;
+  if (count < 0) return notJson();
   const type = count > 0 ? numberAt(b, 0) : undefined;
   if (type === undefined || !Number.isInteger(type)) return { problem: 'bad_type', detail: 'message type is not an integer' };
   const csmsIdRule = rule === 'lenient' || type === CALLRESULT || type === CALLERROR;
@@ -122,8 +123,9 @@ export function readFrame(data: Buffer | string, knownTypes: ReadonlySet<number>
   }
 }
 
-const NOT_JSON: FrameProblem = Object.freeze({ problem: 'not_json', detail: 'frame is not valid JSON' });
-const NOT_ARRAY: FrameProblem = Object.freeze({ problem: 'not_array', detail: 'frame is not a JSON array' });
+
+const notJson = (): FrameProblem => ({ problem: 'not_json', detail: 'frame is not valid JSON' });
+const notArray = (): FrameProblem => ({ problem: 'not_array', detail: 'frame is not a JSON array' });
 
 class ReadFrame implements Frame {
   #bytes: Buffer | null;
@@ -150,7 +152,7 @@ const LETTER_N = 0x6e;
 
 /** Where the first elements of the frame last read start and end (OCPP-J reads five at most). */
 const ELEMENTS_READ = 5;
-const bounds = new Int32Array(ELEMENTS_READ * 2);
+const bounds = new Float64Array(ELEMENTS_READ * 2); // not Int32: maxFrameBytes has no upper bound
 
 /**
  * Checks the array at `first` (its '[') and the whitespace after it up to the end, noting where its

@@ -18,7 +18,8 @@ const CLOSE_OBJECT = 0x7d;
 const MINUS = 0x2d;
 
 /** The open containers while a value is checked: 1 for an object, 0 for an array. Grown on demand. */
-let open = new Uint8Array(64);
+const USUAL_DEPTH = 64;
+let open = new Uint8Array(USUAL_DEPTH);
 
 /** The index of the first byte at or after `i` that is not JSON whitespace (space, tab, LF, CR). */
 export function skipWhitespace(b: Uint8Array, i: number): number {
@@ -35,6 +36,12 @@ export function skipWhitespace(b: Uint8Array, i: number): number {
  * valid value starts there.
  */
 export function skipJsonValue(b: Uint8Array, i: number): number {
+  const end = skipNested(b, i);
+  if (open.length > USUAL_DEPTH) open = new Uint8Array(USUAL_DEPTH); // one deep frame keeps no memory
+  return end;
+}
+
+function skipNested(b: Uint8Array, i: number): number {
   let depth = 0;
   for (;;) {
     // A value starts at i.
