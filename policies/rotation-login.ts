@@ -12,17 +12,20 @@ export type RotationSettlement =
  * DESIGN.md "Rotation: never lock a charger out": at every moment the password the charger holds
  * must be accepted.
  * - Pending password used → the charger applied it: commit (pending becomes current, old is gone).
- * - Current password used while a pending one exists:
+ * - Current password (or the factory password that is current) used while a pending one exists:
+ *   - the charger answered RebootRequired → it uses the old one until it reboots: both stay valid
+ *     (A01.FR.04: only Accepted retires the old one);
  *   - the charger never said Accepted (no answer, dropped link, or not yet sent) → it did not apply
  *     it: drop the pending one, retry later;
  *   - it said Accepted → the old one stays valid for `graceMs` after that answer (libocpp#662/#826:
  *     chargers that accept and then reconnect with the old key exist); after that it is refused
- *     (A01.FR.03). `graceMs` 0 is the spec's strict mode.
+ *     (A01.FR.03), a factory password as much as any other. `graceMs` 0 is the spec's strict mode.
  */
 export function settleRotation(record: ChargerRecord, matched: PasswordMatch, now: number, graceMs: number): RotationSettlement {
   if (matched === 'pending') return { admit: true, action: 'commit' };
   const pending = record.pending;
-  if (!pending || matched === 'factory') return { admit: true, action: 'none' };
+  if (!pending) return { admit: true, action: 'none' };
+  if (pending.acceptedAt === undefined && pending.rebootRequiredAt !== undefined) return { admit: true, action: 'none' };
   if (pending.acceptedAt === undefined) return { admit: true, action: 'drop_pending' };
   if (now - pending.acceptedAt <= graceMs) return { admit: true, action: 'none' };
   return { admit: false, reason: 'password_superseded' };

@@ -23,6 +23,7 @@ import { ProxyMetrics } from './metrics';
 import { instrumentStore } from './metrics-store';
 import { ProxyServer } from './server';
 import { openCredentials, type Credentials } from './store-setup';
+import { SECRET_ENV_VAR } from './store/secret';
 import { verifyWithCache } from './store/verified-cache';
 import type { ChargerRecord, FactoryDefault } from './store/types';
 import { resolveTls, type ResolvedTls } from './tls-setup';
@@ -66,6 +67,12 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   const credentials = await openCredentials(config);
   const store = instrumentStore(credentials.store, metrics);
   for (const w of credentials.secret.warnings) log.warn({ event: 'server_secret_warning', warning: w });
+  if (config.redis && !config.secretFile && !process.env[SECRET_ENV_VAR]) {
+    // Each replica would key password hashes with a secret of its own: a password rotated through
+    // one replica would be refused by the others.
+    log.warn({ event: 'server_secret_per_replica', file: credentials.secret.file },
+      'the credential store is shared (Redis) but the server secret is this replica\'s own (dataDir/server-secret): give every replica the same secretFile or OCPP_PROXY_SECRET');
+  }
   const guard = new BruteForceGuard(store, {
     identityThreshold: config.lockoutThreshold,
     addressThreshold: config.addressLockoutThreshold,

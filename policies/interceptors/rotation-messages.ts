@@ -23,11 +23,11 @@ export function setPasswordCall(subprotocol: string, password: Buffer): OcppCall
 }
 
 /**
- * The charger's verdict on a configuration change: `accepted` (Accepted, or RebootRequired — it will
- * use the new value after a reboot, so the new value must work from now on), or `refused` with the
- * status or error code it gave.
+ * The charger's verdict on a configuration change: `accepted` (Accepted, or RebootRequired: it will
+ * use the new value after a reboot, so the new value must work from now on, and the old one until
+ * then), or `refused` with the status or error code it gave.
  */
-export function readConfigurationAnswer(subprotocol: string, outcome: CallOutcome): { accepted: true } | { accepted: false; status: string } {
+export function readConfigurationAnswer(subprotocol: string, outcome: CallOutcome): { accepted: true; rebootRequired: boolean } | { accepted: false; status: string } {
   if (outcome.kind === 'error') return { accepted: false, status: `callerror_${outcome.code}` };
   let status: unknown;
   if (subprotocol === 'ocpp1.6') status = outcome.payload.status;
@@ -35,6 +35,6 @@ export function readConfigurationAnswer(subprotocol: string, outcome: CallOutcom
     const results = outcome.payload.setVariableResult;
     status = Array.isArray(results) && results.length > 0 ? (results[0] as Record<string, unknown>).attributeStatus : undefined;
   }
-  if (status === 'Accepted' || status === 'RebootRequired') return { accepted: true };
+  if (status === 'Accepted' || status === 'RebootRequired') return { accepted: true, rebootRequired: status === 'RebootRequired' };
   return { accepted: false, status: typeof status === 'string' ? status : 'malformed_answer' };
 }

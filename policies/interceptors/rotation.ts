@@ -1,3 +1,4 @@
+import { isTakenUp } from '../../proxy/store/transitions';
 import type { ChargerRecord, CredentialStore, PasswordHash } from '../../proxy/store/types';
 import { admissionFacts } from '../gates/facts';
 import { generatePassword } from '../rotation-password';
@@ -31,9 +32,12 @@ const DAY = 24 * 3600 * 1000;
 /** Why a charger's password should be rotated now, or null. */
 export function rotationReason(r: ChargerRecord, maxAgeMs: number, now: number): string | null {
   if (!r.password) return null;
+  // The charger answered Accepted or RebootRequired: it holds the pending password, or will after a
+  // reboot. Nothing new until it has logged in with it, an operator's request included (it runs
+  // then): a new value now would replace one the charger uses.
+  if (isTakenUp(r.pending)) return null;
   if (r.rotation?.requestedAt && r.rotation.requestedAt > (r.rotation.lastAttemptAt ?? 0)) return 'operator_request';
-  if (r.pending && r.pending.acceptedAt === undefined) return 'resend_pending';
-  if (r.pending) return null; // accepted, waiting for the charger to reconnect with it
+  if (r.pending) return 'resend_pending';
   if (r.passwordSource === 'factory') return 'factory_password';
   if (r.passwordSource === 'operator') return 'operator_password';
   if (maxAgeMs > 0 && r.passwordSetAt !== undefined && now - r.passwordSetAt > maxAgeMs) return 'password_age';
@@ -45,9 +49,10 @@ export function rotationReason(r: ChargerRecord, maxAgeMs: number, now: number):
  * Runs for Profile 1/2 chargers once the CSMS answered BootNotification Accepted or Pending (now or,
  * remembered in the store, on an earlier connection) and never after Rejected:
  * write-ahead the new password as pending (sealed, so a retry resends the same value) → send
- * ChangeConfiguration AuthorizationKey (1.6) / SetVariables BasicAuthPassword (2.x) → Accepted: mark
- * it accepted (the gate commits it when the charger logs in with it); refused: drop it and back off;
- * no answer: keep both, the next login settles it.
+ * ChangeConfiguration AuthorizationKey (1.6) / SetVariables BasicAuthPassword (2.x) → Accepted or
+ * RebootRequired: mark it so (the gate commits it when the charger logs in with it); refused: drop
+ * it and back off, unless an earlier send of the same value went unanswered (the charger may hold
+ * it: keep both, the next login settles it); no answer: keep both, the next login settles it.
  */
 export function passwordRotation(deps: RotationDeps): InterceptorFactory {
   const now = deps.now ?? Date.now;
@@ -143,8 +148,11 @@ class PasswordRotation implements Interceptor {
     let password: Buffer;
     let createdAt: number;
     let attempt: number;
-    if (record.pending && record.pending.acceptedAt === undefined) {
+    /** This value went out before and got no answer (a crash before the send stamps no sentAt). */
+    let sentBefore = false;
+    if (record.pending) { // not taken up (rotationReason): never replaced while the charger may hold it
       // Resend the value already written ahead: the charger may have applied it without answering.
+      sentBefore = record.pending.sentAt !== undefined;
       password = deps.open(record.pending.encrypted, s.identity);
       createdAt = record.pending.createdAt;
       attempt = record.pending.attempt + 1;
@@ -178,17 +186,33 @@ class PasswordRotation implements Interceptor {
       return;
     }
     if (verdict.accepted) {
-      await deps.store.updatePending(s.identity, createdAt, { acceptedAt: now() });
-      await deps.store.updateCharger(s.identity, { rotation: { ...record.rotation, requestedAt: undefined, lastAttemptAt: now(), failures: 0, nextAttemptAt: undefined, lastResult: 'accepted' } });
-      s.log.info({ event: 'rotation_accepted' });
-      await this.audit('rotation_accepted');
+      const answered = now();
+      const marked = await deps.store.updatePending(s.identity, createdAt, verdict.rebootRequired ? { rebootRequiredAt: answered } : { acceptedAt: answered });
+      if (!marked) {
+        // The pending value went meanwhile (the charger logged in elsewhere and settled it): nothing to mark.
+        s.log.info({ event: 'rotation_answer_stale', rebootRequired: verdict.rebootRequired });
+        return;
+      }
+      // A fresh read: an operator's request or switch-off made during the call is kept (and
+      // lastAttemptAt stays the send's, so such a request still counts as not served).
+      const fresh = (await deps.store.getCharger(s.identity)) ?? record;
+      await deps.store.updateCharger(s.identity, { rotation: { ...fresh.rotation, failures: 0, nextAttemptAt: undefined, lastResult: verdict.rebootRequired ? 'reboot_required' : 'accepted' } });
+      s.log.info({ event: 'rotation_accepted', rebootRequired: verdict.rebootRequired });
+      await this.audit('rotation_accepted', { rebootRequired: verdict.rebootRequired });
       deps.outcome?.('accepted');
       return;
     }
-    // Rejected, NotSupported, CALLERROR: the charger kept its old password; so do we.
-    await deps.store.dropPending(s.identity, createdAt);
-    s.log.info({ event: 'rotation_refused', status: verdict.status });
-    await this.audit('rotation_refused', { status: verdict.status });
+    if (sentBefore) {
+      // An earlier send of this value went unanswered: the charger may have applied it then, and a
+      // refusal of the same value now proves nothing. Keep both; the next login settles it.
+      s.log.info({ event: 'rotation_refused', status: verdict.status, pendingKept: true });
+      await this.audit('rotation_refused', { status: verdict.status, pendingKept: true });
+    } else {
+      // Rejected, NotSupported, CALLERROR to the first send: the charger kept its old password; so do we.
+      await deps.store.dropPending(s.identity, createdAt);
+      s.log.info({ event: 'rotation_refused', status: verdict.status });
+      await this.audit('rotation_refused', { status: verdict.status });
+    }
     await this.backOff(record, 'rejected');
     deps.outcome?.('rejected');
   }

@@ -51,11 +51,16 @@ export function applyPatch(rec: ChargerRecord, patch: ChargerPatch, now: number)
   return out;
 }
 
-/** Rotation write-ahead: replace any pending entry. */
-export function applySetPending(rec: ChargerRecord, pending: PendingPassword, now: number): ChargerRecord {
+/**
+ * Rotation write-ahead: replace a pending entry the charger has not taken up; null (nothing written)
+ * when it answered Accepted or RebootRequired to the one there, which it holds or will hold: a new
+ * value would leave it with a password the store no longer knows.
+ */
+export function applySetPending(rec: ChargerRecord, pending: PendingPassword, now: number): ChargerRecord | null {
   if (!pending || typeof pending.encrypted !== 'string' || !Number.isFinite(pending.createdAt)) {
     throw new StoreError('store_invalid_input', 'pending password needs `encrypted` and a numeric `createdAt`');
   }
+  if (isTakenUp(rec.pending)) return null;
   return { ...rec, pending: clean({ ...pending }) as PendingPassword, updatedAt: now };
 }
 
@@ -70,6 +75,7 @@ export function applyUpdatePending(
   const pending: PendingPassword = { ...rec.pending };
   if (patch.sentAt !== undefined) pending.sentAt = patch.sentAt;
   if (patch.acceptedAt !== undefined) pending.acceptedAt = patch.acceptedAt;
+  if (patch.rebootRequiredAt !== undefined) pending.rebootRequiredAt = patch.rebootRequiredAt;
   if (patch.attempt !== undefined) pending.attempt = patch.attempt;
   return { ...rec, pending, updatedAt: now };
 }
@@ -98,6 +104,11 @@ export function applyCommitPending(
   const next: ChargerRecord = { ...rec, password: newHash, passwordSource: 'generated', passwordSetAt: at, updatedAt: now };
   delete next.pending;
   return next;
+}
+
+/** The charger answered Accepted or RebootRequired to this pending password: it holds it, or will after a reboot. */
+export function isTakenUp(pending: PendingPassword | undefined): boolean {
+  return pending !== undefined && (pending.acceptedAt !== undefined || pending.rebootRequiredAt !== undefined);
 }
 
 /** Drop undefined-valued keys so records round-trip through JSON unchanged. */

@@ -58,6 +58,12 @@ export interface PendingPassword {
   sentAt?: number;
   /** ms epoch when the charger answered Accepted. */
   acceptedAt?: number;
+  /**
+   * ms epoch when the charger answered RebootRequired: it keeps the old password until it reboots,
+   * then uses this one, so both stay valid until it logs in with this one (A01.FR.04: only Accepted
+   * retires the old password), and this value is never replaced meanwhile.
+   */
+  rebootRequiredAt?: number;
   /** 1 for the first send of this value, incremented on each resend. */
   attempt: number;
 }

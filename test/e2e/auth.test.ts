@@ -52,6 +52,8 @@ for (const kind of stores) {
     const ca = proxy.caPem;
     const tag = kind === 'redis' ? 'R' : 'E';
     const id = (s: string) => `${tag}-${s}`;
+    // A shared store with a secret of this replica's own (no secretFile here) is warned about.
+    t.equal(proxy.logs.some((l) => l.event === 'server_secret_per_replica'), kind === 'redis', `${kind}: per-replica secret warning ${kind === 'redis' ? 'given' : 'not given'}`);
 
     await seedCharger(proxy, { identity: id('P2'), password: 'correct-horse-battery', minProfile: 2 });
     await seedCharger(proxy, { identity: id('P1'), password: 'plain-port-password1', minProfile: 1 });

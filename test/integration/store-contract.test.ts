@@ -124,6 +124,17 @@ function contract(t: Test, open: Factory): void {
     t.equal(await store.dropPending('CP1', 200), false, 'replaced pending cannot be dropped by its old token');
     t.equal(await store.dropPending('CP1'), true, 'unguarded drop');
     t.equal((await store.getCharger('CP1'))?.pending, undefined);
+    // A pending password the charger took up (Accepted, or RebootRequired) is never replaced.
+    await store.setPending('CP1', pending(400));
+    t.equal(await store.updatePending('CP1', 400, { acceptedAt: 401 }), true);
+    t.equal(await store.setPending('CP1', pending(500)), false, 'an accepted pending is not replaced');
+    t.equal((await store.getCharger('CP1'))?.pending?.createdAt, 400, 'the accepted one stays');
+    t.equal(await store.dropPending('CP1', 400), true);
+    await store.setPending('CP1', pending(600));
+    t.equal(await store.updatePending('CP1', 600, { rebootRequiredAt: 601 }), true);
+    t.same((await store.getCharger('CP1'))?.pending, { ...pending(600), rebootRequiredAt: 601 }, 'RebootRequired kept with its time');
+    t.equal(await store.setPending('CP1', pending(700)), false, 'one awaiting a reboot is not replaced either');
+    t.equal(await store.commitPending('CP1', hash('new-600'), 600), true, 'and it still commits');
   });
 
   t.test('concurrent commits: exactly one wins; no lost updates', async (t) => {

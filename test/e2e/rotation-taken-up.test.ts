@@ -1,0 +1,103 @@
+/**
+ * A pending password the charger took up (answered Accepted, or RebootRequired) is one it holds or
+ * will hold: nothing may replace it, and RebootRequired keeps the old password valid until the
+ * charger logs in with the new one. And a refusal of a value sent before without an answer proves
+ * nothing: that pending password stays. Each case below locked a charger out before.
+ */
+import t, { type Test } from 'tap';
+import { startLegacyCsms } from '../helpers/csms';
+import { tryBasicLogin } from '../helpers/login';
+import { sleep, waitFor } from '../helpers/net';
+import { seedCharger, startTestProxy, type TestProxy } from '../helpers/proxy';
+import { SimStation, type PasswordBehaviour } from '../helpers/station';
+
+const OLD = 'operator-set-password-1';
+const NEW = 'Gen3ratedPassw0rdXYZ0Gen3ratedPassw0rdXY'; // 40 characters, as the proxy generates for 2.x
+
+async function setUp(t: Test, flags: Record<string, string>): Promise<TestProxy> {
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, ...flags });
+  t.teardown(() => proxy.stop());
+  return proxy;
+}
+
+function station(t: Test, proxy: TestProxy, identity: string, behaviour: PasswordBehaviour, password = OLD): SimStation {
+  const s = new SimStation({ identity, endpoint: proxy.tlsUrl, protocol: 'ocpp2.0.1', password, ca: proxy.caPem, behaviour });
+  t.teardown(() => s.stop());
+  return s;
+}
+
+t.test('an operator request while the charger holds an accepted password waits for it, and runs after', async (t) => {
+  const proxy = await setUp(t, { callTimeoutMs: '1500' });
+  const { store, hasher, sealer } = proxy.credentials;
+  const identity = 'TAKEN-ACCEPTED';
+  await seedCharger(proxy, { identity, password: OLD });
+  // It answered Accepted to NEW, then its link dropped before it came back with NEW.
+  const createdAt = Date.now();
+  t.ok(await store.setPending(identity, { encrypted: sealer.seal(Buffer.from(NEW), identity), hash: hasher.hashGenerated(Buffer.from(NEW)), createdAt, attempt: 1, sentAt: createdAt }));
+  t.ok(await store.updatePending(identity, createdAt, { acceptedAt: Date.now() }));
+  const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}/rotate`, { method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}` } });
+  t.ok(res.status === 200 || res.status === 202, 'the operator asks for a rotation');
+
+  // Back with OLD within the grace period (a charger that accepted and reconnects with the old key).
+  const s = station(t, proxy, identity, 'apply');
+  await s.connect(); // BootNotification answered Accepted: the rotation would run right after it
+  await sleep(1000);
+  t.equal(s.keyChanges.length, 0, 'no new password sent over the one it holds');
+  t.equal((await store.getCharger(identity))?.pending?.createdAt, createdAt, 'the accepted pending password is still there');
+  t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, NEW, 'ocpp2.0.1'), 101, 'so the password it holds gets in');
+  await s.stop();
+
+  // Once it has logged in with NEW (committed), the operator's request runs.
+  await waitFor(async () => (await store.getCharger(identity))?.passwordSource === 'generated', 'NEW committed');
+  const again = station(t, proxy, identity, 'apply', NEW);
+  await again.connect();
+  await waitFor(() => again.keyChanges.length === 1, 'the requested rotation runs now', 8000);
+  await waitFor(() => again.connections === 2, 'back with the rotated password');
+  t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, again.keyChanges[0]!.password, 'ocpp2.0.1'), 101);
+});
+
+t.test('RebootRequired: the old password keeps working (strict mode too) until the charger logs in with the new one', async (t) => {
+  const proxy = await setUp(t, { callTimeoutMs: '1500', rotationGraceMs: '0' });
+  const { store } = proxy.credentials;
+  const identity = 'TAKEN-REBOOT';
+  await seedCharger(proxy, { identity, password: OLD });
+  const s = station(t, proxy, identity, 'manual');
+  await s.connect();
+  await waitFor(() => s.keyChanges.length === 1, 'password change received');
+  const change = s.keyChanges[0]!;
+  change.answer('RebootRequired');
+  (s as any).password = OLD; // not rebooted yet: it still uses the old password
+  await waitFor(async () => (await store.getCharger(identity))?.pending?.rebootRequiredAt !== undefined, 'RebootRequired recorded');
+  t.equal((await store.getCharger(identity))?.rotation?.lastResult, 'reboot_required');
+  await waitFor(() => s.connections === 2, 'back (before its reboot) with the old password');
+  await sleep(500);
+  t.equal(s.keyChanges.length, 1, 'nothing new sent while it waits for its reboot');
+  t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, OLD, 'ocpp2.0.1'), 101, 'the old password is still admitted, grace 0 or not');
+  t.ok((await store.getCharger(identity))?.pending, 'and the pending one is kept');
+  await s.stop();
+  t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, change.password, 'ocpp2.0.1'), 101, 'after its reboot: the new password');
+  await waitFor(async () => (await store.getCharger(identity))?.passwordSource === 'generated', 'committed');
+  t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, OLD, 'ocpp2.0.1'), 401, 'the old one is gone from then on');
+});
+
+t.test('a refusal of a value sent before without an answer keeps it: the charger may hold it', async (t) => {
+  const proxy = await setUp(t, { callTimeoutMs: '600', rotationRetryMs: '1000' });
+  const { store } = proxy.credentials;
+  const identity = 'TAKEN-RESENT';
+  await seedCharger(proxy, { identity, password: OLD });
+  const s = station(t, proxy, identity, 'manual');
+  await s.connect();
+  await waitFor(() => s.keyChanges.length === 1, 'first send');
+  // No answer (the charger applied it, its Accepted was lost): the proxy times out and retries.
+  await waitFor(() => s.keyChanges.length === 2, 'the same value sent again', 8000);
+  t.equal(s.keyChanges[1]!.password, s.keyChanges[0]!.password, 'a retry resends the same value');
+  s.keyChanges[1]!.answer('Rejected');
+  await waitFor(async () => (await store.getCharger(identity))?.rotation?.lastResult === 'rejected', 'refusal recorded');
+  const rec = (await store.getCharger(identity))!;
+  t.ok(rec.pending, 'the pending password is kept');
+  t.ok(proxy.logs.some((l) => l.event === 'rotation_refused' && l.pendingKept === true), 'the log says it was kept');
+  await s.stop();
+  t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, s.keyChanges[0]!.password, 'ocpp2.0.1'), 101, 'the charger that applied it gets in with it');
+});
