@@ -1,4 +1,4 @@
-import { hasEscape, skipJsonValue, skipWhitespace } from './json-bytes';
+import { CLOSE_ARRAY, COMMA, hasEscape, LETTER_N, MINUS, OPEN_ARRAY, OPEN_OBJECT, QUOTE, skipJsonValue, skipWhitespace } from './json-bytes';
 
 /**
  * OCPP-J frame header reading. The relay forwards the original text; this module only tells what
@@ -144,12 +144,6 @@ class ReadFrame implements Frame {
   }
 }
 
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
-const COMMA = 0x2c;
-const QUOTE = 0x22;
-const LETTER_N = 0x6e;
-
 /** Where the first elements of the frame last read start and end (OCPP-J reads five at most). */
 const ELEMENTS_READ = 5;
 const bounds = new Float64Array(ELEMENTS_READ * 2); // not Int32: maxFrameBytes has no upper bound
@@ -193,7 +187,7 @@ function numberAt(b: Buffer, k: number): number | undefined {
   const end = bounds[k * 2 + 1]!;
   const c = b[start]!;
   if (end - start === 1 && c >= 0x30 && c <= 0x39) return c - 0x30; // the usual one-digit type
-  return c === 0x2d || (c >= 0x30 && c <= 0x39) ? Number(b.toString('latin1', start, end)) : undefined;
+  return c === MINUS || (c >= 0x30 && c <= 0x39) ? Number(b.toString('latin1', start, end)) : undefined;
 }
 
 /** Element `k`, a JSON string token, decoded. */
@@ -222,7 +216,7 @@ function idAt(b: Buffer, csmsIdRule: boolean): string | number | undefined {
 /** Element `k` is a payload: a JSON object, or (the CSMS's rule) an empty array. */
 function isPayloadAt(b: Buffer, k: number, rule: PayloadRule): boolean {
   const start = bounds[k * 2]!;
-  if (b[start] === 0x7b) return true;
+  if (b[start] === OPEN_OBJECT) return true;
   return rule === 'lenient' && b[start] === OPEN_ARRAY && skipWhitespace(b, start + 1) === bounds[k * 2 + 1]! - 1;
 }
 

@@ -7,15 +7,18 @@
  * only ASCII matters here.
  */
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
-const MINUS = 0x2d;
+/** JSON's structural bytes (also read by the frame header reader). */
+export const QUOTE = 0x22;
+export const BACKSLASH = 0x5c;
+export const COMMA = 0x2c;
+export const COLON = 0x3a;
+export const OPEN_ARRAY = 0x5b;
+export const CLOSE_ARRAY = 0x5d;
+export const OPEN_OBJECT = 0x7b;
+export const CLOSE_OBJECT = 0x7d;
+export const MINUS = 0x2d;
+/** The first byte of `null`. */
+export const LETTER_N = 0x6e;
 
 /** The open containers while a value is checked: 1 for an object, 0 for an array. Grown on demand. */
 const USUAL_DEPTH = 64;
@@ -65,7 +68,7 @@ function skipNested(b: Uint8Array, i: number): number {
     } else if (c === QUOTE) i = skipString(b, i);
     else if (c === 0x74) i = skipLiteral(b, i, 'true');
     else if (c === 0x66) i = skipLiteral(b, i, 'false');
-    else if (c === 0x6e) i = skipLiteral(b, i, 'null');
+    else if (c === LETTER_N) i = skipLiteral(b, i, 'null');
     else i = skipNumber(b, i);
     if (i < 0) return -1;
     // A value ended at i: close what it ends, then find where the next one starts.

@@ -28,6 +28,16 @@ function station(t: Test, proxy: TestProxy, identity: string, behaviour: Passwor
   return s;
 }
 
+/** A charger on OLD that answers password changes only when the test says, once the first change has arrived. */
+async function firstChangeArrived(t: Test, identity: string, flags: Record<string, string>) {
+  const proxy = await setUp(t, flags);
+  await seedCharger(proxy, { identity, password: OLD });
+  const s = station(t, proxy, identity, 'manual');
+  await s.connect();
+  await waitFor(() => s.keyChanges.length === 1, 'password change received');
+  return { proxy, store: proxy.credentials.store, s };
+}
+
 t.test('an operator request while the charger holds an accepted password waits for it, and runs after', async (t) => {
   const proxy = await setUp(t, { callTimeoutMs: '1500' });
   const { store, hasher, sealer } = proxy.credentials;
@@ -59,13 +69,8 @@ t.test('an operator request while the charger holds an accepted password waits f
 });
 
 t.test('RebootRequired: the old password keeps working (strict mode too) until the charger logs in with the new one', async (t) => {
-  const proxy = await setUp(t, { callTimeoutMs: '1500', rotationGraceMs: '0' });
-  const { store } = proxy.credentials;
   const identity = 'TAKEN-REBOOT';
-  await seedCharger(proxy, { identity, password: OLD });
-  const s = station(t, proxy, identity, 'manual');
-  await s.connect();
-  await waitFor(() => s.keyChanges.length === 1, 'password change received');
+  const { proxy, store, s } = await firstChangeArrived(t, identity, { callTimeoutMs: '1500', rotationGraceMs: '0' });
   const change = s.keyChanges[0]!;
   change.answer('RebootRequired');
   (s as any).password = OLD; // not rebooted yet: it still uses the old password
@@ -83,13 +88,8 @@ t.test('RebootRequired: the old password keeps working (strict mode too) until t
 });
 
 t.test('a refusal of a value sent before without an answer keeps it: the charger may hold it', async (t) => {
-  const proxy = await setUp(t, { callTimeoutMs: '600', rotationRetryMs: '1000' });
-  const { store } = proxy.credentials;
   const identity = 'TAKEN-RESENT';
-  await seedCharger(proxy, { identity, password: OLD });
-  const s = station(t, proxy, identity, 'manual');
-  await s.connect();
-  await waitFor(() => s.keyChanges.length === 1, 'first send');
+  const { proxy, store, s } = await firstChangeArrived(t, identity, { callTimeoutMs: '600', rotationRetryMs: '1000' });
   // No answer (the charger applied it, its Accepted was lost): the proxy times out and retries.
   await waitFor(() => s.keyChanges.length === 2, 'the same value sent again', 8000);
   t.equal(s.keyChanges[1]!.password, s.keyChanges[0]!.password, 'a retry resends the same value');
