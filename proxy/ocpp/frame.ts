@@ -123,7 +123,6 @@ export function readFrame(data: Buffer | string, knownTypes: ReadonlySet<number>
   }
 }
 
-
 const notJson = (): FrameProblem => ({ problem: 'not_json', detail: 'frame is not valid JSON' });
 const notArray = (): FrameProblem => ({ problem: 'not_array', detail: 'frame is not a JSON array' });
 
