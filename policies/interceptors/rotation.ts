@@ -59,7 +59,9 @@ export function passwordRotation(deps: RotationDeps): InterceptorFactory {
   return (session) => {
     const facts = admissionFacts(session.facts);
     if (!facts || facts.profile === 3 || !deps.enabled) return undefined;
-    return new PasswordRotation(deps, now, session, facts.passwordMatched === 'pending', mayInject(facts.charger.bootState));
+    // Logged in with its old password although it had answered Accepted to the pending one.
+    const acceptedPending = facts.charger.pending?.acceptedAt !== undefined && facts.passwordMatched !== 'pending' ? facts.charger.pending.createdAt : null;
+    return new PasswordRotation(deps, now, session, facts.passwordMatched === 'pending', mayInject(facts.charger.bootState), acceptedPending);
   };
 }
 
@@ -79,6 +81,12 @@ class PasswordRotation implements Interceptor {
     /** The charger logged in with the pending password: the rotation committed at admission. */
     private readonly loggedInWithPending: boolean,
     private booted: boolean,
+    /**
+     * The pending password (its createdAt) the charger had answered Accepted to when it logged in
+     * with its old one instead: it is sent the same value once more in this session, so a charger
+     * that lost it gets it again before the grace period ends (null: nothing to resend).
+     */
+    private acceptedPending: number | null,
   ) {}
 
   get name(): string {
@@ -131,7 +139,7 @@ class PasswordRotation implements Interceptor {
     try {
       const record = await deps.store.getCharger(session.identity);
       if (!record || record.rotation?.disabled || record.status !== 'active') return;
-      const reason = rotationReason(record, deps.maxAgeMs, this.now());
+      const reason = rotationReason(record, deps.maxAgeMs, this.now()) ?? this.resendAccepted(record);
       if (!reason) return;
       const operator = reason === 'operator_request';
       if (!operator && record.rotation?.nextAttemptAt && record.rotation.nextAttemptAt > this.now()) return;
@@ -143,14 +151,21 @@ class PasswordRotation implements Interceptor {
     }
   }
 
+  /** 'resend_accepted' once a session, for the pending password the charger accepted but did not log in with. */
+  private resendAccepted(r: ChargerRecord): string | null {
+    if (this.acceptedPending === null || r.pending?.createdAt !== this.acceptedPending || r.pending.acceptedAt === undefined) return null;
+    this.acceptedPending = null;
+    return 'resend_accepted';
+  }
+
   private async rotate(s: SessionApi, record: ChargerRecord, reason: string): Promise<void> {
     const { deps, now } = this;
     let password: Buffer;
     let createdAt: number;
     let attempt: number;
-    /** This value went out before and got no answer (a crash before the send stamps no sentAt). */
+    /** This value went out before (a crash before the send stamps no sentAt): the charger may hold it. */
     let sentBefore = false;
-    if (record.pending) { // not taken up (rotationReason): never replaced while the charger may hold it
+    if (record.pending) { // never replaced while the charger may hold it: resent (not taken up, or resend_accepted)
       // Resend the value already written ahead: the charger may have applied it without answering.
       sentBefore = record.pending.sentAt !== undefined;
       password = deps.open(record.pending.encrypted, s.identity);
@@ -166,7 +181,10 @@ class PasswordRotation implements Interceptor {
       });
       if (!written) return;
     }
-    await deps.store.updateCharger(s.identity, { rotation: { ...record.rotation, requestedAt: undefined, lastAttemptAt: now() } });
+    // A resend of an accepted value is no attempt of its own: an operator's request waiting for the
+    // charger to log in with it stays unserved.
+    const resend = reason === 'resend_accepted';
+    if (!resend) await deps.store.updateCharger(s.identity, { rotation: { ...record.rotation, requestedAt: undefined, lastAttemptAt: now() } });
     s.log.info({ event: 'rotation_started', reason, attempt });
     await this.audit('rotation_started', { reason, attempt });
     deps.outcome?.('started');
@@ -187,7 +205,8 @@ class PasswordRotation implements Interceptor {
     }
     if (verdict.accepted) {
       const answered = now();
-      const marked = await deps.store.updatePending(s.identity, createdAt, verdict.rebootRequired ? { rebootRequiredAt: answered } : { acceptedAt: answered });
+      // A resend of an accepted value keeps the first Accepted's time: the grace period (A01.FR.03) is not renewed.
+      const marked = resend || await deps.store.updatePending(s.identity, createdAt, verdict.rebootRequired ? { rebootRequiredAt: answered } : { acceptedAt: answered });
       if (!marked) {
         // The pending value went meanwhile (the charger logged in elsewhere and settled it): nothing to mark.
         s.log.info({ event: 'rotation_answer_stale', rebootRequired: verdict.rebootRequired });

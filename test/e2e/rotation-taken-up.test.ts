@@ -38,34 +38,58 @@ async function firstChangeArrived(t: Test, identity: string, flags: Record<strin
   return { proxy, store: proxy.credentials.store, s };
 }
 
+/** The charger on OLD with NEW pending, answered Accepted a minute ago (its link dropped before it came back with NEW). */
+async function acceptedPending(proxy: TestProxy, identity: string): Promise<number> {
+  const { store, hasher, sealer } = proxy.credentials;
+  await seedCharger(proxy, { identity, password: OLD });
+  const createdAt = Date.now() - 120_000;
+  if (!(await store.setPending(identity, { encrypted: sealer.seal(Buffer.from(NEW), identity), hash: hasher.hashGenerated(Buffer.from(NEW)), createdAt, attempt: 1, sentAt: createdAt }))) throw new Error('pending not written');
+  await store.updatePending(identity, createdAt, { acceptedAt: createdAt + 1000 });
+  return createdAt + 1000;
+}
+
 t.test('an operator request while the charger holds an accepted password waits for it, and runs after', async (t) => {
   const proxy = await setUp(t, { callTimeoutMs: '1500' });
-  const { store, hasher, sealer } = proxy.credentials;
   const identity = 'TAKEN-ACCEPTED';
-  await seedCharger(proxy, { identity, password: OLD });
-  // It answered Accepted to NEW, then its link dropped before it came back with NEW.
-  const createdAt = Date.now();
-  t.ok(await store.setPending(identity, { encrypted: sealer.seal(Buffer.from(NEW), identity), hash: hasher.hashGenerated(Buffer.from(NEW)), createdAt, attempt: 1, sentAt: createdAt }));
-  t.ok(await store.updatePending(identity, createdAt, { acceptedAt: Date.now() }));
+  await acceptedPending(proxy, identity);
   const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}/rotate`, { method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}` } });
   t.ok(res.status === 200 || res.status === 202, 'the operator asks for a rotation');
 
-  // Back with OLD within the grace period (a charger that accepted and reconnects with the old key).
+  // Back with OLD within the grace period: it is sent the value it accepted once more, not a new one.
   const s = station(t, proxy, identity, 'apply');
-  await s.connect(); // BootNotification answered Accepted: the rotation would run right after it
-  await sleep(1000);
-  t.equal(s.keyChanges.length, 0, 'no new password sent over the one it holds');
-  t.equal((await store.getCharger(identity))?.pending?.createdAt, createdAt, 'the accepted pending password is still there');
-  t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, NEW, 'ocpp2.0.1'), 101, 'so the password it holds gets in');
-  await s.stop();
+  await s.connect();
+  await waitFor(() => s.keyChanges.length === 1, 'the accepted value sent again');
+  t.equal(s.keyChanges[0]!.password, NEW, 'the same value it accepted, not a new one');
+  // It applies it and comes back with NEW (committed); only then does the operator's request run.
+  await waitFor(() => s.keyChanges.length === 2, 'the requested rotation runs once NEW is committed', 8000);
+  t.not(s.keyChanges[1]!.password, NEW, 'a new value this time');
+  await waitFor(() => s.connections === 3, 'back with the rotated password');
+  t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, s.keyChanges[1]!.password, 'ocpp2.0.1'), 101);
+  t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, NEW, 'ocpp2.0.1'), 401, 'NEW is gone once the next one is committed (grace 24 h applies to the accepted one only)');
+});
 
-  // Once it has logged in with NEW (committed), the operator's request runs.
-  await waitFor(async () => (await store.getCharger(identity))?.passwordSource === 'generated', 'NEW committed');
-  const again = station(t, proxy, identity, 'apply', NEW);
-  await again.connect();
-  await waitFor(() => again.keyChanges.length === 1, 'the requested rotation runs now', 8000);
-  await waitFor(() => again.connections === 2, 'back with the rotated password');
-  t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, again.keyChanges[0]!.password, 'ocpp2.0.1'), 101);
+t.test('a charger that accepted but keeps its old password gets the value once a session, and no longer grace', async (t) => {
+  const proxy = await setUp(t, { callTimeoutMs: '1500' });
+  const { store } = proxy.credentials;
+  const identity = 'TAKEN-STUBBORN';
+  const acceptedAt = await acceptedPending(proxy, identity);
+  const s = station(t, proxy, identity, 'manual');
+  await s.connect();
+  await waitFor(() => s.keyChanges.length === 1, 'the accepted value sent again');
+  s.keyChanges[0]!.answer('Accepted');
+  (s as any).password = OLD; // says Accepted again, and still comes back with OLD
+  await waitFor(() => s.connections === 2, 'back with OLD');
+  await waitFor(() => s.keyChanges.length === 2, 'sent once in that session too');
+  s.keyChanges[1]!.answer('Rejected');
+  await waitFor(async () => (await store.getCharger(identity))?.rotation?.lastResult === 'rejected', 'the refusal recorded');
+  // Anything that makes the session look again (here an operator's request) sends nothing more.
+  const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}/rotate`, { method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}` } });
+  t.ok(res.status === 200 || res.status === 202, 'an operator request arrives');
+  await sleep(500);
+  t.equal(s.keyChanges.length, 2, 'once a session, not in a loop');
+  const rec = (await store.getCharger(identity))!;
+  t.equal(rec.pending?.acceptedAt, acceptedAt, 'the grace still runs from the first Accepted');
+  t.ok(rec.pending, 'a refusal of a value it once accepted keeps it');
 });
 
 t.test('RebootRequired: the old password keeps working (strict mode too) until the charger logs in with the new one', async (t) => {
