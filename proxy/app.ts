@@ -67,7 +67,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   const credentials = await openCredentials(config);
   const store = instrumentStore(credentials.store, metrics);
   for (const w of credentials.secret.warnings) log.warn({ event: 'server_secret_warning', warning: w });
-  if (config.redis && !config.secretFile && !process.env[SECRET_ENV_VAR]) {
+  if (config.redis && !config.secretFile && !process.env[SECRET_ENV_VAR]?.trim()) {
     // Each replica would key password hashes with a secret of its own: a password rotated through
     // one replica would be refused by the others.
     log.warn({ event: 'server_secret_per_replica', file: credentials.secret.file },

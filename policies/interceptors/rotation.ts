@@ -59,8 +59,8 @@ export function passwordRotation(deps: RotationDeps): InterceptorFactory {
   return (session) => {
     const facts = admissionFacts(session.facts);
     if (!facts || facts.profile === 3 || !deps.enabled) return undefined;
-    // Logged in with its old password although it had answered Accepted to the pending one.
-    const acceptedPending = facts.charger.pending?.acceptedAt !== undefined && facts.passwordMatched !== 'pending' ? facts.charger.pending.createdAt : null;
+    // Logged in with its old password although it had answered Accepted or RebootRequired to the pending one.
+    const acceptedPending = isTakenUp(facts.charger.pending) && facts.passwordMatched !== 'pending' ? facts.charger.pending!.createdAt : null;
     return new PasswordRotation(deps, now, session, facts.passwordMatched === 'pending', mayInject(facts.charger.bootState), acceptedPending);
   };
 }
@@ -82,9 +82,9 @@ class PasswordRotation implements Interceptor {
     private readonly loggedInWithPending: boolean,
     private booted: boolean,
     /**
-     * The pending password (its createdAt) the charger had answered Accepted to when it logged in
-     * with its old one instead: it is sent the same value once more in this session, so a charger
-     * that lost it gets it again before the grace period ends (null: nothing to resend).
+     * The pending password (its createdAt) the charger had answered Accepted or RebootRequired to
+     * when it logged in with its old one instead: it is sent the same value once more in this
+     * session, so a charger that lost it gets it again (null: nothing to resend).
      */
     private acceptedPending: number | null,
   ) {}
@@ -115,7 +115,7 @@ class PasswordRotation implements Interceptor {
   }
 
   onRecordChanged(_s: SessionApi, record: ChargerRecord): void {
-    if (record.rotation?.requestedAt && record.rotation.requestedAt > (record.rotation.lastAttemptAt ?? 0)) void this.consider('operator_request');
+    if (record.rotation?.requestedAt && record.rotation.requestedAt > (record.rotation.lastAttemptAt ?? 0)) void this.consider();
   }
 
   onClose(): void {
@@ -132,7 +132,7 @@ class PasswordRotation implements Interceptor {
     return this.deps.store.appendAudit({ type, identity: this.session.identity, detail }).catch(() => undefined);
   }
 
-  private async consider(reasonHint?: string): Promise<void> {
+  private async consider(): Promise<void> {
     const { deps, session } = this;
     if (this.running || session.closed || !this.booted) return;
     this.running = true;
@@ -142,8 +142,12 @@ class PasswordRotation implements Interceptor {
       const reason = rotationReason(record, deps.maxAgeMs, this.now()) ?? this.resendAccepted(record);
       if (!reason) return;
       const operator = reason === 'operator_request';
-      if (!operator && record.rotation?.nextAttemptAt && record.rotation.nextAttemptAt > this.now()) return;
-      await this.rotate(session, record, reason ?? reasonHint);
+      if (!operator && record.rotation?.nextAttemptAt && record.rotation.nextAttemptAt > this.now()) {
+        this.scheduleRetry(record.rotation.nextAttemptAt); // backing off (maybe from another session): try again then
+        return;
+      }
+      if (reason === 'resend_accepted') this.acceptedPending = null; // once a session, when it is actually sent
+      await this.rotate(session, record, reason);
     } catch (err) {
       session.log.warn({ event: 'rotation_error', err: String(err) });
     } finally {
@@ -151,10 +155,9 @@ class PasswordRotation implements Interceptor {
     }
   }
 
-  /** 'resend_accepted' once a session, for the pending password the charger accepted but did not log in with. */
+  /** 'resend_accepted' (once a session) for the pending password the charger took up but did not log in with. */
   private resendAccepted(r: ChargerRecord): string | null {
-    if (this.acceptedPending === null || r.pending?.createdAt !== this.acceptedPending || r.pending.acceptedAt === undefined) return null;
-    this.acceptedPending = null;
+    if (this.acceptedPending === null || r.pending?.createdAt !== this.acceptedPending || !isTakenUp(r.pending)) return null;
     return 'resend_accepted';
   }
 
@@ -205,8 +208,10 @@ class PasswordRotation implements Interceptor {
     }
     if (verdict.accepted) {
       const answered = now();
-      // A resend of an accepted value keeps the first Accepted's time: the grace period (A01.FR.03) is not renewed.
-      const marked = resend || await deps.store.updatePending(s.identity, createdAt, verdict.rebootRequired ? { rebootRequiredAt: answered } : { acceptedAt: answered });
+      // A resend of an accepted value keeps the first Accepted's time: the grace period (A01.FR.03) is
+      // not renewed. A RebootRequired is recorded either way: it keeps the old password valid.
+      const marked = resend && !verdict.rebootRequired
+        || await deps.store.updatePending(s.identity, createdAt, verdict.rebootRequired ? { rebootRequiredAt: answered } : { acceptedAt: answered });
       if (!marked) {
         // The pending value went meanwhile (the charger logged in elsewhere and settled it): nothing to mark.
         s.log.info({ event: 'rotation_answer_stale', rebootRequired: verdict.rebootRequired });

@@ -250,8 +250,9 @@ export interface CredentialStore {
   listChargers(opts?: { cursor?: string; limit?: number }): Promise<ChargerPage>;
 
   /**
-   * Rotation step 3 (write-ahead): store `pending` for the charger, replacing any previous pending.
-   * Resolves false when the charger does not exist.
+   * Rotation step 3 (write-ahead): store `pending` for the charger, replacing a previous pending one
+   * the charger has not taken up. Resolves false when the charger does not exist, or when the one
+   * there was answered Accepted or RebootRequired (it is never replaced: see transitions.ts).
    */
   setPending(identity: string, pending: PendingPassword): Promise<boolean>;
   /**

@@ -178,7 +178,8 @@ t.test('two replicas sharing one Redis', async (t) => {
     await waitFor(async () => (await sessionsOn(b)).filter((id) => id.startsWith('REP-DRAIN')).length === 8, 'every charger reconnected to B', 20000, 200);
     t.pass('every charger reconnected to B');
     // The two interrupted rotations: A never got an answer, so the charger logging in on B with its
-    // old password drops the pending entry (it did not apply it); nothing is left in between.
+    // old password keeps the pending entry (it may hold it); B sends it again once the back-off is
+    // over, the charger applies it and comes back with it: nothing is left in between.
     await waitFor(async () => {
       for (const st of stations) if ((await creds.store.getCharger((st.s as any).o.identity))?.pending) return false;
       return stations.every((st) => st.s.client);

@@ -24,7 +24,8 @@ t.test('settleRotation: what a login with each password means', async (t) => {
   const settle = (r: ChargerRecord, matched: 'current' | 'pending' | 'factory', now = NOW) => settleRotation(r, matched, now, GRACE);
   t.strictSame(settle(record({ pending: {} }), 'pending'), { admit: true, action: 'commit' }, 'the new password commits');
   t.strictSame(settle(record(), 'current'), { admit: true, action: 'none' }, 'no rotation: nothing to settle');
-  t.strictSame(settle(record({ pending: { sentAt: NOW - HOUR } }), 'current'), { admit: true, action: 'drop_pending' }, 'never answered Accepted: the charger did not apply it');
+  t.strictSame(settle(record({ pending: {} }), 'current'), { admit: true, action: 'drop_pending' }, 'never sent (a crash before the send): the charger never saw it');
+  t.strictSame(settle(record({ pending: { sentAt: NOW - HOUR } }), 'current'), { admit: true, action: 'none' }, 'sent, never answered: kept, the charger may have staged it for its reboot');
   const accepted = record({ pending: { acceptedAt: NOW - HOUR } });
   t.strictSame(settle(accepted, 'current'), { admit: true, action: 'none' }, 'accepted, within the grace period');
   t.strictSame(settle(accepted, 'current', NOW + GRACE), { admit: false, reason: 'password_superseded' }, 'accepted, grace over: refused (A01.FR.03)');
@@ -32,7 +33,8 @@ t.test('settleRotation: what a login with each password means', async (t) => {
   const acceptedFactory = record({ source: 'factory', pending: { acceptedAt: NOW - HOUR } });
   t.strictSame(settle(acceptedFactory, 'factory'), { admit: true, action: 'none' }, 'factory password, accepted, within the grace period');
   t.strictSame(settle(acceptedFactory, 'factory', NOW + GRACE), { admit: false, reason: 'password_superseded' }, 'factory password, grace over: refused too');
-  t.strictSame(settle(record({ source: 'factory', pending: { sentAt: NOW } }), 'factory'), { admit: true, action: 'drop_pending' }, 'factory password, never accepted: dropped as any other');
+  t.strictSame(settle(record({ source: 'factory', pending: {} }), 'factory'), { admit: true, action: 'drop_pending' }, 'factory password, never sent: dropped as any other');
+  t.strictSame(settle(record({ pending: { acceptedAt: NOW - 2 * GRACE, rebootRequiredAt: NOW - HOUR } }), 'current'), { admit: true, action: 'none' }, 'accepted, then RebootRequired to a resend: the old password waits for the reboot');
   // RebootRequired: the charger keeps the old password until it reboots (A01.FR.04: only Accepted retires it).
   const reboot = record({ pending: { rebootRequiredAt: NOW - HOUR } });
   t.strictSame(settle(reboot, 'current'), { admit: true, action: 'none' }, 'awaiting its reboot: the old password, pending kept');
