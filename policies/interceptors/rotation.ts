@@ -52,7 +52,8 @@ export function rotationReason(r: ChargerRecord, maxAgeMs: number, now: number):
  * ChangeConfiguration AuthorizationKey (1.6) / SetVariables BasicAuthPassword (2.x) → Accepted or
  * RebootRequired: mark it so (the gate commits it when the charger logs in with it); refused: drop
  * it and back off, unless an earlier send of the same value went unanswered (the charger may hold
- * it: keep both, the next login settles it); no answer: keep both, the next login settles it.
+ * it: keep both); no answer: keep both. A kept value is resent (same value) after the back-off, and
+ * a login with it commits it.
  */
 export function passwordRotation(deps: RotationDeps): InterceptorFactory {
   const now = deps.now ?? Date.now;
@@ -198,7 +199,7 @@ class PasswordRotation implements Interceptor {
       await deps.store.updatePending(s.identity, createdAt, { sentAt: now() });
       verdict = readConfigurationAnswer(s.subprotocol, await s.injectCall(call.action, call.payload, { timeoutMs: deps.callTimeoutMs }));
     } catch (err) {
-      // No answer, or the link dropped: both passwords stay valid; the next login settles it.
+      // No answer, or the link dropped: both passwords stay valid; resent after the back-off.
       const why = err instanceof InjectionError ? err.reason : 'failed';
       s.log.info({ event: 'rotation_unanswered', reason: why });
       await this.audit('rotation_unanswered', { reason: why });
@@ -228,7 +229,7 @@ class PasswordRotation implements Interceptor {
     }
     if (sentBefore) {
       // An earlier send of this value went unanswered: the charger may have applied it then, and a
-      // refusal of the same value now proves nothing. Keep both; the next login settles it.
+      // refusal of the same value now proves nothing. Keep both; resent after the back-off.
       s.log.info({ event: 'rotation_refused', status: verdict.status, pendingKept: true });
       await this.audit('rotation_refused', { status: verdict.status, pendingKept: true });
     } else {
