@@ -21,7 +21,7 @@ import type { AuditEvent, ChargerPatch, ChargerRecord, NewChargerRecord, Securit
 import {
   ChargerAdminError, MAX_PASSWORD_BYTES, canonicalSerial, checkIdentity, checkPassword, checkText, notFound, parseProfile, viewCharger, viewLockout,
   type ImportLineError,
-  type ChargerChanges, type ChargerInput, type ChargerView, type FactoryDefaultView, type ImportResult, type Mutation, type RotationIntent,
+  type ChargerChanges, type ChargerInput, type ChargerView, type FactoryDefaultView, type ImportResult, type Mutation,
 } from './chargers-model';
 import { readImportRows } from './chargers-import';
 
@@ -79,7 +79,7 @@ export class ChargerAdmin {
       organization: changes.organization ?? undefined, backendPassword: changes.backendPassword ?? undefined, backendUsername: changes.backendUsername ?? undefined }, warnings, current);
     Object.assign(patch, fields);
     if (changes.profile !== undefined) patch.minProfile = parseProfile(changes.profile);
-    if (changes.rotationDisabled !== undefined) patch.rotation = { ...current.rotation, disabled: changes.rotationDisabled };
+    if (changes.rotationDisabled !== undefined) patch.rotation = { disabled: changes.rotationDisabled };
     const saved = await this.update(identity, patch);
     const changed = Object.keys(changes).filter((k) => k !== 'allowShortPassword' && (changes as Record<string, unknown>)[k] !== undefined);
     await this.audit_('charger_updated', identity, { fields: changed });
@@ -156,9 +156,8 @@ export class ChargerAdmin {
   async requestRotation(identity: string): Promise<ChargerView> {
     const current = await this.get(identity);
     if (current.rotation?.disabled) throw new ChargerAdminError('rotation_disabled', `rotation is disabled for charger ${identity}; enable it first`);
-    const rotation: RotationIntent = { ...current.rotation, requestedAt: Date.now() };
-    delete rotation.nextAttemptAt; // an operator request skips any back-off
-    const saved = await this.update(identity, { rotation });
+    // Field by field (see ChargerPatch); an operator request skips any back-off.
+    const saved = await this.update(identity, { rotation: { requestedAt: Date.now(), nextAttemptAt: null } });
     await this.audit_('rotation_requested', identity);
     return viewCharger(saved);
   }

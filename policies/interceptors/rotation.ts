@@ -188,7 +188,7 @@ class PasswordRotation implements Interceptor {
     // A resend of an accepted value is no attempt of its own: an operator's request waiting for the
     // charger to log in with it stays unserved.
     const resend = reason === 'resend_accepted';
-    if (!resend) await deps.store.updateCharger(s.identity, { rotation: { ...record.rotation, requestedAt: undefined, lastAttemptAt: now() } });
+    if (!resend) await deps.store.updateCharger(s.identity, { rotation: { requestedAt: null, lastAttemptAt: now() } });
     s.log.info({ event: 'rotation_started', reason, attempt });
     await this.audit('rotation_started', { reason, attempt });
     deps.outcome?.('started');
@@ -218,10 +218,9 @@ class PasswordRotation implements Interceptor {
         s.log.info({ event: 'rotation_answer_stale', rebootRequired: verdict.rebootRequired });
         return;
       }
-      // A fresh read: an operator's request or switch-off made during the call is kept (and
+      // Field by field: an operator's request or switch-off made during the call is kept (and
       // lastAttemptAt stays the send's, so such a request still counts as not served).
-      const fresh = (await deps.store.getCharger(s.identity)) ?? record;
-      await deps.store.updateCharger(s.identity, { rotation: { ...fresh.rotation, failures: 0, nextAttemptAt: undefined, lastResult: verdict.rebootRequired ? 'reboot_required' : 'accepted' } });
+      await deps.store.updateCharger(s.identity, { rotation: { failures: 0, nextAttemptAt: null, lastResult: verdict.rebootRequired ? 'reboot_required' : 'accepted' } });
       s.log.info({ event: 'rotation_accepted', rebootRequired: verdict.rebootRequired });
       await this.audit('rotation_accepted', { rebootRequired: verdict.rebootRequired });
       deps.outcome?.('accepted');
@@ -247,7 +246,7 @@ class PasswordRotation implements Interceptor {
     const fresh = (await deps.store.getCharger(session.identity)) ?? record;
     const failures = (fresh.rotation?.failures ?? 0) + 1;
     const nextAttemptAt = this.now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1));
-    await deps.store.updateCharger(session.identity, { rotation: { ...fresh.rotation, failures, nextAttemptAt, lastResult: result } });
+    await deps.store.updateCharger(session.identity, { rotation: { failures, nextAttemptAt, lastResult: result } });
     if (!session.closed) this.scheduleRetry(nextAttemptAt);
   }
 }

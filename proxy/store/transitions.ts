@@ -4,7 +4,7 @@
  * then changes nothing). Inputs are never mutated.
  */
 import { StoreError } from './errors';
-import type { ChargerPatch, ChargerRecord, NewChargerRecord, PasswordHash, PendingPassword } from './types';
+import type { ChargerPatch, ChargerRecord, NewChargerRecord, PasswordHash, PendingPassword, RotationPatch, RotationState } from './types';
 
 /** Longest identity accepted (OCPP 2.x: 48; leave headroom for 1.6 deployments). */
 export const MAX_IDENTITY_LENGTH = 255;
@@ -41,6 +41,7 @@ export function applyPatch(rec: ChargerRecord, patch: ChargerPatch, now: number)
   for (const [k, v] of Object.entries(patch)) {
     if (k === 'identity' || k === 'createdAt' || k === 'updatedAt' || v === undefined) continue;
     if (v === null) delete next[k];
+    else if (k === 'rotation') next[k] = mergeRotation(rec.rotation, v as RotationPatch);
     else next[k] = v;
   }
   const out = clean(next) as unknown as ChargerRecord;
@@ -49,6 +50,16 @@ export function applyPatch(rec: ChargerRecord, patch: ChargerPatch, now: number)
   }
   out.updatedAt = now;
   return out;
+}
+
+/** `rotation` patched field by field (see ChargerPatch); undefined (dropped by clean) when nothing is left. */
+function mergeRotation(current: RotationState | undefined, patch: RotationPatch): RotationState | undefined {
+  const next: Record<string, unknown> = { ...current };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete next[k];
+    else if (v !== undefined) next[k] = v;
+  }
+  return Object.keys(next).length > 0 ? (next as RotationState) : undefined;
 }
 
 /**

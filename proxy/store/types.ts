@@ -157,11 +157,16 @@ export interface ChargerRecord {
 /**
  * A partial update for `updateCharger`. A field set to `null` is removed from the record; a field that
  * is absent (or `undefined`) is left as it is. `identity` and `createdAt` cannot be changed.
- * Nested objects (`certificate`, `rotation`, ...) are replaced whole, not merged.
+ * Nested objects (`certificate`, ...) are replaced whole, not merged, except `rotation`, which is
+ * merged field by field the same way: the proxy's rotation bookkeeping and an operator (a request,
+ * rotation switched off) write it at the same time, and neither may undo the other's field.
  */
 export type ChargerPatch = {
-  [K in Exclude<keyof ChargerRecord, 'identity' | 'createdAt' | 'updatedAt'>]?: ChargerRecord[K] | null;
-};
+  [K in Exclude<keyof ChargerRecord, 'identity' | 'createdAt' | 'updatedAt' | 'rotation'>]?: ChargerRecord[K] | null;
+} & { rotation?: RotationPatch | null };
+
+/** Fields of `RotationState` to change: `null` removes one, absent (or `undefined`) leaves it. */
+export type RotationPatch = { [K in keyof RotationState]?: RotationState[K] | null };
 
 /** Input to `putCharger`: timestamps are optional and filled in by the store. */
 export type NewChargerRecord = Omit<ChargerRecord, 'createdAt' | 'updatedAt'> &

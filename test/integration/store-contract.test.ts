@@ -99,6 +99,23 @@ function contract(t: Test, open: Factory): void {
     t.notOk((await store.listChargers({ limit: 1000 })).items.some((r) => r.identity === 'a'), 'removed leaves the list');
   });
 
+  t.test('rotation is patched field by field: the proxy and an operator never undo each other', async (t) => {
+    const { store } = await open();
+    t.teardown(() => store.close());
+    await store.putCharger(charger('ROT'));
+    await store.updateCharger('ROT', { rotation: { requestedAt: 10, nextAttemptAt: null } }); // an operator's request
+    await store.updateCharger('ROT', { rotation: { disabled: true } }); // and a switch-off
+    await store.updateCharger('ROT', { rotation: { failures: 2, nextAttemptAt: 99, lastResult: 'timeout' } }); // the proxy's back-off
+    t.strictSame((await store.getCharger('ROT'))?.rotation, { requestedAt: 10, disabled: true, failures: 2, nextAttemptAt: 99, lastResult: 'timeout' }, 'every writer\'s fields kept');
+    await store.updateCharger('ROT', { rotation: { requestedAt: null, nextAttemptAt: null, lastAttemptAt: 11 } });
+    t.strictSame((await store.getCharger('ROT'))?.rotation, { disabled: true, failures: 2, lastResult: 'timeout', lastAttemptAt: 11 }, 'null removes a field');
+    await store.updateCharger('ROT', { rotation: null });
+    t.equal((await store.getCharger('ROT'))?.rotation, undefined, 'null removes the whole state');
+    await store.updateCharger('ROT', { rotation: { lastResult: 'accepted' } });
+    await store.updateCharger('ROT', { rotation: { lastResult: null } });
+    t.equal((await store.getCharger('ROT'))?.rotation, undefined, 'nothing left: no empty object');
+  });
+
   t.test('pending set / update / drop / commit with guards', async (t) => {
     const { store } = await open();
     t.teardown(() => store.close());
