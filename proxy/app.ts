@@ -23,7 +23,6 @@ import { ProxyMetrics } from './metrics';
 import { instrumentStore } from './metrics-store';
 import { ProxyServer } from './server';
 import { openCredentials, type Credentials } from './store-setup';
-import { SECRET_ENV_VAR } from './store/secret';
 import { verifyWithCache } from './store/verified-cache';
 import type { ChargerRecord, FactoryDefault } from './store/types';
 import { resolveTls, type ResolvedTls } from './tls-setup';
@@ -67,7 +66,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   const credentials = await openCredentials(config);
   const store = instrumentStore(credentials.store, metrics);
   for (const w of credentials.secret.warnings) log.warn({ event: 'server_secret_warning', warning: w });
-  if (config.redis && !config.secretFile && !process.env[SECRET_ENV_VAR]?.trim()) {
+  if (config.redis && credentials.secret.source === 'generated') {
     // Each replica would key password hashes with a secret of its own: a password rotated through
     // one replica would be refused by the others.
     log.warn({ event: 'server_secret_per_replica', file: credentials.secret.file },

@@ -2,7 +2,7 @@
  * The operator-facing model of a charger: inputs, the redacted view, errors and the checks every
  * operator path (CLI, admin API, CSV import) applies.
  */
-import type { ChargerRecord, RotationState, SecurityProfile } from './store/types';
+import type { ChargerRecord, SecurityProfile } from './store/types';
 import { isValidIdentity } from '../policies/gates/identity';
 import { normaliseSerial, SerialError } from '../certs';
 
@@ -89,9 +89,6 @@ export interface ChargerView {
 /** A lockout as operators see it. */
 export interface LockoutView { lockedUntil: string | null; recentFailures: number }
 
-/** Rotation bookkeeping plus the operator's request time (read by the rotation interceptor). */
-export type RotationIntent = RotationState & { requestedAt?: number };
-
 /** Outcome of a mutation that may carry non-fatal warnings (e.g. a short password allowed). */
 export interface Mutation { charger: ChargerView; warnings: string[] }
 
@@ -105,7 +102,7 @@ const iso = (ms: number | undefined): string | null => (ms === undefined ? null 
 
 /** Strips a record down to what an operator may see. */
 export function viewCharger(r: ChargerRecord): ChargerView {
-  const rot = (r.rotation ?? {}) as RotationIntent;
+  const rot = r.rotation ?? {};
   const c = r.certificate;
   return {
     identity: r.identity,

@@ -211,7 +211,7 @@ class PasswordRotation implements Interceptor {
       const answered = now();
       // A resend of an accepted value keeps the first Accepted's time: the grace period (A01.FR.03) is
       // not renewed. A RebootRequired is recorded either way: it keeps the old password valid.
-      const marked = resend && !verdict.rebootRequired
+      const marked = (resend && !verdict.rebootRequired)
         || await deps.store.updatePending(s.identity, createdAt, verdict.rebootRequired ? { rebootRequiredAt: answered } : { acceptedAt: answered });
       if (!marked) {
         // The pending value went meanwhile (the charger logged in elsewhere and settled it): nothing to mark.

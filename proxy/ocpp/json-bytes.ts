@@ -113,7 +113,7 @@ function skipMemberName(b: Uint8Array, i: number): number {
 }
 
 /** The index just past the string whose opening quote is at `i`, or -1. */
-export function skipString(b: Uint8Array, i: number): number {
+function skipString(b: Uint8Array, i: number): number {
   i++;
   for (;;) {
     if (i >= b.length) return -1;

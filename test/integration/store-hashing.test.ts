@@ -54,6 +54,7 @@ t.test('server secret', async (t) => {
   t.equal((await fs.stat(path.join(dataDir, GENERATED_SECRET_FILE))).mode & 0o777, 0o600, 'generated file is 0600');
   const again = await loadServerSecret({ generateIn: dataDir, env: {} });
   t.same(again.passwordKey, gen.passwordKey, 'generated secret is reused');
+  t.equal(again.source, 'generated', 'and still reported as generated (a replica\'s own)');
 
   const missing = await errorOf(() => loadServerSecret({ env: {} }));
   t.ok(missing instanceof StoreError && missing.reason === 'secret_missing', 'no source: secret_missing');
