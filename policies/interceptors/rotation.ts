@@ -183,7 +183,11 @@ class PasswordRotation implements Interceptor {
       const written = await deps.store.setPending(s.identity, {
         encrypted: deps.seal(password, s.identity), hash: deps.hashGenerated(password), createdAt, attempt,
       });
-      if (!written) return;
+      if (!written) {
+        // Another session of this charger wrote (and may have sent) a value since the read: it resends that one.
+        s.log.info({ event: 'rotation_raced' });
+        return;
+      }
     }
     // A resend of an accepted value is no attempt of its own: an operator's request waiting for the
     // charger to log in with it stays unserved.

@@ -63,15 +63,16 @@ function mergeRotation(current: RotationState | undefined, patch: RotationPatch)
 }
 
 /**
- * Rotation write-ahead: replace a pending entry the charger has not taken up; null (nothing written)
- * when it answered Accepted or RebootRequired to the one there, which it holds or will hold: a new
- * value would leave it with a password the store no longer knows.
+ * Rotation write-ahead: store a pending entry where there is none; null (nothing written) when one
+ * is there. Whoever wrote that one may have sent it already (another session of the same charger
+ * that read the record at the same moment), so the charger may hold it: a new value would leave it
+ * with a password the store no longer knows. A pending entry is resent, never replaced.
  */
 export function applySetPending(rec: ChargerRecord, pending: PendingPassword, now: number): ChargerRecord | null {
   if (!pending || typeof pending.encrypted !== 'string' || !Number.isFinite(pending.createdAt)) {
     throw new StoreError('store_invalid_input', 'pending password needs `encrypted` and a numeric `createdAt`');
   }
-  if (isTakenUp(rec.pending)) return null;
+  if (rec.pending) return null;
   return { ...rec, pending: clean({ ...pending }) as PendingPassword, updatedAt: now };
 }
 

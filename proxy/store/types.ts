@@ -255,9 +255,9 @@ export interface CredentialStore {
   listChargers(opts?: { cursor?: string; limit?: number }): Promise<ChargerPage>;
 
   /**
-   * Rotation step 3 (write-ahead): store `pending` for the charger, replacing a previous pending one
-   * the charger has not taken up. Resolves false when the charger does not exist, or when the one
-   * there was answered Accepted or RebootRequired (it is never replaced: see transitions.ts).
+   * Rotation step 3 (write-ahead): store `pending` for the charger. Resolves false (nothing written)
+   * when the charger does not exist or already has a pending password: that one may have been sent
+   * by a concurrent session, and is resent, never replaced (see transitions.ts).
    */
   setPending(identity: string, pending: PendingPassword): Promise<boolean>;
   /**

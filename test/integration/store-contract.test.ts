@@ -136,9 +136,11 @@ function contract(t: Test, open: Factory): void {
     t.equal(rec?.passwordSetAt, 12345);
     t.equal(await store.commitPending('CP1', hash('new-100'), 100), false, 'second commit refused');
     t.equal(await store.dropPending('CP1'), false, 'nothing to drop');
-    await store.setPending('CP1', pending(200));
-    await store.setPending('CP1', pending(300));
-    t.equal(await store.dropPending('CP1', 200), false, 'replaced pending cannot be dropped by its old token');
+    t.equal(await store.setPending('CP1', pending(200)), true);
+    // Another session may have sent the one there: it is resent, never replaced.
+    t.equal(await store.setPending('CP1', pending(300)), false, 'a pending password not yet answered is not replaced');
+    t.equal((await store.getCharger('CP1'))?.pending?.createdAt, 200, 'the first one stays');
+    t.equal(await store.dropPending('CP1', 300), false, 'a drop with a token that never held refused');
     t.equal(await store.dropPending('CP1'), true, 'unguarded drop');
     t.equal((await store.getCharger('CP1'))?.pending, undefined);
     // A pending password the charger took up (Accepted, or RebootRequired) is never replaced.
@@ -162,6 +164,12 @@ function contract(t: Test, open: Factory): void {
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.commitPending('CP1', hash('w' + i), 7)));
     t.equal(results.filter(Boolean).length, 1, 'one winner');
     t.same((await store.getCharger('CP1'))?.password, hash('w' + results.indexOf(true)), 'winner hash stored');
+
+    // Two sessions of one charger writing ahead at once: one value, and the loser knows.
+    const wrote = await Promise.all([store.setPending('CP1', pending(81)), store.setPending('CP1', pending(82))]);
+    t.equal(wrote.filter(Boolean).length, 1, 'setPending race: exactly one writes');
+    t.equal((await store.getCharger('CP1'))?.pending?.createdAt, wrote[0] ? 81 : 82, 'the winner\'s value is stored');
+    t.equal(await store.dropPending('CP1'), true);
 
     await store.setPending('CP1', pending(8));
     const [c, d] = await Promise.all([store.commitPending('CP1', hash('c'), 8), store.dropPending('CP1', 8)]);
