@@ -29,6 +29,15 @@ export interface RotationDeps {
 
 const DAY = 24 * 3600 * 1000;
 
+/**
+ * An operator asked for a rotation that has not started yet. The attempt that serves a request
+ * removes it as it starts, so its presence is the whole answer: comparing its time (the admin
+ * host's clock) with the last attempt's (a replica's) would lose requests to clock skew.
+ */
+function hasOperatorRequest(r: ChargerRecord): boolean {
+  return r.rotation?.requestedAt !== undefined;
+}
+
 /** Why a charger's password should be rotated now, or null. */
 export function rotationReason(r: ChargerRecord, maxAgeMs: number, now: number): string | null {
   if (!r.password) return null;
@@ -36,7 +45,7 @@ export function rotationReason(r: ChargerRecord, maxAgeMs: number, now: number):
   // reboot. Nothing new until it has logged in with it, an operator's request included (it runs
   // then): a new value now would replace one the charger uses.
   if (isTakenUp(r.pending)) return null;
-  if (r.rotation?.requestedAt && r.rotation.requestedAt > (r.rotation.lastAttemptAt ?? 0)) return 'operator_request';
+  if (hasOperatorRequest(r)) return 'operator_request';
   if (r.pending) return 'resend_pending';
   if (r.passwordSource === 'factory') return 'factory_password';
   if (r.passwordSource === 'operator') return 'operator_password';
@@ -116,7 +125,7 @@ class PasswordRotation implements Interceptor {
   }
 
   onRecordChanged(_s: SessionApi, record: ChargerRecord): void {
-    if (record.rotation?.requestedAt && record.rotation.requestedAt > (record.rotation.lastAttemptAt ?? 0)) void this.consider();
+    if (hasOperatorRequest(record)) void this.consider();
   }
 
   onClose(): void {
