@@ -71,6 +71,9 @@ export class ChargerAdmin {
     const warnings: string[] = [];
     const patch: ChargerPatch = {};
     if (changes.password === null) Object.assign(patch, { password: null, passwordSource: null, passwordSetAt: null });
+    // Setting or clearing the password ends a rotation in progress: a leaked password may be why, and
+    // the pending value left behind would still admit the charger (and commit over the operator's).
+    if (changes.password !== undefined) patch.pending = null;
     if (changes.serial === null) patch.certificate = stripSerial(current);
     if (changes.organization === null) patch.organization = null;
     if (changes.backendPassword === null) patch.backendCredentials = null;

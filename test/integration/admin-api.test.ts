@@ -98,6 +98,14 @@ async function suite(t: Test, creds: Credentials): Promise<void> {
     const rec = await creds.store.getCharger('CP-A');
     t.ok(await creds.hasher.verify(BINARY_KEY, rec!.password!), 'binary 1.6 key stored as its hash');
     t.equal(creds.sealer.open(rec!.backendCredentials!.passwordEncrypted, 'CP-A').toString(), BACKEND_PW);
+    // A password set by the operator ends a rotation in progress: its pending value no longer admits.
+    t.ok(await creds.store.setPending('CP-A', { encrypted: creds.sealer.seal(Buffer.from('rotated-value-0123456789'), 'CP-A'), createdAt: 1, attempt: 1, sentAt: 2, acceptedAt: 3 }));
+    r = await call('PATCH', '/api/v1/chargers/CP-A', { organization: 'ACME 2' });
+    t.match(r.body.pending, { accepted: String }, 'other changes keep the pending password');
+    r = await call('PATCH', '/api/v1/chargers/CP-A', { passwordBase64: BINARY_KEY.toString('base64') });
+    t.equal(r.status, 200, r.text);
+    t.equal((await creds.store.getCharger('CP-A'))?.pending, undefined, 'a new password drops the pending one');
+    t.equal(r.body.pending, null, 'and the view says so');
     r = await call('PATCH', '/api/v1/chargers/CP-A', { organization: null, rotationDisabled: true });
     t.equal(r.body.organization, null, 'null clears a field');
     t.equal(r.body.rotation.disabled, true);
