@@ -16,7 +16,7 @@
 import type { Credentials } from './store-setup';
 import { addressSpellings } from '../policies/brute-force';
 import { addressKey, identityKey } from './store/counter-keys';
-import type { AuditEvent, ChargerPatch, ChargerRecord, NewChargerRecord, SecurityProfile } from './store/types';
+import type { AuditEvent, ChargerPatch, ChargerRecord, NewChargerRecord, PendingPassword, SecurityProfile } from './store/types';
 
 import {
   ChargerAdminError, MAX_PASSWORD_BYTES, canonicalSerial, checkIdentity, checkPassword, checkText, notFound, parseProfile, viewCharger, viewLockout,
@@ -26,6 +26,16 @@ import {
 import { readImportRows } from './chargers-import';
 
 export * from './chargers-model';
+
+/** Warned when a password change drops a rotated value that had gone out to the charger. */
+const ROTATED_VALUE_DROPPED = 'a rotated password had been sent to this charger and is now dropped: if the charger applied it, it is refused until it is configured with the password set here';
+
+/** How far a dropped pending password had got, for the audit log. */
+function pendingState(p: PendingPassword): string {
+  if (p.acceptedAt !== undefined) return 'accepted';
+  if (p.rebootRequiredAt !== undefined) return 'reboot_required';
+  return p.sentAt !== undefined ? 'sent' : 'not_sent';
+}
 
 /** Warned when a charger that logs in with a password (Profile 1/2) is added without one. */
 const NO_PASSWORD = 'no password: the charger cannot log in with Basic auth until one is set (set --password…, or PATCH password)';
@@ -73,7 +83,11 @@ export class ChargerAdmin {
     if (changes.password === null) Object.assign(patch, { password: null, passwordSource: null, passwordSetAt: null });
     // Setting or clearing the password ends a rotation in progress: a leaked password may be why, and
     // the pending value left behind would still admit the charger (and commit over the operator's).
-    if (changes.password !== undefined) patch.pending = null;
+    const dropped = changes.password !== undefined ? current.pending : undefined;
+    if (dropped) {
+      patch.pending = null;
+      if (dropped.sentAt !== undefined) warnings.push(ROTATED_VALUE_DROPPED);
+    }
     if (changes.serial === null) patch.certificate = stripSerial(current);
     if (changes.organization === null) patch.organization = null;
     if (changes.backendPassword === null) patch.backendCredentials = null;
@@ -85,7 +99,7 @@ export class ChargerAdmin {
     if (changes.rotationDisabled !== undefined) patch.rotation = { disabled: changes.rotationDisabled };
     const saved = await this.update(identity, patch);
     const changed = Object.keys(changes).filter((k) => k !== 'allowShortPassword' && (changes as Record<string, unknown>)[k] !== undefined);
-    await this.audit_('charger_updated', identity, { fields: changed });
+    await this.audit_('charger_updated', identity, { fields: changed, ...(dropped ? { pendingDropped: pendingState(dropped) } : {}) });
     return { charger: viewCharger(saved), warnings };
   }
 

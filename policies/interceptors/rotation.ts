@@ -81,6 +81,8 @@ export function passwordRotation(deps: RotationDeps): InterceptorFactory {
  */
 class PasswordRotation implements Interceptor {
   private running = false;
+  /** Asked to consider while a run was under way (an operator's request mid-call): run once more after it. */
+  private again = false;
   /** Retry after back-off while the session stays open (a charger may stay connected for weeks). */
   private retryTimer: NodeJS.Timeout | null = null;
 
@@ -144,7 +146,11 @@ class PasswordRotation implements Interceptor {
 
   private async consider(): Promise<void> {
     const { deps, session } = this;
-    if (this.running || session.closed || !this.booted) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (session.closed || !this.booted) return;
     this.running = true;
     try {
       const record = await deps.store.getCharger(session.identity);
@@ -162,6 +168,10 @@ class PasswordRotation implements Interceptor {
       session.log.warn({ event: 'rotation_error', err: String(err) });
     } finally {
       this.running = false;
+      if (this.again) {
+        this.again = false;
+        setImmediate(() => void this.consider());
+      }
     }
   }
 
@@ -184,7 +194,7 @@ class PasswordRotation implements Interceptor {
       password = deps.open(record.pending.encrypted, s.identity);
       createdAt = record.pending.createdAt;
       attempt = record.pending.attempt + 1;
-      await deps.store.updatePending(s.identity, createdAt, { attempt });
+      if (!(await deps.store.updatePending(s.identity, createdAt, { attempt }))) return this.stale(s, 'attempt');
     } else {
       password = generatePassword(s.subprotocol);
       createdAt = now();
@@ -193,8 +203,11 @@ class PasswordRotation implements Interceptor {
         encrypted: deps.seal(password, s.identity), hash: deps.hashGenerated(password), createdAt, attempt,
       });
       if (!written) {
-        // Another session of this charger wrote (and may have sent) a value since the read: it resends that one.
+        // Another session of this charger wrote (and may have sent) a value since the read. That
+        // session may be the old link about to close, whose send never arrives: look again once its
+        // call would have timed out, and resend that value (or wait out its back-off).
         s.log.info({ event: 'rotation_raced' });
+        this.scheduleRetry(now() + deps.callTimeoutMs);
         return;
       }
     }
@@ -207,9 +220,11 @@ class PasswordRotation implements Interceptor {
     deps.outcome?.('started');
 
     const call = setPasswordCall(s.subprotocol, password);
+    // Stamped before the send, and nothing is sent when the value is no longer pending: a value the
+    // store does not know would lock the charger out once it applied it.
+    if (!(await deps.store.updatePending(s.identity, createdAt, { sentAt: now() }))) return this.stale(s, 'send');
     let verdict;
     try {
-      await deps.store.updatePending(s.identity, createdAt, { sentAt: now() });
       verdict = readConfigurationAnswer(s.subprotocol, await s.injectCall(call.action, call.payload, { timeoutMs: deps.callTimeoutMs }));
     } catch (err) {
       // No answer, or the link dropped: both passwords stay valid; resent after the back-off.
@@ -231,8 +246,8 @@ class PasswordRotation implements Interceptor {
         s.log.info({ event: 'rotation_answer_stale', rebootRequired: verdict.rebootRequired });
         return;
       }
-      // Field by field: an operator's request or switch-off made during the call is kept (and
-      // lastAttemptAt stays the send's, so such a request still counts as not served).
+      // Field by field: an operator's request or switch-off made during the call is kept (the request
+      // stays on the record and runs once the charger has logged in with this value).
       await deps.store.updateCharger(s.identity, { rotation: { failures: 0, nextAttemptAt: null, lastResult: verdict.rebootRequired ? 'reboot_required' : 'accepted' } });
       s.log.info({ event: 'rotation_accepted', rebootRequired: verdict.rebootRequired });
       await this.audit('rotation_accepted', { rebootRequired: verdict.rebootRequired });
@@ -252,6 +267,14 @@ class PasswordRotation implements Interceptor {
     }
     await this.backOff(record, 'rejected');
     deps.outcome?.('rejected');
+  }
+
+  /**
+   * The pending value went between the read and this step (the charger logged in with it elsewhere
+   * and it was committed, or an operator set a password and dropped it): nothing is sent.
+   */
+  private stale(s: SessionApi, step: 'attempt' | 'send'): void {
+    s.log.info({ event: 'rotation_stale', step });
   }
 
   private async backOff(record: ChargerRecord, result: string): Promise<void> {

@@ -106,6 +106,15 @@ async function suite(t: Test, creds: Credentials): Promise<void> {
     t.equal(r.status, 200, r.text);
     t.equal((await creds.store.getCharger('CP-A'))?.pending, undefined, 'a new password drops the pending one');
     t.equal(r.body.pending, null, 'and the view says so');
+    t.match(r.body.warnings, [/rotated password had been sent to this charger/], 'the operator is told the charger may hold the dropped value');
+    t.match((await creds.store.readAudit(1))[0], { type: 'charger_updated', detail: { pendingDropped: 'accepted' } }, 'and the audit log how far it had got');
+    // Clearing the password drops it too: the pending value would otherwise still admit the charger.
+    t.ok(await creds.store.setPending('CP-A', { encrypted: creds.sealer.seal(Buffer.from('rotated-value-0123456789'), 'CP-A'), createdAt: 4, attempt: 1 }));
+    r = await call('PATCH', '/api/v1/chargers/CP-A', { password: null });
+    t.equal(r.status, 200, r.text);
+    t.same([r.body.hasPassword, r.body.pending, r.body.warnings.some((w: string) => /rotated password/.test(w))], [false, null, false], 'cleared, dropped, no warning for a value never sent');
+    r = await call('PATCH', '/api/v1/chargers/CP-A', { passwordBase64: BINARY_KEY.toString('base64') });
+    t.equal(r.status, 200, r.text);
     r = await call('PATCH', '/api/v1/chargers/CP-A', { organization: null, rotationDisabled: true });
     t.equal(r.body.organization, null, 'null clears a field');
     t.equal(r.body.rotation.disabled, true);
