@@ -5,23 +5,14 @@
  * (a real one), so the other writer lands exactly between the read and the write.
  */
 import t, { type Test } from 'tap';
-import { startLegacyCsms } from '../helpers/csms';
 import { tryBasicLogin } from '../helpers/login';
 import { sleep, waitFor } from '../helpers/net';
-import { seedCharger, startTestProxy, type TestProxy } from '../helpers/proxy';
+import { seedCharger, startProxyBeforeCsms, type TestProxy } from '../helpers/proxy';
 import { SimStation, type PasswordBehaviour } from '../helpers/station';
 
 const OLD = 'operator-set-password-1';
 const OTHER = 'Othe4SessionsPassw0rdOthe4SessionsPassw0'; // 40 characters, as the proxy generates for 2.x
 const SET_BY_OPERATOR = 'replaced-by-the-operator-9';
-
-async function setUp(t: Test, flags: Record<string, string>): Promise<TestProxy> {
-  const csms = await startLegacyCsms();
-  t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, ...flags });
-  t.teardown(() => proxy.stop());
-  return proxy;
-}
 
 function station(t: Test, proxy: TestProxy, identity: string, behaviour: PasswordBehaviour): SimStation {
   const s = new SimStation({ identity, endpoint: proxy.tlsUrl, protocol: 'ocpp2.0.1', password: OLD, ca: proxy.caPem, behaviour });
@@ -35,7 +26,7 @@ const admin = (proxy: TestProxy, method: string, path: string, body?: unknown) =
 });
 
 t.test('two sessions writing ahead at once: the second leaves the value to the first, and resends it if that one never arrives', async (t) => {
-  const proxy = await setUp(t, { callTimeoutMs: '800' });
+  const proxy = await startProxyBeforeCsms(t, { callTimeoutMs: '800' });
   const { store, sealer, hasher } = proxy.credentials;
   const identity = 'RACE-WRITE';
   await seedCharger(proxy, { identity, password: OLD });
@@ -57,7 +48,7 @@ t.test('two sessions writing ahead at once: the second leaves the value to the f
 });
 
 t.test('a password the operator sets before the send: the dropped value is not sent', async (t) => {
-  const proxy = await setUp(t, { callTimeoutMs: '800' });
+  const proxy = await startProxyBeforeCsms(t, { callTimeoutMs: '800' });
   const { store } = proxy.credentials;
   const identity = 'RACE-OPERATOR';
   await seedCharger(proxy, { identity, password: OLD });
@@ -82,7 +73,7 @@ t.test('a password the operator sets before the send: the dropped value is not s
 });
 
 t.test('an operator\'s request made while a call is out runs when that call ends, not after its back-off', async (t) => {
-  const proxy = await setUp(t, { callTimeoutMs: '5000', rotationRetryMs: '600000' });
+  const proxy = await startProxyBeforeCsms(t, { callTimeoutMs: '5000', rotationRetryMs: '600000' });
   const identity = 'RACE-REQUEST';
   await seedCharger(proxy, { identity, password: OLD });
   const s = station(t, proxy, identity, 'manual');

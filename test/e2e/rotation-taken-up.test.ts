@@ -5,22 +5,13 @@
  * nothing: that pending password stays. Each case below locked a charger out before.
  */
 import t, { type Test } from 'tap';
-import { startLegacyCsms } from '../helpers/csms';
 import { tryBasicLogin } from '../helpers/login';
 import { sleep, waitFor } from '../helpers/net';
-import { seedCharger, startTestProxy, type TestProxy } from '../helpers/proxy';
+import { seedCharger, startProxyBeforeCsms, type TestProxy } from '../helpers/proxy';
 import { SimStation, type PasswordBehaviour } from '../helpers/station';
 
 const OLD = 'operator-set-password-1';
 const NEW = 'Gen3ratedPassw0rdXYZ0Gen3ratedPassw0rdXY'; // 40 characters, as the proxy generates for 2.x
-
-async function setUp(t: Test, flags: Record<string, string>): Promise<TestProxy> {
-  const csms = await startLegacyCsms();
-  t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, ...flags });
-  t.teardown(() => proxy.stop());
-  return proxy;
-}
 
 function station(t: Test, proxy: TestProxy, identity: string, behaviour: PasswordBehaviour, password = OLD): SimStation {
   const s = new SimStation({ identity, endpoint: proxy.tlsUrl, protocol: 'ocpp2.0.1', password, ca: proxy.caPem, behaviour });
@@ -30,7 +21,7 @@ function station(t: Test, proxy: TestProxy, identity: string, behaviour: Passwor
 
 /** A charger on OLD that answers password changes only when the test says, once the first change has arrived. */
 async function firstChangeArrived(t: Test, identity: string, flags: Record<string, string>) {
-  const proxy = await setUp(t, flags);
+  const proxy = await startProxyBeforeCsms(t, flags);
   await seedCharger(proxy, { identity, password: OLD });
   const s = station(t, proxy, identity, 'manual');
   await s.connect();
@@ -49,7 +40,7 @@ async function acceptedPending(proxy: TestProxy, identity: string): Promise<numb
 }
 
 t.test('an operator request while the charger holds an accepted password waits for it, and runs after', async (t) => {
-  const proxy = await setUp(t, { callTimeoutMs: '1500' });
+  const proxy = await startProxyBeforeCsms(t, { callTimeoutMs: '1500' });
   const identity = 'TAKEN-ACCEPTED';
   await acceptedPending(proxy, identity);
   const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}/rotate`, { method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}` } });
@@ -69,7 +60,7 @@ t.test('an operator request while the charger holds an accepted password waits f
 });
 
 t.test('a charger that accepted but keeps its old password gets the value once a session, and no longer grace', async (t) => {
-  const proxy = await setUp(t, { callTimeoutMs: '1500' });
+  const proxy = await startProxyBeforeCsms(t, { callTimeoutMs: '1500' });
   const { store } = proxy.credentials;
   const identity = 'TAKEN-STUBBORN';
   const acceptedAt = await acceptedPending(proxy, identity);

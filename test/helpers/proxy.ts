@@ -5,6 +5,7 @@ import { RPCClient } from 'ocpp-rpc';
 import { startApp, type App, type AppOptions } from '../../proxy/app';
 import { loadConfig } from '../../proxy/config';
 import { createLogger } from '../../proxy/log';
+import { startLegacyCsms } from './csms';
 
 /** Root of per-run scratch files (git-ignored). */
 export const TMP_ROOT = path.resolve(__dirname, '../../../test/.tmp');
@@ -89,6 +90,15 @@ export async function startTestProxy(flags: Record<string, unknown>, opts: Parti
 }
 
 /** What a test charger record needs. */
+/** A legacy CSMS stand-in and a proxy in front of it, both stopped at the test's teardown. */
+export async function startProxyBeforeCsms(t: { teardown(fn: () => unknown): void }, flags: Record<string, unknown>): Promise<TestProxy> {
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, ...flags });
+  t.teardown(() => proxy.stop());
+  return proxy;
+}
+
 export interface SeedCharger {
   identity: string;
   password?: string | Buffer;
