@@ -27,7 +27,8 @@ export class InterceptorChain {
       const i = this.list[n]!;
       if (!i.onCsmsAnswer) continue;
       try {
-        i.onCsmsAnswer(this.session, call, answer);
+        const r: unknown = i.onCsmsAnswer(this.session, call, answer);
+        if (r instanceof Promise) this.caught(i.name, r);
       } catch (err) {
         this.session.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
       }
@@ -84,12 +85,20 @@ export class InterceptorChain {
     return undefined;
   }
 
+  /** Runs a hook; a throw, or a rejection of the promise an async hook returns, is logged. */
   private safe<T>(name: string, fn: () => T): T | undefined {
     try {
-      return fn();
+      const r = fn();
+      if (r instanceof Promise) this.caught(name, r);
+      return r;
     } catch (err) {
       this.session.log.error({ event: 'interceptor_failed', interceptor: name, err: String(err) });
       return undefined;
     }
+  }
+
+  /** An async hook's rejection, logged: left unhandled it would end the process and every session in it. */
+  private caught(name: string, p: Promise<unknown>): void {
+    p.catch((err: unknown) => this.session.log.error({ event: 'interceptor_failed', interceptor: name, err: String(err) }));
   }
 }

@@ -234,7 +234,13 @@ export class ProxyServer {
         return;
       }
       this.pendingUpgrades++;
-      void handleUpgrade(this.upgradeDeps, kind, req, socket, head).finally(() => { this.pendingUpgrades--; });
+      handleUpgrade(this.upgradeDeps, kind, req, socket, head)
+        .catch((err: unknown) => {
+          // A bug of ours, not the charger's: fail closed for this connection, keep serving the rest.
+          this.log.error({ event: 'upgrade_failed', err: String(err) });
+          socket.destroy();
+        })
+        .finally(() => { this.pendingUpgrades--; });
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       this.log.debug({ event: 'http_client_error', code: err.code, err: err.message });

@@ -94,7 +94,9 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     issuance.state = 'queued';
     const previous = deliveries.get(session.identity) ?? Promise.resolve();
     // setImmediate: the SignCertificate answer goes out first (it is sent once this decision resolves).
-    const next = previous.then(() => new Promise<void>((r) => setImmediate(r))).then(() => deliver(session, dialect, issuance));
+    const next = previous.then(() => new Promise<void>((r) => setImmediate(r))).then(() => deliver(session, dialect, issuance))
+      // A failure is this delivery's alone: the next one in the queue still runs, and nothing is left unhandled.
+      .catch((err: unknown) => { session.log.error({ event: 'certificate_delivery_failed', serialHex: issuance.serialHex, err: String(err) }); });
     deliveries.set(session.identity, next);
     void next.finally(() => {
       if (deliveries.get(session.identity) === next) deliveries.delete(session.identity);

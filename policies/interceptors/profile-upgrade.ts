@@ -61,7 +61,11 @@ class ProfileUpgrade implements Interceptor {
   }
 
   onOpen(s: SessionApi): void {
-    void this.completeIfReached(s, this.admitted).then((done) => { if (!done && this.booted) setImmediate(() => void this.consider(s)); });
+    this.completeIfReached(s, this.admitted).then(
+      (done) => { if (!done && this.booted) setImmediate(() => void this.consider(s)); },
+      // The store refused the write (unavailable): the next session on this profile completes it.
+      (err: unknown) => s.log.warn({ event: 'profile_upgrade_error', step: 'complete', err: String(err) }),
+    );
   }
 
   onCsmsAnswer(s: SessionApi, call: AnsweredCall, answer: CallOutcome): void {

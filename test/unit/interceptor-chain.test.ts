@@ -38,3 +38,23 @@ t.test('a CSMS answer reaches every interceptor, past one that throws', async (t
   await new Promise((r) => setImmediate(r));
   t.ok(logs.some((l) => l.event === 'interceptor_failed' && l.interceptor === 'throws'), 'logged with its name');
 });
+
+t.test('an async hook that rejects is logged, and nothing is left unhandled to end the process', async (t) => {
+  const { logs, sink } = logCapture();
+  const unhandled: unknown[] = [];
+  const onUnhandled = (err: unknown) => unhandled.push(err);
+  process.on('unhandledRejection', onUnhandled);
+  t.teardown(() => { process.off('unhandledRejection', onUnhandled); });
+  const bug = () => Promise.reject(new Error('store write failed'));
+  const rejecting = {
+    name: 'async-bug', onOpen: bug, onCsmsAnswer: bug, onRecordChanged: bug, onClose: bug,
+  } as unknown as Interceptor;
+  const chain = new InterceptorChain({ log: createLogger({ destination: sink }) } as unknown as SessionApi, [() => rejecting]);
+  chain.open();
+  chain.csmsAnswer(call, { kind: 'result', payload: {} });
+  chain.recordChanged({} as never);
+  chain.close({ code: 1000, reason: 'done' } as never);
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(unhandled, [], 'no unhandled rejection');
+  t.equal(logs.filter((l) => l.event === 'interceptor_failed' && l.interceptor === 'async-bug').length, 4, 'each of the four logged');
+});
