@@ -11,6 +11,7 @@ import type * as X509 from '@peculiar/x509';
 import { addDays, buildCertificate, defaultNotBefore, x509 } from './build';
 import { CertificateAuthority } from './ca';
 import { chargerExtensions, positiveDays } from './issue';
+import { identityUri } from './identity-name';
 import { bitStringBytes, decodeOid, readDerChildren, readDerElement } from './der';
 import { describeKey } from './keys';
 
@@ -53,6 +54,8 @@ export interface CsrPolicy {
   expectedOrganization?: string;
   /** Validity of the issued certificate in days (default 365). */
   days?: number;
+  /** The charger identity the certificate is issued to, named in its subjectAltName (see identity-name.ts). */
+  identity?: string;
   /** Smallest accepted RSA modulus (default 2048, OCPP A00.FR.501). */
   minRsaBits?: number;
   /** Accepted EC curves (default P-256 and P-384). */
@@ -124,7 +127,7 @@ export async function signCsr(ca: CertificateAuthority, csrPem: string, policy: 
     subjectSpki: Buffer.from(csr.publicKey.rawData),
     notBefore,
     notAfter: addDays(notBefore, positiveDays(policy.days ?? 365)),
-    extensions: chargerExtensions(),
+    extensions: policy.identity === undefined ? chargerExtensions() : [...chargerExtensions(), identityAltName(policy.identity)],
   });
   const notAfter = new (x509().X509Certificate)(built.certPem).notAfter;
   return { ok: true, certPem: built.certPem, chainPem: built.certPem + ca.chainPem, serialHex: built.serialHex, notAfter };
@@ -178,4 +181,9 @@ async function verifySignature(csr: X509.Pkcs10CertificateRequest, key: crypto.K
   } catch {
     return false;
   }
+}
+
+/** A non-critical subjectAltName with the one URI naming the charger identity (no dNSName: A00.FR.511's note). */
+function identityAltName(identity: string): X509.Extension {
+  return new (x509().SubjectAlternativeNameExtension)([{ type: 'url', value: identityUri(identity) }], false);
 }

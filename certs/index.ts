@@ -17,3 +17,4 @@ export type { CertificateInfo, NameFields } from './revocation';
 export { runCertsCommand, parseRevokeArgs, CERTS_USAGE } from './cli';
 export { UsageError } from './cli-args';
 export { splitPemCertificates } from './build';
+export { identityUri, namesIdentity } from './identity-name';

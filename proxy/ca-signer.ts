@@ -38,6 +38,7 @@ export class CaSigner implements CsrSigner {
     return signCsr(this.ca, csrPem, {
       expectedCommonName: policy.expectedCommonName,
       expectedOrganization: policy.expectedOrganization,
+      identity: policy.identity,
       days: this.opts.days,
       minRsaBits: this.opts.minRsaBits,
       allowedCurves: this.opts.allowedCurves,

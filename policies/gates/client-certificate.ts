@@ -1,4 +1,4 @@
-import { normaliseSerial } from '../../certs';
+import { namesIdentity, normaliseSerial } from '../../certs';
 import type { ChargerRecord, CredentialStore } from '../../proxy/store/types';
 import type { BruteForceGuard } from '../brute-force';
 import type { AdmittedCertificate } from './facts';
@@ -11,7 +11,8 @@ const VALIDITY_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
 /**
  * Profile 3: the client certificate must chain to the client CA (Node checked the chain and dates at
  * the socket), not be revoked, carry the configured organisation in O, and carry the CN bound to this
- * charger (its serial number, else its identity). A certificate valid for another charger must not
+ * charger (its serial number, else its identity), and, when it names a charger identity (the
+ * proxy's own certificates do), name this one. A certificate valid for another charger must not
  * log in as this one (citrineos-core#1098). Every failure is 401 and counts towards lockout.
  */
 export function clientCertificateGate(deps: { store: CredentialStore; guard: BruteForceGuard; organization: string | null }): Gate {
@@ -50,6 +51,9 @@ async function judge(ctx: UpgradeContext, deps: { store: CredentialStore; organi
   } else if (commonName !== ctx.identity) {
     return reject(401, 'cert_identity_mismatch');
   }
+  // The CN is a serial number, which another charger's identity may equal: a certificate the proxy
+  // issued names the identity it was issued to, and logs in as that charger only.
+  if (namesIdentity(cert.subjectaltname, ctx.identity) === false) return reject(401, 'cert_identity_mismatch');
   const admitted: AdmittedCertificate = { serialHex, commonName, organization, notAfter: Date.parse(cert.valid_to) };
   ctx.facts.certificate = admitted;
   return undefined;

@@ -12,6 +12,8 @@ import { InjectionError, type ChargerCall, type ChargerCallDecision, type Interc
 export interface SigningPolicy {
   expectedCommonName?: string;
   expectedOrganization?: string;
+  /** The charger identity the certificate is issued to (named in it: see certs/identity-name.ts). */
+  identity?: string;
 }
 
 /** Something that checks and signs CSRs (proxy/ca-signer.ts `CaSigner`, or a V2G signer). */
@@ -192,7 +194,7 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     }
     if (!record) return reject(session, dialect, 'charger_unknown', typeDetail);
     if (record.status === 'blocked') return reject(session, dialect, 'charger_blocked', typeDetail);
-    const policy: SigningPolicy = { expectedCommonName: expectedCommonName(record) };
+    const policy: SigningPolicy = { expectedCommonName: expectedCommonName(record), identity: session.identity };
     const organization = record.organization ?? deps.organization;
     if (organization) policy.expectedOrganization = organization;
 

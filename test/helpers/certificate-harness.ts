@@ -134,12 +134,17 @@ export type CsrKey = 'ec-p256' | 'rsa-2048' | 'rsa-1024';
 
 /** Makes a PEM CSR with `openssl req` for the given subject; the private key stays in `dir`. */
 export function opensslCsr(dir: string, subject: { CN: string; O?: string; C?: string }, key: CsrKey = 'ec-p256'): string {
+  return opensslKeyAndCsr(dir, subject, key).csr;
+}
+
+/** A CSR and its private key (PEM), as a charger that then logs in with the signed certificate holds them. */
+export function opensslKeyAndCsr(dir: string, subject: { CN: string; O?: string; C?: string }, key: CsrKey = 'ec-p256'): { csr: string; keyPem: string } {
   const base = path.join(dir, `csr-${Math.random().toString(36).slice(2, 10)}`);
   const newkey = key === 'ec-p256' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', key === 'rsa-2048' ? 'rsa:2048' : 'rsa:1024'];
   const subj = `/C=${subject.C ?? 'DE'}${subject.O ? `/O=${subject.O}` : ''}/CN=${subject.CN}`;
   const r = runOpenssl(['req', '-new', ...newkey, '-nodes', '-keyout', `${base}.key`, '-subj', subj, '-out', `${base}.csr`]);
   if (r.code !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
-  return readFileSync(`${base}.csr`, 'utf8');
+  return { csr: readFileSync(`${base}.csr`, 'utf8'), keyPem: readFileSync(`${base}.key`, 'utf8') };
 }
 
 /** The same CSR with one bit of its signature flipped (still parses; proof of possession fails). */

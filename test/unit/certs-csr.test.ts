@@ -2,7 +2,7 @@ import t from 'tap';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { createIntermediateCa, createRootCa, CsrError, inspectCsr, signCsr } from '../../certs';
+import { createIntermediateCa, createRootCa, CsrError, identityUri, inspectCsr, namesIdentity, signCsr } from '../../certs';
 import { runOpenssl, tempDir } from '../helpers/pki';
 
 /** Makes a CSR with the openssl CLI and returns its PEM. */
@@ -128,4 +128,28 @@ t.test('CSR signing with real openssl CSRs', async (t) => {
     const withoutIntermediate = runOpenssl(['verify', '-CAfile', path.join(dir, 'root.crt'), leaf]);
     t.not(withoutIntermediate.code, 0, 'the leaf alone does not chain to the root');
   });
+});
+
+t.test('the identity a certificate is issued to: named in its subjectAltName, read back exactly', async (t) => {
+  const dir = await tempDir(t);
+  const root = await createRootCa({ keyType: 'ec', organization: 'Test CPO' });
+  // The CSR asks for a SAN of its own: the certificate carries ours only.
+  const csr = await opensslCsr(dir, 'san', EC_P256, '/C=DE/O=Acme/CN=SER123', ['-addext', 'subjectAltName=URI:urn:ocpp-security-proxy:identity:VICTIM,DNS:evil.example']);
+  const identity = 'CP 7,"x"/é';
+  const signed = await signCsr(root, csr, { ...POLICY, identity });
+  if (!signed.ok) throw new Error(signed.reason);
+  const peer = new crypto.X509Certificate(signed.certPem).toLegacyObject();
+  t.equal(peer.subjectaltname, `URI:${identityUri(identity)}`, 'one URI, percent-encoded: nothing from the CSR');
+  t.equal(namesIdentity(peer.subjectaltname, identity), true, 'names the identity it was issued to');
+  t.equal(namesIdentity(peer.subjectaltname, 'CP 7'), false, 'and no other');
+  const plain = await signCsr(root, csr, POLICY);
+  if (!plain.ok) throw new Error(plain.reason);
+  t.equal(new crypto.X509Certificate(plain.certPem).toLegacyObject().subjectaltname, undefined, 'without an identity: no SAN at all');
+
+  t.equal(namesIdentity(undefined, 'CP1'), null, 'no SAN: names no identity (a certificate from another CA)');
+  t.equal(namesIdentity('DNS:cp1.example, URI:https://example.com/x', 'CP1'), null, 'other names only: none');
+  t.equal(namesIdentity('DNS:a, URI:urn:ocpp-security-proxy:identity:CP1', 'CP1'), true, 'found among others');
+  t.equal(namesIdentity('URI:urn:ocpp-security-proxy:identity:CP1, URI:urn:ocpp-security-proxy:identity:CP2', 'CP2'), true, 'any of several');
+  t.equal(namesIdentity('URI:"urn:ocpp-security-proxy:identity:CP1,x"', 'CP1'), false, 'a quoted value that is not exactly ours names another');
+  t.equal(namesIdentity('URI:urn:ocpp-security-proxy:identity:CP10', 'CP1'), false, 'no prefix match');
 });
