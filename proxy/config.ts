@@ -220,5 +220,10 @@ function crossCheck(c: ProxyConfig): ProxyConfig {
   const known = new Set(['ocpp1.2', 'ocpp1.5', 'ocpp1.6', 'ocpp2.0', 'ocpp2.0.1', 'ocpp2.1']);
   for (const p of c.subprotocols) if (!known.has(p)) throw new ConfigError(`"subprotocols" contains unknown OCPP subprotocol "${p}"`);
   if (c.subprotocols.length === 0) throw new ConfigError('"subprotocols" must not be empty');
+  // A certificate born inside the renewal window would be renewed at every connection, each renewal
+  // issuing another such certificate and a reconnect to use it: a loop.
+  if (c.renewBeforeDays >= c.chargerCertDays) {
+    throw new ConfigError(`"renewBeforeDays" (${c.renewBeforeDays}) must be less than "chargerCertDays" (${c.chargerCertDays}): every certificate signed would already be due for renewal`);
+  }
   return c;
 }

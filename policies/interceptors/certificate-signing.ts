@@ -53,6 +53,8 @@ interface Issuance {
   chainPem: string;
   serialHex: string;
   notAfter: number;
+  /** The CN it was issued for: a re-sent CSR gets it again only while the charger still expects that CN. */
+  commonName: string;
   request: Omit<SignCertificateRequest, 'csr'>;
   issuedAt: number;
   state: 'queued' | 'sent' | 'accepted' | 'refused' | 'failed';
@@ -173,27 +175,31 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     const signer = isV2gRequest(req) ? deps.v2gSigner ?? null : deps.signer;
     if (!signer) return reject(session, dialect, isV2gRequest(req) ? 'v2g_unsupported' : 'no_signer', typeDetail);
 
+    let record: ChargerRecord | null;
+    let revokedEarlier = false;
     const csrDigest = createHash('sha256').update(req.csr.replace(/\s+/g, '')).digest('hex');
     const earlier = issued.get(session.identity);
-    if (earlier && earlier.csrDigest === csrDigest && Date.now() - earlier.issuedAt < reuseForMs && earlier.notAfter > Date.now()) {
-      const inFlight = earlier.state === 'queued' || earlier.state === 'sent';
-      session.log.info({ event: 'csr_repeated', serialHex: earlier.serialHex, deliveryInFlight: inFlight });
-      audit(session, 'csr_repeated', { serialHex: earlier.serialHex, deliveryInFlight: inFlight });
-      if (!inFlight) {
-        earlier.request = requestEcho(req);
-        deliverLater(session, dialect, earlier);
-      }
-      return { answer: signCertificateAnswer(dialect, 'Accepted') };
-    }
-
-    let record: ChargerRecord | null;
+    const repeated = earlier && earlier.csrDigest === csrDigest && Date.now() - earlier.issuedAt < reuseForMs && earlier.notAfter > Date.now() ? earlier : null;
     try {
       record = await deps.store.getCharger(session.identity);
+      // A repeated CSR gets the same certificate only while that one is still good for this charger.
+      if (repeated && record) revokedEarlier = await deps.store.isRevoked(repeated.serialHex);
     } catch {
       return reject(session, dialect, 'store_unavailable', typeDetail);
     }
     if (!record) return reject(session, dialect, 'charger_unknown', typeDetail);
     if (record.status === 'blocked') return reject(session, dialect, 'charger_blocked', typeDetail);
+    if (repeated && !revokedEarlier && repeated.commonName === expectedCommonName(record)) {
+      const inFlight = repeated.state === 'queued' || repeated.state === 'sent';
+      session.log.info({ event: 'csr_repeated', serialHex: repeated.serialHex, deliveryInFlight: inFlight });
+      audit(session, 'csr_repeated', { serialHex: repeated.serialHex, deliveryInFlight: inFlight });
+      if (!inFlight) {
+        repeated.request = requestEcho(req);
+        deliverLater(session, dialect, repeated);
+      }
+      return { answer: signCertificateAnswer(dialect, 'Accepted') };
+    }
+
     const policy: SigningPolicy = { expectedCommonName: expectedCommonName(record), identity: session.identity };
     const organization = record.organization ?? deps.organization;
     if (organization) policy.expectedOrganization = organization;
@@ -209,7 +215,7 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     if (result.chainPem.length > MAX_CERTIFICATE_CHAIN_CHARS) return reject(session, dialect, 'chain_too_long', typeDetail);
 
     const issuance: Issuance = {
-      csrDigest, chainPem: result.chainPem, serialHex: result.serialHex, notAfter: result.notAfter.getTime(),
+      csrDigest, chainPem: result.chainPem, serialHex: result.serialHex, notAfter: result.notAfter.getTime(), commonName: policy.expectedCommonName!,
       request: requestEcho(req), issuedAt: Date.now(), state: 'queued',
     };
     issued.delete(session.identity); // re-insert: Map order = age, for eviction

@@ -143,6 +143,35 @@ t.test('the proxy signs charger CSRs itself', async (t) => {
     t.same(rig.csmsSaw(identity, CERT_ACTIONS), [], 'CSMS saw none of these frames');
     await charger.close();
   });
+
+  t.test('a repeated CSR is not answered with a certificate revoked, or issued for another CN, since', async (t) => {
+    const identity = 'CS-REVOKED-REPEAT';
+    await rig.addCharger(identity, { certificate: { serialNumber: 'SN-RR' } });
+    const charger = strictCharger(rig, identity, 'ocpp2.0.1');
+    const delivered: string[] = [];
+    let fail = true;
+    charger.handle('CertificateSigned', ({ params }: any) => {
+      delivered.push(certificateInfo(params.certificateChain).serialHex);
+      if (fail) throw new Error('storage full');
+      return { status: 'Accepted' };
+    });
+    await charger.connect();
+    const csr = opensslCsr(rig.dir, { CN: 'SN-RR', O: 'Test CPO' });
+    t.same(await charger.call('SignCertificate', { csr }), { status: 'Accepted' });
+    await waitFor(async () => (await audit(identity)).some((e) => e.type === 'certificate_delivery_failed'), 'the first delivery failed');
+    await rig.store.revokeSerial(delivered[0]!); // the operator revokes it meanwhile
+    fail = false;
+    t.same(await charger.call('SignCertificate', { csr }), { status: 'Accepted' }, 'the same CSR again');
+    await waitFor(() => delivered.length === 2, 'delivered');
+    t.not(delivered[1], delivered[0], 'a new certificate, not the revoked one the charger would then be refused with');
+
+    // The operator changes the charger's serial: the same CSR (old CN) is checked afresh, and refused.
+    await rig.store.updateCharger(identity, { certificate: { serialNumber: 'SN-RR-2' } });
+    const answer = await charger.call('SignCertificate', { csr });
+    t.equal(answer.status, 'Rejected', 'a CSR for the CN the charger no longer has is refused, not answered from memory');
+    t.equal(delivered.length, 2, 'nothing more delivered');
+    await charger.close();
+  });
 });
 
 t.test('without a signer every SignCertificate is Rejected', async (t) => {

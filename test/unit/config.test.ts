@@ -174,6 +174,8 @@ t.test('bad values name the key', async (t) => {
   rejects(t, 'unknown subprotocol', () => load({ argv: ['--subprotocols', 'ocpp1.6,ocpp3.0'] }), /"subprotocols"/, /ocpp3\.0/);
   rejects(t, 'empty subprotocols', () => load({ env: { OCPP_PROXY_SUBPROTOCOLS: ' , ' } }), /"subprotocols"/);
   rejects(t, 'path prefix without slash', () => load({ argv: ['--path-prefix', 'ocpp'] }), /"pathPrefix"/);
+  rejects(t, 'certificates born due for renewal', () => load({ argv: ['--charger-cert-days', '30'] }), /"renewBeforeDays" \(30\) must be less than "chargerCertDays" \(30\)/);
+  t.equal(load({ argv: ['--charger-cert-days', '31'] }).renewBeforeDays, 30, 'one day more is fine');
   rejects(t, 'unreadable file', () => load({ file: path.join(dir, 'missing.yaml') }), /cannot read config file/, /missing\.yaml/, /ENOENT/);
   rejects(t, 'a directory as config file', () => load({ file: dir }), /cannot read config file/);
   rejects(t, 'invalid YAML', () => load({ file: file('bad.yaml', 'listen: [unclosed\n  backend: : :\n') }), /not valid YAML/, /bad\.yaml/);
