@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
-import { dialectOf, readStatus, renewalTrigger } from '../../proxy/ocpp/dialects';
-import type { CredentialStore } from '../../proxy/store/types';
-import { admissionFacts } from '../gates/facts';
-import { InjectionError, type InterceptorFactory, type SessionApi } from './types';
+import { dialectOf, readStatus, renewalTrigger, type OcppDialect } from '../../proxy/ocpp/dialects';
+import type { ChargerRecord, CredentialStore } from '../../proxy/store/types';
+import { admissionFacts, type AdmittedCertificate } from '../gates/facts';
+import { bootStatusOf, mayInject } from './boot-state';
+import { InjectionError, type AnsweredCall, type CallOutcome, type ChargerCall, type Interceptor, type InterceptorFactory, type SessionApi } from './types';
 
 /** Dependencies of {@link certificateRenewal}. */
 export interface CertificateRenewalDeps {
@@ -16,86 +17,161 @@ export interface CertificateRenewalDeps {
    * long after the session opens, unless it sends a BootNotification first. Default 5000 ms.
    */
   settleMs?: number;
+  /**
+   * While a session lasts, a renewal that is due and has not led to a new certificate (refused, no
+   * CSR, a CSR that failed) is asked for again after this long. Default 6 h.
+   */
+  retryMs?: number;
   /** Clock, for tests. */
   now?: () => number;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** The longest delay setTimeout takes (about 24.8 days); longer waits are re-armed when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Certificate renewal (A02 triggered by the CSMS side; A03's "one month" is the default window): when
- * a Profile 3 charger connects with a certificate that expires within `renewBeforeDays`, the proxy
- * asks it for a new CSR — 2.x `TriggerMessage SignChargingStationCertificate`, 1.6
- * `ExtendedTriggerMessage SignChargePointCertificate` — once per session, and only once the charger
- * may receive calls (its BootNotification answered Accepted or Pending, OCPP-SECURITY.md §7). The
- * SignCertificate that follows is handled by `certificateSigning`.
+ * a Profile 3 charger's certificate expires within `renewBeforeDays`, the proxy asks it for a new
+ * CSR — 2.x `TriggerMessage SignChargingStationCertificate`, 1.6 `ExtendedTriggerMessage
+ * SignChargePointCertificate` — once the charger may receive calls (its BootNotification answered
+ * Accepted or Pending, OCPP-SECURITY.md §7). The SignCertificate that follows is handled by
+ * `certificateSigning`.
  *
- * Not triggered when the store already binds a newer certificate that is outside the window: the
- * charger accepted a renewal and simply has not switched yet (A02.FR.08), and asking again would loop.
+ * Sessions last weeks, so the certificate's entry into the window is timed, not only checked at
+ * connection; a due renewal that did not lead to a new certificate is asked again every `retryMs`.
+ * Not asked while a newer certificate outside the window was bound in this session or less than a
+ * day ago: the charger accepted it and switches at its next connection (A02.FR.08), and asking
+ * again would loop. A charger still presenting the old one a day after that did not take it up (a
+ * 2.1 charger may discard it: A02.FR.29), and is asked again.
  */
 export function certificateRenewal(deps: CertificateRenewalDeps): InterceptorFactory {
-  const now = deps.now ?? Date.now;
-  const windowMs = deps.renewBeforeDays * DAY_MS;
   return (session) => {
     const dialect = dialectOf(session.subprotocol);
     const facts = admissionFacts(session.facts);
-    const cert = facts?.certificate;
-    if (!dialect || session.profile !== 3 || !cert) return undefined;
-    const left = cert.notAfter - now();
-    if (left > windowMs) return undefined;
-    const bound = facts.charger.certificate;
-    if (bound?.boundSerialHex && bound.boundSerialHex !== cert.serialHex && (bound.notAfter ?? 0) - now() > windowMs) {
-      session.log.info({ event: 'certificate_renewal_skipped', reason: 'renewed_not_switched', serialHex: cert.serialHex, boundSerialHex: bound.boundSerialHex });
-      return undefined;
-    }
-
-    let triggered = false;
-    let bootSeen = false;
-    let timer: NodeJS.Timeout | null = null;
-    const detail = { serialHex: cert.serialHex, notAfter: cert.notAfter, daysLeft: Math.floor(left / DAY_MS) };
-
-    const trigger = async (s: SessionApi): Promise<void> => {
-      if (triggered || s.closed) return;
-      triggered = true;
-      // Let the BootNotification answer (forwarded right after onCsmsAnswer) reach the charger first.
-      await new Promise((r) => setImmediate(r));
-      const { action, payload } = renewalTrigger(dialect);
-      let status: string;
-      try {
-        const outcome = await s.injectCall(action, payload);
-        if (outcome.kind === 'error') status = `callerror:${outcome.code}`;
-        else {
-          const read = readStatus(outcome.payload);
-          status = 'status' in read ? read.status : 'unreadable';
-        }
-      } catch (err) {
-        status = err instanceof InjectionError ? err.reason : 'failed';
-      }
-      s.log.info({ event: 'certificate_renewal_triggered', action, status, ...detail });
-      deps.store.appendAudit({ type: 'certificate_renewal_triggered', identity: s.identity, detail: { action, status, ...detail } })
-        .catch((err: unknown) => s.log.error({ event: 'audit_failed', type: 'certificate_renewal_triggered', err: String(err) }));
-    };
-
-    return {
-      name: 'certificate-renewal',
-      onOpen(s) {
-        const booted = facts.charger.bootState === 'Accepted' || facts.charger.bootState === 'Pending';
-        if (!booted) return;
-        timer = setTimeout(() => { if (!bootSeen) void trigger(s); }, deps.settleMs ?? 5000);
-        timer.unref?.();
-      },
-      onChargerCall(_s, call) {
-        if (call.action === 'BootNotification') bootSeen = true;
-        return undefined;
-      },
-      onCsmsAnswer(s, call, answer) {
-        if (call.action !== 'BootNotification' || answer.kind !== 'result') return;
-        const status = answer.payload.status;
-        if (status === 'Accepted' || status === 'Pending') void trigger(s);
-      },
-      onClose() {
-        if (timer) clearTimeout(timer);
-      },
-    };
+    if (!dialect || session.profile !== 3 || !facts?.certificate) return undefined;
+    return new CertificateRenewal(deps, dialect, facts.certificate, mayInject(facts.charger.bootState));
   };
+}
+
+/** Why a due renewal is not asked for, or null when it is. */
+function skipReason(record: ChargerRecord, presented: AdmittedCertificate, openedAt: number, now: number, windowMs: number): string | null {
+  const b = record.certificate;
+  const newerBound = b?.boundSerialHex !== undefined && b.boundSerialHex !== presented.serialHex && (b.notAfter ?? 0) - now > windowMs;
+  if (!newerBound) return null;
+  if (b!.boundAt !== undefined && b!.boundAt >= openedAt) return 'renewed_this_session';
+  if (b!.boundAt !== undefined && now - b!.boundAt < DAY_MS) return 'renewed_not_switched';
+  return null; // bound a day ago or more (or when is not known) and still not in use: ask again
+}
+
+/** One Profile 3 session's renewal. A class: one object per Profile 3 session, its methods shared. */
+class CertificateRenewal implements Interceptor {
+  private readonly now: () => number;
+  private readonly windowMs: number;
+  private readonly openedAt: number;
+  private bootSeen = false;
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private lastTriggerAt = -Infinity;
+  private done = false;
+  private session: SessionApi | null = null;
+
+  constructor(
+    private readonly deps: CertificateRenewalDeps,
+    private readonly dialect: OcppDialect,
+    private readonly cert: AdmittedCertificate,
+    private booted: boolean,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.windowMs = deps.renewBeforeDays * DAY_MS;
+    this.openedAt = this.now();
+  }
+
+  get name(): string {
+    return 'certificate-renewal';
+  }
+
+  onOpen(s: SessionApi): void {
+    this.session = s;
+    // Already booted (a reconnect): wait a moment for a BootNotification that would decide instead.
+    if (this.booted) this.arm(this.deps.settleMs ?? 5000, true);
+  }
+
+  onChargerCall(_s: SessionApi, call: ChargerCall): undefined {
+    if (call.action === 'BootNotification') this.bootSeen = true;
+    return undefined;
+  }
+
+  onCsmsAnswer(_s: SessionApi, call: AnsweredCall, answer: CallOutcome): void {
+    const status = bootStatusOf(call, answer);
+    if (!status) return;
+    this.booted = mayInject(status);
+    // Let the BootNotification answer (forwarded right after onCsmsAnswer) reach the charger first.
+    if (this.booted) setImmediate(() => void this.check());
+  }
+
+  onClose(): void {
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private arm(ms: number, settle = false): void {
+    if (this.done) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (settle && this.bootSeen) return; // the BootNotification's answer decides
+      void this.check();
+    }, Math.max(0, Math.min(ms, MAX_TIMER_MS)));
+    this.timer.unref?.();
+  }
+
+  private async check(): Promise<void> {
+    const s = this.session;
+    if (!s || this.running || this.done || s.closed || !this.booted) return;
+    this.running = true;
+    try {
+      const now = this.now();
+      const untilDue = this.cert.notAfter - this.windowMs - now;
+      if (untilDue > 0) return this.arm(untilDue + 1000); // not yet: look again when it is
+      const retryMs = this.deps.retryMs ?? 6 * 60 * 60 * 1000;
+      const sinceLast = now - this.lastTriggerAt;
+      if (sinceLast < retryMs) return this.arm(retryMs - sinceLast); // a second BootNotification, say
+      const record = await this.deps.store.getCharger(s.identity);
+      if (!record) return;
+      const skip = skipReason(record, this.cert, this.openedAt, now, this.windowMs);
+      if (skip) {
+        s.log.info({ event: 'certificate_renewal_skipped', reason: skip, serialHex: this.cert.serialHex, boundSerialHex: record.certificate?.boundSerialHex });
+        this.done = true; // the charger switches at its next connection
+        return;
+      }
+      this.lastTriggerAt = now;
+      await this.trigger(s);
+      this.arm(retryMs); // a new certificate bound by then stops it (renewed_this_session)
+    } catch (err) {
+      s.log.warn({ event: 'certificate_renewal_error', err: String(err) });
+      this.arm(this.deps.retryMs ?? 6 * 60 * 60 * 1000);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async trigger(s: SessionApi): Promise<void> {
+    const { action, payload } = renewalTrigger(this.dialect);
+    let status: string;
+    try {
+      const outcome = await s.injectCall(action, payload);
+      if (outcome.kind === 'error') status = `callerror:${outcome.code}`;
+      else {
+        const read = readStatus(outcome.payload);
+        status = 'status' in read ? read.status : 'unreadable';
+      }
+    } catch (err) {
+      status = err instanceof InjectionError ? err.reason : 'failed';
+    }
+    const detail = { action, status, serialHex: this.cert.serialHex, notAfter: this.cert.notAfter, daysLeft: Math.floor((this.cert.notAfter - this.now()) / DAY_MS) };
+    s.log.info({ event: 'certificate_renewal_triggered', ...detail });
+    this.deps.store.appendAudit({ type: 'certificate_renewal_triggered', identity: s.identity, detail })
+      .catch((err: unknown) => s.log.error({ event: 'audit_failed', type: 'certificate_renewal_triggered', err: String(err) }));
+  }
 }

@@ -153,7 +153,7 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     try {
       const record = await deps.store.getCharger(session.identity);
       const updated = record && (await deps.store.updateCharger(session.identity, {
-        certificate: { ...record.certificate, boundSerialHex: issuance.serialHex, notAfter: issuance.notAfter },
+        certificate: { ...record.certificate, boundSerialHex: issuance.serialHex, notAfter: issuance.notAfter, boundAt: Date.now() },
       }));
       if (!updated) {
         session.log.error({ event: 'certificate_bind_failed', reason: 'charger_unknown', ...base });

@@ -78,6 +78,8 @@ export interface CertificateBinding {
   boundSerialHex?: string;
   /** ms epoch expiry of that certificate. */
   notAfter?: number;
+  /** ms epoch when the charger accepted that certificate (bindings written before this field have none). */
+  boundAt?: number;
 }
 
 /** Automatic rotation bookkeeping for one charger. */

@@ -134,3 +134,58 @@ t.test('B01.FR.11/12: BootNotification serial number must match the certificate 
     await p2.close();
   });
 });
+
+t.test('renewal over a long session: timed, asked again until a new certificate is bound, and not asked while one waits to be used', async (t) => {
+  // The proxy's clock runs ahead so that certificates valid a little over 30 days enter the window
+  // while the session is open; the rig's certificates use the real clock.
+  let ahead = 0;
+  const rig = await startCertRig(t, (store) => [certificateRenewal({ store, renewBeforeDays: 30, settleMs: 200, retryMs: 700, now: () => Date.now() + ahead })]);
+  const DAY = 24 * 60 * 60 * 1000;
+  const connect = async (identity: string, days: number, record: Record<string, unknown> = {}, answer = 'Accepted') => {
+    const serial = `SN-${identity}`;
+    await rig.addCharger(identity, { minProfile: 3, bootState: 'Accepted', certificate: { serialNumber: serial }, ...record });
+    const cert = await rig.pki.charger(serial, { days });
+    const charger = strictCharger(rig, identity, 'ocpp2.0.1', cert);
+    const asked: number[] = [];
+    charger.handle('TriggerMessage', () => { asked.push(Date.now()); return { status: answer }; });
+    await charger.connect();
+    t.teardown(() => charger.close().catch(() => undefined));
+    return { charger, asked, cert };
+  };
+
+  t.test('a certificate that enters the window during the session is renewed then', async (t) => {
+    ahead = DAY - 5 * 60_000 - 1500; // valid from 5 min ago for 31 days: due in 1.5 s of the proxy's time
+    const { asked } = await connect('RN-LONG', 31);
+    await sleep(600);
+    t.equal(asked.length, 0, 'not due at connection');
+    await waitFor(() => asked.length === 1, 'asked once the certificate entered the window', 5000);
+  });
+
+  t.test('a renewal that brings no new certificate is asked again; one bound in this session stops it', async (t) => {
+    ahead = 0;
+    const { asked } = await connect('RN-RETRY', 10, {}, 'Rejected');
+    await waitFor(() => asked.length === 2, 'asked again after retryMs', 5000);
+    // Now a new certificate is bound (as certificateSigning does once the charger accepts it).
+    await rig.store.updateCharger('RN-RETRY', { certificate: { serialNumber: 'SN-RN-RETRY', boundSerialHex: 'abcdef01', notAfter: Date.now() + 365 * DAY, boundAt: Date.now() } });
+    await sleep(1500);
+    t.equal(asked.length, 2, 'no more once a certificate was bound in this session');
+    t.ok(rig.logs.some((l) => l.event === 'certificate_renewal_skipped' && l.reason === 'renewed_this_session'));
+  });
+
+  t.test('a newer certificate bound an hour ago: not asked (the charger switches at its next connection)', async (t) => {
+    ahead = 0;
+    const { asked } = await connect('RN-RECENT', 10, { certificate: { serialNumber: 'SN-RN-RECENT', boundSerialHex: 'abcdef02', notAfter: Date.now() + 365 * DAY, boundAt: Date.now() - 3600_000 } });
+    await sleep(1200);
+    t.equal(asked.length, 0, 'not asked');
+    t.ok(rig.logs.some((l) => l.event === 'certificate_renewal_skipped' && l.reason === 'renewed_not_switched'), 'logged why');
+  });
+
+  for (const [what, boundAt] of [['two days ago', Date.now() - 2 * DAY], ['at an unknown time', undefined]] as const) {
+    t.test(`a newer certificate bound ${what} and still not in use: asked again (it was not taken up)`, async (t) => {
+      ahead = 0;
+      const identity = `RN-STALE-${boundAt === undefined ? 'U' : 'D'}`;
+      const { asked } = await connect(identity, 10, { certificate: { serialNumber: `SN-${identity}`, boundSerialHex: 'abcdef03', notAfter: Date.now() + 365 * DAY, ...(boundAt ? { boundAt } : {}) } });
+      await waitFor(() => asked.length === 1, 'asked', 5000);
+    });
+  }
+});
