@@ -38,6 +38,18 @@ export function profileUpgrade(deps: ProfileUpgradeDeps): InterceptorFactory {
   };
 }
 
+/**
+ * The highest profile this session's credentials were checked for: 3 with a client certificate the
+ * gates accepted, 2 with a password that matched over TLS, else 1 (e.g. admitted in report-only mode
+ * although a check failed).
+ */
+function provenProfile(s: SessionApi): SecurityProfile {
+  const facts = admissionFacts(s.facts);
+  if (facts?.certificate && s.profile === 3) return 3;
+  if (facts?.passwordMatched && s.profile >= 2) return 2;
+  return 1;
+}
+
 /** One session's profile upgrade: a class, not closures, as every admitted session has one (see rotation.ts). */
 class ProfileUpgrade implements Interceptor {
   private booted: boolean;
@@ -87,9 +99,29 @@ class ProfileUpgrade implements Interceptor {
     return this.deps.store.appendAudit({ type, identity: this.identity, detail }).catch(() => undefined);
   }
 
+  /**
+   * Whether the certificate bound to the charger can carry it on Profile 3: bound, not revoked, and
+   * not expiring within a day. Otherwise the charger is first asked for a new one: switched to
+   * Profile 3 on a certificate the gate refuses, it would be locked out.
+   */
+  private async boundCertificateUsable(record: ChargerRecord): Promise<boolean> {
+    const bound = record.certificate;
+    if (!bound?.boundSerialHex || (bound.notAfter ?? 0) < this.now() + DAY) return false;
+    return !(await this.deps.store.isRevoked(bound.boundSerialHex));
+  }
+
   private async completeIfReached(s: SessionApi, record: ChargerRecord): Promise<boolean> {
     if (!record.targetProfile || s.profile < record.targetProfile) return false;
-    const minProfile = Math.max(record.minProfile, s.profile) as SecurityProfile;
+    const proven = provenProfile(s);
+    if (proven < record.targetProfile) {
+      // On the new profile, but its credentials were not checked (report-only admission): raising the
+      // minimum now would refuse the charger once the checks are enforced.
+      s.log.warn({ event: 'profile_upgrade_unproven', profile: s.profile, target: record.targetProfile });
+      return true;
+    }
+    // The target, not whatever the charger connected with: one that presents a certificate it was
+    // not asked for is still configured for the target, and would be refused once it stops.
+    const minProfile = Math.max(record.minProfile, record.targetProfile) as SecurityProfile;
     await this.deps.store.updateCharger(s.identity, { minProfile, targetProfile: null, profileUpgrade: { lastResult: 'completed' } });
     s.log.info({ event: 'profile_upgrade_completed', minProfile });
     await this.audit('profile_upgrade_completed', { minProfile });
@@ -108,7 +140,7 @@ class ProfileUpgrade implements Interceptor {
       if (!operator && state.nextAttemptAt && state.nextAttemptAt > now()) return;
       if (state.lastResult === 'accepted' && state.sentAt && now() - state.sentAt < deps.retryMs) return; // waiting for the reconnect
       const target = record.targetProfile;
-      if (target === 3 && !record.certificate?.boundSerialHex) {
+      if (target === 3 && !(await this.boundCertificateUsable(record))) {
         if (!this.certificateRequested) {
           this.certificateRequested = true;
           const trigger = s.subprotocol === 'ocpp1.6'

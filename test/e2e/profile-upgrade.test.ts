@@ -1,8 +1,10 @@
 import t from 'tap';
+import WebSocket from 'ws';
 import { tryBasicLogin } from '../helpers/login';
 import { startLegacyCsms } from '../helpers/csms';
 import { freePort, waitFor } from '../helpers/net';
-import { seedCharger, startTestProxy } from '../helpers/proxy';
+import { makeTestPki } from '../helpers/pki';
+import { seedCharger, startProxyBeforeCsms, startTestProxy, TEST_PKI_DIR } from '../helpers/proxy';
 import { SimStation } from '../helpers/station';
 
 
@@ -53,4 +55,57 @@ t.test('Profile 2 → 3: certificate signed by the proxy, profile raised, Profil
       t.same(leaked, [], 'the CSMS saw none of these frames');
     });
   }
+});
+
+t.test('the minimum profile is raised to the target, and only on credentials that were checked', async (t) => {
+  const pki = await makeTestPki(TEST_PKI_DIR);
+  const proxy = await startProxyBeforeCsms(t, { organization: 'Test CPO', rotation: 'false' });
+  const { store } = proxy.credentials;
+  const p3 = (identity: string, cert: { certPem: string; keyPem: string }) => new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(`${proxy.tlsUrl}/${identity}`, ['ocpp1.6'], { ca: proxy.caPem, servername: 'localhost', cert: cert.certPem, key: cert.keyPem } as WebSocket.ClientOptions);
+    ws.on('unexpected-response', (_req, res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    ws.on('open', () => { setTimeout(() => ws.close(), 300); resolve(101); });
+    ws.on('error', (err) => { if (!/Unexpected server response/.test(err.message)) reject(err); });
+  });
+
+  t.test('a charger sent to Profile 2 that presents a client certificate anyway: minimum 2, not 3', async (t) => {
+    await seedCharger(proxy, { identity: 'UP-TO-2', password: 'profile-one-password', minProfile: 1, serial: 'SN-UP-TO-2' });
+    await store.updateCharger('UP-TO-2', { targetProfile: 2 });
+    t.equal(await p3('UP-TO-2', await pki.charger('SN-UP-TO-2', { organization: 'Test CPO' })), 101, 'admitted on Profile 3');
+    const rec = await waitFor(async () => { const r = await store.getCharger('UP-TO-2'); return r?.targetProfile === undefined ? r : null; }, 'upgrade completed');
+    t.equal(rec!.minProfile, 2, 'raised to the target: it is configured for Profile 2 and may stop sending the certificate');
+  });
+
+  t.test('admitted in report-only mode with a certificate that fails the checks: the minimum stays', async (t) => {
+    await seedCharger(proxy, { identity: 'UP-REPORT', password: 'profile-two-password', minProfile: 2, serial: 'SN-UP-REPORT' });
+    await store.updateCharger('UP-REPORT', { targetProfile: 3, reportOnly: true });
+    // The certificate is another charger's (CN mismatch): report-only admits it, and says so.
+    t.equal(await p3('UP-REPORT', await pki.charger('SN-SOMEONE-ELSE', { organization: 'Test CPO' })), 101, 'admitted (report-only)');
+    await waitFor(() => proxy.logs.some((l) => l.event === 'profile_upgrade_unproven'), 'the unproven profile logged');
+    const rec = await store.getCharger('UP-REPORT');
+    t.equal(rec!.minProfile, 2, 'not raised: enforcing the checks later would lock it out');
+    t.equal(rec!.targetProfile, 3, 'the upgrade stays requested');
+  });
+});
+
+t.test('Profile 2 → 3 with a bound certificate since revoked: a new certificate first, then the switch', async (t) => {
+  const proxy = await startProxyBeforeCsms(t, { organization: 'Test CPO', rotation: 'false' });
+  const { store } = proxy.credentials;
+  const identity = 'UP-REVOKED';
+  const serial = 'SN-UP-REVOKED';
+  await seedCharger(proxy, { identity, password: 'profile-two-password', minProfile: 2, serial });
+  await store.updateCharger(identity, { certificate: { serialNumber: serial, boundSerialHex: 'abc123', notAfter: Date.now() + 300 * 24 * 3600_000 } });
+  await store.revokeSerial('abc123');
+  const s = new SimStation({ identity, endpoint: proxy.tlsUrl, protocol: 'ocpp1.6', password: 'profile-two-password', ca: proxy.caPem, serial, organization: 'Test CPO' });
+  t.teardown(() => s.stop());
+  await s.connect();
+  const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}/upgrade`, {
+    method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile: 3 }),
+  });
+  t.equal(res.status, 202, 'upgrade requested');
+  await waitFor(() => s.profile === 3 && s.connections >= 2, 'on Profile 3 with a new certificate', 15000);
+  const actions = s.otherCalls.map((c) => c.action);
+  t.ok(actions.indexOf('ExtendedTriggerMessage') >= 0 && actions.indexOf('ExtendedTriggerMessage') < actions.indexOf('ChangeConfiguration'), `asked for a CSR before the switch (${actions.join(', ')})`);
+  const rec = await waitFor(async () => { const r = await store.getCharger(identity); return r?.minProfile === 3 ? r : null; }, 'completed', 10000);
+  t.not(rec!.certificate?.boundSerialHex, 'abc123', 'bound to the new certificate');
 });
