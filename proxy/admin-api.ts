@@ -134,6 +134,7 @@ function buildRoutes({ admin, sessions }: AdminApiOptions): Route[] {
     r('POST', '/addresses/:address/unlock', async ({ params }) => [200, await admin.unlockAddress(params[0]!)]),
     r('POST', '/chargers/:id/rotate', async ({ params }) => [202, await admin.requestRotation(params[0]!)]),
     r('POST', '/chargers/:id/upgrade', async (c) => [202, await admin.requestProfileUpgrade(c.params[0]!, parseProfile((await c.json()).profile))]),
+    r('DELETE', '/chargers/:id/upgrade', async ({ params }) => [200, await admin.cancelProfileUpgrade(params[0]!)]),
     r('GET', '/factory-defaults', async () => [200, { items: await admin.listFactoryDefaults() }]),
     r('POST', '/factory-defaults', async (c) => {
       const b = await c.json();

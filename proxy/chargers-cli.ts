@@ -52,8 +52,15 @@ const COMMANDS: Record<string, Command> = {
     args: 1, flags: ['allow-short-password'],
     run: async (c) => c.admin.importCsv(c.pos[0] === '-' ? (await readAll(c.io.stdin)).toString('utf8') : await readFile(c.pos[0]!, 'utf8'), { allowShortPasswords: c.x['allow-short-password'] === true }) },
   rotate: { usage: 'chargers rotate IDENTITY\n  Ask the proxy to rotate the password at the charger\'s next opportunity.', args: 1, flags: [], run: async (c) => c.admin.requestRotation(c.pos[0]!) },
-  upgrade: { usage: 'chargers upgrade IDENTITY --profile 2|3\n  Ask the proxy to move the charger to a higher security profile.', args: 1, flags: ['profile'],
-    run: async (c) => { if (c.x.profile === undefined) throw new UsageError('--profile is required'); return c.admin.requestProfileUpgrade(c.pos[0]!, profile(c.x.profile)); } },
+  upgrade: { usage: 'chargers upgrade IDENTITY (--profile 2|3 | --cancel)\n  Ask the proxy to move the charger to a higher security profile, or withdraw that request.', args: 1, flags: ['profile', 'cancel'],
+    run: async (c) => {
+      if (c.x.cancel === true) {
+        if (c.x.profile !== undefined) throw new UsageError('--cancel and --profile exclude each other');
+        return c.admin.cancelProfileUpgrade(c.pos[0]!);
+      }
+      if (c.x.profile === undefined) throw new UsageError('--profile (or --cancel) is required');
+      return c.admin.requestProfileUpgrade(c.pos[0]!, profile(c.x.profile));
+    } },
   'factory add': { usage: `chargers factory add (--prefix P | --batch B) ${PW}\n  Register a factory default password for an identity prefix or batch (any length accepted).`,
     args: 0, flags: ['prefix', 'batch', 'password', 'password-file', 'password-stdin'],
     run: async (c) => {
@@ -74,7 +81,7 @@ const EXTRA = {
   json: { type: 'boolean' }, password: { type: 'string' }, 'password-file': { type: 'string' }, 'password-stdin': { type: 'boolean' },
   'allow-short-password': { type: 'boolean' }, profile: { type: 'string' }, serial: { type: 'string' }, rotation: { type: 'string' },
   clear: { type: 'string', multiple: true }, limit: { type: 'string' }, cursor: { type: 'string' }, prefix: { type: 'string' },
-  batch: { type: 'string' }, reason: { type: 'string' },
+  batch: { type: 'string' }, reason: { type: 'string' }, cancel: { type: 'boolean' },
 } as const;
 /** Config keys that mean a per-charger field in `chargers add|set` (they configure nothing else here). */
 const CHARGER_KEYS = ['organization', 'reportOnly', 'backendUsername', 'backendPasswordFile'];

@@ -184,8 +184,17 @@ export class ChargerAdmin {
     const profile = parseProfile(target);
     const current = await this.get(identity);
     if (profile <= current.minProfile) throw new ChargerAdminError('bad_input', `charger ${identity} already requires profile ${current.minProfile}; the target must be higher`);
-    const saved = await this.update(identity, { targetProfile: profile });
+    // A request starts over: failures, back-off and a given-up attempt are forgotten.
+    const saved = await this.update(identity, { targetProfile: profile, profileUpgrade: null });
     await this.audit_('profile_upgrade_requested', identity, { from: current.minProfile, to: profile });
+    return viewCharger(saved);
+  }
+
+  /** Withdraws a requested profile upgrade (the proxy stops asking the charger to switch). @throws ChargerAdminError `not_found` */
+  async cancelProfileUpgrade(identity: string): Promise<ChargerView> {
+    const current = await this.get(identity);
+    const saved = await this.update(identity, { targetProfile: null, profileUpgrade: null });
+    await this.audit_('profile_upgrade_cancelled', identity, { target: current.targetProfile ?? null });
     return viewCharger(saved);
   }
 

@@ -1,4 +1,4 @@
-import type { ChargerRecord, CredentialStore, SecurityProfile } from '../../proxy/store/types';
+import type { ChargerRecord, CredentialStore, ProfileUpgradeState, SecurityProfile } from '../../proxy/store/types';
 import { admissionFacts } from '../gates/facts';
 import { bootStatusOf, mayInject } from './boot-state';
 import {
@@ -19,6 +19,8 @@ export interface ProfileUpgradeDeps {
 
 const OK = new Set(['Accepted', 'RebootRequired', 'Scheduled']);
 const DAY = 24 * 3600 * 1000;
+/** Attempts the charger accepted but did not complete (it came back below the target) before the proxy stops asking. */
+const MAX_NOT_REACHED = 5;
 
 /**
  * Security-profile upgrade on operator request (`targetProfile` in the charger's record).
@@ -56,6 +58,8 @@ class ProfileUpgrade implements Interceptor {
   private running = false;
   private certificateRequested = false;
   private knownTarget: SecurityProfile | null | undefined;
+  /** When this connection was admitted: an Accepted switch sent before it and not reached means the switch failed. */
+  private readonly openedAt: number;
 
   constructor(
     private readonly deps: ProfileUpgradeDeps,
@@ -66,6 +70,7 @@ class ProfileUpgrade implements Interceptor {
   ) {
     this.booted = mayInject(admitted.bootState);
     this.knownTarget = admitted.targetProfile;
+    this.openedAt = now();
   }
 
   get name(): string {
@@ -97,6 +102,23 @@ class ProfileUpgrade implements Interceptor {
 
   private audit(type: string, detail: Record<string, unknown> = {}): Promise<void> {
     return this.deps.store.appendAudit({ type, identity: this.identity, detail }).catch(() => undefined);
+  }
+
+  /**
+   * The charger accepted the switch and came back below the target: counted as a failure and backed
+   * off, and after MAX_NOT_REACHED of them the proxy stops asking (`gave_up`) until an operator asks
+   * again. Without this each reconnect after `retryMs` redid the whole upgrade, a reboot each time.
+   */
+  private async notReached(s: SessionApi, state: ProfileUpgradeState): Promise<void> {
+    const failures = (state.failures ?? 0) + 1;
+    const gaveUp = failures >= MAX_NOT_REACHED;
+    const next: ProfileUpgradeState = { failures, lastResult: gaveUp ? 'gave_up' : 'not_reached' };
+    if (state.slot !== undefined) next.slot = state.slot;
+    if (!gaveUp) next.nextAttemptAt = this.now() + Math.min(DAY, this.deps.retryMs * 2 ** (failures - 1));
+    await this.deps.store.updateCharger(s.identity, { profileUpgrade: next });
+    s.log.warn({ event: gaveUp ? 'profile_upgrade_gave_up' : 'profile_upgrade_not_reached', profile: s.profile, failures });
+    await this.audit(gaveUp ? 'profile_upgrade_gave_up' : 'profile_upgrade_not_reached', { profile: s.profile, failures });
+    this.deps.outcome?.('failed');
   }
 
   /**
@@ -137,8 +159,15 @@ class ProfileUpgrade implements Interceptor {
       const record = await deps.store.getCharger(s.identity);
       if (!record || !record.targetProfile || record.targetProfile <= s.profile) return;
       const state = record.profileUpgrade ?? {};
+      if (state.lastResult === 'gave_up') return; // until an operator asks again (a new request starts over)
+      if (state.lastResult === 'accepted' && state.sentAt) {
+        // This connection predates the switch: the charger moves when it reconnects (Reset OnIdle
+        // waits until it is idle, which can take hours). Asking again meanwhile would reboot it again.
+        if (this.openedAt <= state.sentAt) return;
+        // A later connection, still below the target: the switch failed and the charger fell back.
+        return await this.notReached(s, state);
+      }
       if (!operator && state.nextAttemptAt && state.nextAttemptAt > now()) return;
-      if (state.lastResult === 'accepted' && state.sentAt && now() - state.sentAt < deps.retryMs) return; // waiting for the reconnect
       const target = record.targetProfile;
       if (target === 3 && !(await this.boundCertificateUsable(record))) {
         if (!this.certificateRequested) {
@@ -167,6 +196,7 @@ class ProfileUpgrade implements Interceptor {
     deps.outcome?.('started');
     const call = (c: { action: string; payload: Record<string, unknown> }) => s.injectCall(c.action, c.payload, { timeoutMs: deps.callTimeoutMs });
     let status: string;
+    let slot: number | undefined;
     try {
       if (s.subprotocol === 'ocpp1.6') {
         status = statusOf(await call(changeSecurityProfile(target)));
@@ -174,7 +204,11 @@ class ProfileUpgrade implements Interceptor {
         status = 'no_public_url';
       } else {
         const order = readNetworkPriority(await call(getNetworkPriority()));
-        const slot = order.length > 0 ? Math.max(...order) + 1 : 1;
+        // Unknown priorities: a guessed slot could overwrite the profile the charger runs on.
+        if (order.length === 0) throw Object.assign(new Error('no network priority'), { reason: 'priority_unknown' });
+        // The slot an earlier attempt wrote is reused (it points at us), so failed attempts take no new ones.
+        const earlier = record.profileUpgrade?.slot;
+        slot = earlier !== undefined && order.includes(earlier) && order[0] !== earlier ? earlier : Math.max(...order) + 1;
         status = statusOf(await call(setNetworkProfile(s.subprotocol, slot, deps.publicUrl, target)));
         if (OK.has(status)) status = statusOf(await call(setNetworkPriority([slot, ...order.filter((x) => x !== slot)])));
         if (OK.has(status)) status = statusOf(await call(resetOnIdle()));
@@ -183,7 +217,9 @@ class ProfileUpgrade implements Interceptor {
       status = (err as { reason?: string }).reason ?? 'failed';
     }
     if (OK.has(status)) {
-      await deps.store.updateCharger(s.identity, { profileUpgrade: { sentAt: now(), lastResult: 'accepted', failures: 0 } });
+      const accepted: ProfileUpgradeState = { sentAt: now(), lastResult: 'accepted', failures: record.profileUpgrade?.failures ?? 0 };
+      if (slot !== undefined) accepted.slot = slot;
+      await deps.store.updateCharger(s.identity, { profileUpgrade: accepted });
       s.log.info({ event: 'profile_upgrade_accepted', to: target });
       await this.audit('profile_upgrade_accepted', { to: target });
       deps.outcome?.('accepted');

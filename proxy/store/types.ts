@@ -116,6 +116,8 @@ export interface ProfileUpgradeState {
   lastResult?: string;
   failures?: number;
   nextAttemptAt?: number;
+  /** 2.x: the configuration slot the last attempt wrote, reused by the next instead of taking another. */
+  slot?: number;
 }
 
 /** Everything the proxy knows about one charger. */

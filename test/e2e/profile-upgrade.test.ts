@@ -2,7 +2,7 @@ import t from 'tap';
 import WebSocket from 'ws';
 import { tryBasicLogin } from '../helpers/login';
 import { startLegacyCsms } from '../helpers/csms';
-import { freePort, waitFor } from '../helpers/net';
+import { freePort, sleep, waitFor } from '../helpers/net';
 import { makeTestPki } from '../helpers/pki';
 import { seedCharger, startProxyBeforeCsms, startTestProxy, TEST_PKI_DIR } from '../helpers/proxy';
 import { SimStation } from '../helpers/station';
@@ -108,4 +108,48 @@ t.test('Profile 2 → 3 with a bound certificate since revoked: a new certificat
   t.ok(actions.indexOf('ExtendedTriggerMessage') >= 0 && actions.indexOf('ExtendedTriggerMessage') < actions.indexOf('ChangeConfiguration'), `asked for a CSR before the switch (${actions.join(', ')})`);
   const rec = await waitFor(async () => { const r = await store.getCharger(identity); return r?.minProfile === 3 ? r : null; }, 'completed', 10000);
   t.not(rec!.certificate?.boundSerialHex, 'abc123', 'bound to the new certificate');
+});
+
+t.test('a switch the charger accepts but does not reach: counted, backed off, given up after five; a new request starts over', async (t) => {
+  const proxy = await startProxyBeforeCsms(t, { rotation: 'false', plainListen: '127.0.0.1:0' });
+  const { store } = proxy.credentials;
+  const identity = 'UP-NEVER-THERE';
+  await seedCharger(proxy, { identity, password: 'profile-one-password', minProfile: 1 });
+  await store.updateCharger(identity, { targetProfile: 2 });
+  // A 1.6 station that answers Accepted to SecurityProfile 2 but keeps coming back on the plain port.
+  const switches = () => proxy.logs.filter((l) => l.event === 'profile_upgrade_accepted').length;
+  const backOffs: number[] = [];
+  const session = async () => {
+    // The back-off (retryMs doubling) passes between connections: its end is moved to now.
+    const state = (await store.getCharger(identity))?.profileUpgrade;
+    if (state?.nextAttemptAt) {
+      backOffs.push(state.nextAttemptAt - Date.now());
+      const { nextAttemptAt: _passed, ...rest } = state;
+      await store.updateCharger(identity, { profileUpgrade: rest });
+    }
+    const s = new SimStation({ identity, endpoint: proxy.plainUrl!, protocol: 'ocpp1.6', password: 'profile-one-password' });
+    await s.connect();
+    await sleep(300); // long enough for the proxy to act
+    await s.stop();
+    return s;
+  };
+  const first = await session();
+  t.equal(switches(), 1, 'the switch is sent');
+  t.ok(first.otherCalls.some((c) => c.action === 'ChangeConfiguration' && c.params.key === 'SecurityProfile' && c.params.value === '2'));
+  for (let i = 0; i < 12 && !proxy.logs.some((l) => l.event === 'profile_upgrade_gave_up'); i++) await session();
+  t.equal(proxy.logs.filter((l) => l.event === 'profile_upgrade_not_reached').length, 4, 'four connections below the target after an accepted switch counted');
+  t.ok(proxy.logs.some((l) => l.event === 'profile_upgrade_gave_up'), 'the fifth gives up');
+  t.equal(switches(), 5, 'five switches in all, not one per reconnect');
+  t.match((await store.getCharger(identity))?.profileUpgrade, { lastResult: 'gave_up', failures: 5 });
+  t.ok(backOffs.length === 4 && backOffs.every((b, i) => i === 0 || b > backOffs[i - 1]!), `backed off longer each time (${backOffs.map((b) => Math.round(b / 1000)).join(', ')} s)`);
+  await session();
+  await session();
+  t.equal(switches(), 5, 'none after giving up');
+
+  const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}/upgrade`, {
+    method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile: 2 }),
+  });
+  t.equal(res.status, 202);
+  await session();
+  t.equal(switches(), 6, 'an operator\'s new request starts over');
 });

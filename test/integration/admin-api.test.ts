@@ -148,6 +148,15 @@ async function suite(t: Test, creds: Credentials): Promise<void> {
     t.equal(r.body.targetProfile, 3);
     r = await call('POST', '/api/v1/chargers/CP-A/upgrade', { profile: 1 });
     t.equal(r.status, 400);
+    // A fresh request starts over: a given-up attempt and its failures are forgotten.
+    await creds.store.updateCharger('CP-A', { profileUpgrade: { lastResult: 'gave_up', failures: 5 } });
+    r = await call('POST', '/api/v1/chargers/CP-A/upgrade', { profile: 3 });
+    t.equal(r.status, 202);
+    t.equal((await creds.store.getCharger('CP-A'))?.profileUpgrade, undefined, 'the earlier attempts are forgotten');
+    r = await call('DELETE', '/api/v1/chargers/CP-A/upgrade');
+    t.equal(r.status, 200, r.text);
+    t.equal(r.body.targetProfile, null, 'the upgrade is withdrawn');
+    t.equal((await call('DELETE', '/api/v1/chargers/NOPE/upgrade')).status, 404);
     r = await call('POST', '/api/v1/chargers/NOPE/block');
     t.equal(r.status, 404);
     r = await call('GET', '/api/v1/chargers/CP-A/block');

@@ -101,6 +101,13 @@ async function suite(t: Test, storeArgs: string[], dataDir: string, rawStore: ()
     t.equal(r.code, 1, 'upgrade to a profile not above the current one is refused');
     r = await run(['show', 'CP002']);
     t.match(r.out, /upgrade to 3 requested/);
+    r = await run(['upgrade', 'CP002', '--cancel', '--profile', '3']);
+    t.equal(r.code, 2, '--cancel with --profile is a usage error');
+    r = await run(['upgrade', 'CP002', '--cancel', '--json']);
+    t.equal(r.code, 0, r.err);
+    t.equal(JSON.parse(r.out).targetProfile, null, '--cancel withdraws the requested upgrade');
+    r = await run(['upgrade', 'CP002', '--profile', '3']);
+    t.equal(r.code, 0, 'and it can be asked for again');
     t.match(r.out, /rotation:\s+enabled, requested /);
   });
 
