@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { readFile } from 'node:fs/promises';
 import { BruteForceGuard } from '../policies/brute-force';
 import { admissionGates } from '../policies/gates';
 import { bootState } from '../policies/interceptors/boot-state';
@@ -89,8 +90,14 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
     factoryDefaults: cachedFactoryDefaults(() => store.listFactoryDefaults()),
   });
   const backendCredentials = await globalBackendCredentials(config);
-  const signer = await openCaSigner(config);
+  let signer = await openCaSigner(config);
   if (!signer) log.warn({ event: 'no_signing_ca' }, 'no caDir configured: SignCertificate requests will be answered Rejected');
+  else if (!tls.files.clientCa || !signer.trustedBy(await readFile(tls.files.clientCa, 'utf8'))) {
+    // Fail closed for the chargers: a certificate the listener will not accept locks out the charger that installs it.
+    log.error({ event: 'signing_ca_untrusted', clientCa: tls.files.clientCa ?? null },
+      'the signing CA (caDir) is not in clientCa: certificates it signed would be refused at login; SignCertificate requests will be answered Rejected');
+    signer = null;
+  }
   const hooks = metricsHooks(metrics);
   let coordinator: SessionCoordinator | null = null;
   const server = new ProxyServer(config, {

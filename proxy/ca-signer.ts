@@ -1,5 +1,6 @@
+import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
-import { loadCa, signCsr, type CertificateAuthority, type SignCsrResult } from '../certs';
+import { loadCa, signCsr, splitPemCertificates, type CertificateAuthority, type SignCsrResult } from '../certs';
 import type { CsrSigner, SigningPolicy } from '../policies/interceptors/certificate-signing';
 import type { ProxyConfig } from './config';
 
@@ -31,6 +32,17 @@ export class CaSigner implements CsrSigner {
   /** The trust anchor chargers' certificates chain to (for the client CA bundle and for tests). */
   get rootPem(): string {
     return this.ca.rootPem;
+  }
+
+  /**
+   * Whether certificates this signer issues pass the TLS client check against `clientCaPem` (the
+   * bundle the listener trusts): its root, or the certificate it signs with, is in that bundle.
+   * Otherwise a charger that installs one is refused at its next login with it.
+   */
+  trustedBy(clientCaPem: string): boolean {
+    const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
+    const ours = new Set([fingerprint(this.ca.rootPem), fingerprint(this.ca.certPem)]);
+    return splitPemCertificates(clientCaPem).some((pem) => ours.has(fingerprint(pem)));
   }
 
   /** Checks the CSR (key type and size, proof of possession, CN, O) and, if it passes, issues. */

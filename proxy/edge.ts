@@ -1,11 +1,10 @@
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import { isInNetworks, parseNetworks } from './cidr';
 import type { ProxyConfig } from './config';
-import { parseCaBundle, readForwardedCertificate, toPeerCertificate } from './forwarded-cert';
+import { reloadingCaBundle } from './ca-bundle-file';
+import { readForwardedCertificate, toPeerCertificate } from './forwarded-cert';
 
 /** What a trusted TLS-terminating front vouches for about one request. */
 export interface EdgeFacts {
@@ -26,16 +25,15 @@ export type EdgeReader = (req: IncomingMessage, socket: Duplex) => EdgeFacts | n
 export function edgeReader(c: Pick<ProxyConfig, 'trustedForwarderCidrs' | 'forwardedClientCertHeader' | 'clientCa'>, clientCaFile: string | null): EdgeReader | null {
   if (c.trustedForwarderCidrs.length === 0) return null;
   const trusted = parseNetworks(c.trustedForwarderCidrs);
-  let anchors: X509Certificate[] | null = null;
   const caFile = clientCaFile ?? c.clientCa;
+  const anchors = caFile ? reloadingCaBundle(caFile) : null;
   return (req, socket) => {
     const peerAddress = (socket as { remoteAddress?: string }).remoteAddress ?? '';
     if (!isInNetworks(trusted, peerAddress)) return null;
     const proto = String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim().toLowerCase();
     let certificate: EdgeFacts['certificate'] = null;
-    if (c.forwardedClientCertHeader && caFile) {
-      anchors ??= parseCaBundle(readFileSync(caFile, 'utf8'));
-      const f = readForwardedCertificate(req, { header: c.forwardedClientCertHeader, trusted, peerAddress, clientCa: anchors });
+    if (c.forwardedClientCertHeader && anchors) {
+      const f = readForwardedCertificate(req, { header: c.forwardedClientCertHeader, trusted, peerAddress, clientCa: anchors() });
       if (f?.certificate) certificate = { peer: toPeerCertificate(f.certificate), authorized: f.authorized, error: f.error };
       else if (f) certificate = null;
     }
