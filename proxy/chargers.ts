@@ -88,7 +88,7 @@ export class ChargerAdmin {
       patch.pending = null;
       if (dropped.sentAt !== undefined) warnings.push(ROTATED_VALUE_DROPPED);
     }
-    if (changes.serial === null) patch.certificate = stripSerial(current);
+    if (changes.serial === null) patch.certificate = { serialNumber: null };
     if (changes.organization === null) patch.organization = null;
     if (changes.backendPassword === null) patch.backendCredentials = null;
     const fields: Partial<NewChargerRecord> = {};
@@ -309,7 +309,8 @@ export class ChargerAdmin {
       rec.passwordSource = 'operator';
       rec.passwordSetAt = Date.now();
     }
-    if (input.serial !== undefined) rec.certificate = { ...current?.certificate, serialNumber: checkText(input.serial, 'serial') };
+    // On an existing charger only the serial changes: the store merges `certificate` field by field.
+    if (input.serial !== undefined) rec.certificate = { serialNumber: checkText(input.serial, 'serial') };
     if (input.organization !== undefined) rec.organization = checkText(input.organization, 'organization');
     if (input.reportOnly !== undefined) rec.reportOnly = input.reportOnly;
     const username = input.backendUsername !== undefined ? checkText(input.backendUsername, 'backend username') : undefined;
@@ -328,9 +329,4 @@ export class ChargerAdmin {
   }
 }
 
-function stripSerial(rec: ChargerRecord): ChargerPatch['certificate'] {
-  if (!rec.certificate) return null;
-  const rest = { ...rec.certificate };
-  delete rest.serialNumber;
-  return Object.keys(rest).length > 0 ? rest : null;
-}
+

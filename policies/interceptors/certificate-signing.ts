@@ -151,10 +151,10 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
   const bind = async (session: SessionApi, issuance: Issuance): Promise<void> => {
     const base = { serialHex: issuance.serialHex, notAfter: issuance.notAfter };
     try {
-      const record = await deps.store.getCharger(session.identity);
-      const updated = record && (await deps.store.updateCharger(session.identity, {
-        certificate: { ...record.certificate, boundSerialHex: issuance.serialHex, notAfter: issuance.notAfter, boundAt: Date.now() },
-      }));
+      // Only the binding's fields: an operator's serial number written meanwhile stays.
+      const updated = await deps.store.updateCharger(session.identity, {
+        certificate: { boundSerialHex: issuance.serialHex, notAfter: issuance.notAfter, boundAt: Date.now() },
+      });
       if (!updated) {
         session.log.error({ event: 'certificate_bind_failed', reason: 'charger_unknown', ...base });
         return;

@@ -41,7 +41,7 @@ export function applyPatch(rec: ChargerRecord, patch: ChargerPatch, now: number)
   for (const [k, v] of Object.entries(patch)) {
     if (k === 'identity' || k === 'createdAt' || k === 'updatedAt' || v === undefined) continue;
     if (v === null) delete next[k];
-    else if (k === 'rotation') next[k] = mergeRotation(rec.rotation, v as RotationPatch);
+    else if (k === 'rotation' || k === 'certificate') next[k] = mergeFields(rec[k], v as Record<string, unknown>);
     else next[k] = v;
   }
   const out = clean(next) as unknown as ChargerRecord;
@@ -52,14 +52,14 @@ export function applyPatch(rec: ChargerRecord, patch: ChargerPatch, now: number)
   return out;
 }
 
-/** `rotation` patched field by field (see ChargerPatch); undefined (dropped by clean) when nothing is left. */
-function mergeRotation(current: RotationState | undefined, patch: RotationPatch): RotationState | undefined {
+/** `rotation` or `certificate` patched field by field (see ChargerPatch); undefined (dropped by clean) when nothing is left. */
+function mergeFields<T extends object>(current: T | undefined, patch: Record<string, unknown>): T | undefined {
   const next: Record<string, unknown> = { ...current };
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete next[k];
     else if (v !== undefined) next[k] = v;
   }
-  return Object.keys(next).length > 0 ? (next as RotationState) : undefined;
+  return Object.keys(next).length > 0 ? (next as T) : undefined;
 }
 
 /**

@@ -161,13 +161,17 @@ export interface ChargerRecord {
 /**
  * A partial update for `updateCharger`. A field set to `null` is removed from the record; a field that
  * is absent (or `undefined`) is left as it is. `identity` and `createdAt` cannot be changed.
- * Nested objects (`certificate`, ...) are replaced whole, not merged, except `rotation`, which is
- * merged field by field the same way: the proxy's rotation bookkeeping and an operator (a request,
- * rotation switched off) write it at the same time, and neither may undo the other's field.
+ * Nested objects are replaced whole, except `rotation` and `certificate`, which are merged field by
+ * field the same way: in each the proxy and an operator write at the same time (rotation bookkeeping
+ * and a request or switch-off; a certificate binding and a serial number), and neither may undo the
+ * other's field.
  */
 export type ChargerPatch = {
-  [K in Exclude<keyof ChargerRecord, 'identity' | 'createdAt' | 'updatedAt' | 'rotation'>]?: ChargerRecord[K] | null;
-} & { rotation?: RotationPatch | null };
+  [K in Exclude<keyof ChargerRecord, 'identity' | 'createdAt' | 'updatedAt' | 'rotation' | 'certificate'>]?: ChargerRecord[K] | null;
+} & { rotation?: RotationPatch | null; certificate?: CertificatePatch | null };
+
+/** Fields of `CertificateBinding` to change: `null` removes one, absent (or `undefined`) leaves it. */
+export type CertificatePatch = { [K in keyof CertificateBinding]?: CertificateBinding[K] | null };
 
 /** Fields of `RotationState` to change: `null` removes one, absent (or `undefined`) leaves it. */
 export type RotationPatch = { [K in keyof RotationState]?: RotationState[K] | null };

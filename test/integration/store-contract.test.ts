@@ -116,6 +116,21 @@ function contract(t: Test, open: Factory): void {
     t.equal((await store.getCharger('ROT'))?.rotation, undefined, 'nothing left: no empty object');
   });
 
+  t.test('the certificate binding is patched field by field: a binding and an operator\'s serial number never undo each other', async (t) => {
+    const { store } = await open();
+    t.teardown(() => store.close());
+    await store.putCharger(charger('CRT', { certificate: { serialNumber: 'SN-1' } }));
+    await Promise.all([
+      store.updateCharger('CRT', { certificate: { boundSerialHex: 'ab12', notAfter: 5, boundAt: 4 } }), // the proxy binds
+      store.updateCharger('CRT', { certificate: { serialNumber: 'SN-2' } }), // the operator corrects the serial
+    ]);
+    t.strictSame((await store.getCharger('CRT'))?.certificate, { serialNumber: 'SN-2', boundSerialHex: 'ab12', notAfter: 5, boundAt: 4 }, 'both kept');
+    await store.updateCharger('CRT', { certificate: { serialNumber: null } });
+    t.strictSame((await store.getCharger('CRT'))?.certificate, { boundSerialHex: 'ab12', notAfter: 5, boundAt: 4 }, 'null removes a field');
+    await store.updateCharger('CRT', { certificate: null });
+    t.equal((await store.getCharger('CRT'))?.certificate, undefined, 'null removes the whole binding');
+  });
+
   t.test('pending set / update / drop / commit with guards', async (t) => {
     const { store } = await open();
     t.teardown(() => store.close());
