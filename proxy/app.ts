@@ -114,7 +114,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
       }),
       certificateRenewal({ store, renewBeforeDays: config.renewBeforeDays, log }),
       profileUpgrade({
-        store, publicUrl: config.publicUrl, retryMs: config.rotationRetryMs, callTimeoutMs: config.callTimeoutMs,
+        store, publicUrl: config.publicUrl, retryMs: config.rotationRetryMs, callTimeoutMs: config.callTimeoutMs, checkSerialNumber: config.checkSerialNumber,
         outcome: (o) => metrics.profileUpgrades.inc({ outcome: o }),
       }),
       passwordRotation({

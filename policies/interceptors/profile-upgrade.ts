@@ -4,7 +4,9 @@ import { bootStatusOf, mayInject } from './boot-state';
 import {
   changeSecurityProfile, getNetworkPriority, readNetworkPriority, resetOnIdle, setNetworkPriority, setNetworkProfile, statusOf,
 } from './profile-upgrade-messages';
-import type { AnsweredCall, CallOutcome, Interceptor, InterceptorFactory, SessionApi } from './types';
+import { bootSerialNumber } from '../../proxy/ocpp/dialects';
+import { expectedCommonName } from './certificate-signing';
+import type { AnsweredCall, CallOutcome, ChargerCall, Interceptor, InterceptorFactory, SessionApi } from './types';
 
 /** What the profile-upgrade interceptor needs. */
 export interface ProfileUpgradeDeps {
@@ -14,6 +16,8 @@ export interface ProfileUpgradeDeps {
   retryMs: number;
   callTimeoutMs: number;
   outcome?(o: 'started' | 'accepted' | 'committed' | 'rejected' | 'failed'): void;
+  /** Config `checkSerialNumber`: on Profile 3 a 2.x BootNotification's serial number must be the certificate's CN. */
+  checkSerialNumber?: boolean;
   now?: () => number;
 }
 
@@ -60,6 +64,8 @@ class ProfileUpgrade implements Interceptor {
   private knownTarget: SecurityProfile | null | undefined;
   /** When this connection was admitted: an Accepted switch sent before it and not reached means the switch failed. */
   private readonly openedAt: number;
+  /** The serial number of the charger's BootNotification on this connection (2.x), when it sent one. */
+  private bootSerial: string | undefined;
 
   constructor(
     private readonly deps: ProfileUpgradeDeps,
@@ -92,6 +98,11 @@ class ProfileUpgrade implements Interceptor {
     if (this.booted) setImmediate(() => void this.consider(s));
   }
 
+  onChargerCall(s: SessionApi, call: ChargerCall): undefined {
+    if (call.action === 'BootNotification' && s.subprotocol !== 'ocpp1.6') this.bootSerial = bootSerialNumber('2.0.1', call.payload);
+    return undefined;
+  }
+
   onRecordChanged(s: SessionApi, record: ChargerRecord): void {
     // A new target is an operator request (skips back-off); other changes (our own writes, a
     // certificate being bound) just re-check, respecting back-off.
@@ -119,6 +130,18 @@ class ProfileUpgrade implements Interceptor {
     s.log.warn({ event: gaveUp ? 'profile_upgrade_gave_up' : 'profile_upgrade_not_reached', profile: s.profile, failures });
     await this.audit(gaveUp ? 'profile_upgrade_gave_up' : 'profile_upgrade_not_reached', { profile: s.profile, failures });
     this.deps.outcome?.('failed');
+  }
+
+  /**
+   * On Profile 3 a 2.x charger's BootNotification must carry its certificate's CN as serial number
+   * (B01.FR.11/12, `checkSerialNumber`), or each boot is refused. A charger that told this session a
+   * different serial number is not switched: it would be locked out after its first reboot there.
+   */
+  private serialWouldBeRefused(s: SessionApi, record: ChargerRecord, target: SecurityProfile): boolean {
+    if (target !== 3 || !this.deps.checkSerialNumber || s.subprotocol === 'ocpp1.6' || this.bootSerial === undefined) return false;
+    if (this.bootSerial === expectedCommonName(record)) return false;
+    s.log.warn({ event: 'profile_upgrade_serial_mismatch', serialNumber: this.bootSerial, commonName: expectedCommonName(record) });
+    return true;
   }
 
   /**
@@ -198,7 +221,9 @@ class ProfileUpgrade implements Interceptor {
     let status: string;
     let slot: number | undefined;
     try {
-      if (s.subprotocol === 'ocpp1.6') {
+      if (this.serialWouldBeRefused(s, record, target)) {
+        status = 'serial_mismatch';
+      } else if (s.subprotocol === 'ocpp1.6') {
         status = statusOf(await call(changeSecurityProfile(target)));
       } else if (!deps.publicUrl) {
         status = 'no_public_url';

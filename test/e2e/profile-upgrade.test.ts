@@ -153,3 +153,23 @@ t.test('a switch the charger accepts but does not reach: counted, backed off, gi
   await session();
   t.equal(switches(), 6, 'an operator\'s new request starts over');
 });
+
+t.test('2.x to Profile 3 with a BootNotification serial that is not the certificate\'s CN: not switched (each boot would be refused there)', async (t) => {
+  const proxy = await startProxyBeforeCsms(t, { organization: 'Test CPO', rotation: 'false', publicUrl: 'wss://127.0.0.1:1/ocpp' });
+  const { store } = proxy.credentials;
+  const identity = 'UP-SERIAL';
+  // The record's serial (the CN its certificate gets) is not what the station says in its BootNotification (SN-UP-SERIAL).
+  await seedCharger(proxy, { identity, password: 'profile-two-password', minProfile: 2, serial: 'RECORDED-SERIAL' });
+  const s = new SimStation({ identity, endpoint: proxy.tlsUrl, protocol: 'ocpp2.0.1', password: 'profile-two-password', ca: proxy.caPem, serial: 'RECORDED-SERIAL', bootSerial: 'SN-UP-SERIAL', organization: 'Test CPO' });
+  t.teardown(() => s.stop());
+  await s.connect();
+  const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}/upgrade`, {
+    method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile: 3 }),
+  });
+  t.equal(res.status, 202);
+  const rec = await waitFor(async () => { const r = await store.getCharger(identity); return r?.profileUpgrade?.lastResult === 'serial_mismatch' ? r : null; }, 'refused', 10000);
+  t.ok(rec!.certificate?.boundSerialHex, 'the certificate was signed and bound first');
+  t.notOk(s.otherCalls.some((c) => c.action === 'SetNetworkProfile' || c.action === 'Reset'), 'no switch sent');
+  t.match(proxy.logs.find((l) => l.event === 'profile_upgrade_serial_mismatch'), { serialNumber: 'SN-UP-SERIAL', commonName: 'RECORDED-SERIAL' });
+  t.equal(rec!.minProfile, 2, 'still on Profile 2');
+});

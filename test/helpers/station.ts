@@ -33,6 +33,8 @@ export interface StationOptions {
   reconnectDelayMs?: number;
   /** Serial number (= CN of its certificate) and organisation (CSR O), for certificate tests. */
   serial?: string;
+  /** The serial number its BootNotification carries (default `serial`, else SN-<identity>). */
+  bootSerial?: string;
   organization?: string;
   /** Offer permessage-deflate: the session then runs on ws instead of the proxy's own framing. */
   deflate?: boolean;
@@ -92,9 +94,10 @@ export class SimStation {
         this.connections++;
         c.once('close', () => { if (this.client === c) this.client = null; });
         if (!this.booted) {
+          const serialNumber = this.o.bootSerial ?? this.o.serial ?? `SN-${this.o.identity}`;
           const boot = this.o.protocol === 'ocpp1.6'
-            ? await c.call('BootNotification', { chargePointVendor: 'Sim', chargePointModel: 'S1', chargePointSerialNumber: `SN-${this.o.identity}` })
-            : await c.call('BootNotification', { reason: 'PowerUp', chargingStation: { vendorName: 'Sim', model: 'S1', serialNumber: `SN-${this.o.identity}` } });
+            ? await c.call('BootNotification', { chargePointVendor: 'Sim', chargePointModel: 'S1', chargePointSerialNumber: serialNumber })
+            : await c.call('BootNotification', { reason: 'PowerUp', chargingStation: { vendorName: 'Sim', model: 'S1', serialNumber } });
           this.booted = boot.status === 'Accepted' || boot.status === 'Pending';
         }
         return;
