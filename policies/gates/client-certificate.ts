@@ -33,6 +33,10 @@ async function judge(ctx: UpgradeContext, deps: { store: CredentialStore; organi
   if (!ctx.peerAuthorized) {
     return reject(401, VALIDITY_ERRORS.has(ctx.peerAuthorizationError ?? '') ? 'cert_expired' : 'cert_untrusted');
   }
+  // A resumed TLS session carries the verdict of its full handshake, dates included: a certificate
+  // that has expired since would still be "authorized" for as long as the session ticket lives.
+  const now = Date.now();
+  if (!(Date.parse(cert.valid_to) > now && Date.parse(cert.valid_from) <= now)) return reject(401, 'cert_expired');
   let serialHex: string;
   try {
     serialHex = normaliseSerial(cert.serialNumber);

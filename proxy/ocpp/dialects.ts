@@ -41,6 +41,8 @@ export interface SignCertificateRequest {
 
 /** Certificate types that ask for an ISO 15118 (V2G) certificate rather than a charger one. */
 const V2G_TYPES: ReadonlySet<string> = new Set(['V2GCertificate', 'V2G20Certificate']);
+/** Every certificateType the 2.x schemas allow (V2G20Certificate is 2.1's). */
+const CERTIFICATE_TYPES: ReadonlySet<string> = new Set(['ChargingStationCertificate', ...V2G_TYPES]);
 
 /** True when a SignCertificate asks for a V2G (ISO 15118) certificate. */
 export function isV2gRequest(req: SignCertificateRequest): boolean {
@@ -53,7 +55,9 @@ export function readSignCertificate(dialect: OcppDialect, payload: unknown): Sig
   const req: SignCertificateRequest = { csr: payload.csr };
   if (dialect === '1.6') return req;
   if (payload.certificateType !== undefined) {
-    if (typeof payload.certificateType !== 'string') return { problem: 'bad_certificate_type' };
+    // An unknown type is not signed as a charger certificate: echoed back in CertificateSigned, it
+    // would break the schema there too.
+    if (typeof payload.certificateType !== 'string' || !CERTIFICATE_TYPES.has(payload.certificateType)) return { problem: 'bad_certificate_type' };
     req.certificateType = payload.certificateType;
   }
   if (dialect === '2.1' && payload.requestId !== undefined) {

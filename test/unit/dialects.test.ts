@@ -71,6 +71,8 @@ t.test('readSignCertificate', async (t) => {
   t.same(readSignCertificate('2.0.1', { csr: '   ' }), { problem: 'csr_missing' });
   t.same(readSignCertificate('1.6', null), { problem: 'csr_missing' });
   t.same(readSignCertificate('2.0.1', { csr: 'X', certificateType: 5 }), { problem: 'bad_certificate_type' });
+  t.same(readSignCertificate('2.0.1', { csr: 'X', certificateType: 'ManufacturerRootCertificate' }), { problem: 'bad_certificate_type' }, 'a type the schema does not have');
+  t.same(readSignCertificate('2.1', { csr: 'X', certificateType: 'V2G20Certificate' }), { csr: 'X', certificateType: 'V2G20Certificate' });
   t.same(readSignCertificate('2.1', { csr: 'X', requestId: 1.5 }), { problem: 'bad_request_id' });
   t.ok(isV2gRequest({ csr: 'X', certificateType: 'V2GCertificate' }));
   t.ok(isV2gRequest({ csr: 'X', certificateType: 'V2G20Certificate' }));
