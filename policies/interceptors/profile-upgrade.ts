@@ -193,6 +193,16 @@ class ProfileUpgrade implements Interceptor {
       if (!operator && state.nextAttemptAt && state.nextAttemptAt > now()) return;
       const target = record.targetProfile;
       if (target === 3 && !(await this.boundCertificateUsable(record))) {
+        if (s.profile === 1) {
+          // A certificate is signed only over TLS (the CSR's password travelled in clear here): the
+          // charger has to reach Profile 2 first. Said once, where the operator looks.
+          if (state.lastResult !== 'needs_profile_2') {
+            await deps.store.updateCharger(s.identity, { profileUpgrade: { ...state, lastResult: 'needs_profile_2' } });
+            s.log.warn({ event: 'profile_upgrade_needs_profile_2' });
+            await this.audit('profile_upgrade_needs_profile_2');
+          }
+          return;
+        }
         if (!this.certificateRequested) {
           this.certificateRequested = true;
           const trigger = s.subprotocol === 'ocpp1.6'

@@ -173,3 +173,18 @@ t.test('2.x to Profile 3 with a BootNotification serial that is not the certific
   t.match(proxy.logs.find((l) => l.event === 'profile_upgrade_serial_mismatch'), { serialNumber: 'SN-UP-SERIAL', commonName: 'RECORDED-SERIAL' });
   t.equal(rec!.minProfile, 2, 'still on Profile 2');
 });
+
+t.test('Profile 1 straight to 3: said once (a certificate is signed over TLS only), not asked for a CSR that would be refused', async (t) => {
+  const proxy = await startProxyBeforeCsms(t, { rotation: 'false', plainListen: '127.0.0.1:0' });
+  const { store } = proxy.credentials;
+  const identity = 'UP-ONE-TO-THREE';
+  await seedCharger(proxy, { identity, password: 'profile-one-password', minProfile: 1 });
+  await store.updateCharger(identity, { targetProfile: 3 });
+  const s = new SimStation({ identity, endpoint: proxy.plainUrl!, protocol: 'ocpp1.6', password: 'profile-one-password' });
+  t.teardown(() => s.stop());
+  await s.connect();
+  await waitFor(async () => (await store.getCharger(identity))?.profileUpgrade?.lastResult === 'needs_profile_2' || null, 'recorded');
+  await sleep(300);
+  t.same(s.otherCalls.map((c) => c.action), [], 'no CSR asked for, nothing switched');
+  t.equal(proxy.logs.filter((l) => l.event === 'profile_upgrade_needs_profile_2').length, 1, 'logged once');
+});
