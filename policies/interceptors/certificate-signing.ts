@@ -6,6 +6,7 @@ import {
   signCertificateAnswer, type OcppDialect, type SignCertificateRequest,
 } from '../../proxy/ocpp/dialects';
 import type { ChargerRecord, CredentialStore } from '../../proxy/store/types';
+import { admissionFacts } from '../gates/facts';
 import { InjectionError, type ChargerCall, type ChargerCallDecision, type Interceptor, type InterceptorFactory, type SessionApi } from './types';
 
 /** The subject a CSR must carry for one charger. */
@@ -229,6 +230,27 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     return { answer: signCertificateAnswer(dialect, 'Accepted') };
   };
 
+  /**
+   * A Profile 3 login with a newer certificate than the one bound (or with one when none is):
+   * bound then. The binding follows the certificate in use even when the charger's Accepted to
+   * CertificateSigned was lost (a timeout, a dropped link), so `chargers show` and revocation by
+   * the bound serial name the certificate the charger really holds.
+   */
+  const bindInUse = (session: SessionApi): void => {
+    const facts = admissionFacts(session.facts);
+    const cert = facts?.certificate;
+    if (session.profile !== 3 || !cert || !Number.isFinite(cert.notAfter)) return;
+    const bound = facts.charger.certificate;
+    if (bound?.boundSerialHex === cert.serialHex || (bound?.boundSerialHex !== undefined && (bound.notAfter ?? 0) >= cert.notAfter)) return;
+    const base = { serialHex: cert.serialHex, notAfter: cert.notAfter, reason: 'in_use' };
+    deps.store.updateCharger(session.identity, { certificate: { boundSerialHex: cert.serialHex, notAfter: cert.notAfter, boundAt: Date.now() } })
+      .then((updated) => {
+        if (!updated) return;
+        session.log.info({ event: 'certificate_bound', ...base });
+        audit(session, 'certificate_bound', base);
+      }, (err: unknown) => session.log.error({ event: 'certificate_bind_failed', ...base, reason: 'store_unavailable', err: String(err) }));
+  };
+
   // One interceptor per dialect, shared by its sessions: nothing allocated per session.
   const perDialect = new Map<OcppDialect, Interceptor>();
   return (session) => {
@@ -238,6 +260,7 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     if (!interceptor) {
       interceptor = {
         name: 'certificate-signing',
+        onOpen: bindInUse,
         onChargerCall: (s, call) => (call.action === 'SignCertificate' ? onSignCertificate(s, dialect, call) : undefined),
       };
       perDialect.set(dialect, interceptor);

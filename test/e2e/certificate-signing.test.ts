@@ -176,6 +176,28 @@ t.test('the proxy signs charger CSRs itself', async (t) => {
   });
 });
 
+t.test('the binding follows the certificate in use: a newer one presented is bound, an older one is not', async (t) => {
+  const signer = await CaSigner.load(TEST_PKI_DIR, { days: 365 });
+  const rig: CertRig = await startCertRig(t, (store) => [certificateSigning({ store, signer, organization: 'Test CPO' })]);
+  const identity = 'CS-IN-USE';
+  // Bound to a certificate expiring in 10 days, as after a CertificateSigned whose Accepted was lost.
+  const older = await rig.pki.charger('SN-IN-USE', { days: 10 });
+  await rig.addCharger(identity, { minProfile: 3, certificate: { serialNumber: 'SN-IN-USE', boundSerialHex: older.serialHex, notAfter: older.notAfter.getTime() } });
+  const newer = await rig.pki.charger('SN-IN-USE', { days: 365 });
+  const login = async (cert: { certPem: string; keyPem: string }) => {
+    const charger = strictCharger(rig, identity, 'ocpp2.0.1', cert);
+    await charger.connect();
+    await sleep(200);
+    await charger.close();
+  };
+  await login(newer);
+  const bound = await waitFor(async () => { const r = await rig.store.getCharger(identity); return r?.certificate?.boundSerialHex === newer.serialHex ? r : undefined; }, 'the newer certificate bound');
+  t.same([bound!.certificate!.serialNumber, bound!.certificate!.notAfter], ['SN-IN-USE', newer.notAfter.getTime()], 'serial kept, expiry of the one in use');
+  t.ok((await rig.store.readAudit(20)).some((e) => e.identity === identity && e.type === 'certificate_bound' && e.detail?.reason === 'in_use'), 'audited');
+  await login(older);
+  t.equal((await rig.store.getCharger(identity))?.certificate?.boundSerialHex, newer.serialHex, 'an older certificate presented later does not take the binding back');
+});
+
 t.test('without a signer every SignCertificate is Rejected', async (t) => {
   const rig = await startCertRig(t, (store) => [certificateSigning({ store, signer: null, organization: null })]);
   await rig.addCharger('CS-NOSIGNER');
