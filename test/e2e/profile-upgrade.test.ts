@@ -1,12 +1,28 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import WebSocket from 'ws';
 import { tryBasicLogin } from '../helpers/login';
 import { startLegacyCsms } from '../helpers/csms';
 import { freePort, sleep, waitFor } from '../helpers/net';
 import { makeTestPki } from '../helpers/pki';
-import { seedCharger, startProxyBeforeCsms, startTestProxy, TEST_PKI_DIR } from '../helpers/proxy';
+import { seedCharger, startProxyBeforeCsms, startTestProxy, TEST_PKI_DIR, type TestProxy } from '../helpers/proxy';
 import { SimStation } from '../helpers/station';
 
+
+/** Asks the admin API to move `identity` to `profile`: the HTTP status. */
+async function requestUpgrade(proxy: TestProxy, identity: string, profile: number): Promise<number> {
+  const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}/upgrade`, {
+    method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile }),
+  });
+  return res.status;
+}
+
+/** A proxy with a plain port, and a Profile 1 charger there with an upgrade to `target` requested. */
+async function profileOneCharger(t: Test, identity: string, target: 2 | 3) {
+  const proxy = await startProxyBeforeCsms(t, { rotation: 'false', plainListen: '127.0.0.1:0' });
+  await seedCharger(proxy, { identity, password: 'profile-one-password', minProfile: 1 });
+  await proxy.credentials.store.updateCharger(identity, { targetProfile: target });
+  return { proxy, store: proxy.credentials.store };
+}
 
 t.test('Profile 2 → 3: certificate signed by the proxy, profile raised, Profile 2 refused afterwards', async (t) => {
   const csms = await startLegacyCsms();
@@ -26,10 +42,7 @@ t.test('Profile 2 → 3: certificate signed by the proxy, profile raised, Profil
       await s.connect();
       t.equal(proxy.server.sessions.get(identity)!.profile, 2, 'connected on Profile 2');
 
-      const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}/upgrade`, {
-        method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile: 3 }),
-      });
-      t.ok(res.status === 200 || res.status === 202, `upgrade requested (${res.status})`);
+      t.equal(await requestUpgrade(proxy, identity, 3), 202, 'upgrade requested');
 
       await waitFor(() => s.certPem, 'charger received its certificate (CertificateSigned)', 15000);
       await waitFor(() => s.profile === 3 && s.connections >= 2, 'charger reconnected with its client certificate', 15000).catch(async (e) => {
@@ -99,10 +112,7 @@ t.test('Profile 2 → 3 with a bound certificate since revoked: a new certificat
   const s = new SimStation({ identity, endpoint: proxy.tlsUrl, protocol: 'ocpp1.6', password: 'profile-two-password', ca: proxy.caPem, serial, organization: 'Test CPO' });
   t.teardown(() => s.stop());
   await s.connect();
-  const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}/upgrade`, {
-    method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile: 3 }),
-  });
-  t.equal(res.status, 202, 'upgrade requested');
+  t.equal(await requestUpgrade(proxy, identity, 3), 202, 'upgrade requested');
   await waitFor(() => s.profile === 3 && s.connections >= 2, 'on Profile 3 with a new certificate', 15000);
   const actions = s.otherCalls.map((c) => c.action);
   t.ok(actions.indexOf('ExtendedTriggerMessage') >= 0 && actions.indexOf('ExtendedTriggerMessage') < actions.indexOf('ChangeConfiguration'), `asked for a CSR before the switch (${actions.join(', ')})`);
@@ -111,11 +121,8 @@ t.test('Profile 2 → 3 with a bound certificate since revoked: a new certificat
 });
 
 t.test('a switch the charger accepts but does not reach: counted, backed off, given up after five; a new request starts over', async (t) => {
-  const proxy = await startProxyBeforeCsms(t, { rotation: 'false', plainListen: '127.0.0.1:0' });
-  const { store } = proxy.credentials;
   const identity = 'UP-NEVER-THERE';
-  await seedCharger(proxy, { identity, password: 'profile-one-password', minProfile: 1 });
-  await store.updateCharger(identity, { targetProfile: 2 });
+  const { proxy, store } = await profileOneCharger(t, identity, 2);
   // A 1.6 station that answers Accepted to SecurityProfile 2 but keeps coming back on the plain port.
   const switches = () => proxy.logs.filter((l) => l.event === 'profile_upgrade_accepted').length;
   const backOffs: number[] = [];
@@ -146,10 +153,7 @@ t.test('a switch the charger accepts but does not reach: counted, backed off, gi
   await session();
   t.equal(switches(), 5, 'none after giving up');
 
-  const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}/upgrade`, {
-    method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile: 2 }),
-  });
-  t.equal(res.status, 202);
+  t.equal(await requestUpgrade(proxy, identity, 2), 202);
   await session();
   t.equal(switches(), 6, 'an operator\'s new request starts over');
 });
@@ -163,10 +167,7 @@ t.test('2.x to Profile 3 with a BootNotification serial that is not the certific
   const s = new SimStation({ identity, endpoint: proxy.tlsUrl, protocol: 'ocpp2.0.1', password: 'profile-two-password', ca: proxy.caPem, serial: 'RECORDED-SERIAL', bootSerial: 'SN-UP-SERIAL', organization: 'Test CPO' });
   t.teardown(() => s.stop());
   await s.connect();
-  const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}/upgrade`, {
-    method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile: 3 }),
-  });
-  t.equal(res.status, 202);
+  t.equal(await requestUpgrade(proxy, identity, 3), 202);
   const rec = await waitFor(async () => { const r = await store.getCharger(identity); return r?.profileUpgrade?.lastResult === 'serial_mismatch' ? r : null; }, 'refused', 10000);
   t.ok(rec!.certificate?.boundSerialHex, 'the certificate was signed and bound first');
   t.notOk(s.otherCalls.some((c) => c.action === 'SetNetworkProfile' || c.action === 'Reset'), 'no switch sent');
@@ -175,11 +176,8 @@ t.test('2.x to Profile 3 with a BootNotification serial that is not the certific
 });
 
 t.test('Profile 1 straight to 3: said once (a certificate is signed over TLS only), not asked for a CSR that would be refused', async (t) => {
-  const proxy = await startProxyBeforeCsms(t, { rotation: 'false', plainListen: '127.0.0.1:0' });
-  const { store } = proxy.credentials;
   const identity = 'UP-ONE-TO-THREE';
-  await seedCharger(proxy, { identity, password: 'profile-one-password', minProfile: 1 });
-  await store.updateCharger(identity, { targetProfile: 3 });
+  const { proxy, store } = await profileOneCharger(t, identity, 3);
   const s = new SimStation({ identity, endpoint: proxy.plainUrl!, protocol: 'ocpp1.6', password: 'profile-one-password' });
   t.teardown(() => s.stop());
   await s.connect();
