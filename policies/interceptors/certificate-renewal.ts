@@ -142,7 +142,10 @@ class CertificateRenewal implements Interceptor {
       const skip = skipReason(record, this.cert, this.openedAt, now, this.windowMs);
       if (skip) {
         s.log.info({ event: 'certificate_renewal_skipped', reason: skip, serialHex: this.cert.serialHex, boundSerialHex: record.certificate?.boundSerialHex });
-        this.done = true; // the charger switches at its next connection
+        // Bound in this session: it switches at its next connection. Bound shortly before: look again
+        // once that day is over (a 2.1 charger may have discarded it, and this session may last weeks).
+        if (skip === 'renewed_this_session') this.done = true;
+        else this.arm(record.certificate!.boundAt! + DAY_MS - now + 1000);
         return;
       }
       this.lastTriggerAt = now;

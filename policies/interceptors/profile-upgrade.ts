@@ -45,6 +45,15 @@ export function profileUpgrade(deps: ProfileUpgradeDeps): InterceptorFactory {
 }
 
 /**
+ * 2.x: the configuration slot for the new network profile. The one an earlier attempt wrote is
+ * reused while it is still in the priority list (it points at us; a charger connected below the
+ * target is not running on it), so failed attempts take no new slots; otherwise the next free one.
+ */
+export function chooseSlot(order: readonly number[], earlier: number | undefined): number {
+  return earlier !== undefined && order.includes(earlier) ? earlier : Math.max(...order) + 1;
+}
+
+/**
  * The highest profile this session's credentials were checked for: 3 with a client certificate the
  * gates accepted, 2 with a password that matched over TLS, else 1 (e.g. admitted in report-only mode
  * although a check failed).
@@ -66,6 +75,8 @@ class ProfileUpgrade implements Interceptor {
   private readonly openedAt: number;
   /** The serial number of the charger's BootNotification on this connection (2.x), when it sent one. */
   private bootSerial: string | undefined;
+  /** The charger sent a BootNotification on this connection (it rebooted, or connected for the first time). */
+  private bootedHere = false;
 
   constructor(
     private readonly deps: ProfileUpgradeDeps,
@@ -99,7 +110,9 @@ class ProfileUpgrade implements Interceptor {
   }
 
   onChargerCall(s: SessionApi, call: ChargerCall): undefined {
-    if (call.action === 'BootNotification' && s.subprotocol !== 'ocpp1.6') this.bootSerial = bootSerialNumber('2.0.1', call.payload);
+    if (call.action !== 'BootNotification') return undefined;
+    this.bootedHere = true;
+    if (s.subprotocol !== 'ocpp1.6') this.bootSerial = bootSerialNumber('2.0.1', call.payload);
     return undefined;
   }
 
@@ -187,6 +200,9 @@ class ProfileUpgrade implements Interceptor {
         // This connection predates the switch: the charger moves when it reconnects (Reset OnIdle
         // waits until it is idle, which can take hours). Asking again meanwhile would reboot it again.
         if (this.openedAt <= state.sentAt) return;
+        // 2.x switches through a reboot (Reset OnIdle): a connection that sent no BootNotification
+        // is the old link back (a network drop), not the charger after its reboot.
+        if (s.subprotocol !== 'ocpp1.6' && !this.bootedHere) return;
         // A later connection, still below the target: the switch failed and the charger fell back.
         return await this.notReached(s, state);
       }
@@ -241,9 +257,7 @@ class ProfileUpgrade implements Interceptor {
         const order = readNetworkPriority(await call(getNetworkPriority()));
         // Unknown priorities: a guessed slot could overwrite the profile the charger runs on.
         if (order.length === 0) throw Object.assign(new Error('no network priority'), { reason: 'priority_unknown' });
-        // The slot an earlier attempt wrote is reused (it points at us), so failed attempts take no new ones.
-        const earlier = record.profileUpgrade?.slot;
-        slot = earlier !== undefined && order.includes(earlier) && order[0] !== earlier ? earlier : Math.max(...order) + 1;
+        slot = chooseSlot(order, record.profileUpgrade?.slot);
         status = statusOf(await call(setNetworkProfile(s.subprotocol, slot, deps.publicUrl, target)));
         if (OK.has(status)) status = statusOf(await call(setNetworkPriority([slot, ...order.filter((x) => x !== slot)])));
         if (OK.has(status)) status = statusOf(await call(resetOnIdle()));
@@ -261,9 +275,10 @@ class ProfileUpgrade implements Interceptor {
       return;
     }
     const failures = (record.profileUpgrade?.failures ?? 0) + 1;
-    await deps.store.updateCharger(s.identity, {
-      profileUpgrade: { lastResult: status.slice(0, 40), failures, nextAttemptAt: now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1)) },
-    });
+    const refused: ProfileUpgradeState = { lastResult: status.slice(0, 40), failures, nextAttemptAt: now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1)) };
+    const keptSlot = slot ?? record.profileUpgrade?.slot; // written, or written before: the retry reuses it
+    if (keptSlot !== undefined) refused.slot = keptSlot;
+    await deps.store.updateCharger(s.identity, { profileUpgrade: refused });
     s.log.info({ event: 'profile_upgrade_refused', status });
     await this.audit('profile_upgrade_refused', { status });
     deps.outcome?.(status === 'Rejected' || status === 'NotSupported' ? 'rejected' : 'failed');

@@ -135,6 +135,7 @@ class PasswordRotation implements Interceptor {
   }
 
   private scheduleRetry(at: number): void {
+    if (this.session.closed) return;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => { this.retryTimer = null; void this.consider(); }, Math.max(0, at - this.now()) + 10);
     this.retryTimer.unref?.();

@@ -180,6 +180,14 @@ t.test('renewal over a long session: timed, asked again until a new certificate 
     t.ok(rig.logs.some((l) => l.event === 'certificate_renewal_skipped' && l.reason === 'renewed_not_switched'), 'logged why');
   });
 
+  t.test('bound a day ago less a moment: not asked at once, asked in the same session when the day is over', async (t) => {
+    ahead = 0;
+    const { asked } = await connect('RN-DAY-OVER', 10, { certificate: { serialNumber: 'SN-RN-DAY-OVER', boundSerialHex: 'abcdef04', notAfter: Date.now() + 365 * DAY, boundAt: Date.now() - DAY + 2500 } });
+    await sleep(800);
+    t.equal(asked.length, 0, 'not yet');
+    await waitFor(() => asked.length === 1, 'asked once the day since the binding is over', 6000);
+  });
+
   for (const [what, boundAt] of [['two days ago', Date.now() - 2 * DAY], ['at an unknown time', undefined]] as const) {
     t.test(`a newer certificate bound ${what} and still not in use: asked again (it was not taken up)`, async (t) => {
       ahead = 0;

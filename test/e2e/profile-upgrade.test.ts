@@ -17,8 +17,8 @@ async function requestUpgrade(proxy: TestProxy, identity: string, profile: numbe
 }
 
 /** A proxy with a plain port, and a Profile 1 charger there with an upgrade to `target` requested. */
-async function profileOneCharger(t: Test, identity: string, target: 2 | 3) {
-  const proxy = await startProxyBeforeCsms(t, { rotation: 'false', plainListen: '127.0.0.1:0' });
+async function profileOneCharger(t: Test, identity: string, target: 2 | 3, flags: Record<string, string> = {}) {
+  const proxy = await startProxyBeforeCsms(t, { rotation: 'false', plainListen: '127.0.0.1:0', ...flags });
   await seedCharger(proxy, { identity, password: 'profile-one-password', minProfile: 1 });
   await proxy.credentials.store.updateCharger(identity, { targetProfile: target });
   return { proxy, store: proxy.credentials.store };
@@ -185,4 +185,26 @@ t.test('Profile 1 straight to 3: said once (a certificate is signed over TLS onl
   await sleep(300);
   t.same(s.otherCalls.map((c) => c.action), [], 'no CSR asked for, nothing switched');
   t.equal(proxy.logs.filter((l) => l.event === 'profile_upgrade_needs_profile_2').length, 1, 'logged once');
+});
+
+t.test('2.x: a connection below the target after an accepted switch counts only when the charger rebooted (it switches through Reset)', async (t) => {
+  const identity = 'UP-2X-DROP';
+  const { proxy, store } = await profileOneCharger(t, identity, 2, { publicUrl: 'wss://127.0.0.1:1/ocpp' });
+  // This station accepts the new network profile and the Reset, but does not switch (as if the new profile failed).
+  const s = new SimStation({ identity, endpoint: proxy.plainUrl!, protocol: 'ocpp2.0.1', password: 'profile-one-password' });
+  t.teardown(() => s.stop());
+  await s.connect();
+  await waitFor(async () => (await store.getCharger(identity))?.profileUpgrade?.lastResult === 'accepted' || null, 'switch accepted');
+  // The link drops and comes back before any reboot: no BootNotification on the new connection.
+  await s.client.close({ force: true });
+  await s.connect();
+  await sleep(500);
+  t.equal((await store.getCharger(identity))?.profileUpgrade?.lastResult, 'accepted', 'not counted: the charger has not rebooted yet');
+  // It reboots and comes back below the target: that is the switch failing.
+  await s.stop();
+  const rebooted = new SimStation({ identity, endpoint: proxy.plainUrl!, protocol: 'ocpp2.0.1', password: 'profile-one-password' });
+  t.teardown(() => rebooted.stop());
+  await rebooted.connect();
+  await waitFor(async () => (await store.getCharger(identity))?.profileUpgrade?.lastResult === 'not_reached' || null, 'counted after the reboot');
+  t.equal(s.otherCalls.filter((c) => c.action === 'SetNetworkProfile').length, 1, 'one switch sent meanwhile');
 });
