@@ -184,8 +184,9 @@ export class ChargerAdmin {
     const profile = parseProfile(target);
     const current = await this.get(identity);
     if (profile <= current.minProfile) throw new ChargerAdminError('bad_input', `charger ${identity} already requires profile ${current.minProfile}; the target must be higher`);
-    // A request starts over: failures, back-off and a given-up attempt are forgotten.
-    const saved = await this.update(identity, { targetProfile: profile, profileUpgrade: null });
+    // A request starts over: failures, back-off and a given-up attempt are forgotten (and a live
+    // session sees by `requestedAt` that it is a new request, even for the same target).
+    const saved = await this.update(identity, { targetProfile: profile, profileUpgrade: { requestedAt: Date.now() } });
     await this.audit_('profile_upgrade_requested', identity, { from: current.minProfile, to: profile });
     return viewCharger(saved);
   }

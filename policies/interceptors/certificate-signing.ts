@@ -154,7 +154,7 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     try {
       // Only the binding's fields: an operator's serial number written meanwhile stays.
       const updated = await deps.store.updateCharger(session.identity, {
-        certificate: { boundSerialHex: issuance.serialHex, notAfter: issuance.notAfter, boundAt: Date.now() },
+        certificate: { boundSerialHex: issuance.serialHex, notAfter: issuance.notAfter, boundAt: Date.now(), commonName: issuance.commonName },
       });
       if (!updated) {
         session.log.error({ event: 'certificate_bind_failed', reason: 'charger_unknown', ...base });
@@ -243,7 +243,7 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     const bound = facts.charger.certificate;
     if (bound?.boundSerialHex === cert.serialHex || (bound?.boundSerialHex !== undefined && (bound.notAfter ?? 0) >= cert.notAfter)) return;
     const base = { serialHex: cert.serialHex, notAfter: cert.notAfter, reason: 'in_use' };
-    deps.store.updateCharger(session.identity, { certificate: { boundSerialHex: cert.serialHex, notAfter: cert.notAfter, boundAt: Date.now() } })
+    deps.store.updateCharger(session.identity, { certificate: { boundSerialHex: cert.serialHex, notAfter: cert.notAfter, boundAt: Date.now(), commonName: cert.commonName ?? null } })
       .then((updated) => {
         if (!updated) return;
         session.log.info({ event: 'certificate_bound', ...base });

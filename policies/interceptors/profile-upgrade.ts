@@ -71,6 +71,7 @@ class ProfileUpgrade implements Interceptor {
   private running = false;
   private certificateRequested = false;
   private knownTarget: SecurityProfile | null | undefined;
+  private knownRequest: number | undefined;
   /** When this connection was admitted: an Accepted switch sent before it and not reached means the switch failed. */
   private readonly openedAt: number;
   /** The serial number of the charger's BootNotification on this connection (2.x), when it sent one. */
@@ -87,6 +88,7 @@ class ProfileUpgrade implements Interceptor {
   ) {
     this.booted = mayInject(admitted.bootState);
     this.knownTarget = admitted.targetProfile;
+    this.knownRequest = admitted.profileUpgrade?.requestedAt;
     this.openedAt = now();
   }
 
@@ -119,8 +121,10 @@ class ProfileUpgrade implements Interceptor {
   onRecordChanged(s: SessionApi, record: ChargerRecord): void {
     // A new target is an operator request (skips back-off); other changes (our own writes, a
     // certificate being bound) just re-check, respecting back-off.
-    const fresh = record.targetProfile !== this.knownTarget;
+    const requestedAt = record.profileUpgrade?.requestedAt;
+    const fresh = record.targetProfile !== this.knownTarget || (requestedAt !== undefined && requestedAt !== this.knownRequest);
     this.knownTarget = record.targetProfile;
+    if (requestedAt !== undefined) this.knownRequest = requestedAt;
     if (record.targetProfile && record.targetProfile > s.profile) void this.consider(s, fresh);
   }
 
@@ -158,13 +162,16 @@ class ProfileUpgrade implements Interceptor {
   }
 
   /**
-   * Whether the certificate bound to the charger can carry it on Profile 3: bound, not revoked, and
-   * not expiring within a day. Otherwise the charger is first asked for a new one: switched to
-   * Profile 3 on a certificate the gate refuses, it would be locked out.
+   * Whether the certificate bound to the charger can carry it on Profile 3: bound, issued for the CN
+   * the charger must present now (its serial number may have changed since), not revoked, and not
+   * expiring within a day. Otherwise the charger is first asked for a new one: switched to Profile 3
+   * on a certificate the gate refuses, it would be locked out. A binding that does not say its CN
+   * (written before bindings did) is not trusted to: a new certificate costs one CSR.
    */
   private async boundCertificateUsable(record: ChargerRecord): Promise<boolean> {
     const bound = record.certificate;
     if (!bound?.boundSerialHex || (bound.notAfter ?? 0) < this.now() + DAY) return false;
+    if (bound.commonName !== expectedCommonName(record)) return false;
     return !(await this.deps.store.isRevoked(bound.boundSerialHex));
   }
 
@@ -191,6 +198,8 @@ class ProfileUpgrade implements Interceptor {
     const { deps, now } = this;
     if (this.running || s.closed || !this.booted) return;
     this.running = true;
+    // An operator's request may follow a change (a serial number set): a certificate is asked for again.
+    if (operator) this.certificateRequested = false;
     try {
       const record = await deps.store.getCharger(s.identity);
       if (!record || !record.targetProfile || record.targetProfile <= s.profile) return;

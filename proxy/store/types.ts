@@ -80,6 +80,8 @@ export interface CertificateBinding {
   notAfter?: number;
   /** ms epoch when the charger accepted that certificate (bindings written before this field have none). */
   boundAt?: number;
+  /** Subject CN of that certificate: once the serial number changes, it no longer logs in as this charger. */
+  commonName?: string;
 }
 
 /** Automatic rotation bookkeeping for one charger. */
@@ -110,6 +112,8 @@ export interface SessionOwner {
 
 /** Profile-upgrade bookkeeping (issue: security-profile upgrade). */
 export interface ProfileUpgradeState {
+  /** ms epoch of the operator's request this state belongs to (a new request starts a new state). */
+  requestedAt?: number;
   /** ms epoch the upgrade calls were last sent. */
   sentAt?: number;
   /** Short label of the last outcome. */

@@ -53,7 +53,7 @@ t.test('the proxy signs charger CSRs itself', async (t) => {
         return r?.certificate?.boundSerialHex ? r : undefined;
       }, 'binding stored');
       const { boundAt, ...binding } = record!.certificate!;
-      t.same(binding, { serialNumber: serial, boundSerialHex: info.serialHex, notAfter: info.notAfter.getTime() }, 'binding kept and extended');
+      t.same(binding, { serialNumber: serial, boundSerialHex: info.serialHex, notAfter: info.notAfter.getTime(), commonName: serial }, 'binding kept and extended, with the CN it was issued for');
       t.ok(boundAt! > Date.now() - 60_000 && boundAt! <= Date.now(), 'with when the charger accepted it');
       const types = await waitFor(async () => {
         const ts = (await audit(identity)).map((e) => e.type);

@@ -173,6 +173,20 @@ t.test('2.x to Profile 3 with a BootNotification serial that is not the certific
   t.notOk(s.otherCalls.some((c) => c.action === 'SetNetworkProfile' || c.action === 'Reset'), 'no switch sent');
   t.match(proxy.logs.find((l) => l.event === 'profile_upgrade_serial_mismatch'), { serialNumber: 'SN-UP-SERIAL', commonName: 'RECORDED-SERIAL' });
   t.equal(rec!.minProfile, 2, 'still on Profile 2');
+
+  // As the README advises: the operator sets the serial the charger reports, and asks again. The
+  // bound certificate carries the old CN now: a new one first, or the switch would lock it out.
+  const patched = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}`, {
+    method: 'PATCH', headers: { authorization: `Bearer ${proxy.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ serial: 'SN-UP-SERIAL' }),
+  });
+  t.equal(patched.status, 200);
+  (s as any).o.serial = 'SN-UP-SERIAL'; // its CSRs carry its serial number
+  t.equal(await requestUpgrade(proxy, identity, 3), 202);
+  await waitFor(() => s.profile === 3 && s.connections >= 2, 'on Profile 3', 15000);
+  const actions = s.otherCalls.map((c) => c.action);
+  t.equal(actions.filter((a) => a === 'TriggerMessage').length, 2, `a second CSR asked for before the switch (${actions.join(', ')})`);
+  const done = await waitFor(async () => { const r = await store.getCharger(identity); return r?.minProfile === 3 ? r : null; }, 'completed', 10000);
+  t.equal(done!.certificate?.commonName, 'SN-UP-SERIAL', 'bound to a certificate for its serial number');
 });
 
 t.test('Profile 1 straight to 3: said once (a certificate is signed over TLS only), not asked for a CSR that would be refused', async (t) => {

@@ -152,7 +152,7 @@ async function suite(t: Test, creds: Credentials): Promise<void> {
     await creds.store.updateCharger('CP-A', { profileUpgrade: { lastResult: 'gave_up', failures: 5 } });
     r = await call('POST', '/api/v1/chargers/CP-A/upgrade', { profile: 3 });
     t.equal(r.status, 202);
-    t.equal((await creds.store.getCharger('CP-A'))?.profileUpgrade, undefined, 'the earlier attempts are forgotten');
+    t.same(Object.keys((await creds.store.getCharger('CP-A'))?.profileUpgrade ?? {}), ['requestedAt'], 'the earlier attempts are forgotten');
     r = await call('DELETE', '/api/v1/chargers/CP-A/upgrade');
     t.equal(r.status, 200, r.text);
     t.equal(r.body.targetProfile, null, 'the upgrade is withdrawn');
