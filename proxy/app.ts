@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import { readFile } from 'node:fs/promises';
 import { BruteForceGuard } from '../policies/brute-force';
 import { admissionGates } from '../policies/gates';
 import { bootState } from '../policies/interceptors/boot-state';
@@ -7,7 +6,7 @@ import { certificateRenewal } from '../policies/interceptors/certificate-renewal
 import { certificateSigning } from '../policies/interceptors/certificate-signing';
 import { securityEvents } from '../policies/interceptors/security-events';
 import { serialNumberCheck } from '../policies/interceptors/serial-number-check';
-import { openCaSigner } from './ca-signer';
+import { openCaSigner, signingTrust } from './ca-signer';
 import { passwordRotation } from '../policies/interceptors/rotation';
 import { profileUpgrade } from '../policies/interceptors/profile-upgrade';
 import type { InterceptorFactory } from '../policies/interceptors/types';
@@ -90,13 +89,13 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
     factoryDefaults: cachedFactoryDefaults(() => store.listFactoryDefaults()),
   });
   const backendCredentials = await globalBackendCredentials(config);
-  let signer = await openCaSigner(config);
+  const signer = await openCaSigner(config);
+  // Checked at every CSR against the client CA file as it is then (it may be rotated at runtime).
+  const signerTrusted = signer ? signingTrust(signer, tls.files.clientCa) : undefined;
   if (!signer) log.warn({ event: 'no_signing_ca' }, 'no caDir configured: SignCertificate requests will be answered Rejected');
-  else if (!tls.files.clientCa || !signer.trustedBy(await readFile(tls.files.clientCa, 'utf8'))) {
-    // Fail closed for the chargers: a certificate the listener will not accept locks out the charger that installs it.
+  else if (!signerTrusted!()) {
     log.error({ event: 'signing_ca_untrusted', clientCa: tls.files.clientCa ?? null },
-      'the signing CA (caDir) is not in clientCa: certificates it signed would be refused at login; SignCertificate requests will be answered Rejected');
-    signer = null;
+      'the signing CA (caDir) root is not in clientCa: certificates it signed would be refused at login; SignCertificate requests are answered Rejected until it is');
   }
   const hooks = metricsHooks(metrics);
   let coordinator: SessionCoordinator | null = null;
@@ -109,7 +108,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
       bootState({ store }),
       securityEvents({ store, mode: config.localSecurityEvents, log, metrics: { securityEvent: (type) => metrics.securityEvents.inc({ type }) } }),
       certificateSigning({
-        store, signer, organization: config.organization, log,
+        store, signer, signerTrusted, organization: config.organization, log,
         metrics: { certificate: (outcome, reason) => metrics.certificates.inc({ outcome, reason }) },
       }),
       certificateRenewal({ store, renewBeforeDays: config.renewBeforeDays, log }),

@@ -1,7 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
-import { loadCa, signCsr, splitPemCertificates, type CertificateAuthority, type SignCsrResult } from '../certs';
+import { loadCa, signCsr, type CertificateAuthority, type SignCsrResult } from '../certs';
 import type { CsrSigner, SigningPolicy } from '../policies/interceptors/certificate-signing';
+import { reloadingCaBundle } from './ca-bundle-file';
 import type { ProxyConfig } from './config';
 
 /** Options of {@link CaSigner}. */
@@ -35,15 +36,17 @@ export class CaSigner implements CsrSigner {
   }
 
   /**
-   * Whether certificates this signer issues pass the TLS client check against `clientCaPem` (the
-   * bundle the listener trusts): its root, or the certificate it signs with, is in that bundle.
-   * Otherwise a charger that installs one is refused at its next login with it.
+   * Whether certificates this signer issues pass the TLS client check against `anchors` (the client
+   * CA bundle the listener trusts): its root is among them. An intermediate alone is not enough:
+   * Node's listener trusts only complete chains. Otherwise a charger that installs one of its
+   * certificates is refused at its next login with it.
    */
-  trustedBy(clientCaPem: string): boolean {
-    const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
-    const ours = new Set([fingerprint(this.ca.rootPem), fingerprint(this.ca.certPem)]);
-    return splitPemCertificates(clientCaPem).some((pem) => ours.has(fingerprint(pem)));
+  trustedBy(anchors: readonly X509Certificate[]): boolean {
+    const root = this.rootFingerprint ??= new X509Certificate(this.ca.rootPem).fingerprint256;
+    return anchors.some((a) => a.fingerprint256 === root);
   }
+
+  private rootFingerprint: string | undefined;
 
   /** Checks the CSR (key type and size, proof of possession, CN, O) and, if it passes, issues. */
   sign(csrPem: string, policy: SigningPolicy): Promise<SignCsrResult> {
@@ -76,4 +79,21 @@ export function signingCaDir(c: Pick<ProxyConfig, 'caDir' | 'devPki' | 'tlsCert'
 export async function openCaSigner(c: Pick<ProxyConfig, 'caDir' | 'devPki' | 'tlsCert' | 'dataDir' | 'chargerCertDays'>): Promise<CaSigner | null> {
   const dir = signingCaDir(c);
   return dir ? CaSigner.load(dir, { days: c.chargerCertDays }) : null;
+}
+
+/**
+ * Whether `signer`'s certificates would be accepted by the listener, judged against the client CA
+ * file as it is now (followed like the listener follows it); false without a client CA, or when the
+ * file cannot be read: fail closed, nothing is signed that the proxy might refuse.
+ */
+export function signingTrust(signer: CaSigner, clientCaFile: string | null): () => boolean {
+  if (!clientCaFile) return () => false;
+  const anchors = reloadingCaBundle(clientCaFile);
+  return () => {
+    try {
+      return signer.trustedBy(anchors());
+    } catch {
+      return false;
+    }
+  };
 }

@@ -42,6 +42,11 @@ export interface CertificateSigningDeps {
   metrics?: CertificateMetrics;
   /** Sign for Profile 1 chargers too (default false: their password travelled in clear text). */
   allowProfile1?: boolean;
+  /**
+   * Whether the signer's certificates would pass the listener's client CA check now (proxy/ca-signer.ts
+   * `signingTrust`); when false nothing is signed: the charger would install a certificate the proxy refuses.
+   */
+  signerTrusted?: () => boolean;
   /** How long CertificateSigned waits for the charger (default: the session's call timeout). */
   deliveryTimeoutMs?: number;
   /** How long an issued chain is kept for a charger re-sending the same CSR (default 24 h). */
@@ -175,6 +180,10 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     if (session.profile === 1 && !deps.allowProfile1) return reject(session, dialect, 'profile_too_low', typeDetail);
     const signer = isV2gRequest(req) ? deps.v2gSigner ?? null : deps.signer;
     if (!signer) return reject(session, dialect, isV2gRequest(req) ? 'v2g_unsupported' : 'no_signer', typeDetail);
+    if (signer === deps.signer && deps.signerTrusted && !deps.signerTrusted()) {
+      session.log.error({ event: 'signing_ca_untrusted' });
+      return reject(session, dialect, 'signer_untrusted', typeDetail);
+    }
 
     let record: ChargerRecord | null;
     let revokedEarlier = false;
