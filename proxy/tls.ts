@@ -1,4 +1,4 @@
-import { constants as cryptoConstants } from 'node:crypto';
+import { constants as cryptoConstants, createHash } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { RequestListener, ServerOptions } from 'node:http';
 import https from 'node:https';
@@ -33,20 +33,28 @@ export interface TlsFiles {
 
 /** Reads the files into the secure-context part of the server options. Throws when a file is unreadable. */
 export function readSecureContext(files: TlsFiles): SecureContextOptions {
+  const ca = files.clientCa ? readFileSync(files.clientCa) : undefined;
   return {
     cert: files.certs.map((f) => readFileSync(f)),
     key: files.keys.map((f) => readFileSync(f)),
-    ca: files.clientCa ? readFileSync(files.clientCa) : undefined,
+    ca,
     ciphers: [...TLS13_CIPHERS, ...TLS12_CIPHERS].join(':'),
     minVersion: 'TLSv1.2',
     ecdhCurve: 'X25519:P-256:P-384',
     honorCipherOrder: true,
-    // Fixed (and part of every reloaded context), so replicas whose command lines differ resume each
-    // other's sessions when client certificates are requested.
-    sessionIdContext: 'ocpp-security-proxy',
+    // Derived from the client CA bundle, not the command line: replicas with the same bundle resume
+    // each other's sessions, and a changed bundle ends resumption of sessions verified under the old
+    // one (a resumed session skips certificate verification: a removed CA would stay trusted for
+    // the ticket's lifetime).
+    sessionIdContext: sessionIdContextFor(ca),
     // No renegotiation (client-initiated renegotiation is a DoS lever) and no TLS compression (CRIME).
     secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION | cryptoConstants.SSL_OP_NO_COMPRESSION,
   };
+}
+
+/** The TLS session id context for a client CA bundle (32 characters, OpenSSL's limit). */
+export function sessionIdContextFor(clientCa: Buffer | undefined): string {
+  return createHash('sha256').update('ocpp-security-proxy\0').update(clientCa ?? Buffer.alloc(0)).digest('hex').slice(0, 32);
 }
 
 /**

@@ -3,11 +3,14 @@
  * its full handshake. A client certificate that expired since must still be refused.
  */
 import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import tls from 'node:tls';
-import { issueChargerCertificate } from '../../certs';
+import { createRootCa, issueChargerCertificate } from '../../certs';
 import { sleep } from '../helpers/net';
 import { makeTestPki } from '../helpers/pki';
-import { seedCharger, startProxyBeforeCsms, TEST_PKI_DIR, type TestProxy } from '../helpers/proxy';
+import { scratchDir, seedCharger, startProxyBeforeCsms, TEST_PKI_DIR, type TestProxy } from '../helpers/proxy';
 
 /** One Profile 3 upgrade over TLS, offering `session` for resumption: the HTTP status, whether it resumed, and the session to offer next. */
 function upgrade(proxy: TestProxy, identity: string, cert: { certPem: string; keyPem: string }, session?: Buffer): Promise<{ status: number; resumed: boolean; session?: Buffer }> {
@@ -45,4 +48,30 @@ t.test('a resumed session with a certificate that has expired since is refused',
   t.equal(late.resumed, true, 'the TLS session still resumes (it skips verification)');
   t.equal(late.status, 401, 'but the expired certificate is refused');
   t.ok(proxy.logs.some((l) => l.event === 'upgrade_rejected' && l.reason === 'cert_expired'), 'as cert_expired');
+});
+
+t.test('a CA removed from clientCa: sessions verified under it no longer resume', async (t) => {
+  const pki = await makeTestPki(TEST_PKI_DIR);
+  const dir = scratchDir(t, 'resume-ca-');
+  const clientCa = path.join(dir, 'client-ca.crt');
+  writeFileSync(clientCa, readFileSync(path.join(TEST_PKI_DIR, 'ca.crt')));
+  // Shared ticket keys (as replicas have): they survive the reload, so only the context can end resumption.
+  const ticketKeys = path.join(dir, 'tickets.key');
+  writeFileSync(ticketKeys, randomBytes(48), { mode: 0o600 });
+  const proxy = await startProxyBeforeCsms(t, { organization: 'Test CPO', rotation: 'false', lockoutThreshold: '100', clientCa, tlsTicketKeyFile: ticketKeys });
+  await seedCharger(proxy, { identity: 'CA-GONE', minProfile: 3, serial: 'SN-CA-GONE' });
+  const cert = await pki.charger('SN-CA-GONE');
+  const first = await upgrade(proxy, 'CA-GONE', cert);
+  t.equal(first.status, 101, 'admitted');
+  const again = await upgrade(proxy, 'CA-GONE', cert, first.session);
+  t.same([again.status, again.resumed], [101, true], 'resumes while the CA is trusted');
+
+  // The operator removes that CA (a compromise, say): the listener reloads the bundle.
+  writeFileSync(clientCa, (await createRootCa({ keyType: 'ec', commonName: 'Replacement CA' })).rootPem);
+  const later = Date.now() / 1000 + 1;
+  utimesSync(clientCa, later, later);
+  await sleep(3500);
+  const late = await upgrade(proxy, 'CA-GONE', cert, again.session ?? first.session);
+  t.equal(late.resumed, false, 'the old session does not resume under the new bundle');
+  t.equal(late.status, 401, 'and the full handshake refuses the certificate');
 });
