@@ -114,7 +114,14 @@ class ProfileUpgrade implements Interceptor {
   onChargerCall(s: SessionApi, call: ChargerCall): undefined {
     if (call.action !== 'BootNotification') return undefined;
     this.bootedHere = true;
-    if (s.subprotocol !== 'ocpp1.6') this.bootSerial = bootSerialNumber('2.0.1', call.payload);
+    if (s.subprotocol === 'ocpp1.6') return undefined;
+    const serial = bootSerialNumber('2.0.1', call.payload) ?? '';
+    this.bootSerial = serial;
+    // Remembered for connections that send no BootNotification (a charger reconnecting without a reboot).
+    if (serial !== this.admitted.bootSerialNumber) {
+      this.deps.store.updateCharger(s.identity, { bootSerialNumber: serial })
+        .catch((err: unknown) => s.log.warn({ event: 'boot_serial_not_saved', err: String(err) }));
+    }
     return undefined;
   }
 
@@ -151,14 +158,23 @@ class ProfileUpgrade implements Interceptor {
 
   /**
    * On Profile 3 a 2.x charger's BootNotification must carry its certificate's CN as serial number
-   * (B01.FR.11/12, `checkSerialNumber`), or each boot is refused. A charger that told this session a
-   * different serial number is not switched: it would be locked out after its first reboot there.
+   * (B01.FR.11/12, `checkSerialNumber`), or each boot is refused. A charger whose last BootNotification
+   * (on this connection, else as remembered in its record) carried a different serial number is not
+   * switched: it would be locked out after its first reboot there. Nor is one never seen booting.
    */
-  private serialWouldBeRefused(s: SessionApi, record: ChargerRecord, target: SecurityProfile): boolean {
-    if (target !== 3 || !this.deps.checkSerialNumber || s.subprotocol === 'ocpp1.6' || this.bootSerial === undefined) return false;
-    if (this.bootSerial === expectedCommonName(record)) return false;
-    s.log.warn({ event: 'profile_upgrade_serial_mismatch', serialNumber: this.bootSerial, commonName: expectedCommonName(record) });
-    return true;
+  private serialCheck(s: SessionApi, record: ChargerRecord, target: SecurityProfile): 'serial_mismatch' | 'serial_unknown' | null {
+    if (target !== 3 || !this.deps.checkSerialNumber || s.subprotocol === 'ocpp1.6') return null;
+    const serial = this.bootSerial ?? record.bootSerialNumber;
+    if (serial === undefined) {
+      // Never seen it boot: its serial number cannot be checked, and a mismatch would show only
+      // after the switch's reboot. Retried after back-off; its next boot tells.
+      s.log.warn({ event: 'profile_upgrade_serial_unknown' });
+      return 'serial_unknown';
+    }
+    // A BootNotification without a serial number passes the check on Profile 3 (it is optional).
+    if (serial === '' || serial === expectedCommonName(record)) return null;
+    s.log.warn({ event: 'profile_upgrade_serial_mismatch', serialNumber: serial, commonName: expectedCommonName(record) });
+    return 'serial_mismatch';
   }
 
   /**
@@ -256,8 +272,9 @@ class ProfileUpgrade implements Interceptor {
     let status: string;
     let slot: number | undefined;
     try {
-      if (this.serialWouldBeRefused(s, record, target)) {
-        status = 'serial_mismatch';
+      const serialProblem = this.serialCheck(s, record, target);
+      if (serialProblem) {
+        status = serialProblem;
       } else if (s.subprotocol === 'ocpp1.6') {
         status = statusOf(await call(changeSecurityProfile(target)));
       } else if (!deps.publicUrl) {

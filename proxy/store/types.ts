@@ -146,6 +146,8 @@ export interface ChargerRecord {
   /** Last BootNotification answer from the CSMS and when it was given (ms epoch). */
   bootState?: 'Accepted' | 'Pending' | 'Rejected';
   bootAt?: number;
+  /** 2.x: the serial number its last BootNotification carried ('' when it carried none); see profile-upgrade.ts. */
+  bootSerialNumber?: string;
   rotation?: RotationState;
   /** Profile the proxy should move the charger to (profile upgrade). */
   targetProfile?: SecurityProfile;

@@ -222,3 +222,32 @@ t.test('2.x: a connection below the target after an accepted switch counts only 
   await waitFor(async () => (await store.getCharger(identity))?.profileUpgrade?.lastResult === 'not_reached' || null, 'counted after the reboot');
   t.equal(s.otherCalls.filter((c) => c.action === 'SetNetworkProfile').length, 1, 'one switch sent meanwhile');
 });
+
+t.test('2.x to Profile 3 on a connection without a BootNotification: the serial number its record remembers decides, and none means wait', async (t) => {
+  const proxy = await startProxyBeforeCsms(t, { organization: 'Test CPO', rotation: 'false', publicUrl: 'wss://127.0.0.1:1/ocpp' });
+  const { store } = proxy.credentials;
+  const identity = 'UP-NO-BOOT';
+  await seedCharger(proxy, { identity, password: 'profile-two-password', minProfile: 2, serial: 'SN-NO-BOOT' });
+  await store.updateCharger(identity, { bootState: 'Accepted' }); // booted before: it reconnects without booting
+  const s = new SimStation({ identity, endpoint: proxy.tlsUrl, protocol: 'ocpp2.0.1', password: 'profile-two-password', ca: proxy.caPem, serial: 'SN-NO-BOOT', organization: 'Test CPO' });
+  t.teardown(() => s.stop());
+  s.booted = true;
+  await s.connect();
+  t.equal(await requestUpgrade(proxy, identity, 3), 202);
+  await waitFor(async () => (await store.getCharger(identity))?.profileUpgrade?.lastResult === 'serial_unknown' || null, 'not switched: never seen booting');
+  t.notOk(s.otherCalls.some((c) => c.action === 'SetNetworkProfile'), 'no switch sent');
+
+  // Its record remembers a boot with the right serial number (as a BootNotification on an earlier connection leaves it).
+  await store.updateCharger(identity, { bootSerialNumber: 'SN-NO-BOOT' });
+  t.equal(await requestUpgrade(proxy, identity, 3), 202);
+  await waitFor(() => s.profile === 3 && s.connections >= 2, 'on Profile 3', 15000);
+});
+
+t.test('a 2.x BootNotification leaves its serial number in the record', async (t) => {
+  const proxy = await startProxyBeforeCsms(t, { rotation: 'false' });
+  await seedCharger(proxy, { identity: 'UP-REMEMBER', password: 'profile-two-password', minProfile: 2 });
+  const s = new SimStation({ identity: 'UP-REMEMBER', endpoint: proxy.tlsUrl, protocol: 'ocpp2.0.1', password: 'profile-two-password', ca: proxy.caPem, bootSerial: 'SN-REMEMBERED' });
+  t.teardown(() => s.stop());
+  await s.connect();
+  await waitFor(async () => (await proxy.credentials.store.getCharger('UP-REMEMBER'))?.bootSerialNumber === 'SN-REMEMBERED' || null, 'remembered');
+});
