@@ -249,10 +249,14 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     const facts = admissionFacts(session.facts);
     const cert = facts?.certificate;
     if (session.profile !== 3 || !cert || !Number.isFinite(cert.notAfter)) return;
-    const bound = facts.charger.certificate;
-    if (bound?.boundSerialHex === cert.serialHex || (bound?.boundSerialHex !== undefined && (bound.notAfter ?? 0) >= cert.notAfter)) return;
+    const newer = (bound: ChargerRecord['certificate']) => bound?.boundSerialHex !== cert.serialHex && (bound?.boundSerialHex === undefined || (bound.notAfter ?? 0) < cert.notAfter);
+    if (!newer(facts.charger.certificate)) return; // the common case: no read, no write
     const base = { serialHex: cert.serialHex, notAfter: cert.notAfter, reason: 'in_use' };
-    deps.store.updateCharger(session.identity, { certificate: { boundSerialHex: cert.serialHex, notAfter: cert.notAfter, boundAt: Date.now(), commonName: cert.commonName ?? null } })
+    // Read again just before writing: a newer binding may have been written since admission.
+    deps.store.getCharger(session.identity)
+      .then((fresh) => (fresh && newer(fresh.certificate)
+        ? deps.store.updateCharger(session.identity, { certificate: { boundSerialHex: cert.serialHex, notAfter: cert.notAfter, boundAt: Date.now(), commonName: cert.commonName ?? null } })
+        : null))
       .then((updated) => {
         if (!updated) return;
         session.log.info({ event: 'certificate_bound', ...base });
