@@ -125,9 +125,14 @@ function derOctetString(bytes: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x04, bytes.length]), bytes]);
 }
 
-/** Usual leaf validity start: five minutes ago, so small clock skew on a peer does not reject it. */
+/**
+ * Leaf validity start: an hour ago, as public CAs backdate, so a charger whose clock runs behind
+ * (it sets it from the CSMS's answers, which may not have come yet) does not refuse a new certificate
+ * as not yet valid.
+ */
+export const NOT_BEFORE_BACKDATE_MS = 60 * 60 * 1000;
 export function defaultNotBefore(): Date {
-  return new Date(Date.now() - 5 * 60 * 1000);
+  return new Date(Date.now() - NOT_BEFORE_BACKDATE_MS);
 }
 
 /** `from` plus a number of days. */

@@ -40,7 +40,7 @@ export interface ChargerCertificateOptions {
   keyType: KeyType;
   /** Validity in days from notBefore (default 365); ignored when notAfter is given. */
   days?: number;
-  /** Explicit validity start (default: five minutes ago). */
+  /** Explicit validity start (default: an hour ago, see defaultNotBefore). */
   notBefore?: Date;
   /** Explicit validity end, e.g. in the past to make an expired certificate for tests. */
   notAfter?: Date;

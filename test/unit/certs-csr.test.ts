@@ -142,6 +142,8 @@ t.test('the identity a certificate is issued to: named in its subjectAltName, re
   t.equal(peer.subjectaltname, `URI:${identityUri(identity)}`, 'one URI, percent-encoded: nothing from the CSR');
   t.equal(namesIdentity(peer.subjectaltname, identity), true, 'names the identity it was issued to');
   t.equal(namesIdentity(peer.subjectaltname, 'CP 7'), false, 'and no other');
+  const backdated = Date.now() - Date.parse(new crypto.X509Certificate(signed.certPem).validFrom);
+  t.ok(backdated > 59 * 60_000 && backdated < 62 * 60_000, `valid from an hour ago, for chargers whose clock runs behind (${Math.round(backdated / 60_000)} min)`);
   const plain = await signCsr(root, csr, POLICY);
   if (!plain.ok) throw new Error(plain.reason);
   t.equal(new crypto.X509Certificate(plain.certPem).toLegacyObject().subjectaltname, undefined, 'without an identity: no SAN at all');
