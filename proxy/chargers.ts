@@ -27,6 +27,9 @@ import { readImportRows } from './chargers-import';
 
 export * from './chargers-model';
 
+/** Warned when `set --profile` raises the minimum: nothing checks that the charger can present it. */
+const PROFILE_RAISED = 'the minimum profile is raised at once: this charger is refused on lower profiles from its next connection, configured for them or not; `chargers upgrade` moves a charger there first and raises the minimum once it arrives';
+
 /** Warned when a password change drops a rotated value that had gone out to the charger. */
 const ROTATED_VALUE_DROPPED = 'a rotated password had been sent to this charger and is now dropped: if the charger applied it, it is refused until it is configured with the password set here';
 
@@ -95,7 +98,10 @@ export class ChargerAdmin {
     await this.applyFields(fields as NewChargerRecord, { ...changes, identity, password: changes.password ?? undefined, serial: changes.serial ?? undefined,
       organization: changes.organization ?? undefined, backendPassword: changes.backendPassword ?? undefined, backendUsername: changes.backendUsername ?? undefined }, warnings, current);
     Object.assign(patch, fields);
-    if (changes.profile !== undefined) patch.minProfile = parseProfile(changes.profile);
+    if (changes.profile !== undefined) {
+      patch.minProfile = parseProfile(changes.profile);
+      if (patch.minProfile > current.minProfile) warnings.push(PROFILE_RAISED);
+    }
     if (changes.rotationDisabled !== undefined) patch.rotation = { disabled: changes.rotationDisabled };
     const saved = await this.update(identity, patch);
     const changed = Object.keys(changes).filter((k) => k !== 'allowShortPassword' && (changes as Record<string, unknown>)[k] !== undefined);

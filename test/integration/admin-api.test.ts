@@ -115,6 +115,10 @@ async function suite(t: Test, creds: Credentials): Promise<void> {
     t.same([r.body.hasPassword, r.body.pending, r.body.warnings.some((w: string) => /rotated password/.test(w))], [false, null, false], 'cleared, dropped, no warning for a value never sent');
     r = await call('PATCH', '/api/v1/chargers/CP-A', { passwordBase64: BINARY_KEY.toString('base64') });
     t.equal(r.status, 200, r.text);
+    r = await call('PATCH', '/api/v1/chargers/CP-A', { profile: 3 });
+    t.match(r.body.warnings, [/minimum profile is raised at once.*chargers upgrade/], 'raising the minimum directly warns');
+    r = await call('PATCH', '/api/v1/chargers/CP-A', { profile: 2 });
+    t.same(r.body.warnings, [], 'lowering it does not');
     r = await call('PATCH', '/api/v1/chargers/CP-A', { organization: null, rotationDisabled: true });
     t.equal(r.body.organization, null, 'null clears a field');
     t.equal(r.body.rotation.disabled, true);
