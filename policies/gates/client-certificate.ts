@@ -57,8 +57,9 @@ async function judge(ctx: UpgradeContext, deps: { store: CredentialStore; organi
   }
   // The CN is a serial number, which another charger's identity may equal: a certificate the proxy
   // issued names the identity it was issued to, and logs in as that charger only.
-  if (namesIdentity(cert.subjectaltname, ctx.identity) === false) return reject(401, 'cert_identity_mismatch');
-  const admitted: AdmittedCertificate = { serialHex, commonName, organization, notAfter: Date.parse(cert.valid_to) };
+  const named = namesIdentity(cert.subjectaltname, ctx.identity);
+  if (named === false) return reject(401, 'cert_identity_mismatch');
+  const admitted: AdmittedCertificate = { serialHex, commonName, organization, notAfter: Date.parse(cert.valid_to), issuedToThisCharger: named === true };
   ctx.facts.certificate = admitted;
   return undefined;
 }

@@ -8,6 +8,8 @@ export interface AdmittedCertificate {
   organization: string | null;
   /** ms epoch. */
   notAfter: number;
+  /** It names this charger's identity: the proxy issued it to this charger (certs/identity-name.ts). */
+  issuedToThisCharger?: boolean;
 }
 
 /**

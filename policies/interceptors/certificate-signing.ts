@@ -240,15 +240,17 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
   };
 
   /**
-   * A Profile 3 login with a newer certificate than the one bound (or with one when none is):
-   * bound then. The binding follows the certificate in use even when the charger's Accepted to
-   * CertificateSigned was lost (a timeout, a dropped link), so `chargers show` and revocation by
-   * the bound serial name the certificate the charger really holds.
+   * A Profile 3 login with a certificate the proxy issued to this charger, newer than the one bound
+   * (or with one when none is): bound then. The binding follows the certificate in use even when the
+   * charger's Accepted to CertificateSigned was lost (a timeout, a dropped link), so `chargers show`
+   * and revocation by the bound serial name the certificate the charger really holds. Certificates
+   * from other CAs are left as they were (binding them would cost a store write and a change message
+   * for each charger's first login in a storm).
    */
   const bindInUse = (session: SessionApi): void => {
     const facts = admissionFacts(session.facts);
     const cert = facts?.certificate;
-    if (session.profile !== 3 || !cert || !Number.isFinite(cert.notAfter)) return;
+    if (!facts || session.profile !== 3 || !cert?.issuedToThisCharger || !Number.isFinite(cert.notAfter)) return;
     const newer = (bound: ChargerRecord['certificate']) => bound?.boundSerialHex !== cert.serialHex && (bound?.boundSerialHex === undefined || (bound.notAfter ?? 0) < cert.notAfter);
     if (!newer(facts.charger.certificate)) return; // the common case: no read, no write
     const base = { serialHex: cert.serialHex, notAfter: cert.notAfter, reason: 'in_use' };

@@ -5,7 +5,7 @@ import { certificateSigning } from '../../policies/interceptors/certificate-sign
 import { CaSigner } from '../../proxy/ca-signer';
 import { sleep, waitFor } from '../helpers/net';
 import { TEST_PKI_DIR } from '../helpers/proxy';
-import { breakSignature, opensslCsr, opensslVerify, schemaErrors, startCertRig, strictCharger, type CertRig } from '../helpers/certificate-harness';
+import { breakSignature, opensslCsr, opensslKeyAndCsr, opensslVerify, schemaErrors, startCertRig, strictCharger, type CertRig } from '../helpers/certificate-harness';
 
 const CERT_ACTIONS = ['SignCertificate', 'CertificateSigned'];
 
@@ -176,26 +176,37 @@ t.test('the proxy signs charger CSRs itself', async (t) => {
   });
 });
 
-t.test('the binding follows the certificate in use: a newer one presented is bound, an older one is not', async (t) => {
+t.test('the binding follows the certificate in use: one the proxy issued, whose Accepted was lost, is bound at its first login; an older one presented later is not', async (t) => {
   const signer = await CaSigner.load(TEST_PKI_DIR, { days: 365 });
-  const rig: CertRig = await startCertRig(t, (store) => [certificateSigning({ store, signer, organization: 'Test CPO' })]);
+  const rig: CertRig = await startCertRig(t, (store) => [certificateSigning({ store, signer, organization: 'Test CPO', deliveryTimeoutMs: 2000 })]);
   const identity = 'CS-IN-USE';
-  // Bound to a certificate expiring in 10 days, as after a CertificateSigned whose Accepted was lost.
-  const older = await rig.pki.charger('SN-IN-USE', { days: 10 });
-  await rig.addCharger(identity, { minProfile: 3, certificate: { serialNumber: 'SN-IN-USE', boundSerialHex: older.serialHex, notAfter: older.notAfter.getTime() } });
-  const newer = await rig.pki.charger('SN-IN-USE', { days: 365 });
+  const older = await rig.pki.charger('SN-IN-USE', { days: 10 }); // from the CA, not issued by the proxy: names no identity
+  await rig.addCharger(identity, { certificate: { serialNumber: 'SN-IN-USE', boundSerialHex: older.serialHex, notAfter: older.notAfter.getTime() } });
+  // On Profile 2 the charger gets a certificate, installs it, and its Accepted is lost (here: an error answer).
+  const { csr, keyPem } = opensslKeyAndCsr(rig.dir, { CN: 'SN-IN-USE', O: 'Test CPO' });
+  const p2 = strictCharger(rig, identity, 'ocpp2.0.1');
+  let installed: string | null = null;
+  p2.handle('CertificateSigned', ({ params }: any) => { installed = params.certificateChain; throw new Error('link dropped before the answer'); });
+  await p2.connect();
+  t.same(await p2.call('SignCertificate', { csr, certificateType: 'ChargingStationCertificate' }), { status: 'Accepted' });
+  await waitFor(() => installed, 'CertificateSigned');
+  await p2.close();
+  const issued = certificateInfo(installed!);
+  await sleep(200);
+  t.equal((await rig.store.getCharger(identity))?.certificate?.boundSerialHex, older.serialHex, 'not bound: the proxy never heard the Accepted');
+
   const login = async (cert: { certPem: string; keyPem: string }) => {
     const charger = strictCharger(rig, identity, 'ocpp2.0.1', cert);
     await charger.connect();
     await sleep(200);
     await charger.close();
   };
-  await login(newer);
-  const bound = await waitFor(async () => { const r = await rig.store.getCharger(identity); return r?.certificate?.boundSerialHex === newer.serialHex ? r : undefined; }, 'the newer certificate bound');
-  t.same([bound!.certificate!.serialNumber, bound!.certificate!.notAfter], ['SN-IN-USE', newer.notAfter.getTime()], 'serial kept, expiry of the one in use');
+  await login({ certPem: installed!, keyPem });
+  const bound = await waitFor(async () => { const r = await rig.store.getCharger(identity); return r?.certificate?.boundSerialHex === issued.serialHex ? r : undefined; }, 'bound at its first login');
+  t.same([bound!.certificate!.serialNumber, bound!.certificate!.notAfter, bound!.certificate!.commonName], ['SN-IN-USE', issued.notAfter.getTime(), 'SN-IN-USE'], 'serial kept, expiry and CN of the one in use');
   t.ok((await rig.store.readAudit(20)).some((e) => e.identity === identity && e.type === 'certificate_bound' && e.detail?.reason === 'in_use'), 'audited');
   await login(older);
-  t.equal((await rig.store.getCharger(identity))?.certificate?.boundSerialHex, newer.serialHex, 'an older certificate presented later does not take the binding back');
+  t.equal((await rig.store.getCharger(identity))?.certificate?.boundSerialHex, issued.serialHex, 'the older certificate presented later does not take the binding back');
 });
 
 t.test('without a signer every SignCertificate is Rejected', async (t) => {

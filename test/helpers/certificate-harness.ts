@@ -10,7 +10,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import path from 'node:path';
 import { createValidator, RPCClient } from 'ocpp-rpc';
-import { normaliseSerial } from '../../certs';
+import { namesIdentity, normaliseSerial } from '../../certs';
 import { structuralGates } from '../../policies/gates';
 import type { AdmissionFacts } from '../../policies/gates/facts';
 import type { Gate } from '../../policies/gates/types';
@@ -63,6 +63,7 @@ export function testFactsGate(store: EmbeddedStore): Gate {
           commonName: (cert.subject.CN as string | undefined) ?? null,
           organization: (cert.subject.O as string | undefined) ?? null,
           notAfter: Date.parse(cert.valid_to),
+          issuedToThisCharger: namesIdentity(cert.subjectaltname, ctx.identity) === true,
         };
       }
       Object.assign(ctx.facts, facts);
