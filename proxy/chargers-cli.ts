@@ -268,7 +268,7 @@ export function describe(v: ChargerView): string {
     ['min profile', `${v.minProfile}${v.targetProfile ? ` (upgrade to ${v.targetProfile} requested)` : ''}`],
     ['password', v.hasPassword ? `set (${v.passwordSource ?? 'unknown'}, ${v.passwordSetAt ?? 'time unknown'})` : 'none'],
     ['pending rotation', p ? `since ${p.since}, sent ${p.sent ?? 'not yet'}, ${p.rebootRequired ? `reboot required since ${p.rebootRequired}` : `accepted ${p.accepted ?? 'not yet'}`}, attempt ${p.attempt}` : 'none'],
-    ['rotation', `${rot.disabled ? 'disabled' : 'enabled'}${rot.requestedAt ? `, requested ${rot.requestedAt}` : ''}${rot.nextAttemptAt ? `, next attempt ${rot.nextAttemptAt}` : ''}, failures ${rot.failures}${rot.lastResult ? `, last ${rot.lastResult}` : ''}`],
+    ['rotation', `${rot.disabled ? 'disabled' : 'enabled'}${rot.requestedAt ? `, requested ${rot.requestedAt}` : ''}${rot.lastAttemptAt ? `, last attempt ${rot.lastAttemptAt}` : ''}${rot.nextAttemptAt ? `, next attempt ${rot.nextAttemptAt}` : ''}, failures ${rot.failures}${rot.lastResult ? `, last ${rot.lastResult}` : ''}`],
     ['boot', v.boot ? `${v.boot.state}${v.boot.at ? ` at ${v.boot.at}` : ''}` : 'unknown'],
     ['certificate', v.certificate ? [v.certificate.serialNumber && `serial number ${v.certificate.serialNumber}`, v.certificate.expectedCn && `CN ${v.certificate.expectedCn}`,
       v.certificate.boundSerialHex && `bound to ${v.certificate.boundSerialHex}`, v.certificate.notAfter && `expires ${v.certificate.notAfter}`].filter(Boolean).join(', ') : 'none'],

@@ -70,7 +70,7 @@ export interface ChargerView {
    * RebootRequired: the charger switches to it when it reboots), and which attempt.
    */
   pending: { since: string; sent: string | null; accepted: string | null; rebootRequired: string | null; attempt: number } | null;
-  rotation: { disabled: boolean; requestedAt: string | null; nextAttemptAt: string | null; failures: number; lastResult: string | null };
+  rotation: { disabled: boolean; requestedAt: string | null; lastAttemptAt: string | null; nextAttemptAt: string | null; failures: number; lastResult: string | null };
   boot: { state: string; at: string | null } | null;
   certificate: { serialNumber: string | null; expectedCn: string | null; boundSerialHex: string | null; notAfter: string | null } | null;
   organization: string | null;
@@ -113,7 +113,7 @@ export function viewCharger(r: ChargerRecord): ChargerView {
     passwordSource: r.passwordSource ?? null,
     passwordSetAt: iso(r.passwordSetAt),
     pending: r.pending ? { since: iso(r.pending.createdAt)!, sent: iso(r.pending.sentAt), accepted: iso(r.pending.acceptedAt), rebootRequired: iso(r.pending.rebootRequiredAt), attempt: r.pending.attempt } : null,
-    rotation: { disabled: rot.disabled === true, requestedAt: iso(rot.requestedAt), nextAttemptAt: iso(rot.nextAttemptAt), failures: rot.failures ?? 0, lastResult: rot.lastResult ?? null },
+    rotation: { disabled: rot.disabled === true, requestedAt: iso(rot.requestedAt), lastAttemptAt: iso(rot.lastAttemptAt), nextAttemptAt: iso(rot.nextAttemptAt), failures: rot.failures ?? 0, lastResult: rot.lastResult ?? null },
     boot: r.bootState ? { state: r.bootState, at: iso(r.bootAt) } : null,
     certificate: c ? { serialNumber: c.serialNumber ?? null, expectedCn: c.expectedCn ?? null, boundSerialHex: c.boundSerialHex ?? null, notAfter: iso(c.notAfter) } : null,
     organization: r.organization ?? null,

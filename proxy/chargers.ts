@@ -335,5 +335,3 @@ export class ChargerAdmin {
     await this.creds.store.appendAudit({ type, ...(identity !== undefined ? { identity } : {}), detail: { actor: this.opts.actor ?? 'operator', ...detail } });
   }
 }
-
-

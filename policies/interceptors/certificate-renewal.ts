@@ -68,6 +68,7 @@ function skipReason(record: ChargerRecord, presented: AdmittedCertificate, opene
 class CertificateRenewal implements Interceptor {
   private readonly now: () => number;
   private readonly windowMs: number;
+  private readonly retryMs: number;
   private readonly openedAt: number;
   private bootSeen = false;
   private timer: NodeJS.Timeout | null = null;
@@ -84,6 +85,7 @@ class CertificateRenewal implements Interceptor {
   ) {
     this.now = deps.now ?? Date.now;
     this.windowMs = deps.renewBeforeDays * DAY_MS;
+    this.retryMs = deps.retryMs ?? 6 * 60 * 60 * 1000;
     this.openedAt = this.now();
   }
 
@@ -134,9 +136,8 @@ class CertificateRenewal implements Interceptor {
       const now = this.now();
       const untilDue = this.cert.notAfter - this.windowMs - now;
       if (untilDue > 0) return this.arm(untilDue + 1000); // not yet: look again when it is
-      const retryMs = this.deps.retryMs ?? 6 * 60 * 60 * 1000;
       const sinceLast = now - this.lastTriggerAt;
-      if (sinceLast < retryMs) return this.arm(retryMs - sinceLast); // a second BootNotification, say
+      if (sinceLast < this.retryMs) return this.arm(this.retryMs - sinceLast); // a second BootNotification, say
       const record = await this.deps.store.getCharger(s.identity);
       if (!record) return;
       const skip = skipReason(record, this.cert, this.openedAt, now, this.windowMs);
@@ -150,10 +151,10 @@ class CertificateRenewal implements Interceptor {
       }
       this.lastTriggerAt = now;
       await this.trigger(s);
-      this.arm(retryMs); // a new certificate bound by then stops it (renewed_this_session)
+      this.arm(this.retryMs); // a new certificate bound by then stops it (renewed_this_session)
     } catch (err) {
       s.log.warn({ event: 'certificate_renewal_error', err: String(err) });
-      this.arm(this.deps.retryMs ?? 6 * 60 * 60 * 1000);
+      this.arm(this.retryMs);
     } finally {
       this.running = false;
     }

@@ -5,7 +5,7 @@ import {
   certificateSignedRequest, dialectOf, isV2gRequest, MAX_CERTIFICATE_CHAIN_CHARS, readSignCertificate, readStatus,
   signCertificateAnswer, type OcppDialect, type SignCertificateRequest,
 } from '../../proxy/ocpp/dialects';
-import type { ChargerRecord, CredentialStore } from '../../proxy/store/types';
+import type { CertificatePatch, ChargerRecord, CredentialStore } from '../../proxy/store/types';
 import { admissionFacts } from '../gates/facts';
 import { InjectionError, type ChargerCall, type ChargerCallDecision, type Interceptor, type InterceptorFactory, type SessionApi } from './types';
 
@@ -159,7 +159,7 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     try {
       // Only the binding's fields: an operator's serial number written meanwhile stays.
       const updated = await deps.store.updateCharger(session.identity, {
-        certificate: { boundSerialHex: issuance.serialHex, notAfter: issuance.notAfter, boundAt: Date.now(), commonName: issuance.commonName },
+        certificate: binding(issuance.serialHex, issuance.notAfter, issuance.commonName),
       });
       if (!updated) {
         session.log.error({ event: 'certificate_bind_failed', reason: 'charger_unknown', ...base });
@@ -257,7 +257,7 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     // Read again just before writing: a newer binding may have been written since admission.
     deps.store.getCharger(session.identity)
       .then((fresh) => (fresh && newer(fresh.certificate)
-        ? deps.store.updateCharger(session.identity, { certificate: { boundSerialHex: cert.serialHex, notAfter: cert.notAfter, boundAt: Date.now(), commonName: cert.commonName ?? null } })
+        ? deps.store.updateCharger(session.identity, { certificate: binding(cert.serialHex, cert.notAfter, cert.commonName) })
         : null))
       .then((updated) => {
         if (!updated) return;
@@ -290,6 +290,11 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
  */
 export function expectedCommonName(record: Pick<ChargerRecord, 'identity' | 'certificate'>): string {
   return record.certificate?.expectedCn ?? record.certificate?.serialNumber ?? record.identity;
+}
+
+/** The binding's own fields (merged into the record's: an operator's serial number stays). */
+function binding(serialHex: string, notAfter: number, commonName: string | null): CertificatePatch {
+  return { boundSerialHex: serialHex, notAfter, boundAt: Date.now(), commonName };
 }
 
 function requestEcho(req: SignCertificateRequest): Omit<SignCertificateRequest, 'csr'> {

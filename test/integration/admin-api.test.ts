@@ -147,6 +147,8 @@ async function suite(t: Test, creds: Credentials): Promise<void> {
     r = await call('POST', '/api/v1/chargers/CP-A/rotate');
     t.equal(r.status, 202);
     t.ok(Date.parse(r.body.rotation.requestedAt) > 0);
+    await creds.store.updateCharger('CP-A', { rotation: { lastAttemptAt: Date.UTC(2026, 10, 27, 8) } }); // as the proxy writes when a rotation starts
+    t.equal((await call('GET', '/api/v1/chargers/CP-A')).body.rotation.lastAttemptAt, '2026-11-27T08:00:00.000Z', 'the last attempt is shown');
     r = await call('POST', '/api/v1/chargers/CP-A/upgrade', { profile: 3 });
     t.equal(r.status, 202);
     t.equal(r.body.targetProfile, 3);
