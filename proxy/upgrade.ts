@@ -60,7 +60,9 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
   // upgrade context, a few KiB) alive for the whole session.
   socket.on('error', destroySocket);
   const ctx = newContext(req, socket, listener, deps.reportOnlyDefault);
-  applyEdge(ctx, deps.edge?.(req, socket) ?? null);
+  // Fronts that terminate TLS reach the plain listener; on the TLS listener we terminated it ourselves,
+  // so a forwarded certificate there can only be the client's own claim (or a layer-4 balancer's relay of it).
+  applyEdge(ctx, listener === 'plain' ? deps.edge?.(req, socket) ?? null : null);
   const split = splitGates(deps.gates);
   const refusal = await runGates(deps, ctx, split.early, socket);
   if (refusal) return refusal === CLIENT_GONE ? deps.rejected(ctx, CLIENT_GONE) : refuse(deps, ctx, refusal, socket, head);

@@ -21,6 +21,9 @@ export function clientCertificateGate(deps: { store: CredentialStore; guard: Bru
     reportOnlyCapable: true,
     async check(ctx: UpgradeContext): Promise<GateVerdict> {
       if (ctx.facts.profile !== 3) return undefined;
+      // An unknown identity passed the record gate only as an auto-enrolment candidate, and only a
+      // factory default password enrols: a certificate alone must not admit a charger with no record.
+      if (!ctx.facts.charger && ctx.facts.enrolCandidate) return reject(404, 'unknown_identity');
       const verdict = await judge(ctx, deps);
       if (verdict) await deps.guard.recordFailure(ctx.identity, ctx.remoteAddress);
       return verdict;

@@ -83,4 +83,17 @@ t.test('forwarded client certificate: honoured from a trusted front, ignored fro
   t.ok(proxy.logs.some((l) => l.event === 'upgrade_rejected' && l.identity === 'EDGE3' && l.reason === 'profile_too_low'), 'refused as profile_too_low');
   t.equal(await attempt('127.0.0.2'), 101, 'from the trusted front it counts as Profile 3');
   await waitFor(() => proxy.logs.some((l) => l.event === 'session_started' && l.identity === 'EDGE3' && l.profile === 3), 'session on Profile 3');
+
+  // On the TLS listener the proxy terminated TLS itself: a forwarded certificate there came from the
+  // client (or through a layer-4 balancer), never from a TLS-terminating front, even from its network.
+  const overTls = () => new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(`${proxy.tlsUrl}/EDGE3`, ['ocpp1.6'], { localAddress: '127.0.0.2', ca: proxy.caPem, servername: 'localhost', headers: { 'x-forwarded-client-cert': xfcc, 'x-forwarded-proto': 'https' } } as WebSocket.ClientOptions);
+    ws.on('unexpected-response', (_q, res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    ws.on('open', () => { ws.close(); resolve(101); });
+    ws.on('error', (e) => { if (!/Unexpected server response/.test(e.message)) reject(e); });
+  });
+  const sessionsBefore = proxy.logs.filter((l) => l.event === 'session_started' && l.identity === 'EDGE3').length;
+  t.equal(await overTls(), 401, 'TLS listener, trusted network, forwarded certificate but none in the handshake: not Profile 3');
+  t.ok(proxy.logs.filter((l) => l.event === 'upgrade_rejected' && l.identity === 'EDGE3' && l.reason === 'profile_too_low').length >= 2, 'refused as profile_too_low (Profile 2)');
+  t.equal(proxy.logs.filter((l) => l.event === 'session_started' && l.identity === 'EDGE3').length, sessionsBefore, 'no session');
 });
