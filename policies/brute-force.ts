@@ -117,8 +117,16 @@ export class BruteForceGuard {
    * with their window, the safe side of the race.
    */
   async recordSuccess(identity: string, failuresSeen?: number): Promise<void> {
+    const key = identityKey(identity);
+    if (this.local.size > 0) this.local.forget([key]);
     if (failuresSeen === 0) return;
-    await this.store.resetFailures(identityKey(identity));
+    try {
+      await this.store.resetFailures(key);
+    } catch (err) {
+      // Best effort: a store refusing writes (a read-only replica after a failover) must not turn
+      // the right password into a 503. The count stays and expires with its window.
+      this.storeFailed(err as Error);
+    }
   }
 
   /** `until` if that lockout end (ms epoch) still lies ahead, else 0. */

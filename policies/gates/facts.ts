@@ -29,6 +29,8 @@ export interface AdmissionFacts {
   /** Set when that write happened. */
   rotationCommitted?: boolean;
   rotationDropped?: boolean;
+  /** The settlement that was due but could not be written (the store refused it); a later login writes it. */
+  rotationSettlementDeferred?: 'commit' | 'drop_pending';
 }
 
 /** Reads the admission facts off a session's facts bag (undefined for sessions admitted without a store). */

@@ -28,9 +28,18 @@ export function rotationSettlementGate(deps: BasicAuthDeps): Gate {
         if (verdict || !ctx.facts.rotationSettlement) return verdict;
         const pending = record.pending!;
         const commit = ctx.facts.rotationSettlement === 'commit';
-        const settled = commit
-          ? await deps.store.commitPending(record.identity, pending.hash!, pending.createdAt, judge.now())
-          : await deps.store.dropPending(record.identity, pending.createdAt);
+        let settled: boolean;
+        try {
+          settled = commit
+            ? await deps.store.commitPending(record.identity, pending.hash!, pending.createdAt, judge.now())
+            : await deps.store.dropPending(record.identity, pending.createdAt);
+        } catch {
+          // The store refuses the write (a read-only replica after a failover, an outage): the
+          // password just judged stays valid either way, so the charger gets in and a later login
+          // settles the rotation. Refusing it would lock it out for as long as writes fail.
+          ctx.facts.rotationSettlementDeferred = ctx.facts.rotationSettlement;
+          return undefined;
+        }
         if (settled) {
           ctx.facts[commit ? 'rotationCommitted' : 'rotationDropped'] = true;
           return undefined;

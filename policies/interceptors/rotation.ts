@@ -106,7 +106,9 @@ class PasswordRotation implements Interceptor {
   }
 
   onOpen(s: SessionApi): void {
-    if (this.loggedInWithPending || s.facts.rotationCommitted) {
+    const deferred = s.facts.rotationSettlementDeferred;
+    if (deferred) s.log.warn({ event: 'rotation_settlement_deferred', settlement: deferred, why: 'the store refused the write; a later login settles it' });
+    if ((this.loggedInWithPending && !deferred) || s.facts.rotationCommitted) {
       s.log.info({ event: 'rotation_committed' });
       void this.audit('rotation_committed');
       this.deps.outcome?.('committed');

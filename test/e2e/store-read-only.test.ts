@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { startLegacyCsms } from '../helpers/csms';
 import { tryBasicLogin } from '../helpers/login';
-import { sleep } from '../helpers/net';
+import { sleep, waitFor } from '../helpers/net';
 import { seedCharger, startTestProxy } from '../helpers/proxy';
 import { startRedis } from '../helpers/redis';
 
@@ -47,4 +47,38 @@ t.test('Redis refusing writes: failed logins are counted in the process and the 
   const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/CP-RO/unlock`, { method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}` } });
   t.equal(res.status, 200, 'the unlock is written');
   t.equal(await login(RIGHT), 101, 'and lifts the lockout this process kept as well');
+});
+
+t.test('Redis refusing writes: the right password still gets in when a login would write (a failure count to clear, a rotation to settle)', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, lockoutThreshold: '5', callTimeoutMs: '1000' });
+  t.teardown(() => proxy.stop());
+  const { store, hasher, sealer } = proxy.credentials;
+  await seedCharger(proxy, { identity: 'CP-RO2', password: RIGHT });
+  const NEW = 'Gen3ratedPassw0rdXYZ';
+  await seedCharger(proxy, { identity: 'CP-ROT', password: RIGHT });
+  const createdAt = Date.now();
+  t.ok(await store.setPending('CP-ROT', { encrypted: sealer.seal(Buffer.from(NEW), 'CP-ROT'), hash: hasher.hashGenerated(Buffer.from(NEW)), createdAt, attempt: 1 }), 'CP-ROT mid-rotation');
+  await store.updatePending('CP-ROT', createdAt, { acceptedAt: Date.now() });
+  const login = (identity: string, password: string) => tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, password, 'ocpp1.6');
+
+  t.equal(await login('CP-RO2', 'one-wrong-guess-1'), 401, 'one wrong guess, counted in Redis');
+  await run('redis-cli', ['-p', String(redis.port), 'REPLICAOF', '127.0.0.1', '1']);
+  t.teardown(() => run('redis-cli', ['-p', String(redis.port), 'REPLICAOF', 'NO', 'ONE']).then(() => undefined));
+
+  t.equal(await login('CP-RO2', RIGHT), 101, 'the right password: 101, though the count it would clear cannot be cleared');
+  t.equal(await login('CP-ROT', NEW), 101, 'the accepted new password: 101, though the commit cannot be written');
+  t.ok(proxy.logs.some((l) => l.event === 'rotation_settlement_deferred' && l.identity === 'CP-ROT' && l.settlement === 'commit'), 'logged as deferred');
+  t.notOk(proxy.logs.some((l) => l.event === 'rotation_committed' && l.identity === 'CP-ROT'), 'not logged as committed');
+  t.ok((await store.getCharger('CP-ROT'))!.pending, 'the pending password is still pending');
+  t.equal(await login('CP-ROT', RIGHT), 101, 'the old password too: nothing was settled');
+  t.notOk(proxy.logs.some((l) => l.event === 'upgrade_rejected' && (l.identity === 'CP-ROT' || l.identity === 'CP-RO2') && l.reason !== 'bad_password'), 'no 503 for either');
+
+  await run('redis-cli', ['-p', String(redis.port), 'REPLICAOF', 'NO', 'ONE']);
+  t.equal(await login('CP-ROT', NEW), 101, 'writes back: the new password logs in ...');
+  await waitFor(async () => (await store.getCharger('CP-ROT'))?.pending === undefined, '... and commits the rotation');
+  t.equal((await store.getCharger('CP-ROT'))!.passwordSource, 'generated', 'the new password is current');
 });
