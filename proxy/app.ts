@@ -63,7 +63,9 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   const log = opts.log;
   const tls = await resolveTls(config);
   const metrics = new ProxyMetrics({ collectDefault: opts.processMetrics ?? true, version: packageVersion(), allocator: currentAllocator() });
-  const credentials = await openCredentials(config);
+  const credentials = await openCredentials(config, {
+    onPrimaryMoved: () => log.warn({ event: 'redis_primary_moved', msg: 'Redis refused a write (READONLY) and the address now reaches a primary: reconnected to it' }),
+  });
   const store = instrumentStore(credentials.store, metrics);
   for (const w of credentials.secret.warnings) log.warn({ event: 'server_secret_warning', warning: w });
   if (config.redis && credentials.secret.source === 'generated') {

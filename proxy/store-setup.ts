@@ -23,9 +23,12 @@ export interface Credentials {
  * `dataDir`) and loads the server secret (file, `OCPP_PROXY_SECRET`, or generated in `dataDir`).
  * Used identically by `serve`, the `chargers` CLI and the admin API, so they always agree.
  */
-export async function openCredentials(c: Pick<ProxyConfig, 'redis' | 'redisKeyPrefix' | 'dataDir' | 'secretFile' | 'credentialCacheTtlMs'>): Promise<Credentials> {
+export async function openCredentials(
+  c: Pick<ProxyConfig, 'redis' | 'redisKeyPrefix' | 'dataDir' | 'secretFile' | 'credentialCacheTtlMs'>,
+  hooks: { onPrimaryMoved?: () => void } = {},
+): Promise<Credentials> {
   const secret = await loadServerSecret({ file: c.secretFile ?? undefined, generateIn: c.dataDir });
-  const store = await openStore({ redisUrl: c.redis ?? undefined, redisKeyPrefix: c.redisKeyPrefix, dataDir: c.dataDir });
+  const store = await openStore({ redisUrl: c.redis ?? undefined, redisKeyPrefix: c.redisKeyPrefix, dataDir: c.dataDir, onPrimaryMoved: hooks.onPrimaryMoved });
   return {
     store,
     secret,

@@ -6,6 +6,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import Redis, { Cluster, type RedisOptions } from 'ioredis';
 import { StoreError } from './errors';
+import { primaryFollower } from './redis-failover';
 import { describeRedisTarget, type RedisTarget } from './redis-url';
 
 /** Connection tuning. */
@@ -16,6 +17,8 @@ export interface RedisClientOptions {
   connectTimeoutMs?: number;
   /** Extra TLS options (CA bundle, client cert) for rediss URLs. */
   tls?: ConnectionOptions;
+  /** Told when the client left a demoted primary to follow its address to the new one. */
+  onPrimaryMoved?: () => void;
 }
 
 /** The Lua-backed commands added to the client. */
@@ -69,11 +72,21 @@ export async function connectRedis(target: RedisTarget, opts: RedisClientOptions
     tls: target.tls ? { ...opts.tls } : undefined,
   };
   let client: Redis | Cluster;
+  // A failover behind an address that follows the primary leaves this connection on a replica (see
+  // redis-failover.ts). A Cluster follows its primaries itself (MOVED, slot refresh).
+  const followPrimary = (probeOptions: RedisOptions): RedisOptions => ({
+    reconnectOnError: primaryFollower({
+      client: () => client ?? null,
+      openProbe: () => new Redis({ ...probeOptions, lazyConnect: true, retryStrategy: () => null, enableAutoPipelining: false }),
+      onMoved: opts.onPrimaryMoved,
+    }),
+  });
   if (target.kind === 'standalone') {
     // Auto-pipelining: the admission gates' concurrent reads (and a reconnect storm's) share round trips.
-    client = new Redis({ ...common, host: target.host, port: target.port, db: target.db, enableAutoPipelining: true });
+    const options: RedisOptions = { ...common, host: target.host, port: target.port, db: target.db };
+    client = new Redis({ ...options, ...followPrimary(options), enableAutoPipelining: true });
   } else if (target.kind === 'sentinel') {
-    client = new Redis({
+    const options: RedisOptions = {
       ...common,
       sentinels: target.sentinels,
       name: target.masterName,
@@ -82,8 +95,8 @@ export async function connectRedis(target: RedisTarget, opts: RedisClientOptions
       sentinelPassword: target.sentinelPassword,
       enableTLSForSentinelMode: target.tls,
       sentinelRetryStrategy: (times: number) => Math.min(50 * 2 ** times, 2000),
-      enableAutoPipelining: true,
-    });
+    };
+    client = new Redis({ ...options, ...followPrimary(options), enableAutoPipelining: true });
   } else {
     const { lazyConnect, enableOfflineQueue, retryStrategy, ...redisOptions } = common;
     client = new Cluster(target.nodes, {

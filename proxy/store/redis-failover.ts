@@ -1,0 +1,66 @@
+/**
+ * Moves a Redis client off a demoted primary.
+ *
+ * Behind an address that follows the primary (a managed Redis's primary endpoint, a Kubernetes
+ * Service, a DNS name), a failover leaves established connections on the old primary, which is now
+ * a replica: every write fails with READONLY until the process restarts, and with it every claim,
+ * rotation step and lockout count. ioredis reconnects only when the connection drops.
+ *
+ * So on a READONLY reply a fresh connection to the same target asks `ROLE`. When it reaches a
+ * primary, the address has moved on and the client reconnects to follow it. When it finds a
+ * replica too (no primary yet), the client stays where it is: its reads still work, and a
+ * reconnect would only fail the commands sent meanwhile. One probe at a time, at most one per
+ * `intervalMs`.
+ */
+import type Redis from 'ioredis';
+
+/** What the watcher needs of the client: a reconnect. */
+export interface Reconnectable {
+  disconnect(reconnect?: boolean): void;
+}
+
+/** Options of {@link primaryFollower}. */
+export interface PrimaryFollowerOptions {
+  /** The client to move (may be set after the follower is made: ioredis takes the hook in its options). */
+  client: () => Reconnectable | null;
+  /** A new, not yet connected client for the same target (lazyConnect), used once for `ROLE`. */
+  openProbe: () => Redis;
+  /** Least time between two probes, ms. */
+  intervalMs?: number;
+  /** Told when the client is moved (for a log line). */
+  onMoved?: () => void;
+  now?: () => number;
+}
+
+/** Returns the `reconnectOnError` hook: it never asks ioredis to reconnect itself (always false). */
+export function primaryFollower(o: PrimaryFollowerOptions): (err: Error) => false {
+  const now = o.now ?? Date.now;
+  const intervalMs = o.intervalMs ?? 5000;
+  let probing = false;
+  let lastProbe = -Infinity;
+  const probe = async () => {
+    const p = o.openProbe();
+    p.on('error', () => undefined); // its failure is an answer too: stay
+    try {
+      await p.connect();
+      const role = (await p.role()) as unknown[];
+      const client = o.client();
+      if (role[0] === 'master' && client) {
+        client.disconnect(true);
+        o.onMoved?.();
+      }
+    } catch {
+      // No primary reachable: stay on the connection whose reads still work.
+    } finally {
+      p.disconnect();
+      probing = false;
+    }
+  };
+  return (err: Error) => {
+    if (!err.message.startsWith('READONLY') || probing || now() - lastProbe < intervalMs) return false;
+    probing = true;
+    lastProbe = now();
+    void probe();
+    return false;
+  };
+}
