@@ -138,9 +138,11 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
       return backendCredentials ? { username: backendCredentials.username ?? ctx.identity, password: backendCredentials.password } : null;
     },
     ...hooks,
+    // The coordinator's mark, taken before the gates read the store, travels with the facts to the claim.
+    onUpgradeStarted: (ctx) => { if (coordinator) ctx.facts.changeMark = coordinator.mark(); },
     onSession: (session) => {
       hooks.onSession?.(session);
-      void coordinator?.claim(session);
+      void coordinator?.claim(session, session.facts.changeMark as number | undefined);
     },
   });
   coordinator = new SessionCoordinator(store, server.sessions, log);

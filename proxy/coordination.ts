@@ -27,6 +27,13 @@ export class SessionCoordinator {
   readonly replica = replicaId();
   private readonly nonces = new WeakMap<Session, string>();
   private unsubscribe: (() => void) | null = null;
+  /** Counts the changes heard that could make an admission stale (see `mark`). */
+  private seq = 0;
+  /** Per identity, the `seq` of the last `charger` change heard for it. */
+  private readonly chargerChangedAt = new Map<string, number>();
+  private revokedAt = 0;
+  /** The last `resync`; also where `chargerChangedAt` was last cleared (older marks then count as stale). */
+  private forgottenAt = 0;
 
   constructor(private readonly store: CredentialStore, private readonly sessions: SessionRegistry, private readonly log: Logger) {}
 
@@ -41,8 +48,22 @@ export class SessionCoordinator {
     this.unsubscribe = null;
   }
 
-  /** Records this replica as the owner of a newly admitted session (best effort: the session runs regardless). */
-  async claim(session: Session): Promise<void> {
+  /**
+   * Taken when an upgrade starts, before its gates read the store. A session enters the registry
+   * only once admitted (after the password check and the CSMS dial, seconds later with a slow
+   * CSMS); a block, removal or revocation heard in between found no session to close. `claim`
+   * compares this mark with what was heard since and checks the new session again.
+   */
+  mark(): number {
+    return this.seq;
+  }
+
+  /**
+   * Records this replica as the owner of a newly admitted session (best effort: the session runs
+   * regardless), then checks it again if its charger changed, a certificate was revoked or changes
+   * were missed since `mark` (the mark its upgrade took).
+   */
+  async claim(session: Session, mark?: number): Promise<void> {
     if (!admissionFacts(session.facts)) return; // admitted in report-only mode without a record
     const nonce = randomUUID();
     this.nonces.set(session, nonce);
@@ -51,10 +72,22 @@ export class SessionCoordinator {
     } catch (err) {
       this.log.warn({ event: 'session_claim_failed', identity: session.identity, err: String(err) });
     }
+    if (mark !== undefined && this.heardSince(session, mark)) {
+      await this.recheck(session, 'changed_during_admission').catch((err: unknown) =>
+        this.log.warn({ event: 'coordination_failed', identity: session.identity, err: String(err) }));
+    }
+  }
+
+  private heardSince(session: Session, mark: number): boolean {
+    if (this.forgottenAt > mark) return true;
+    if ((this.chargerChangedAt.get(session.identity) ?? 0) > mark) return true;
+    return this.revokedAt > mark && admissionFacts(session.facts)?.certificate !== undefined;
   }
 
   private async onChange(change: StoreChange): Promise<void> {
+    if (change.kind === 'resync') return this.resync();
     if (change.kind === 'revoked') {
+      this.revokedAt = ++this.seq;
       for (const s of this.sessions.all()) {
         if (admissionFacts(s.facts)?.certificate?.serialHex === change.serialHex) {
           this.log.info({ event: 'session_closed_revoked', identity: s.identity, serial: change.serialHex });
@@ -64,6 +97,7 @@ export class SessionCoordinator {
       return;
     }
     if (change.kind === 'factory') return;
+    if (change.kind === 'charger') this.noteChargerChange(change.identity);
     const session = this.sessions.get(change.identity);
     if (!session || session.closed) return;
     if (change.kind === 'session') {
@@ -71,10 +105,36 @@ export class SessionCoordinator {
       if (this.replacedElsewhere(session, change.owner)) this.closeReplaced(session, change.owner);
       return;
     }
-    const record = await this.store.getCharger(change.identity);
+    await this.recheck(session, null);
+  }
+
+  /** Remembers a charger change for admissions under way; bounded: a crowd of them is forgotten at once, counting as stale. */
+  private noteChargerChange(identity: string): void {
+    const at = ++this.seq;
+    if (this.chargerChangedAt.size >= MAX_REMEMBERED_CHANGES) {
+      this.chargerChangedAt.clear();
+      this.forgottenAt = at;
+    }
+    this.chargerChangedAt.set(identity, at);
+  }
+
+  /**
+   * Reads the charger again and applies the rules: blocked or removed → close; a revoked certificate
+   * → close; replaced elsewhere → close; else the fresh record goes to the interceptors.
+   */
+  private async recheck(session: Session, why: string | null): Promise<void> {
+    const facts = admissionFacts(session.facts);
+    const serial = facts?.certificate?.serialHex;
+    const [record, revoked] = await Promise.all([this.store.getCharger(session.identity), serial ? this.store.isRevoked(serial) : false]);
+    if (session.closed) return;
     if (!record || record.status === 'blocked') {
-      this.log.info({ event: record ? 'session_closed_blocked' : 'session_closed_removed', identity: change.identity });
+      this.log.info({ event: record ? 'session_closed_blocked' : 'session_closed_removed', identity: session.identity, ...(why ? { why } : {}) });
       session.close(1008, record ? 'charger blocked' : 'charger removed');
+      return;
+    }
+    if (revoked) {
+      this.log.info({ event: 'session_closed_revoked', identity: session.identity, serial, ...(why ? { why } : {}) });
+      session.close(1008, 'certificate revoked');
       return;
     }
     if (record.session && this.replacedElsewhere(session, record.session)) {
@@ -82,6 +142,23 @@ export class SessionCoordinator {
       return;
     }
     session.recordChanged(record);
+  }
+
+  /**
+   * The change feed was disconnected and is back: what was published meanwhile is lost, so every
+   * session held here is checked again, a batch at a time.
+   */
+  private async resync(): Promise<void> {
+    this.chargerChangedAt.clear();
+    this.forgottenAt = ++this.seq;
+    const held = this.sessions.all().filter((s) => !s.closed && admissionFacts(s.facts));
+    this.log.info({ event: 'coordination_resync', sessions: held.length });
+    let failed = 0;
+    for (let i = 0; i < held.length; i += RESYNC_BATCH) {
+      const results = await Promise.allSettled(held.slice(i, i + RESYNC_BATCH).map((s) => this.recheck(s, 'resync')));
+      failed += results.filter((r) => r.status === 'rejected').length;
+    }
+    if (failed > 0) this.log.warn({ event: 'coordination_resync_incomplete', failed, sessions: held.length });
   }
 
   private replacedElsewhere(session: Session, owner: SessionOwner): boolean {
@@ -94,3 +171,8 @@ export class SessionCoordinator {
     session.close(REPLACED_CODE, 'replaced by a newer connection');
   }
 }
+
+/** Charger changes remembered for admissions under way (each lasts seconds at most). */
+const MAX_REMEMBERED_CHANGES = 10_000;
+/** Sessions checked at once in a resync (their reads share round trips with auto-pipelining). */
+const RESYNC_BATCH = 500;

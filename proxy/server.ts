@@ -49,6 +49,8 @@ export interface ProxyDeps {
   onGatesPassed?: (ctx: UpgradeContext) => void;
   /** The CSMS could not be reached for an admitted charger. */
   onBackendFailure?: (ctx: UpgradeContext, reason: string) => void;
+  /** An upgrade began, before any gate ran. */
+  onUpgradeStarted?: (ctx: UpgradeContext) => void;
   /** Called for every admitted session. */
   onSession?: (session: Session) => void;
   /** A connection or upgrade refused for capacity reasons (label). */
@@ -256,6 +258,7 @@ export class ProxyServer {
     return {
     gates: this.deps.gates ?? structuralGates(this.config),
     edge: edgeReader(this.config, this.deps.tls.clientCa),
+    upgradeStarted: this.deps.onUpgradeStarted,
     reportOnlyDefault: this.config.reportOnly,
     wss: this.wss,
     log: this.deps.log,

@@ -32,6 +32,8 @@ export interface UpgradeDeps {
   framingFor(req: IncomingMessage): Framing;
   /** Largest frame accepted (maxFrameBytes). */
   maxPayload: number;
+  /** An upgrade's context was made, before any gate ran (the coordinator marks it: coordination.ts). */
+  upgradeStarted?(ctx: UpgradeContext): void;
   /** Every gate passed (for admission latency). */
   gatesPassed?(ctx: UpgradeContext): void;
   /** Opens the CSMS leg for an admitted charger, on the session's framing (rejects with BackendError). */
@@ -60,6 +62,7 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
   // upgrade context, a few KiB) alive for the whole session.
   socket.on('error', destroySocket);
   const ctx = newContext(req, socket, listener, deps.reportOnlyDefault);
+  deps.upgradeStarted?.(ctx);
   // Fronts that terminate TLS reach the plain listener; on the TLS listener we terminated it ourselves,
   // so a forwarded certificate there can only be the client's own claim (or a layer-4 balancer's relay of it).
   applyEdge(ctx, listener === 'plain' ? deps.edge?.(req, socket) ?? null : null);

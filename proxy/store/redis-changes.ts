@@ -9,8 +9,9 @@
  * store's client, created on the first subscription, with an offline queue so it can subscribe before
  * it is connected. ioredis reconnects it by itself (standalone, Sentinel: re-resolving the master;
  * Cluster: another node, since classic pub/sub is broadcast cluster-wide) and the channel is
- * subscribed again on every `ready`. Delivery is best effort: messages published while the subscriber
- * is disconnected are lost, and a failed PUBLISH is ignored (the write itself already succeeded).
+ * subscribed again on every `ready`. Messages published while the subscriber is disconnected are
+ * lost, so once it is subscribed again the listeners hear a `resync` (re-read what you hold). A failed
+ * PUBLISH is ignored (the write itself already succeeded): best effort.
  */
 import { randomUUID } from 'node:crypto';
 import Redis, { Cluster } from 'ioredis';
@@ -79,7 +80,14 @@ export class RedisChangeFeed {
     const override = { enableOfflineQueue: true, lazyConnect: false };
     const sub = this.#client instanceof Cluster ? this.#client.duplicate([], override) : (this.#client as Redis).duplicate(override);
     sub.on('error', () => undefined); // reconnects by itself; errors are not the listeners' business
-    const subscribe = () => void sub.subscribe(this.channel).catch(() => undefined);
+    // Subscribed again after the connection was lost: what was published meanwhile never arrives.
+    let lost = false;
+    sub.on('close', () => { lost = true; });
+    const subscribe = () => void sub.subscribe(this.channel).then(() => {
+      if (!lost || this.#closed) return;
+      lost = false;
+      this.#listeners.emit({ kind: 'resync' });
+    }, () => undefined);
     sub.on('ready', subscribe);
     subscribe();
     sub.on('message', (channel: string, message: string) => {

@@ -230,12 +230,15 @@ export type NewAuditEvent = Omit<AuditEvent, 'at'> & { at?: number };
  * - `factory`: a factory default was added or removed.
  * - `session`: `owner` was admitted as the charger's newest session (`claimSession`); the one change
  *   that carries its data, so the replica holding an older session can close it without a read.
+ * - `resync`: changes may have been missed (the feed was disconnected and is back): re-read
+ *   everything held. Reported by this process's feed only, never published.
  */
 export type StoreChange =
   | { kind: 'charger'; identity: string }
   | { kind: 'session'; identity: string; owner: SessionOwner }
   | { kind: 'revoked'; serialHex: string }
-  | { kind: 'factory' };
+  | { kind: 'factory' }
+  | { kind: 'resync' };
 
 /** Receives `StoreChange`s. Errors it throws (or promises it rejects) are caught and ignored. */
 export type StoreChangeListener = (change: StoreChange) => void;

@@ -1,0 +1,104 @@
+/**
+ * Operator actions that found no session to act on:
+ * - a block or a revocation made while the charger was being admitted (its record was read, the
+ *   CSMS was still being dialled): the session entered the registry afterwards, on the stale record;
+ * - a block made while this replica's change-feed connection was down: the message was lost.
+ * Both used to leave the session running until the charger's next reconnect.
+ */
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import WebSocket from 'ws';
+import { startLegacyCsms } from '../helpers/csms';
+import { basicHeader } from '../helpers/login';
+import { waitFor } from '../helpers/net';
+import { makeTestPki } from '../helpers/pki';
+import { seedCharger, startTestProxy, TEST_PKI_DIR } from '../helpers/proxy';
+import { startRawCsms } from '../helpers/raw-csms';
+import { startRedis } from '../helpers/redis';
+import { RedisStore } from '../../proxy/store/redis';
+
+const run = promisify(execFile);
+const PASSWORD = 'coordination-pw-123';
+
+/** Opens a charger connection; resolves once it is open, with the close code when it closes. */
+function connect(url: string, identity: string, o: { ca: Buffer; auth?: string; cert?: string; key?: string }) {
+  const ws = new WebSocket(`${url}/${identity}`, ['ocpp1.6'], {
+    ca: o.ca, servername: 'localhost', headers: o.auth ? { authorization: o.auth } : {},
+    cert: o.cert ? readFileSync(o.cert) : undefined, key: o.key ? readFileSync(o.key) : undefined,
+  } as WebSocket.ClientOptions);
+  const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('unexpected-response', (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+  return { ws, opened, closed };
+}
+
+const closedWithin = (closed: Promise<number>, ms: number) =>
+  Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), ms).unref())]);
+
+t.test('blocked or revoked while being admitted: the new session is checked again and closed', async (t) => {
+  const pki = await makeTestPki(TEST_PKI_DIR);
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  let onDial: (() => void) | null = null;
+  const csms = await startRawCsms({ delayMs: 600, onUpgrade: () => onDial?.() });
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false' });
+  t.teardown(() => proxy.stop());
+  const { store } = proxy.credentials;
+
+  await seedCharger(proxy, { identity: 'CG-BLOCK', password: PASSWORD });
+  onDial = () => void store.updateCharger('CG-BLOCK', { status: 'blocked' });
+  const blocked = connect(proxy.tlsUrl, 'CG-BLOCK', { ca: proxy.caPem, auth: basicHeader('CG-BLOCK', PASSWORD) });
+  await blocked.opened; // admitted on the record read before the block
+  t.equal(await closedWithin(blocked.closed, 3000), 1008, 'blocked while the CSMS was dialled: closed with 1008 once admitted');
+  t.ok(proxy.logs.some((l) => l.event === 'session_closed_blocked' && l.identity === 'CG-BLOCK' && l.why === 'changed_during_admission'), 'logged, with why');
+
+  await seedCharger(proxy, { identity: 'CG-CERT', minProfile: 3, serial: 'SER-CG-CERT' });
+  const cert = await pki.charger('SER-CG-CERT');
+  onDial = () => void store.revokeSerial(cert.serialHex, 'test');
+  const revoked = connect(proxy.tlsUrl, 'CG-CERT', { ca: proxy.caPem, cert: cert.certPath, key: cert.keyPath });
+  await revoked.opened;
+  t.equal(await closedWithin(revoked.closed, 3000), 1008, 'certificate revoked while the CSMS was dialled: closed with 1008');
+  t.ok(proxy.logs.some((l) => l.event === 'session_closed_revoked' && l.identity === 'CG-CERT'), 'logged');
+
+  await seedCharger(proxy, { identity: 'CG-CALM', password: PASSWORD });
+  onDial = () => void store.updateCharger('CG-OTHER', { status: 'blocked' }).catch(() => undefined); // another charger's change
+  const calm = connect(proxy.tlsUrl, 'CG-CALM', { ca: proxy.caPem, auth: basicHeader('CG-CALM', PASSWORD) });
+  await calm.opened;
+  t.equal(await closedWithin(calm.closed, 1000), -1, 'a change to another charger meanwhile: the session stays');
+  calm.ws.close();
+});
+
+t.test('a block published while the change feed was disconnected reaches the session once it is back', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false' });
+  t.teardown(() => proxy.stop());
+  // Another process on the same Redis (as the chargers CLI or another replica): its changes reach the
+  // proxy only through the feed.
+  const other = await RedisStore.open({ url: redis.url });
+  t.teardown(() => other.close());
+  await seedCharger(proxy, { identity: 'CG-FEED', password: PASSWORD });
+  await seedCharger(proxy, { identity: 'CG-STAYS', password: PASSWORD });
+  const victim = connect(proxy.tlsUrl, 'CG-FEED', { ca: proxy.caPem, auth: basicHeader('CG-FEED', PASSWORD) });
+  const bystander = connect(proxy.tlsUrl, 'CG-STAYS', { ca: proxy.caPem, auth: basicHeader('CG-STAYS', PASSWORD) });
+  await Promise.all([victim.opened, bystander.opened]);
+  await waitFor(() => proxy.server.sessions.get('CG-FEED') && proxy.server.sessions.get('CG-STAYS'), 'both sessions registered');
+
+  // Cut the proxy's subscriber connection and block at once: ioredis waits 100 ms before it
+  // reconnects, so the message is published to nobody.
+  await run('redis-cli', ['-p', String(redis.port), 'CLIENT', 'KILL', 'TYPE', 'pubsub']);
+  await other.updateCharger('CG-FEED', { status: 'blocked' });
+  t.equal(await closedWithin(victim.closed, 5000), 1008, 'closed with 1008 after the feed came back');
+  t.ok(proxy.logs.some((l) => l.event === 'coordination_resync'), 'the resync is logged');
+  t.ok(proxy.logs.some((l) => l.event === 'session_closed_blocked' && l.identity === 'CG-FEED' && l.why === 'resync'), 'the close says why');
+  t.equal(await closedWithin(bystander.closed, 500), -1, 'the other session stays');
+  bystander.ws.close();
+});
