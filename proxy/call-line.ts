@@ -135,6 +135,17 @@ export class CallLine {
   }
 
   /** The session closed: every waiting or in-flight injection fails with `closed`. */
+  /**
+   * The CSMS's held answers (CALLRESULT/CALLERROR to the charger's calls), in order, taken out of the
+   * line: when the CSMS closes, they go to the charger before its close frame, as they would have had
+   * the proxy not held them. Held CSMS CALLs are not among them: their answers would reach no one.
+   */
+  takeHeldAnswers(): Buffer[] {
+    const answers = this.held.filter((h) => h.type === 3 || h.type === 4).map((h) => h.data);
+    this.held.length = 0;
+    return answers;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -86,6 +86,8 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
   /** Charger frames waiting behind an asynchronous interceptor decision, to keep their order. */
   private readonly chargerBacklog: { data: Buffer; isBinary: boolean }[] = [];
   private chargerBusy = false;
+  /** The charger closed while frames of its waited for an interceptor: the CSMS close waits for them. */
+  private csmsFlush: { code: number; reason: string; timer: NodeJS.Timeout } | null = null;
   /** 2.1 only (null before): ids of CALLRESULTs forwarded per direction, which a CALLRESULTERROR may answer. */
   private readonly sentResults: Record<Direction, Set<string>> | null;
   /** Slot in the ping wheel (-1: not pinged). */
@@ -232,12 +234,9 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     const frame = this.readOrAnswer('charger_to_csms', data, isBinary);
     if (!frame) return;
     if (frame.type === 2) {
-      const pending = this.chargerCalls.get(frame.id);
-      if (pending) {
-        // Not answered: a CALLERROR with this id would read as the answer to the first call. Once
-        // unanswered for callTimeoutMs, the CSMS has let that call go and the id is free again (a
-        // charger whose id counter wraps would otherwise never be answered on it again).
-        if (started - pending.sentAt < this.opts.callTimeoutMs) {
+      if (this.chargerCalls.has(frame.id)) {
+        // Not answered: a CALLERROR with this id would read as the answer to the first call.
+        if (this.awaitingCsms(frame.id, started)) {
           this.refuse('charger_to_csms', 'duplicate_id', `CALL id ${frame.id} is still awaiting its answer`);
           return;
         }
@@ -268,8 +267,18 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     this.forward('charger_to_csms', frame, data, started);
   }
 
+  /**
+   * A charger CALL with this id was forwarded and is unanswered. Once unanswered for callTimeoutMs,
+   * the CSMS has let it go and the id is free again (a charger whose id counter wraps would
+   * otherwise never be answered on it again).
+   */
+  private awaitingCsms(id: string, now = performance.now()): boolean {
+    const pending = this.chargerCalls.get(id);
+    return pending !== undefined && now - pending.sentAt < this.opts.callTimeoutMs;
+  }
+
   private completeChargerCall(call: ChargerCall, data: Buffer, decision: ChargerCallDecision, started: number): void {
-    if (this.closed) return;
+    if (this.closed && (!this.csmsFlush || (decision && ('answer' in decision || 'error' in decision)))) return;
     if (decision && 'answer' in decision) {
       this.send(this.charger, this.charger, callResult(call.id, decision.answer));
       this.opts.observer?.answeredLocally?.(call.action);
@@ -287,10 +296,11 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
 
   private drainChargerBacklog(): void {
     this.chargerBusy = false;
-    while (!this.chargerBusy && this.chargerBacklog.length > 0 && !this.closed) {
+    while (!this.chargerBusy && this.chargerBacklog.length > 0 && (!this.closed || this.csmsFlush)) {
       const next = this.chargerBacklog.shift()!;
       this.handleChargerFrame(next.data, next.isBinary);
     }
+    if (this.csmsFlush && !this.chargerBusy && this.chargerBacklog.length === 0) this.closeCsmsAfterFlush();
     // Read the charger again once its backlog is gone, unless the CSMS leg is what holds it back.
     if (this.csms.bufferedAmount <= HIGH_WATER) this.release(this.charger);
   }
@@ -403,6 +413,9 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       : readFrame(data, this.knownTypes, direction === 'charger_to_csms' ? 'strict' : 'lenient');
     if (!isProblem(frame)) return frame;
     this.refuse(direction, frame.problem, frame.detail);
+    // A broken CALL reusing the id of one still awaiting the CSMS's answer goes unanswered: a CALLERROR
+    // with that id would read as the answer to the first call (see the duplicate_id rule).
+    if (direction === 'charger_to_csms' && frame.id !== undefined && this.awaitingCsms(String(frame.id))) return null;
     const answer = answerForProblem(frame, this.subprotocol);
     const sender = direction === 'charger_to_csms' ? this.charger : this.csms;
     if (answer) this.send(sender, sender, answer); // a sender that does not read its answers is held back itself
@@ -440,21 +453,47 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     }
   }
 
+  /** Closes the CSMS leg once the charger's last frames went through (or waited long enough). */
+  private closeCsmsAfterFlush(): void {
+    const flush = this.csmsFlush;
+    if (!flush) return;
+    this.csmsFlush = null;
+    clearTimeout(flush.timer);
+    this.chargerBacklog.length = 0;
+    if (this.csms.readyState === 0 || this.csms.readyState === 1) this.csms.close(flush.code, flush.reason);
+  }
+
   /** @internal */
   onLegClosed(leg: 'charger' | 'csms', code: number, reason: string): void {
+    if (leg === 'csms' && this.csmsFlush) {
+      clearTimeout(this.csmsFlush.timer);
+      this.csmsFlush = null;
+    }
     this.finish({ code, reason, by: leg });
   }
 
-  /** Ends the session once; a `dead` leg is cut (it would not answer a close), the other gets a close frame. */
+  /**
+   * Ends the session once; a `dead` leg is cut (it would not answer a close), the other gets a close
+   * frame. What the closing peer sent before its close still reaches the other: the CSMS's answers the
+   * line held, and the charger's frames waiting behind an interceptor's decision (the CSMS leg is
+   * closed once they are through, or after callTimeoutMs).
+   */
   private finish(end: SessionEnd, dead?: 'charger' | 'csms'): void {
     if (this.ended) return;
+    if (end.by === 'csms' && this.charger.readyState === 1) {
+      for (const answer of this.line.takeHeldAnswers()) this.send(this.charger, this.csms, answer);
+    }
     this.ended = end;
     if (this.pingSlot >= 0) pingWheelFor(this.opts.pingIntervalMs).remove(this, this.pingSlot);
     this.line.close();
     const toCharger = codeForCharger(end.code);
     const toCsms = codeForCsms(end.code);
+    const flushToCsms = end.by === 'charger' && this.csms.readyState === 1 && (this.chargerBusy || this.chargerBacklog.length > 0);
     for (const [ws, code] of [[this.charger, toCharger], [this.csms, toCsms]] as const) {
+      // A leg held back is read again, or the peer's close reply would wait unread (ws) until its close timer.
+      if (ws.isPaused) ws.resume();
       if (dead && this.nameOf(ws) === dead) ws.terminate();
+      else if (ws === this.csms && flushToCsms) this.csmsFlush = { code, reason: clampReason(end.reason), timer: setTimeout(() => this.closeCsmsAfterFlush(), this.opts.callTimeoutMs) };
       else if (ws.readyState === 0 || ws.readyState === 1) ws.close(code, clampReason(end.reason));
     }
     const held = this.refusalLines?.held() ?? 0;

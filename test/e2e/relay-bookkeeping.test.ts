@@ -62,6 +62,21 @@ t.test('a charger call id the CSMS left unanswered is refused as a duplicate, un
   await waitFor(() => got.includes('[3,"7",{}]'), 'its answer at the charger');
 });
 
+t.test('a broken CALL reusing the id of one still awaiting the CSMS gets no CALLERROR (it would answer the first)', async (t) => {
+  const { proxy, charger, csms, got, seenByCsms } = await session(t, 'CP-BOOK-BROKEN-DUP', 'ocpp1.6', { callTimeoutMs: '400' });
+  charger.send('[2,"9","Heartbeat",{}]');
+  await waitFor(() => seenByCsms.length === 1, 'the call at the CSMS');
+  charger.send('[2,"9","Heartbeat","not an object"]'); // broken, same id
+  await waitFor(() => proxy.logs.some((l) => l.event === 'frame_refused' && l.problem === 'bad_shape'), 'the broken call refused');
+  charger.send('[2,"10","Heartbeat","not an object"]'); // broken, a free id: answered as always
+  await waitFor(() => got.some((g) => g.startsWith('[4,"10"')), 'a broken call with a free id gets its CALLERROR');
+  t.notOk(got.some((g) => g.startsWith('[4,"9"')), 'none for the id still awaiting the CSMS');
+  csms().send('[3,"9",{"currentTime":"2026-11-27T00:00:00Z"}]');
+  await waitFor(() => got.some((g) => g.startsWith('[3,"9"')), 'the real answer reaches the charger');
+  t.equal(got.filter((g) => /^\[[34],"9"/.test(g)).length, 1, 'exactly one answer for id 9');
+  t.same(seenByCsms, ['[2,"9","Heartbeat",{}]'], 'the CSMS saw only the good call');
+});
+
 t.test('frames the call line held are counted as relayed when released; in 2.1 a released CALLRESULT can be answered with CALLRESULTERROR', async (t) => {
   const { s, inside, charger, csms, got, seenByCsms } = await session(t, 'CP-BOOK-HELD', 'ocpp2.1');
   charger.send('[2,"k1","Heartbeat",{}]');
