@@ -1,6 +1,8 @@
 import type { ChargerRecord } from '../../proxy/store/types';
 import { parseBasic } from './basic-credentials';
 import { CHALLENGE, passwordJudge, type BasicAuthDeps } from './password-judge';
+import { LOCKED_OUT } from './lockout';
+import { PasswordTurns } from './password-turns';
 import { prefetched } from './prefetch';
 import type { Gate, GateVerdict, UpgradeContext } from './types';
 import { reject } from './types';
@@ -16,6 +18,7 @@ export type { BasicAuthDeps, PasswordVerifier } from './password-judge';
  */
 export function basicAuthGate(deps: BasicAuthDeps): Gate {
   const judge = passwordJudge(deps);
+  const turns = new PasswordTurns();
   return {
     name: 'basic-auth',
     reportOnlyCapable: true,
@@ -24,14 +27,24 @@ export function basicAuthGate(deps: BasicAuthDeps): Gate {
       const creds = parseBasic(ctx.req.headers.authorization);
       if (!creds) return reject(401, 'missing_credentials', CHALLENGE);
       if (creds.username !== ctx.identity) return judge.fail(ctx, 'username_mismatch');
-      const record = ctx.facts.charger as ChargerRecord | undefined;
-      if (!record) return judge.enrol(ctx, creds.password);
-      const verdict = await judge.judge(ctx, record, creds.password);
-      if (verdict) return verdict;
-      // Not known (no prefetch, or its read failed): cleared anyway.
-      const failuresSeen = await prefetched(ctx)?.identityFailures.catch(() => undefined);
-      await deps.guard.recordSuccess(ctx.identity, failuresSeen);
-      return undefined;
+      const turn = await turns.take(ctx.identity);
+      try {
+        // Guesses sent at once are checked one after another, each against the lockout as it is now.
+        if (turn.waited && (await deps.guard.identityLockedUntil(ctx.identity)) > 0) {
+          ctx.facts.lockedOut = 'identity';
+          return LOCKED_OUT;
+        }
+        const record = ctx.facts.charger as ChargerRecord | undefined;
+        if (!record) return await judge.enrol(ctx, creds.password);
+        const verdict = await judge.judge(ctx, record, creds.password);
+        if (verdict) return verdict;
+        // Not known (no prefetch, or its read failed): cleared anyway.
+        const failuresSeen = await prefetched(ctx)?.identityFailures.catch(() => undefined);
+        await deps.guard.recordSuccess(ctx.identity, turn.waited ? undefined : failuresSeen);
+        return undefined;
+      } finally {
+        turn.release();
+      }
     },
   };
 }

@@ -3,7 +3,7 @@ import { prefetched } from './prefetch';
 import type { Gate, GateVerdict, UpgradeContext } from './types';
 
 /** Status for a locked-out charger: 401 like any auth failure, so chargers back off and log it. */
-const LOCKED = { status: 401, reason: 'locked_out', headers: { 'WWW-Authenticate': 'Basic realm="OCPP", charset="UTF-8"' } };
+export const LOCKED_OUT = { status: 401, reason: 'locked_out', headers: { 'WWW-Authenticate': 'Basic realm="OCPP", charset="UTF-8"' } };
 
 /** A gate refusing while `lockedUntil` (the prefetched read when there is one) lies in the future. */
 function lockoutGate(name: string, lockedUntil: (ctx: UpgradeContext) => Promise<number>): Gate {
@@ -11,7 +11,7 @@ function lockoutGate(name: string, lockedUntil: (ctx: UpgradeContext) => Promise
     name,
     reportOnlyCapable: true,
     async check(ctx: UpgradeContext): Promise<GateVerdict> {
-      return (await lockedUntil(ctx)) > 0 ? LOCKED : undefined;
+      return (await lockedUntil(ctx)) > 0 ? LOCKED_OUT : undefined;
     },
   };
 }
