@@ -1,4 +1,6 @@
+import { StoreError } from './store/errors';
 import { openStore } from './store/open';
+import { RedisStore } from './store/redis';
 import { PasswordHasher } from './store/hashing';
 import { Sealer } from './store/sealed';
 import { loadServerSecret, type ServerSecret } from './store/secret';
@@ -19,6 +21,25 @@ export interface Credentials {
 }
 
 /**
+ * Every process sharing a Redis store must use the same server secret: a password hashed or sealed
+ * under another one verifies nowhere else, so one replica (or a `chargers` CLI) started with the
+ * wrong secret would lock out every charger whose password it rotates or sets. The first process
+ * stores the secret's fingerprint; a process whose secret differs stops before it writes anything.
+ */
+async function refuseAnotherSecret(store: RedisStore, secret: ServerSecret): Promise<void> {
+  const stored = await store.adoptSecretFingerprint(secret.fingerprint).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
+  if (stored === secret.fingerprint) return;
+  await store.close();
+  const where = secret.source === 'env' ? 'OCPP_PROXY_SECRET' : secret.source === 'generated' ? `the secret generated in ${secret.file}` : secret.file;
+  throw new StoreError('secret_mismatch',
+    `the server secret (${where}) is not the one this Redis store was written with: give every replica and the chargers CLI the same secretFile or OCPP_PROXY_SECRET ` +
+    `(fingerprint here ${secret.fingerprint}, in the store ${stored}; after a deliberate change of secret, which invalidates every password the proxy generated, delete the key <prefix>server-secret-fingerprint)`);
+}
+
+/**
  * Opens the store the configuration names (Redis when `redis` is set, else the embedded store in
  * `dataDir`) and loads the server secret (file, `OCPP_PROXY_SECRET`, or generated in `dataDir`).
  * Used identically by `serve`, the `chargers` CLI and the admin API, so they always agree.
@@ -29,6 +50,7 @@ export async function openCredentials(
 ): Promise<Credentials> {
   const secret = await loadServerSecret({ file: c.secretFile ?? undefined, generateIn: c.dataDir });
   const store = await openStore({ redisUrl: c.redis ?? undefined, redisKeyPrefix: c.redisKeyPrefix, dataDir: c.dataDir, onPrimaryMoved: hooks.onPrimaryMoved });
+  if (store instanceof RedisStore) await refuseAnotherSecret(store, secret);
   return {
     store,
     secret,

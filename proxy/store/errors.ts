@@ -12,6 +12,7 @@ export type StoreErrorReason =
   | 'store_conflict' // optimistic update kept losing races
   | 'secret_missing'
   | 'secret_invalid'
+  | 'secret_mismatch' // the shared store was written with another server secret
   | 'seal_invalid' // sealed value malformed, tampered with, or sealed with another secret
   | 'redis_url_invalid';
 

@@ -223,6 +223,19 @@ export class RedisStore implements CredentialStore {
     });
   }
 
+  /**
+   * Stores `fingerprint` as the server secret's of this store unless one is stored already; returns
+   * the stored one (so a replica started with another secret finds out). Not part of the contract:
+   * the embedded store lives in one data directory, next to its generated secret.
+   */
+  adoptSecretFingerprint(fingerprint: string): Promise<string> {
+    return this.#call(async () => {
+      const key = this.#p + 'server-secret-fingerprint';
+      await this.#r.set(key, fingerprint, 'NX');
+      return (await this.#r.get(key)) ?? fingerprint;
+    });
+  }
+
   claimSession(identity: string, owner: SessionOwner): Promise<boolean> {
     return this.#call(async () => {
       const claimed: SessionOwner = { replica: owner.replica, nonce: owner.nonce, since: owner.since };

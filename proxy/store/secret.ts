@@ -26,6 +26,11 @@ export interface ServerSecret {
   readonly sealKey: Buffer;
   /** 32-byte key for the verified-password cache fingerprints. */
   readonly cacheKey: Buffer;
+  /**
+   * Names the secret without revealing it (hex, from its own HKDF branch): replicas sharing a store
+   * compare it to find one started with another secret (see `openCredentials`).
+   */
+  readonly fingerprint: string;
   /** Where the secret came from: `generated` is this data directory's own (made now or on an earlier start). */
   readonly source: 'file' | 'env' | 'generated';
   /** The file read or created, when source is not `env`. */
@@ -124,6 +129,7 @@ export function deriveServerSecret(
     passwordKey: derive('password-hmac'),
     sealKey: derive('seal-aes-256-gcm'),
     cacheKey: derive('verified-cache'),
+    fingerprint: derive('fingerprint').subarray(0, 16).toString('hex'),
     source,
     file,
     warnings,
