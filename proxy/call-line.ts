@@ -24,7 +24,14 @@ export interface CallLineOwner {
   relayToCharger(data: Buffer, type: number, id: string): void;
   /** More CSMS frames held back than allowed: the session closes. */
   lineOverflow(): void;
+  /** The held frames passed `holdPauseBytes`: stop reading the CSMS (back-pressure, not buffering). */
+  holdBackCsms(): void;
+  /** The held frames went out: the CSMS may be read again (if nothing else holds it back). */
+  releaseCsms(): void;
 }
+
+/** Bytes of held CSMS frames past which the CSMS is no longer read until they go out. */
+export const HOLD_PAUSE_BYTES = 1 << 20;
 
 function monotonicNow(): number {
   return performance.now();
@@ -60,6 +67,9 @@ export class CallLine {
   private readonly queue: Injection[] = [];
   private inFlight: InFlight | null = null;
   private readonly held: { data: Buffer; type: number; id: string; numericId: boolean }[] = [];
+  private heldBytes = 0;
+  /** The CSMS is not read because of what is held here. */
+  private csmsHeldBack = false;
   private readonly lateIds: string[] = [];
   private closed = false;
 
@@ -98,6 +108,11 @@ export class CallLine {
         return false;
       }
       this.held.push({ data: ownBytes(data), type, id, numericId });
+      this.heldBytes += data.length;
+      if (this.heldBytes > HOLD_PAUSE_BYTES && !this.csmsHeldBack) {
+        this.csmsHeldBack = true;
+        this.owner.holdBackCsms();
+      }
       return false;
     }
     if (type === 2) this.trackCsmsCall(id, numericId);
@@ -143,7 +158,13 @@ export class CallLine {
   takeHeldAnswers(): Buffer[] {
     const answers = this.held.filter((h) => h.type === 3 || h.type === 4).map((h) => h.data);
     this.held.length = 0;
+    this.heldBytes = 0;
     return answers;
+  }
+
+  /** Whether the CSMS must stay unread for what is held here (the session's release checks it). */
+  get holdsCsmsBack(): boolean {
+    return this.csmsHeldBack;
   }
 
   close(): void {
@@ -220,10 +241,15 @@ export class CallLine {
    * starts the next injection if the line is free again.
    */
   private release(): void {
+    this.heldBytes = 0;
     for (const frame of this.held.splice(0)) {
       if (this.closed) return;
       if (frame.type === 2) this.trackCsmsCall(frame.id, frame.numericId);
       this.owner.relayToCharger(frame.data, frame.type, frame.id);
+    }
+    if (this.csmsHeldBack) {
+      this.csmsHeldBack = false;
+      this.owner.releaseCsms();
     }
     this.pump();
   }

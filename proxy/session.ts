@@ -209,6 +209,16 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     this.close(1013, 'too many frames held for the charger');
   }
 
+  /** @internal CallLineOwner */
+  holdBackCsms(): void {
+    if (!this.csms.isPaused) this.holdBack(this.csms);
+  }
+
+  /** @internal CallLineOwner */
+  releaseCsms(): void {
+    if (this.charger.bufferedAmount <= HIGH_WATER) this.release(this.csms);
+  }
+
   /** @internal a pong came on a leg */
   onPong(leg: 'charger' | 'csms'): void {
     this.watch[leg].alive = true;
@@ -384,7 +394,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
    * answer to the leg's own frames is still queued over the high-water mark.
    */
   private release(leg: Leg): void {
-    if (!leg.isPaused || (leg === this.charger && this.chargerBusy) || this.watch[this.nameOf(leg)].unreadAnswers > 0) return;
+    if (!leg.isPaused || (leg === this.charger ? this.chargerBusy : this.line.holdsCsmsBack) || this.watch[this.nameOf(leg)].unreadAnswers > 0) return;
     leg.resume();
   }
 
@@ -440,7 +450,9 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     for (const leg of this.charger.isPaused && !this.csms.isPaused ? CSMS_FIRST : CHARGER_FIRST) {
       const ws = leg === 'charger' ? this.charger : this.csms;
       const w = this.watch[leg];
-      if (!w.alive && !(w.heldBack && w.delivered)) {
+      // A CSMS not read because the line holds its frames (an injected call in flight, see CallLine)
+      // cannot answer a ping either; the hold ends when that call is answered or times out.
+      if (!w.alive && !(w.heldBack && w.delivered) && !(leg === 'csms' && this.line.holdsCsmsBack)) {
         this.log.info({ event: 'peer_dead', leg }, 'no pong: closing session');
         this.finish({ code: 1001, reason: `${leg} did not answer ping`, by: 'proxy' }, leg);
         return;

@@ -11,10 +11,33 @@ const frameOf = (id: string) => Buffer.from(JSON.stringify([2, id, 'GetConfigura
 
 function line(t: Test, csmsCallTimeoutMs: number) {
   const sent: string[] = [];
-  const l = new CallLine({ sendToCharger: (f) => sent.push(f.toString()), relayToCharger: (d) => sent.push(d.toString()), lineOverflow: () => { throw new Error('overflow'); } }, 16, csmsCallTimeoutMs);
+  const csmsReading: boolean[] = [];
+  const l = new CallLine({
+    sendToCharger: (f) => sent.push(f.toString()), relayToCharger: (d) => sent.push(d.toString()), lineOverflow: () => { throw new Error('overflow'); },
+    holdBackCsms: () => csmsReading.push(false), releaseCsms: () => csmsReading.push(true),
+  }, 16, csmsCallTimeoutMs);
   t.teardown(() => l.close());
-  return { l, sent, injectedIds: () => sent.map((s) => JSON.parse(s) as unknown[]).filter((f) => f[2] === 'ChangeConfiguration').map((f) => f[1] as string) };
+  return { l, sent, csmsReading, injectedIds: () => sent.map((s) => JSON.parse(s) as unknown[]).filter((f) => f[2] === 'ChangeConfiguration').map((f) => f[1] as string) };
 }
+
+t.test('held CSMS frames past HOLD_PAUSE_BYTES stop the CSMS from being read until they go out', async (t) => {
+  const { l, sent, csmsReading, injectedIds } = line(t, 5_000);
+  void l.inject('ChangeConfiguration', { key: 'AuthorizationKey', value: 'x' }, 5_000);
+  t.equal(injectedIds().length, 1, 'an injected call is in flight');
+  const big = (id: string) => Buffer.from(JSON.stringify([3, id, { data: 'x'.repeat(300_000) }]));
+  t.notOk(l.fromCsms(Buffer.from(JSON.stringify([2, 'c0', 'DataTransfer', { vendorId: 'v', data: 'x'.repeat(300_000) }])), 2, 'c0'), 'a CSMS CALL (300 KB) held: one call per direction');
+  for (let i = 1; i < 3; i++) t.notOk(l.fromCsms(big(`a${i}`), 3, `a${i}`), `frame ${i + 1} (300 KB) held behind it`);
+  t.same(csmsReading, [], '900 KB held: the CSMS is still read');
+  t.notOk(l.fromCsms(big('a3'), 3, 'a3'), 'a fourth held');
+  t.same(csmsReading, [false], 'past 1 MiB held: the CSMS is no longer read');
+  t.notOk(l.fromCsms(big('a4'), 3, 'a4'), 'a frame already on its way is still held');
+  t.same(csmsReading, [false], 'and not asked twice');
+  t.ok(l.holdsCsmsBack, 'the line says it holds the CSMS back');
+  l.answerFromCharger(injectedIds()[0]!, () => ({ kind: 'result', payload: { status: 'Accepted' } }) as never);
+  t.equal(sent.length, 6, 'answered: the five held frames went out');
+  t.same(csmsReading, [false, true], 'and the CSMS is read again');
+  t.notOk(l.holdsCsmsBack);
+});
 
 t.test('an injected call waits while the CSMS call is answered in time', async (t) => {
   const { l, injectedIds } = line(t, 5_000);
