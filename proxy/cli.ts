@@ -4,6 +4,7 @@ import { runChargersCommand } from './chargers-cli';
 import { ConfigError } from './config';
 import { runServe } from './serve';
 import { StoreError } from './store/errors';
+import { EXIT_STORE_UNAVAILABLE } from './workers';
 
 const USAGE = `Usage: ocpp-security-proxy <command> [options]
 
@@ -48,7 +49,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (err instanceof StoreError) { // Redis unreachable at start, a bad secret: an operator's problem, not a bug (no stack)
       process.stderr.write(`${err.reason === 'store_unavailable' ? 'store unavailable' : `store error (${err.reason})`}: ${err.message}\n`);
-      return 1;
+      // Unreachable: try again later (EX_TEMPFAIL), which the workers' primary waits out.
+      return err.reason === 'store_unavailable' ? EXIT_STORE_UNAVAILABLE : 1;
     }
     process.stderr.write(`fatal: ${e.stack ?? String(e)}\n`);
     return 1;

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import cluster from 'node:cluster';
 import { startApp } from './app';
-import { runPrimary, workerConfig, workerIndex } from './workers';
+import { isDrainMessage, runPrimary, workerConfig, workerIndex } from './workers';
 import { loadConfig, unknownEnvNames } from './config';
 import { parseFlags } from './flags';
 import { createLogger } from './log';
@@ -14,6 +14,9 @@ export const SERVE_USAGE = `Usage: ocpp-security-proxy [serve] [--config FILE] [
 Runs the proxy. Every configuration key is also a flag (kebab-case) and an environment variable
 (OCPP_PROXY_UPPER_SNAKE); flags win over the environment, which wins over the config file.
 See the README's configuration table for every key.`;
+
+/** Signals within this long of the drain's start are the same request delivered twice, not a second one. */
+const SAME_SHUTDOWN_MS = 1000;
 
 /** `serve`: start the proxy, print where to point a charger, drain on SIGTERM/SIGINT. Resolves to an exit code. */
 export async function runServe(argv: string[], out: (line: string) => void): Promise<number> {
@@ -48,22 +51,27 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
   if (index === 1) reportAllocator(log);
 
   return new Promise<number>((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ event: 'second_signal', signal }, 'second signal: exiting now');
-        resolve(1);
-        return;
-      }
-      stopping = true;
-      log.info({ event: 'shutdown', signal }, 'draining');
+    let drainingSince = 0;
+    const drain = (by: string) => {
+      if (drainingSince) return;
+      drainingSince = Date.now();
+      log.info({ event: 'shutdown', signal: by }, 'draining');
       app.drain().then(() => resolve(0), (err: unknown) => {
         log.error({ event: 'drain_failed', err: String(err) });
         resolve(1);
       });
     };
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (!drainingSince) return drain(signal);
+      // A signal to the process group and the primary's drain request arrive together: only a
+      // signal some time after the drain began is an operator asking again.
+      if (Date.now() - drainingSince < SAME_SHUTDOWN_MS) return;
+      log.warn({ event: 'second_signal', signal }, 'second signal: exiting now');
+      resolve(1);
+    };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    if (cluster.isWorker) process.on('message', (m: unknown) => { if (isDrainMessage(m)) drain('primary'); });
   });
 }
 

@@ -8,6 +8,20 @@ import { resolveTls } from './tls-setup';
 /** Environment variable telling a worker its 1-based index. */
 export const WORKER_INDEX_ENV = 'OCPP_PROXY_WORKER_INDEX';
 
+/** Exit code of a process that found the store unreachable at start (EX_TEMPFAIL: try again later). */
+export const EXIT_STORE_UNAVAILABLE = 75;
+
+/** The primary's IPC message asking a worker to drain (signals are not relayed: see runPrimary). */
+export const DRAIN_MESSAGE = 'ocpp-security-proxy:drain';
+
+/** Whether an IPC message is the primary's drain request. */
+export function isDrainMessage(m: unknown): boolean {
+  return (m as { type?: unknown } | null)?.type === DRAIN_MESSAGE;
+}
+
+/** Longest wait before a worker that found the store unreachable is started again. */
+const STORE_RETRY_MAX_MS = 30_000;
+
 /** This process's worker index (1 when not running under the cluster primary). */
 export function workerIndex(): number {
   return Number(process.env[WORKER_INDEX_ENV] ?? '1') || 1;
@@ -25,8 +39,14 @@ export function workerConfig(c: ProxyConfig, index: number): ProxyConfig {
 /**
  * The cluster primary: prepares what workers would otherwise race to create (development PKI,
  * server secret, admin token), forks `config.workers` workers running `serve` with the same
- * arguments, restarts a worker that dies unexpectedly, and on SIGTERM/SIGINT passes the signal on
- * (each worker drains) and resolves once all have exited.
+ * arguments, restarts a worker that dies unexpectedly, and on SIGTERM/SIGINT asks every worker to
+ * drain and resolves once all have exited.
+ *
+ * The drain request goes over IPC, not as a signal: a signal sent to the process group (Ctrl-C,
+ * systemd's default KillMode) reaches every worker already, and a relayed copy would read to it as
+ * a second signal ("exit now"). A worker that found the store unreachable (exit 75) is started
+ * again with back-off for as long as it takes; other workers that keep dying right after start
+ * (port taken, bad config) make the primary give up, after the others have drained.
  */
 export async function runPrimary(config: ProxyConfig, argv: string[], log: Logger): Promise<number> {
   await resolveTls(config);
@@ -36,12 +56,21 @@ export async function runPrimary(config: ProxyConfig, argv: string[], log: Logge
   cluster.setupPrimary({ args: ['serve', ...argv] });
   let stopping = false;
   let quickDeaths = 0;
+  let storeWaits = 0;
   let giveUp: ((code: number) => void) | null = null;
   const fork = (index: number) => {
     const startedAt = Date.now();
     const w = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
     w.once('exit', (code, signal) => {
       if (stopping) return;
+      if (code === EXIT_STORE_UNAVAILABLE) {
+        // Redis restarting or failing over: not a reason to end the workers that are still serving.
+        const delay = Math.min(STORE_RETRY_MAX_MS, 1000 * 2 ** Math.min(storeWaits++, 5));
+        log.warn({ event: 'worker_waiting_for_store', worker: index, retryInMs: delay }, 'the store is unreachable; starting the worker again later');
+        setTimeout(() => { if (!stopping) fork(index); }, delay).unref();
+        return;
+      }
+      storeWaits = 0;
       // A worker that keeps dying right after start (port taken, bad config) will not get better.
       quickDeaths = Date.now() - startedAt < 10_000 ? quickDeaths + 1 : 0;
       if (quickDeaths >= 5) {
@@ -50,28 +79,43 @@ export async function runPrimary(config: ProxyConfig, argv: string[], log: Logge
         return;
       }
       log.error({ event: 'worker_died', worker: index, code, signal }, 'worker died; restarting it');
-      setTimeout(() => fork(index), 1000).unref();
+      setTimeout(() => { if (!stopping) fork(index); }, 1000).unref();
     });
+    w.once('online', () => { storeWaits = 0; });
   };
   for (let i = 1; i <= config.workers; i++) fork(i);
   log.info({ event: 'workers_started', workers: config.workers });
   return new Promise((resolve) => {
-    giveUp = (code) => {
-      stopping = true;
-      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
-      resolve(code);
-    };
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ event: 'shutdown', signal, workers: Object.keys(cluster.workers ?? {}).length });
-      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+    // Asks every worker to drain and resolves with `code` once all have exited: the primary's exit
+    // would otherwise cut their IPC channel, and Node ends a worker at once when that happens.
+    const drainAll = (code: number) => {
+      for (const w of Object.values(cluster.workers ?? {})) {
+        try {
+          w?.send({ type: DRAIN_MESSAGE });
+        } catch {
+          /* already disconnected: it is exiting */
+        }
+      }
       const check = setInterval(() => {
         if (Object.keys(cluster.workers ?? {}).length === 0) {
           clearInterval(check);
-          resolve(0);
+          resolve(code);
         }
       }, 100);
+    };
+    giveUp = (code) => {
+      stopping = true;
+      drainAll(code);
+    };
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        // Asked again: the workers exit now (each takes a second signal as that).
+        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+        return;
+      }
+      stopping = true;
+      log.info({ event: 'shutdown', signal, workers: Object.keys(cluster.workers ?? {}).length });
+      drainAll(0);
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);

@@ -161,7 +161,7 @@ t.test('a store unreachable at start is reported in one line, password masked', 
   await new Promise((r) => probe.close(r));
   const r = await runToEnd(t, ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'silent',
     '--redis', `redis://:redis-secret-pw@127.0.0.1:${port}`], 40000);
-  t.equal(r.code, 1);
+  t.equal(r.code, 75, 'exit 75 (EX_TEMPFAIL): try again later');
   t.match(r.stderr, /^store unavailable: /m, 'says what is wrong');
   t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
   t.notMatch(r.stderr, /redis-secret-pw/, 'the Redis password is not printed');
