@@ -35,6 +35,14 @@ interface LockInfo {
   token: string;
 }
 
+/**
+ * Tokens of the locks this process holds or is taking, over every FileLock in it. A lock file naming
+ * this pid with another token was left by an earlier process that had the same pid: in a container
+ * the proxy is pid 1 on every start, and that lock would otherwise stand until it is `staleMs` old,
+ * failing every start meanwhile.
+ */
+const tokensHere = new Set<string>();
+
 /** Inter-process exclusive lock on a lock file; callers in the same process queue without polling. */
 export class FileLock {
   /** Path of the lock file. */
@@ -82,6 +90,16 @@ export class FileLock {
 
   async #acquireFile(): Promise<string> {
     const token = randomUUID();
+    tokensHere.add(token);
+    try {
+      return await this.#createFile(token);
+    } catch (err) {
+      tokensHere.delete(token);
+      throw err;
+    }
+  }
+
+  async #createFile(token: string): Promise<string> {
     const body = JSON.stringify({ pid: process.pid, host: os.hostname(), token } satisfies LockInfo);
     const deadline = Date.now() + this.#timeoutMs;
     let delay = 1;
@@ -122,7 +140,8 @@ export class FileLock {
       throw new StoreError('store_unavailable', `cannot read lock ${this.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
     }
     const info = parseInfo(text);
-    const deadHolder = info !== null && info.host === os.hostname() && !processAlive(info.pid);
+    const deadHolder = info !== null && info.host === os.hostname()
+      && (info.pid === process.pid ? !tokensHere.has(info.token) : !processAlive(info.pid));
     // An empty file is a lock being written right now: only its age can make it stale.
     if (!deadHolder && ageMs < this.#staleMs) return info ? String(info.pid) : '?';
     const aside = `${this.file}.broken-${process.pid}-${randomUUID()}`;
@@ -157,6 +176,7 @@ export class FileLock {
         } catch {
           /* a lock we cannot remove goes stale and is broken by the next taker */
         } finally {
+          tokensHere.delete(token);
           releaseLocal();
         }
       },

@@ -180,12 +180,21 @@ t.test('several processes on one data dir', async (t) => {
     await store.putCharger(charger('L1'));
     t.ok(Date.now() - started < 400, 'lock of a dead process broken at once');
 
-    // A live holder (this very process, another token) is waited for, then the write fails clearly.
-    await fs.writeFile(lockFile, JSON.stringify({ pid: process.pid, host: os.hostname(), token: 'other' }));
+    // This pid with a token this process never took: left by an earlier process that had the same
+    // pid (a container's pid 1 after a restart). Broken at once, not after lockStaleMs.
+    await fs.writeFile(lockFile, JSON.stringify({ pid: process.pid, host: os.hostname(), token: 'an-earlier-incarnation' }));
+    started = Date.now();
+    await store.putCharger(charger('L1b'));
+    t.ok(Date.now() - started < 400, 'lock naming our pid but not our token broken at once');
+
+    // A live holder (another process that runs) is waited for, then the write fails clearly.
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)']);
+    t.teardown(() => { live.kill('SIGKILL'); });
+    await fs.writeFile(lockFile, JSON.stringify({ pid: live.pid, host: os.hostname(), token: 'other' }));
     started = Date.now();
     const err = await store.putCharger(charger('L2')).catch((e: unknown) => e);
     t.ok(err instanceof StoreError && err.reason === 'store_unavailable', 'live lock: store_unavailable', { found: String(err) });
-    t.match((err as Error).message, new RegExp(`held by pid ${process.pid}`), 'error names the holder');
+    t.match((err as Error).message, new RegExp(`held by pid ${live.pid}`), 'error names the holder');
     t.ok(Date.now() - started >= 350, 'waited for the timeout');
     t.equal(await store.getCharger('L2'), null, 'nothing applied');
 
