@@ -201,8 +201,11 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
     tls,
     addresses: { ...listeners, admin: adminAddress },
     async drain() {
-      coordinator?.stop();
+      // Blocks, revocations and replacements still close sessions during the grace; records handed
+      // to interceptors would only start work the drain is about to cut.
+      coordinator?.quiesce();
       await server.drain();
+      coordinator?.stop();
       await admin.stop();
       await closeStore();
     },

@@ -34,6 +34,7 @@ export class SessionCoordinator {
   private revokedAt = 0;
   /** The last `resync`; also where `chargerChangedAt` was last cleared (older marks then count as stale). */
   private forgottenAt = 0;
+  private quiet = false;
 
   constructor(private readonly store: CredentialStore, private readonly sessions: SessionRegistry, private readonly log: Logger) {}
 
@@ -46,6 +47,11 @@ export class SessionCoordinator {
   stop(): void {
     this.unsubscribe?.();
     this.unsubscribe = null;
+  }
+
+  /** Draining: the close rules still apply, but fresh records are no longer handed to sessions. */
+  quiesce(): void {
+    this.quiet = true;
   }
 
   /**
@@ -141,7 +147,7 @@ export class SessionCoordinator {
       this.closeReplaced(session, record.session);
       return;
     }
-    session.recordChanged(record);
+    if (!this.quiet) session.recordChanged(record);
   }
 
   /**

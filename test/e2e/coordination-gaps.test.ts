@@ -102,3 +102,22 @@ t.test('a block published while the change feed was disconnected reaches the ses
   t.equal(await closedWithin(bystander.closed, 500), -1, 'the other session stays');
   bystander.ws.close();
 });
+
+t.test('a block during the drain grace still closes the session at once (1008), not at the end of the grace', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false', drainGraceMs: '5000' });
+  t.teardown(() => proxy.stop());
+  const other = await RedisStore.open({ url: redis.url });
+  t.teardown(() => other.close());
+  await seedCharger(proxy, { identity: 'CG-DRAIN', password: PASSWORD });
+  const c = connect(proxy.tlsUrl, 'CG-DRAIN', { ca: proxy.caPem, auth: basicHeader('CG-DRAIN', PASSWORD) });
+  await c.opened;
+  await waitFor(() => proxy.server.sessions.get('CG-DRAIN'), 'session registered');
+  const drained = proxy.drain();
+  await other.updateCharger('CG-DRAIN', { status: 'blocked' });
+  t.equal(await closedWithin(c.closed, 2000), 1008, 'blocked while draining: 1008 at once');
+  await drained;
+});
