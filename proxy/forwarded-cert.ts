@@ -168,11 +168,17 @@ function sfBinary(item: string): Buffer {
   return Buffer.from(m[1], 'base64');
 }
 
+/** Extended key usages that let a certificate authenticate a TLS client (as OpenSSL's client purpose check). */
+const CLIENT_AUTH_USAGES = new Set(['1.3.6.1.5.5.7.3.2', '2.5.29.37.0']); // clientAuth, anyExtendedKeyUsage
+
 /**
  * Walks leaf → intermediates → one of `anchors`, checking issuer names, signatures, CA flags and
- * validity. Returns null when the chain holds, else a Node/OpenSSL-style verify code.
+ * validity, and that the leaf may authenticate a client (an extended key usage, when it has one,
+ * names clientAuth, as the TLS listener requires). Returns null when the chain holds, else a
+ * Node/OpenSSL-style verify code.
  */
 export function verifyChain(leaf: X509Certificate, intermediates: X509Certificate[], anchors: X509Certificate[], now: Date): string | null {
+  if (leaf.keyUsage !== undefined && !leaf.keyUsage.some((u) => CLIENT_AUTH_USAGES.has(u))) return 'INVALID_PURPOSE';
   let current = leaf;
   let signatureFailure = false;
   const used = new Set<string>([leaf.fingerprint256]);

@@ -1,5 +1,7 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import { createIntermediateCa, createRootCa, issueChargerCertificate, normaliseSerial } from '../../certs';
 import { parseNetworks } from '../../proxy/cidr';
@@ -111,6 +113,22 @@ t.test('forwarded client certificates', async (t) => {
     t.equal(els[0].get('subject'), 'CN=x,O=y;z');
     t.equal(els[0].get('uri'), '');
     t.equal(els[1].get('by'), 'q"uote');
+  });
+
+  await t.test('a certificate whose extended key usage excludes clientAuth is refused, as at the TLS listener', async (t) => {
+    const issue = (eku: string) => {
+      const key = path.join(dir, `eku-${eku}.key`);
+      const crt = path.join(dir, `eku-${eku}.crt`);
+      const ext = path.join(dir, `eku-${eku}.ext`);
+      writeFileSync(ext, `extendedKeyUsage=${eku}\n`);
+      execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-subj', '/CN=SER-EKU', '-out', `${crt}.csr`], { stdio: 'ignore' });
+      execFileSync('openssl', ['x509', '-req', '-in', `${crt}.csr`, '-CA', pki.caCert, '-CAkey', pki.caKey, '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', crt], { stdio: 'ignore' });
+      return readFileSync(crt, 'utf8');
+    };
+    t.same(pick(xfcc(envoyValue(issue('serverAuth')))), { authorized: false, error: 'INVALID_PURPOSE', hasCert: true }, 'serverAuth only: refused');
+    t.same(pick(xfcc(envoyValue(issue('clientAuth')))), { authorized: true, error: null, hasCert: true }, 'clientAuth: accepted');
+    t.same(pick(xfcc(envoyValue(issue('serverAuth,clientAuth')))), { authorized: true, error: null, hasCert: true }, 'both: accepted');
+    t.same(pick(xfcc(envoyValue(good.certPem))), { authorized: true, error: null, hasCert: true }, 'no extended key usage at all: accepted, as by OpenSSL');
   });
 
   await t.test('toPeerCertificate gives the shape the gates read', async (t) => {
