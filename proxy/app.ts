@@ -87,6 +87,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
     autoEnrol: config.autoEnrol,
     organization: config.organization,
     rotationGraceMs: config.rotationGraceMs,
+    lockoutSparesFamiliarAddress: config.lockoutSparesFamiliarAddress,
     verifier: { verify: (identity, candidate, stored) => verifyWithCache(credentials.hasher, credentials.cache, identity, candidate, stored) },
     factoryDefaults: cachedFactoryDefaults(() => store.listFactoryDefaults()),
   });

@@ -69,6 +69,7 @@ export const CONFIG_KEYS = [
   { key: 'failureWindowMs', type: 'int', default: 900000, min: 1000, doc: 'Window in which failed logins are counted.' },
   { key: 'lockoutBaseMs', type: 'int', default: 60000, min: 1, doc: 'First lockout duration; doubles with every further lockout up to lockoutMaxMs.' },
   { key: 'lockoutMaxMs', type: 'int', default: 3600000, min: 1, doc: 'Longest lockout.' },
+  { key: 'lockoutSparesFamiliarAddress', type: 'bool', default: true, doc: 'An identity locked out after failed logins still gets its password checked from the address its last admitted session came from, so guesses made elsewhere cannot lock the charger itself out.' },
   { key: 'credentialCacheTtlMs', type: 'int', default: 60000, min: 0, doc: 'How long a verified password is remembered in memory, so reconnect storms skip the slow hash. 0 disables.' },
   { key: 'publicUrl', type: 'string', default: null, doc: 'The wss:// URL chargers use to reach the proxy (sent in SetNetworkProfile during a profile upgrade).' },
   { key: 'rotation', type: 'bool', default: true, doc: 'Rotate charger passwords automatically (factory/operator passwords, passwords older than passwordMaxAgeDays, operator requests). Per charger it can also be switched off.' },

@@ -58,6 +58,7 @@ export interface ProxyConfig {
   failureWindowMs: number;
   lockoutBaseMs: number;
   lockoutMaxMs: number;
+  lockoutSparesFamiliarAddress: boolean;
   credentialCacheTtlMs: number;
   publicUrl: string | null;
   rotation: boolean;

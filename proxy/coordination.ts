@@ -74,7 +74,7 @@ export class SessionCoordinator {
     const nonce = randomUUID();
     this.nonces.set(session, nonce);
     try {
-      await this.store.claimSession(session.identity, { replica: this.replica, nonce, since: session.startedAt });
+      await this.store.claimSession(session.identity, { replica: this.replica, nonce, since: session.startedAt, address: session.remoteAddress });
     } catch (err) {
       this.log.warn({ event: 'session_claim_failed', identity: session.identity, err: String(err) });
     }

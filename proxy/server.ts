@@ -318,6 +318,9 @@ export class ProxyServer {
     this.sessions.add(session);
     // Through the proxy's logger: the session's own (bound to its identity) is made only if it logs.
     this.log.info({ identity: ctx.identity, event: 'session_started', profile, subprotocol: csms.protocol, remoteAddress: ctx.remoteAddress, listener: ctx.listener });
+    if (ctx.facts.lockoutSpared) {
+      this.log.warn({ identity: ctx.identity, event: 'lockout_spared', remoteAddress: ctx.remoteAddress }, 'admitted from its familiar address while the identity is locked out (failed logins elsewhere)');
+    }
     session.on('close', this.logSessionEnded);
     this.deps.onSession?.(session);
     session.start();

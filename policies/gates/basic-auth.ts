@@ -1,7 +1,7 @@
 import type { ChargerRecord } from '../../proxy/store/types';
 import { parseBasic } from './basic-credentials';
 import { CHALLENGE, passwordJudge, type BasicAuthDeps } from './password-judge';
-import { LOCKED_OUT } from './lockout';
+import { fromFamiliarAddress, LOCKED_OUT } from './lockout';
 import { PasswordTurns } from './password-turns';
 import { prefetched } from './prefetch';
 import type { Gate, GateVerdict, UpgradeContext } from './types';
@@ -30,7 +30,7 @@ export function basicAuthGate(deps: BasicAuthDeps): Gate {
       const turn = await turns.take(ctx.identity);
       try {
         // Guesses sent at once are checked one after another, each against the lockout as it is now.
-        if (turn.waited && (await deps.guard.identityLockedUntil(ctx.identity)) > 0) {
+        if (turn.waited && (await deps.guard.identityLockedUntil(ctx.identity)) > 0 && !(deps.lockoutSparesFamiliarAddress && fromFamiliarAddress(ctx))) {
           ctx.facts.lockedOut = 'identity';
           return LOCKED_OUT;
         }

@@ -26,6 +26,8 @@ export interface AuthGateDeps {
   autoEnrol: boolean;
   organization: string | null;
   rotationGraceMs: number;
+  /** See the identity lockout gate (lockout.ts). */
+  lockoutSparesFamiliarAddress?: boolean;
   factoryDefaults(): Promise<FactoryDefault[]>;
 }
 
@@ -48,7 +50,7 @@ export function admissionGates(s: GateSettings, d: AuthGateDeps): Gate[] {
     prefetchGate(d.store, d.guard), //   start the store reads below at once (one round trip)
     addressLockoutGate(d.guard), //      source address not locked out
     chargerRecordGate(d.store, d), //    known (404) and not blocked (403)
-    identityLockoutGate(d.guard), //     identity not locked out (no password tried)
+    identityLockoutGate(d.guard, d), //  identity not locked out (no password tried), unless from its familiar address
     profileGate, //                      presented profile >= the charger's minimum
     clientCertificateGate(d), //         Profile 3: chain, validity, revocation, O, CN binding
     basicAuthGate(d), //                 Profiles 1/2: username and password

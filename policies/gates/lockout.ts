@@ -1,3 +1,4 @@
+import type { ChargerRecord } from '../../proxy/store/types';
 import type { BruteForceGuard } from '../brute-force';
 import { prefetched } from './prefetch';
 import type { Gate, GateVerdict, UpgradeContext } from './types';
@@ -22,11 +23,28 @@ export function addressLockoutGate(guard: BruteForceGuard): Gate {
   return lockoutGate('address-lockout', (ctx) => prefetched(ctx)?.addressLockedUntil ?? guard.addressLockedUntil(ctx.remoteAddress));
 }
 
-/** Refuses a locked-out identity without checking its password (a guess must not even be tried). */
-export function identityLockoutGate(guard: BruteForceGuard): Gate {
+/**
+ * Refuses a locked-out identity without checking its password (a guess must not even be tried),
+ * except from its familiar address: the one its last admitted session came from. Without that,
+ * anyone who knows a charger's identity could keep the charger itself locked out for good with a
+ * few wrong guesses per lockout. From the familiar address the password is checked (and failures
+ * still counted, and the address lockout still applies), as "smart lockout" schemes do.
+ */
+export function identityLockoutGate(guard: BruteForceGuard, opts: { lockoutSparesFamiliarAddress?: boolean } = {}): Gate {
   // The prefetch reads the store's lockout with the record: what this process locked itself is added here.
   return lockoutGate('identity-lockout', async (ctx) => {
     const read = prefetched(ctx)?.identityLockedUntil;
-    return read ? Math.max(await read, guard.identityLockedHere(ctx.identity)) : guard.identityLockedUntil(ctx.identity);
+    const until = read ? Math.max(await read, guard.identityLockedHere(ctx.identity)) : await guard.identityLockedUntil(ctx.identity);
+    if (until > 0 && opts.lockoutSparesFamiliarAddress && fromFamiliarAddress(ctx)) {
+      ctx.facts.lockoutSpared = true;
+      return 0;
+    }
+    return until;
   });
+}
+
+/** The connection comes from the address the charger's last admitted session came from. */
+export function fromFamiliarAddress(ctx: UpgradeContext): boolean {
+  const familiar = (ctx.facts.charger as ChargerRecord | undefined)?.session?.address;
+  return familiar !== undefined && familiar !== '' && familiar === ctx.remoteAddress;
 }

@@ -17,6 +17,8 @@ export interface BasicAuthDeps {
   guard: BruteForceGuard;
   /** After a charger accepted a new password, how long its old one stays valid (0 = strict, per spec). */
   rotationGraceMs: number;
+  /** A locked-out identity is still checked from its familiar address (see lockout.ts). */
+  lockoutSparesFamiliarAddress?: boolean;
   /** Factory defaults, cached briefly by the caller (they are read on every factory-password login). */
   factoryDefaults(): Promise<FactoryDefault[]>;
   now?: () => number;

@@ -64,5 +64,5 @@ function parseOwner(value: unknown): SessionOwner | null {
   if (!value || typeof value !== 'object') return null;
   const o = value as Record<string, unknown>;
   if (typeof o.replica !== 'string' || typeof o.nonce !== 'string' || typeof o.since !== 'number' || !Number.isFinite(o.since)) return null;
-  return { replica: o.replica, nonce: o.nonce, since: o.since };
+  return { replica: o.replica, nonce: o.nonce, since: o.since, ...(typeof o.address === 'string' ? { address: o.address } : {}) };
 }

@@ -243,7 +243,7 @@ export class EmbeddedStore implements CredentialStore {
   }
 
   claimSession(identity: string, owner: SessionOwner): Promise<boolean> {
-    const claimed = { replica: owner.replica, nonce: owner.nonce, since: owner.since };
+    const claimed: SessionOwner = { replica: owner.replica, nonce: owner.nonce, since: owner.since, ...(owner.address ? { address: owner.address } : {}) };
     return this.#mutate((st) => {
       const rec = st.chargers.get(identity);
       if (!rec) return { changed: false, result: false, changes: [] };

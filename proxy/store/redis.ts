@@ -238,7 +238,7 @@ export class RedisStore implements CredentialStore {
 
   claimSession(identity: string, owner: SessionOwner): Promise<boolean> {
     return this.#call(async () => {
-      const claimed: SessionOwner = { replica: owner.replica, nonce: owner.nonce, since: owner.since };
+      const claimed: SessionOwner = { replica: owner.replica, nonce: owner.nonce, since: owner.since, ...(owner.address ? { address: owner.address } : {}) };
       const change: StoreChange = { kind: 'session', identity, owner: claimed };
       // The script publishes the claim itself: one round trip per admission instead of two.
       const set = await this.#r.setIfRecord(this.#chargerKey(identity), this.#ownerKey(identity), JSON.stringify(claimed), this.#feed.channel, this.#feed.messageFor(change));

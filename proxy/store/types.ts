@@ -108,6 +108,8 @@ export interface SessionOwner {
   nonce: string;
   /** ms epoch of admission. */
   since: number;
+  /** The charger's address at admission (its "familiar" address: see the identity lockout gate). */
+  address?: string;
 }
 
 /** Profile-upgrade bookkeeping (issue: security-profile upgrade). */
