@@ -149,7 +149,6 @@ export class CallLine {
     return this.inFlight !== null || this.queue.length > 0;
   }
 
-  /** The session closed: every waiting or in-flight injection fails with `closed`. */
   /**
    * The CSMS's held answers (CALLRESULT/CALLERROR to the charger's calls), in order, taken out of the
    * line: when the CSMS closes, they go to the charger before its close frame, as they would have had
@@ -167,6 +166,7 @@ export class CallLine {
     return this.csmsHeldBack;
   }
 
+  /** The session closed: every waiting or in-flight injection fails with `closed`. */
   close(): void {
     if (this.closed) return;
     this.closed = true;

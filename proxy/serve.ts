@@ -34,6 +34,11 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
   const ignored = unknownEnvNames(process.env);
   if (ignored.length > 0 && cluster.isPrimary) log.warn({ event: 'unknown_env', names: ignored }, 'ignored: OCPP_PROXY_ variables that are no configuration key (misspelt?)');
   if (loaded.workers > 1 && cluster.isPrimary) return runPrimary(loaded, argv, log);
+  // A worker may be asked to drain while it is still starting (the primary got SIGTERM meanwhile):
+  // Node drops an IPC message nobody listens for, so the request is noted from the start.
+  let drainAskedEarly = false;
+  const noteEarlyDrain = (m: unknown) => { if (isDrainMessage(m)) drainAskedEarly = true; };
+  if (cluster.isWorker) process.on('message', noteEarlyDrain);
   // In every process that holds sessions, before the first: churn otherwise leaves old-space pages
   // fragmented (README, "Soak").
   if (loaded.heapCompaction) startHeapCompaction(loaded.heapCompactionIntervalS * 1000);
@@ -71,7 +76,11 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
-    if (cluster.isWorker) process.on('message', (m: unknown) => { if (isDrainMessage(m)) drain('primary'); });
+    if (cluster.isWorker) {
+      process.off('message', noteEarlyDrain);
+      process.on('message', (m: unknown) => { if (isDrainMessage(m)) drain('primary'); });
+      if (drainAskedEarly) drain('primary');
+    }
   });
 }
 

@@ -21,6 +21,8 @@ export function isDrainMessage(m: unknown): boolean {
 
 /** Longest wait before a worker that found the store unreachable is started again. */
 const STORE_RETRY_MAX_MS = 30_000;
+/** How long past drainGraceMs + drainJitterMs a worker may take before the primary ends it. */
+const DRAIN_MARGIN_MS = 15_000;
 
 /** This process's worker index (1 when not running under the cluster primary). */
 export function workerIndex(): number {
@@ -56,21 +58,27 @@ export async function runPrimary(config: ProxyConfig, argv: string[], log: Logge
   cluster.setupPrimary({ args: ['serve', ...argv] });
   let stopping = false;
   let quickDeaths = 0;
-  let storeWaits = 0;
+  /** Per worker index: starts in a row that found the store unreachable (back-off). */
+  const storeWaits = new Map<number, number>();
   let giveUp: ((code: number) => void) | null = null;
   const fork = (index: number) => {
     const startedAt = Date.now();
     const w = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
+    // A send to a worker whose channel just closed fails here, not in a catch: never fatal to the primary.
+    w.on('error', (err: Error) => log.debug({ event: 'worker_ipc_error', worker: index, err: err.message }));
+    // Listening means its store was opened: the back-off starts over.
+    w.once('listening', () => storeWaits.delete(index));
     w.once('exit', (code, signal) => {
       if (stopping) return;
       if (code === EXIT_STORE_UNAVAILABLE) {
         // Redis restarting or failing over: not a reason to end the workers that are still serving.
-        const delay = Math.min(STORE_RETRY_MAX_MS, 1000 * 2 ** Math.min(storeWaits++, 5));
+        const waits = storeWaits.get(index) ?? 0;
+        storeWaits.set(index, waits + 1);
+        const delay = Math.min(STORE_RETRY_MAX_MS, 1000 * 2 ** Math.min(waits, 5));
         log.warn({ event: 'worker_waiting_for_store', worker: index, retryInMs: delay }, 'the store is unreachable; starting the worker again later');
         setTimeout(() => { if (!stopping) fork(index); }, delay).unref();
         return;
       }
-      storeWaits = 0;
       // A worker that keeps dying right after start (port taken, bad config) will not get better.
       quickDeaths = Date.now() - startedAt < 10_000 ? quickDeaths + 1 : 0;
       if (quickDeaths >= 5) {
@@ -81,7 +89,6 @@ export async function runPrimary(config: ProxyConfig, argv: string[], log: Logge
       log.error({ event: 'worker_died', worker: index, code, signal }, 'worker died; restarting it');
       setTimeout(() => { if (!stopping) fork(index); }, 1000).unref();
     });
-    w.once('online', () => { storeWaits = 0; });
   };
   for (let i = 1; i <= config.workers; i++) fork(i);
   log.info({ event: 'workers_started', workers: config.workers });
@@ -90,15 +97,19 @@ export async function runPrimary(config: ProxyConfig, argv: string[], log: Logge
     // would otherwise cut their IPC channel, and Node ends a worker at once when that happens.
     const drainAll = (code: number) => {
       for (const w of Object.values(cluster.workers ?? {})) {
-        try {
-          w?.send({ type: DRAIN_MESSAGE });
-        } catch {
-          /* already disconnected: it is exiting */
-        }
+        if (!w) continue;
+        // A worker that cannot be asked (its channel is closing) is told by signal instead.
+        if (w.isConnected()) w.send({ type: DRAIN_MESSAGE }, (err: Error | null) => { if (err) w.process.kill('SIGTERM'); });
+        else w.process.kill('SIGTERM');
       }
+      // Backstop: a worker still running well after its drain should have ended is stopped.
+      const force = setTimeout(() => {
+        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+      }, config.drainGraceMs + config.drainJitterMs + DRAIN_MARGIN_MS).unref();
       const check = setInterval(() => {
         if (Object.keys(cluster.workers ?? {}).length === 0) {
           clearInterval(check);
+          clearTimeout(force);
           resolve(code);
         }
       }, 100);

@@ -107,6 +107,8 @@ t.test('a worker restarted while Redis is down waits for it; the other worker ke
     .find((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').includes('OCPP_PROXY_WORKER_INDEX=2')));
   process.kill(worker2, 'SIGKILL');
   await waitFor(() => (output().match(/"worker_waiting_for_store"/g) ?? []).length >= 3 || undefined, 'the worker waited for the store three times', 20000, 100);
+  const delays = output().split('\n').filter((l) => l.includes('"worker_waiting_for_store"')).map((l) => (JSON.parse(l) as { retryInMs: number }).retryInMs);
+  t.same(delays.slice(0, 3), [1000, 2000, 4000], 'with a growing back-off');
   t.notMatch(output(), /workers_failing/, 'the primary did not give up');
   t.equal(proc.exitCode, null, 'the primary runs');
   t.same(closes1, [], 'worker 1\'s sessions were never closed');
