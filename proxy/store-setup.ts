@@ -23,15 +23,17 @@ export interface Credentials {
 /**
  * Every process sharing a Redis store must use the same server secret: a password hashed or sealed
  * under another one verifies nowhere else, so one replica (or a `chargers` CLI) started with the
- * wrong secret would lock out every charger whose password it rotates or sets. The first process
- * stores the secret's fingerprint; a process whose secret differs stops before it writes anything.
+ * wrong secret would lock out every charger whose password it rotates or sets. A proxy with a
+ * configured secret (file or environment) stores its fingerprint when the store has none; every
+ * process whose secret differs from a stored one stops before it writes anything. A generated
+ * secret, or the CLI, never sets it: a laptop's or a CI job's run must not fix the fleet's secret.
  */
-async function refuseAnotherSecret(store: RedisStore, secret: ServerSecret): Promise<void> {
-  const stored = await store.adoptSecretFingerprint(secret.fingerprint).catch(async (err: unknown) => {
+async function refuseAnotherSecret(store: RedisStore, secret: ServerSecret, adopt: boolean): Promise<void> {
+  const stored = await store.secretFingerprint(secret.fingerprint, adopt && secret.source !== 'generated').catch(async (err: unknown) => {
     await store.close();
     throw err;
   });
-  if (stored === secret.fingerprint) return;
+  if (stored === null || stored === secret.fingerprint) return;
   await store.close();
   const where = secret.source === 'env' ? 'OCPP_PROXY_SECRET' : secret.source === 'generated' ? `the secret generated in ${secret.file}` : secret.file;
   throw new StoreError('secret_mismatch',
@@ -46,11 +48,11 @@ async function refuseAnotherSecret(store: RedisStore, secret: ServerSecret): Pro
  */
 export async function openCredentials(
   c: Pick<ProxyConfig, 'redis' | 'redisKeyPrefix' | 'dataDir' | 'secretFile' | 'credentialCacheTtlMs'>,
-  hooks: { onPrimaryMoved?: () => void } = {},
+  hooks: { onPrimaryMoved?: () => void; adoptSecretFingerprint?: boolean } = {},
 ): Promise<Credentials> {
   const secret = await loadServerSecret({ file: c.secretFile ?? undefined, generateIn: c.dataDir });
   const store = await openStore({ redisUrl: c.redis ?? undefined, redisKeyPrefix: c.redisKeyPrefix, dataDir: c.dataDir, onPrimaryMoved: hooks.onPrimaryMoved });
-  if (store instanceof RedisStore) await refuseAnotherSecret(store, secret);
+  if (store instanceof RedisStore) await refuseAnotherSecret(store, secret, hooks.adoptSecretFingerprint === true);
   return {
     store,
     secret,

@@ -224,15 +224,17 @@ export class RedisStore implements CredentialStore {
   }
 
   /**
-   * Stores `fingerprint` as the server secret's of this store unless one is stored already; returns
-   * the stored one (so a replica started with another secret finds out). Not part of the contract:
-   * the embedded store lives in one data directory, next to its generated secret.
+   * The server secret's fingerprint stored with this store, or null; with `adopt`, `fingerprint` is
+   * stored first when there is none (so a replica started later with another secret finds out). Not
+   * part of the contract: the embedded store lives in one data directory, next to its secret.
    */
-  adoptSecretFingerprint(fingerprint: string): Promise<string> {
+  secretFingerprint(fingerprint: string, adopt: boolean): Promise<string | null> {
     return this.#call(async () => {
       const key = this.#p + 'server-secret-fingerprint';
+      const stored = await this.#r.get(key); // read first: a read-only replica can still answer
+      if (stored !== null || !adopt) return stored;
       await this.#r.set(key, fingerprint, 'NX');
-      return (await this.#r.get(key)) ?? fingerprint;
+      return this.#r.get(key);
     });
   }
 

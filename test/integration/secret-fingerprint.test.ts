@@ -39,12 +39,20 @@ t.test('a second secret on a shared Redis store is refused at start, by the prox
   const csms = await startLegacyCsms();
   t.teardown(() => csms.stop());
 
-  const first = await startTestProxy({ backend: csms.url, redis: redis.url, secretFile: secretA });
-  t.teardown(() => first.stop());
   const probe = new Redis(redis.url);
   t.teardown(() => probe.quit());
+  // Neither a CLI run (a laptop, a CI job) nor a proxy with a secret generated in its own data dir
+  // fixes the fleet's secret.
+  const early = await runCli(['chargers', 'list', '--redis', redis.url, '--secret-file', secretB, '--data-dir', dir]);
+  t.equal(early.code, 0, `the CLI runs on a store with no fingerprint yet (${early.err.trim()})`);
+  const generated = await startTestProxy({ backend: csms.url, redis: redis.url });
+  await generated.stop();
+  t.equal(await probe.get('ocpp:server-secret-fingerprint'), null, 'no fingerprint stored by either');
+
+  const first = await startTestProxy({ backend: csms.url, redis: redis.url, secretFile: secretA });
+  t.teardown(() => first.stop());
   const stored = await probe.get('ocpp:server-secret-fingerprint');
-  t.match(stored, /^[0-9a-f]{32}$/, 'the first process stored its secret\'s fingerprint');
+  t.match(stored, /^[0-9a-f]{32}$/, 'the first proxy with a configured secret stored its fingerprint');
   t.notOk(readFileSync(secretA, 'utf8').includes(stored!), 'a fingerprint, not the secret');
 
   const keysBefore = (await probe.keys('*')).sort();
