@@ -35,6 +35,8 @@ export class SessionCoordinator {
   /** The last `resync`; also where `chargerChangedAt` was last cleared (older marks then count as stale). */
   private forgottenAt = 0;
   private quiet = false;
+  private resyncing = false;
+  private resyncAgain = false;
 
   constructor(private readonly store: CredentialStore, private readonly sessions: SessionRegistry, private readonly log: Logger) {}
 
@@ -152,19 +154,41 @@ export class SessionCoordinator {
 
   /**
    * The change feed was disconnected and is back: what was published meanwhile is lost, so every
-   * session held here is checked again, a batch at a time.
+   * session held here is checked again, a batch at a time. One resync runs at a time (a flapping
+   * connection asks for another meanwhile: it runs after). Sessions whose reads failed (the store's
+   * own connection may come back after the feed's) are checked again with back-off.
    */
   private async resync(): Promise<void> {
-    this.chargerChangedAt.clear();
-    this.forgottenAt = ++this.seq;
-    const held = this.sessions.all().filter((s) => !s.closed && admissionFacts(s.facts));
-    this.log.info({ event: 'coordination_resync', sessions: held.length });
-    let failed = 0;
-    for (let i = 0; i < held.length; i += RESYNC_BATCH) {
-      const results = await Promise.allSettled(held.slice(i, i + RESYNC_BATCH).map((s) => this.recheck(s, 'resync')));
-      failed += results.filter((r) => r.status === 'rejected').length;
+    if (this.resyncing) {
+      this.resyncAgain = true;
+      return;
     }
-    if (failed > 0) this.log.warn({ event: 'coordination_resync_incomplete', failed, sessions: held.length });
+    this.resyncing = true;
+    try {
+      do {
+        this.resyncAgain = false;
+        this.chargerChangedAt.clear();
+        this.forgottenAt = ++this.seq;
+        let pending = this.sessions.all().filter((s) => !s.closed && admissionFacts(s.facts));
+        this.log.info({ event: 'coordination_resync', sessions: pending.length });
+        for (let attempt = 0; pending.length > 0 && this.unsubscribe; attempt++) {
+          if (attempt >= RESYNC_ATTEMPTS) {
+            this.log.warn({ event: 'coordination_resync_incomplete', failed: pending.length });
+            break;
+          }
+          if (attempt > 0) await new Promise((r) => setTimeout(r, RESYNC_RETRY_MS * 2 ** (attempt - 1)).unref());
+          const failed: Session[] = [];
+          for (let i = 0; i < pending.length; i += RESYNC_BATCH) {
+            const batch = pending.slice(i, i + RESYNC_BATCH);
+            const results = await Promise.allSettled(batch.map((s) => this.recheck(s, 'resync')));
+            results.forEach((r, n) => { if (r.status === 'rejected' && !batch[n]!.closed) failed.push(batch[n]!); });
+          }
+          pending = failed;
+        }
+      } while (this.resyncAgain && this.unsubscribe);
+    } finally {
+      this.resyncing = false;
+    }
   }
 
   private replacedElsewhere(session: Session, owner: SessionOwner): boolean {
@@ -182,3 +206,6 @@ export class SessionCoordinator {
 const MAX_REMEMBERED_CHANGES = 10_000;
 /** Sessions checked at once in a resync (their reads share round trips with auto-pipelining). */
 const RESYNC_BATCH = 500;
+/** Rounds of a resync for sessions whose reads failed, the first retry after RESYNC_RETRY_MS, doubling (~31 s in all). */
+const RESYNC_ATTEMPTS = 6;
+const RESYNC_RETRY_MS = 1000;

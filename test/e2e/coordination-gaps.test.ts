@@ -17,6 +17,7 @@ import { makeTestPki } from '../helpers/pki';
 import { seedCharger, startTestProxy, TEST_PKI_DIR } from '../helpers/proxy';
 import { startRawCsms } from '../helpers/raw-csms';
 import { startRedis } from '../helpers/redis';
+import { StoreError } from '../../proxy/store/errors';
 import { RedisStore } from '../../proxy/store/redis';
 
 const run = promisify(execFile);
@@ -92,11 +93,24 @@ t.test('a block published while the change feed was disconnected reaches the ses
   await Promise.all([victim.opened, bystander.opened]);
   await waitFor(() => proxy.server.sessions.get('CG-FEED') && proxy.server.sessions.get('CG-STAYS'), 'both sessions registered');
 
+  // The store's own reads fail the first two times they are tried for CG-FEED after the cut (its
+  // connection may come back after the feed's): the resync tries that session again.
+  const store = proxy.credentials.store;
+  const getCharger = store.getCharger.bind(store);
+  let failuresLeft = 2;
+  store.getCharger = async (identity) => {
+    if (identity === 'CG-FEED' && failuresLeft > 0) {
+      failuresLeft--;
+      throw new StoreError('store_unavailable', 'redis: connection is closed (test)');
+    }
+    return getCharger(identity);
+  };
   // Cut the proxy's subscriber connection and block at once: ioredis waits 100 ms before it
   // reconnects, so the message is published to nobody.
   await run('redis-cli', ['-p', String(redis.port), 'CLIENT', 'KILL', 'TYPE', 'pubsub']);
   await other.updateCharger('CG-FEED', { status: 'blocked' });
-  t.equal(await closedWithin(victim.closed, 5000), 1008, 'closed with 1008 after the feed came back');
+  t.equal(await closedWithin(victim.closed, 8000), 1008, 'closed with 1008 after the feed came back (its reads retried)');
+  t.equal(failuresLeft, 0, 'both failed reads happened');
   t.ok(proxy.logs.some((l) => l.event === 'coordination_resync'), 'the resync is logged');
   t.ok(proxy.logs.some((l) => l.event === 'session_closed_blocked' && l.identity === 'CG-FEED' && l.why === 'resync'), 'the close says why');
   t.equal(await closedWithin(bystander.closed, 500), -1, 'the other session stays');
