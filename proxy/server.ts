@@ -89,12 +89,19 @@ export class ProxyServer {
    * session, and it reads the session only, never the upgrade that admitted it.
    */
   private readonly logSessionEnded: (this: Session, end: SessionEnd) => void;
+  /** Ended sessions whose CSMS leg still carries the charger's last frames, by identity (see Session.endFlush). */
+  private readonly flushing = new Map<string, Session>();
+  private readonly flushEnded = (s: Session): void => {
+    if (this.flushing.get(s.identity) === s) this.flushing.delete(s.identity);
+  };
 
   constructor(readonly config: ProxyConfig, private readonly deps: ProxyDeps) {
     this.log = deps.log;
     const log = deps.log;
+    const flushing = this.flushing;
     this.logSessionEnded = function (this: Session, end: SessionEnd) {
       log.info({ identity: this.identity, event: 'session_ended', profile: this.profile, subprotocol: this.subprotocol, durationMs: Date.now() - this.startedAt, code: end.code, by: end.by, reason: end.reason, frames: this.frames });
+      if (this.flushingToCsms) flushing.set(this.identity, this);
     };
     this.wss = new WebSocketServer({
       noServer: true,
@@ -189,6 +196,7 @@ export class ProxyServer {
       new Promise<void>((resolve) => { bound = setTimeout(resolve, DRAIN_CLOSE_WAIT_MS); }),
     ]);
     clearTimeout(bound);
+    for (const s of [...this.flushing.values()]) s.endFlush();
     this.tlsServer?.closeAllConnections();
     this.plainServer?.closeAllConnections();
     this.log.info({ event: 'drain_finished' });
@@ -200,6 +208,7 @@ export class ProxyServer {
     this.stopWatching?.();
     this.stopTicketKeys?.();
     for (const s of this.sessions.all()) s.close(1001, 'proxy stopping');
+    for (const s of [...this.flushing.values()]) s.endFlush();
     for (const [srv, front] of [[this.tlsServer, this.tlsFront], [this.plainServer, this.plainFront]] as const) {
       if (!srv) continue;
       srv.closeAllConnections();
@@ -299,6 +308,8 @@ export class ProxyServer {
 
   private admit(ctx: UpgradeContext, charger: Leg, csms: Leg): void {
     dropPrefetched(ctx);
+    // The charger is back: the CSMS leg its last session kept open for its last frames goes now.
+    this.flushing.get(ctx.identity)?.endFlush();
     const profile = (ctx.facts.profile as 1 | 2 | 3 | undefined) ?? presentedProfile(ctx);
     const session = new Session({
       identity: ctx.identity,
@@ -314,6 +325,7 @@ export class ProxyServer {
       callTimeoutMs: this.config.callTimeoutMs,
       pingIntervalMs: this.config.pingIntervalMs,
       maxHeldFrames: this.config.maxHeldFrames,
+      onFlushEnd: this.flushEnded,
     });
     this.sessions.add(session);
     // Through the proxy's logger: the session's own (bound to its identity) is made only if it logs.

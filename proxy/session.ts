@@ -45,6 +45,8 @@ export interface SessionOptions {
   callTimeoutMs: number;
   pingIntervalMs: number;
   maxHeldFrames: number;
+  /** The CSMS leg of an ended session, kept open for the charger's last frames (see `finish`), is closed now. */
+  onFlushEnd?: (session: Session) => void;
 }
 
 /** Bytes buffered towards one peer beyond which the other peer is no longer read (back-pressure). */
@@ -465,6 +467,20 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     }
   }
 
+  /**
+   * The session ended but its CSMS leg stays open for the charger's last frames (see `finish`). The
+   * proxy ends that early (`endFlush`) when the charger is back on a new session: the CSMS must not
+   * hold two connections of one charger.
+   */
+  get flushingToCsms(): boolean {
+    return this.csmsFlush !== null;
+  }
+
+  /** Closes a CSMS leg kept open for the charger's last frames now; frames still waiting are dropped. */
+  endFlush(): void {
+    this.closeCsmsAfterFlush();
+  }
+
   /** Closes the CSMS leg once the charger's last frames went through (or waited long enough). */
   private closeCsmsAfterFlush(): void {
     const flush = this.csmsFlush;
@@ -473,6 +489,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     clearTimeout(flush.timer);
     this.chargerBacklog.length = 0;
     if (this.csms.readyState === 0 || this.csms.readyState === 1) this.csms.close(flush.code, flush.reason);
+    this.opts.onFlushEnd?.(this);
   }
 
   /** @internal */
@@ -480,6 +497,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     if (leg === 'csms' && this.csmsFlush) {
       clearTimeout(this.csmsFlush.timer);
       this.csmsFlush = null;
+      this.opts.onFlushEnd?.(this);
     }
     this.finish({ code, reason, by: leg });
   }

@@ -93,3 +93,33 @@ t.test('ws framing: a charger leg held back when the CSMS closes still completes
   const code = await Promise.race([charger.closed, new Promise<number>((r) => setTimeout(() => r(-1), 5000).unref())]);
   t.not(code, -1, `the charger's close handshake completed (${code}) in ${Date.now() - closedAt} ms, not after ws's 30 s close timer`);
 });
+
+t.test('the charger back on a new session ends the old CSMS leg kept open for its last frames', async (t) => {
+  const csmsLegs: Peer[] = [];
+  const raw = await startRawCsms({ onOpen: (ws) => { csmsLegs.push(watch(ws)); } });
+  t.teardown(() => raw.stop());
+  const proxy = await startTestProxy({ backend: raw.url, rotation: 'false', callTimeoutMs: '10000' }, {
+    interceptors: [() => ({ name: 'test-slow-decision', onChargerCall: (_s, call) => (call.action === 'DataTransfer' ? new Promise((r) => setTimeout(() => r(undefined), 8000).unref()) : undefined) })],
+  });
+  t.teardown(() => proxy.stop());
+  await seedCharger(proxy, { identity: 'CF-BACK', password: PASSWORD });
+  const open = async () => {
+    const ws = new WebSocket(`${proxy.tlsUrl}/CF-BACK`, ['ocpp1.6'], { ca: proxy.caPem, servername: 'localhost', headers: { authorization: basicHeader('CF-BACK', PASSWORD) } } as WebSocket.ClientOptions);
+    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+    return ws;
+  };
+  const first = await open();
+  await waitFor(() => csmsLegs.length === 1, 'first CSMS leg');
+  first.send('[2,"a","DataTransfer",{"vendorId":"slow"}]');
+  first.send('[2,"b","Heartbeat",{}]');
+  first.close(1000, 'charger going away');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(csmsLegs[0]!.ws.readyState, WebSocket.OPEN, 'the old CSMS leg waits for the charger\'s last frames');
+  const reconnectedAt = Date.now();
+  const second = await open();
+  await waitFor(() => csmsLegs.length === 2, 'second CSMS leg');
+  const code = await Promise.race([csmsLegs[0]!.closed, new Promise<number>((r) => setTimeout(() => r(-1), 3000).unref())]);
+  t.not(code, -1, `the old CSMS leg closed (${code}) ${Date.now() - reconnectedAt} ms after the charger came back, not after the decision`);
+  t.equal(csmsLegs[1]!.ws.readyState, WebSocket.OPEN, 'the new one is open');
+  second.close();
+});
