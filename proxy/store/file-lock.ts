@@ -42,6 +42,8 @@ interface LockInfo {
  * failing every start meanwhile.
  */
 const tokensHere = new Set<string>();
+/** When this process started (ms epoch). */
+const PROCESS_STARTED_AT = Date.now() - process.uptime() * 1000;
 
 /** Inter-process exclusive lock on a lock file; callers in the same process queue without polling. */
 export class FileLock {
@@ -140,8 +142,10 @@ export class FileLock {
       throw new StoreError('store_unavailable', `cannot read lock ${this.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
     }
     const info = parseInfo(text);
+    // Our pid with a token not ours: an earlier process's, if the lock predates this one. A lock made
+    // since is a live process in another pid namespace sharing the host name (containers in one pod).
     const deadHolder = info !== null && info.host === os.hostname()
-      && (info.pid === process.pid ? !tokensHere.has(info.token) : !processAlive(info.pid));
+      && (info.pid === process.pid ? !tokensHere.has(info.token) && Date.now() - ageMs < PROCESS_STARTED_AT : !processAlive(info.pid));
     // An empty file is a lock being written right now: only its age can make it stale.
     if (!deadHolder && ageMs < this.#staleMs) return info ? String(info.pid) : '?';
     const aside = `${this.file}.broken-${process.pid}-${randomUUID()}`;

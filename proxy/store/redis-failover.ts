@@ -32,6 +32,21 @@ export interface PrimaryFollowerOptions {
   now?: () => number;
 }
 
+/**
+ * The node's role, asked with HELLO (allowed to every user, Redis 6+), which managed services and
+ * ACL-restricted users keep when they deny ROLE (@admin); ROLE where HELLO is unknown (Redis 5).
+ */
+async function roleOf(p: Redis): Promise<string> {
+  try {
+    const hello = (await p.call('HELLO', '2')) as unknown[];
+    const at = hello.indexOf('role');
+    if (at >= 0) return String(hello[at + 1]);
+  } catch {
+    /* no HELLO: an older server */
+  }
+  return String(((await p.role()) as unknown[])[0]);
+}
+
 /** Returns the `reconnectOnError` hook: it never asks ioredis to reconnect itself (always false). */
 export function primaryFollower(o: PrimaryFollowerOptions): (err: Error) => false {
   const now = o.now ?? Date.now;
@@ -43,9 +58,8 @@ export function primaryFollower(o: PrimaryFollowerOptions): (err: Error) => fals
     p.on('error', () => undefined); // its failure is an answer too: stay
     try {
       await p.connect();
-      const role = (await p.role()) as unknown[];
       const client = o.client();
-      if (role[0] === 'master' && client) {
+      if ((await roleOf(p)) === 'master' && client) {
         client.disconnect(true);
         o.onMoved?.();
       }
@@ -57,7 +71,8 @@ export function primaryFollower(o: PrimaryFollowerOptions): (err: Error) => fals
     }
   };
   return (err: Error) => {
-    if (!err.message.startsWith('READONLY') || probing || now() - lastProbe < intervalMs) return false;
+    // A plain write answers `READONLY ...`; one inside a script, on Redis before 7, `ERR ... READONLY ...`.
+    if (!err.message.includes('READONLY') || probing || now() - lastProbe < intervalMs) return false;
     probing = true;
     lastProbe = now();
     void probe();

@@ -180,12 +180,23 @@ t.test('several processes on one data dir', async (t) => {
     await store.putCharger(charger('L1'));
     t.ok(Date.now() - started < 400, 'lock of a dead process broken at once');
 
-    // This pid with a token this process never took: left by an earlier process that had the same
-    // pid (a container's pid 1 after a restart). Broken at once, not after lockStaleMs.
+    // This pid with a token this process never took, written before this process started: left by
+    // an earlier process that had the same pid (a container's pid 1 after a restart). Broken at
+    // once, not after lockStaleMs (10 minutes for this store).
+    const patient = await EmbeddedStore.open({ dataDir, lockTimeoutMs: 400, lockStaleMs: 600_000 });
+    t.teardown(() => patient.close());
     await fs.writeFile(lockFile, JSON.stringify({ pid: process.pid, host: os.hostname(), token: 'an-earlier-incarnation' }));
+    const beforeUs = new Date(Date.now() - process.uptime() * 1000 - 1000);
+    await fs.utimes(lockFile, beforeUs, beforeUs);
     started = Date.now();
-    await store.putCharger(charger('L1b'));
-    t.ok(Date.now() - started < 400, 'lock naming our pid but not our token broken at once');
+    await patient.putCharger(charger('L1b'));
+    t.ok(Date.now() - started < 400, 'lock naming our pid but not our token, older than this process: broken at once');
+    // The same, written after this process started: a live process in another pid namespace with
+    // the same host name (two containers of one pod share a volume) holds it. Waited for.
+    await fs.writeFile(lockFile, JSON.stringify({ pid: process.pid, host: os.hostname(), token: 'another-namespace' }));
+    const waited = await patient.putCharger(charger('L1c')).catch((e: unknown) => e);
+    t.ok(waited instanceof StoreError && waited.reason === 'store_unavailable', 'a lock made since this process started is respected');
+    await fs.rm(lockFile, { force: true });
 
     // A live holder (another process that runs) is waited for, then the write fails clearly.
     const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)']);
