@@ -64,7 +64,6 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   const tls = await resolveTls(config);
   const metrics = new ProxyMetrics({ collectDefault: opts.processMetrics ?? true, version: packageVersion(), allocator: currentAllocator() });
   const credentials = await openCredentials(config, {
-    adoptSecretFingerprint: true,
     onPrimaryMoved: () => log.warn({ event: 'redis_primary_moved', msg: 'Redis refused a write (READONLY) and the address now reaches a primary: reconnected to it' }),
   });
   const store = instrumentStore(credentials.store, metrics);

@@ -76,7 +76,10 @@ export class SessionCoordinator {
     const nonce = randomUUID();
     this.nonces.set(session, nonce);
     try {
-      await this.store.claimSession(session.identity, { replica: this.replica, nonce, since: session.startedAt, address: session.remoteAddress });
+      // The address becomes the charger's familiar one (see the identity lockout gate): only when its
+      // credentials were verified, not for a report-only admission that would have been refused.
+      const address = session.facts.reportOnlyFindings ? undefined : session.remoteAddress;
+      await this.store.claimSession(session.identity, { replica: this.replica, nonce, since: session.startedAt, ...(address ? { address } : {}) });
     } catch (err) {
       this.log.warn({ event: 'session_claim_failed', identity: session.identity, err: String(err) });
     }
@@ -177,6 +180,7 @@ export class SessionCoordinator {
             break;
           }
           if (attempt > 0) await new Promise((r) => setTimeout(r, RESYNC_RETRY_MS * 2 ** (attempt - 1)).unref());
+          if (this.resyncAgain || !this.unsubscribe) break; // the feed dropped again meanwhile: start a fresh pass now
           const failed: Session[] = [];
           for (let i = 0; i < pending.length; i += RESYNC_BATCH) {
             const batch = pending.slice(i, i + RESYNC_BATCH);

@@ -169,7 +169,7 @@ function sfBinary(item: string): Buffer {
 }
 
 /** Extended key usages that let a certificate authenticate a TLS client (as OpenSSL's client purpose check). */
-const CLIENT_AUTH_USAGES = new Set(['1.3.6.1.5.5.7.3.2', '2.5.29.37.0']); // clientAuth, anyExtendedKeyUsage
+const CLIENT_AUTH_USAGES = new Set(['1.3.6.1.5.5.7.3.2']); // clientAuth (anyExtendedKeyUsage alone is refused by OpenSSL too)
 
 /**
  * Walks leaf → intermediates → one of `anchors`, checking issuer names, signatures, CA flags and

@@ -308,6 +308,7 @@ export class ProxyServer {
 
   private admit(ctx: UpgradeContext, charger: Leg, csms: Leg): void {
     dropPrefetched(ctx);
+    if (ctx.reportOnlyFindings.length > 0) ctx.facts.reportOnlyFindings = ctx.reportOnlyFindings;
     // The charger is back: the CSMS leg its last session kept open for its last frames goes now.
     this.flushing.get(ctx.identity)?.endFlush();
     const profile = (ctx.facts.profile as 1 | 2 | 3 | undefined) ?? presentedProfile(ctx);

@@ -23,13 +23,13 @@ export interface Credentials {
 /**
  * Every process sharing a Redis store must use the same server secret: a password hashed or sealed
  * under another one verifies nowhere else, so one replica (or a `chargers` CLI) started with the
- * wrong secret would lock out every charger whose password it rotates or sets. A proxy with a
- * configured secret (file or environment) stores its fingerprint when the store has none; every
- * process whose secret differs from a stored one stops before it writes anything. A generated
- * secret, or the CLI, never sets it: a laptop's or a CI job's run must not fix the fleet's secret.
+ * wrong secret would lock out every charger whose password it rotates or sets. A process with a
+ * configured secret (file or environment: the proxy or the CLI) stores its fingerprint when the
+ * store has none; every process whose secret differs from a stored one stops before it writes
+ * anything. A generated secret (one data directory's own) never sets it.
  */
-async function refuseAnotherSecret(store: RedisStore, secret: ServerSecret, adopt: boolean): Promise<void> {
-  const stored = await store.secretFingerprint(secret.fingerprint, adopt && secret.source !== 'generated').catch(async (err: unknown) => {
+async function refuseAnotherSecret(store: RedisStore, secret: ServerSecret): Promise<void> {
+  const stored = await store.secretFingerprint(secret.fingerprint, secret.source !== 'generated').catch(async (err: unknown) => {
     await store.close();
     throw err;
   });
@@ -48,11 +48,11 @@ async function refuseAnotherSecret(store: RedisStore, secret: ServerSecret, adop
  */
 export async function openCredentials(
   c: Pick<ProxyConfig, 'redis' | 'redisKeyPrefix' | 'dataDir' | 'secretFile' | 'credentialCacheTtlMs'>,
-  hooks: { onPrimaryMoved?: () => void; adoptSecretFingerprint?: boolean } = {},
+  hooks: { onPrimaryMoved?: () => void } = {},
 ): Promise<Credentials> {
   const secret = await loadServerSecret({ file: c.secretFile ?? undefined, generateIn: c.dataDir });
   const store = await openStore({ redisUrl: c.redis ?? undefined, redisKeyPrefix: c.redisKeyPrefix, dataDir: c.dataDir, onPrimaryMoved: hooks.onPrimaryMoved });
-  if (store instanceof RedisStore) await refuseAnotherSecret(store, secret, hooks.adoptSecretFingerprint === true);
+  if (store instanceof RedisStore) await refuseAnotherSecret(store, secret);
   return {
     store,
     secret,

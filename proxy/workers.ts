@@ -67,7 +67,11 @@ export async function runPrimary(config: ProxyConfig, argv: string[], log: Logge
     // A send to a worker whose channel just closed fails here, not in a catch: never fatal to the primary.
     w.on('error', (err: Error) => log.debug({ event: 'worker_ipc_error', worker: index, err: err.message }));
     // Listening means its store was opened: the back-off starts over.
-    w.once('listening', () => storeWaits.delete(index));
+    w.once('listening', () => {
+      storeWaits.delete(index);
+      // Started while the others were asked to drain (the request may have come before it listened for it).
+      if (stopping && w.isConnected()) w.send({ type: DRAIN_MESSAGE }, () => undefined);
+    });
     w.once('exit', (code, signal) => {
       if (stopping) return;
       if (code === EXIT_STORE_UNAVAILABLE) {

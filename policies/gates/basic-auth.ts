@@ -30,9 +30,19 @@ export function basicAuthGate(deps: BasicAuthDeps): Gate {
       const turn = await turns.take(ctx.identity);
       try {
         // Guesses sent at once are checked one after another, each against the lockout as it is now.
-        if (turn.waited && (await deps.guard.identityLockedUntil(ctx.identity)) > 0 && !(deps.lockoutSparesFamiliarAddress && fromFamiliarAddress(ctx))) {
-          ctx.facts.lockedOut = 'identity';
-          return LOCKED_OUT;
+        if (turn.waited) {
+          // The address may have been locked by the checks this one waited for, too.
+          if ((await deps.guard.addressLockedUntil(ctx.remoteAddress)) > 0) {
+            ctx.facts.lockedOut = 'address';
+            return LOCKED_OUT;
+          }
+          if ((await deps.guard.identityLockedUntil(ctx.identity)) > 0) {
+            if (!(deps.lockoutSparesFamiliarAddress && fromFamiliarAddress(ctx))) {
+              ctx.facts.lockedOut = 'identity';
+              return LOCKED_OUT;
+            }
+            ctx.facts.lockoutSpared = true;
+          }
         }
         const record = ctx.facts.charger as ChargerRecord | undefined;
         if (!record) return await judge.enrol(ctx, creds.password);

@@ -1,5 +1,5 @@
 import type { ChargerRecord } from '../../proxy/store/types';
-import type { BruteForceGuard } from '../brute-force';
+import { addressSpellings, type BruteForceGuard } from '../brute-force';
 import { prefetched } from './prefetch';
 import type { Gate, GateVerdict, UpgradeContext } from './types';
 
@@ -43,8 +43,18 @@ export function identityLockoutGate(guard: BruteForceGuard, opts: { lockoutSpare
   });
 }
 
-/** The connection comes from the address the charger's last admitted session came from. */
+/**
+ * The connection comes from the address the charger's last admitted session came from (any
+ * spelling of it: IPv4 or IPv4-mapped IPv6), and that session began after the current password
+ * was set (a password reset after a leak leaves the leaker's address unfamiliar). Not through a
+ * TLS-terminating front without PROXY protocol: there every charger shares the front's address.
+ */
 export function fromFamiliarAddress(ctx: UpgradeContext): boolean {
-  const familiar = (ctx.facts.charger as ChargerRecord | undefined)?.session?.address;
-  return familiar !== undefined && familiar !== '' && familiar === ctx.remoteAddress;
+  if (ctx.facts.edgeTls !== undefined) return false;
+  const record = ctx.facts.charger as ChargerRecord | undefined;
+  const last = record?.session;
+  if (!last?.address || !ctx.remoteAddress) return false;
+  if (record!.passwordSetAt !== undefined && last.since < record!.passwordSetAt) return false;
+  const spellings = addressSpellings(last.address);
+  return spellings !== null && spellings.includes(ctx.remoteAddress);
 }

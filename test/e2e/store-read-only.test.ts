@@ -21,7 +21,8 @@ t.test('Redis refusing writes: failed logins are counted in the process and the 
   t.teardown(() => redis.stop());
   const csms = await startLegacyCsms();
   t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false', lockoutThreshold: '3', lockoutBaseMs: '2000', lockoutMaxMs: '2000' });
+  // The charger and the guesser share 127.0.0.1 here: the strict rule, without the familiar-address exemption.
+  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false', lockoutThreshold: '3', lockoutBaseMs: '2000', lockoutMaxMs: '2000', lockoutSparesFamiliarAddress: 'false' });
   t.teardown(() => proxy.stop());
   await seedCharger(proxy, { identity: 'CP-RO', password: RIGHT });
   const login = (password: string) => tryBasicLogin(proxy.tlsUrl, proxy.caPem, 'CP-RO', password, 'ocpp1.6');

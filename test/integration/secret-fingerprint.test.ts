@@ -41,10 +41,10 @@ t.test('a second secret on a shared Redis store is refused at start, by the prox
 
   const probe = new Redis(redis.url);
   t.teardown(() => probe.quit());
-  // Neither a CLI run (a laptop, a CI job) nor a proxy with a secret generated in its own data dir
-  // fixes the fleet's secret.
-  const early = await runCli(['chargers', 'list', '--redis', redis.url, '--secret-file', secretB, '--data-dir', dir]);
-  t.equal(early.code, 0, `the CLI runs on a store with no fingerprint yet (${early.err.trim()})`);
+  // A secret generated in a data dir of its own (a laptop's CLI run, a proxy started without one)
+  // never fixes the fleet's secret.
+  const early = await runCli(['chargers', 'list', '--redis', redis.url, '--data-dir', dir]);
+  t.equal(early.code, 0, `the CLI with a generated secret runs on a store with no fingerprint yet (${early.err.trim()})`);
   const generated = await startTestProxy({ backend: csms.url, redis: redis.url });
   await generated.stop();
   t.equal(await probe.get('ocpp:server-secret-fingerprint'), null, 'no fingerprint stored by either');
@@ -52,7 +52,7 @@ t.test('a second secret on a shared Redis store is refused at start, by the prox
   const first = await startTestProxy({ backend: csms.url, redis: redis.url, secretFile: secretA });
   t.teardown(() => first.stop());
   const stored = await probe.get('ocpp:server-secret-fingerprint');
-  t.match(stored, /^[0-9a-f]{32}$/, 'the first proxy with a configured secret stored its fingerprint');
+  t.match(stored, /^[0-9a-f]{32}$/, 'the first process with a configured secret stored its fingerprint');
   t.notOk(readFileSync(secretA, 'utf8').includes(stored!), 'a fingerprint, not the secret');
 
   const keysBefore = (await probe.keys('*')).sort();
@@ -70,4 +70,11 @@ t.test('a second secret on a shared Redis store is refused at start, by the prox
   t.pass('a second replica with the same secret starts');
   const ok = await runCli(['chargers', 'add', 'CP-SECRET', '--password', 'a-password-long-enough-123', '--redis', redis.url, '--secret-file', secretA, '--data-dir', dir]);
   t.equal(ok.code, 0, `so does the CLI (${ok.err.trim()})`);
+
+  // A CLI with a configured secret on a fresh store fixes it as a proxy would: a fleet started later
+  // with another secret then refuses to start, instead of locking out what the CLI wrote.
+  const fresh = await startRedis();
+  t.teardown(() => fresh.stop());
+  t.equal((await runCli(['chargers', 'add', 'CP-FIRST', '--password', 'a-password-long-enough-123', '--redis', fresh.url, '--secret-file', secretB, '--data-dir', dir])).code, 0, 'the CLI seeds a fresh store');
+  await t.rejects(startTestProxy({ backend: csms.url, redis: fresh.url, secretFile: secretA }), { reason: 'secret_mismatch', message: /same secretFile/ }, 'a fleet with another secret does not start on it');
 });
