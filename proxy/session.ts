@@ -494,11 +494,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
 
   /** @internal */
   onLegClosed(leg: 'charger' | 'csms', code: number, reason: string): void {
-    if (leg === 'csms' && this.csmsFlush) {
-      clearTimeout(this.csmsFlush.timer);
-      this.csmsFlush = null;
-      this.opts.onFlushEnd?.(this);
-    }
+    if (leg === 'csms') this.closeCsmsAfterFlush(); // a CSMS leg kept open for a flush is gone: the flush ends
     this.finish({ code, reason, by: leg });
   }
 
