@@ -70,7 +70,13 @@ export async function startTestProxy(flags: Record<string, unknown>, opts: Parti
     },
   });
   const log = opts.log ?? createLogger({ level: 'debug', destination: sink });
-  const app = await startApp(config, { processMetrics: false, ...opts, log });
+  let app: App;
+  try {
+    app = await startApp(config, { processMetrics: false, ...opts, log });
+  } catch (err) {
+    if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true }); // a proxy refused at start leaves nothing behind
+    throw err;
+  }
   const a = app.addresses;
   // Remove the scratch data dir when the test stops the proxy (unless the test chose its own).
   if (!opts.dataDir) {
