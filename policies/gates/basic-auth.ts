@@ -1,9 +1,9 @@
 import type { ChargerRecord } from '../../proxy/store/types';
 import { parseBasic } from './basic-credentials';
 import { CHALLENGE, passwordJudge, type BasicAuthDeps } from './password-judge';
-import { fromFamiliarAddress, LOCKED_OUT } from './lockout';
+import { lockedOutNow } from './lockout';
 import { PasswordTurns } from './password-turns';
-import { prefetched } from './prefetch';
+import { prefetchedFailures } from './prefetch';
 import type { Gate, GateVerdict, UpgradeContext } from './types';
 import { reject } from './types';
 
@@ -29,28 +29,16 @@ export function basicAuthGate(deps: BasicAuthDeps): Gate {
       if (creds.username !== ctx.identity) return judge.fail(ctx, 'username_mismatch');
       const turn = await turns.take(ctx.identity);
       try {
-        // Guesses sent at once are checked one after another, each against the lockout as it is now.
-        if (turn.waited) {
-          // The address may have been locked by the checks this one waited for, too.
-          if ((await deps.guard.addressLockedUntil(ctx.remoteAddress)) > 0) {
-            ctx.facts.lockedOut = 'address';
-            return LOCKED_OUT;
-          }
-          if ((await deps.guard.identityLockedUntil(ctx.identity)) > 0) {
-            if (!(deps.lockoutSparesFamiliarAddress && fromFamiliarAddress(ctx))) {
-              ctx.facts.lockedOut = 'identity';
-              return LOCKED_OUT;
-            }
-            ctx.facts.lockoutSpared = true;
-          }
-        }
+        // Guesses sent at once are checked one after another, each against the lockouts as they are now.
+        // (Refused as locked out, not counted: `facts.lockedOut` marks a lockout imposed, for the metric.)
+        const locked = turn.waited ? await lockedOutNow(deps.guard, ctx, deps) : undefined;
+        if (locked) return locked;
         const record = ctx.facts.charger as ChargerRecord | undefined;
         if (!record) return await judge.enrol(ctx, creds.password);
         const verdict = await judge.judge(ctx, record, creds.password);
         if (verdict) return verdict;
-        // Not known (no prefetch, or its read failed): cleared anyway.
-        const failuresSeen = await prefetched(ctx)?.identityFailures.catch(() => undefined);
-        await deps.guard.recordSuccess(ctx.identity, turn.waited ? undefined : failuresSeen);
+        // After a wait, failures of the checks before this one may have been counted since the read.
+        await deps.guard.recordSuccess(ctx.identity, turn.waited ? undefined : await prefetchedFailures(ctx));
         return undefined;
       } finally {
         turn.release();

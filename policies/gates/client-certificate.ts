@@ -2,7 +2,7 @@ import { namesIdentity, normaliseSerial } from '../../certs';
 import type { ChargerRecord, CredentialStore } from '../../proxy/store/types';
 import type { BruteForceGuard } from '../brute-force';
 import type { AdmittedCertificate } from './facts';
-import { prefetched } from './prefetch';
+import { prefetchedFailures } from './prefetch';
 import type { Gate, GateVerdict, UpgradeContext } from './types';
 import { reject } from './types';
 
@@ -29,7 +29,7 @@ export function clientCertificateGate(deps: { store: CredentialStore; guard: Bru
       if (verdict) await deps.guard.recordFailure(ctx.identity, ctx.remoteAddress);
       // A good certificate clears the identity's count, as the right password does: a charger that
       // now and then tries an older certificate (A02.FR.09/10) must not add up to a lockout.
-      else await deps.guard.recordSuccess(ctx.identity, await prefetched(ctx)?.identityFailures.catch(() => undefined));
+      else await deps.guard.recordSuccess(ctx.identity, await prefetchedFailures(ctx));
       return verdict;
     },
   };

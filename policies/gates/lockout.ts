@@ -30,17 +30,36 @@ export function addressLockoutGate(guard: BruteForceGuard): Gate {
  * few wrong guesses per lockout. From the familiar address the password is checked (and failures
  * still counted, and the address lockout still applies), as "smart lockout" schemes do.
  */
-export function identityLockoutGate(guard: BruteForceGuard, opts: { lockoutSparesFamiliarAddress?: boolean } = {}): Gate {
+export function identityLockoutGate(guard: BruteForceGuard, opts: SparingOption = {}): Gate {
   // The prefetch reads the store's lockout with the record: what this process locked itself is added here.
   return lockoutGate('identity-lockout', async (ctx) => {
     const read = prefetched(ctx)?.identityLockedUntil;
-    const until = read ? Math.max(await read, guard.identityLockedHere(ctx.identity)) : await guard.identityLockedUntil(ctx.identity);
-    if (until > 0 && opts.lockoutSparesFamiliarAddress && fromFamiliarAddress(ctx)) {
-      ctx.facts.lockoutSpared = true;
-      return 0;
-    }
-    return until;
+    return applicable(read ? Math.max(await read, guard.identityLockedHere(ctx.identity)) : await guard.identityLockedUntil(ctx.identity), ctx, opts);
   });
+}
+
+/** Whether a locked-out identity is still checked from its familiar address (config lockoutSparesFamiliarAddress). */
+export interface SparingOption {
+  lockoutSparesFamiliarAddress?: boolean;
+}
+
+/**
+ * Both lockouts as they stand now, for a password check that waited for others of the same identity
+ * (see password-turns.ts): they may have locked the address or the identity meanwhile. The same
+ * verdict as the two lockout gates give, read afresh.
+ */
+export async function lockedOutNow(guard: BruteForceGuard, ctx: UpgradeContext, opts: SparingOption): Promise<GateVerdict> {
+  if ((await guard.addressLockedUntil(ctx.remoteAddress)) > 0) return LOCKED_OUT;
+  return applicable(await guard.identityLockedUntil(ctx.identity), ctx, opts) > 0 ? LOCKED_OUT : undefined;
+}
+
+/** An identity lockout as it applies to this connection: 0 when spared from the familiar address (noted for the log line). */
+function applicable(until: number, ctx: UpgradeContext, opts: SparingOption): number {
+  if (until > 0 && opts.lockoutSparesFamiliarAddress && fromFamiliarAddress(ctx)) {
+    ctx.facts.lockoutSpared = true;
+    return 0;
+  }
+  return until;
 }
 
 /**

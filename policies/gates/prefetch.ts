@@ -44,6 +44,11 @@ export function prefetched(ctx: UpgradeContext): Prefetched | undefined {
   return ctx.facts.prefetched as Prefetched | undefined;
 }
 
+/** The identity's failure count read when the login started; undefined when not known (no prefetch, or its read failed: then cleared anyway). */
+export function prefetchedFailures(ctx: UpgradeContext): Promise<number | undefined> {
+  return prefetched(ctx)?.identityFailures.catch(() => undefined) ?? Promise.resolve(undefined);
+}
+
 /** Forgets the prefetched reads once admission is decided: the session keeps its facts, not these promises. */
 export function dropPrefetched(ctx: UpgradeContext): void {
   if (ctx.facts.prefetched !== undefined) ctx.facts.prefetched = undefined;

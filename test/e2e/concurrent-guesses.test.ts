@@ -33,6 +33,8 @@ for (const store of ['embedded', 'redis'] as const) {
     t.equal(reasons.filter((r) => r === 'bad_password').length, 3, 'exactly lockoutThreshold of them were checked');
     t.equal(reasons.filter((r) => r === 'locked_out').length, 27, 'the others found the identity locked out');
     t.equal(await login('CG-1', RIGHT), 401, 'the identity is locked out');
+    const metrics = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
+    t.match(metrics, /ocpp_proxy_lockouts_total\{scope="identity"\} 1\n/, 'one lockout imposed: refusals of a locked identity are not counted as lockouts');
 
     const rights = await Promise.all(Array.from({ length: 5 }, () => login('CG-2', RIGHT)));
     t.same(rights, [101, 101, 101, 101, 101], 'five right logins at once: each admitted in turn (the newest session wins)');
