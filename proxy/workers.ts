@@ -1,4 +1,4 @@
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import type { ProxyConfig } from './config';
 import type { Logger } from './log';
 import { loadAdminToken } from './admin-token';
@@ -70,7 +70,7 @@ export async function runPrimary(config: ProxyConfig, argv: string[], log: Logge
     w.once('listening', () => {
       storeWaits.delete(index);
       // Started while the others were asked to drain (the request may have come before it listened for it).
-      if (stopping && w.isConnected()) w.send({ type: DRAIN_MESSAGE }, () => undefined);
+      if (stopping) askToDrain(w);
     });
     w.once('exit', (code, signal) => {
       if (stopping) return;
@@ -100,12 +100,7 @@ export async function runPrimary(config: ProxyConfig, argv: string[], log: Logge
     // Asks every worker to drain and resolves with `code` once all have exited: the primary's exit
     // would otherwise cut their IPC channel, and Node ends a worker at once when that happens.
     const drainAll = (code: number) => {
-      for (const w of Object.values(cluster.workers ?? {})) {
-        if (!w) continue;
-        // A worker that cannot be asked (its channel is closing) is told by signal instead.
-        if (w.isConnected()) w.send({ type: DRAIN_MESSAGE }, (err: Error | null) => { if (err) w.process.kill('SIGTERM'); });
-        else w.process.kill('SIGTERM');
-      }
+      for (const w of Object.values(cluster.workers ?? {})) if (w) askToDrain(w);
       // Backstop: a worker still running well after its drain should have ended is stopped.
       const force = setTimeout(() => {
         for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
@@ -135,4 +130,10 @@ export async function runPrimary(config: ProxyConfig, argv: string[], log: Logge
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+/** Asks a worker to drain over IPC; one that cannot be asked (its channel is closing) is told by SIGTERM. */
+function askToDrain(w: Worker): void {
+  if (w.isConnected()) w.send({ type: DRAIN_MESSAGE }, (err: Error | null) => { if (err) w.process.kill('SIGTERM'); });
+  else w.process.kill('SIGTERM');
 }

@@ -6,11 +6,11 @@
  * a replica: every write fails with READONLY until the process restarts, and with it every claim,
  * rotation step and lockout count. ioredis reconnects only when the connection drops.
  *
- * So on a READONLY reply a fresh connection to the same target asks `ROLE`. When it reaches a
- * primary, the address has moved on and the client reconnects to follow it. When it finds a
- * replica too (no primary yet), the client stays where it is: its reads still work, and a
+ * So on a READONLY reply a fresh connection to the same target asks the node's role. When it
+ * reaches a primary, the address has moved on and the client reconnects to follow it. When it finds
+ * a replica too (no primary yet), the client stays where it is: its reads still work, and a
  * reconnect would only fail the commands sent meanwhile. One probe at a time, at most one per
- * `intervalMs`.
+ * PROBE_INTERVAL_MS.
  */
 import type Redis from 'ioredis';
 
@@ -23,14 +23,14 @@ export interface Reconnectable {
 export interface PrimaryFollowerOptions {
   /** The client to move (may be set after the follower is made: ioredis takes the hook in its options). */
   client: () => Reconnectable | null;
-  /** A new, not yet connected client for the same target (lazyConnect), used once for `ROLE`. */
+  /** A new, not yet connected client for the same target (lazyConnect), used once to ask the role. */
   openProbe: () => Redis;
-  /** Least time between two probes, ms. */
-  intervalMs?: number;
   /** Told when the client is moved (for a log line). */
   onMoved?: () => void;
-  now?: () => number;
 }
+
+/** Least time between two probes. */
+const PROBE_INTERVAL_MS = 5000;
 
 /**
  * The node's role, asked with HELLO (allowed to every user, Redis 6+), which managed services and
@@ -49,8 +49,6 @@ async function roleOf(p: Redis): Promise<string> {
 
 /** Returns the `reconnectOnError` hook: it never asks ioredis to reconnect itself (always false). */
 export function primaryFollower(o: PrimaryFollowerOptions): (err: Error) => false {
-  const now = o.now ?? Date.now;
-  const intervalMs = o.intervalMs ?? 5000;
   let probing = false;
   let lastProbe = -Infinity;
   const probe = async () => {
@@ -72,9 +70,9 @@ export function primaryFollower(o: PrimaryFollowerOptions): (err: Error) => fals
   };
   return (err: Error) => {
     // A plain write answers `READONLY ...`; one inside a script, on Redis before 7, `ERR ... READONLY ...`.
-    if (!err.message.includes('READONLY') || probing || now() - lastProbe < intervalMs) return false;
+    if (!err.message.includes('READONLY') || probing || Date.now() - lastProbe < PROBE_INTERVAL_MS) return false;
     probing = true;
-    lastProbe = now();
+    lastProbe = Date.now();
     void probe();
     return false;
   };

@@ -10,11 +10,10 @@ import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
-import { startLegacyCsms } from '../helpers/csms';
 import { basicHeader } from '../helpers/login';
 import { waitFor } from '../helpers/net';
 import { makeTestPki } from '../helpers/pki';
-import { seedCharger, startTestProxy, TEST_PKI_DIR } from '../helpers/proxy';
+import { seedCharger, startProxyBeforeCsms, startTestProxy, TEST_PKI_DIR } from '../helpers/proxy';
 import { startRawCsms } from '../helpers/raw-csms';
 import { startRedis } from '../helpers/redis';
 import { StoreError } from '../../proxy/store/errors';
@@ -78,10 +77,7 @@ t.test('blocked or revoked while being admitted: the new session is checked agai
 t.test('a block published while the change feed was disconnected reaches the session once it is back', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
-  const csms = await startLegacyCsms();
-  t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false' });
-  t.teardown(() => proxy.stop());
+  const proxy = await startProxyBeforeCsms(t, { redis: redis.url, rotation: 'false' });
   // Another process on the same Redis (as the chargers CLI or another replica): its changes reach the
   // proxy only through the feed.
   const other = await RedisStore.open({ url: redis.url });
@@ -120,10 +116,7 @@ t.test('a block published while the change feed was disconnected reaches the ses
 t.test('a block during the drain grace still closes the session at once (1008), not at the end of the grace', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
-  const csms = await startLegacyCsms();
-  t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false', drainGraceMs: '5000' });
-  t.teardown(() => proxy.stop());
+  const proxy = await startProxyBeforeCsms(t, { redis: redis.url, rotation: 'false', drainGraceMs: '5000' });
   const other = await RedisStore.open({ url: redis.url });
   t.teardown(() => other.close());
   await seedCharger(proxy, { identity: 'CG-DRAIN', password: PASSWORD });

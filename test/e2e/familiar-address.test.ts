@@ -6,10 +6,9 @@
  */
 import t from 'tap';
 import WebSocket from 'ws';
-import { startLegacyCsms } from '../helpers/csms';
 import { basicHeader } from '../helpers/login';
 import { waitFor } from '../helpers/net';
-import { seedCharger, startTestProxy } from '../helpers/proxy';
+import { seedCharger, startProxyBeforeCsms } from '../helpers/proxy';
 import { startRedis } from '../helpers/redis';
 import { addressKey, identityKey } from '../../proxy/store/counter-keys';
 
@@ -30,10 +29,7 @@ for (const spare of [true, false]) {
   t.test(`lockoutSparesFamiliarAddress ${spare}`, async (t) => {
     const redis = await startRedis();
     t.teardown(() => redis.stop());
-    const csms = await startLegacyCsms();
-    t.teardown(() => csms.stop());
-    const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false', lockoutThreshold: '3', addressLockoutThreshold: '1000', lockoutSparesFamiliarAddress: String(spare) });
-    t.teardown(() => proxy.stop());
+    const proxy = await startProxyBeforeCsms(t, { redis: redis.url, rotation: 'false', lockoutThreshold: '3', addressLockoutThreshold: '1000', lockoutSparesFamiliarAddress: String(spare) });
     await seedCharger(proxy, { identity: 'FA-1', password: RIGHT });
     const go = (password: string, from: string) => login(proxy.tlsUrl, proxy.caPem, 'FA-1', password, from);
 
@@ -59,10 +55,7 @@ for (const spare of [true, false]) {
 t.test('the familiar address holds to the address lockout, even for guesses sent at once; only verified logins make an address familiar', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
-  const csms = await startLegacyCsms();
-  t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false', lockoutThreshold: '3', addressLockoutThreshold: '10' });
-  t.teardown(() => proxy.stop());
+  const proxy = await startProxyBeforeCsms(t, { redis: redis.url, rotation: 'false', lockoutThreshold: '3', addressLockoutThreshold: '10' });
   const { store } = proxy.credentials;
   await seedCharger(proxy, { identity: 'FA-2', password: RIGHT });
   t.equal(await login(proxy.tlsUrl, proxy.caPem, 'FA-2', RIGHT, CHARGER_ADDRESS), 101, 'the charger logs in from its address');
@@ -87,10 +80,7 @@ t.test('the familiar address holds to the address lockout, even for guesses sent
 t.test('a report-only admission does not make its address familiar', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
-  const csms = await startLegacyCsms();
-  t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false', reportOnly: 'true' });
-  t.teardown(() => proxy.stop());
+  const proxy = await startProxyBeforeCsms(t, { redis: redis.url, rotation: 'false', reportOnly: 'true' });
   await seedCharger(proxy, { identity: 'FA-3', password: RIGHT });
   t.equal(await login(proxy.tlsUrl, proxy.caPem, 'FA-3', 'wrong-but-report-only', ATTACKER_ADDRESS), 101, 'report-only: a wrong password is let in');
   await waitFor(async () => (await proxy.credentials.store.getCharger('FA-3'))?.session !== undefined, 'the session claimed');

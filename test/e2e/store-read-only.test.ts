@@ -10,7 +10,7 @@ import t from 'tap';
 import { startLegacyCsms } from '../helpers/csms';
 import { tryBasicLogin } from '../helpers/login';
 import { sleep, waitFor } from '../helpers/net';
-import { seedCharger, startTestProxy } from '../helpers/proxy';
+import { seedCharger, startProxyBeforeCsms, startTestProxy } from '../helpers/proxy';
 import { startRedis } from '../helpers/redis';
 
 const run = promisify(execFile);
@@ -53,10 +53,7 @@ t.test('Redis refusing writes: failed logins are counted in the process and the 
 t.test('Redis refusing writes: the right password still gets in when a login would write (a failure count to clear, a rotation to settle)', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
-  const csms = await startLegacyCsms();
-  t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, lockoutThreshold: '5', callTimeoutMs: '1000' });
-  t.teardown(() => proxy.stop());
+  const proxy = await startProxyBeforeCsms(t, { redis: redis.url, lockoutThreshold: '5', callTimeoutMs: '1000' });
   const { store, hasher, sealer } = proxy.credentials;
   await seedCharger(proxy, { identity: 'CP-RO2', password: RIGHT });
   const NEW = 'Gen3ratedPassw0rdXYZ';

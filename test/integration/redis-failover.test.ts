@@ -11,9 +11,8 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { startLegacyCsms } from '../helpers/csms';
 import { sleep, waitFor } from '../helpers/net';
-import { startTestProxy } from '../helpers/proxy';
+import { startProxyBeforeCsms } from '../helpers/proxy';
 import { startRedis } from '../helpers/redis';
 
 const run = promisify(execFile);
@@ -46,10 +45,7 @@ t.test('after a failover behind a stable address the proxy follows it to the new
   await waitFor(async () => /master_link_status:up/.test(await cli(b.port, 'INFO', 'replication')), 'b replicates a');
   const fwd = await forwarder(a.port);
   t.teardown(() => fwd.close());
-  const csms = await startLegacyCsms();
-  t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, redis: `redis://127.0.0.1:${fwd.port}` });
-  t.teardown(() => proxy.stop());
+  const proxy = await startProxyBeforeCsms(t, { redis: `redis://127.0.0.1:${fwd.port}` });
   const { store } = proxy.credentials;
   await store.setLockout('ip:10.0.0.1', Date.now() + 60_000);
 
@@ -76,10 +72,7 @@ t.test('after a failover behind a stable address the proxy follows it to the new
 t.test('a node that stays read-only (no primary anywhere): the proxy stays connected and keeps reading', async (t) => {
   const a = await startRedis();
   t.teardown(() => a.stop());
-  const csms = await startLegacyCsms();
-  t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, redis: a.url });
-  t.teardown(() => proxy.stop());
+  const proxy = await startProxyBeforeCsms(t, { redis: a.url });
   const { store } = proxy.credentials;
   await store.setLockout('ip:10.0.0.1', Date.now() + 60_000);
   const clientsBefore = await cli(a.port, 'INFO', 'stats').then((s) => Number(/total_connections_received:(\d+)/.exec(s)![1]));
