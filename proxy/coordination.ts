@@ -5,6 +5,7 @@ import type { Logger } from './log';
 import type { SessionRegistry } from './registry';
 import { REPLACED_CODE } from './registry';
 import type { Session } from './session';
+import { claimGeneration } from './store/transitions';
 import type { CredentialStore, SessionOwner, StoreChange } from './store/types';
 
 /** This process's replica id: the pod name in Kubernetes (POD_NAME), else host name and pid. */
@@ -26,6 +27,10 @@ export function replicaId(): string {
 export class SessionCoordinator {
   readonly replica = replicaId();
   private readonly nonces = new WeakMap<Session, string>();
+  /** Per session, the number the store gave its claim (none while the claim is under way, or when it failed). */
+  private readonly generations = new WeakMap<Session, number>();
+  /** Per session whose claim is under way, the other claims heard meanwhile: judged once ours is numbered. */
+  private readonly heardWhileClaiming = new WeakMap<Session, SessionOwner[]>();
   private unsubscribe: (() => void) | null = null;
   /** Counts the changes heard that could make an admission stale (see `mark`). */
   private seq = 0;
@@ -75,13 +80,22 @@ export class SessionCoordinator {
     if (!admissionFacts(session.facts)) return; // admitted in report-only mode without a record
     const nonce = randomUUID();
     this.nonces.set(session, nonce);
+    this.heardWhileClaiming.set(session, []);
     try {
       // The address becomes the charger's familiar one (see the identity lockout gate): only when its
       // credentials were verified, not for a report-only admission that would have been refused.
       const address = session.facts.reportOnlyFindings ? undefined : session.remoteAddress;
-      await this.store.claimSession(session.identity, { replica: this.replica, nonce, since: session.startedAt, ...(address ? { address } : {}) });
+      const generation = await this.store.claimSession(session.identity, { replica: this.replica, nonce, since: session.startedAt, ...(address ? { address } : {}) });
+      if (generation > 0) this.generations.set(session, generation);
     } catch (err) {
       this.log.warn({ event: 'session_claim_failed', identity: session.identity, err: String(err) });
+    }
+    const heard = this.heardWhileClaiming.get(session) ?? [];
+    this.heardWhileClaiming.delete(session);
+    const newer = heard.find((owner) => this.replacedElsewhere(session, owner));
+    if (newer && !session.closed) {
+      this.closeReplaced(session, newer);
+      return;
     }
     if (mark !== undefined && this.heardSince(session, mark)) {
       await this.recheck(session, 'changed_during_admission').catch((err: unknown) =>
@@ -195,9 +209,25 @@ export class SessionCoordinator {
     }
   }
 
+  /**
+   * Whether `owner` is a newer claim of this session's charger than this session's own. The store
+   * numbers claims, so the higher number wins whatever the replicas' clocks say; the admission
+   * times (`since`) decide only when a number is missing (our claim failed, or `owner` was stored
+   * by an older version). While our claim is under way its number is unknown: `owner` is kept, to
+   * be judged when the claim returns, and the answer meanwhile is no.
+   */
   private replacedElsewhere(session: Session, owner: SessionOwner): boolean {
     const mine = this.nonces.get(session);
-    return !!mine && owner.nonce !== mine && owner.since >= session.startedAt;
+    if (!mine || owner.nonce === mine) return false;
+    const pending = this.heardWhileClaiming.get(session);
+    if (pending) {
+      pending.push(owner);
+      return false;
+    }
+    const ours = this.generations.get(session);
+    const theirs = claimGeneration(owner);
+    if (ours !== undefined && theirs !== undefined) return theirs > ours;
+    return owner.since >= session.startedAt;
   }
 
   private closeReplaced(session: Session, by: SessionOwner): void {

@@ -2,6 +2,7 @@
  * The listener side of the store's change feed, shared by both implementations: a set of
  * subscriptions that a faulty listener cannot break (its throws and rejections are swallowed).
  */
+import { claimGeneration } from './transitions';
 import type { SessionOwner, StoreChange, StoreChangeListener } from './types';
 
 /** A set of change listeners with safe fan-out. */
@@ -64,5 +65,10 @@ function parseOwner(value: unknown): SessionOwner | null {
   if (!value || typeof value !== 'object') return null;
   const o = value as Record<string, unknown>;
   if (typeof o.replica !== 'string' || typeof o.nonce !== 'string' || typeof o.since !== 'number' || !Number.isFinite(o.since)) return null;
-  return { replica: o.replica, nonce: o.nonce, since: o.since, ...(typeof o.address === 'string' ? { address: o.address } : {}) };
+  const generation = claimGeneration(o);
+  return {
+    replica: o.replica, nonce: o.nonce, since: o.since,
+    ...(typeof o.address === 'string' ? { address: o.address } : {}),
+    ...(generation !== undefined ? { generation } : {}),
+  };
 }

@@ -242,13 +242,14 @@ export class EmbeddedStore implements CredentialStore {
     return this.#audit.read(limit);
   }
 
-  claimSession(identity: string, owner: SessionOwner): Promise<boolean> {
-    const claimed: SessionOwner = { replica: owner.replica, nonce: owner.nonce, since: owner.since, ...(owner.address ? { address: owner.address } : {}) };
+  claimSession(identity: string, owner: SessionOwner): Promise<number> {
     return this.#mutate((st) => {
       const rec = st.chargers.get(identity);
-      if (!rec) return { changed: false, result: false, changes: [] };
+      if (!rec) return { changed: false, result: 0, changes: [] };
+      const generation = (tr.claimGeneration(rec.session) ?? 0) + 1;
+      const claimed: SessionOwner = { replica: owner.replica, nonce: owner.nonce, since: owner.since, ...(owner.address ? { address: owner.address } : {}), generation };
       st.setCharger({ ...rec, session: claimed, lastSeenAt: claimed.since });
-      return { changed: true, result: true, changes: [{ kind: 'session', identity, owner: claimed }] };
+      return { changed: true, result: generation, changes: [{ kind: 'session', identity, owner: claimed }] };
     });
   }
 

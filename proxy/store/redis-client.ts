@@ -28,10 +28,12 @@ export interface StoreCommands {
   /** INCR with a fixed-window PEXPIRE set on the first increment; returns the count. */
   incrWindow(key: string, windowMs: number): Promise<number>;
   /**
-   * SET `ownerKey` to `owner` only while `recordKey` exists (keys share a slot), and then PUBLISH
-   * `message` on `channel` in the same script: a claim is one round trip. 1 when set.
+   * Only while `recordKey` exists (keys share a slot): numbers the claim one more than the
+   * `generation` of the claim stored at `ownerKey` (1 when there is none), SETs `ownerKey` to
+   * `ownerHead` + number + `ownerTail` and PUBLISHes `messageHead` + number + `messageTail` on
+   * `channel`, all in one script: a claim is one round trip. Returns the number, 0 when not set.
    */
-  setIfRecord(recordKey: string, ownerKey: string, owner: string, channel: string, message: string): Promise<number>;
+  claimOwner(recordKey: string, ownerKey: string, ownerHead: string, ownerTail: string, channel: string, messageHead: string, messageTail: string): Promise<number>;
 }
 
 /** A connected ioredis client (standalone/Sentinel or Cluster) with the store's commands. */
@@ -49,11 +51,20 @@ local c = redis.call('INCR', KEYS[1])
 if c == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return c`;
 
-const SET_IF_RECORD = `
+// A stored claim that does not decode (hand-edited) restarts the count at 1.
+const CLAIM_OWNER = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('SET', KEYS[2], ARGV[1])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return 1`;
+local generation = 1
+local prev = redis.call('GET', KEYS[2])
+if prev then
+  local ok, owner = pcall(cjson.decode, prev)
+  if ok and type(owner) == 'table' and type(owner.generation) == 'number' and owner.generation >= 1 then
+    generation = math.floor(owner.generation) + 1
+  end
+end
+redis.call('SET', KEYS[2], ARGV[1] .. generation .. ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4] .. generation .. ARGV[5])
+return generation`;
 
 /**
  * Create a client for `target` and wait until it is ready.
@@ -110,7 +121,7 @@ export async function connectRedis(target: RedisTarget, opts: RedisClientOptions
   }
   client.defineCommand('casJson', { numberOfKeys: 1, lua: CAS_JSON });
   client.defineCommand('incrWindow', { numberOfKeys: 1, lua: INCR_WINDOW });
-  client.defineCommand('setIfRecord', { numberOfKeys: 2, lua: SET_IF_RECORD });
+  client.defineCommand('claimOwner', { numberOfKeys: 2, lua: CLAIM_OWNER });
   // Without a listener ioredis prints every connection error; the store reports them per call instead.
   let lastError = '';
   client.on('error', (err: Error) => {

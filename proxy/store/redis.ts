@@ -4,7 +4,8 @@
  * Keys (prefix `P`, default `ocpp:`); `{...}` are Cluster hash tags so one charger's keys share a slot:
  *   P{<identity>}:charger   string, the record as JSON (changed only by compare-and-set in Lua)
  *   P{<identity>}:owner     string, the session claim as JSON (`claimSession`: one write per admission,
- *                           no compare-and-set; merged into the record as `session` / `lastSeenAt` on read)
+ *                           no compare-and-set, numbered by the script from the claim it replaces;
+ *                           merged into the record as `session` / `lastSeenAt` on read)
  *   P{<identity>}:fail / :lock        counters and lockouts for `id:<identity>` keys
  *   Pfail:{<key>} / Plock:{<key>}     the same for other keys (e.g. `ip:<addr>`)
  *   Pchargers   sorted set of identities (all score 0, paged by lexicographic range)
@@ -238,14 +239,16 @@ export class RedisStore implements CredentialStore {
     });
   }
 
-  claimSession(identity: string, owner: SessionOwner): Promise<boolean> {
+  claimSession(identity: string, owner: SessionOwner): Promise<number> {
     return this.#call(async () => {
-      const claimed: SessionOwner = { replica: owner.replica, nonce: owner.nonce, since: owner.since, ...(owner.address ? { address: owner.address } : {}) };
-      const change: StoreChange = { kind: 'session', identity, owner: claimed };
+      // The script numbers the claim: both texts go to it in two pieces, around where the number goes.
+      const claimed: SessionOwner = { replica: owner.replica, nonce: owner.nonce, since: owner.since, ...(owner.address ? { address: owner.address } : {}), generation: GENERATION_SLOT };
+      const [ownerHead, ownerTail] = aroundGenerationSlot(JSON.stringify(claimed));
+      const [messageHead, messageTail] = aroundGenerationSlot(this.#feed.messageFor({ kind: 'session', identity, owner: claimed }));
       // The script publishes the claim itself: one round trip per admission instead of two.
-      const set = await this.#r.setIfRecord(this.#chargerKey(identity), this.#ownerKey(identity), JSON.stringify(claimed), this.#feed.channel, this.#feed.messageFor(change));
-      if (set === 1) this.#feed.reportLocally(change);
-      return set === 1;
+      const generation = Number(await this.#r.claimOwner(this.#chargerKey(identity), this.#ownerKey(identity), ownerHead, ownerTail, this.#feed.channel, messageHead, messageTail));
+      if (generation > 0) this.#feed.reportLocally({ kind: 'session', identity, owner: { ...claimed, generation } });
+      return generation > 0 ? generation : 0;
     });
   }
 
@@ -325,6 +328,21 @@ export class RedisStore implements CredentialStore {
     const identity = identityOfKey(key);
     return identity !== null ? `${this.#p}{${identity}}:${kind}` : `${this.#p}${kind}:{${key}}`;
   }
+}
+
+/** Stands for the claim's number in the texts sent to the claim script (any number: it is cut out). */
+const GENERATION_SLOT = 0;
+const GENERATION_TEXT = `"generation":${GENERATION_SLOT}`;
+
+/**
+ * `json` before and after the number of its one `"generation"` key. The text cannot occur inside
+ * a string value, where JSON escapes every quote; the check guards against a future second key.
+ */
+function aroundGenerationSlot(json: string): [string, string] {
+  const at = json.indexOf(GENERATION_TEXT);
+  if (at < 0 || json.lastIndexOf(GENERATION_TEXT) !== at) throw new Error('claim text must hold exactly one generation');
+  const cut = at + GENERATION_TEXT.length - String(GENERATION_SLOT).length;
+  return [json.slice(0, cut), json.slice(at + GENERATION_TEXT.length)];
 }
 
 function parseRecord(raw: string): ChargerRecord {

@@ -152,3 +152,9 @@ export function checkSerial(serialHex: string): void {
     throw new StoreError('store_invalid_input', 'certificate serial must be a non-empty string');
   }
 }
+
+/** A claim's `generation` when it is a usable one (a positive safe integer), else undefined. */
+export function claimGeneration(owner: { generation?: unknown } | undefined): number | undefined {
+  const g = owner?.generation;
+  return typeof g === 'number' && Number.isSafeInteger(g) && g >= 1 ? g : undefined;
+}

@@ -110,6 +110,12 @@ export interface SessionOwner {
   since: number;
   /** The charger's address at admission (its "familiar" address: see the identity lockout gate). */
   address?: string;
+  /**
+   * The claim's number among this charger's claims (1, 2, …), counted by the store when it records
+   * the claim: the higher number is the newer session, whatever the replicas' clocks say. Absent
+   * from claims stored by older versions (then `since` decides).
+   */
+  generation?: number;
 }
 
 /** Profile-upgrade bookkeeping (issue: security-profile upgrade). */
@@ -339,10 +345,11 @@ export interface CredentialStore {
   /**
    * Record `owner` as the charger's session holder and `lastSeenAt = owner.since` (read back in the
    * record's `session` and `lastSeenAt`). Last writer wins, without compare-and-set: every admission
-   * claims, and the newest is the owner. Reported as a `session` change (never as `charger`).
-   * Resolves false, storing nothing, when the charger does not exist.
+   * claims, and the newest is the owner. The store numbers the claim (`generation`, one more than
+   * the charger's previous claim) and reports it as a `session` change (never as `charger`).
+   * Resolves the claim's generation, or 0, storing nothing, when the charger does not exist.
    */
-  claimSession(identity: string, owner: SessionOwner): Promise<boolean>;
+  claimSession(identity: string, owner: SessionOwner): Promise<number>;
 
   /**
    * Change feed: call `listener` for every change made through any instance of this store in any

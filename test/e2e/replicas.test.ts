@@ -15,6 +15,7 @@ import { adminCall, seedShared, spawnProxy, startSharedRig, type ProxyProcess } 
 import { SimStation } from '../helpers/station';
 
 const GRACE_MS = 300;
+const CLOCK_SHIFT = path.join(__dirname, '../helpers/clock-shift.js');
 const JITTER_MS = 2000;
 const basic = (user: string, pass: string) => 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64');
 
@@ -106,6 +107,25 @@ t.test('two replicas sharing one Redis', async (t) => {
     await waitFor(async () => !(await sessionsOn(a)).includes('REP-DUP'), 'A no longer lists it');
     t.ok((await sessionsOn(b)).includes('REP-DUP'), 'B lists it');
     t.ok((await a.settledLogs()).some((l) => l.event === 'session_replaced' && l.identity === 'REP-DUP'), 'A logged session_replaced');
+  });
+
+  t.test('the newer session wins when the replicas\' clocks disagree by a minute', async (t) => {
+    // C's clock runs a minute behind A's: by the clocks, each later session looks older than the one it replaces.
+    const c = await spawnProxy({ dataDir: path.join(dir, 'c'), flags, env: { NODE_OPTIONS: `--require ${CLOCK_SHIFT}`, TEST_CLOCK_SHIFT_MS: '-60000' } });
+    t.teardown(() => c.stop());
+    await seedShared(creds, { identity: 'REP-SKEW', password: 'generated-password-skew', source: 'generated' });
+    const claimant = async () => (await creds.store.getCharger('REP-SKEW'))?.session?.replica;
+    const first = await openCharger(a.tlsUrl, 'REP-SKEW', 'generated-password-skew', a.caPem);
+    await waitFor(async () => (await claimant()) !== undefined, 'A claimed the session');
+    const second = await openCharger(c.tlsUrl, 'REP-SKEW', 'generated-password-skew', c.caPem);
+    t.teardown(() => { first.ws.terminate(); second.ws.terminate(); });
+    t.equal(await Promise.race([first.closed, sleep(5000).then(() => -1)]), 1008, 'the session on A (clock ahead) closed when C admitted the charger later');
+    t.equal(second.ws.readyState, WebSocket.OPEN, 'the newer session on C stays open');
+    const third = await openCharger(a.tlsUrl, 'REP-SKEW', 'generated-password-skew', a.caPem);
+    t.teardown(() => third.ws.terminate());
+    t.equal(await Promise.race([second.closed, sleep(5000).then(() => -1)]), 1008, 'and the session on C closed when A admitted it again');
+    t.equal(third.ws.readyState, WebSocket.OPEN, 'the newest, on A, stays open');
+    t.equal((await creds.store.getCharger('REP-SKEW'))?.session?.generation, 3, 'three claims, numbered by the store');
   });
 
   t.test('an operator action sent to one replica reaches the charger on the other', async (t) => {

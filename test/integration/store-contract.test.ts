@@ -3,6 +3,7 @@
  * real redis-server; plus implementation-specific durability / availability checks.
  */
 import t, { type Test } from 'tap';
+import Redis from 'ioredis';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -353,17 +354,18 @@ function contract(t: Test, open: Factory): void {
     t.same(onB.seen, [], 'nothing delivered after unsubscribe');
   });
 
-  t.test('session claims: the newest admission owns the charger, told with its owner to every instance', async (t) => {
+  t.test('session claims: the newest admission owns the charger, numbered and told with its owner to every instance', async (t) => {
     const { a, b, onA, onB } = await twoInstances(t);
     await sleep(100);
-    t.equal(await a.claimSession('NOPE', { replica: 'r1', nonce: 'x', since: 1 }), false, 'no record, no claim');
+    t.equal(await a.claimSession('NOPE', { replica: 'r1', nonce: 'x', since: 1 }), 0, 'no record, no claim');
     const put = await a.putCharger(charger('S1'));
     await onB.next(isCharger('S1')); // the put itself, before counting
     onA.clear();
     onB.clear();
 
-    const owner = { replica: 'replica-a', nonce: 'nonce-1', since: Date.now() };
-    t.equal(await a.claimSession('S1', owner), true);
+    const given = { replica: 'replica-a', nonce: 'nonce-1', since: Date.now() };
+    t.equal(await a.claimSession('S1', { ...given, generation: 41 }), 1, 'the first claim is number 1 (a number given by the caller is ignored)');
+    const owner = { ...given, generation: 1 };
     const isClaim = (nonce: string) => (c: StoreChange) => c.kind === 'session' && c.identity === 'S1' && c.owner.nonce === nonce;
     const seen = await onB.next(isClaim('nonce-1'));
     t.same(seen, { kind: 'session', identity: 'S1', owner }, 'the other instance hears the claim with its owner');
@@ -373,8 +375,9 @@ function contract(t: Test, open: Factory): void {
     t.equal(rec?.updatedAt, put.updatedAt, 'a claim is not an edit of the record');
     t.same((await b.listChargers()).items.find((r) => r.identity === 'S1')?.session, owner, 'listed with its claim');
 
-    const newer = { replica: 'replica-b', nonce: 'nonce-2', since: owner.since + 1 };
-    await b.claimSession('S1', newer);
+    // The later claim is numbered higher even though its replica's clock says it is older.
+    const newer = { replica: 'replica-b', nonce: 'nonce-2', since: owner.since - 60_000, generation: 2 };
+    t.equal(await b.claimSession('S1', { replica: newer.replica, nonce: newer.nonce, since: newer.since }), 2, 'the next claim, from the other instance, is number 2');
     t.ok(await onA.next(isClaim('nonce-2')), 'a newer claim from the other instance reaches the first');
     t.same((await a.getCharger('S1'))?.session, newer, 'last claim wins');
     await a.updateCharger('S1', { organization: 'ACME' });
@@ -383,9 +386,10 @@ function contract(t: Test, open: Factory): void {
     t.equal([...onA.seen, ...onB.seen].filter(isCharger('S1')).length, 2, 'claims are never reported as charger changes (only the update, once per instance)');
 
     t.equal(await a.removeCharger('S1'), true);
-    t.equal(await a.claimSession('S1', { ...newer, nonce: 'nonce-3' }), false, 'a removed charger cannot be claimed');
+    t.equal(await a.claimSession('S1', { ...newer, nonce: 'nonce-3' }), 0, 'a removed charger cannot be claimed');
     await a.putCharger(charger('S1'));
     t.equal((await a.getCharger('S1'))?.session, undefined, 'a re-created charger starts without the old claim');
+    t.equal(await a.claimSession('S1', { ...newer, nonce: 'nonce-4' }), 1, 'and its claims are numbered afresh');
   });
 
   t.test('persistence across close / reopen', async (t) => {
@@ -484,13 +488,27 @@ t.test('RedisStore', async (t) => {
     const watch = await watchCommands(redis.url);
     t.teardown(() => watch.stop());
     const seen = watch.seen;
-    t.equal(await store.claimSession('RT1', { replica: 'r1', nonce: 'n1', since: 1 }), true);
+    t.equal(await store.claimSession('RT1', { replica: 'r1', nonce: 'n1', since: 1 }), 1);
     // MONITOR reports commands in order: once the script's PUBLISH is seen, the claim's own command is too.
     await waitFor(() => seen.some((c) => c.source === 'lua' && c.command === 'publish'), 'the script\'s PUBLISH in MONITOR', 5000).catch(() => undefined);
     const fromClients = seen.filter((c) => c.source !== 'lua').map((c) => c.command);
     t.equal(fromClients.length, 1, 'one command from the store');
     t.match(fromClients[0], /^eval(sha)?$/, 'the claim script');
     t.ok(seen.some((c) => c.source === 'lua' && c.command === 'publish'), 'the script itself publishes the claim');
+  });
+
+  t.test('a damaged stored claim: the record still reads, the next claim is numbered 1', async (t) => {
+    const { store } = await factory();
+    const raw = new Redis(redis.url);
+    t.teardown(async () => { raw.disconnect(); await store.close(); });
+    await store.putCharger(charger('DC1'));
+    t.equal(await store.claimSession('DC1', { replica: 'r1', nonce: 'n1', since: 1 }), 1);
+    for (const damaged of ['{not json', '{"generation":"7"}', '{"generation":-3}', '[]']) {
+      await raw.set(`t${n}:{DC1}:owner`, damaged);
+      t.equal((await store.getCharger('DC1'))?.identity, 'DC1', `record read beside ${damaged}`);
+      t.equal(await store.claimSession('DC1', { replica: 'r1', nonce: 'n2', since: 2 }), 1, `after ${damaged}: 1`);
+    }
+    t.equal(await store.claimSession('DC1', { replica: 'r1', nonce: 'n3', since: 3 }), 2, 'and counted on from there');
   });
 
   t.test('key prefixes isolate stores', async (t) => {
