@@ -103,7 +103,11 @@ export async function runPrimary(config: ProxyConfig, argv: string[], log: Logge
       for (const w of Object.values(cluster.workers ?? {})) if (w) askToDrain(w);
       // Backstop: a worker still running well after its drain should have ended is stopped.
       const force = setTimeout(() => {
-        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+        for (const w of Object.values(cluster.workers ?? {})) {
+          if (!w) continue;
+          log.error({ event: 'worker_killed', pid: w.process.pid, afterMs: config.drainGraceMs + config.drainJitterMs + DRAIN_MARGIN_MS }, 'a worker did not end after its drain; killing it');
+          w.process.kill('SIGKILL');
+        }
       }, config.drainGraceMs + config.drainJitterMs + DRAIN_MARGIN_MS).unref();
       const check = setInterval(() => {
         if (Object.keys(cluster.workers ?? {}).length === 0) {

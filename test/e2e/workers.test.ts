@@ -95,3 +95,20 @@ t.test('a worker restarted while Redis is down waits for it; the other worker ke
   proc.kill('SIGTERM');
   await once(proc, 'exit');
 });
+
+t.test('a worker that does not end after its drain is killed by the primary, which then exits', async (t) => {
+  const { proc, chargers, workerOf, output } = await startWorkers(t, []);
+  const workerPid = (index: number) => Number(execFileSync('pgrep', ['-P', String(proc.pid)], { encoding: 'utf8' }).trim().split('\n')
+    .find((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`OCPP_PROXY_WORKER_INDEX=${index}`)));
+  const stuck = workerPid(2);
+  const onWorker1 = chargers.filter((c) => workerOf().get(c.identity) === 1);
+  const closes1 = onWorker1.map((c) => new Promise<any>((r) => c.once('close', r)));
+  process.kill(stuck, 'SIGSTOP'); // hung: it can neither read the drain request nor exit
+  t.teardown(() => { try { process.kill(stuck, 'SIGKILL'); } catch { /* gone, as it should be */ } });
+  proc.kill('SIGTERM');
+  t.same([...new Set((await Promise.all(closes1)).map((c) => c.code))], [1001], 'worker 1 drained its chargers with 1001');
+  const [code] = (await once(proc, 'exit')) as [number];
+  t.equal(code, 0, 'the primary exits 0 once the hung worker is gone');
+  t.match(output(), new RegExp(`"event":"worker_killed".*"pid":${stuck}`), 'and logged which worker it killed');
+  t.throws(() => process.kill(stuck, 0), { code: 'ESRCH' }, 'the hung worker no longer exists');
+});
