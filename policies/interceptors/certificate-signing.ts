@@ -214,6 +214,8 @@ export function certificateSigning(deps: CertificateSigningDeps): InterceptorFac
     const organization = record.organization ?? deps.organization;
     if (organization) policy.expectedOrganization = organization;
 
+    // The charger left (its last frames are still passed on, this CSR among them): no one would get the certificate.
+    if (session.closed) return reject(session, dialect, 'session_closed', typeDetail);
     let result: SignCsrResult;
     try {
       result = await signer.sign(req.csr, policy);

@@ -9,7 +9,9 @@ import t, { type Test } from 'tap';
 import WebSocket from 'ws';
 import type { InterceptorFactory, SessionApi } from '../../policies/interceptors/types';
 import { basicHeader } from '../helpers/login';
+import { opensslCsr } from '../helpers/certificate-harness';
 import { waitFor } from '../helpers/net';
+import { tempDir } from '../helpers/pki';
 import { seedCharger, startTestProxy } from '../helpers/proxy';
 import { startRawCsms } from '../helpers/raw-csms';
 
@@ -69,6 +71,25 @@ t.test('the charger closes while its frames wait for an interceptor: the CSMS st
   const code = await csms.closed;
   t.same(csms.got, frames, 'every frame the charger sent before its close reached the CSMS, in order');
   t.ok(code > 0, `then the CSMS leg closed (${code})`);
+});
+
+t.test('the charger closes with a SignCertificate waiting behind a decision: nothing is signed for it', async (t) => {
+  const identity = 'CF-CSR';
+  const csr = opensslCsr(await tempDir(t), { CN: identity });
+  const { charger, csms, proxy } = await setup(t, () => ({
+    name: 'test-slow-decision',
+    onChargerCall: (_s, call) => (call.action === 'DataTransfer' ? new Promise((r) => setTimeout(() => r(undefined), 300)) : undefined),
+  }), identity);
+
+  const held = '[2,"a","DataTransfer",{"vendorId":"slow"}]';
+  charger.ws.send(held);
+  charger.ws.send(JSON.stringify([2, 'b', 'SignCertificate', { csr }]));
+  charger.ws.close(1000, 'charger going away');
+  await csms.closed;
+  t.same(csms.got, [held], 'the held frame reached the CSMS; the SignCertificate, ours to answer, did not');
+  await waitFor(() => proxy.logs.some((l) => l.event === 'csr_rejected'), 'the CSR refused');
+  t.match(proxy.logs.find((l) => l.event === 'csr_rejected'), { reason: 'session_closed', identity }, 'as arriving after the charger left');
+  t.notOk(proxy.logs.some((l) => l.event === 'certificate_issued'), 'no certificate issued for a charger that had gone');
 });
 
 t.test('ws framing: a charger leg held back when the CSMS closes still completes its close at once', async (t) => {
