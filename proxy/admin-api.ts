@@ -117,7 +117,7 @@ function buildRoutes({ admin, sessions }: AdminApiOptions): Route[] {
       const type = String(c.req.headers['content-type'] ?? '');
       if (!/^text\/(csv|plain)\b/i.test(type)) throw new ApiError(415, 'unsupported_media_type', 'send the CSV with Content-Type: text/csv');
       const allow = c.url.searchParams.get('allowShortPasswords') === 'true';
-      return [200, await admin.importCsv((await c.body()).toString('utf8'), { allowShortPasswords: allow })];
+      return [200, await admin.importCsv(await c.body(), { allowShortPasswords: allow })];
     }),
     r('GET', '/chargers/:id', async ({ params }) => {
       const view = await admin.show(params[0]!);

@@ -50,7 +50,7 @@ const COMMANDS: Record<string, Command> = {
   remove: { usage: 'chargers remove IDENTITY', args: 1, flags: [], run: async (c) => { await c.admin.remove(c.pos[0]!); return { removed: c.pos[0] }; } },
   import: { usage: 'chargers import FILE|- [--allow-short-password]\n  CSV with a header row: identity,password,profile,serial,organization,backend_username,backend_password\n  (identity required). Any bad line: nothing is imported and every bad line is listed.',
     args: 1, flags: ['allow-short-password'],
-    run: async (c) => c.admin.importCsv(c.pos[0] === '-' ? (await readAll(c.io.stdin)).toString('utf8') : await readFile(c.pos[0]!, 'utf8'), { allowShortPasswords: c.x['allow-short-password'] === true }) },
+    run: async (c) => c.admin.importCsv(c.pos[0] === '-' ? await readAll(c.io.stdin) : await fs.readFile(c.pos[0]!), { allowShortPasswords: c.x['allow-short-password'] === true }) },
   rotate: { usage: 'chargers rotate IDENTITY\n  Ask the proxy to rotate the password at the charger\'s next opportunity.', args: 1, flags: [], run: async (c) => c.admin.requestRotation(c.pos[0]!) },
   upgrade: { usage: 'chargers upgrade IDENTITY (--profile 2|3 | --cancel)\n  Ask the proxy to move the charger to a higher security profile, or withdraw that request.', args: 1, flags: ['profile', 'cancel'],
     run: async (c) => {
@@ -200,10 +200,6 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
 
 async function exists(file: string): Promise<boolean> {
   return fs.access(file).then(() => true, () => false);
-}
-
-function readFile(file: string, enc: 'utf8'): Promise<string> {
-  return fs.readFile(file, enc);
 }
 
 function profile(v: unknown) {

@@ -1,8 +1,34 @@
 /** CSV import of chargers: every line is checked before anything is written. */
 import { CsvError, parseCsv } from './csv';
-import { ChargerAdminError, checkIdentity, checkPassword, checkText, parseProfile, type ChargerInput, type ImportLineError } from './chargers-model';
+import { ChargerAdminError, checkBackendPassword, checkBackendUsername, checkIdentity, checkPassword, checkText, parseProfile, type ChargerInput, type ImportLineError } from './chargers-model';
 
 const CSV_COLUMNS = ['identity', 'password', 'profile', 'serial', 'organization', 'backend_username', 'backend_password'] as const;
+
+/**
+ * The import file's text. It must be UTF-8: a legacy encoding (a Windows-1252 export, say) decoded
+ * leniently would turn a password's "ä" into U+FFFD, stored without a word, and the charger refused.
+ */
+export function importText(bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    let line = 1;
+    let start = 0;
+    for (let nl = bytes.indexOf(0x0a); ; nl = bytes.indexOf(0x0a, start)) {
+      const end = nl < 0 ? bytes.length : nl;
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(start, end));
+      } catch {
+        break;
+      }
+      if (nl < 0) break;
+      line++;
+      start = nl + 1;
+    }
+    const message = 'the file is not UTF-8 (save it as CSV UTF-8); nothing was imported';
+    throw new ChargerAdminError('import_invalid', message, [{ line, message: 'not UTF-8' }]);
+  }
+}
 
 /** Parses and validates every import line (no hashing yet); throws one error listing all bad lines. */
 export function readImportRows(text: string, allowShort: boolean): (ChargerInput & { line: number })[] {
@@ -39,9 +65,9 @@ export function readImportRows(text: string, allowShort: boolean): (ChargerInput
       if (cell('profile')) input.profile = parseProfile(cell('profile'));
       if (cell('serial')) input.serial = checkText(cell('serial'), 'serial');
       if (cell('organization')) input.organization = checkText(cell('organization'), 'organization');
-      if (cell('backend_username')) input.backendUsername = checkText(cell('backend_username'), 'backend username');
+      if (cell('backend_username')) input.backendUsername = checkBackendUsername(cell('backend_username'));
       const bpw = row.fields[names.indexOf('backend_password')];
-      if (bpw) input.backendPassword = Buffer.from(bpw, 'utf8');
+      if (bpw) input.backendPassword = checkBackendPassword(Buffer.from(bpw, 'utf8'));
       out.push(input);
     } catch (err) {
       if (!(err instanceof ChargerAdminError)) throw err;

@@ -39,6 +39,8 @@ export interface ChargerInput {
   backendUsername?: string;
   backendPassword?: Buffer;
   reportOnly?: boolean;
+  /** Never rotate this charger's password automatically (one that mishandles the change, say). */
+  rotationDisabled?: boolean;
   /** Accept a password shorter than 16 bytes (with a warning). */
   allowShortPassword?: boolean;
 }
@@ -163,6 +165,19 @@ export function checkText(value: unknown, what: string): string {
     throw new ChargerAdminError('bad_input', `the ${what} must be 1..255 printable characters`);
   }
   return value.trim();
+}
+
+/** A Basic username towards the CSMS: printable text without ":" (which would split it). */
+export function checkBackendUsername(value: unknown): string {
+  const username = checkText(value, 'backend username');
+  if (username.includes(':')) throw new ChargerAdminError('bad_input', 'the backend username must not contain ":"');
+  return username;
+}
+
+/** A password towards the CSMS: 1..256 bytes. */
+export function checkBackendPassword(value: Buffer): Buffer {
+  if (value.length === 0 || value.length > 256) throw new ChargerAdminError('bad_input', 'the backend password must be 1..256 bytes');
+  return value;
 }
 
 export function canonicalSerial(serial: string): string {

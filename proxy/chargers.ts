@@ -19,11 +19,11 @@ import { addressKey, identityKey } from './store/counter-keys';
 import type { AuditEvent, ChargerPatch, ChargerRecord, NewChargerRecord, PendingPassword, SecurityProfile } from './store/types';
 
 import {
-  ChargerAdminError, MAX_PASSWORD_BYTES, canonicalSerial, checkIdentity, checkPassword, checkText, notFound, parseProfile, viewCharger, viewLockout,
+  ChargerAdminError, MAX_PASSWORD_BYTES, canonicalSerial, checkBackendPassword, checkBackendUsername, checkIdentity, checkPassword, checkText, notFound, parseProfile, viewCharger, viewLockout,
   type ImportLineError,
   type ChargerChanges, type ChargerInput, type ChargerView, type FactoryDefaultView, type ImportResult, type Mutation,
 } from './chargers-model';
-import { readImportRows } from './chargers-import';
+import { importText, readImportRows } from './chargers-import';
 
 export * from './chargers-model';
 
@@ -32,6 +32,14 @@ const PROFILE_RAISED = 'the minimum profile is raised at once: this charger is r
 
 /** Warned when a password change drops a rotated value that had gone out to the charger. */
 const ROTATED_VALUE_DROPPED = 'a rotated password had been sent to this charger and is now dropped: if the charger applied it, it is refused until it is configured with the password set here';
+
+/** Warned when an import leaves a password cell unused (see `importCsv`). */
+const ROTATED_PASSWORD_KEPT = 'password cell not used: the proxy has rotated this charger\'s password since (or is rotating it), and the charger holds that one; use `chargers set --password` to replace it';
+
+/** Whether the charger's password is one the proxy generated, or one it is rotating to. */
+function rotatedSince(rec: ChargerRecord | null): boolean {
+  return !!rec && (rec.passwordSource === 'generated' || rec.pending !== undefined);
+}
 
 /** How far a dropped pending password had got, for the audit log. */
 function pendingState(p: PendingPassword): string {
@@ -71,6 +79,7 @@ export class ChargerAdmin {
     const warnings: string[] = [];
     const rec: NewChargerRecord = { identity: input.identity, minProfile: input.profile ?? 2, status: 'active' };
     await this.applyFields(rec, input, warnings);
+    if (input.rotationDisabled === true) rec.rotation = { disabled: true };
     if (rec.password === undefined && rec.minProfile < 3) warnings.push(NO_PASSWORD);
     if (await this.creds.store.getCharger(input.identity)) throw new ChargerAdminError('already_exists', `charger ${input.identity} already exists`);
     const saved = await this.creds.store.putCharger(rec);
@@ -84,13 +93,6 @@ export class ChargerAdmin {
     const warnings: string[] = [];
     const patch: ChargerPatch = {};
     if (changes.password === null) Object.assign(patch, { password: null, passwordSource: null, passwordSetAt: null });
-    // Setting or clearing the password ends a rotation in progress: a leaked password may be why, and
-    // the pending value left behind would still admit the charger (and commit over the operator's).
-    const dropped = changes.password !== undefined ? current.pending : undefined;
-    if (dropped) {
-      patch.pending = null;
-      if (dropped.sentAt !== undefined) warnings.push(ROTATED_VALUE_DROPPED);
-    }
     if (changes.serial === null) patch.certificate = { serialNumber: null };
     if (changes.organization === null) patch.organization = null;
     if (changes.backendPassword === null) patch.backendCredentials = null;
@@ -103,6 +105,14 @@ export class ChargerAdmin {
       if (patch.minProfile > current.minProfile) warnings.push(PROFILE_RAISED);
     }
     if (changes.rotationDisabled !== undefined) patch.rotation = { disabled: changes.rotationDisabled };
+    // Setting or clearing the password ends a rotation in progress: a leaked password may be why, and
+    // the pending value left behind would still admit the charger (and commit over the operator's).
+    // Read again after the hashing above (tens of ms): a rotation may have started meanwhile.
+    const dropped = changes.password !== undefined ? (await this.creds.store.getCharger(identity))?.pending ?? current.pending : undefined;
+    if (dropped) {
+      patch.pending = null;
+      if (dropped.sentAt !== undefined) warnings.push(ROTATED_VALUE_DROPPED);
+    }
     const saved = await this.update(identity, patch);
     const changed = Object.keys(changes).filter((k) => k !== 'allowShortPassword' && (changes as Record<string, unknown>)[k] !== undefined);
     await this.audit_('charger_updated', identity, { fields: changed, ...(dropped ? { pendingDropped: pendingState(dropped) } : {}) });
@@ -215,10 +225,11 @@ export class ChargerAdmin {
    * organization,backend_username,backend_password in any order, only `identity` mandatory).
    * Every line is checked first: any error ⇒ nothing is written and a `import_invalid` error lists
    * every bad line. Then new identities are added and existing ones updated with the non-empty
-   * cells (an empty cell leaves the field as it is).
+   * cells (an empty cell leaves the field as it is), except a password cell of a charger whose
+   * password the proxy has rotated since (a warning says so). A file must be UTF-8.
    */
-  async importCsv(text: string, opts: { allowShortPasswords?: boolean } = {}): Promise<ImportResult> {
-    const rows = readImportRows(text, opts.allowShortPasswords === true);
+  async importCsv(file: Buffer | string, opts: { allowShortPasswords?: boolean } = {}): Promise<ImportResult> {
+    const rows = readImportRows(typeof file === 'string' ? file : importText(file), opts.allowShortPasswords === true);
     // Second check against the store, still before any write: a backend username alone needs stored backend credentials.
     const existing = new Map<string, ChargerRecord | null>();
     const errors: ImportLineError[] = [];
@@ -234,6 +245,12 @@ export class ChargerAdmin {
     let withoutPassword = 0;
     for (const { line: _line, ...row } of rows) {
       const exists = existing.get(row.identity) !== null;
+      // Re-running a file (as after a failure mid-way) must not undo rotations made since: the
+      // charger holds the rotated password, and the file's would lock it out.
+      if (exists && row.password !== undefined && rotatedSince(await this.creds.store.getCharger(row.identity))) {
+        delete row.password;
+        result.warnings.push(`${row.identity}: ${ROTATED_PASSWORD_KEPT}`);
+      }
       const m = exists ? await this.set(row.identity, row) : await this.add(row);
       (exists ? result.updated : result.created).push(row.identity);
       result.warnings.push(...m.warnings.filter((w) => w !== NO_PASSWORD).map((w) => `${row.identity}: ${w}`));
@@ -320,10 +337,9 @@ export class ChargerAdmin {
     if (input.serial !== undefined) rec.certificate = { serialNumber: checkText(input.serial, 'serial') };
     if (input.organization !== undefined) rec.organization = checkText(input.organization, 'organization');
     if (input.reportOnly !== undefined) rec.reportOnly = input.reportOnly;
-    const username = input.backendUsername !== undefined ? checkText(input.backendUsername, 'backend username') : undefined;
-    if (username?.includes(':')) throw new ChargerAdminError('bad_input', 'the backend username must not contain ":"');
+    const username = input.backendUsername !== undefined ? checkBackendUsername(input.backendUsername) : undefined;
     if (input.backendPassword !== undefined) {
-      if (input.backendPassword.length === 0 || input.backendPassword.length > 256) throw new ChargerAdminError('bad_input', 'the backend password must be 1..256 bytes');
+      checkBackendPassword(input.backendPassword);
       rec.backendCredentials = { username: username ?? current?.backendCredentials?.username ?? input.identity, passwordEncrypted: this.creds.sealer.seal(input.backendPassword, input.identity) };
     } else if (username !== undefined) {
       if (!current?.backendCredentials) throw new ChargerAdminError('bad_input', 'a backend username needs a backend password');

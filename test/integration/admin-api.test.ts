@@ -229,6 +229,48 @@ async function suite(t: Test, creds: Credentials): Promise<void> {
     t.match(r.body.warnings[0], /^CP-I2: the password is shorter/);
   });
 
+  t.test('CSV import: a re-run keeps passwords the proxy has rotated since', async (t) => {
+    const file = `identity,password,organization\nCP-RR1,${PW},ACME\nCP-RR2,${PW},ACME\nCP-RR3,${PW},ACME\n`;
+    let r = await call('POST', '/api/v1/chargers/import', file);
+    t.same(r.body.created, ['CP-RR1', 'CP-RR2', 'CP-RR3'], r.text);
+    // CP-RR1 was rotated (committed); CP-RR2 is being rotated (its new value sent); CP-RR3 kept the operator's.
+    await creds.store.updateCharger('CP-RR1', { password: creds.hasher.hashGenerated(Buffer.from('rotated-by-the-proxy-1')), passwordSource: 'generated' });
+    await creds.store.setPending('CP-RR2', { encrypted: creds.sealer.seal(Buffer.from('rotated-by-the-proxy-2'), 'CP-RR2'), hash: creds.hasher.hashGenerated(Buffer.from('rotated-by-the-proxy-2')), createdAt: Date.now(), sentAt: Date.now(), attempt: 1 });
+    const before = await Promise.all(['CP-RR1', 'CP-RR2', 'CP-RR3'].map((id) => creds.store.getCharger(id)));
+    r = await call('POST', '/api/v1/chargers/import', file.replace(/ACME/g, 'ACME Energy'));
+    t.equal(r.status, 200, r.text);
+    t.same(r.body.updated, ['CP-RR1', 'CP-RR2', 'CP-RR3']);
+    t.same(r.body.warnings.map((w: string) => w.split(':')[0]), ['CP-RR1', 'CP-RR2'], 'a warning for each password cell not used');
+    t.match(r.body.warnings[0], /password cell not used: the proxy has rotated/);
+    const after = await Promise.all(['CP-RR1', 'CP-RR2', 'CP-RR3'].map((id) => creds.store.getCharger(id)));
+    t.same(after[0]!.password, before[0]!.password, 'the rotated password stays');
+    t.same([after[1]!.password, after[1]!.pending], [before[1]!.password, before[1]!.pending], 'the rotation in flight goes on');
+    t.ok(await creds.hasher.verify(Buffer.from(PW), after[2]!.password!), 'a password the proxy never rotated is set from the file');
+    t.same(after.map((a) => a!.organization), ['ACME Energy', 'ACME Energy', 'ACME Energy'], 'the other cells apply');
+  });
+
+  t.test('CSV import: a file that is not UTF-8 imports nothing', async (t) => {
+    const latin1 = Buffer.from(`identity,password\nCP-L1,${PW}\nCP-L2,Passwort-\u00e4-12345678\n`, 'latin1');
+    const res = await fetch(`http://127.0.0.1:${api.port}/api/v1/chargers/import`, { method: 'POST', body: latin1, headers: { authorization: `Bearer ${api.token}`, 'content-type': 'text/csv' } });
+    t.equal(res.status, 422);
+    t.match(await res.json(), { error: 'import_invalid', message: /not UTF-8/, lines: [{ line: 3, message: 'not UTF-8' }] });
+    t.equal((await call('GET', '/api/v1/chargers/CP-L1')).status, 404, 'nothing imported');
+  });
+
+  t.test('CSV import: CSMS credentials are checked with the other cells, before any write', async (t) => {
+    const r = await call('POST', '/api/v1/chargers/import', `identity,password,backend_username,backend_password\nCP-B1,${PW},,\nCP-B2,${PW},a:b,secret\nCP-B3,${PW},,${'x'.repeat(257)}\n`);
+    t.equal(r.status, 422, r.text);
+    t.same(r.body.lines, [{ line: 3, message: 'the backend username must not contain ":"' }, { line: 4, message: 'the backend password must be 1..256 bytes' }]);
+    t.equal((await call('GET', '/api/v1/chargers/CP-B1')).status, 404, 'the good line before them was not written');
+  });
+
+  t.test('POST with rotationDisabled creates the charger with rotation off', async (t) => {
+    const r = await call('POST', '/api/v1/chargers', { identity: 'CP-NR', password: PW, rotationDisabled: true });
+    t.equal(r.status, 201, r.text);
+    t.equal(r.body.rotation.disabled, true);
+    t.equal((await creds.store.getCharger('CP-NR'))?.rotation?.disabled, true, 'stored');
+  });
+
   t.test('factory defaults and revocations', async (t) => {
     let r = await call('POST', '/api/v1/factory-defaults', { batch: 'B-2024', password: FACTORY_PW });
     t.equal(r.status, 201);
