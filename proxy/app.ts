@@ -4,6 +4,7 @@ import { admissionGates } from '../policies/gates';
 import { bootState } from '../policies/interceptors/boot-state';
 import { certificateRenewal } from '../policies/interceptors/certificate-renewal';
 import { certificateSigning } from '../policies/interceptors/certificate-signing';
+import { csmsCredentialGuard } from '../policies/interceptors/csms-credential-guard';
 import { securityEvents } from '../policies/interceptors/security-events';
 import { serialNumberCheck } from '../policies/interceptors/serial-number-check';
 import { openCaSigner, signingTrust } from './ca-signer';
@@ -107,6 +108,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
     tls: tls.files,
     gates,
     interceptors: [
+      csmsCredentialGuard({ enabled: config.guardCsmsCalls, store }),
       serialNumberCheck({ enabled: config.checkSerialNumber, store, log }),
       bootState({ store }),
       securityEvents({ store, mode: config.localSecurityEvents, log, metrics: { securityEvent: (type) => metrics.securityEvents.inc({ type }) } }),

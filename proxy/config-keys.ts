@@ -81,6 +81,7 @@ export const CONFIG_KEYS = [
   { key: 'renewBeforeDays', type: 'int', default: 30, min: 0, doc: 'A Profile 3 charger whose certificate expires within this many days is asked to renew (TriggerMessage / ExtendedTriggerMessage).' },
   { key: 'localSecurityEvents', type: 'enum', default: 'auto', values: ['auto', 'always', 'never'], doc: 'Answer SecurityEventNotification (and the 1.6 security-extension notifications) in the proxy instead of forwarding: auto = for OCPP 1.6 chargers (a plain 1.6 CSMS does not know them).' },
   { key: 'checkSerialNumber', type: 'bool', default: true, doc: 'OCPP 2.x B01.FR.11/12: on Profile 3 close the connection when BootNotification serialNumber differs from the certificate CN.' },
+  { key: 'guardCsmsCalls', type: 'bool', default: true, doc: 'Answer Rejected, instead of forwarding, CSMS calls that would change what the proxy manages on the charger (1.6 ChangeConfiguration AuthorizationKey or SecurityProfile; 2.x SetVariables of SecurityCtrlr BasicAuthPassword, Identity or SecurityProfile, or OCPPCommCtrlr NetworkConfigurationPriority; SetNetworkProfile): a password the CSMS sets is one the store never saw, and the charger would be locked out.' },
   { key: 'logLevel', type: 'enum', default: 'info', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], doc: 'Log level.' },
   { key: 'logFormat', type: 'enum', default: 'json', values: ['json', 'pretty'], doc: 'json: one object per line; pretty: for humans at a terminal.' },
 ] as const satisfies readonly KeyDef[];

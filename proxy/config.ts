@@ -70,6 +70,7 @@ export interface ProxyConfig {
   renewBeforeDays: number;
   localSecurityEvents: 'auto' | 'always' | 'never';
   checkSerialNumber: boolean;
+  guardCsmsCalls: boolean;
   logLevel: string;
   logFormat: 'json' | 'pretty';
 }

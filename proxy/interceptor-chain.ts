@@ -1,5 +1,5 @@
 import type {
-  AnsweredCall, CallOutcome, ChargerCall, ChargerCallDecision, Interceptor, InterceptorFactory, SessionApi, SessionEnd,
+  AnsweredCall, CallOutcome, ChargerCall, ChargerCallDecision, CsmsCall, CsmsCallDecision, Interceptor, InterceptorFactory, SessionApi, SessionEnd,
 } from '../policies/interceptors/types';
 import type { ChargerRecord } from './store/types';
 
@@ -9,12 +9,33 @@ import type { ChargerRecord } from './store/types';
  */
 export class InterceptorChain {
   private readonly list: Interceptor[] = [];
+  /** The interceptors that look at CSMS calls (none means those calls pass without a lookup). */
+  private readonly csmsCallers: Interceptor[] = [];
 
   constructor(private readonly session: SessionApi, factories: readonly InterceptorFactory[]) {
     for (const make of factories) {
       const i = this.safe('factory', () => make(session));
       if (i) this.list.push(i);
+      if (i?.onCsmsCall) this.csmsCallers.push(i);
     }
+  }
+
+  /** Whether any interceptor looks at CSMS calls. */
+  get watchesCsmsCalls(): boolean {
+    return this.csmsCallers.length > 0;
+  }
+
+  /** The first interceptor with an answer to a CSMS CALL decides; a hook that throws has no opinion. */
+  csmsCall(call: CsmsCall, raw: Buffer): CsmsCallDecision {
+    for (const i of this.csmsCallers) {
+      try {
+        const d = i.onCsmsCall!(this.session, call, raw);
+        if (d !== undefined) return d;
+      } catch (err) {
+        this.session.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
+      }
+    }
+    return undefined;
   }
 
   open(): void {

@@ -339,8 +339,19 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       this.chargerCalls.delete(frame.id);
       this.interceptors.csmsAnswer({ id: frame.id, action: pending.action }, outcomeOf(frame));
     }
+    if (frame.type === 2 && this.interceptors.watchesCsmsCalls && this.answeredForCharger(frame, data)) return;
     if (!this.line.fromCsms(data, frame.type, frame.id, frame.numericId)) return; // held behind an injected call
     this.forward('csms_to_charger', frame, data, started);
+  }
+
+  /** A CSMS CALL an interceptor answers in the charger's place: the answer goes back, the call nowhere. */
+  private answeredForCharger(frame: Frame, data: Buffer): boolean {
+    const decision = this.interceptors.csmsCall({ id: frame.id, action: frame.action!, get payload() { return frame.value[3]; } }, data);
+    if (!decision) return false;
+    if (this.sentResults) this.rememberResult(this.sentResults.charger_to_csms, frame.id);
+    this.send(this.csms, this.csms, callResult(frame.numericId ? Number(frame.id) : frame.id, decision.answer));
+    this.opts.observer?.answeredLocally?.(frame.action!);
+    return true;
   }
 
   // ---- plumbing --------------------------------------------------------------------------------

@@ -26,6 +26,16 @@ export interface ChargerCall {
   payload: Record<string, unknown>;
 }
 
+/** A CSMS CALL on its way to the charger; `payload` is parsed when first read. */
+export interface CsmsCall {
+  id: string;
+  action: string;
+  readonly payload: unknown;
+}
+
+/** An interceptor's answer to a CSMS CALL: sent to the CSMS in the charger's place, the call never forwarded. */
+export type CsmsCallDecision = undefined | { answer: Record<string, unknown> };
+
 /**
  * A charger CALL the CSMS answered, as `onCsmsAnswer` sees it: its payload is not kept while the
  * CSMS takes its time (up to 256 unanswered calls of up to maxFrameBytes each, per session).
@@ -85,6 +95,11 @@ export interface Interceptor {
    * checks that must see what the CSMS will parse. Not to be kept (it is a view into a socket chunk).
    */
   onChargerCall?(session: SessionApi, call: ChargerCall, raw: Buffer): ChargerCallDecision | Promise<ChargerCallDecision>;
+  /**
+   * A CSMS CALL, before it would be forwarded to the charger. May answer it instead (synchronously:
+   * CSMS calls are not held). `raw` is the frame as received, what the charger would parse.
+   */
+  onCsmsCall?(session: SessionApi, call: CsmsCall, raw: Buffer): CsmsCallDecision;
   /** The CSMS answered a charger CALL (e.g. BootNotification Accepted); observe only, the answer is forwarded. */
   onCsmsAnswer?(session: SessionApi, call: AnsweredCall, answer: CallOutcome): void;
   /**

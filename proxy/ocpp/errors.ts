@@ -23,7 +23,7 @@ export function callError(id: string | number, code: string, description: string
 }
 
 /** Serialises a CALLRESULT. */
-export function callResult(id: string, payload: Record<string, unknown>): string {
+export function callResult(id: string | number, payload: Record<string, unknown>): string {
   return JSON.stringify([3, id, payload]);
 }
 
