@@ -13,6 +13,7 @@ import type { InterceptorFactory } from '../policies/interceptors/types';
 import { dialBackend, offersDeflate, type BackendCredentials } from './backend';
 import type { Framing, ProxyConfig } from './config';
 import type { Logger } from './log';
+import { plainPortWithTls } from './plain-port-tls';
 import { httpPassthrough } from './passthrough';
 import { parseNetworks } from './cidr';
 import { clientAddressOf } from './client-address';
@@ -81,6 +82,8 @@ export class ProxyServer {
   /** Upgrades between arrival and 101/refusal (bounded by maxPendingUpgrades). */
   private pendingUpgrades = 0;
   private readonly perAddress = new AddressCounter();
+  /** Sockets already counted against the per-address cap (the plain port counts before it knows where one goes). */
+  private readonly counted = new WeakSet<net.Socket>();
   private readonly log: Logger;
   private readonly upgradeDeps: UpgradeDeps;
 
@@ -134,7 +137,9 @@ export class ProxyServer {
     if (c.plainListen) {
       this.plainServer = http.createServer({ connectionsCheckingInterval: connectionsCheckingInterval(c.handshakeTimeoutMs) }, onRequest);
       this.harden(this.plainServer, 'plain');
-      this.plainFront = await this.listenOn(this.plainServer, c.plainListen);
+      // TLS on the plain port too: where a 1.6 charger moved from Profile 1 to 2 comes back (see plain-port-tls.ts).
+      const plainPort = plainPortWithTls(this.plainServer, this.tlsServer, c.handshakeTimeoutMs, (socket) => this.admitConnection(socket));
+      this.plainFront = await this.listenOn(plainPort, c.plainListen);
       plain = this.plainFront.address() as AddressInfo;
     }
     return { tls: this.tlsFront.address() as AddressInfo, plain };
@@ -217,20 +222,29 @@ export class ProxyServer {
     }
   }
 
+  /**
+   * The per-address connection cap, once per socket (one the plain port hands to the TLS server was
+   * counted there already). False, with the socket destroyed, when the address is over the cap.
+   */
+  private admitConnection(socket: net.Socket): boolean {
+    if (this.counted.has(socket)) return true;
+    const address = clientAddressOf(socket);
+    if (!this.perAddress.acquire(address, this.config.maxConnectionsPerAddress)) {
+      this.log.warn({ event: 'connection_refused', reason: 'too_many_connections_from_address', remoteAddress: address });
+      this.deps.onConnectionRefused?.('too_many_connections_from_address');
+      socket.destroy();
+      return false;
+    }
+    this.counted.add(socket);
+    socket.on('close', () => this.perAddress.release(address));
+    return true;
+  }
+
   private harden(server: http.Server, kind: ListenerKind): void {
     server.headersTimeout = this.config.handshakeTimeoutMs;
     server.requestTimeout = this.config.handshakeTimeoutMs;
     // Per-address connection cap, counted on the raw TCP socket before any TLS work is spent.
-    server.on('connection', (socket: net.Socket) => {
-      const address = clientAddressOf(socket);
-      if (!this.perAddress.acquire(address, this.config.maxConnectionsPerAddress)) {
-        this.log.warn({ event: 'connection_refused', reason: 'too_many_connections_from_address', remoteAddress: address });
-        this.deps.onConnectionRefused?.('too_many_connections_from_address');
-        socket.destroy();
-        return;
-      }
-      socket.on('close', () => this.perAddress.release(address));
-    });
+    server.on('connection', (socket: net.Socket) => this.admitConnection(socket));
     server.on('upgrade', (req, socket, head) => {
       if (this.draining) {
         answerUpgradeWithStatus(socket, 503, 'draining');

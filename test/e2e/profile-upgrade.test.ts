@@ -120,6 +120,20 @@ t.test('Profile 2 → 3 with a bound certificate since revoked: a new certificat
   t.not(rec!.certificate?.boundSerialHex, 'abc123', 'bound to the new certificate');
 });
 
+t.test('1.6 Profile 1 → 2: the charger comes back on the same port with TLS (as libocpp does), and the minimum is raised', async (t) => {
+  const identity = 'UP-SAME-PORT';
+  const { proxy, store } = await profileOneCharger(t, identity, 2);
+  const s = new SimStation({ identity, endpoint: proxy.plainUrl!, protocol: 'ocpp1.6', password: 'profile-one-password', ca: proxy.caPem, switchesSchemeForProfile2: true });
+  t.teardown(() => s.stop());
+  await s.connect();
+  await waitFor(() => s.endpoint.startsWith('wss://') && s.connections === 2, 'back over TLS', 8000);
+  t.equal(new URL(s.endpoint).port, new URL(proxy.plainUrl!).port, 'on the plain port it was told nothing about');
+  await waitFor(async () => (await store.getCharger(identity))?.minProfile === 2, 'minimum raised to 2');
+  t.equal((await store.getCharger(identity))?.targetProfile, undefined, 'target cleared');
+  t.ok(proxy.logs.some((l) => l.event === 'session_started' && l.identity === identity && l.profile === 2), 'its session there is a Profile 2 one');
+  t.equal(await tryBasicLogin(proxy.plainUrl!, proxy.caPem, identity, 'profile-one-password', 'ocpp1.6'), 401, 'Profile 1 refused from then on');
+});
+
 t.test('a switch the charger accepts but does not reach: counted, backed off, given up after five; a new request starts over', async (t) => {
   const identity = 'UP-NEVER-THERE';
   const { proxy, store } = await profileOneCharger(t, identity, 2);

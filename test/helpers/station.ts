@@ -38,6 +38,11 @@ export interface StationOptions {
   organization?: string;
   /** Offer permessage-deflate: the session then runs on ws instead of the proxy's own framing. */
   deflate?: boolean;
+  /**
+   * As libocpp does with 1.6 `ChangeConfiguration SecurityProfile 2` on a ws:// endpoint: keep the
+   * host and port, switch to wss:// (its CentralSystemURI has no scheme). Off: it only says Accepted.
+   */
+  switchesSchemeForProfile2?: boolean;
 }
 
 /** A password-change request the station received. */
@@ -77,7 +82,11 @@ export class SimStation {
   private stopped = false;
   private connecting: Promise<void> | null = null;
 
+  /** Where it connects: `o.endpoint`, until a profile switch changes the scheme. */
+  endpoint: string;
+
   constructor(private readonly o: StationOptions) {
+    this.endpoint = o.endpoint;
     this.password = o.password;
     this.behaviour = o.behaviour ?? 'apply';
   }
@@ -135,12 +144,12 @@ export class SimStation {
 
   private makeClient(): any {
     const c: any = new RPCClient({
-      endpoint: this.o.endpoint, identity: this.o.identity, protocols: [this.o.protocol],
+      endpoint: this.endpoint, identity: this.o.identity, protocols: [this.o.protocol],
       password: this.profile === 3 ? undefined : this.password,
       reconnect: false, pingIntervalMs: 0, callTimeoutMs: 5000,
       wsOpts: {
         perMessageDeflate: this.o.deflate ?? false, // false: the proxy's own framing (see makeCharger)
-        ...(this.o.endpoint.startsWith('wss') ? { ca: this.o.ca, servername: 'localhost', ...(this.profile === 3 ? { cert: this.certPem, key: this.keyPem } : {}) } : {}),
+        ...(this.endpoint.startsWith('wss') ? { ca: this.o.ca, servername: 'localhost', ...(this.profile === 3 ? { cert: this.certPem, key: this.keyPem } : {}) } : {}),
       },
     } as any);
     const onKey = (action: string, payload: any, extract: () => string | null, ok: (s: string) => any) => {
@@ -215,6 +224,9 @@ export class SimStation {
         this.otherCalls.push({ action: 'ChangeConfiguration', params });
         if (params.value === '3' && !this.certPem) return { status: 'Rejected' }; // 1.6 A05.FR.04
         if (params.value === '3') switchToProfile3();
+        if (params.value === '2' && this.o.switchesSchemeForProfile2 && this.endpoint.startsWith('ws://')) {
+          setTimeout(() => { this.endpoint = this.endpoint.replace(/^ws:/, 'wss:'); c.close({ code: 1000 }).catch(() => undefined); this.reconnectSoon(); }, 50);
+        }
         return { status: 'Accepted' };
       }
       if (params.key !== 'AuthorizationKey') { this.otherCalls.push({ action: 'ChangeConfiguration', params }); return { status: 'Accepted' }; }
