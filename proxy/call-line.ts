@@ -12,6 +12,7 @@ interface Injection {
   action: string;
   payload: Record<string, unknown>;
   timeoutMs: number;
+  stillWanted?: () => boolean;
   resolve: (o: CallOutcome) => void;
   reject: (e: Error) => void;
 }
@@ -87,11 +88,11 @@ export class CallLine {
   ) {}
 
   /** Queues a call of the proxy's own; see SessionApi.injectCall. */
-  inject(action: string, payload: Record<string, unknown>, timeoutMs: number): Promise<CallOutcome> {
+  inject(action: string, payload: Record<string, unknown>, timeoutMs: number, stillWanted?: () => boolean): Promise<CallOutcome> {
     if (this.closed) return Promise.reject(new InjectionError('closed', 'session is closed'));
     if (this.queue.length >= this.maxHeld) return Promise.reject(new InjectionError('queue_full', 'too many injected calls queued'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ action, payload, timeoutMs, resolve, reject });
+      this.queue.push({ action, payload, timeoutMs, stillWanted, resolve, reject });
       this.pump();
     });
   }
@@ -198,6 +199,11 @@ export class CallLine {
     if (this.closed || this.inFlight || this.held.length > 0 || this.queue.length === 0 || this.csmsCallPending()) return;
     const next = this.queue.shift();
     if (!next) return;
+    if (next.stillWanted && !next.stillWanted()) {
+      next.reject(new InjectionError('withdrawn', `${next.action} withdrawn before it was sent`));
+      this.pump();
+      return;
+    }
     const id = randomUUID();
     const timer = setTimeout(() => this.timeout(id), next.timeoutMs);
     timer.unref?.();

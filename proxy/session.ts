@@ -1,5 +1,5 @@
 import {
-  InjectionError, type CallOutcome, type ChargerCall, type ChargerCallDecision, type InterceptorFactory, type SessionApi, type SessionEnd,
+  InjectionError, type CallOutcome, type ChargerCall, type ChargerCallDecision, type InjectOptions, type InterceptorFactory, type SessionApi, type SessionEnd,
 } from '../policies/interceptors/types';
 import { InterceptorChain } from './interceptor-chain';
 import { CallLine, type CallLineOwner } from './call-line';
@@ -177,8 +177,8 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     return this.ended !== null;
   }
 
-  injectCall(action: string, payload: Record<string, unknown>, opts?: { timeoutMs?: number }): Promise<CallOutcome> {
-    const p = this.line.inject(action, payload, opts?.timeoutMs ?? this.opts.callTimeoutMs);
+  injectCall(action: string, payload: Record<string, unknown>, opts?: InjectOptions): Promise<CallOutcome> {
+    const p = this.line.inject(action, payload, opts?.timeoutMs ?? this.opts.callTimeoutMs, opts?.stillWanted);
     p.then(
       (o) => this.opts.observer?.injected?.(action, injectedOutcome(o)),
       (e: unknown) => this.opts.observer?.injected?.(action, e instanceof InjectionError ? e.reason : 'failed'),

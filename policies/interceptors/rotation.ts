@@ -85,6 +85,8 @@ class PasswordRotation implements Interceptor {
   private again = false;
   /** Retry after back-off while the session stays open (a charger may stay connected for weeks). */
   private retryTimer: NodeJS.Timeout | null = null;
+  /** The pending value (its createdAt) whose call waits for the line or is out; null when none, or withdrawn. */
+  private sending: number | null = null;
 
   constructor(
     private readonly deps: RotationDeps,
@@ -129,6 +131,8 @@ class PasswordRotation implements Interceptor {
   }
 
   onRecordChanged(_s: SessionApi, record: ChargerRecord): void {
+    // The value waiting for the line is no longer the pending one (an operator set a password): withdrawn.
+    if (this.sending !== null && record.pending?.createdAt !== this.sending) this.sending = null;
     if (hasOperatorRequest(record)) void this.consider();
   }
 
@@ -228,8 +232,14 @@ class PasswordRotation implements Interceptor {
     if (!(await deps.store.updatePending(s.identity, createdAt, { sentAt: now() }))) return this.stale(s, 'send');
     let verdict;
     try {
-      verdict = readConfigurationAnswer(s.subprotocol, await s.injectCall(call.action, call.payload, { timeoutMs: deps.callTimeoutMs }));
+      verdict = readConfigurationAnswer(s.subprotocol, await this.send(s, call, createdAt));
     } catch (err) {
+      if (err instanceof InjectionError && err.reason === 'withdrawn') {
+        // Never on the wire: the charger cannot hold a value the store no longer knows.
+        s.log.info({ event: 'rotation_withdrawn', why: 'the pending password was replaced before its call went out' });
+        await this.audit('rotation_withdrawn');
+        return;
+      }
       // No answer, or the link dropped: both passwords stay valid; resent after the back-off.
       const why = err instanceof InjectionError ? err.reason : 'failed';
       s.log.info({ event: 'rotation_unanswered', reason: why });
@@ -270,6 +280,27 @@ class PasswordRotation implements Interceptor {
     }
     await this.backOff(record, 'rejected');
     deps.outcome?.('rejected');
+  }
+
+  /**
+   * Sends the password change. It may wait for the line (behind a CSMS call, up to its timeout); if
+   * meanwhile the pending value is replaced (an operator sets a password), it is withdrawn unsent:
+   * sent anyway, the charger would apply a value the store no longer knows and be locked out. The
+   * word comes through the change feed; a withdrawal is checked in the store before it is final, as
+   * a record read before our own write may arrive late.
+   */
+  private async send(s: SessionApi, call: { action: string; payload: Record<string, unknown> }, createdAt: number): Promise<CallOutcome> {
+    for (let tries = 1; ; tries++) {
+      this.sending = createdAt;
+      try {
+        return await s.injectCall(call.action, call.payload, { timeoutMs: this.deps.callTimeoutMs, stillWanted: () => this.sending === createdAt });
+      } catch (err) {
+        if (!(err instanceof InjectionError && err.reason === 'withdrawn') || tries >= 2) throw err;
+        if ((await this.deps.store.getCharger(s.identity))?.pending?.createdAt !== createdAt) throw err;
+      } finally {
+        this.sending = null;
+      }
+    }
   }
 
   /**

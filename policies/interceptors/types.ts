@@ -8,7 +8,7 @@ export type CallOutcome =
 
 /** Why an injected call got no answer. */
 export class InjectionError extends Error {
-  constructor(readonly reason: 'timeout' | 'closed' | 'queue_full', message: string) {
+  constructor(readonly reason: 'timeout' | 'closed' | 'queue_full' | 'withdrawn', message: string) {
     super(message);
     this.name = 'InjectionError';
   }
@@ -59,6 +59,16 @@ export interface SessionEnd {
   by: 'charger' | 'csms' | 'proxy';
 }
 
+/** Options of {@link SessionApi.injectCall}. */
+export interface InjectOptions {
+  timeoutMs?: number;
+  /**
+   * Asked just before the call goes on the wire (it may wait behind a CSMS call for a while): false
+   * withdraws it unsent, rejecting with an {@link InjectionError} `withdrawn`.
+   */
+  stillWanted?: () => boolean;
+}
+
 /** The session as interceptors see it: who is connected and how, and the two actions they may take. */
 export interface SessionApi {
   readonly identity: string;
@@ -74,7 +84,7 @@ export interface SessionApi {
    * wait behind it. The answer is returned here and never shown to the CSMS.
    * Rejects with {@link InjectionError} on timeout or when the session closes first.
    */
-  injectCall(action: string, payload: Record<string, unknown>, opts?: { timeoutMs?: number }): Promise<CallOutcome>;
+  injectCall(action: string, payload: Record<string, unknown>, opts?: InjectOptions): Promise<CallOutcome>;
   /** Closes both legs. */
   close(code: number, reason: string): void;
   /** True once either leg has closed. */

@@ -5,9 +5,10 @@
  * (a real one), so the other writer lands exactly between the read and the write.
  */
 import t, { type Test } from 'tap';
-import { tryBasicLogin } from '../helpers/login';
+import { startLegacyCsms } from '../helpers/csms';
+import { openRawCharger, tryBasicLogin } from '../helpers/login';
 import { sleep, waitFor } from '../helpers/net';
-import { seedCharger, startProxyBeforeCsms, type TestProxy } from '../helpers/proxy';
+import { seedCharger, startProxyBeforeCsms, startTestProxy, type TestProxy } from '../helpers/proxy';
 import { SimStation, type PasswordBehaviour } from '../helpers/station';
 
 const OLD = 'operator-set-password-1';
@@ -70,6 +71,30 @@ t.test('a password the operator sets before the send: the dropped value is not s
   t.match(proxy.logs.find((l) => l.event === 'rotation_stale'), { step: 'send' });
   t.equal((await store.getCharger(identity))?.pending, undefined, 'no pending password');
   t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, SET_BY_OPERATOR, 'ocpp2.0.1'), 101, 'the operator\'s password admits');
+});
+
+t.test('a password the operator sets while the call waits behind a CSMS call: withdrawn unsent', async (t) => {
+  const identity = 'RACE-QUEUED';
+  let csmsCallId: string | null = null;
+  // The CSMS calls the charger as it connects; the charger holds that call, so the rotation's waits for the line.
+  const csms = await startLegacyCsms({ onClient: (client) => { client.call('GetConfiguration', {}).catch(() => undefined); } });
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, callTimeoutMs: '20000' });
+  t.teardown(() => proxy.stop());
+  await seedCharger(proxy, { identity, password: OLD });
+  const { ws, got } = await openRawCharger(t, proxy, identity, OLD);
+  await waitFor(() => (csmsCallId = got.map((f) => JSON.parse(f) as unknown[]).find((f) => f[2] === 'GetConfiguration')?.[1] as string ?? null), 'the CSMS call arrived');
+  ws.send(JSON.stringify([2, 'boot-1', 'BootNotification', { chargePointVendor: 'Raw', chargePointModel: 'R1' }]));
+  await waitFor(async () => (await proxy.credentials.store.getCharger(identity))?.pending?.sentAt !== undefined, 'the rotation stamped its send and waits for the line');
+  const res = await admin(proxy, 'PATCH', identity, { password: SET_BY_OPERATOR });
+  t.equal(res.status, 200, 'the operator sets a password meanwhile');
+  await sleep(300); // the change reaches the session
+  ws.send(JSON.stringify([3, csmsCallId, { configurationKey: [] }])); // the line is free
+  await waitFor(() => proxy.logs.some((l) => l.event === 'rotation_withdrawn'), 'the waiting call withdrawn');
+  await sleep(300);
+  t.notOk(got.some((f) => f.includes('AuthorizationKey')), 'the dropped value never reached the charger');
+  t.equal((await proxy.credentials.store.getCharger(identity))?.pending, undefined, 'no pending password');
+  t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, SET_BY_OPERATOR, 'ocpp1.6'), 101, 'the operator\'s password admits');
 });
 
 t.test('an operator\'s request made while a call is out runs when that call ends, not after its back-off', async (t) => {
