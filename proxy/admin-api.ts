@@ -8,6 +8,7 @@
 import type http from 'node:http';
 import type { AdminRoute } from './admin';
 import { json } from './admin';
+import { LogBudget } from './log-budget';
 import { checkBearer } from './admin-token';
 import { ChargerAdmin, ChargerAdminError, parseProfile, type ChargerChanges, type ChargerInput } from './chargers';
 import type { Logger } from './log';
@@ -56,17 +57,25 @@ type Handler = (ctx: Ctx) => Promise<[number, unknown]>;
 type Route = { method: string; pattern: RegExp; handler: Handler };
 
 const PREFIX = '/api/v1';
+/** Unauthorised requests logged one by one per minute; the rest are counted in the next line logged. */
+const UNAUTHORIZED_LOGGED_PER_MINUTE = 20;
 const STATUS: Record<string, number> = { not_found: 404, already_exists: 409, rotation_disabled: 409, import_invalid: 422, lockouts_elsewhere: 409 };
 
 /** Builds the admin API as one route for `AdminServer({routes})`; it claims every path under /api/v1. */
 export function adminApiRoutes(opts: AdminApiOptions): AdminRoute {
   const routes = buildRoutes(opts);
   const maxBody = opts.maxBodyBytes ?? 1024 * 1024;
+  // Anyone who reaches the port can send requests without a token: their lines are bounded.
+  const refusalLines = new LogBudget(UNAUTHORIZED_LOGGED_PER_MINUTE, 60_000);
   return async (req, res, url) => {
     if (url.pathname !== PREFIX && !url.pathname.startsWith(PREFIX + '/')) return false;
     const path = url.pathname.slice(PREFIX.length) || '/';
     if (!checkBearer(req.headers.authorization, opts.token)) {
-      opts.log.warn({ event: 'admin_api_unauthorized', method: req.method, path, remote: req.socket.remoteAddress });
+      const verdict = refusalLines.take();
+      if (verdict.log) {
+        opts.log.warn({ event: 'admin_api_unauthorized', method: req.method, path, remote: req.socket.remoteAddress,
+          ...(verdict.suppressedBefore > 0 ? { suppressedBefore: verdict.suppressedBefore } : {}) });
+      }
       res.setHeader('www-authenticate', 'Bearer realm="ocpp-security-proxy"');
       json(res, 401, { error: 'unauthorized', message: 'a valid bearer token is required' });
       req.resume();
@@ -190,6 +199,9 @@ function chargerChanges(b: Record<string, unknown>): ChargerChanges {
     if (b[k] === null) c[k] = null;
     else if (b[k] !== undefined) c[k] = optString(b, k);
   }
+  // The CSMS username lives in the CSMS credentials: it is cleared with them, and cannot be set while they go.
+  if (c.backendUsername === null) throw new ApiError(400, 'bad_input', 'backendUsername cannot be cleared alone: send "backendPassword": null to remove the CSMS credentials');
+  if (c.backendPassword === null && c.backendUsername !== undefined) throw new ApiError(400, 'bad_input', 'backendUsername cannot be set while backendPassword is cleared');
   for (const k of ['reportOnly', 'rotationDisabled', 'allowShortPassword'] as const) {
     if (b[k] === undefined) continue;
     if (typeof b[k] !== 'boolean') throw new ApiError(400, 'bad_input', `${k} must be true or false`);
@@ -199,6 +211,7 @@ function chargerChanges(b: Record<string, unknown>): ChargerChanges {
 }
 
 function secretOrNull(b: Record<string, unknown>, name: string): Buffer | null | undefined {
+  if (b[name] !== undefined && b[`${name}Base64`] !== undefined) throw new ApiError(400, 'bad_input', `give ${name} or ${name}Base64, not both`);
   if (b[name] === null || b[`${name}Base64`] === null) return null;
   return secret(b, name);
 }

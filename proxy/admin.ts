@@ -73,7 +73,13 @@ export class AdminServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://admin');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://admin');
+    } catch {
+      // e.g. `GET //`, read as a URL without a host: the client's mistake, not a 500 of ours.
+      return json(res, 400, { error: 'bad_request', message: 'the request target is not a valid path' });
+    }
     if (req.method === 'GET' && url.pathname === '/healthz') {
       return json(res, 200, { status: 'ok' });
     }

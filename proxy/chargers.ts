@@ -36,6 +36,13 @@ const ROTATED_VALUE_DROPPED = 'a rotated password had been sent to this charger 
 /** Warned when an import leaves a password cell unused (see `importCsv`). */
 const ROTATED_PASSWORD_KEPT = 'password cell not used: the proxy has rotated this charger\'s password since (or is rotating it), and the charger holds that one; use `chargers set --password` to replace it';
 
+/** A factory default's prefix or batch: printable, and without spaces around it (" ACME-" would match nothing). */
+function matchText(value: string, what: string): string {
+  const text = checkText(value, what);
+  if (text !== value) throw new ChargerAdminError('bad_input', `the ${what} must not start or end with spaces`);
+  return text;
+}
+
 /** Whether the charger's password is one the proxy generated, or one it is rotating to. */
 function rotatedSince(rec: ChargerRecord | null): boolean {
   return !!rec && (rec.passwordSource === 'generated' || rec.pending !== undefined);
@@ -263,7 +270,7 @@ export class ChargerAdmin {
 
   /** Registers a factory default password for an identity prefix and/or a batch label; returns its id. */
   async addFactoryDefault(match: { prefix?: string; batch?: string }, password: Buffer): Promise<string> {
-    const clean = { ...(match.prefix ? { prefix: match.prefix } : {}), ...(match.batch ? { batch: match.batch } : {}) };
+    const clean = { ...(match.prefix ? { prefix: matchText(match.prefix, 'prefix') } : {}), ...(match.batch ? { batch: matchText(match.batch, 'batch') } : {}) };
     if (!clean.prefix && !clean.batch) throw new ChargerAdminError('bad_input', 'a factory default needs a prefix or a batch');
     if (!Buffer.isBuffer(password) || password.length === 0 || password.length > MAX_PASSWORD_BYTES) throw new ChargerAdminError('bad_input', `the factory password must be 1..${MAX_PASSWORD_BYTES} bytes`);
     const id = await this.creds.store.addFactoryDefault(clean, await this.creds.hasher.hashOperator(password));

@@ -5,6 +5,7 @@
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -80,6 +81,10 @@ async function suite(t: Test, creds: Credentials): Promise<void> {
     t.equal(post.status, 401, 'unauthenticated POST refused');
     t.equal((await fetch(base + '/healthz')).status, 200, 'health stays open');
     t.equal((await call('GET', '/api/v1/chargers/X')).status, 404, 'nothing was created');
+    // A flood without a token is answered in full but logged a bounded number of lines a minute.
+    for (let i = 0; i < 30; i++) t.equal((await fetch(base + '/api/v1/chargers')).status, 401, `flood ${i}`);
+    const lines = (api.logs().match(/"admin_api_unauthorized"/g) ?? []).length;
+    t.equal(lines, 20, `${lines} lines for ${30 + 7} refusals`);
   });
 
   t.test('charger CRUD', async (t) => {
@@ -210,6 +215,28 @@ async function suite(t: Test, creds: Credentials): Promise<void> {
     t.equal((await call('POST', '/api/v1/chargers/CP-C/unlock')).status, 404, 'unlock of an unknown charger');
     t.equal((await call('GET', '/api/v1/chargers/CP-C/unlock')).status, 405);
     t.equal((await call('GET', '/api/v1/chargers/CP-C')).status, 404, 'nothing was created by bad requests');
+    const noHost = await new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: api.port, path: '//' }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
+    });
+    t.equal(noHost, 400, 'a request target that is no valid path: 400, not 500');
+  });
+
+  t.test('PATCH: contradictions and a lone username clearing are refused, not half applied', async (t) => {
+    t.equal((await call('POST', '/api/v1/chargers', { identity: 'CP-PX', password: PW, backendPassword: BACKEND_PW })).status, 201);
+    for (const body of [{ password: null, passwordBase64: 'eA==' }, { backendUsername: null }, { backendPassword: null, backendUsername: 'other' }]) {
+      const r = await call('PATCH', '/api/v1/chargers/CP-PX', body);
+      t.equal(r.status, 400, JSON.stringify(body));
+    }
+    const rec = await creds.store.getCharger('CP-PX');
+    t.ok(rec?.password && rec.backendCredentials?.username === 'CP-PX', 'the charger is as it was');
+  });
+
+  t.test('factory defaults: a prefix with spaces around it (which would match nothing) is refused', async (t) => {
+    for (const match of [{ prefix: ' ACME-' }, { prefix: 'ACME-\t' }, { batch: 'B\u0001' }]) {
+      const r = await call('POST', '/api/v1/factory-defaults', { ...match, password: FACTORY_PW });
+      t.equal(r.status, 400, JSON.stringify(match));
+    }
+    t.same((await call('GET', '/api/v1/factory-defaults')).body.items.filter((f: any) => /ACME/.test(f.match.prefix ?? '')), [], 'none stored');
   });
 
   t.test('CSV import: a bad line imports nothing', async (t) => {
