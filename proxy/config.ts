@@ -212,6 +212,21 @@ export function parseHostPort(text: string, bad: (why: string) => Error = (w) =>
   return { host: m[1] || m[2] || '0.0.0.0', port };
 }
 
+/**
+ * `publicUrl` goes to 2.x chargers in SetNetworkProfile when they move to Profile 2 or 3, and the
+ * charger adds its identity to it: a URL they could not connect with would strand them there.
+ */
+function checkPublicUrl(value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`"publicUrl" is not a URL: give the wss:// URL chargers reach the proxy at, e.g. wss://ocpp.example.com/ocpp`);
+  }
+  if (url.protocol !== 'wss:') throw new ConfigError(`"publicUrl" must be a wss:// URL: chargers are moved there to Profile 2 or 3, which need TLS`);
+  if (url.search || url.hash || url.username || url.password) throw new ConfigError('"publicUrl" must not carry a query, a fragment or credentials');
+}
+
 function crossCheck(c: ProxyConfig): ProxyConfig {
   if (c.tlsCert.length !== c.tlsKey.length) {
     throw new ConfigError(`"tlsCert" and "tlsKey" must be given the same number of times (got ${c.tlsCert.length} and ${c.tlsKey.length})`);
@@ -219,6 +234,7 @@ function crossCheck(c: ProxyConfig): ProxyConfig {
   if (c.tlsCert.length > 2) throw new ConfigError('"tlsCert" may be given at most twice (an RSA and an ECDSA certificate)');
   if (!c.pathPrefix.startsWith('/')) throw new ConfigError('"pathPrefix" must start with "/"');
   if (!c.pathPrefix.endsWith('/')) c.pathPrefix += '/';
+  if (c.publicUrl !== null) checkPublicUrl(c.publicUrl);
   const known = new Set(['ocpp1.2', 'ocpp1.5', 'ocpp1.6', 'ocpp2.0', 'ocpp2.0.1', 'ocpp2.1']);
   for (const p of c.subprotocols) if (!known.has(p)) throw new ConfigError(`"subprotocols" contains unknown OCPP subprotocol "${p}"`);
   if (c.subprotocols.length === 0) throw new ConfigError('"subprotocols" must not be empty');

@@ -14,7 +14,8 @@ const DOT_SEGMENT = /^\.{1,2}$/;
 const MAX_PATH_LENGTH = 2048;
 
 /**
- * Reads the charger identity: the percent-decoded single path segment after the prefix.
+ * Reads the charger identity: the percent-decoded single path segment after the prefix (one "/"
+ * more in between is taken as written by a charger that adds "/" to a URL ending in "/").
  * Anything else (other paths, nested segments, bad escapes, characters outside the OCPP
  * identifierString set) is refused with 400 and never reaches the CSMS.
  */
@@ -26,7 +27,10 @@ export function identityGate(pathPrefix: string): Gate {
       if (raw.length > MAX_PATH_LENGTH) return reject(414, 'path_too_long');
       const path = raw.split('?', 1)[0]!;
       if (!path.startsWith(pathPrefix)) return reject(404, 'unknown_path');
-      const segment = path.slice(pathPrefix.length);
+      // One extra slash is the charger's "/" + identity after a URL that ended with "/" already (2.x
+      // chargers add their identity to the SetNetworkProfile URL, and implementations differ on the "/").
+      const afterPrefix = path.slice(pathPrefix.length);
+      const segment = afterPrefix.startsWith('/') ? afterPrefix.slice(1) : afterPrefix;
       if (segment.length === 0 || segment.includes('/')) return reject(400, 'bad_identity');
       let identity: string;
       try {

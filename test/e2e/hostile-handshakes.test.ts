@@ -30,6 +30,7 @@ import vm from 'node:vm';
 import WebSocket from 'ws';
 import { createLogger } from '../../proxy/log';
 import { startLegacyCsms } from '../helpers/csms';
+import { tryBasicLogin } from '../helpers/login';
 import { seededRandom } from '../helpers/fuzz';
 import { sleep, waitFor } from '../helpers/net';
 import { makeCharger, seedCharger, startTestProxy, type TestProxy } from '../helpers/proxy';
@@ -227,6 +228,8 @@ t.test('hostile handshakes get their documented refusals', async (t) => {
     // '..' and '.' are identifierStrings but dot-segments: once dialled they would resolve to the CSMS's root.
     for (const id of identities) t.equal((await tlsRequest(proxy, upgrade(`/ocpp/${id}`))).status, 400, `/ocpp/${id.slice(0, 30)} → 400`);
     t.equal((await tlsRequest(proxy, upgrade('/ocpp/a/../CP-GOOD'))).status, 400, 'nested segments → 400');
+    t.equal((await tlsRequest(proxy, upgrade('/ocpp///CP-GOOD'))).status, 400, 'two extra slashes → 400 (one is a charger adding "/" to a URL ending in "/")');
+    t.equal((await tlsRequest(proxy, upgrade('/ocpp//'))).status, 400, 'an empty identity after the extra slash → 400');
     t.equal((await tlsRequest(proxy, upgrade('/../ocpp/CP-GOOD'))).status, 404, 'path outside the prefix → 404');
     for (const raw of [Buffer.from('a\x01b'), Buffer.from([0x61, 0xff, 0x62]), Buffer.from('a\x7fb')]) {
       const request = Buffer.concat([Buffer.from('GET /ocpp/'), raw, Buffer.from(upgrade('').slice('GET  '.length))]);
@@ -237,6 +240,8 @@ t.test('hostile handshakes get their documented refusals', async (t) => {
     t.match(long.text, /path_too_long/);
     t.equal(csmsHandshakes(), before, 'CSMS never dialled');
     t.ok(proxy.logs.some((l) => l.event === 'upgrade_rejected' && l.reason === 'bad_identity'), 'refusals logged with their reason');
+    t.equal(await tryBasicLogin(`${proxy.tlsUrl}/`, proxy.caPem, 'CP-GOOD', 'good-password-0123456789', 'ocpp1.6'), 101, 'one extra slash (/ocpp//CP-GOOD): the same charger, admitted');
+
   });
 
 });

@@ -158,6 +158,9 @@ t.test('bad values name the key', async (t) => {
   rejects(t, 'negative int', () => load({ argv: ['--drain-grace-ms=-5'] }), /"drainGraceMs"/);
   rejects(t, 'bad URL scheme', () => load({ argv: ['--backend', 'http://127.0.0.1:9000/ocpp'] }), /"backend"/, /ws:\/\/ or wss:\/\//);
   rejects(t, 'not a URL', () => load({ env: { OCPP_PROXY_BACKEND: 'not a url' } }), /"backend"/, /not a valid URL/);
+  rejects(t, 'publicUrl without TLS', () => load({ argv: ['--public-url', 'ws://ocpp.example.com/ocpp/'] }), /"publicUrl"/, /wss:\/\//);
+  rejects(t, 'publicUrl with a query', () => load({ argv: ['--public-url', 'wss://ocpp.example.com/ocpp/?x=1'] }), /"publicUrl"/, /query/);
+  rejects(t, 'publicUrl not a URL', () => load({ argv: ['--public-url', 'ocpp.example.com/ocpp'] }), /"publicUrl"/, /not a URL/);
   rejects(t, 'URL not a string', () => load({ file: file('url.yaml', 'backend: 5\n') }), /"backend"/);
   rejects(t, 'bad host:port', () => load({ argv: ['--listen', 'localhost'] }), /"listen"/, /host:port/);
   rejects(t, 'port out of range', () => load({ argv: ['--admin-listen', '127.0.0.1:70000'] }), /"adminListen"/, /out of range/);
