@@ -22,6 +22,7 @@ const schemaRejects: Array<[string, object, RegExp]> = [
   ['unknown log format', { ...good, config: { logFormat: 'xml' } }, /config\.logFormat: config\.logFormat must be one of the following: "json", "pretty"/],
   ['negative drain grace', { ...good, config: { drainGraceMs: -1 } }, /config\.drainGraceMs: Must be greater than or equal to 0/],
   ['publicUrl not a ws URL', { ...good, config: { publicUrl: 'https://x/ocpp/' } }, /config\.publicUrl: Does not match pattern/],
+  ['publicUrl without TLS', { ...good, config: { publicUrl: 'ws://x/ocpp/' } }, /config\.publicUrl: Does not match pattern/],
   ['bad CIDR', { ...good, config: { trustedProxyCidrs: ['10.0.0.0'] } }, /config\.trustedProxyCidrs\.0: Does not match pattern/],
   ['writable root filesystem', { ...good, securityContext: { readOnlyRootFilesystem: false, allowPrivilegeEscalation: false } }, /securityContext\.readOnlyRootFilesystem: securityContext\.readOnlyRootFilesystem does not match: true/],
   ['root pod', { ...good, podSecurityContext: { runAsNonRoot: false } }, /podSecurityContext\.runAsNonRoot: podSecurityContext\.runAsNonRoot does not match: true/],
