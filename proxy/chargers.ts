@@ -89,7 +89,9 @@ export class ChargerAdmin {
     if (input.rotationDisabled === true) rec.rotation = { disabled: true };
     if (rec.password === undefined && rec.minProfile < 3) warnings.push(NO_PASSWORD);
     if (await this.creds.store.getCharger(input.identity)) throw new ChargerAdminError('already_exists', `charger ${input.identity} already exists`);
-    const saved = await this.creds.store.putCharger(rec);
+    // Create-only: one added (or enrolled) since the check above is not replaced.
+    const saved = await this.creds.store.createCharger(rec);
+    if (!saved) throw new ChargerAdminError('already_exists', `charger ${input.identity} already exists`);
     await this.audit_('charger_added', input.identity, { profile: saved.minProfile, password: saved.password !== undefined });
     return { charger: viewCharger(saved), warnings };
   }

@@ -75,7 +75,8 @@ export function passwordJudge(deps: BasicAuthDeps) {
     for (const d of await deps.factoryDefaults()) {
       if (!d.match.prefix || !ctx.identity.startsWith(d.match.prefix)) continue;
       if (!(await anyMatches(ctx.identity, forms, d.hash))) continue;
-      const record = await deps.store.putCharger({
+      // Create-only: an operator's record added meanwhile is not replaced (the charger tries again: 503).
+      const record = await deps.store.createCharger({
         identity: ctx.identity,
         minProfile: ctx.listener === 'plain' ? 1 : 2,
         status: 'active',
@@ -83,6 +84,7 @@ export function passwordJudge(deps: BasicAuthDeps) {
         passwordSetAt: now(),
         passwordSource: 'factory',
       });
+      if (!record) throw new Error(`charger ${ctx.identity} was created while it enrolled`);
       await deps.store.appendAudit({ type: 'charger_enrolled', identity: ctx.identity, detail: { factoryDefault: d.id } });
       ctx.facts.charger = record;
       ctx.facts.passwordMatched = 'factory';

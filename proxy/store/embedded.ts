@@ -103,6 +103,15 @@ export class EmbeddedStore implements CredentialStore {
     });
   }
 
+  createCharger(record: NewChargerRecord): Promise<ChargerRecord | null> {
+    return this.#mutate((st) => {
+      if (st.chargers.has(record.identity)) return { changed: false, result: null, changes: [] };
+      const rec = tr.applyPut(null, record, Date.now());
+      st.setCharger(rec);
+      return { changed: true, result: structuredClone(rec), changes: [{ kind: 'charger', identity: rec.identity }] };
+    });
+  }
+
   updateCharger(identity: string, patch: ChargerPatch): Promise<ChargerRecord | null> {
     return this.#transition(identity, (rec, now) => tr.applyPatch(rec, patch, now), (next) => (next ? structuredClone(next) : null));
   }

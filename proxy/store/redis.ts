@@ -86,6 +86,18 @@ export class RedisStore implements CredentialStore {
     });
   }
 
+  createCharger(record: NewChargerRecord): Promise<ChargerRecord | null> {
+    return this.#call(async () => {
+      tr.checkIdentity(record.identity);
+      const next = tr.applyPut(null, record, Date.now());
+      // The compare-and-set against "no record" (the script reads a missing key as '').
+      if ((await this.#r.casJson(this.#chargerKey(record.identity), '', JSON.stringify(next))) !== 1) return null;
+      await this.#r.zadd(this.#p + 'chargers', 0, record.identity);
+      await this.#feed.publish({ kind: 'charger', identity: record.identity });
+      return next;
+    });
+  }
+
   updateCharger(identity: string, patch: ChargerPatch): Promise<ChargerRecord | null> {
     return this.#transition(identity, (rec, now) => tr.applyPatch(rec, patch, now));
   }

@@ -272,6 +272,8 @@ export interface CredentialStore {
   getCharger(identity: string): Promise<ChargerRecord | null>;
   /** Create or replace a record. Keeps `createdAt` of an existing record; sets `updatedAt`. */
   putCharger(record: NewChargerRecord): Promise<ChargerRecord>;
+  /** Create a record only if none exists: null, writing nothing, when the identity is taken (atomically). */
+  createCharger(record: NewChargerRecord): Promise<ChargerRecord | null>;
   /** Atomically apply a patch; returns the new record, or null when the charger does not exist. */
   updateCharger(identity: string, patch: ChargerPatch): Promise<ChargerRecord | null>;
   /** Returns false when there was no such charger. */

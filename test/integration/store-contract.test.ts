@@ -79,6 +79,20 @@ function contract(t: Test, open: Factory): void {
     t.equal(await store.getCharger('CP1'), null);
   });
 
+  t.test('createCharger creates only: never replaces, one winner when raced', async (t) => {
+    const { store } = await open();
+    t.teardown(() => store.close());
+    const first = await store.createCharger(charger('CC1', { organization: 'first' }));
+    t.equal(first?.organization, 'first', 'created');
+    t.equal(await store.createCharger(charger('CC1', { organization: 'second' })), null, 'taken: null');
+    t.equal((await store.getCharger('CC1'))?.organization, 'first', 'and the record is untouched');
+    const raced = await Promise.all([1, 2, 3, 4, 5].map((n) => store.createCharger(charger('CC2', { organization: `racer-${n}` }))));
+    const winners = raced.filter((r) => r !== null);
+    t.equal(winners.length, 1, 'five at once: one created');
+    t.equal((await store.getCharger('CC2'))?.organization, winners[0]!.organization, 'the stored one is the winner\'s');
+    t.ok((await store.listChargers()).items.some((r) => r.identity === 'CC2'), 'listed');
+  });
+
   t.test('list paging in identity byte order', async (t) => {
     const { store } = await open();
     t.teardown(() => store.close());
