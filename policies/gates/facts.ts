@@ -21,6 +21,11 @@ export interface AdmissionFacts {
   charger: ChargerRecord;
   /** Profile the charger was admitted on. */
   profile: SecurityProfile;
+  /**
+   * Profile 3 with a Basic password beside the certificate: a charger still configured for Profile 2
+   * whose TLS stack sends the certificate it holds whenever asked (Profile 3 sends no password).
+   */
+  basicWithCertificate?: boolean;
   certificate?: AdmittedCertificate;
   /** Which stored password matched: the current one, the pending one (rotation committed), or a factory default. */
   passwordMatched?: 'current' | 'pending' | 'factory';

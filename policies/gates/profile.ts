@@ -22,6 +22,7 @@ export const profileGate: Gate = {
   check(ctx: UpgradeContext): GateVerdict {
     const profile = presentedProfile(ctx);
     ctx.facts.profile = profile;
+    if (profile === 3 && ctx.req.headers.authorization !== undefined) ctx.facts.basicWithCertificate = true;
     const record = ctx.facts.charger as ChargerRecord | undefined;
     if (record && profile < record.minProfile) {
       return reject(401, 'profile_too_low', profile === 3 ? undefined : { 'WWW-Authenticate': 'Basic realm="OCPP", charset="UTF-8"' });

@@ -132,7 +132,7 @@ class ProfileUpgrade implements Interceptor {
     const fresh = record.targetProfile !== this.knownTarget || (requestedAt !== undefined && requestedAt !== this.knownRequest);
     this.knownTarget = record.targetProfile;
     if (requestedAt !== undefined) this.knownRequest = requestedAt;
-    if (record.targetProfile && record.targetProfile > s.profile) void this.consider(s, fresh);
+    if (record.targetProfile && record.targetProfile > this.configuredProfile(s, record)) void this.consider(s, fresh);
   }
 
   private audit(type: string, detail: Record<string, unknown> = {}): Promise<void> {
@@ -191,8 +191,20 @@ class ProfileUpgrade implements Interceptor {
     return !(await this.deps.store.isRevoked(bound.boundSerialHex));
   }
 
+  /**
+   * The profile the charger is configured for, as far as this connection shows: the one it presented,
+   * except a certificate sent beside a Basic password before any switch to 3 was accepted. That is
+   * a charger on Profile 2 settings whose TLS stack sends the certificate it got (the CSR step) when
+   * asked: raised to 3 on that, it would be refused the day it stops sending it, and the switch
+   * itself would never be sent.
+   */
+  private configuredProfile(s: SessionApi, record: ChargerRecord): SecurityProfile {
+    const unasked = s.profile === 3 && admissionFacts(s.facts)?.basicWithCertificate === true && record.profileUpgrade?.lastResult !== 'accepted';
+    return unasked ? 2 : s.profile;
+  }
+
   private async completeIfReached(s: SessionApi, record: ChargerRecord): Promise<boolean> {
-    if (!record.targetProfile || s.profile < record.targetProfile) return false;
+    if (!record.targetProfile || this.configuredProfile(s, record) < record.targetProfile) return false;
     const proven = provenProfile(s);
     if (proven < record.targetProfile) {
       // On the new profile, but its credentials were not checked (report-only admission): raising the
@@ -218,7 +230,7 @@ class ProfileUpgrade implements Interceptor {
     if (operator) this.certificateRequested = false;
     try {
       const record = await deps.store.getCharger(s.identity);
-      if (!record || !record.targetProfile || record.targetProfile <= s.profile) return;
+      if (!record || !record.targetProfile || record.targetProfile <= this.configuredProfile(s, record)) return;
       const state = record.profileUpgrade ?? {};
       if (state.lastResult === 'gave_up') return; // until an operator asks again (a new request starts over)
       if (state.lastResult === 'accepted' && state.sentAt) {
@@ -265,8 +277,9 @@ class ProfileUpgrade implements Interceptor {
 
   private async upgrade(s: SessionApi, record: ChargerRecord, target: SecurityProfile): Promise<void> {
     const { deps, now } = this;
-    s.log.info({ event: 'profile_upgrade_started', from: s.profile, to: target });
-    await this.audit('profile_upgrade_started', { from: s.profile, to: target });
+    const from = this.configuredProfile(s, record);
+    s.log.info({ event: 'profile_upgrade_started', from, to: target });
+    await this.audit('profile_upgrade_started', { from, to: target });
     deps.outcome?.('started');
     const call = (c: { action: string; payload: Record<string, unknown> }) => s.injectCall(c.action, c.payload, { timeoutMs: deps.callTimeoutMs });
     let status: string;

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
-import { tryBasicLogin } from '../helpers/login';
+import { basicHeader, tryBasicLogin } from '../helpers/login';
 import { startLegacyCsms } from '../helpers/csms';
 import { freePort, sleep, waitFor } from '../helpers/net';
 import { makeTestPki } from '../helpers/pki';
@@ -87,6 +87,24 @@ t.test('the minimum profile is raised to the target, and only on credentials tha
     t.equal(await p3('UP-TO-2', await pki.charger('SN-UP-TO-2', { organization: 'Test CPO' })), 101, 'admitted on Profile 3');
     const rec = await waitFor(async () => { const r = await store.getCharger('UP-TO-2'); return r?.targetProfile === undefined ? r : null; }, 'upgrade completed');
     t.equal(rec!.minProfile, 2, 'raised to the target: it is configured for Profile 2 and may stop sending the certificate');
+  });
+
+  t.test('target 3, a charger on Profile 2 settings that sends its certificate beside its password: not raised, the upgrade goes on', async (t) => {
+    await seedCharger(proxy, { identity: 'UP-BOTH', password: 'profile-two-password', minProfile: 2, serial: 'SN-UP-BOTH' });
+    await store.updateCharger('UP-BOTH', { targetProfile: 3, bootState: 'Accepted' });
+    const cert = await pki.charger('SN-UP-BOTH', { organization: 'Test CPO' });
+    const got: string[] = [];
+    const ws = new WebSocket(`${proxy.tlsUrl}/UP-BOTH`, ['ocpp1.6'], {
+      ca: proxy.caPem, servername: 'localhost', cert: cert.certPem, key: cert.keyPem, headers: { authorization: basicHeader('UP-BOTH', 'profile-two-password') },
+    } as WebSocket.ClientOptions);
+    t.teardown(() => ws.terminate());
+    ws.on('message', (d) => got.push(d.toString()));
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    await waitFor(() => got.some((f) => f.includes('SignChargePointCertificate')), 'the upgrade goes on: its own certificate is asked for');
+    const rec = await store.getCharger('UP-BOTH');
+    t.equal(rec!.minProfile, 2, 'the minimum stays 2: raised on a certificate sent unasked, it would be refused the day that stops');
+    t.equal(rec!.targetProfile, 3, 'the target stays');
+    t.notOk(proxy.logs.some((l) => l.event === 'profile_upgrade_completed' && l.identity === 'UP-BOTH'), 'not completed');
   });
 
   t.test('admitted in report-only mode with a certificate that fails the checks: the minimum stays', async (t) => {
