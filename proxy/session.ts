@@ -56,6 +56,8 @@ const BACKLOG_PAUSE = 16;
 const SEND_TEXT = { binary: false } as const;
 const CHARGER_FIRST = ['charger', 'csms'] as const;
 const CSMS_FIRST = ['csms', 'charger'] as const;
+/** Ping rounds in a row a peer may miss its pong while it is busy reading what was queued ahead of the ping (see ping). */
+const PING_QUEUE_PATIENCE = 3;
 /** `frame_refused` lines per session and minute; the rest are counted, and summed up in the next line. */
 const REFUSALS_LOGGED_PER_MINUTE = 20;
 
@@ -460,12 +462,21 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     if (this.charger.bufferedAmount <= HIGH_WATER) this.release(this.csms);
     // A leg we hold back is judged after the other: when one peer stops reading, we stop reading the
     // other, whose pong then waits unread, and it is the one that stopped that failed its pong.
+    // A pong cannot come before the peer has read everything queued ahead of our ping, in our buffer
+    // or the kernel's (a slow link, a big backlog). So a missing pong is excused, for a few rounds at
+    // most, when our last ping was written behind queued data, or when the peer sent us frames since
+    // (it is there, only busy reading); and so is the other leg's, if we hold it back for that queue
+    // (its own pong waits unread). A dead peer is still found, only rounds later.
+    const behind = { charger: this.watch.charger.aheadOfPing > 0, csms: this.watch.csms.aheadOfPing > 0 };
     for (const leg of this.charger.isPaused && !this.csms.isPaused ? CSMS_FIRST : CHARGER_FIRST) {
       const ws = leg === 'charger' ? this.charger : this.csms;
       const w = this.watch[leg];
+      const excused = !w.alive && w.excusedRounds < PING_QUEUE_PATIENCE
+        && (behind[leg] || w.delivered || (ws.isPaused && behind[leg === 'charger' ? 'csms' : 'charger']));
+      w.excusedRounds = excused ? w.excusedRounds + 1 : 0;
       // A CSMS not read because the line holds its frames (an injected call in flight, see CallLine)
       // cannot answer a ping either; the hold ends when that call is answered or times out.
-      if (!w.alive && !(w.heldBack && w.delivered) && !(leg === 'csms' && this.line.holdsCsmsBack)) {
+      if (!w.alive && !excused && !(w.heldBack && w.delivered) && !(leg === 'csms' && this.line.holdsCsmsBack)) {
         this.log.info({ event: 'peer_dead', leg }, 'no pong: closing session');
         this.finish({ code: 1001, reason: `${leg} did not answer ping`, by: 'proxy' }, leg);
         return;
@@ -474,6 +485,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       w.heldBack = ws.isPaused;
       w.delivered = false;
       w.alive = false;
+      w.aheadOfPing = ws.bufferedAmount;
       if (ws.readyState === 1) ws.ping();
     }
   }
@@ -562,6 +574,10 @@ class LegWatch {
   delivered = false;
   /** Answers to its own frames written over the high-water mark and not yet flushed: it is not read meanwhile. */
   unreadAnswers = 0;
+  /** Bytes queued for it (not yet handed to the kernel) when the last ping was written behind them. */
+  aheadOfPing = 0;
+  /** Rounds in a row its missing pong was excused by data queued ahead of the ping. */
+  excusedRounds = 0;
 }
 
 /** Bounded label for an injected call's answer: the charger's status word where the answer has one. */

@@ -12,12 +12,26 @@
  * subscribed again on every `ready`. Messages published while the subscriber is disconnected are
  * lost, so once it is subscribed again the listeners hear a `resync` (re-read what you hold). A failed
  * PUBLISH is ignored (the write itself already succeeded): best effort.
+ *
+ * Some losses make no sound: a subscriber connection cut without a FIN or RST (a node gone, a
+ * black-holed route) stays "connected" for good, as nothing is ever written on it; and ioredis moves
+ * a Cluster subscription to another node without a word. So each process publishes a probe of its
+ * own every `probeMs` (other processes skip it by its first bytes) and expects to hear it: one not
+ * heard within PROBE_PATIENCE intervals means the subscription is dead or lost messages, and the
+ * subscriber is replaced; once it is subscribed, the listeners hear a `resync`.
  */
 import { randomUUID } from 'node:crypto';
 import Redis, { Cluster } from 'ioredis';
 import { ChangeListeners, parseChange } from './change-feed';
 import type { StoreRedis } from './redis-client';
 import type { StoreChange, StoreChangeListener } from './types';
+
+/** How often a process checks that its subscription still hears the channel. */
+export const DEFAULT_PROBE_MS = 5000;
+/** A probe not heard for this many intervals: the subscription is taken for dead. */
+const PROBE_PATIENCE = 3;
+/** How every probe begins, whichever process sent it. */
+const PROBE_START = '{"probe":';
 
 /** Publishes and receives store changes on one channel. */
 export class RedisChangeFeed {
@@ -30,16 +44,33 @@ export class RedisChangeFeed {
   readonly #listeners = new ChangeListeners();
   #sub: Redis | Cluster | null = null;
   #closed = false;
+  readonly #probeMs: number;
+  readonly #probePrefix = `${PROBE_START}${JSON.stringify(this.#source)},`;
+  #probeTimer: NodeJS.Timeout | null = null;
+  #probeSeq = 0;
+  #heardSeq = 0;
+  /** The probe published and not heard yet: its number and when (performance.now()). */
+  #awaiting: { seq: number; at: number } | null = null;
+  /** The current subscriber's SUBSCRIBE went through and its connection has not closed since. */
+  #subscribed = false;
 
-  constructor(client: StoreRedis, channel: string) {
+  /** @param probeMs how often the subscription is checked (see above); 0 = never. */
+  constructor(client: StoreRedis, channel: string, probeMs = DEFAULT_PROBE_MS) {
     this.#client = client;
     this.channel = channel;
+    this.#probeMs = probeMs;
   }
 
   /** Add a listener; starts the subscriber connection on first use. Returns an idempotent unsubscribe. */
   subscribe(listener: StoreChangeListener): () => void {
     const off = this.#listeners.add(listener);
-    if (!this.#sub && !this.#closed) this.#sub = this.#startSubscriber();
+    if (!this.#sub && !this.#closed) {
+      this.#sub = this.#startSubscriber(false);
+      if (this.#probeMs > 0) {
+        this.#probeTimer = setInterval(() => void this.#probe(), this.#probeMs);
+        this.#probeTimer.unref();
+      }
+    }
     return off;
   }
 
@@ -66,6 +97,7 @@ export class RedisChangeFeed {
   /** Close the subscriber connection. */
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#probeTimer) clearInterval(this.#probeTimer);
     const sub = this.#sub;
     this.#sub = null;
     if (!sub) return;
@@ -76,15 +108,46 @@ export class RedisChangeFeed {
     }
   }
 
-  #startSubscriber(): Redis | Cluster {
+  /**
+   * Checks the subscription: publishes a probe when none is awaited, and replaces the subscriber when
+   * the one awaited has not come back in PROBE_PATIENCE intervals.
+   */
+  async #probe(): Promise<void> {
+    if (this.#closed || !this.#sub) return;
+    if (this.#awaiting) {
+      if (performance.now() - this.#awaiting.at < this.#probeMs * PROBE_PATIENCE) return;
+      this.#awaiting = null;
+      this.#subscribed = false;
+      const dead = this.#sub;
+      this.#sub = this.#startSubscriber(true);
+      dead.disconnect();
+      return;
+    }
+    // Between connections ioredis reconnects by itself, and a resync follows: nothing to check.
+    if (!this.#subscribed) return;
+    const seq = ++this.#probeSeq;
+    try {
+      await this.#client.publish(this.channel, `${this.#probePrefix}"seq":${seq}}`);
+    } catch {
+      return; // the command connection is down: that says nothing about the subscription
+    }
+    if (seq > this.#heardSeq && !this.#closed) this.#awaiting = { seq, at: performance.now() }; // unless it beat the reply
+  }
+
+  /** @param lost whether changes may have been missed already: its first subscription then reports a resync. */
+  #startSubscriber(lost: boolean): Redis | Cluster {
     const override = { enableOfflineQueue: true, lazyConnect: false };
     const sub = this.#client instanceof Cluster ? this.#client.duplicate([], override) : (this.#client as Redis).duplicate(override);
     sub.on('error', () => undefined); // reconnects by itself; errors are not the listeners' business
     // Subscribed again after the connection was lost: what was published meanwhile never arrives.
-    let lost = false;
-    sub.on('close', () => { lost = true; });
+    sub.on('close', () => {
+      lost = true;
+      if (this.#sub === sub) this.#subscribed = false;
+    });
     const subscribe = () => void sub.subscribe(this.channel).then(() => {
-      if (!lost || this.#closed) return;
+      if (this.#sub !== sub || this.#closed) return;
+      this.#subscribed = true;
+      if (!lost) return;
       lost = false;
       this.#listeners.emit({ kind: 'resync' });
     }, () => undefined);
@@ -92,6 +155,10 @@ export class RedisChangeFeed {
     subscribe();
     sub.on('message', (channel: string, message: string) => {
       if (channel !== this.channel || message.startsWith(this.#ownPrefix)) return;
+      if (message.startsWith(PROBE_START)) {
+        if (message.startsWith(this.#probePrefix)) this.#heard(Number(message.slice(this.#probePrefix.length + '"seq":'.length, -1)));
+        return; // another process's probe
+      }
       let parsed: unknown;
       try {
         parsed = JSON.parse(message);
@@ -102,5 +169,11 @@ export class RedisChangeFeed {
       if (change) this.#listeners.emit(change);
     });
     return sub;
+  }
+
+  #heard(seq: number): void {
+    if (!Number.isSafeInteger(seq)) return;
+    this.#heardSeq = Math.max(this.#heardSeq, seq);
+    if (this.#awaiting && seq >= this.#awaiting.seq) this.#awaiting = null;
   }
 }

@@ -36,6 +36,8 @@ export interface RedisStoreOptions extends RedisClientOptions {
   keyPrefix?: string;
   /** Audit events kept, default 10,000. */
   auditCap?: number;
+  /** How often the change feed checks that its subscription still hears (redis-changes.ts); 0 = never. */
+  changeProbeMs?: number;
 }
 
 const MAX_CAS_ATTEMPTS = 32;
@@ -49,17 +51,17 @@ export class RedisStore implements CredentialStore {
   readonly #feed: RedisChangeFeed;
   #closed = false;
 
-  private constructor(client: StoreRedis, prefix: string, auditCap: number) {
+  private constructor(client: StoreRedis, prefix: string, auditCap: number, changeProbeMs?: number) {
     this.#r = client;
     this.#p = prefix;
     this.#auditCap = Math.max(1, auditCap);
-    this.#feed = new RedisChangeFeed(client, prefix + 'changes');
+    this.#feed = new RedisChangeFeed(client, prefix + 'changes', changeProbeMs);
   }
 
   /** Connect and return a store. @throws StoreError `redis_url_invalid` / `store_unavailable`. */
   static async open(opts: RedisStoreOptions): Promise<RedisStore> {
     const client = await connectRedis(parseRedisUrl(opts.url), opts);
-    return new RedisStore(client, opts.keyPrefix ?? 'ocpp:', opts.auditCap ?? 10_000);
+    return new RedisStore(client, opts.keyPrefix ?? 'ocpp:', opts.auditCap ?? 10_000, opts.changeProbeMs);
   }
 
   getCharger(identity: string): Promise<ChargerRecord | null> {
