@@ -350,8 +350,13 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
   private answeredForCharger(frame: Frame, data: Buffer): boolean {
     const decision = this.interceptors.csmsCall({ id: frame.id, action: frame.action!, get payload() { return frame.value[3]; } }, data);
     if (!decision) return false;
-    if (this.sentResults) this.rememberResult(this.sentResults.charger_to_csms, frame.id);
-    this.send(this.csms, this.csms, callResult(frame.numericId ? Number(frame.id) : frame.id, decision.answer));
+    const id = frame.numericId ? Number(frame.id) : frame.id;
+    if ('error' in decision) {
+      this.send(this.csms, this.csms, callError(id, decision.error.code, decision.error.description));
+    } else {
+      if (this.sentResults) this.rememberResult(this.sentResults.charger_to_csms, frame.id);
+      this.send(this.csms, this.csms, callResult(id, decision.answer));
+    }
     this.opts.observer?.answeredLocally?.(frame.action!);
     return true;
   }

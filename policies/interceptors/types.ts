@@ -33,8 +33,8 @@ export interface CsmsCall {
   readonly payload: unknown;
 }
 
-/** An interceptor's answer to a CSMS CALL: sent to the CSMS in the charger's place, the call never forwarded. */
-export type CsmsCallDecision = undefined | { answer: Record<string, unknown> };
+/** An interceptor's answer to a CSMS CALL (a CALLRESULT, or a CALLERROR): sent to the CSMS in the charger's place, the call never forwarded. */
+export type CsmsCallDecision = undefined | { answer: Record<string, unknown> } | { error: { code: string; description: string } };
 
 /**
  * A charger CALL the CSMS answered, as `onCsmsAnswer` sees it: its payload is not kept while the

@@ -7,8 +7,10 @@
 /**
  * The first key found twice in one object of `text`, or null. `text` must be valid JSON (it was
  * parsed already); keys are compared after unescaping, so `"a"` and `"\u0061"` are the same key.
+ * `foldCase`: `key` and `Key` count as the same too (parsers that bind fields without case, as Go's
+ * encoding/json and Json.NET do, read either).
  */
-export function duplicateKeyIn(text: string): string | null {
+export function duplicateKeyIn(text: string, foldCase = false): string | null {
   const objects: (Set<string> | null)[] = []; // one entry per open container: the keys of an object, null for an array
   let expectKey = false;
   for (let i = 0; i < text.length; i++) {
@@ -19,8 +21,9 @@ export function duplicateKeyIn(text: string): string | null {
       if (end >= text.length) return null; // not JSON after all: nothing to compare
       const keys = objects[objects.length - 1];
       if (expectKey && keys) {
-        const key = JSON.parse(text.slice(i, end + 1)) as string;
-        if (keys.has(key)) return key;
+        const parsed = JSON.parse(text.slice(i, end + 1)) as string;
+        const key = foldCase ? parsed.toLowerCase() : parsed;
+        if (keys.has(key)) return parsed;
         keys.add(key);
         expectKey = false;
       }

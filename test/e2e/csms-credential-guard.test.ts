@@ -86,6 +86,7 @@ t.test('a guarded call repeating a key is refused; a numeric id is answered as t
     ws.on('message', (d) => answers.push(d.toString()));
     ws.send('[2,"dup-1","ChangeConfiguration",{"key":"AuthorizationKey","key":"HeartbeatInterval","value":"60"}]');
     ws.send('[2,7,"ChangeConfiguration",{"key":"AuthorizationKey","value":"0011"}]');
+    ws.send('[2,"dup-2","ChangeConfiguration",{"key":"HeartbeatInterval","Key":"AuthorizationKey","value":"0011"}]'); // Go and .NET bind either
     ws.send('[2,"ok-1","ChangeConfiguration",{"key":"HeartbeatInterval","value":"60"}]');
   } });
   t.teardown(() => csms.stop());
@@ -93,11 +94,43 @@ t.test('a guarded call repeating a key is refused; a numeric id is answered as t
   t.teardown(() => proxy.stop());
   await seedCharger(proxy, { identity: 'GUARD-RAW', password: PASSWORD });
   const { got } = await openRawCharger(t, proxy, 'GUARD-RAW', PASSWORD);
-  await waitFor(() => answers.length >= 2 && got.length >= 1, 'answers and the passed call');
+  await waitFor(() => answers.length >= 3 && got.length >= 1, 'answers and the passed call');
   await sleep(100);
-  t.same(answers, ['[3,"dup-1",{"status":"Rejected"}]', '[3,7,{"status":"Rejected"}]'], 'both refused, each with its id as sent');
+  t.same(answers, ['[3,"dup-1",{"status":"Rejected"}]', '[3,7,{"status":"Rejected"}]', '[3,"dup-2",{"status":"Rejected"}]'], 'all refused (a key twice, also in another case), each with its id as sent');
   t.same(got, ['[2,"ok-1","ChangeConfiguration",{"key":"HeartbeatInterval","value":"60"}]'], 'only the harmless call reached the charger, byte for byte');
   t.match(proxy.logs.find((l) => l.event === 'csms_call_refused'), { names: ['duplicate key key'] });
+});
+
+t.test('OCPP 2.0.1, written by hand: keys twice, the case of names, the organisation, a malformed call', async (t) => {
+  const answers: unknown[][] = [];
+  const item = (component: string, variable: string, extra = '') => `{"component":{"name":"${component}"},"variable":{"name":"${variable}"${extra}},"attributeValue":"x"}`;
+  const sent = [
+    `[2,"v1","SetVariables",{"setVariableData":[${item('SecurityCtrlr', 'BasicAuthPassword')}],"setVariableData":0}]`,
+    `[2,"v2","SetVariables",{"setVariableData":[${item('OCPPCommCtrlr', 'HeartbeatInterval', ',"Name":"BasicAuthPassword"')}]}]`,
+    `[2,"v3","SetVariables",{"setVariableData":[${item('SecurityCtrlr', 'OrganizationName')}]}]`,
+    `[2,"v4","SetVariables",{"setVariableData":[${item('securityctrlr', 'basicauthpassword')}]}]`,
+    `[2,"ok","SetVariables",{"setVariableData":[${item('OCPPCommCtrlr', 'HeartbeatInterval')}]}]`,
+  ];
+  const csms = await startRawCsms({ protocols: ['ocpp2.0.1'], onOpen: (ws) => {
+    ws.on('message', (d) => answers.push(JSON.parse(d.toString()) as unknown[]));
+    for (const f of sent) ws.send(f);
+  } });
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, rotation: 'false' });
+  t.teardown(() => proxy.stop());
+  await seedCharger(proxy, { identity: 'GUARD-RAW2', password: PASSWORD });
+  const { got } = await openRawCharger(t, proxy, 'GUARD-RAW2', PASSWORD, 'ocpp2.0.1');
+  await waitFor(() => answers.length >= 4 && got.length >= 1, 'answers and the passed call');
+  await sleep(100);
+  t.match(answers[0], [4, 'v1', 'FormatViolation'], 'setVariableData twice (the last one not even a list): a CALLERROR, never forwarded');
+  for (const [i, id] of [[1, 'v2'], [2, 'v3'], [3, 'v4']] as const) {
+    t.match(answers[i], [3, id, { setVariableResult: [{ attributeStatus: 'Rejected', attributeStatusInfo: { reasonCode: 'ManagedByProxy' } }] }], `${id} Rejected`);
+  }
+  t.same(got, [sent[4]], 'only the harmless call reached the charger');
+  const lines = proxy.logs.filter((l) => l.event === 'csms_call_refused');
+  t.equal(lines.length, 4, 'each refusal logged (a few a minute at most)');
+  await waitFor(async () => (await proxy.credentials.store.readAudit(50)).some((e) => e.type === 'csms_call_refused'), 'audited');
+  t.equal((await proxy.credentials.store.readAudit(50)).filter((e) => e.type === 'csms_call_refused').length, 1, 'audited once per session and action');
 });
 
 t.test('guardCsmsCalls off: the CSMS\'s password change reaches the charger', async (t) => {

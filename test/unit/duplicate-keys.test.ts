@@ -20,3 +20,9 @@ t.test('does not confuse values, strings and separate objects with keys', async 
 t.test('text that is not JSON ends the scan instead of running past the end', async (t) => {
   for (const bad of ['{"a', '{"a\\', '"', '{"a":"b']) t.equal(duplicateKeyIn(bad), null, JSON.stringify(bad));
 });
+
+t.test('foldCase: keys that differ only in case count as one (Go and .NET parsers bind either)', async (t) => {
+  t.equal(duplicateKeyIn('{"key":"HeartbeatInterval","Key":"AuthorizationKey"}'), null, 'distinct without foldCase');
+  t.equal(duplicateKeyIn('{"key":"HeartbeatInterval","Key":"AuthorizationKey"}', true), 'Key', 'the same with it (named as written)');
+  t.equal(duplicateKeyIn('{"a":{"Name":1},"b":{"name":2}}', true), null, 'separate objects stay separate');
+});
