@@ -213,7 +213,7 @@ export class SessionCoordinator {
    * Whether `owner` is a newer claim of this session's charger than this session's own. The store
    * numbers claims, so the higher number wins whatever the replicas' clocks say; the admission
    * times (`since`) decide only when a number is missing (our claim failed, or `owner` was stored
-   * by an older version). While our claim is under way its number is unknown: `owner` is kept, to
+   * by an older version) or the same. While our claim is under way its number is unknown: `owner` is kept, to
    * be judged when the claim returns, and the answer meanwhile is no.
    */
   private replacedElsewhere(session: Session, owner: SessionOwner): boolean {
@@ -226,7 +226,9 @@ export class SessionCoordinator {
     }
     const ours = this.generations.get(session);
     const theirs = claimGeneration(owner);
-    if (ours !== undefined && theirs !== undefined) return theirs > ours;
+    // Equal numbers with another nonce cannot happen unless the count went back (a Redis failover that
+    // lost the last increment): then the admission times decide, as without numbers.
+    if (ours !== undefined && theirs !== undefined && theirs !== ours) return theirs > ours;
     return owner.since >= session.startedAt;
   }
 

@@ -28,12 +28,12 @@ export interface StoreCommands {
   /** INCR with a fixed-window PEXPIRE set on the first increment; returns the count. */
   incrWindow(key: string, windowMs: number): Promise<number>;
   /**
-   * Only while `recordKey` exists (keys share a slot): numbers the claim one more than the
-   * `generation` of the claim stored at `ownerKey` (1 when there is none), SETs `ownerKey` to
-   * `ownerHead` + number + `ownerTail` and PUBLISHes `messageHead` + number + `messageTail` on
-   * `channel`, all in one script: a claim is one round trip. Returns the number, 0 when not set.
+   * Only while `recordKey` exists (keys share a slot): numbers the claim by INCR of `countKey`, SETs
+   * `ownerKey` to `ownerHead` + number + `ownerTail` and PUBLISHes `messageHead` + number +
+   * `messageTail` on `channel`, all in one script: a claim is one round trip. Returns the number, 0
+   * when not set.
    */
-  claimOwner(recordKey: string, ownerKey: string, ownerHead: string, ownerTail: string, channel: string, messageHead: string, messageTail: string): Promise<number>;
+  claimOwner(recordKey: string, ownerKey: string, countKey: string, ownerHead: string, ownerTail: string, channel: string, messageHead: string, messageTail: string): Promise<number>;
 }
 
 /** A connected ioredis client (standalone/Sentinel or Cluster) with the store's commands. */
@@ -51,17 +51,11 @@ local c = redis.call('INCR', KEYS[1])
 if c == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return c`;
 
-// A stored claim that does not decode (hand-edited) restarts the count at 1.
+// The count has a key of its own: a claim written by an older version (without a number), a lost or
+// damaged claim, never restarts it.
 const CLAIM_OWNER = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local generation = 1
-local prev = redis.call('GET', KEYS[2])
-if prev then
-  local ok, owner = pcall(cjson.decode, prev)
-  if ok and type(owner) == 'table' and type(owner.generation) == 'number' and owner.generation >= 1 then
-    generation = math.floor(owner.generation) + 1
-  end
-end
+local generation = redis.call('INCR', KEYS[3])
 redis.call('SET', KEYS[2], ARGV[1] .. generation .. ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[4] .. generation .. ARGV[5])
 return generation`;
@@ -121,7 +115,7 @@ export async function connectRedis(target: RedisTarget, opts: RedisClientOptions
   }
   client.defineCommand('casJson', { numberOfKeys: 1, lua: CAS_JSON });
   client.defineCommand('incrWindow', { numberOfKeys: 1, lua: INCR_WINDOW });
-  client.defineCommand('claimOwner', { numberOfKeys: 2, lua: CLAIM_OWNER });
+  client.defineCommand('claimOwner', { numberOfKeys: 3, lua: CLAIM_OWNER });
   // Without a listener ioredis prints every connection error; the store reports them per call instead.
   let lastError = '';
   client.on('error', (err: Error) => {

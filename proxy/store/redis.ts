@@ -4,8 +4,8 @@
  * Keys (prefix `P`, default `ocpp:`); `{...}` are Cluster hash tags so one charger's keys share a slot:
  *   P{<identity>}:charger   string, the record as JSON (changed only by compare-and-set in Lua)
  *   P{<identity>}:owner     string, the session claim as JSON (`claimSession`: one write per admission,
- *                           no compare-and-set, numbered by the script from the claim it replaces;
- *                           merged into the record as `session` / `lastSeenAt` on read)
+ *                           no compare-and-set; merged into the record as `session` / `lastSeenAt` on read)
+ *   P{<identity>}:claims    integer, the number of the last claim (INCR in the claim script)
  *   P{<identity>}:fail / :lock        counters and lockouts for `id:<identity>` keys
  *   Pfail:{<key>} / Plock:{<key>}     the same for other keys (e.g. `ip:<addr>`)
  *   Pchargers   sorted set of identities (all score 0, paged by lexicographic range)
@@ -106,7 +106,7 @@ export class RedisStore implements CredentialStore {
 
   removeCharger(identity: string): Promise<boolean> {
     return this.#call(async () => {
-      const removed = await this.#r.del(this.#chargerKey(identity), this.#ownerKey(identity));
+      const removed = await this.#r.del(this.#chargerKey(identity), this.#ownerKey(identity), this.#claimsKey(identity));
       await this.#r.zrem(this.#p + 'chargers', identity);
       if (removed > 0) await this.#feed.publish({ kind: 'charger', identity });
       return removed > 0;
@@ -260,7 +260,7 @@ export class RedisStore implements CredentialStore {
       const [ownerHead, ownerTail] = aroundGenerationSlot(JSON.stringify(claimed));
       const [messageHead, messageTail] = aroundGenerationSlot(this.#feed.messageFor({ kind: 'session', identity, owner: claimed }));
       // The script publishes the claim itself: one round trip per admission instead of two.
-      const generation = Number(await this.#r.claimOwner(this.#chargerKey(identity), this.#ownerKey(identity), ownerHead, ownerTail, this.#feed.channel, messageHead, messageTail));
+      const generation = Number(await this.#r.claimOwner(this.#chargerKey(identity), this.#ownerKey(identity), this.#claimsKey(identity), ownerHead, ownerTail, this.#feed.channel, messageHead, messageTail));
       if (generation > 0) this.#feed.reportLocally({ kind: 'session', identity, owner: { ...claimed, generation } });
       return generation > 0 ? generation : 0;
     });
@@ -336,6 +336,10 @@ export class RedisStore implements CredentialStore {
 
   #ownerKey(identity: string): string {
     return `${this.#p}{${identity}}:owner`;
+  }
+
+  #claimsKey(identity: string): string {
+    return `${this.#p}{${identity}}:claims`;
   }
 
   #counterKey(kind: 'fail' | 'lock', key: string): string {

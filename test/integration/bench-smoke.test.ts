@@ -61,8 +61,8 @@ t.test('bench --quick: numbers for every scenario and target, no process left be
   t.ok(storms.every((r) => r.ratios.nodeVsHaproxy !== null || !haveBinary('haproxy')), 'Node floor / HAProxy ratios present');
 
   // What an admission asks of Redis: GET (address lockout), MGET (record, claim, lockout and failure
-  // count of the identity), EVALSHA (the claim, whose script runs EXISTS, GET for the number of the
-  // claim it replaces, SET and PUBLISH).
+  // count of the identity), EVALSHA (the claim, whose script runs EXISTS, INCR for the claim's number,
+  // SET and PUBLISH).
   const redis = report.rows.filter((r) => r.metric === 'Redis commands per session');
   t.equal(redis.length, 8, 'Redis commands per session in every storm case');
   const p2Full = redis.find((r) => r.case === 'P2 ECDSA full')!;

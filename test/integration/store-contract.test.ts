@@ -511,18 +511,21 @@ t.test('RedisStore', async (t) => {
     t.ok(seen.some((c) => c.source === 'lua' && c.command === 'publish'), 'the script itself publishes the claim');
   });
 
-  t.test('a damaged stored claim: the record still reads, the next claim is numbered 1', async (t) => {
+  t.test('a damaged or unnumbered stored claim (an older version wrote it): the record still reads, the count goes on', async (t) => {
     const { store } = await factory();
     const raw = new Redis(redis.url);
     t.teardown(async () => { raw.disconnect(); await store.close(); });
     await store.putCharger(charger('DC1'));
     t.equal(await store.claimSession('DC1', { replica: 'r1', nonce: 'n1', since: 1 }), 1);
-    for (const damaged of ['{not json', '{"generation":"7"}', '{"generation":-3}', '[]']) {
+    let expected = 1;
+    for (const damaged of ['{not json', '{"generation":"7"}', '{"generation":-3}', '[]', '{"replica":"old","nonce":"x","since":5}']) {
       await raw.set(`t${n}:{DC1}:owner`, damaged);
       t.equal((await store.getCharger('DC1'))?.identity, 'DC1', `record read beside ${damaged}`);
-      t.equal(await store.claimSession('DC1', { replica: 'r1', nonce: 'n2', since: 2 }), 1, `after ${damaged}: 1`);
+      t.equal(await store.claimSession('DC1', { replica: 'r1', nonce: 'n2', since: 2 }), ++expected, `after ${damaged}: counted on (${expected})`);
     }
-    t.equal(await store.claimSession('DC1', { replica: 'r1', nonce: 'n3', since: 3 }), 2, 'and counted on from there');
+    t.equal(await raw.get(`t${n}:{DC1}:claims`), String(expected), 'the count in its own key');
+    await store.removeCharger('DC1');
+    t.equal(await raw.exists(`t${n}:{DC1}:claims`), 0, 'removed with the charger');
   });
 
   t.test('key prefixes isolate stores', async (t) => {
