@@ -130,9 +130,12 @@ class PasswordRotation implements Interceptor {
     if (this.booted) setImmediate(() => void this.consider());
   }
 
-  onRecordChanged(_s: SessionApi, record: ChargerRecord): void {
+  onRecordChanged(s: SessionApi, record: ChargerRecord): void {
     // The value waiting for the line is no longer the pending one (an operator set a password): withdrawn.
-    if (this.sending !== null && record.pending?.createdAt !== this.sending) this.sending = null;
+    if (this.sending !== null && record.pending?.createdAt !== this.sending) {
+      this.sending = null;
+      s.log.debug({ event: 'rotation_send_withdrawing' });
+    }
     if (hasOperatorRequest(record)) void this.consider();
   }
 
@@ -235,6 +238,12 @@ class PasswordRotation implements Interceptor {
       verdict = readConfigurationAnswer(s.subprotocol, await this.send(s, call, createdAt));
     } catch (err) {
       if (err instanceof InjectionError && err.reason === 'withdrawn') {
+        if ((await deps.store.getCharger(s.identity))?.pending?.createdAt === createdAt) {
+          // Withdrawn twice on word that proved stale: still pending, never sent; tried again after the back-off.
+          await this.backOff(record, 'unanswered');
+          deps.outcome?.('failed');
+          return;
+        }
         // Never on the wire: the charger cannot hold a value the store no longer knows.
         s.log.info({ event: 'rotation_withdrawn', why: 'the pending password was replaced before its call went out' });
         await this.audit('rotation_withdrawn');

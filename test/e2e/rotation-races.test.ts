@@ -88,7 +88,7 @@ t.test('a password the operator sets while the call waits behind a CSMS call: wi
   await waitFor(async () => (await proxy.credentials.store.getCharger(identity))?.pending?.sentAt !== undefined, 'the rotation stamped its send and waits for the line');
   const res = await admin(proxy, 'PATCH', identity, { password: SET_BY_OPERATOR });
   t.equal(res.status, 200, 'the operator sets a password meanwhile');
-  await sleep(300); // the change reaches the session
+  await waitFor(() => proxy.logs.some((l) => l.event === 'rotation_send_withdrawing'), 'the change reached the session');
   ws.send(JSON.stringify([3, csmsCallId, { configurationKey: [] }])); // the line is free
   await waitFor(() => proxy.logs.some((l) => l.event === 'rotation_withdrawn'), 'the waiting call withdrawn');
   await sleep(300);
