@@ -12,6 +12,7 @@
  */
 import net from 'node:net';
 import type tls from 'node:tls';
+import { frontFor } from './server-front';
 
 /** TLS record type "handshake": the first byte of every ClientHello. */
 const TLS_HANDSHAKE = 0x16;
@@ -53,11 +54,5 @@ export function plainPortWithTls(plain: net.Server, tlsServer: tls.Server, timeo
     socket.on('error', onEarlyEnd);
     socket.on('end', onEarlyEnd);
   });
-  // The http server tracks connections (headersTimeout, closeAllConnections) from its own 'listening';
-  // it never listens itself, so relay this one's. Closing this one closes it.
-  front.on('listening', () => plain.emit('listening'));
-  front.on('close', () => {
-    if (!plain.listening) plain.close();
-  });
-  return front;
+  return frontFor(front, plain);
 }

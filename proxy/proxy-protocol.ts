@@ -11,6 +11,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { isInNetworks } from './cidr';
 import { recordClientEndpoint, type ClientEndpoint } from './client-address';
+import { frontFor } from './server-front';
 
 /** Why a header was not accepted; the same label goes to logs and metrics. */
 export type ProxyHeaderFailure = 'header_invalid' | 'header_too_large';
@@ -229,11 +230,5 @@ export function acceptProxyProtocol(target: net.Server, opts: ProxyListenerOptio
     socket.on('error', onError);
     socket.on('end', onEnd);
   });
-  // http(s) servers start tracking connections (headersTimeout/requestTimeout enforcement,
-  // closeAllConnections) on their own 'listening'; the target never listens, so relay the front's.
-  front.on('listening', () => target.emit('listening'));
-  front.on('close', () => {
-    if (!target.listening) target.close();
-  });
-  return front;
+  return frontFor(front, target);
 }
