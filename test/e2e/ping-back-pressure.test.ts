@@ -120,3 +120,24 @@ t.test('a CSMS that stops reading is the leg judged dead, and the charger is tol
   const dead = await waitFor(() => proxy.logs.find((l) => l.event === 'peer_dead'), 'the peer_dead log line');
   t.equal(dead?.leg, 'csms', 'the CSMS, which stopped reading, is the leg judged dead (not the charger it held back)');
 });
+
+t.test('a charger that keeps sending but never answers pings: excused three rounds (it may be reading a backlog), then declared dead', async (t) => {
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, reportOnly: 'true', pingIntervalMs: '300' });
+  t.teardown(() => proxy.stop());
+  const charger = new WebSocket(`${proxy.tlsUrl}/CP-NO-PONGS`, ['ocpp1.6'], { ca: proxy.caPem, servername: 'localhost', perMessageDeflate: false, autoPong: false } as WebSocket.ClientOptions);
+  await new Promise<void>((resolve, reject) => { charger.once('open', () => resolve()); charger.once('error', reject); });
+  t.teardown(() => charger.terminate());
+  const opened = Date.now();
+  const closed = new Promise<number>((resolve) => charger.once('close', (code) => resolve(code)));
+  let n = 0;
+  const sender = setInterval(() => { if (charger.readyState === WebSocket.OPEN) charger.send(JSON.stringify([2, `hb-${n++}`, 'Heartbeat', {}])); }, 50);
+  t.teardown(() => clearInterval(sender));
+  const code = await Promise.race([closed, new Promise<string>((r) => setTimeout(() => r('still open after 10 s'), 10_000))]);
+  const ms = Date.now() - opened;
+  t.equal(code, 1006, 'declared dead and cut');
+  // Rounds every 300 ms: dead at the second without the excuse (about 600 ms), at the fifth with it.
+  t.ok(ms > 1100 && ms < 4000, `after ${ms} ms: three rounds excused while it sent frames, and no more`);
+  t.match(proxy.logs.find((l) => l.event === 'peer_dead'), { leg: 'charger' });
+});
