@@ -9,25 +9,16 @@ const CSV_COLUMNS = ['identity', 'password', 'profile', 'serial', 'organization'
  * leniently would turn a password's "ä" into U+FFFD, stored without a word, and the charger refused.
  */
 export function importText(bytes: Buffer): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    let line = 1;
-    let start = 0;
-    for (let nl = bytes.indexOf(0x0a); ; nl = bytes.indexOf(0x0a, start)) {
-      const end = nl < 0 ? bytes.length : nl;
-      try {
-        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(start, end));
-      } catch {
-        break;
-      }
-      if (nl < 0) break;
-      line++;
-      start = nl + 1;
-    }
-    const message = 'the file is not UTF-8 (save it as CSV UTF-8); nothing was imported';
-    throw new ChargerAdminError('import_invalid', message, [{ line, message: 'not UTF-8' }]);
-  }
+  const text = bytes.toString('utf8');
+  // Valid UTF-8 comes back byte for byte; anything else was replaced with U+FFFD somewhere.
+  const again = Buffer.from(text, 'utf8');
+  if (again.equals(bytes)) return text;
+  let at = 0;
+  while (at < bytes.length && bytes[at] === again[at]) at++;
+  let line = 1;
+  for (let i = bytes.indexOf(0x0a); i >= 0 && i < at; i = bytes.indexOf(0x0a, i + 1)) line++;
+  const message = 'the file is not UTF-8 (save it as CSV UTF-8); nothing was imported';
+  throw new ChargerAdminError('import_invalid', message, [{ line, message: 'not UTF-8' }]);
 }
 
 /** Parses and validates every import line (no hashing yet); throws one error listing all bad lines. */

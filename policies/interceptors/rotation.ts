@@ -234,12 +234,17 @@ class PasswordRotation implements Interceptor {
     // store does not know would lock the charger out once it applied it.
     if (!(await deps.store.updatePending(s.identity, createdAt, { sentAt: now() }))) return this.stale(s, 'send');
     let verdict;
+    // The call may wait for the line (behind a CSMS call, up to its timeout). If meanwhile the pending
+    // value is replaced (an operator sets a password: the change feed tells onRecordChanged), it is
+    // withdrawn unsent: sent anyway, the charger would apply a value the store no longer knows.
+    this.sending = createdAt;
     try {
-      verdict = readConfigurationAnswer(s.subprotocol, await this.send(s, call, createdAt));
+      verdict = readConfigurationAnswer(s.subprotocol, await s.injectCall(call.action, call.payload, { timeoutMs: deps.callTimeoutMs, stillWanted: () => this.sending === createdAt }));
     } catch (err) {
       if (err instanceof InjectionError && err.reason === 'withdrawn') {
         if ((await deps.store.getCharger(s.identity))?.pending?.createdAt === createdAt) {
-          // Withdrawn twice on word that proved stale: still pending, never sent; tried again after the back-off.
+          // The word was stale (a record read before our own write, arriving late): still pending, never
+          // sent; sent after the back-off.
           await this.backOff(record, 'unanswered');
           deps.outcome?.('failed');
           return;
@@ -256,6 +261,8 @@ class PasswordRotation implements Interceptor {
       await this.backOff(record, why === 'timeout' ? 'timeout' : 'unanswered');
       deps.outcome?.(why === 'timeout' ? 'timeout' : 'failed');
       return;
+    } finally {
+      this.sending = null;
     }
     if (verdict.accepted) {
       const answered = now();
@@ -289,27 +296,6 @@ class PasswordRotation implements Interceptor {
     }
     await this.backOff(record, 'rejected');
     deps.outcome?.('rejected');
-  }
-
-  /**
-   * Sends the password change. It may wait for the line (behind a CSMS call, up to its timeout); if
-   * meanwhile the pending value is replaced (an operator sets a password), it is withdrawn unsent:
-   * sent anyway, the charger would apply a value the store no longer knows and be locked out. The
-   * word comes through the change feed; a withdrawal is checked in the store before it is final, as
-   * a record read before our own write may arrive late.
-   */
-  private async send(s: SessionApi, call: { action: string; payload: Record<string, unknown> }, createdAt: number): Promise<CallOutcome> {
-    for (let tries = 1; ; tries++) {
-      this.sending = createdAt;
-      try {
-        return await s.injectCall(call.action, call.payload, { timeoutMs: this.deps.callTimeoutMs, stillWanted: () => this.sending === createdAt });
-      } catch (err) {
-        if (!(err instanceof InjectionError && err.reason === 'withdrawn') || tries >= 2) throw err;
-        if ((await this.deps.store.getCharger(s.identity))?.pending?.createdAt !== createdAt) throw err;
-      } finally {
-        this.sending = null;
-      }
-    }
   }
 
   /**

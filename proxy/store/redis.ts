@@ -262,7 +262,7 @@ export class RedisStore implements CredentialStore {
       // The script publishes the claim itself: one round trip per admission instead of two.
       const generation = Number(await this.#r.claimOwner(this.#chargerKey(identity), this.#ownerKey(identity), this.#claimsKey(identity), ownerHead, ownerTail, this.#feed.channel, messageHead, messageTail));
       if (generation > 0) this.#feed.reportLocally({ kind: 'session', identity, owner: { ...claimed, generation } });
-      return generation > 0 ? generation : 0;
+      return generation;
     });
   }
 
