@@ -59,8 +59,9 @@ export class BruteForceGuard {
     return Math.max(await this.lockedUntil(identityKey(identity)), this.identityLockedHere(identity));
   }
 
-  /** Lockout end (ms epoch) for a source address, or 0. */
-  async addressLockedUntil(address: string): Promise<number> {
+  /** Lockout end (ms epoch) for a source address, or 0 (always for null: no address of the charger's own is known). */
+  async addressLockedUntil(address: string | null): Promise<number> {
+    if (address === null) return 0;
     return Math.max(await this.lockedUntil(addressKey(address)), this.addressLockedHere(address));
   }
 
@@ -81,29 +82,30 @@ export class BruteForceGuard {
   /**
    * Records one failed login; locks out when a threshold is reached. When the store cannot count
    * (it refuses writes), the failure is counted in this process instead, so the limits still hold.
+   * A null address (a front's own, shared by every charger behind it) counts the identity only.
    */
-  async recordFailure(identity: string | null, address: string): Promise<FailureOutcome> {
-    const keys = { identity: identity ? identityKey(identity) : null, address: addressKey(address) };
+  async recordFailure(identity: string | null, address: string | null): Promise<FailureOutcome> {
+    const keys = { identity: identity ? identityKey(identity) : null, address: address === null ? null : addressKey(address) };
     let counts: [number, number];
     let here = false;
     try {
       counts = await Promise.all([
         keys.identity ? this.store.recordFailure(keys.identity, this.s.windowMs) : Promise.resolve(0),
-        this.store.recordFailure(keys.address, this.s.windowMs),
+        keys.address ? this.store.recordFailure(keys.address, this.s.windowMs) : Promise.resolve(0),
       ]);
       if (this.local.size > 0) this.local.forget(); // the store counts again: it alone decides
     } catch (err) {
       here = true;
       this.storeFailed(err as Error);
       const now = this.now();
-      counts = [keys.identity ? this.local.record(keys.identity, this.s.windowMs, now) : 0, this.local.record(keys.address, this.s.windowMs, now)];
+      counts = [keys.identity ? this.local.record(keys.identity, this.s.windowMs, now) : 0, keys.address ? this.local.record(keys.address, this.s.windowMs, now) : 0];
     }
     const out: FailureOutcome = { identityLockedUntil: 0, addressLockedUntil: 0 };
     if (keys.identity && counts[0] >= this.s.identityThreshold && counts[0] % this.s.identityThreshold === 0) {
       out.identityLockedUntil = this.now() + this.duration(counts[0] / this.s.identityThreshold);
       await this.lock(keys.identity, out.identityLockedUntil, here);
     }
-    if (counts[1] >= this.s.addressThreshold && counts[1] % this.s.addressThreshold === 0) {
+    if (keys.address && counts[1] >= this.s.addressThreshold && counts[1] % this.s.addressThreshold === 0) {
       out.addressLockedUntil = this.now() + this.duration(counts[1] / this.s.addressThreshold);
       await this.lock(keys.address, out.addressLockedUntil, here);
     }

@@ -52,7 +52,7 @@ export const CONFIG_KEYS = [
   { key: 'trustedProxyCidrs', type: 'list', default: [], doc: 'Networks (CIDR or single addresses) of the load balancers allowed to send PROXY protocol headers.' },
   { key: 'proxyProtocolTimeoutMs', type: 'int', default: 5000, min: 100, doc: 'Time a load balancer has to deliver the PROXY header.' },
   { key: 'forwardedClientCertHeader', type: 'string', default: null, doc: 'Behind a TLS-terminating edge: header carrying the charger\'s client certificate (`x-forwarded-client-cert` as Envoy sends it, or RFC 9440 `client-cert`). Honoured only from trustedForwarderCidrs, verified against clientCa; otherwise ignored.' },
-  { key: 'trustedForwarderCidrs', type: 'list', default: [], doc: 'Networks of the TLS-terminating fronts whose forwarded client certificates and X-Forwarded-Proto are believed.' },
+  { key: 'trustedForwarderCidrs', type: 'list', default: [], doc: 'Networks of the TLS-terminating fronts whose forwarded client certificates, X-Forwarded-Proto and X-Forwarded-For (read from the right, skipping these networks) are believed; their connections to the plain listener are not held to maxConnectionsPerAddress.' },
   { key: 'tlsTicketKeyFile', type: 'string', default: null, doc: 'TLS session ticket keys shared by all replicas (48 bytes: raw, hex or base64), so chargers resume sessions on any replica after a rollout. Reloaded when the file changes.' },
   { key: 'httpPassthrough', type: 'bool', default: false, doc: 'Pass non-upgrade HTTP requests on the charger port to the CSMS\'s HTTP origin (otherwise 404).' },
   { key: 'drainGraceMs', type: 'int', default: 10000, min: 0, doc: 'On SIGTERM: stop accepting, then close live sessions with 1001 after this grace.' },

@@ -5,6 +5,7 @@ import { isInNetworks, parseNetworks } from './cidr';
 import type { ProxyConfig } from './config';
 import { reloadingCaBundle } from './ca-bundle-file';
 import { readForwardedCertificate, toPeerCertificate } from './forwarded-cert';
+import { clientFromForwardedFor } from './forwarded-for';
 
 /** What a trusted TLS-terminating front vouches for about one request. */
 export interface EdgeFacts {
@@ -12,6 +13,12 @@ export interface EdgeFacts {
   tls: boolean;
   /** A client certificate the front forwarded, with our own verdict on it. */
   certificate: { peer: PeerCertificate; authorized: boolean; error: string | null } | null;
+  /**
+   * The charger's address from `X-Forwarded-For` (see forwarded-for.ts), or null when the front sent
+   * none that could be read: then the connection's address is the front's own, shared by every
+   * charger behind it.
+   */
+  clientAddress: string | null;
 }
 
 /** Reads a request's edge facts; null when the request did not come from a trusted front. */
@@ -37,6 +44,6 @@ export function edgeReader(c: Pick<ProxyConfig, 'trustedForwarderCidrs' | 'forwa
       if (f?.certificate) certificate = { peer: toPeerCertificate(f.certificate), authorized: f.authorized, error: f.error };
       else if (f) certificate = null;
     }
-    return { tls: proto === 'https' || proto === 'wss', certificate };
+    return { tls: proto === 'https' || proto === 'wss', certificate, clientAddress: clientFromForwardedFor(req.headers['x-forwarded-for'], trusted) };
   };
 }

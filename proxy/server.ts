@@ -15,8 +15,8 @@ import type { Framing, ProxyConfig } from './config';
 import type { Logger } from './log';
 import { plainPortWithTls } from './plain-port-tls';
 import { httpPassthrough } from './passthrough';
-import { parseNetworks } from './cidr';
-import { clientAddressOf } from './client-address';
+import { isInNetworks, parseNetworks } from './cidr';
+import { announcedEndpointOf, clientAddressOf } from './client-address';
 import { edgeReader } from './edge';
 import { answerUpgradeWithStatus } from './http-answer';
 import { NO_AUTO_PONG } from './pongs';
@@ -84,6 +84,8 @@ export class ProxyServer {
   private readonly perAddress = new AddressCounter();
   /** Sockets already counted against the per-address cap (the plain port counts before it knows where one goes). */
   private readonly counted = new WeakSet<net.Socket>();
+  /** trustedForwarderCidrs: TLS-terminating fronts, whose connections carry many chargers each. */
+  private readonly fronts: net.BlockList;
   private readonly log: Logger;
   private readonly upgradeDeps: UpgradeDeps;
 
@@ -100,6 +102,7 @@ export class ProxyServer {
 
   constructor(readonly config: ProxyConfig, private readonly deps: ProxyDeps) {
     this.log = deps.log;
+    this.fronts = parseNetworks(config.trustedForwarderCidrs);
     const log = deps.log;
     const flushing = this.flushing;
     this.logSessionEnded = function (this: Session, end: SessionEnd) {
@@ -138,7 +141,7 @@ export class ProxyServer {
       this.plainServer = http.createServer({ connectionsCheckingInterval: connectionsCheckingInterval(c.handshakeTimeoutMs) }, onRequest);
       this.harden(this.plainServer, 'plain');
       // TLS on the plain port too: where a 1.6 charger moved from Profile 1 to 2 comes back (see plain-port-tls.ts).
-      const plainPort = plainPortWithTls(this.plainServer, this.tlsServer, c.handshakeTimeoutMs, (socket) => this.admitConnection(socket));
+      const plainPort = plainPortWithTls(this.plainServer, this.tlsServer, c.handshakeTimeoutMs, (socket) => this.admitConnection(socket, 'plain'));
       this.plainFront = await this.listenOn(plainPort, c.plainListen);
       plain = this.plainFront.address() as AddressInfo;
     }
@@ -225,9 +228,15 @@ export class ProxyServer {
   /**
    * The per-address connection cap, once per socket (one the plain port hands to the TLS server was
    * counted there already). False, with the socket destroyed, when the address is over the cap.
+   * A trusted front's connections to the plain port are not counted: each carries another charger,
+   * and the cap would bound the fleet behind the front (the session and handshake caps still hold).
    */
-  private admitConnection(socket: net.Socket): boolean {
+  private admitConnection(socket: net.Socket, listener: ListenerKind): boolean {
     if (this.counted.has(socket)) return true;
+    if (listener === 'plain' && announcedEndpointOf(socket) === null && isInNetworks(this.fronts, socket.remoteAddress)) {
+      this.counted.add(socket);
+      return true;
+    }
     const address = clientAddressOf(socket);
     if (!this.perAddress.acquire(address, this.config.maxConnectionsPerAddress)) {
       this.log.warn({ event: 'connection_refused', reason: 'too_many_connections_from_address', remoteAddress: address });
@@ -244,7 +253,7 @@ export class ProxyServer {
     server.headersTimeout = this.config.handshakeTimeoutMs;
     server.requestTimeout = this.config.handshakeTimeoutMs;
     // Per-address connection cap, counted on the raw TCP socket before any TLS work is spent.
-    server.on('connection', (socket: net.Socket) => this.admitConnection(socket));
+    server.on('connection', (socket: net.Socket) => this.admitConnection(socket, kind));
     server.on('upgrade', (req, socket, head) => {
       if (this.draining) {
         answerUpgradeWithStatus(socket, 503, 'draining');
@@ -294,7 +303,7 @@ export class ProxyServer {
         identity: ctx.identity,
         protocols: ctx.acceptableProtocols,
         credentials,
-        forwarded: this.config.forwardedHeaders ? { for: ctx.remoteAddress, proto: ctx.listener === 'tls' ? 'https' : 'http' } : null,
+        forwarded: this.config.forwardedHeaders ? { for: ctx.remoteAddress, proto: ctx.listener === 'tls' || ctx.facts.edgeTls === true ? 'https' : 'http' } : null,
         timeoutMs: this.config.backendTimeoutMs,
         maxPayload: this.config.maxFrameBytes,
         deflate: offersDeflate(ctx.req),

@@ -4,7 +4,7 @@ import { TLSSocket } from 'node:tls';
 import type { WebSocketServer } from 'ws';
 import type { Gate, ListenerKind, Rejection, UpgradeContext } from '../policies/gates/types';
 import { BackendError, ignoreSocketError } from './backend';
-import { clientAddressOf } from './client-address';
+import { announcedEndpointOf, clientAddressOf } from './client-address';
 import type { EdgeFacts, EdgeReader } from './edge';
 import { answerUpgradeWithStatus } from './http-answer';
 import type { Framing } from './config';
@@ -65,7 +65,7 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
   deps.upgradeStarted?.(ctx);
   // Fronts that terminate TLS reach the plain listener; on the TLS listener we terminated it ourselves,
   // so a forwarded certificate there can only be the client's own claim (or a layer-4 balancer's relay of it).
-  applyEdge(ctx, listener === 'plain' ? deps.edge?.(req, socket) ?? null : null);
+  applyEdge(ctx, listener === 'plain' ? deps.edge?.(req, socket) ?? null : null, socket);
   const split = splitGates(deps.gates);
   const refusal = await runGates(deps, ctx, split.early, socket);
   if (refusal) return refusal === CLIENT_GONE ? deps.rejected(ctx, CLIENT_GONE) : refuse(deps, ctx, refusal, socket, head);
@@ -182,10 +182,18 @@ function refuse(deps: UpgradeDeps, ctx: UpgradeContext, rejection: Rejection, so
   });
 }
 
-/** A trusted front's word: TLS at the edge, and the client certificate it forwarded (if the socket had none). */
-function applyEdge(ctx: UpgradeContext, edge: EdgeFacts | null): void {
+/**
+ * A trusted front's word: TLS at the edge, the client certificate it forwarded (if the socket had
+ * none), and the charger's address (unless a PROXY-protocol header announced it: that one is the
+ * transport's own). A front that named no address leaves its own, shared by every charger behind it.
+ */
+function applyEdge(ctx: UpgradeContext, edge: EdgeFacts | null, socket: Duplex): void {
   if (!edge) return;
   ctx.facts.edgeTls = edge.tls;
+  if (announcedEndpointOf(socket) === null) {
+    if (edge.clientAddress !== null) ctx.remoteAddress = edge.clientAddress;
+    else ctx.addressShared = true;
+  }
   if (edge.certificate && !ctx.peerCertificate) {
     ctx.peerCertificate = edge.certificate.peer;
     ctx.peerAuthorized = edge.certificate.authorized;
@@ -202,6 +210,7 @@ function newContext(req: IncomingMessage, socket: Duplex, listener: ListenerKind
     req,
     listener,
     remoteAddress: clientAddressOf(socket as unknown as Parameters<typeof clientAddressOf>[0]),
+    addressShared: false,
     identity: '',
     offeredProtocols: [],
     acceptableProtocols: [],

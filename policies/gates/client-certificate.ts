@@ -4,7 +4,7 @@ import type { BruteForceGuard } from '../brute-force';
 import type { AdmittedCertificate } from './facts';
 import { prefetchedFailures } from './prefetch';
 import type { Gate, GateVerdict, UpgradeContext } from './types';
-import { reject } from './types';
+import { lockoutAddressOf, reject } from './types';
 
 /** Node's verdicts that mean "outside the validity period" rather than "not ours". */
 const VALIDITY_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
@@ -26,7 +26,7 @@ export function clientCertificateGate(deps: { store: CredentialStore; guard: Bru
       // factory default password enrols: a certificate alone must not admit a charger with no record.
       if (!ctx.facts.charger && ctx.facts.enrolCandidate) return reject(404, 'unknown_identity');
       const verdict = await judge(ctx, deps);
-      if (verdict) await deps.guard.recordFailure(ctx.identity, ctx.remoteAddress);
+      if (verdict) await deps.guard.recordFailure(ctx.identity, lockoutAddressOf(ctx));
       // A good certificate clears the identity's count, as the right password does: a charger that
       // now and then tries an older certificate (A02.FR.09/10) must not add up to a lockout.
       else await deps.guard.recordSuccess(ctx.identity, await prefetchedFailures(ctx));

@@ -1,7 +1,7 @@
 import type { ChargerRecord } from '../../proxy/store/types';
 import { addressSpellings, type BruteForceGuard } from '../brute-force';
 import { prefetched } from './prefetch';
-import type { Gate, GateVerdict, UpgradeContext } from './types';
+import { lockoutAddressOf, type Gate, type GateVerdict, type UpgradeContext } from './types';
 
 /** Status for a locked-out charger: 401 like any auth failure, so chargers back off and log it. */
 export const LOCKED_OUT = { status: 401, reason: 'locked_out', headers: { 'WWW-Authenticate': 'Basic realm="OCPP", charset="UTF-8"' } };
@@ -20,7 +20,7 @@ function lockoutGate(name: string, lockedUntil: (ctx: UpgradeContext) => Promise
 /** Refuses a source address that is locked out, before any other work is spent on it. */
 export function addressLockoutGate(guard: BruteForceGuard): Gate {
   // The prefetch reads guard.addressLockedUntil, which includes what this process locked itself.
-  return lockoutGate('address-lockout', (ctx) => prefetched(ctx)?.addressLockedUntil ?? guard.addressLockedUntil(ctx.remoteAddress));
+  return lockoutGate('address-lockout', (ctx) => prefetched(ctx)?.addressLockedUntil ?? guard.addressLockedUntil(lockoutAddressOf(ctx)));
 }
 
 /**
@@ -49,7 +49,7 @@ export interface SparingOption {
  * verdict as the two lockout gates give, read afresh.
  */
 export async function lockedOutNow(guard: BruteForceGuard, ctx: UpgradeContext, opts: SparingOption): Promise<GateVerdict> {
-  if ((await guard.addressLockedUntil(ctx.remoteAddress)) > 0) return LOCKED_OUT;
+  if ((await guard.addressLockedUntil(lockoutAddressOf(ctx))) > 0) return LOCKED_OUT;
   return applicable(await guard.identityLockedUntil(ctx.identity), ctx, opts) > 0 ? LOCKED_OUT : undefined;
 }
 
@@ -65,11 +65,11 @@ function applicable(until: number, ctx: UpgradeContext, opts: SparingOption): nu
 /**
  * The connection comes from the address the charger's last admitted session came from (any
  * spelling of it: IPv4 or IPv4-mapped IPv6), and that session began after the current password
- * was set (a password reset after a leak leaves the leaker's address unfamiliar). Not through a
- * TLS-terminating front without PROXY protocol: there every charger shares the front's address.
+ * was set (a password reset after a leak leaves the leaker's address unfamiliar). Never the
+ * address of a TLS-terminating front that named no charger address: every charger shares it.
  */
 export function fromFamiliarAddress(ctx: UpgradeContext): boolean {
-  if (ctx.facts.edgeTls !== undefined) return false;
+  if (ctx.addressShared) return false;
   const record = ctx.facts.charger as ChargerRecord | undefined;
   const last = record?.session;
   if (!last?.address || !ctx.remoteAddress) return false;

@@ -3,7 +3,7 @@ import type { BruteForceGuard } from '../brute-force';
 import { settleRotation, type PasswordMatch } from '../rotation-login';
 import { passwordVariants } from './basic-credentials';
 import type { GateVerdict, UpgradeContext } from './types';
-import { reject } from './types';
+import { lockoutAddressOf, reject } from './types';
 
 /** Verifies a candidate against a stored hash (constant-time, cached); implemented in proxy/. */
 export interface PasswordVerifier {
@@ -46,7 +46,7 @@ export function passwordJudge(deps: BasicAuthDeps) {
   }
 
   async function fail(ctx: UpgradeContext, reason: string): Promise<GateVerdict> {
-    const out = await deps.guard.recordFailure(ctx.identity, ctx.remoteAddress);
+    const out = await deps.guard.recordFailure(ctx.identity, lockoutAddressOf(ctx));
     if (out.identityLockedUntil) ctx.facts.lockedOut = 'identity';
     if (out.addressLockedUntil) ctx.facts.lockedOut = 'address';
     return reject(401, reason, CHALLENGE);

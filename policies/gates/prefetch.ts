@@ -1,6 +1,6 @@
 import type { ChargerRecord, CredentialStore } from '../../proxy/store/types';
 import type { BruteForceGuard } from '../brute-force';
-import type { Gate, UpgradeContext } from './types';
+import { lockoutAddressOf, type Gate, type UpgradeContext } from './types';
 
 /** The store reads every admission needs, started together (one round trip with Redis auto-pipelining). */
 export interface Prefetched {
@@ -25,7 +25,7 @@ export function prefetchGate(store: CredentialStore, guard: BruteForceGuard): Ga
         p.catch(() => undefined); // observed later by its gate; never an unhandled rejection
         return p;
       };
-      const addressLockedUntil = settle(guard.addressLockedUntil(ctx.remoteAddress));
+      const addressLockedUntil = settle(guard.addressLockedUntil(lockoutAddressOf(ctx)));
       const admission = store.readAdmission(ctx.identity);
       const prefetched: Prefetched = {
         addressLockedUntil,

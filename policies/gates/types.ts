@@ -14,6 +14,11 @@ export interface UpgradeContext {
   readonly listener: ListenerKind;
   /** Charger address as seen by the proxy (or as vouched for by a trusted front). */
   remoteAddress: string;
+  /**
+   * `remoteAddress` is a TLS-terminating front's own (it named no charger address): every charger
+   * behind the front shares it, so it is neither locked out nor familiar.
+   */
+  addressShared: boolean;
   /** Percent-decoded charger identity, set by the identity gate. */
   identity: string;
   /** Subprotocols the charger offered, in its order of preference. */
@@ -72,4 +77,13 @@ export interface Gate {
 /** Shorthand used by gates. */
 export function reject(status: number, reason: string, headers?: Record<string, string>): Rejection {
   return { status, reason, headers };
+}
+
+/**
+ * The address failures are counted and locked out under: null when it is a TLS-terminating front's
+ * own (every charger behind the front shares it, and locking it out would lock out the fleet;
+ * identities are still counted and locked out one by one).
+ */
+export function lockoutAddressOf(ctx: UpgradeContext): string | null {
+  return ctx.addressShared ? null : ctx.remoteAddress;
 }

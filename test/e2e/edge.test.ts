@@ -97,3 +97,86 @@ t.test('forwarded client certificate: honoured from a trusted front, ignored fro
   t.ok(proxy.logs.filter((l) => l.event === 'upgrade_rejected' && l.identity === 'EDGE3' && l.reason === 'profile_too_low').length >= 2, 'refused as profile_too_low (Profile 2)');
   t.equal(proxy.logs.filter((l) => l.event === 'session_started' && l.identity === 'EDGE3').length, sessionsBefore, 'no session');
 });
+
+/** Opens a WebSocket to the plain listener from `localAddress` with the given headers; the socket stays open on 101. */
+function openPlain(proxy: TestProxy, localAddress: string, identity: string, password: string, headers: Record<string, string>): Promise<{ status: number; ws: WebSocket }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${proxy.plainUrl}/${identity}`, ['ocpp1.6'], { localAddress, headers: { ...headers, authorization: basic(identity, password) } } as WebSocket.ClientOptions);
+    ws.on('unexpected-response', (_q, res) => { res.resume(); resolve({ status: res.statusCode ?? 0, ws }); });
+    ws.on('open', () => resolve({ status: 101, ws }));
+    ws.on('error', (e) => {
+      if (/Unexpected server response/.test(e.message)) return;
+      if (/socket hang up|ECONNRESET/.test(e.message)) resolve({ status: 0, ws });
+      else reject(e);
+    });
+  });
+}
+
+t.test('X-Forwarded-For from a trusted front: each charger behind it has its own address; the front itself is never locked out', async (t) => {
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({
+    backend: csms.url, plainListen: '127.0.0.1:0', trustedForwarderCidrs: '127.0.0.2/32',
+    addressLockoutThreshold: '2', lockoutThreshold: '100', maxConnectionsPerAddress: '2',
+  });
+  t.teardown(() => proxy.stop());
+  for (const id of ['XF1', 'XF2', 'XF3', 'XF4']) await seedCharger(proxy, { identity: id, password: `password-of-${id}` });
+  await seedCharger(proxy, { identity: 'XF6', password: 'password-of-XF6', minProfile: 1 }); // reaches the plain port directly
+  const open: WebSocket[] = [];
+  t.teardown(() => open.forEach((ws) => ws.terminate()));
+  const via = (localAddress: string, identity: string, password: string, xff?: string) =>
+    openPlain(proxy, localAddress, identity, password, { 'x-forwarded-proto': 'https', ...(xff ? { 'x-forwarded-for': xff } : {}) }).then((r) => {
+      if (r.status === 101) open.push(r.ws);
+      return r.status;
+    });
+  const rejectedFrom = (address: string, reason: string) => proxy.logs.filter((l) => l.event === 'upgrade_rejected' && l.remoteAddress === address && l.reason === reason).length;
+
+  // The client wrote an address of its own on the left; the front appended the one it saw.
+  for (let i = 0; i < 2; i++) t.equal(await via('127.0.0.2', 'XF1', 'wrong-guess', '203.0.113.50, 198.51.100.7'), 401, 'wrong password through the front');
+  t.equal(rejectedFrom('198.51.100.7', 'bad_password'), 2, 'failures logged with the address the front saw, not the one the client wrote');
+  t.equal(await via('127.0.0.2', 'XF1', 'password-of-XF1', '198.51.100.7'), 401, 'that charger address is locked out');
+  t.equal(rejectedFrom('198.51.100.7', 'locked_out'), 1, 'as locked_out');
+  t.equal(await via('127.0.0.2', 'XF2', 'password-of-XF2', '198.51.100.8'), 101, 'another charger through the same front is admitted');
+  const seen = csms.handshakes.find((h) => h.identity === 'XF2');
+  t.equal(seen?.headers['x-forwarded-for'], '198.51.100.8', 'the CSMS hears the charger\'s address');
+  t.equal(seen?.headers['x-forwarded-proto'], 'https', 'and that TLS was terminated at the front');
+
+  // A front that names no address: failures count for the identity only, never for the front.
+  for (let i = 0; i < 3; i++) t.equal(await via('127.0.0.2', 'XF1', 'wrong-guess'), 401, 'wrong password, no X-Forwarded-For');
+  t.equal(rejectedFrom('127.0.0.2', 'bad_password'), 3, 'logged with the front\'s own address');
+  t.equal(await via('127.0.0.2', 'XF3', 'password-of-XF3'), 101, 'past the address threshold, the front still lets chargers in');
+  t.equal(await via('127.0.0.2', 'XF4', 'password-of-XF4', 'not-an-address'), 101, 'an unreadable X-Forwarded-For counts as none');
+  t.equal(open.length, 3, 'three sessions open through the front, over the per-address cap of 2: the front\'s connections are not capped');
+
+  // From anywhere else the header is the client's own claim: ignored, and the per-address cap holds.
+  for (let i = 0; i < 2; i++) t.equal(await via('127.0.0.3', 'XF6', 'wrong-guess', `198.51.100.${30 + i}`), 401, 'untrusted peer, forged X-Forwarded-For');
+  t.equal(rejectedFrom('127.0.0.3', 'bad_password'), 2, 'failures counted for the real peer');
+  t.equal(await via('127.0.0.3', 'XF6', 'password-of-XF6', '198.51.100.99'), 401, 'the real peer is locked out whatever it claims');
+  t.equal(rejectedFrom('127.0.0.3', 'locked_out'), 1, 'as locked_out');
+  const held = await Promise.all([1, 2].map(() => new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port: proxy.addresses.plain!.port, localAddress: '127.0.0.4' }, () => resolve(s));
+    s.on('error', reject);
+  })));
+  t.teardown(() => held.forEach((s) => s.destroy()));
+  t.equal((await openPlain(proxy, '127.0.0.4', 'XF6', 'password-of-XF6', {})).status, 0, 'an untrusted peer holding two connections has its third cut: the per-address cap holds there');
+});
+
+t.test('familiar address through a front: the charger address it names, never the front\'s own', async (t) => {
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, plainListen: '127.0.0.1:0', trustedForwarderCidrs: '127.0.0.2/32', lockoutThreshold: '2', addressLockoutThreshold: '100' });
+  t.teardown(() => proxy.stop());
+  await seedCharger(proxy, { identity: 'XF5', password: 'password-of-XF5' });
+  const via = async (identity: string, password: string, xff?: string) => {
+    const r = await openPlain(proxy, '127.0.0.2', identity, password, { 'x-forwarded-proto': 'https', ...(xff ? { 'x-forwarded-for': xff } : {}) });
+    r.ws.terminate();
+    return r.status;
+  };
+  t.equal(await via('XF5', 'password-of-XF5', '198.51.100.20'), 101, 'admitted from 198.51.100.20 (now its familiar address)');
+  await waitFor(() => proxy.logs.some((l) => l.event === 'session_ended' && l.identity === 'XF5'), 'first session over');
+  for (let i = 0; i < 2; i++) t.equal(await via('XF5', 'wrong-guess', '198.51.100.21'), 401, 'guesses from elsewhere');
+  t.equal(await via('XF5', 'password-of-XF5', '198.51.100.21'), 401, 'the identity is locked out from there');
+  t.equal(await via('XF5', 'password-of-XF5'), 401, 'and through the front naming no address');
+  t.equal(await via('XF5', 'password-of-XF5', '198.51.100.20'), 101, 'from its familiar address it still gets in');
+  t.ok(proxy.logs.some((l) => l.event === 'lockout_spared' && l.remoteAddress === '198.51.100.20'), 'lockout_spared logged with that address');
+});
