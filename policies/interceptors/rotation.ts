@@ -233,6 +233,17 @@ class PasswordRotation implements Interceptor {
     // Stamped before the send, and nothing is sent when the value is no longer pending: a value the
     // store does not know would lock the charger out once it applied it.
     if (!(await deps.store.updatePending(s.identity, createdAt, { sentAt: now() }))) return this.stale(s, 'send');
+    try {
+      // A store failover that lost the value (or its sentAt) after the charger applied it would lock it out.
+      await deps.store.replicated(s.identity);
+    } catch (err) {
+      // Not sent: both passwords stay valid; tried again after the back-off.
+      s.log.warn({ event: 'rotation_not_replicated', err: String(err) });
+      await this.audit('rotation_not_replicated');
+      await this.backOff(record, 'not_replicated');
+      deps.outcome?.('failed');
+      return;
+    }
     let verdict;
     // The call may wait for the line (behind a CSMS call, up to its timeout). If meanwhile the pending
     // value is replaced (an operator sets a password: the change feed tells onRecordChanged), it is

@@ -148,6 +148,11 @@ export class EmbeddedStore implements CredentialStore {
     return this.#transition(identity, (rec, now) => tr.applySetPending(rec, pending, now), (next) => next !== null);
   }
 
+  /** Written to disk before each write resolves, with no replica to wait for. */
+  async replicated(_identity: string): Promise<void> {
+    this.#assertOpen();
+  }
+
   updatePending(
     identity: string,
     expectedCreatedAt: number,

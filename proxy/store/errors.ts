@@ -10,6 +10,7 @@ export type StoreErrorReason =
   | 'store_closed' // used after close()
   | 'store_invalid_input' // caller passed something the store refuses
   | 'store_conflict' // optimistic update kept losing races
+  | 'store_not_replicated' // no replica acknowledged a write that must survive a failover
   | 'secret_missing'
   | 'secret_invalid'
   | 'secret_mismatch' // the shared store was written with another server secret

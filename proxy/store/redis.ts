@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { StoreError } from './errors';
 import { connectRedis, type RedisClientOptions, type StoreRedis } from './redis-client';
 import { RedisChangeFeed } from './redis-changes';
+import { awaitReplica, DEFAULT_REPLICA_WAIT, type ReplicaWait } from './redis-replicas';
 import { parseRedisUrl } from './redis-url';
 import { identityKey, identityOfKey } from './counter-keys';
 import * as tr from './transitions';
@@ -38,6 +39,8 @@ export interface RedisStoreOptions extends RedisClientOptions {
   auditCap?: number;
   /** How often the change feed checks that its subscription still hears (redis-changes.ts); 0 = never. */
   changeProbeMs?: number;
+  /** How long a replica gets to acknowledge a write before a password is sent (`replicated`). */
+  replicaWait?: ReplicaWait;
 }
 
 const MAX_CAS_ATTEMPTS = 32;
@@ -49,10 +52,12 @@ export class RedisStore implements CredentialStore {
   readonly #p: string;
   readonly #auditCap: number;
   readonly #feed: RedisChangeFeed;
+  readonly #replicaWait: ReplicaWait;
   #closed = false;
 
-  private constructor(client: StoreRedis, prefix: string, auditCap: number, changeProbeMs?: number) {
+  private constructor(client: StoreRedis, prefix: string, auditCap: number, changeProbeMs?: number, replicaWait = DEFAULT_REPLICA_WAIT) {
     this.#r = client;
+    this.#replicaWait = replicaWait;
     this.#p = prefix;
     this.#auditCap = Math.max(1, auditCap);
     this.#feed = new RedisChangeFeed(client, prefix + 'changes', changeProbeMs);
@@ -61,7 +66,7 @@ export class RedisStore implements CredentialStore {
   /** Connect and return a store. @throws StoreError `redis_url_invalid` / `store_unavailable`. */
   static async open(opts: RedisStoreOptions): Promise<RedisStore> {
     const client = await connectRedis(parseRedisUrl(opts.url), opts);
-    return new RedisStore(client, opts.keyPrefix ?? 'ocpp:', opts.auditCap ?? 10_000, opts.changeProbeMs);
+    return new RedisStore(client, opts.keyPrefix ?? 'ocpp:', opts.auditCap ?? 10_000, opts.changeProbeMs, opts.replicaWait);
   }
 
   getCharger(identity: string): Promise<ChargerRecord | null> {
@@ -129,6 +134,10 @@ export class RedisStore implements CredentialStore {
 
   async setPending(identity: string, pending: PendingPassword): Promise<boolean> {
     return (await this.#transition(identity, (rec, now) => tr.applySetPending(rec, pending, now))) !== null;
+  }
+
+  replicated(identity: string): Promise<void> {
+    return this.#call(async () => void (await awaitReplica(this.#r, this.#chargerKey(identity), this.#replicaWait)));
   }
 
   async updatePending(

@@ -288,6 +288,13 @@ export interface CredentialStore {
    */
   setPending(identity: string, pending: PendingPassword): Promise<boolean>;
   /**
+   * Resolves once the charger's writes so far would survive a failover of the store: at once for a
+   * store without replicas (the embedded one, a Redis primary with none connected); with Redis
+   * replicas, once one of them has acknowledged them. Called before a password leaves for the
+   * charger. Rejects with StoreError `store_not_replicated` when no replica did in time.
+   */
+  replicated(identity: string): Promise<void>;
+  /**
    * Atomically patch the pending entry (e.g. `sentAt`, `acceptedAt`, `attempt`) only if its
    * `createdAt` still equals `expectedCreatedAt`. Returns false otherwise.
    */

@@ -154,6 +154,7 @@ function contract(t: Test, open: Factory): void {
     t.equal(await store.setPending('CP1', pending(100)), true);
     t.equal(await store.updatePending('CP1', 99, { sentAt: 5 }), false, 'stale update refused');
     t.equal(await store.updatePending('CP1', 100, { sentAt: 5, attempt: 2 }), true);
+    await t.resolves(store.replicated('CP1'), 'replicated: nothing to wait for without replicas (on a Cluster, asked of the node holding the charger)');
     t.same((await store.getCharger('CP1'))?.pending, { ...pending(100), sentAt: 5, attempt: 2 });
     t.equal(await store.dropPending('CP1', 99), false, 'stale drop refused');
     t.equal(await store.commitPending('CP1', hash('new-100'), 99), false, 'stale commit refused');
