@@ -57,7 +57,12 @@ export interface AppOptions {
   adminRoutes?: AdminRoute[];
   /** Prometheus default process metrics (off in tests that start many proxies). */
   processMetrics?: boolean;
+  /** With Redis, how often every session held is checked against the store (default 5 min; 0 = never). */
+  coordinationSweepMs?: number;
 }
+
+/** With Redis, how often every session held is checked against the store (see SessionCoordinator.start). */
+const COORDINATION_SWEEP_MS = 5 * 60_000;
 
 /** Composes and starts the proxy from a validated configuration. */
 export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<App> {
@@ -186,7 +191,8 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   try {
     listeners = await server.start();
     adminAddress = await admin.start();
-    coordinator.start();
+    // Only a shared store loses change messages (the embedded one tells its listeners in process).
+    coordinator.start(config.redis ? opts.coordinationSweepMs ?? COORDINATION_SWEEP_MS : 0);
   } catch (err) {
     await server.stop();
     await admin.stop();

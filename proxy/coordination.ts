@@ -42,18 +42,33 @@ export class SessionCoordinator {
   private quiet = false;
   private resyncing = false;
   private resyncAgain = false;
+  private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly store: CredentialStore, private readonly sessions: SessionRegistry, private readonly log: Logger) {}
 
-  start(): void {
+  /**
+   * Subscribes to the change feed. With `sweepMs` > 0 every session held is also checked again that
+   * often, as after a lost feed: a change message can be lost without the feed noticing (a PUBLISH
+   * that failed after its write, a Cluster subscription moved between probes), and a blocked,
+   * removed or revoked charger must not keep its session for good.
+   */
+  start(sweepMs = 0): void {
     this.unsubscribe = this.store.subscribeChanges((change) => {
       this.onChange(change).catch((err: unknown) => this.log.warn({ event: 'coordination_failed', err: String(err) }));
     });
+    if (sweepMs > 0) {
+      this.sweepTimer = setInterval(() => {
+        if (!this.resyncing) this.resync('sweep').catch((err: unknown) => this.log.warn({ event: 'coordination_failed', err: String(err) }));
+      }, sweepMs);
+      this.sweepTimer.unref();
+    }
   }
 
   stop(): void {
     this.unsubscribe?.();
     this.unsubscribe = null;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
   }
 
   /** Draining: the close rules still apply, but fresh records are no longer handed to sessions. */
@@ -110,7 +125,7 @@ export class SessionCoordinator {
   }
 
   private async onChange(change: StoreChange): Promise<void> {
-    if (change.kind === 'resync') return this.resync();
+    if (change.kind === 'resync') return this.resync('feed_resumed');
     if (change.kind === 'revoked') {
       this.revokedAt = ++this.seq;
       for (const s of this.sessions.all()) {
@@ -170,24 +185,26 @@ export class SessionCoordinator {
   }
 
   /**
-   * The change feed was disconnected and is back: what was published meanwhile is lost, so every
-   * session held here is checked again, a batch at a time. One resync runs at a time (a flapping
+   * The change feed was disconnected and is back (or a sweep is due): what was published meanwhile
+   * is lost, so every session held here is checked again, a batch at a time. One resync runs at a time (a flapping
    * connection asks for another meanwhile: it runs after). Sessions whose reads failed (the store's
    * own connection may come back after the feed's) are checked again with back-off.
    */
-  private async resync(): Promise<void> {
+  private async resync(why: 'feed_resumed' | 'sweep'): Promise<void> {
     if (this.resyncing) {
       this.resyncAgain = true;
       return;
     }
     this.resyncing = true;
+    let pass = why;
     try {
       do {
         this.resyncAgain = false;
         this.chargerChangedAt.clear();
         this.forgottenAt = ++this.seq;
         let pending = this.sessions.all().filter((s) => !s.closed && admissionFacts(s.facts));
-        this.log.info({ event: 'coordination_resync', sessions: pending.length });
+        // A sweep is routine: logged at debug, unless it finds something (its closes are logged).
+        this.log[pass === 'sweep' ? 'debug' : 'info']({ event: 'coordination_resync', why: pass, sessions: pending.length });
         for (let attempt = 0; pending.length > 0 && this.unsubscribe; attempt++) {
           if (attempt >= RESYNC_ATTEMPTS) {
             this.log.warn({ event: 'coordination_resync_incomplete', failed: pending.length });
@@ -198,11 +215,12 @@ export class SessionCoordinator {
           const failed: Session[] = [];
           for (let i = 0; i < pending.length; i += RESYNC_BATCH) {
             const batch = pending.slice(i, i + RESYNC_BATCH);
-            const results = await Promise.allSettled(batch.map((s) => this.recheck(s, 'resync')));
+            const results = await Promise.allSettled(batch.map((s) => this.recheck(s, pass === 'sweep' ? 'sweep' : 'resync')));
             results.forEach((r, n) => { if (r.status === 'rejected' && !batch[n]!.closed) failed.push(batch[n]!); });
           }
           pending = failed;
         }
+        pass = 'feed_resumed'; // only a feed that resumed asks for another pass (a sweep waits its turn)
       } while (this.resyncAgain && this.unsubscribe);
     } finally {
       this.resyncing = false;

@@ -2,8 +2,9 @@
  * Operator actions that found no session to act on:
  * - a block or a revocation made while the charger was being admitted (its record was read, the
  *   CSMS was still being dialled): the session entered the registry afterwards, on the stale record;
- * - a block made while this replica's change-feed connection was down: the message was lost.
- * Both used to leave the session running until the charger's next reconnect.
+ * - a block made while this replica's change-feed connection was down: the message was lost;
+ * - a block whose message was never published (the writer's PUBLISH failed after its write).
+ * All used to leave the session running until the charger's next reconnect.
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import WebSocket from 'ws';
 import { basicHeader } from '../helpers/login';
 import { waitFor } from '../helpers/net';
 import { makeTestPki } from '../helpers/pki';
+import { startLegacyCsms } from '../helpers/csms';
 import { seedCharger, startProxyBeforeCsms, startTestProxy, TEST_PKI_DIR } from '../helpers/proxy';
 import { startRawCsms } from '../helpers/raw-csms';
 import { startRedis } from '../helpers/redis';
@@ -109,6 +111,30 @@ t.test('a block published while the change feed was disconnected reaches the ses
   t.equal(failuresLeft, 0, 'both failed reads happened');
   t.ok(proxy.logs.some((l) => l.event === 'coordination_resync'), 'the resync is logged');
   t.ok(proxy.logs.some((l) => l.event === 'session_closed_blocked' && l.identity === 'CG-FEED' && l.why === 'resync'), 'the close says why');
+  t.equal(await closedWithin(bystander.closed, 500), -1, 'the other session stays');
+  bystander.ws.close();
+});
+
+t.test('a block whose change message never went out reaches the session at the next sweep', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false' }, { coordinationSweepMs: 1000 });
+  t.teardown(() => proxy.stop());
+  await seedCharger(proxy, { identity: 'CG-SWEEP', password: PASSWORD });
+  await seedCharger(proxy, { identity: 'CG-KEPT', password: PASSWORD });
+  const victim = connect(proxy.tlsUrl, 'CG-SWEEP', { ca: proxy.caPem, auth: basicHeader('CG-SWEEP', PASSWORD) });
+  const bystander = connect(proxy.tlsUrl, 'CG-KEPT', { ca: proxy.caPem, auth: basicHeader('CG-KEPT', PASSWORD) });
+  await Promise.all([victim.opened, bystander.opened]);
+  // The record is blocked as a writer whose PUBLISH failed would leave it: written, never announced.
+  const key = 'ocpp:{CG-SWEEP}:charger';
+  const record = JSON.parse((await run('redis-cli', ['-p', String(redis.port), 'GET', key])).stdout);
+  await run('redis-cli', ['-p', String(redis.port), 'SET', key, JSON.stringify({ ...record, status: 'blocked' })]);
+  t.equal(await closedWithin(victim.closed, 5000), 1008, 'closed with 1008 by the sweep');
+  t.ok(proxy.logs.some((l) => l.event === 'session_closed_blocked' && l.identity === 'CG-SWEEP' && l.why === 'sweep'), 'the close says why');
+  t.ok(proxy.logs.some((l) => l.event === 'coordination_resync' && l.why === 'sweep'), 'sweeps ran');
+  t.notOk(proxy.logs.some((l) => l.event === 'coordination_resync' && (l.level as number) > 20 && l.why === 'sweep'), 'routine sweeps are logged at debug only');
   t.equal(await closedWithin(bystander.closed, 500), -1, 'the other session stays');
   bystander.ws.close();
 });
