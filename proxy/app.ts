@@ -71,6 +71,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   const metrics = new ProxyMetrics({ collectDefault: opts.processMetrics ?? true, version: packageVersion(), allocator: currentAllocator() });
   const credentials = await openCredentials(config, {
     onPrimaryMoved: () => log.warn({ event: 'redis_primary_moved', msg: 'Redis refused a write (READONLY) and the address now reaches a primary: reconnected to it' }),
+    onReplicaCheckRefused: () => log.warn({ event: 'redis_replica_check_refused', msg: 'Redis refused ROLE (allow the proxy\'s ACL user +role): rotated passwords are sent without checking that a replica holds them' }),
   });
   const store = instrumentStore(credentials.store, metrics);
   for (const w of credentials.secret.warnings) log.warn({ event: 'server_secret_warning', warning: w });

@@ -48,3 +48,8 @@ export function isInNetworks(networks: net.BlockList, address: string | undefine
   const family = net.isIPv4(address) ? 'ipv4' : net.isIPv6(address) ? 'ipv6' : null;
   return family !== null && networks.check(address, family);
 }
+
+/** The compressed form Node itself reports for IPv6 peers, so logs and rate-limit keys agree. */
+export function canonicalIPv6(address: string): string {
+  return new net.SocketAddress({ address, family: 'ipv6' }).address;
+}

@@ -98,8 +98,9 @@ export class SessionCoordinator {
     this.heardWhileClaiming.set(session, []);
     try {
       // The address becomes the charger's familiar one (see the identity lockout gate): only when its
-      // credentials were verified, not for a report-only admission that would have been refused.
-      const address = session.facts.reportOnlyFindings ? undefined : session.remoteAddress;
+      // credentials were verified, not for a report-only admission that would have been refused, and
+      // only when it is the charger's own, not that of a front every charger behind it shares.
+      const address = session.facts.reportOnlyFindings || session.facts.addressShared ? undefined : session.remoteAddress;
       const generation = await this.store.claimSession(session.identity, { replica: this.replica, nonce, since: session.startedAt, ...(address ? { address } : {}) });
       if (generation > 0) this.generations.set(session, generation);
     } catch (err) {

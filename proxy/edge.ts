@@ -37,7 +37,9 @@ export function edgeReader(c: Pick<ProxyConfig, 'trustedForwarderCidrs' | 'forwa
   return (req, socket) => {
     const peerAddress = (socket as { remoteAddress?: string }).remoteAddress ?? '';
     if (!isInNetworks(trusted, peerAddress)) return null;
-    const proto = String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim().toLowerCase();
+    // The rightmost value: a front that appends to the header (rather than replacing it) wrote the
+    // last one; the ones before it may be the client's own.
+    const proto = String(req.headers['x-forwarded-proto'] ?? '').split(',').pop()!.trim().toLowerCase();
     let certificate: EdgeFacts['certificate'] = null;
     if (c.forwardedClientCertHeader && anchors) {
       const f = readForwardedCertificate(req, { header: c.forwardedClientCertHeader, trusted, peerAddress, clientCa: anchors() });

@@ -9,11 +9,15 @@
  * address that reached the operator's edge, the only entry no client can have written. Anything to
  * its left was written by the client or by networks nobody vouches for, and is never read.
  *
+ * When every entry is inside the trusted networks the rightmost is taken: the address the last front
+ * saw (a client inside the operator's networks, or `trustedForwarderCidrs` naming more than the
+ * fronts); the entries left of it could have been written by that client.
+ *
  * Doubt means no address: an unparsable entry met on the way gives null, and the caller keeps the
  * front's own address (shared by every charger behind it; see `EdgeFacts.clientAddress`).
  */
 import net from 'node:net';
-import { isInNetworks } from './cidr';
+import { canonicalIPv6, isInNetworks } from './cidr';
 
 /** Entries read from the right before giving up (a front chain is a few hops, never dozens). */
 const MAX_HOPS = 16;
@@ -22,25 +26,26 @@ const MAX_HOPS = 16;
  * Reads the client address from `X-Forwarded-For` as Node presents it (duplicate headers joined
  * with ", "). Returns null when the header is absent or empty, when an entry met before the client
  * address is malformed, or when more than {@link MAX_HOPS} trusted entries precede it; when every
- * entry is trusted, the leftmost (a client inside the operator's own networks).
+ * entry is trusted, the rightmost.
  */
 export function clientFromForwardedFor(header: string | string[] | undefined, trusted: net.BlockList): string | null {
   const text = Array.isArray(header) ? header.join(',') : header;
   if (!text) return null;
   const entries = text.split(',');
-  let leftmostTrusted: string | null = null;
+  let rightmost: string | null = null;
   for (let i = entries.length - 1, hops = 0; i >= 0 && hops < MAX_HOPS; i--, hops++) {
     const address = parseEntry(entries[i]!);
     if (address === null) return null;
     if (!isInNetworks(trusted, address)) return address;
-    leftmostTrusted = address;
+    rightmost ??= address;
   }
-  return entries.length <= MAX_HOPS ? leftmostTrusted : null;
+  return entries.length <= MAX_HOPS ? rightmost : null;
 }
 
 /**
  * One list entry: an IPv4 or IPv6 address, optionally with a port as some balancers write it
- * (`192.0.2.1:4711`, `[2001:db8::1]:4711`). IPv6 is written in lower case, as Node reports peers.
+ * (`192.0.2.1:4711`, `[2001:db8::1]:4711`). IPv6 is written in the compressed form Node reports
+ * peers in, so one address is one lockout key however the front spells it.
  * Null for anything else (`unknown`, obfuscated identifiers, zone ids, garbage).
  */
 function parseEntry(raw: string): string | null {
@@ -58,5 +63,5 @@ function parseEntry(raw: string): string | null {
 }
 
 function ipv6(text: string): string | null {
-  return !text.includes('%') && net.isIPv6(text) ? text.toLowerCase() : null;
+  return !text.includes('%') && net.isIPv6(text) ? canonicalIPv6(text) : null;
 }

@@ -9,7 +9,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { isInNetworks } from './cidr';
+import { canonicalIPv6, isInNetworks } from './cidr';
 import { recordClientEndpoint, type ClientEndpoint } from './client-address';
 import { frontFor } from './server-front';
 
@@ -146,11 +146,6 @@ function binaryAddress(bytes: Buffer): string {
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
   return canonicalIPv6(groups.join(':'));
-}
-
-/** The compressed form Node itself reports for IPv6 peers, so logs and rate-limit keys agree. */
-function canonicalIPv6(address: string): string {
-  return new net.SocketAddress({ address, family: 'ipv6' }).address;
 }
 
 function invalid(message: string): ProxyProtocolError {

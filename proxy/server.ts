@@ -332,6 +332,7 @@ export class ProxyServer {
   private admit(ctx: UpgradeContext, charger: Leg, csms: Leg): void {
     dropPrefetched(ctx);
     if (ctx.reportOnlyFindings.length > 0) ctx.facts.reportOnlyFindings = ctx.reportOnlyFindings;
+    if (ctx.addressShared) ctx.facts.addressShared = true; // a front's own address: never recorded as familiar
     // The charger is back: the CSMS leg its last session kept open for its last frames goes now.
     this.flushing.get(ctx.identity)?.endFlush();
     const profile = (ctx.facts.profile as 1 | 2 | 3 | undefined) ?? presentedProfile(ctx);

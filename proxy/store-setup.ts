@@ -48,10 +48,10 @@ async function refuseAnotherSecret(store: RedisStore, secret: ServerSecret): Pro
  */
 export async function openCredentials(
   c: Pick<ProxyConfig, 'redis' | 'redisKeyPrefix' | 'dataDir' | 'secretFile' | 'credentialCacheTtlMs'>,
-  hooks: { onPrimaryMoved?: () => void } = {},
+  hooks: { onPrimaryMoved?: () => void; onReplicaCheckRefused?: () => void } = {},
 ): Promise<Credentials> {
   const secret = await loadServerSecret({ file: c.secretFile ?? undefined, generateIn: c.dataDir });
-  const store = await openStore({ redisUrl: c.redis ?? undefined, redisKeyPrefix: c.redisKeyPrefix, dataDir: c.dataDir, onPrimaryMoved: hooks.onPrimaryMoved });
+  const store = await openStore({ redisUrl: c.redis ?? undefined, redisKeyPrefix: c.redisKeyPrefix, dataDir: c.dataDir, onPrimaryMoved: hooks.onPrimaryMoved, onReplicaCheckRefused: hooks.onReplicaCheckRefused });
   if (store instanceof RedisStore) await refuseAnotherSecret(store, secret);
   return {
     store,

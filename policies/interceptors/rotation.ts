@@ -230,28 +230,23 @@ class PasswordRotation implements Interceptor {
     deps.outcome?.('started');
 
     const call = setPasswordCall(s.subprotocol, password);
-    // Stamped before the send, and nothing is sent when the value is no longer pending: a value the
-    // store does not know would lock the charger out once it applied it.
-    if (!(await deps.store.updatePending(s.identity, createdAt, { sentAt: now() }))) return this.stale(s, 'send');
-    try {
-      // A store failover that lost the value (or its sentAt) after the charger applied it would lock it out.
-      await deps.store.replicated(s.identity);
-    } catch (err) {
-      // Not sent: both passwords stay valid; tried again after the back-off.
-      s.log.warn({ event: 'rotation_not_replicated', err: String(err) });
-      await this.audit('rotation_not_replicated');
-      await this.backOff(record, 'not_replicated');
-      deps.outcome?.('failed');
-      return;
-    }
-    let verdict;
-    // The call may wait for the line (behind a CSMS call, up to its timeout). If meanwhile the pending
-    // value is replaced (an operator sets a password: the change feed tells onRecordChanged), it is
-    // withdrawn unsent: sent anyway, the charger would apply a value the store no longer knows.
+    // From here until the call goes out, an operator may replace the pending value (set a password:
+    // the change feed tells onRecordChanged, which clears `sending`); the call is then withdrawn
+    // unsent: sent anyway, the charger would apply a value the store no longer knows. The call may
+    // wait for the replicas and then for the line (behind a CSMS call, up to its timeout).
     this.sending = createdAt;
+    let answered: { outcome: CallOutcome } | { err: unknown };
     try {
-      verdict = readConfigurationAnswer(s.subprotocol, await s.injectCall(call.action, call.payload, { timeoutMs: deps.callTimeoutMs, stillWanted: () => this.sending === createdAt }));
-    } catch (err) {
+      // Stamped before the send, and nothing is sent when the value is no longer pending.
+      if (!(await deps.store.updatePending(s.identity, createdAt, { sentAt: now() }))) return this.stale(s, 'send');
+      if (!(await this.replicated(s, record, createdAt, sentBefore))) return;
+      answered = await s.injectCall(call.action, call.payload, { timeoutMs: deps.callTimeoutMs, stillWanted: () => this.sending === createdAt })
+        .then((outcome) => ({ outcome }), (err: unknown) => ({ err }));
+    } finally {
+      this.sending = null;
+    }
+    if ('err' in answered) {
+      const { err } = answered;
       if (err instanceof InjectionError && err.reason === 'withdrawn') {
         if ((await deps.store.getCharger(s.identity))?.pending?.createdAt === createdAt) {
           // The word was stale (a record read before our own write, arriving late): still pending, never
@@ -272,9 +267,8 @@ class PasswordRotation implements Interceptor {
       await this.backOff(record, why === 'timeout' ? 'timeout' : 'unanswered');
       deps.outcome?.(why === 'timeout' ? 'timeout' : 'failed');
       return;
-    } finally {
-      this.sending = null;
     }
+    const verdict = readConfigurationAnswer(s.subprotocol, answered.outcome);
     if (verdict.accepted) {
       const answered = now();
       // A resend of an accepted value keeps the first Accepted's time: the grace period (A01.FR.03) is
@@ -310,10 +304,35 @@ class PasswordRotation implements Interceptor {
   }
 
   /**
+   * Whether the value and its sentAt would survive a failover of the store: a store that lost them
+   * after the charger applied the value would lock it out. When no replica holds them in time,
+   * nothing is sent and the stamp is taken back (a value never sent stays a first send); both
+   * passwords stay valid and the value goes out after the back-off.
+   */
+  private async replicated(s: SessionApi, record: ChargerRecord, createdAt: number, sentBefore: boolean): Promise<boolean> {
+    const { deps } = this;
+    try {
+      await deps.store.replicated(s.identity);
+      // Read back: a failover during the wait may have taken the value or its stamp with it.
+      const pending = (await deps.store.getCharger(s.identity))?.pending;
+      if (pending?.createdAt === createdAt && pending.sentAt !== undefined) return true;
+      this.stale(s, 'replicated');
+      return false;
+    } catch (err) {
+      s.log.warn({ event: 'rotation_not_replicated', err: String(err) });
+      if (!sentBefore) await deps.store.updatePending(s.identity, createdAt, { sentAt: null }).catch(() => undefined);
+      await this.audit('rotation_not_replicated');
+      await this.backOff(record, 'not_replicated');
+      deps.outcome?.('failed');
+      return false;
+    }
+  }
+
+  /**
    * The pending value went between the read and this step (the charger logged in with it elsewhere
    * and it was committed, or an operator set a password and dropped it): nothing is sent.
    */
-  private stale(s: SessionApi, step: 'attempt' | 'send'): void {
+  private stale(s: SessionApi, step: 'attempt' | 'send' | 'replicated'): void {
     s.log.info({ event: 'rotation_stale', step });
   }
 

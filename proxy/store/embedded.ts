@@ -25,7 +25,7 @@ import * as tr from './transitions';
 import { checkMatch, checkSerial, clampLimit } from './transitions';
 import type {
   AdmissionRead, AuditEvent, ChargerPage, ChargerPatch, ChargerRecord, CredentialStore, FactoryDefault, NewAuditEvent,
-  NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial, SessionOwner, StoreChange, StoreChangeListener,
+  NewChargerRecord, PasswordHash, PendingPassword, PendingPatch, RevokedSerial, SessionOwner, StoreChange, StoreChangeListener,
 } from './types';
 import { VolatileCounters } from './volatile-counters';
 
@@ -156,7 +156,7 @@ export class EmbeddedStore implements CredentialStore {
   updatePending(
     identity: string,
     expectedCreatedAt: number,
-    patch: Partial<Omit<PendingPassword, 'createdAt' | 'encrypted' | 'hash'>>,
+    patch: PendingPatch,
   ): Promise<boolean> {
     return this.#transition(identity, (rec, now) => tr.applyUpdatePending(rec, expectedCreatedAt, patch, now), (n) => n !== null);
   }

@@ -17,6 +17,8 @@ export interface OpenStoreOptions extends RedisClientOptions {
   dataDir: string;
   /** Audit events kept, default 10,000. */
   auditCap?: number;
+  /** Redis only: see RedisStoreOptions. */
+  onReplicaCheckRefused?: () => void;
 }
 
 /** Open the credential store described by `opts`. @throws StoreError */

@@ -12,6 +12,10 @@
  * the primary's offset then covers the write, and ROLE lists each replica's acknowledged offset,
  * which replicas report once a second. It is asked again until one replica has reached that
  * offset, or the time is up.
+ *
+ * ROLE is an @admin command: a user not allowed it (an ACL user, some managed services) or a server
+ * that renamed it cannot tell. That gives 'unknown' (the caller warns and sends, as without
+ * replicas), not a refusal: refusing would stop every rotation for good.
  */
 import { StoreError } from './errors';
 import type { StoreRedis } from './redis-client';
@@ -31,13 +35,23 @@ interface PrimaryRole {
   replicaOffsets: number[];
 }
 
+/** What `awaitReplica` found. */
+export type ReplicaCheck = 'replicated' | 'no_replicas' | 'unknown';
+
 /**
  * Resolves 'replicated' once a replica of the node holding `key` has acknowledged everything that
- * node had written when first asked, or 'no_replicas' when it has none connected.
+ * node had written when first asked, 'no_replicas' when it has none connected, 'unknown' when the
+ * node will not say (ROLE refused or renamed).
  * @throws StoreError `store_not_replicated` when none did within the time, or the node is no primary.
  */
-export async function awaitReplica(client: StoreRedis, key: string, wait: ReplicaWait = DEFAULT_REPLICA_WAIT): Promise<'replicated' | 'no_replicas'> {
-  const first = await roleOf(client, key);
+export async function awaitReplica(client: StoreRedis, key: string, wait: ReplicaWait = DEFAULT_REPLICA_WAIT): Promise<ReplicaCheck> {
+  let first: PrimaryRole;
+  try {
+    first = await roleOf(client, key);
+  } catch (err) {
+    if (roleRefused(err)) return 'unknown';
+    throw err;
+  }
   if (first.replicaOffsets.length === 0) return 'no_replicas';
   const deadline = Date.now() + wait.timeoutMs;
   let role = first;
@@ -54,9 +68,18 @@ export async function awaitReplica(client: StoreRedis, key: string, wait: Replic
 async function roleOf(client: StoreRedis, key: string): Promise<PrimaryRole> {
   // EXISTS only routes the pipeline (Cluster) to the node of `key`; standalone, it changes nothing.
   const replies = await client.pipeline().exists(key).role().exec();
+  // A MOVED or ASK on EXISTS is not followed (ioredis redirects only read-only pipelines): the
+  // ROLE beside it came from a node that no longer holds the key.
+  const routed = replies?.[0]?.[0];
+  if (routed) throw routed;
   const [err, reply] = replies?.[1] ?? [new Error('no reply to ROLE'), null];
   if (err) throw err;
   return parseRole(reply);
+}
+
+/** ROLE not allowed to this user (NOPERM) or renamed away (unknown command). */
+function roleRefused(err: unknown): boolean {
+  return err instanceof Error && /^(NOPERM|ERR unknown command)/.test(err.message);
 }
 
 /** Parses ROLE's reply: `['master', offset, [[ip, port, offset], ...]]`. */

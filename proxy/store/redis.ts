@@ -26,7 +26,7 @@ import * as tr from './transitions';
 import { checkMatch, checkSerial, clampLimit } from './transitions';
 import type {
   AdmissionRead, AuditEvent, ChargerPage, ChargerPatch, ChargerRecord, CredentialStore, FactoryDefault, NewAuditEvent,
-  NewChargerRecord, PasswordHash, PendingPassword, RevokedSerial, SessionOwner, StoreChange, StoreChangeListener,
+  NewChargerRecord, PasswordHash, PendingPassword, PendingPatch, RevokedSerial, SessionOwner, StoreChange, StoreChangeListener,
 } from './types';
 
 /** Options of `RedisStore.open`. */
@@ -41,6 +41,8 @@ export interface RedisStoreOptions extends RedisClientOptions {
   changeProbeMs?: number;
   /** How long a replica gets to acknowledge a write before a password is sent (`replicated`). */
   replicaWait?: ReplicaWait;
+  /** Told (once) that Redis will not say whether it has replicas (ROLE refused): passwords go out unchecked. */
+  onReplicaCheckRefused?: () => void;
 }
 
 const MAX_CAS_ATTEMPTS = 32;
@@ -53,20 +55,23 @@ export class RedisStore implements CredentialStore {
   readonly #auditCap: number;
   readonly #feed: RedisChangeFeed;
   readonly #replicaWait: ReplicaWait;
+  readonly #onReplicaCheckRefused: (() => void) | undefined;
+  #replicaCheckRefusedTold = false;
   #closed = false;
 
-  private constructor(client: StoreRedis, prefix: string, auditCap: number, changeProbeMs?: number, replicaWait = DEFAULT_REPLICA_WAIT) {
+  private constructor(client: StoreRedis, prefix: string, auditCap: number, opts: Pick<RedisStoreOptions, 'changeProbeMs' | 'replicaWait' | 'onReplicaCheckRefused'>) {
     this.#r = client;
-    this.#replicaWait = replicaWait;
+    this.#replicaWait = opts.replicaWait ?? DEFAULT_REPLICA_WAIT;
+    this.#onReplicaCheckRefused = opts.onReplicaCheckRefused;
     this.#p = prefix;
     this.#auditCap = Math.max(1, auditCap);
-    this.#feed = new RedisChangeFeed(client, prefix + 'changes', changeProbeMs);
+    this.#feed = new RedisChangeFeed(client, prefix + 'changes', opts.changeProbeMs);
   }
 
   /** Connect and return a store. @throws StoreError `redis_url_invalid` / `store_unavailable`. */
   static async open(opts: RedisStoreOptions): Promise<RedisStore> {
     const client = await connectRedis(parseRedisUrl(opts.url), opts);
-    return new RedisStore(client, opts.keyPrefix ?? 'ocpp:', opts.auditCap ?? 10_000, opts.changeProbeMs, opts.replicaWait);
+    return new RedisStore(client, opts.keyPrefix ?? 'ocpp:', opts.auditCap ?? 10_000, opts);
   }
 
   getCharger(identity: string): Promise<ChargerRecord | null> {
@@ -137,13 +142,18 @@ export class RedisStore implements CredentialStore {
   }
 
   replicated(identity: string): Promise<void> {
-    return this.#call(async () => void (await awaitReplica(this.#r, this.#chargerKey(identity), this.#replicaWait)));
+    return this.#call(async () => {
+      if ((await awaitReplica(this.#r, this.#chargerKey(identity), this.#replicaWait)) === 'unknown' && !this.#replicaCheckRefusedTold) {
+        this.#replicaCheckRefusedTold = true;
+        this.#onReplicaCheckRefused?.();
+      }
+    });
   }
 
   async updatePending(
     identity: string,
     expectedCreatedAt: number,
-    patch: Partial<Omit<PendingPassword, 'createdAt' | 'encrypted' | 'hash'>>,
+    patch: PendingPatch,
   ): Promise<boolean> {
     return (await this.#transition(identity, (rec, now) => tr.applyUpdatePending(rec, expectedCreatedAt, patch, now))) !== null;
   }

@@ -4,7 +4,7 @@
  * then changes nothing). Inputs are never mutated.
  */
 import { StoreError } from './errors';
-import type { ChargerPatch, ChargerRecord, NewChargerRecord, PasswordHash, PendingPassword, RotationPatch, RotationState } from './types';
+import type { ChargerPatch, ChargerRecord, NewChargerRecord, PasswordHash, PendingPassword, PendingPatch, RotationPatch, RotationState } from './types';
 
 /** Longest identity accepted (OCPP 2.x: 48; leave headroom for 1.6 deployments). */
 export const MAX_IDENTITY_LENGTH = 255;
@@ -80,12 +80,13 @@ export function applySetPending(rec: ChargerRecord, pending: PendingPassword, no
 export function applyUpdatePending(
   rec: ChargerRecord,
   expectedCreatedAt: number,
-  patch: Partial<Omit<PendingPassword, 'createdAt' | 'encrypted' | 'hash'>>,
+  patch: PendingPatch,
   now: number,
 ): ChargerRecord | null {
   if (!rec.pending || rec.pending.createdAt !== expectedCreatedAt) return null;
   const pending: PendingPassword = { ...rec.pending };
-  if (patch.sentAt !== undefined) pending.sentAt = patch.sentAt;
+  if (patch.sentAt === null) delete pending.sentAt;
+  else if (patch.sentAt !== undefined) pending.sentAt = patch.sentAt;
   if (patch.acceptedAt !== undefined) pending.acceptedAt = patch.acceptedAt;
   if (patch.rebootRequiredAt !== undefined) pending.rebootRequiredAt = patch.rebootRequiredAt;
   if (patch.attempt !== undefined) pending.attempt = patch.attempt;

@@ -265,6 +265,9 @@ export interface AdmissionRead {
  * storage is unavailable, so callers can fail closed. Mutations resolve only once durable
  * (embedded: fsynced file; Redis: acknowledged by the server).
  */
+/** The fields of a pending password that change after it is written; `sentAt: null` removes the stamp. */
+export type PendingPatch = Partial<Omit<PendingPassword, 'createdAt' | 'encrypted' | 'hash' | 'sentAt'>> & { sentAt?: number | null };
+
 export interface CredentialStore {
   /** Which implementation this is, for logs and /readyz. */
   readonly kind: 'embedded' | 'redis';
@@ -301,7 +304,7 @@ export interface CredentialStore {
   updatePending(
     identity: string,
     expectedCreatedAt: number,
-    patch: Partial<Omit<PendingPassword, 'createdAt' | 'encrypted' | 'hash'>>,
+    patch: PendingPatch,
   ): Promise<boolean>;
   /**
    * Drop the pending entry. With `expectedCreatedAt`, only if it is still that entry.

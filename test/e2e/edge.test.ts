@@ -140,6 +140,9 @@ t.test('X-Forwarded-For from a trusted front: each charger behind it has its own
   const seen = csms.handshakes.find((h) => h.identity === 'XF2');
   t.equal(seen?.headers['x-forwarded-for'], '198.51.100.8', 'the CSMS hears the charger\'s address');
   t.equal(seen?.headers['x-forwarded-proto'], 'https', 'and that TLS was terminated at the front');
+  const appended = await openPlain(proxy, '127.0.0.2', 'XF2', 'password-of-XF2', { 'x-forwarded-proto': 'https, http', 'x-forwarded-for': '198.51.100.40' });
+  t.equal(appended.status, 401, 'X-Forwarded-Proto is read from the right: a client\'s "https" before the front\'s "http" is no TLS');
+  t.ok(proxy.logs.some((l) => l.event === 'upgrade_rejected' && l.remoteAddress === '198.51.100.40' && l.reason === 'profile_too_low'), 'refused as Profile 1');
 
   // A front that names no address: failures count for the identity only, never for the front.
   for (let i = 0; i < 3; i++) t.equal(await via('127.0.0.2', 'XF1', 'wrong-guess'), 401, 'wrong password, no X-Forwarded-For');
@@ -179,4 +182,18 @@ t.test('familiar address through a front: the charger address it names, never th
   t.equal(await via('XF5', 'password-of-XF5'), 401, 'and through the front naming no address');
   t.equal(await via('XF5', 'password-of-XF5', '198.51.100.20'), 101, 'from its familiar address it still gets in');
   t.ok(proxy.logs.some((l) => l.event === 'lockout_spared' && l.remoteAddress === '198.51.100.20'), 'lockout_spared logged with that address');
+
+  // Last admitted through the front naming no address: the front's own address is not recorded as
+  // familiar, so a connection from the front's host straight to the TLS listener is not spared.
+  await seedCharger(proxy, { identity: 'XF7', password: 'password-of-XF7' });
+  t.equal(await via('XF7', 'password-of-XF7'), 101, 'admitted through the front, no X-Forwarded-For');
+  await waitFor(() => proxy.logs.some((l) => l.event === 'session_ended' && l.identity === 'XF7'), 'that session over');
+  for (let i = 0; i < 2; i++) t.equal(await via('XF7', 'wrong-guess', '198.51.100.22'), 401, 'guesses lock the identity out');
+  const direct = await new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(`${proxy.tlsUrl}/XF7`, ['ocpp1.6'], { localAddress: '127.0.0.2', ca: proxy.caPem, servername: 'localhost', headers: { authorization: basic('XF7', 'password-of-XF7') } } as WebSocket.ClientOptions);
+    ws.on('unexpected-response', (_q, res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    ws.on('open', () => { ws.close(); resolve(101); });
+    ws.on('error', (e) => { if (!/Unexpected server response/.test(e.message)) reject(e); });
+  });
+  t.equal(direct, 401, 'from the front\'s host to the TLS listener, the right password is still locked out (not spared)');
 });

@@ -16,10 +16,12 @@ t.test('the rightmost address outside the trusted networks is the client', async
 
 t.test('ports and IPv6 spellings balancers write', async (t) => {
   t.equal(read('198.51.100.7:4711'), '198.51.100.7', 'IPv4 with a port');
-  t.equal(read('[2001:DB8::1]:4711'), '2001:db8::1', 'bracketed IPv6 with a port, lower-cased as Node reports peers');
+  t.equal(read('[2001:DB8::1]:4711'), '2001:db8::1', 'bracketed IPv6 with a port, in the form Node reports peers in');
+  t.equal(read('2001:0db8:0::0001'), '2001:db8::1', 'one address, one spelling (one lockout key)');
+  t.equal(read('::ffff:c633:6407'), '::ffff:198.51.100.7', 'IPv4-mapped written in hex: the dotted form Node reports');
   t.equal(read('[2001:db8::1]'), '2001:db8::1', 'bracketed IPv6 without a port');
   t.equal(read('2001:db8::2, fd00::5'), '2001:db8::2', 'bare IPv6, trusted IPv6 hop skipped');
-  t.equal(read('::ffff:198.51.100.7'), '::ffff:198.51.100.7', 'IPv4-mapped IPv6 kept (lockouts match both spellings)');
+  t.equal(read('::ffff:198.51.100.7'), '::ffff:198.51.100.7', 'IPv4-mapped IPv6 kept as Node reports it on a dual-stack listener');
 });
 
 t.test('doubt gives no address (the caller keeps the front\'s own)', async (t) => {
@@ -38,7 +40,8 @@ t.test('doubt gives no address (the caller keeps the front\'s own)', async (t) =
 });
 
 t.test('only trusted hops', async (t) => {
-  t.equal(read('10.9.9.9, 10.1.2.3'), '10.9.9.9', 'a client inside the operator\'s networks: the leftmost');
+  t.equal(read('10.1.2.3'), '10.1.2.3', 'a client inside the operator\'s networks, one front: what the front saw');
+  t.equal(read('10.9.9.9, 10.1.2.3'), '10.1.2.3', 'all trusted: the rightmost (the left one may be the client\'s own writing)');
   const many = Array.from({ length: 20 }, (_, i) => `10.0.0.${i + 1}`).join(', ');
   t.equal(read(`198.51.100.7, ${many}`), null, 'more trusted hops than any real chain: no address');
   const sixteen = Array.from({ length: 16 }, (_, i) => `10.0.0.${i + 1}`).join(', ');
