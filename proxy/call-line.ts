@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { InjectionError, type CallOutcome } from '../policies/interceptors/types';
 import { call as callFrame } from './ocpp/errors';
+import { CallTable } from './call-table';
 import { ownBytes } from './own-bytes';
 
 /** The most CSMS call ids remembered as outstanding; a CSMS that never gets answers cannot grow it without bound. */
@@ -55,7 +56,7 @@ interface InFlight extends Injection {
  */
 export class CallLine {
   /** Outstanding CSMS calls: id → when it was sent to the charger (ms, monotonic). */
-  private readonly csmsCalls = new Map<string, number>();
+  private readonly csmsCalls = new CallTable<number>();
   /**
    * Those of them whose id the CSMS wrote as a JSON integer (see readFrame), made on the first: a
    * charger may answer such a call with the number or its text, any other call only with its text.
@@ -185,7 +186,7 @@ export class CallLine {
 
   private trackCsmsCall(id: string, numericId: boolean): void {
     if (this.csmsCalls.size >= MAX_TRACKED_CALLS) {
-      const oldest = this.csmsCalls.keys().next().value as string;
+      const oldest = this.csmsCalls.oldestId()!;
       this.csmsCalls.delete(oldest);
       this.numericCalls?.delete(oldest);
     }
@@ -218,7 +219,7 @@ export class CallLine {
   private csmsCallPending(): boolean {
     if (this.csmsCalls.size === 0) return false;
     let newest = -Infinity;
-    for (const sentAt of this.csmsCalls.values()) newest = Math.max(newest, sentAt);
+    this.csmsCalls.forEachValue((sentAt) => { newest = Math.max(newest, sentAt); });
     const due = newest + this.csmsCallTimeoutMs;
     const wait = due - this.now();
     if (wait <= 0) return false;

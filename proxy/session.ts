@@ -2,6 +2,7 @@ import {
   InjectionError, type CallOutcome, type ChargerCall, type ChargerCallDecision, type InjectOptions, type InterceptorFactory, type SessionApi, type SessionEnd,
 } from '../policies/interceptors/types';
 import { InterceptorChain } from './interceptor-chain';
+import { CallTable } from './call-table';
 import { CallLine, type CallLineOwner } from './call-line';
 import { ignoreSocketError } from './backend';
 import { ownBytes } from './own-bytes';
@@ -86,7 +87,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
   private readonly interceptors: InterceptorChain;
   private readonly knownTypes: ReadonlySet<number>;
   /** Charger CALLs forwarded to the CSMS and not yet answered, by id (no payload kept). */
-  private readonly chargerCalls = new Map<string, PendingCall>();
+  private readonly chargerCalls = new CallTable<PendingCall>();
   /** Charger frames waiting behind an asynchronous interceptor decision, to keep their order. */
   private readonly chargerBacklog: { data: Buffer; isBinary: boolean }[] = [];
   private chargerBusy = false;
@@ -304,7 +305,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       return;
     }
     this.chargerCalls.set(call.id, { action: call.action, sentAt: started });
-    if (this.chargerCalls.size > 256) this.chargerCalls.delete(this.chargerCalls.keys().next().value as string);
+    if (this.chargerCalls.size > 256) this.chargerCalls.delete(this.chargerCalls.oldestId()!);
     this.forward('charger_to_csms', { type: 2, id: call.id }, data, started);
   }
 
