@@ -1,4 +1,4 @@
-import type { CallOutcome, ChargerCall } from '../policies/interceptors/types';
+import type { CallOutcome, ChargerCall, CsmsCall } from '../policies/interceptors/types';
 import type { Frame } from './ocpp/frame';
 
 /*
@@ -11,6 +11,11 @@ import type { Frame } from './ocpp/frame';
 
 /** A charger CALL as interceptors see it. */
 export function chargerCallOf(frame: Frame): ChargerCall {
+  return new CallView(frame);
+}
+
+/** A CSMS CALL as interceptors see it (the same view: its payload parsed when first read). */
+export function csmsCallOf(frame: Frame): CsmsCall {
   return new CallView(frame);
 }
 

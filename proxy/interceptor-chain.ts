@@ -81,15 +81,27 @@ export class InterceptorChain {
         this.session.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
         continue;
       }
-      if (d instanceof Promise) {
-        return d.catch((err: unknown) => {
-          this.session.log.error({ event: 'interceptor_failed', interceptor: i.name, err: String(err) });
-          return undefined;
-        }).then((r) => (r !== undefined ? r : this.decideFrom(n + 1, call, raw)));
-      }
+      if (d instanceof Promise) return this.decideAfter(d, i.name, n + 1, call, raw);
       if (d !== undefined) return d;
     }
     return undefined;
+  }
+
+  /**
+   * An interceptor answered with a promise: its decision, or the next ones' once it has none. A
+   * method of its own: closures in chargerCall would capture the loop's variables, and V8 would
+   * then allocate a context for every interceptor of every relayed CALL (~570 bytes a call, seen
+   * in a heap profile of the relay).
+   */
+  private async decideAfter(d: Promise<ChargerCallDecision>, name: string, next: number, call: ChargerCall, raw: Buffer): Promise<ChargerCallDecision> {
+    let r: ChargerCallDecision;
+    try {
+      r = await d;
+    } catch (err) {
+      this.session.log.error({ event: 'interceptor_failed', interceptor: name, err: String(err) });
+      r = undefined;
+    }
+    return r !== undefined ? r : this.decideFrom(next, call, raw);
   }
 
   private async decideFrom(start: number, call: ChargerCall, raw: Buffer): Promise<ChargerCallDecision> {

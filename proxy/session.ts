@@ -15,7 +15,7 @@ import type { Logger } from './log';
 import type { ChargerRecord } from './store/types';
 import { answerForProblem, callError, callResult } from './ocpp/errors';
 import { isProblem, readFrame, typesFor, type Frame } from './ocpp/frame';
-import { chargerCallOf, outcomeOf } from './frame-views';
+import { chargerCallOf, csmsCallOf, outcomeOf } from './frame-views';
 
 /** Direction label used in logs and metrics. */
 export type Direction = 'charger_to_csms' | 'csms_to_charger';
@@ -260,8 +260,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       const call = chargerCallOf(frame);
       const decision = this.interceptors.chargerCall(call, data);
       if (decision instanceof Promise) {
-        this.chargerBusy = true;
-        decision.then((d) => this.completeChargerCall(call, data, d, started)).finally(() => this.drainChargerBacklog());
+        this.completeChargerCallLater(decision, call, data, started);
         return;
       }
       this.completeChargerCall(call, data, decision, started);
@@ -290,6 +289,15 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
   private awaitingCsms(id: string, now = performance.now()): boolean {
     const pending = this.chargerCalls.get(id);
     return pending !== undefined && now - pending.sentAt < this.opts.callTimeoutMs;
+  }
+
+  /**
+   * An interceptor decides later: the charger's frames wait (chargerBusy) until it has. A method of
+   * its own, so that handleChargerFrame holds no closure (a context allocated for every frame).
+   */
+  private completeChargerCallLater(decision: Promise<ChargerCallDecision>, call: ChargerCall, data: Buffer, started: number): void {
+    this.chargerBusy = true;
+    decision.then((d) => this.completeChargerCall(call, data, d, started)).finally(() => this.drainChargerBacklog());
   }
 
   private completeChargerCall(call: ChargerCall, data: Buffer, decision: ChargerCallDecision, started: number): void {
@@ -349,7 +357,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
 
   /** A CSMS CALL an interceptor answers in the charger's place: the answer goes back, the call nowhere. */
   private answeredForCharger(frame: Frame, data: Buffer): boolean {
-    const decision = this.interceptors.csmsCall({ id: frame.id, action: frame.action!, get payload() { return frame.value[3]; } }, data);
+    const decision = this.interceptors.csmsCall(csmsCallOf(frame), data);
     if (!decision) return false;
     const id = frame.numericId ? Number(frame.id) : frame.id;
     if ('error' in decision) {
@@ -393,8 +401,16 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       to.send(frame, SEND_TEXT);
       return;
     }
-    // Over the mark: hold `from` back until this frame (so everything before it) is written. Also
-    // when `from` is already paused: a charger paused for its backlog would otherwise wait forever.
+    this.sendOverMark(to, from, frame);
+  }
+
+  /**
+   * `send` past the high-water mark. A method of its own: the callbacks below capture `from`, and a
+   * function with such closures allocates a context on every call, here on every relayed frame.
+   */
+  private sendOverMark(to: Leg, from: Leg, frame: string | Buffer): void {
+    // Hold `from` back until this frame (so everything before it) is written. Also when `from` is
+    // already paused: a charger paused for its backlog would otherwise wait forever.
     if (!from.isPaused) this.holdBack(from);
     if (to !== from) {
       to.send(frame, SEND_TEXT, () => this.release(from));

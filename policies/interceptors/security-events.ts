@@ -69,9 +69,11 @@ export function securityEvents(deps: SecurityEventsDeps): InterceptorFactory {
     const local = locallyAnswered(deps.mode, dialect);
     return {
       name: 'security-events',
+      // No closures here: they would capture `s` and `call`, and V8 would allocate a context for
+      // every charger CALL this hook sees (nearly all of them are none of its business).
       onChargerCall(s, call) {
-        if (call.action === 'SecurityEventNotification') return paced(s, () => recordSecurityEvent(s, call, local.has(call.action)));
-        if (local.has(call.action)) return paced(s, () => answerNotification(s, call));
+        if (call.action === 'SecurityEventNotification') return paced(s, call, local.has(call.action) ? recordAndAnswer : recordOnly);
+        if (local.has(call.action)) return paced(s, call, answerNotification);
         return undefined;
       },
     };
@@ -85,9 +87,17 @@ export function securityEvents(deps: SecurityEventsDeps): InterceptorFactory {
   };
 
   /** Runs `decide` now, or once the session's pace allows (the charger waits, and is not read meanwhile). */
-  function paced(s: SessionApi, decide: () => ChargerCallDecision | Promise<ChargerCallDecision>): ChargerCallDecision | Promise<ChargerCallDecision> {
+  function paced(s: SessionApi, call: ChargerCall, decide: (s: SessionApi, call: ChargerCall) => ChargerCallDecision | Promise<ChargerCallDecision>): ChargerCallDecision | Promise<ChargerCallDecision> {
     const wait = paceOf(s).delayMs();
-    return wait > 0 ? new Promise<void>((resolve) => setTimeout(resolve, wait)).then(decide) : decide();
+    return wait > 0 ? new Promise<void>((resolve) => setTimeout(resolve, wait)).then(() => decide(s, call)) : decide(s, call);
+  }
+
+  function recordAndAnswer(s: SessionApi, call: ChargerCall): ChargerCallDecision | Promise<ChargerCallDecision> {
+    return recordSecurityEvent(s, call, true);
+  }
+
+  function recordOnly(s: SessionApi, call: ChargerCall): ChargerCallDecision | Promise<ChargerCallDecision> {
+    return recordSecurityEvent(s, call, false);
   }
 
   function answerNotification(s: SessionApi, call: ChargerCall): ChargerCallDecision {
