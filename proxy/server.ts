@@ -17,12 +17,13 @@ import { plainPortWithTls } from './plain-port-tls';
 import { httpPassthrough } from './passthrough';
 import { isInNetworks, parseNetworks } from './cidr';
 import { announcedEndpointOf, clientAddressOf } from './client-address';
-import { edgeReader } from './edge';
+import { edgeReader, type EdgeReader } from './edge';
 import { answerUpgradeWithStatus } from './http-answer';
 import { NO_AUTO_PONG } from './pongs';
 import { acceptProxyProtocol } from './proxy-protocol';
 import { applyTicketKeys } from './ticket-keys';
 import { AddressCounter } from './address-counter';
+import { LogBudget } from './log-budget';
 import { SessionRegistry } from './registry';
 import { Session, type SessionObserver } from './session';
 import type { SessionEnd } from '../policies/interceptors/types';
@@ -286,10 +287,28 @@ export class ProxyServer {
     });
   }
 
+  /**
+   * The edge reader, saying (at most once a minute) when a trusted front names no charger address:
+   * every charger behind it then shares the front's, and no address lockout can apply to them.
+   */
+  private watchedEdge(read: EdgeReader | null): EdgeReader | null {
+    if (!read) return null;
+    const budget = new LogBudget(1, 60_000);
+    return (req, socket) => {
+      const facts = read(req, socket);
+      if (facts && facts.clientAddress === null && announcedEndpointOf(socket) === null) {
+        const { log, suppressedBefore } = budget.take();
+        const header = req.headers['x-forwarded-for'] === undefined ? 'absent' : 'unreadable';
+        if (log) this.log.warn({ event: 'edge_address_missing', header, front: (socket as net.Socket).remoteAddress ?? '', suppressedBefore }, 'a trusted front sent no readable X-Forwarded-For (nor PROXY protocol): its chargers share its address, and address lockouts are off for them');
+      }
+      return facts;
+    };
+  }
+
   private makeUpgradeDeps(): UpgradeDeps {
     return {
     gates: this.deps.gates ?? structuralGates(this.config),
-    edge: edgeReader(this.config, this.deps.tls.clientCa),
+    edge: this.watchedEdge(edgeReader(this.config, this.deps.tls.clientCa)),
     upgradeStarted: this.deps.onUpgradeStarted,
     reportOnlyDefault: this.config.reportOnly,
     wss: this.wss,

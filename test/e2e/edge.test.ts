@@ -149,6 +149,9 @@ t.test('X-Forwarded-For from a trusted front: each charger behind it has its own
   t.equal(rejectedFrom('127.0.0.2', 'bad_password'), 3, 'logged with the front\'s own address');
   t.equal(await via('127.0.0.2', 'XF3', 'password-of-XF3'), 101, 'past the address threshold, the front still lets chargers in');
   t.equal(await via('127.0.0.2', 'XF4', 'password-of-XF4', 'not-an-address'), 101, 'an unreadable X-Forwarded-For counts as none');
+  const warned = proxy.logs.filter((l) => l.event === 'edge_address_missing');
+  t.equal(warned.length, 1, 'the operator is told, once a minute at most, that the front names no address');
+  t.equal(warned[0]?.header, 'absent', 'and why');
   t.equal(open.length, 3, 'three sessions open through the front, over the per-address cap of 2: the front\'s connections are not capped');
 
   // From anywhere else the header is the client's own claim: ignored, and the per-address cap holds.
