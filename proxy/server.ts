@@ -309,6 +309,14 @@ export class ProxyServer {
     return {
     gates: this.deps.gates ?? structuralGates(this.config),
     edge: this.watchedEdge(edgeReader(this.config, this.deps.tls.clientCa)),
+    admitForwardedAddress: (address, socket) => {
+      if (!this.perAddress.acquire(address, this.config.maxConnectionsPerAddress)) {
+        this.deps.onConnectionRefused?.('too_many_connections_from_address');
+        return false;
+      }
+      socket.once('close', () => this.perAddress.release(address));
+      return true;
+    },
     upgradeStarted: this.deps.onUpgradeStarted,
     reportOnlyDefault: this.config.reportOnly,
     wss: this.wss,

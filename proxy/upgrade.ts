@@ -48,6 +48,12 @@ export interface UpgradeDeps {
   reportOnlyDefault: boolean;
   /** What a trusted TLS-terminating front vouches for (forwarded certificate, TLS at the edge). */
   edge?: EdgeReader | null;
+  /**
+   * The per-address connection cap for a charger address a front named (its connections to us are
+   * not counted by their TCP peer, the front): false when the address is over it. Counted while the
+   * socket lives.
+   */
+  admitForwardedAddress?(address: string, socket: Duplex): boolean;
   log: Logger;
 }
 
@@ -65,7 +71,9 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
   deps.upgradeStarted?.(ctx);
   // Fronts that terminate TLS reach the plain listener; on the TLS listener we terminated it ourselves,
   // so a forwarded certificate there can only be the client's own claim (or a layer-4 balancer's relay of it).
-  applyEdge(ctx, listener === 'plain' ? deps.edge?.(req, socket) ?? null : null, socket);
+  if (applyEdge(ctx, listener === 'plain' ? deps.edge?.(req, socket) ?? null : null, socket) && deps.admitForwardedAddress && !deps.admitForwardedAddress(ctx.remoteAddress, socket)) {
+    return refuse(deps, ctx, TOO_MANY_FROM_ADDRESS, socket, head);
+  }
   const split = splitGates(deps.gates);
   const refusal = await runGates(deps, ctx, split.early, socket);
   if (refusal) return refusal === CLIENT_GONE ? deps.rejected(ctx, CLIENT_GONE) : refuse(deps, ctx, refusal, socket, head);
@@ -135,6 +143,9 @@ function splitGates(gates: readonly Gate[]): { early: readonly Gate[]; late: rea
   return split;
 }
 
+/** A front named a charger address that already has maxConnectionsPerAddress connections open. */
+const TOO_MANY_FROM_ADDRESS: Rejection = { status: 503, reason: 'too_many_connections_from_address' };
+
 /** The charger closed its connection while the gates or the CSMS dial ran: nobody to answer (499, as nginx logs it). */
 const CLIENT_GONE: Rejection = { status: 499, reason: 'client_gone' };
 
@@ -186,19 +197,26 @@ function refuse(deps: UpgradeDeps, ctx: UpgradeContext, rejection: Rejection, so
  * A trusted front's word: TLS at the edge, the client certificate it forwarded (if the socket had
  * none), and the charger's address (unless a PROXY-protocol header announced it: that one is the
  * transport's own). A front that named no address leaves its own, shared by every charger behind it.
+ * True when the address now is one the front named.
  */
-function applyEdge(ctx: UpgradeContext, edge: EdgeFacts | null, socket: Duplex): void {
-  if (!edge) return;
+function applyEdge(ctx: UpgradeContext, edge: EdgeFacts | null, socket: Duplex): boolean {
+  if (!edge) return false;
   ctx.facts.edgeTls = edge.tls;
+  let named = false;
   if (announcedEndpointOf(socket) === null) {
-    if (edge.clientAddress !== null) ctx.remoteAddress = edge.clientAddress;
-    else ctx.addressShared = true;
+    if (edge.clientAddress !== null) {
+      ctx.remoteAddress = edge.clientAddress;
+      named = true;
+    } else {
+      ctx.addressShared = true;
+    }
   }
   if (edge.certificate && !ctx.peerCertificate) {
     ctx.peerCertificate = edge.certificate.peer;
     ctx.peerAuthorized = edge.certificate.authorized;
     ctx.peerAuthorizationError = edge.certificate.error;
   }
+  return named;
 }
 
 function newContext(req: IncomingMessage, socket: Duplex, listener: ListenerKind, reportOnly: boolean): UpgradeContext {

@@ -153,6 +153,16 @@ t.test('X-Forwarded-For from a trusted front: each charger behind it has its own
   t.equal(warned.length, 1, 'the operator is told, once a minute at most, that the front names no address');
   t.equal(warned[0]?.header, 'absent', 'and why');
   t.equal(open.length, 3, 'three sessions open through the front, over the per-address cap of 2: the front\'s connections are not capped');
+  // The cap applies to the charger addresses the front names instead.
+  for (const id of ['XF8', 'XF9', 'XF10']) await seedCharger(proxy, { identity: id, password: `password-of-${id}` });
+  t.equal(await via('127.0.0.2', 'XF8', 'password-of-XF8', '198.51.100.60'), 101, 'first connection of a named address');
+  t.equal(await via('127.0.0.2', 'XF9', 'password-of-XF9', '198.51.100.60'), 101, 'second');
+  t.equal(await via('127.0.0.2', 'XF10', 'password-of-XF10', '198.51.100.60'), 503, 'a third from the same named address: over the cap');
+  t.equal(rejectedFrom('198.51.100.60', 'too_many_connections_from_address'), 1, 'logged with the named address');
+  t.equal(await via('127.0.0.2', 'XF10', 'password-of-XF10', '198.51.100.61'), 101, 'another named address is not affected');
+  open.splice(open.length - 3, 1)[0]!.terminate(); // XF8 leaves
+  await waitFor(() => proxy.server.sessions.get('XF8') === undefined, 'XF8 gone');
+  t.equal(await via('127.0.0.2', 'XF8', 'password-of-XF8', '198.51.100.60'), 101, 'a slot freed by a closed connection is free again');
 
   // From anywhere else the header is the client's own claim: ignored, and the per-address cap holds.
   for (let i = 0; i < 2; i++) t.equal(await via('127.0.0.3', 'XF6', 'wrong-guess', `198.51.100.${30 + i}`), 401, 'untrusted peer, forged X-Forwarded-For');
