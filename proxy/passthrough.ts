@@ -13,7 +13,8 @@ export function httpOriginOf(backend: string): string {
 
 /**
  * Non-upgrade requests: passed to the CSMS's HTTP origin when enabled (some CSMSs serve a status page
- * or firmware there), else 404. The charger's Authorization header is stripped either way.
+ * or firmware there), else 404. The charger's Authorization header is stripped either way, and its
+ * X-Forwarded-* headers are replaced by the proxy's own.
  */
 export function httpPassthrough(enabled: boolean, backend: string, log: Logger): HttpHandler {
   if (!enabled) {
@@ -30,6 +31,12 @@ export function httpPassthrough(enabled: boolean, backend: string, log: Logger):
   });
   return (req, res) => {
     delete req.headers.authorization;
+    // The client's own X-Forwarded-* would reach the CSMS as if the proxy vouched for them: replaced
+    // by what the proxy saw (xfwd), as on the WebSocket path.
+    delete req.headers['x-forwarded-for'];
+    delete req.headers['x-forwarded-proto'];
+    delete req.headers['x-forwarded-port'];
+    delete req.headers['x-forwarded-host'];
     proxy.web(req, res);
   };
 }

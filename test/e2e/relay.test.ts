@@ -265,21 +265,22 @@ t.test('relay core with real OCPP peers', async (t) => {
   });
 
   t.test('plain HTTP passthrough to the CSMS origin when enabled, without the charger\'s Authorization', async (t) => {
-    const seen: { url?: string; auth?: string } = {};
-    const origin = http.createServer((req, res) => { seen.url = req.url; seen.auth = req.headers.authorization; res.end('csms-status-ok'); });
+    const seen: { url?: string; auth?: string; xff?: string } = {};
+    const origin = http.createServer((req, res) => { seen.url = req.url; seen.auth = req.headers.authorization; seen.xff = req.headers['x-forwarded-for'] as string | undefined; res.end('csms-status-ok'); });
     await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
     t.teardown(() => origin.close());
     const port = (origin.address() as { port: number }).port;
     const p5 = await startTestProxy({ backend: `ws://127.0.0.1:${port}/ocpp`, httpPassthrough: 'true', reportOnly: 'true' });
     t.teardown(() => p5.stop());
     const body = await new Promise<string>((resolve, reject) => {
-      https.get(`https://127.0.0.1:${p5.addresses.tls.port}/status?x=1`, { ca: p5.caPem, servername: 'localhost', headers: { authorization: 'Basic c2VjcmV0OnNlY3JldA==' } }, (res) => {
+      https.get(`https://127.0.0.1:${p5.addresses.tls.port}/status?x=1`, { ca: p5.caPem, servername: 'localhost', headers: { authorization: 'Basic c2VjcmV0OnNlY3JldA==', 'x-forwarded-for': '203.0.113.66' } }, (res) => {
         let b = ''; res.on('data', (d) => { b += d; }); res.on('end', () => resolve(b));
       }).on('error', reject);
     });
     t.equal(body, 'csms-status-ok', 'answered by the CSMS origin');
     t.equal(seen.url, '/status?x=1');
     t.equal(seen.auth, undefined, 'Authorization not passed on');
+    t.equal(seen.xff, '127.0.0.1', 'the client\'s own X-Forwarded-For replaced by the address the proxy saw');
   });
   void sessions;
 });
