@@ -182,7 +182,7 @@ export class SessionCoordinator {
       this.closeReplaced(session, record.session);
       return;
     }
-    if (!this.quiet) session.recordChanged(record);
+    if (!this.quiet) session.recordChanged(record, why === 'sweep');
   }
 
   /**
@@ -201,8 +201,11 @@ export class SessionCoordinator {
     try {
       do {
         this.resyncAgain = false;
-        this.chargerChangedAt.clear();
-        this.forgottenAt = ++this.seq;
+        if (pass === 'feed_resumed') {
+          // Changes were lost: admissions under way may have read a stale record (a sweep lost nothing).
+          this.chargerChangedAt.clear();
+          this.forgottenAt = ++this.seq;
+        }
         let pending = this.sessions.all().filter((s) => !s.closed && admissionFacts(s.facts));
         // A sweep is routine: logged at debug, unless it finds something (its closes are logged).
         this.log[pass === 'sweep' ? 'debug' : 'info']({ event: 'coordination_resync', why: pass, sessions: pending.length });

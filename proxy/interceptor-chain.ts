@@ -56,8 +56,8 @@ export class InterceptorChain {
     }
   }
 
-  recordChanged(record: ChargerRecord): void {
-    for (const i of this.list) if (i.onRecordChanged) this.safe(i.name, () => i.onRecordChanged!(this.session, record));
+  recordChanged(record: ChargerRecord, routine: boolean): void {
+    for (const i of this.list) if (i.onRecordChanged) this.safe(i.name, () => i.onRecordChanged!(this.session, record, routine));
   }
 
   close(end: SessionEnd): void {

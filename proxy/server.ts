@@ -125,7 +125,7 @@ export class ProxyServer {
   /** Opens the listeners. Resolves with their bound addresses. */
   async start(): Promise<{ tls: AddressInfo; plain: AddressInfo | null }> {
     const c = this.config;
-    const onRequest = httpPassthrough(c.httpPassthrough, c.backend, this.log);
+    const onRequest = httpPassthrough(c.httpPassthrough, c.backend, this.log, { headers: c.forwardedHeaders, describe: (req) => this.describeClient(req) }, c.forwardedClientCertHeader);
     this.tlsServer = createTlsServer(serverTlsOptions(this.deps.tls, c.handshakeTimeoutMs), onRequest);
     this.harden(this.tlsServer, 'tls');
     this.tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
@@ -287,6 +287,15 @@ export class ProxyServer {
     });
   }
 
+  /** A plain HTTP request's client as an upgrade's would be judged: PROXY-announced, named by a trusted front, or the peer. */
+  private describeClient(req: http.IncomingMessage): { for: string; proto: 'https' | 'http' } {
+    const socket = req.socket;
+    const overTls = (socket as TLSSocket).encrypted === true;
+    const edge = overTls ? null : this.upgradeDeps.edge?.(req, socket) ?? null;
+    const address = announcedEndpointOf(socket)?.address ?? edge?.clientAddress ?? socket.remoteAddress ?? '';
+    return { for: address, proto: overTls || edge?.tls === true ? 'https' : 'http' };
+  }
+
   /**
    * The edge reader, saying (at most once a minute) when a trusted front names no charger address:
    * every charger behind it then shares the front's, and no address lockout can apply to them.
@@ -310,10 +319,8 @@ export class ProxyServer {
     gates: this.deps.gates ?? structuralGates(this.config),
     edge: this.watchedEdge(edgeReader(this.config, this.deps.tls.clientCa)),
     admitForwardedAddress: (address, socket) => {
-      if (!this.perAddress.acquire(address, this.config.maxConnectionsPerAddress)) {
-        this.deps.onConnectionRefused?.('too_many_connections_from_address');
-        return false;
-      }
+      // Refused as an upgrade (logged and counted as one), not as a connection.
+      if (!this.perAddress.acquire(address, this.config.maxConnectionsPerAddress)) return false;
       socket.once('close', () => this.perAddress.release(address));
       return true;
     },

@@ -193,10 +193,10 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     this.finish({ code, reason, by: 'proxy' });
   }
 
-  /** Hands a fresh copy of the charger's stored record to the interceptors (operator actions). */
-  recordChanged(record: ChargerRecord): void {
+  /** Hands a fresh copy of the charger's stored record to the interceptors (operator actions; `routine`: a sweep's re-read). */
+  recordChanged(record: ChargerRecord, routine = false): void {
     if (this.closed) return;
-    this.interceptors.recordChanged(record);
+    this.interceptors.recordChanged(record, routine);
   }
 
   /** @internal CallLineOwner: the proxy's own calls for the charger. */
@@ -297,7 +297,10 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
    */
   private completeChargerCallLater(decision: Promise<ChargerCallDecision>, call: ChargerCall, data: Buffer, started: number): void {
     this.chargerBusy = true;
-    decision.then((d) => this.completeChargerCall(call, data, d, started)).finally(() => this.drainChargerBacklog());
+    decision.then((d) => this.completeChargerCall(call, data, d, started))
+      // Unhandled, a throw here would end the process (and every session in it).
+      .catch((err: unknown) => this.log.error({ event: 'charger_call_failed', err: err instanceof Error ? err.message : 'unknown error' }))
+      .finally(() => this.drainChargerBacklog());
   }
 
   private completeChargerCall(call: ChargerCall, data: Buffer, decision: ChargerCallDecision, started: number): void {

@@ -76,7 +76,7 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
   }
   const split = splitGates(deps.gates);
   const refusal = await runGates(deps, ctx, split.early, socket);
-  if (refusal) return refusal === CLIENT_GONE ? deps.rejected(ctx, CLIENT_GONE) : refuse(deps, ctx, refusal, socket, head);
+  if (refusal) return refusal === CLIENT_GONE ? clientGone(deps, ctx, socket) : refuse(deps, ctx, refusal, socket, head);
   deps.gatesPassed?.(ctx);
   // Decided once: both legs of a session run on the same framing.
   const framing = deps.framingFor(req);
@@ -97,7 +97,7 @@ export async function handleUpgrade(deps: UpgradeDeps, listener: ListenerKind, r
     return refuse(deps, ctx, lateRefusal, socket, head);
   }
   if (lateRefusal || gone(socket)) {
-    deps.rejected(ctx, CLIENT_GONE);
+    clientGone(deps, ctx, socket);
     closeUnused(csms, 'charger went away during handshake');
     return;
   }
@@ -148,6 +148,16 @@ const TOO_MANY_FROM_ADDRESS: Rejection = { status: 503, reason: 'too_many_connec
 
 /** The charger closed its connection while the gates or the CSMS dial ran: nobody to answer (499, as nginx logs it). */
 const CLIENT_GONE: Rejection = { status: 499, reason: 'client_gone' };
+
+/**
+ * Logs and counts a charger that left, and closes what is left of its socket: one half-closed
+ * (FIN) stays open for good on a server allowing half-open sockets, holding its descriptor and its
+ * per-address count.
+ */
+function clientGone(deps: UpgradeDeps, ctx: UpgradeContext, socket: Duplex): void {
+  deps.rejected(ctx, CLIENT_GONE);
+  socket.destroy();
+}
 
 /**
  * Runs `gates` in order: the first refusal (or CLIENT_GONE once the charger left), or undefined when

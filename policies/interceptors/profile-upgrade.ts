@@ -125,13 +125,16 @@ class ProfileUpgrade implements Interceptor {
     return undefined;
   }
 
-  onRecordChanged(s: SessionApi, record: ChargerRecord): void {
+  onRecordChanged(s: SessionApi, record: ChargerRecord, routine: boolean): void {
     // A new target is an operator request (skips back-off); other changes (our own writes, a
-    // certificate being bound) just re-check, respecting back-off.
+    // certificate being bound) just re-check, respecting back-off. A sweep's re-read acts only on a
+    // request it brings (one whose change message was lost): retries stay where they were (a boot,
+    // a reconnect, a change), not every sweep.
     const requestedAt = record.profileUpgrade?.requestedAt;
     const fresh = record.targetProfile !== this.knownTarget || (requestedAt !== undefined && requestedAt !== this.knownRequest);
     this.knownTarget = record.targetProfile;
     if (requestedAt !== undefined) this.knownRequest = requestedAt;
+    if (routine && !fresh) return;
     if (record.targetProfile && record.targetProfile > this.configuredProfile(s, record)) void this.consider(s, fresh);
   }
 

@@ -115,8 +115,10 @@ export interface Interceptor {
   /**
    * The charger's stored record changed (an operator action from any replica or the CLI, delivered
    * through the store's change feed): e.g. a rotation was requested or a target profile set.
+   * `routine` when the record was only read again (the coordinator's periodic sweep, in case a change
+   * message was lost): act on requests found in it, not on its mere arrival.
    */
-  onRecordChanged?(session: SessionApi, record: ChargerRecord): void;
+  onRecordChanged?(session: SessionApi, record: ChargerRecord, routine: boolean): void;
   /** The session ended. */
   onClose?(session: SessionApi, end: SessionEnd): void;
 }

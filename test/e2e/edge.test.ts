@@ -1,4 +1,5 @@
 import t from 'tap';
+import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
@@ -209,4 +210,26 @@ t.test('familiar address through a front: the charger address it names, never th
     ws.on('error', (e) => { if (!/Unexpected server response/.test(e.message)) reject(e); });
   });
   t.equal(direct, 401, 'from the front\'s host to the TLS listener, the right password is still locked out (not spared)');
+});
+
+t.test('HTTP passthrough through a front: the CSMS hears what the front vouches for, never what a client claims', async (t) => {
+  const seen: Record<string, string | undefined>[] = [];
+  const origin = http.createServer((req, res) => {
+    seen.push({ xff: req.headers['x-forwarded-for'] as string | undefined, proto: req.headers['x-forwarded-proto'] as string | undefined, xfcc: req.headers['x-forwarded-client-cert'] as string | undefined, forwarded: req.headers.forwarded });
+    res.end('ok');
+  });
+  await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
+  t.teardown(() => origin.close());
+  const port = (origin.address() as { port: number }).port;
+  const proxy = await startTestProxy({ backend: `ws://127.0.0.1:${port}/ocpp`, plainListen: '127.0.0.1:0', httpPassthrough: 'true', trustedForwarderCidrs: '127.0.0.2/32', forwardedClientCertHeader: 'x-forwarded-client-cert' });
+  t.teardown(() => proxy.stop());
+  const get = (localAddress: string) => new Promise<void>((resolve, reject) => {
+    http.get(`${proxy.plainUrl!.replace(/^ws/, 'http')}/status`, {
+      localAddress, headers: { 'x-forwarded-for': '203.0.113.5, 198.51.100.70', 'x-forwarded-proto': 'https', 'x-forwarded-client-cert': 'Hash=00', forwarded: 'for=203.0.113.5' },
+    }, (res) => { res.resume(); res.on('end', () => resolve()); }).on('error', reject);
+  });
+  await get('127.0.0.2');
+  t.same(seen[0], { xff: '198.51.100.70', proto: 'https', xfcc: undefined, forwarded: undefined }, 'from the trusted front: the charger address it names and its TLS; no forwarded certificate or Forwarded passed on');
+  await get('127.0.0.3');
+  t.same(seen[1], { xff: '127.0.0.3', proto: 'http', xfcc: undefined, forwarded: undefined }, 'from anyone else: the peer, plain HTTP; none of its claims');
 });

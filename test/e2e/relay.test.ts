@@ -265,8 +265,12 @@ t.test('relay core with real OCPP peers', async (t) => {
   });
 
   t.test('plain HTTP passthrough to the CSMS origin when enabled, without the charger\'s Authorization', async (t) => {
-    const seen: { url?: string; auth?: string; xff?: string } = {};
-    const origin = http.createServer((req, res) => { seen.url = req.url; seen.auth = req.headers.authorization; seen.xff = req.headers['x-forwarded-for'] as string | undefined; res.end('csms-status-ok'); });
+    const seen: { url?: string; auth?: string; xff?: string; proto?: string } = {};
+    const origin = http.createServer((req, res) => {
+      seen.url = req.url; seen.auth = req.headers.authorization;
+      seen.xff = req.headers['x-forwarded-for'] as string | undefined; seen.proto = req.headers['x-forwarded-proto'] as string | undefined;
+      res.end('csms-status-ok');
+    });
     await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
     t.teardown(() => origin.close());
     const port = (origin.address() as { port: number }).port;
@@ -281,6 +285,7 @@ t.test('relay core with real OCPP peers', async (t) => {
     t.equal(seen.url, '/status?x=1');
     t.equal(seen.auth, undefined, 'Authorization not passed on');
     t.equal(seen.xff, '127.0.0.1', 'the client\'s own X-Forwarded-For replaced by the address the proxy saw');
+    t.equal(seen.proto, 'https', 'and X-Forwarded-Proto says the proxy terminated TLS');
   });
   void sessions;
 });

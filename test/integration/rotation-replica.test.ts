@@ -45,6 +45,8 @@ t.test('the rotation waits for a replica to hold the new password', async (t) =>
   await station.connect();
   await waitFor(() => proxy.logs.some((l) => l.event === 'rotation_not_replicated' && l.identity === identity), 'the rotation notices the silent replica', 15_000);
   t.equal(station.keyChanges.length, 0, 'no password was sent while no replica acknowledged it');
+  // The back-off is written after the log line: read the record once it is there.
+  await waitFor(async () => (await store.getCharger(identity))?.rotation?.lastResult === 'not_replicated', 'the back-off recorded');
   const rec = (await store.getCharger(identity))!;
   t.ok(rec.pending, 'the value is written ahead (resent later, never replaced)');
   t.equal(rec.pending?.sentAt, undefined, 'its sentAt stamp is taken back: never sent, it stays a first send');

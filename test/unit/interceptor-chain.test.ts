@@ -52,7 +52,7 @@ t.test('an async hook that rejects is logged, and nothing is left unhandled to e
   const chain = new InterceptorChain({ log: createLogger({ destination: sink }) } as unknown as SessionApi, [() => rejecting]);
   chain.open();
   chain.csmsAnswer(call, { kind: 'result', payload: {} });
-  chain.recordChanged({} as never);
+  chain.recordChanged({} as never, false);
   chain.close({ code: 1000, reason: 'done' } as never);
   await new Promise((r) => setTimeout(r, 50));
   t.same(unhandled, [], 'no unhandled rejection');
