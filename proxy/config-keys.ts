@@ -16,6 +16,8 @@ export interface KeyDef {
   values?: readonly string[];
   /** Lower bound for ints. */
   min?: number;
+  /** Upper bound for ints. */
+  max?: number;
   /** Further environment variable names accepted for this key. */
   envAliases?: readonly string[];
 }
@@ -53,6 +55,7 @@ export const CONFIG_KEYS = [
   { key: 'proxyProtocolTimeoutMs', type: 'int', default: 5000, min: 100, doc: 'Time a load balancer has to deliver the PROXY header.' },
   { key: 'forwardedClientCertHeader', type: 'string', default: null, doc: 'Behind a TLS-terminating edge: header carrying the charger\'s client certificate (`x-forwarded-client-cert` as Envoy sends it, or RFC 9440 `client-cert`). Honoured only from trustedForwarderCidrs, verified against clientCa; otherwise ignored.' },
   { key: 'trustedForwarderCidrs', type: 'list', default: [], doc: 'Networks of the TLS-terminating fronts whose forwarded client certificates, X-Forwarded-Proto and X-Forwarded-For (read from the right, skipping these networks) are believed; their connections to the plain listener count toward maxConnectionsPerAddress under the charger address they name, not their own.' },
+  { key: 'tlsSessionTimeoutS', type: 'int', default: 86400, min: 1, max: 604800, doc: 'How long a TLS session (ticket) stays resumable. After a rollout, chargers whose last full handshake is older than this do a full one again; 24 h by default (Node, nginx and HAProxy default to 5 minutes, which a charger connected for longer never meets), at most 7 days (TLS 1.3).' },
   { key: 'tlsTicketKeyFile', type: 'string', default: null, doc: 'TLS session ticket keys shared by all replicas (48 bytes: raw, hex or base64), so chargers resume sessions on any replica after a rollout. Reloaded when the file changes.' },
   { key: 'httpPassthrough', type: 'bool', default: false, doc: 'Pass non-upgrade HTTP requests on the charger port to the CSMS\'s HTTP origin (otherwise 404), without Authorization and with X-Forwarded-For/-Proto set as for sessions (what clients claim in such headers is dropped).' },
   { key: 'drainGraceMs', type: 'int', default: 10000, min: 0, doc: 'On SIGTERM: stop accepting, then close live sessions with 1001 after this grace.' },

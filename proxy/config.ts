@@ -42,6 +42,7 @@ export interface ProxyConfig {
   proxyProtocolTimeoutMs: number;
   forwardedClientCertHeader: string | null;
   trustedForwarderCidrs: string[];
+  tlsSessionTimeoutS: number;
   tlsTicketKeyFile: string | null;
   httpPassthrough: boolean;
   drainGraceMs: number;
@@ -171,6 +172,7 @@ function coerce(def: KeyDef, raw: unknown, source: string): unknown {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
       if (!Number.isSafeInteger(n)) throw bad('expected an integer');
       if (def.min !== undefined && n < def.min) throw bad(`must be at least ${def.min}`);
+      if (def.max !== undefined && n > def.max) throw bad(`must be at most ${def.max}`);
       return n;
     }
     case 'bool':

@@ -126,7 +126,7 @@ export class ProxyServer {
   async start(): Promise<{ tls: AddressInfo; plain: AddressInfo | null }> {
     const c = this.config;
     const onRequest = httpPassthrough(c.httpPassthrough, c.backend, this.log, { headers: c.forwardedHeaders, describe: (req) => this.describeClient(req) }, c.forwardedClientCertHeader);
-    this.tlsServer = createTlsServer(serverTlsOptions(this.deps.tls, c.handshakeTimeoutMs), onRequest);
+    this.tlsServer = createTlsServer(serverTlsOptions(this.deps.tls, c.handshakeTimeoutMs, c.tlsSessionTimeoutS), onRequest);
     this.harden(this.tlsServer, 'tls');
     this.tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
       const reason = tlsFailureReason(err);

@@ -61,9 +61,11 @@ export function sessionIdContextFor(clientCa: Buffer | undefined): string {
  * Full server options: the secure context plus the socket policy. A client certificate is requested
  * but not required, so Profile 2 and 3 share one port and the decision is made per charger later.
  */
-export function serverTlsOptions(files: TlsFiles, handshakeTimeoutMs: number): TlsOptions & Pick<ServerOptions, 'connectionsCheckingInterval'> {
+export function serverTlsOptions(files: TlsFiles, handshakeTimeoutMs: number, sessionTimeoutS = 300): TlsOptions & Pick<ServerOptions, 'connectionsCheckingInterval'> {
   return {
     ...readSecureContext(files),
+    // Kept by Node across setSecureContext (the certificate reload): a server setting, not a context's.
+    sessionTimeout: sessionTimeoutS,
     requestCert: files.clientCa !== null,
     rejectUnauthorized: false,
     handshakeTimeout: handshakeTimeoutMs,

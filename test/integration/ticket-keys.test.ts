@@ -169,6 +169,28 @@ t.test('replicas sharing a ticket key file resume each other’s sessions', asyn
     t.match(logText, /ticket\.key/, 'the log names the file');
   });
 
+  await t.test('a ticket resumes for tlsSessionTimeoutS, not after; a certificate reload keeps the lifetime', async (t) => {
+    const lived = async (timeoutS: number) => {
+      const server = tls.createServer(serverTlsOptions(files, 5000, timeoutS), (s) => s.end('{}'));
+      const stop = applyTicketKeys(server, other, silentLogger(), 100);
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      t.teardown(() => {
+        stop();
+        server.close();
+      });
+      return server;
+    };
+    const short = await lived(1);
+    const long = await lived(3600);
+    const shortTicket = (await connect(short)).session;
+    const longTicket = (await connect(long)).session;
+    long.setSecureContext(readSecureContext(files));
+    await new Promise((r) => setTimeout(r, 2200));
+    t.equal((await connect(short, { session: shortTicket })).clientReused, false, 'a 2 s old ticket with a 1 s lifetime: full handshake');
+    t.equal((await connect(long, { session: longTicket })).clientReused, true, 'with a 1 h lifetime (kept across a certificate reload) it resumes');
+  });
+
   await t.test('a bad key file fails the start', async (t) => {
     const bad = path.join(dir, 'bad.key');
     writeFileSync(bad, 'abc');

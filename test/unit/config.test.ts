@@ -155,6 +155,8 @@ t.test('bad values name the key', async (t) => {
   rejects(t, 'bad int (text)', () => load({ argv: ['--handshake-timeout-ms', '10s'] }), /"handshakeTimeoutMs"/, /--handshake-timeout-ms/, /OCPP_PROXY_HANDSHAKE_TIMEOUT_MS/, /integer/);
   rejects(t, 'bad int (decimal in file)', () => load({ file: file('dec.yaml', 'maxFrameBytes: 1.5\n') }), /"maxFrameBytes"/, /dec\.yaml/);
   rejects(t, 'int below minimum', () => load({ env: { OCPP_PROXY_MAX_FRAME_BYTES: '10' } }), /"maxFrameBytes"/, /at least 1024/, /environment/);
+  rejects(t, 'int above maximum', () => load({ env: { OCPP_PROXY_TLS_SESSION_TIMEOUT_S: '604801' } }), /"tlsSessionTimeoutS"/, /at most 604800/, /environment/);
+  t.equal(load({ env: {} }).tlsSessionTimeoutS, 86400, 'TLS sessions resumable for 24 h by default');
   rejects(t, 'negative int', () => load({ argv: ['--drain-grace-ms=-5'] }), /"drainGraceMs"/);
   rejects(t, 'bad URL scheme', () => load({ argv: ['--backend', 'http://127.0.0.1:9000/ocpp'] }), /"backend"/, /ws:\/\/ or wss:\/\//);
   rejects(t, 'not a URL', () => load({ env: { OCPP_PROXY_BACKEND: 'not a url' } }), /"backend"/, /not a valid URL/);
