@@ -21,7 +21,7 @@ import { edgeReader, type EdgeReader } from './edge';
 import { answerUpgradeWithStatus } from './http-answer';
 import { NO_AUTO_PONG } from './pongs';
 import { acceptProxyProtocol } from './proxy-protocol';
-import { applyTicketKeys } from './ticket-keys';
+import { applyTicketKeys, rotateTicketKeys } from './ticket-keys';
 import { AddressCounter } from './address-counter';
 import { LogBudget } from './log-budget';
 import { SessionRegistry } from './registry';
@@ -135,7 +135,9 @@ export class ProxyServer {
       socket.destroy();
     });
     this.stopWatching = watchTlsFiles(this.tlsServer, this.deps.tls, this.log, 2000, this.deps.onTlsReload);
-    if (c.tlsTicketKeyFile) this.stopTicketKeys = applyTicketKeys(this.tlsServer, c.tlsTicketKeyFile, this.log);
+    this.stopTicketKeys = c.tlsTicketKeyFile
+      ? applyTicketKeys(this.tlsServer, c.tlsTicketKeyFile, this.log)
+      : rotateTicketKeys(this.tlsServer, c.tlsSessionTimeoutS * 1000, this.log);
     this.tlsFront = await this.listenOn(this.tlsServer, c.listen);
     let plain: AddressInfo | null = null;
     if (c.plainListen) {

@@ -1,12 +1,14 @@
 /**
  * TLS session-ticket keys shared by all replicas (mounted from one Secret), so a charger that
  * reconnects to another replica after a rollout resumes its session instead of paying for a full
- * handshake. Without it each replica has random keys and a reconnect storm is a handshake storm.
+ * handshake. Without it each replica has random keys of its own, replaced once per session lifetime,
+ * and a reconnect storm after a rollout is a handshake storm.
  *
  * Node takes one 48-byte key blob (16 bytes name + 16 HMAC + 16 AES). Changing the file rolls the
  * key: tickets issued under the old key then fall back to a full handshake, nothing breaks.
  * The key bytes never appear in a log line or an error message.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from './log';
@@ -61,28 +63,44 @@ export function loadTicketKeys(file: string): Buffer {
 }
 
 /**
- * Sets the ticket keys from `file` on `server` now (throws TicketKeyError if the file is unusable,
- * so a misconfigured replica fails at start) and again whenever the file changes. Polls like
- * tls.ts does, because Kubernetes swaps a symlinked directory on Secret updates. A broken new file
- * is logged and the previous key stays in force. The server's `setSecureContext` is wrapped so a
- * certificate reload keeps the current key. Returns a function that stops watching (and unwraps).
+ * Puts `keys` on `server` and keeps them there: Node's setSecureContext (the certificate reload in
+ * tls.ts) builds a new context with the keys given at construction, silently dropping ours, so
+ * every context swap carries the current keys. `set` changes them; `stop` unwraps.
  */
-export function applyTicketKeys(server: TicketKeyed, file: string, log: Logger, intervalMs = 2000): () => void {
-  let keys = loadTicketKeys(file);
-  server.setTicketKeys(keys);
-  // Node's setSecureContext (the certificate reload in tls.ts) builds a new context with the keys
-  // given at construction, silently dropping ours; so every context swap carries the current keys.
+function holdTicketKeys(server: TicketKeyed, keys: Buffer): { set(keys: Buffer): void; stop(): void } {
+  let current = keys;
+  server.setTicketKeys(current);
   const ownSetSecureContext = Object.prototype.hasOwnProperty.call(server, 'setSecureContext') ? server.setSecureContext : undefined;
   const swapContext = server.setSecureContext;
   server.setSecureContext = function setSecureContextKeepingTicketKeys(options) {
-    swapContext.call(this, { ...options, ticketKeys: keys });
+    swapContext.call(this, { ...options, ticketKeys: current });
   };
+  return {
+    set(next) {
+      current = next;
+      server.setTicketKeys(next);
+    },
+    stop() {
+      if (ownSetSecureContext) server.setSecureContext = ownSetSecureContext;
+      else delete (server as Partial<TicketKeyed>).setSecureContext;
+    },
+  };
+}
+
+/**
+ * Sets the ticket keys from `file` on `server` now (throws TicketKeyError if the file is unusable,
+ * so a misconfigured replica fails at start) and again whenever the file changes. Polls like
+ * tls.ts does, because Kubernetes swaps a symlinked directory on Secret updates. A broken new file
+ * is logged and the previous key stays in force. A certificate reload keeps the current key.
+ * Returns a function that stops watching (and unwraps).
+ */
+export function applyTicketKeys(server: TicketKeyed, file: string, log: Logger, intervalMs = 2000): () => void {
+  const held = holdTicketKeys(server, loadTicketKeys(file));
   let timer: NodeJS.Timeout | null = null;
   const reload = () => {
     timer = null;
     try {
-      keys = loadTicketKeys(file);
-      server.setTicketKeys(keys);
+      held.set(loadTicketKeys(file));
       log.info({ event: 'tls_ticket_keys_reloaded', file }, 'TLS session ticket keys reloaded');
     } catch (err) {
       const e = err as TicketKeyError;
@@ -98,7 +116,28 @@ export function applyTicketKeys(server: TicketKeyed, file: string, log: Logger, 
   return () => {
     if (timer) clearTimeout(timer);
     unwatchFile(file, onChange);
-    if (ownSetSecureContext) server.setSecureContext = ownSetSecureContext;
-    else delete (server as Partial<TicketKeyed>).setSecureContext;
+    held.stop();
   };
 }
+
+/**
+ * Without a key file: random keys of this process's own, replaced every `periodMs`. Node keeps one
+ * key for the life of the process otherwise, and whoever reads it (a core dump, a memory leak)
+ * could decrypt every ticket ever issued, and with TLS 1.2 every session resumed from one. A
+ * ticket from before a change falls back to a full handshake, as after a restart.
+ */
+export function rotateTicketKeys(server: TicketKeyed, periodMs: number, log: Logger): () => void {
+  const held = holdTicketKeys(server, randomBytes(TICKET_KEY_BYTES));
+  const timer = setInterval(() => {
+    held.set(randomBytes(TICKET_KEY_BYTES));
+    log.debug({ event: 'tls_ticket_keys_rotated' });
+  }, Math.min(periodMs, LONGEST_TIMER_MS));
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    held.stop();
+  };
+}
+
+/** setInterval's limit: a longer delay would fire after 1 ms. */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;

@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import tls from 'node:tls';
 import t from 'tap';
 import { createLogger, silentLogger } from '../../proxy/log';
-import { applyTicketKeys, loadTicketKeys, TicketKeyError } from '../../proxy/ticket-keys';
+import { applyTicketKeys, loadTicketKeys, rotateTicketKeys, TicketKeyError } from '../../proxy/ticket-keys';
 import { readSecureContext, serverTlsOptions, type TlsFiles } from '../../proxy/tls';
 import { waitFor } from '../helpers/net';
 import { makeTestPki, tempDir } from '../helpers/pki';
@@ -189,6 +189,24 @@ t.test('replicas sharing a ticket key file resume each other’s sessions', asyn
     await new Promise((r) => setTimeout(r, 2200));
     t.equal((await connect(short, { session: shortTicket })).clientReused, false, 'a 2 s old ticket with a 1 s lifetime: full handshake');
     t.equal((await connect(long, { session: longTicket })).clientReused, true, 'with a 1 h lifetime (kept across a certificate reload) it resumes');
+  });
+
+  await t.test('without a key file the random key is replaced every period; a certificate reload keeps the current one', async (t) => {
+    const server = tls.createServer(serverTlsOptions(files, 5000), (s) => s.end('{}'));
+    const stop = rotateTicketKeys(server, 3000, silentLogger());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.teardown(() => {
+      stop();
+      server.close();
+    });
+    const before = (await connect(server)).session;
+    server.setSecureContext(readSecureContext(files));
+    t.equal((await connect(server, { session: before })).clientReused, true, 'resumes while its key is current (also after a certificate reload)');
+    await new Promise((r) => setTimeout(r, 3300));
+    t.equal((await connect(server, { session: before })).clientReused, false, 'a ticket from before the change: full handshake');
+    const after = (await connect(server)).session;
+    t.equal((await connect(server, { session: after })).clientReused, true, 'a new ticket resumes');
   });
 
   await t.test('a bad key file fails the start', async (t) => {
