@@ -16,29 +16,11 @@ import { SimStation } from '../helpers/station';
 import { parseRole } from '../../proxy/store/redis-replicas';
 
 t.test('the rotation waits for a replica to hold the new password', async (t) => {
-  const primary = await startRedis();
-  t.teardown(() => primary.stop());
-  const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(primary.port)] });
-  t.teardown(() => replica.stop());
-  const admin = new Redis(primary.url);
-  t.teardown(() => admin.disconnect());
-  await waitFor(async () => parseRole(await admin.role()).replicaOffsets.length === 1, 'replica attached');
-
-  const csms = await startLegacyCsms();
-  t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, redis: primary.url, callTimeoutMs: '1500', rotationRetryMs: '1000' });
-  t.teardown(() => proxy.stop());
+  const { replica, proxy } = await replicatedRig(t);
   const store = proxy.credentials.store;
   const identity = 'CP-REPLICA';
   await seedCharger(proxy, { identity, password: 'operator-set-password-1' });
-
-  process.kill(replica.pid, 'SIGSTOP');
-  let stopped = true;
-  const resume = () => {
-    if (stopped) process.kill(replica.pid, 'SIGCONT');
-    stopped = false;
-  };
-  t.teardown(resume);
+  const resume = stopReplica(t, replica.pid);
 
   const station = new SimStation({ identity, endpoint: proxy.tlsUrl, protocol: 'ocpp1.6', password: 'operator-set-password-1', ca: proxy.caPem, behaviour: 'apply' });
   t.teardown(() => station.stop());
@@ -78,17 +60,23 @@ async function replicatedRig(t: Test, o: { user?: { name: string; password: stri
   return { replica, proxy };
 }
 
+/** Stops the replica (SIGSTOP): it stays attached but acknowledges nothing. Returns its resume (idempotent, also at teardown). */
+function stopReplica(t: Test, pid: number): () => void {
+  process.kill(pid, 'SIGSTOP');
+  let stopped = true;
+  const resume = () => {
+    if (stopped) process.kill(pid, 'SIGCONT');
+    stopped = false;
+  };
+  t.teardown(resume);
+  return resume;
+}
+
 t.test('a password set while the rotation waits for the replica: the rotation sends nothing', async (t) => {
   const { replica, proxy } = await replicatedRig(t);
   const identity = 'CP-REPLICA-SET';
   await seedCharger(proxy, { identity, password: 'operator-set-password-1' });
-  process.kill(replica.pid, 'SIGSTOP');
-  let stopped = true;
-  const resume = () => {
-    if (stopped) process.kill(replica.pid, 'SIGCONT');
-    stopped = false;
-  };
-  t.teardown(resume);
+  const resume = stopReplica(t, replica.pid);
   const station = new SimStation({ identity, endpoint: proxy.tlsUrl, protocol: 'ocpp1.6', password: 'operator-set-password-1', ca: proxy.caPem, behaviour: 'apply' });
   t.teardown(() => station.stop());
   await station.connect();

@@ -80,7 +80,11 @@ t.test('replicas sharing a ticket key file resume each other’s sessions', asyn
       const view: ServerView = { reused: socket.isSessionReused(), authorized: socket.authorized, cn: (cert?.subject?.CN as string | undefined) ?? null };
       socket.end(JSON.stringify(view));
     });
-    const stop = applyTicketKeys(server, keyFile, log, 100);
+    return serve(server, (s) => applyTicketKeys(s, keyFile, log, 100));
+  };
+  /** Listens on loopback with the ticket keys `keys` sets (it returns their stop); closed at teardown. */
+  const serve = async (server: tls.Server, keys: (s: tls.Server) => () => void) => {
+    const stop = keys(server);
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     t.teardown(() => {
@@ -137,14 +141,7 @@ t.test('replicas sharing a ticket key file resume each other’s sessions', asyn
   });
 
   await t.test('resumption also needs the same session id context (the default derives from argv)', async (t) => {
-    const server = tls.createServer({ ...serverTlsOptions(files, 5000), sessionIdContext: 'another-command-line' }, (s) => s.end('{}'));
-    const stop = applyTicketKeys(server, shared, silentLogger(), 100);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    t.teardown(() => {
-      stop();
-      server.close();
-    });
+    const server = await serve(tls.createServer({ ...serverTlsOptions(files, 5000), sessionIdContext: 'another-command-line' }, (s) => s.end('{}')), (s) => applyTicketKeys(s, shared, silentLogger(), 100));
     const first = await connect(a);
     t.equal((await connect(server, { session: first.session })).clientReused, false);
   });
@@ -170,17 +167,7 @@ t.test('replicas sharing a ticket key file resume each other’s sessions', asyn
   });
 
   await t.test('a ticket resumes for tlsSessionTimeoutS, not after; a certificate reload keeps the lifetime', async (t) => {
-    const lived = async (timeoutS: number) => {
-      const server = tls.createServer(serverTlsOptions(files, 5000, timeoutS), (s) => s.end('{}'));
-      const stop = applyTicketKeys(server, other, silentLogger(), 100);
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      t.teardown(() => {
-        stop();
-        server.close();
-      });
-      return server;
-    };
+    const lived = (timeoutS: number) => serve(tls.createServer(serverTlsOptions(files, 5000, timeoutS), (s) => s.end('{}')), (s) => applyTicketKeys(s, other, silentLogger(), 100));
     const short = await lived(1);
     const long = await lived(3600);
     const shortTicket = (await connect(short)).session;
@@ -192,14 +179,7 @@ t.test('replicas sharing a ticket key file resume each other’s sessions', asyn
   });
 
   await t.test('without a key file the random key is replaced every period; a certificate reload keeps the current one', async (t) => {
-    const server = tls.createServer(serverTlsOptions(files, 5000), (s) => s.end('{}'));
-    const stop = rotateTicketKeys(server, 3000, silentLogger());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    t.teardown(() => {
-      stop();
-      server.close();
-    });
+    const server = await serve(tls.createServer(serverTlsOptions(files, 5000), (s) => s.end('{}')), (s) => rotateTicketKeys(s, 3000, silentLogger()));
     const before = (await connect(server)).session;
     server.setSecureContext(readSecureContext(files));
     t.equal((await connect(server, { session: before })).clientReused, true, 'resumes while its key is current (also after a certificate reload)');
