@@ -89,6 +89,8 @@ export class ProxyServer {
   private readonly fronts: net.BlockList;
   private readonly log: Logger;
   private readonly upgradeDeps: UpgradeDeps;
+  /** What a trusted front vouches for about a request (null without trustedForwarderCidrs). */
+  private readonly readEdge: EdgeReader | null;
 
   /**
    * Every session's 'close' listener (the session is `this`): one function, not a closure per
@@ -119,6 +121,7 @@ export class ProxyServer {
       perMessageDeflate: { threshold: 1024, serverNoContextTakeover: false, clientNoContextTakeover: false },
       ...NO_AUTO_PONG, // chargers' pings are answered by answerPing, as on the proxy's own framing
     });
+    this.readEdge = edgeReader(config, deps.tls.clientCa);
     this.upgradeDeps = this.makeUpgradeDeps();
   }
 
@@ -293,7 +296,8 @@ export class ProxyServer {
   private describeClient(req: http.IncomingMessage): { for: string; proto: 'https' | 'http' } {
     const socket = req.socket;
     const overTls = (socket as TLSSocket).encrypted === true;
-    const edge = overTls ? null : this.upgradeDeps.edge?.(req, socket) ?? null;
+    // The plain reader: a front's health checks to a status page are no chargers to warn about.
+    const edge = overTls ? null : this.readEdge?.(req, socket) ?? null;
     const address = announcedEndpointOf(socket)?.address ?? edge?.clientAddress ?? socket.remoteAddress ?? '';
     return { for: address, proto: overTls || edge?.tls === true ? 'https' : 'http' };
   }
@@ -319,7 +323,7 @@ export class ProxyServer {
   private makeUpgradeDeps(): UpgradeDeps {
     return {
     gates: this.deps.gates ?? structuralGates(this.config),
-    edge: this.watchedEdge(edgeReader(this.config, this.deps.tls.clientCa)),
+    edge: this.watchedEdge(this.readEdge),
     admitForwardedAddress: (address, socket) => {
       // Refused as an upgrade (logged and counted as one), not as a connection.
       if (!this.perAddress.acquire(address, this.config.maxConnectionsPerAddress)) return false;

@@ -223,13 +223,15 @@ t.test('HTTP passthrough through a front: the CSMS hears what the front vouches 
   const port = (origin.address() as { port: number }).port;
   const proxy = await startTestProxy({ backend: `ws://127.0.0.1:${port}/ocpp`, plainListen: '127.0.0.1:0', httpPassthrough: 'true', trustedForwarderCidrs: '127.0.0.2/32', forwardedClientCertHeader: 'x-forwarded-client-cert' });
   t.teardown(() => proxy.stop());
-  const get = (localAddress: string) => new Promise<void>((resolve, reject) => {
-    http.get(`${proxy.plainUrl!.replace(/^ws/, 'http')}/status`, {
-      localAddress, headers: { 'x-forwarded-for': '203.0.113.5, 198.51.100.70', 'x-forwarded-proto': 'https', 'x-forwarded-client-cert': 'Hash=00', forwarded: 'for=203.0.113.5' },
-    }, (res) => { res.resume(); res.on('end', () => resolve()); }).on('error', reject);
+  const claims = { 'x-forwarded-for': '203.0.113.5, 198.51.100.70', 'x-forwarded-proto': 'https', 'x-forwarded-client-cert': 'Hash=00', forwarded: 'for=203.0.113.5' };
+  const get = (localAddress: string, headers: Record<string, string> = claims) => new Promise<void>((resolve, reject) => {
+    http.get(`${proxy.plainUrl!.replace(/^ws/, 'http')}/status`, { localAddress, headers }, (res) => { res.resume(); res.on('end', () => resolve()); }).on('error', reject);
   });
   await get('127.0.0.2');
   t.same(seen[0], { xff: '198.51.100.70', proto: 'https', xfcc: undefined, forwarded: undefined }, 'from the trusted front: the charger address it names and its TLS; no forwarded certificate or Forwarded passed on');
   await get('127.0.0.3');
   t.same(seen[1], { xff: '127.0.0.3', proto: 'http', xfcc: undefined, forwarded: undefined }, 'from anyone else: the peer, plain HTTP; none of its claims');
+  await get('127.0.0.2', {});
+  t.same(seen[2], { xff: '127.0.0.2', proto: 'http', xfcc: undefined, forwarded: undefined }, 'the front\'s own request (a health check): its address');
+  t.notOk(proxy.logs.some((l) => l.event === 'edge_address_missing'), 'no warning for it: it is no charger');
 });
