@@ -229,6 +229,18 @@ function checkPublicUrl(value: string): void {
   if (url.search || url.hash || url.username || url.password) throw new ConfigError('"publicUrl" must not carry a query, a fragment or credentials');
 }
 
+/**
+ * A `publicUrl` whose path is not `pathPrefix`: a 2.x charger moved there connects to
+ * `<path>/<identity>`, which this proxy refuses unless a front rewrites the path. Legitimate behind
+ * such a front, so a warning rather than a refusal; null when the paths agree (or there is no URL).
+ */
+export function publicUrlPathMismatch(publicUrl: string | null, pathPrefix: string): string | null {
+  if (publicUrl === null) return null;
+  const path = new URL(publicUrl).pathname.replace(/\/+$/, '');
+  const prefix = pathPrefix.replace(/\/+$/, '');
+  return path === prefix ? null : `chargers moved to publicUrl connect to ${path}/<identity>, but this proxy serves ${prefix}/<identity> (pathPrefix): fine only if a front rewrites the path`;
+}
+
 function crossCheck(c: ProxyConfig): ProxyConfig {
   if (c.tlsCert.length !== c.tlsKey.length) {
     throw new ConfigError(`"tlsCert" and "tlsKey" must be given the same number of times (got ${c.tlsCert.length} and ${c.tlsKey.length})`);

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, parseHostPort, unknownEnvNames, type ProxyConfig } from '../../proxy/config';
+import { ConfigError, loadConfig, parseHostPort, publicUrlPathMismatch, unknownEnvNames, type ProxyConfig } from '../../proxy/config';
 import { CONFIG_KEYS, envName, flagName } from '../../proxy/config-keys';
 import { parseFlags, splitExtra } from '../../proxy/flags';
 
@@ -163,6 +163,15 @@ t.test('bad values name the key', async (t) => {
   rejects(t, 'publicUrl without TLS', () => load({ argv: ['--public-url', 'ws://ocpp.example.com/ocpp/'] }), /"publicUrl"/, /wss:\/\//);
   rejects(t, 'publicUrl with a query', () => load({ argv: ['--public-url', 'wss://ocpp.example.com/ocpp/?x=1'] }), /"publicUrl"/, /query/);
   rejects(t, 'publicUrl not a URL', () => load({ argv: ['--public-url', 'ocpp.example.com/ocpp'] }), /"publicUrl"/, /not a URL/);
+  t.test('publicUrl whose path is not pathPrefix: warned, not refused (a front may rewrite the path)', async (t) => {
+    const c = load({ argv: ['--public-url', 'wss://ocpp.example.com/chargers', '--path-prefix', '/ocpp'] });
+    t.match(publicUrlPathMismatch(c.publicUrl, c.pathPrefix), /\/chargers\/<identity>.*\/ocpp\/<identity>/);
+    t.match(publicUrlPathMismatch('wss://ocpp.example.com', '/ocpp/'), /connect to \/<identity>, but/, 'no path at all');
+    for (const url of ['wss://ocpp.example.com/ocpp', 'wss://ocpp.example.com/ocpp/', 'wss://ocpp.example.com:8443/ocpp//']) {
+      t.equal(publicUrlPathMismatch(url, '/ocpp/'), null, `${url} agrees with /ocpp/`);
+    }
+    t.equal(publicUrlPathMismatch(null, '/ocpp/'), null, 'no publicUrl, nothing to say');
+  });
   rejects(t, 'URL not a string', () => load({ file: file('url.yaml', 'backend: 5\n') }), /"backend"/);
   rejects(t, 'bad host:port', () => load({ argv: ['--listen', 'localhost'] }), /"listen"/, /host:port/);
   rejects(t, 'port out of range', () => load({ argv: ['--admin-listen', '127.0.0.1:70000'] }), /"adminListen"/, /out of range/);
