@@ -27,8 +27,35 @@ t.test('several worker processes share the charger listener; SIGTERM drains them
   t.equal(code, 0, 'primary exits 0 after all workers drained');
 });
 
+t.test('SIGTERM while the workers are still starting: each drains once it is up, and the primary exits 0', async (t) => {
+  const { proc, output } = await spawnWorkers(t, []);
+  await waitFor(() => output().includes('"workers_started"'), 'the workers forked', 10000, 5);
+  const workers = execFileSync('pgrep', ['-P', String(proc.pid)], { encoding: 'utf8' }).trim().split('\n').map(Number);
+  t.equal(workers.length, 2, 'two workers forked, not yet serving');
+  proc.kill('SIGTERM');
+  const [code] = (await once(proc, 'exit')) as [number];
+  t.equal(code, 0, 'primary exits 0');
+  t.notMatch(output(), /"worker_killed"|"worker_died"|"second_signal"/, 'no worker had to be killed (a drain request lost while it started would leave it serving until the backstop)');
+  for (const pid of workers) t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `worker ${pid} has exited`);
+});
+
 /** `serve --workers 2` in a process group of its own (so the group can be signalled as systemd or Ctrl-C does). */
 async function startWorkers(t: Test, extra: string[]) {
+  const { proc, adminPort, tlsPort, dataDir, output } = await spawnWorkers(t, extra);
+  const healthy = (port: number) => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+  await waitFor(async () => (await healthy(adminPort)) && (await healthy(adminPort + 1)), 'both workers answering', 20000, 200).catch((e) => { console.error(output()); throw e; });
+  const ca = readFileSync(path.join(TEST_PKI_DIR, 'ca.crt'));
+  const chargers = Array.from({ length: 6 }, (_, i) => makeCharger({ identity: `WG-${i}`, endpoint: `wss://127.0.0.1:${tlsPort}/ocpp`, ca }));
+  await Promise.all(chargers.map((c) => c.connect()));
+  const out = output;
+  const workerOf = () => new Map(out().slice(0, out().lastIndexOf('\n')).split('\n').filter((l) => l.includes('"session_started"'))
+    .map((l) => JSON.parse(l) as { identity: string; worker?: number }).map((l) => [l.identity, l.worker ?? 1]));
+  await waitFor(() => workerOf().size === chargers.length, 'every session logged', 5000, 50);
+  return { proc, chargers, adminPort, dataDir, healthy, workerOf, output };
+}
+
+/** Starts `serve --workers 2` without waiting for it. */
+async function spawnWorkers(t: Test, extra: string[]) {
   const csms = await startLegacyCsms();
   t.teardown(() => csms.stop());
   const dataDir = scratchDir(t, 'workers-');
@@ -43,15 +70,7 @@ async function startWorkers(t: Test, extra: string[]) {
   proc.stdout.on('data', (d) => { out += d; });
   proc.stderr.on('data', (d) => { out += d; });
   t.teardown(() => { if (proc.exitCode === null) process.kill(-proc.pid!, 'SIGKILL'); });
-  const healthy = (port: number) => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
-  await waitFor(async () => (await healthy(adminPort)) && (await healthy(adminPort + 1)), 'both workers answering', 20000, 200).catch((e) => { console.error(out); throw e; });
-  const ca = readFileSync(pki('ca.crt'));
-  const chargers = Array.from({ length: 6 }, (_, i) => makeCharger({ identity: `WG-${i}`, endpoint: `wss://127.0.0.1:${tlsPort}/ocpp`, ca }));
-  await Promise.all(chargers.map((c) => c.connect()));
-  const workerOf = () => new Map(out.slice(0, out.lastIndexOf('\n')).split('\n').filter((l) => l.includes('"session_started"'))
-    .map((l) => JSON.parse(l) as { identity: string; worker?: number }).map((l) => [l.identity, l.worker ?? 1]));
-  await waitFor(() => workerOf().size === chargers.length, 'every session logged', 5000, 50);
-  return { proc, chargers, adminPort, dataDir, healthy, workerOf, output: () => out };
+  return { proc, adminPort, tlsPort, dataDir, output: () => out };
 }
 
 t.test('SIGTERM to the whole process group (systemd, Ctrl-C): the workers drain once, chargers get 1001', async (t) => {
