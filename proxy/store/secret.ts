@@ -136,14 +136,28 @@ export function deriveServerSecret(
   };
 }
 
+/**
+ * Whether a secret file can be read by anyone but this process's user and groups. Group access is
+ * fine for a group this process is in: Kubernetes mounts Secrets group-readable by the pod's
+ * fsGroup (mode 0440 whatever defaultMode says), and a warning at every start would only teach
+ * operators to ignore it.
+ */
+export function openToOthers(mode: number, gid: number): boolean {
+  if ((mode & 0o007) !== 0) return true;
+  if ((mode & 0o070) === 0) return false;
+  const own = process.getgid?.();
+  const groups = process.getgroups?.() ?? [];
+  return gid !== own && !groups.includes(gid);
+}
+
 async function fromFile(file: string, source: 'file' | 'generated'): Promise<ServerSecret> {
   let text: string;
   const warnings: string[] = [];
   try {
     text = await fs.readFile(file, 'utf8');
     const st = await fs.stat(file);
-    if ((st.mode & 0o077) !== 0) {
-      warnings.push(`server secret file ${file} is accessible by group/others (mode ${(st.mode & 0o777).toString(8)})`);
+    if (openToOthers(st.mode, st.gid)) {
+      warnings.push(`server secret file ${file} is accessible by group/others (mode ${(st.mode & 0o777).toString(8)}, group ${st.gid})`);
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

@@ -47,6 +47,12 @@ t.test('server secret', async (t) => {
   t.same(fromFile.warnings, []);
   await fs.chmod(file, 0o644);
   t.match((await loadServerSecret({ file })).warnings[0], /group\/others/, 'open mode is reported');
+  await fs.chmod(file, 0o440);
+  t.same((await loadServerSecret({ file })).warnings, [], 'group-readable by this process\'s own group (a Kubernetes fsGroup mount): no warning');
+  if (process.getuid?.() === 0) {
+    await fs.chown(file, 0, 54321);
+    t.match((await loadServerSecret({ file })).warnings[0], /group\/others.*group 54321/, 'group-readable by a group this process is not in: reported');
+  }
 
   const dataDir = path.join(dir, 'data');
   const gen = await loadServerSecret({ generateIn: dataDir, env: {} });
