@@ -74,10 +74,15 @@ const matrix: Record<string, object> = {
     ...gateway,
     redis: { url: 'redis://redis:6379' },
     signingCa: { secretName: 'charger-signing-ca' },
-    config: { maxSessions: 9000, rotation: false, rotationGraceMs: 0, lockoutThreshold: 8, autoEnrol: true, localSecurityEvents: 'never', workers: 2 },
+    config: { maxSessions: 9000, rotation: false, rotationGraceMs: 0, lockoutThreshold: 8, autoEnrol: true, localSecurityEvents: 'never', heapCompaction: false },
   },
   'sidecar, chart renders the CSMS pod': sidecar,
   'sidecar, native sidecar (init container)': { ...sidecar, sidecar: { ...sidecar.sidecar, native: true } },
+  'sidecar, a CSMS container with its own preStop, more ingress': {
+    ...sidecar,
+    sidecar: { csms: { ...sidecar.sidecar.csms, containers: [csmsContainer, { name: 'ui', image: 'example/csms-ui:1.0', lifecycle: { preStop: { exec: { command: ['/bin/stop-ui'] } } } }] } },
+    networkPolicy: { enabled: true, extraIngress: [{ ports: [{ port: 3000, protocol: 'TCP' }] }] },
+  },
   'sidecar, emptyDir store, exec preStop': {
     ...sidecar,
     persistence: { enabled: false },
@@ -223,6 +228,41 @@ t.test('sidecar mode: one pod with the CSMS and the proxy on 127.0.0.1', async (
   t.same((service.spec as { ports: Array<{ targetPort: string }> }).ports.map((p) => p.targetPort), ['ocpp-tls'], 'chargers reach the proxy, not the CSMS');
 });
 
+t.test('sidecar mode: the CSMS stays up while the proxy drains, then has 30 s of its own', async (t) => {
+  const spec = podSpec(rendered.get('sidecar, chart renders the CSMS pod')!);
+  const csms = spec.containers.find((c) => c.name === 'csms')!;
+  const proxyPreStop = proxyContainer(spec).lifecycle!.preStop!.sleep!.seconds;
+  const config = proxyConfig(rendered.get('sidecar, chart renders the CSMS pod')!);
+  const drain = proxyPreStop + ((config.drainGraceMs as number) + (config.drainJitterMs as number)) / 1000;
+  t.same(csms.lifecycle?.preStop, { sleep: { seconds: drain } }, 'the CSMS gets its SIGTERM only once the proxy has drained');
+  t.equal(spec.terminationGracePeriodSeconds, drain + 30, 'and 30 s more to shut down');
+
+  const withOwn = podSpec(rendered.get('sidecar, a CSMS container with its own preStop, more ingress')!);
+  t.same(withOwn.containers.find((c) => c.name === 'ui')?.lifecycle?.preStop, { exec: { command: ['/bin/stop-ui'] } }, 'a preStop of the operator\'s own is kept');
+  t.same(withOwn.containers.find((c) => c.name === 'csms')?.lifecycle?.preStop, { sleep: { seconds: drain } });
+  const policy = find(rendered.get('sidecar, a CSMS container with its own preStop, more ingress')!, 'NetworkPolicy')[0]!;
+  t.same((policy.spec as { ingress: object[] }).ingress.at(-1), { ports: [{ port: 3000, protocol: 'TCP' }] }, 'extraIngress opens the CSMS\'s other ports');
+
+  const native = podSpec(rendered.get('sidecar, native sidecar (init container)')!);
+  t.notOk(native.containers.find((c) => c.name === 'csms')?.lifecycle, 'native sidecars: no hold (Kubernetes stops the CSMS first anyway)');
+  const exec = podSpec(rendered.get('sidecar, emptyDir store, exec preStop')!);
+  t.notOk(exec.containers.find((c) => c.name === 'csms')?.lifecycle, 'exec preStop mode: no hold (the CSMS image may have no sleep)');
+});
+
+t.test('a rollout waits for each new pod to outlast a drain; the session cap fits the memory limit', async (t) => {
+  const objects = rendered.get('gateway, defaults (embedded store on a PVC)')!;
+  const deployment = find(objects, 'Deployment')[0]!;
+  const config = proxyConfig(objects);
+  const proxy = proxyContainer(podSpec(objects));
+  const drain = proxy.lifecycle!.preStop!.sleep!.seconds + ((config.drainGraceMs as number) + (config.drainJitterMs as number)) / 1000;
+  t.equal((deployment.spec as { minReadySeconds: number }).minReadySeconds, drain, 'minReadySeconds is the drain\'s length');
+  t.equal(config.maxSessions, 10000, 'maxSessions set for the default 512 MiB limit');
+  const limit = (proxy as Container & { resources: { limits: { memory: string } } }).resources.limits.memory;
+  t.equal(limit, '512Mi');
+  // README, "Sizing a replica": about 70 MiB plus 34 KiB per session right after a storm.
+  t.ok(70 * 1024 + 34 * (config.maxSessions as number) <= 512 * 1024, 'the limit holds maxSessions sessions right after a storm');
+});
+
 t.test('sidecar mode with native sidecars', async (t) => {
   const spec = podSpec(rendered.get('sidecar, native sidecar (init container)')!);
   t.same(spec.containers.map((c) => c.name), ['csms'], 'the CSMS is the only regular container');
@@ -264,7 +304,7 @@ t.test('every proxy setting is either a chart value or one of config\'s keys, ty
 t.test('tunables reach the proxy\'s config as given, and a signing CA Secret becomes caDir', async (t) => {
   const objects = rendered.get('gateway, signing CA and proxy tunables')!;
   const config = proxyConfig(objects);
-  t.match(config, { maxSessions: 9000, rotation: false, rotationGraceMs: 0, lockoutThreshold: 8, autoEnrol: true, localSecurityEvents: 'never', workers: 2 },
+  t.match(config, { maxSessions: 9000, rotation: false, rotationGraceMs: 0, lockoutThreshold: 8, autoEnrol: true, localSecurityEvents: 'never', heapCompaction: false },
     'false and 0 are kept, not dropped as empty');
   t.equal(config.caDir, '/etc/ocpp-proxy/signing-ca');
   const spec = podSpec(objects);
@@ -277,5 +317,5 @@ t.test('tunables reach the proxy\'s config as given, and a signing CA Secret bec
   const file = path.join(dir, 'config.yaml');
   writeFileSync(file, (find(objects, 'ConfigMap', '-config')[0]!.data as Record<string, string>)['config.yaml']!);
   const loaded = loadConfig({ file, env: {} });
-  t.match(loaded, { maxSessions: 9000, rotation: false, workers: 2, caDir: '/etc/ocpp-proxy/signing-ca' }, 'the proxy reads the rendered config.yaml as meant');
+  t.match(loaded, { maxSessions: 9000, rotation: false, heapCompaction: false, caDir: '/etc/ocpp-proxy/signing-ca' }, 'the proxy reads the rendered config.yaml as meant');
 });

@@ -106,6 +106,42 @@ data: /var/lib/ocpp-proxy
 {{- if and $v.metrics.serviceMonitor.enabled $v.metrics.podMonitor.enabled -}}
 {{- fail "enable only one of metrics.serviceMonitor and metrics.podMonitor (both would scrape every pod twice)" -}}
 {{- end -}}
+{{- $withCredentials := "^[a-zA-Z][a-zA-Z0-9+.-]*://[^/]*@" -}}
+{{- if regexMatch $withCredentials $v.redis.url -}}
+{{- fail "redis.url holds credentials, which would be written to a ConfigMap: put the URL in a Secret and set redis.existingSecret.name/key instead" -}}
+{{- end -}}
+{{- if regexMatch $withCredentials $v.gateway.csms.url -}}
+{{- fail "gateway.csms.url holds credentials, which would be written to a ConfigMap: use backendAuth.username and backendAuth.passwordSecret instead" -}}
+{{- end -}}
+{{- if and $v.backendAuth.username (not $v.backendAuth.passwordSecret.name) -}}
+{{- fail "backendAuth.username needs backendAuth.passwordSecret.name: without a password the proxy presents no credentials to the CSMS" -}}
+{{- end -}}
+{{- if gt (int (default 1 $v.config.workers)) 1 -}}
+{{- fail "config.workers > 1 is not supported by the chart (workers 2..n serve metrics and probes on ports it does not expose): scale with replicas (and Redis) instead" -}}
+{{- end -}}
+{{- $reserved := list "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/component" -}}
+{{- range $key := $reserved -}}
+{{- if hasKey $v.podLabels $key -}}
+{{- fail (printf "podLabels.%s is set by the chart (the Deployment's selector and Services use it)" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- range $e := $v.extraEnv -}}
+{{- $name := toString (get $e "name") -}}
+{{- if has $name (list "OCPP_PROXY_SECRET" "OCPP_PROXY_ADMIN_TOKEN") -}}
+{{- fail (printf "extraEnv %s is managed by the chart (serverSecret, adminToken)" $name) -}}
+{{- end -}}
+{{- range $key := (append $managed "workers") -}}
+{{- if eq $name (printf "OCPP_PROXY_%s" (upper (snakecase $key))) -}}
+{{- fail (printf "extraEnv %s would override config.%s, which the chart manages (environment variables win over config.yaml); use the chart's values instead" $name $key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq $v.mode "sidecar") (not $v.sidecar.renderPod) (or $v.podDisruptionBudget.enabled $v.autoscaling.enabled) -}}
+{{- fail "podDisruptionBudget and autoscaling apply to a pod this chart renders: with sidecar.renderPod=false, set them in your own chart" -}}
+{{- end -}}
+{{- if and $v.podDisruptionBudget.enabled (not $v.autoscaling.enabled) (eq (int $v.replicas) 1) (kindIs "invalid" $v.podDisruptionBudget.maxUnavailable) (not (has (toString $v.podDisruptionBudget.minAvailable) (list "0" "0%"))) -}}
+{{- fail "podDisruptionBudget with replicas=1 and minAvailable > 0 would block every node drain: use at least 2 replicas (with Redis), or maxUnavailable: 1" -}}
+{{- end -}}
 {{- $min := int (include "ocpp-security-proxy.minGracePeriod" .) -}}
 {{- if lt (int (include "ocpp-security-proxy.terminationGracePeriodSeconds" .)) $min -}}
 {{- fail (printf "terminationGracePeriodSeconds must be at least %d (preStopSleepSeconds + (config.drainGraceMs + config.drainJitterMs)/1000 + 5) so the proxy can drain" $min) -}}

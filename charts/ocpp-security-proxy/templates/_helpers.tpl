@@ -104,16 +104,57 @@ app.kubernetes.io/part-of: ocpp-security-proxy
 {{- end -}}
 {{- end -}}
 
-{{/* Seconds Kubernetes waits after preStop: preStop sleep + proxy drain + 5 s margin. */}}
-{{- define "ocpp-security-proxy.minGracePeriod" -}}
+{{/* Seconds from the pod's deletion until the proxy has drained: preStop sleep + the drain. */}}
+{{- define "ocpp-security-proxy.drainSeconds" -}}
 {{- $grace := int (default 10000 .Values.config.drainGraceMs) -}}
 {{- $jitter := int (default 5000 .Values.config.drainJitterMs) -}}
-{{- add (int .Values.preStopSleepSeconds) (div (add $grace $jitter 999) 1000) 5 -}}
+{{- add (int .Values.preStopSleepSeconds) (div (add $grace $jitter 999) 1000) -}}
 {{- end -}}
 
+{{/* Seconds Kubernetes waits after preStop: preStop sleep + proxy drain + 5 s margin. */}}
+{{- define "ocpp-security-proxy.minGracePeriod" -}}
+{{- add (int (include "ocpp-security-proxy.drainSeconds" .)) 5 -}}
+{{- end -}}
+
+{{/* A new pod stays ready this long before the next old pod goes: one old pod drains at a time. */}}
+{{- define "ocpp-security-proxy.minReadySeconds" -}}
+{{- if kindIs "invalid" .Values.minReadySeconds -}}{{- include "ocpp-security-proxy.drainSeconds" . -}}
+{{- else -}}{{- int .Values.minReadySeconds -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Default: the minimum; with the CSMS held during the drain, 30 s more for its own shutdown after that. */}}
 {{- define "ocpp-security-proxy.terminationGracePeriodSeconds" -}}
 {{- $min := int (include "ocpp-security-proxy.minGracePeriod" .) -}}
-{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}{{- $min -}}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}
+{{- if include "ocpp-security-proxy.holdsCsms" . -}}{{- add (int (include "ocpp-security-proxy.drainSeconds" .)) 30 -}}{{- else -}}{{- $min -}}{{- end -}}
 {{- else -}}{{- int .Values.terminationGracePeriodSeconds -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Non-empty when the chart gives the CSMS's containers a preStop hold (sidecar.csms.holdDuringDrain). */}}
+{{- define "ocpp-security-proxy.holdsCsms" -}}
+{{- $v := .Values -}}
+{{- if and (eq $v.mode "sidecar") $v.sidecar.renderPod $v.sidecar.csms.holdDuringDrain (not $v.sidecar.native) (eq $v.preStopMode "sleep") -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+The CSMS's containers in sidecar mode. With holdDuringDrain (and not native), one without a preStop
+hook gets a sleep as long as the proxy's drain: Kubernetes signals every container at once, and a
+CSMS gone at once would cut every charger the proxy is draining a few at a time.
+*/}}
+{{- define "ocpp-security-proxy.csmsContainers" -}}
+{{- $v := .Values -}}
+{{- $hold := include "ocpp-security-proxy.holdsCsms" . -}}
+{{- $out := list -}}
+{{- range $c := $v.sidecar.csms.containers -}}
+{{- $c = deepCopy $c -}}
+{{- if and $hold (not (dig "lifecycle" "preStop" "" $c)) -}}
+{{- $lifecycle := deepCopy (default (dict) (get $c "lifecycle")) -}}
+{{- $_ := set $lifecycle "preStop" (dict "sleep" (dict "seconds" (int (include "ocpp-security-proxy.drainSeconds" $)))) -}}
+{{- $_ := set $c "lifecycle" $lifecycle -}}
+{{- end -}}
+{{- $out = append $out $c -}}
+{{- end -}}
+{{- toYaml $out -}}
 {{- end -}}
