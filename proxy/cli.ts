@@ -2,6 +2,8 @@
 import { runCertsCommand } from '../certs';
 import { runChargersCommand } from './chargers-cli';
 import { ConfigError } from './config';
+import { AdminTokenError } from './admin-token';
+import { CaError } from '../certs/ca';
 import { runServe } from './serve';
 import { StoreError } from './store/errors';
 import { EXIT_STORE_UNAVAILABLE } from './workers';
@@ -38,8 +40,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown command "${first}"\n\n${USAGE}\n`);
     return 2;
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`configuration error: ${err.message}\n`);
+    // A setting's file that cannot be used: the operator's to fix, named without a stack.
+    if (err instanceof ConfigError || err instanceof CaError || err instanceof AdminTokenError) {
+      const setting = err instanceof CaError ? '"caDir": ' : '';
+      process.stderr.write(`configuration error: ${setting}${err.message}\n`);
       return 2;
     }
     const e = err as NodeJS.ErrnoException;

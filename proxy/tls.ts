@@ -1,8 +1,9 @@
-import { constants as cryptoConstants, createHash } from 'node:crypto';
+import { constants as cryptoConstants, createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { RequestListener, ServerOptions } from 'node:http';
 import https from 'node:https';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import { ConfigError } from './config';
 import type { Logger } from './log';
 
 /**
@@ -31,12 +32,23 @@ export interface TlsFiles {
   clientCa: string | null;
 }
 
-/** Reads the files into the secure-context part of the server options. Throws when a file is unreadable. */
+/**
+ * Reads the files into the secure-context part of the server options. Throws a {@link ConfigError}
+ * naming the setting and the file when one is missing, unreadable, not PEM, or a key does not belong
+ * to its certificate: OpenSSL would take a mismatched pair of different key types and then fail
+ * every handshake, a proxy that looks healthy and admits nobody.
+ */
 export function readSecureContext(files: TlsFiles): SecureContextOptions {
-  const ca = files.clientCa ? readFileSync(files.clientCa) : undefined;
+  const ca = files.clientCa ? readTlsFile('clientCa', files.clientCa) : undefined;
+  if (ca && !/-----BEGIN CERTIFICATE-----/.test(ca.toString('latin1'))) {
+    throw new ConfigError(`"clientCa" file ${files.clientCa} holds no PEM certificate`);
+  }
+  const cert = files.certs.map((f) => readTlsFile('tlsCert', f));
+  const key = files.keys.map((f) => readTlsFile('tlsKey', f));
+  checkPairs(files, cert, key);
   return {
-    cert: files.certs.map((f) => readFileSync(f)),
-    key: files.keys.map((f) => readFileSync(f)),
+    cert,
+    key,
     ca,
     ciphers: [...TLS13_CIPHERS, ...TLS12_CIPHERS].join(':'),
     minVersion: 'TLSv1.2',
@@ -50,6 +62,48 @@ export function readSecureContext(files: TlsFiles): SecureContextOptions {
     // No renegotiation (client-initiated renegotiation is a DoS lever) and no TLS compression (CRIME).
     secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION | cryptoConstants.SSL_OP_NO_COMPRESSION,
   };
+}
+
+const READ_FAILURES: Record<string, string> = { ENOENT: 'does not exist', EACCES: 'cannot be read (permission denied)', EISDIR: 'is a directory' };
+
+function readTlsFile(setting: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(`"${setting}" file ${file} ${READ_FAILURES[code] ?? `cannot be read (${code})`}`);
+  }
+}
+
+/** Each key belongs to its certificate, and no two certificates have the same key type (the second would replace the first). */
+function checkPairs(files: TlsFiles, certs: Buffer[], keys: Buffer[]): void {
+  const types = new Set<string>();
+  certs.forEach((pem, i) => {
+    const certFile = files.certs[i]!;
+    const keyFile = files.keys[i]!;
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(pem);
+    } catch {
+      throw new ConfigError(`"tlsCert" file ${certFile} is not a PEM certificate`);
+    }
+    let key: KeyObject;
+    try {
+      key = createPrivateKey(keys[i]!);
+    } catch {
+      throw new ConfigError(`"tlsKey" file ${keyFile} is not an unencrypted PEM private key`);
+    }
+    if (!cert.checkPrivateKey(key)) {
+      const certType = cert.publicKey.asymmetricKeyType ?? 'unknown';
+      const keyType = key.asymmetricKeyType ?? 'unknown';
+      throw new ConfigError(`"tlsKey" file ${keyFile} does not belong to the certificate in ${certFile} ` +
+        `(${certType === keyType ? `another ${keyType} key` : `key type ${keyType}, certificate key type ${certType}`}): ` +
+        'give "tlsCert" and "tlsKey" in the same order');
+    }
+    const type = cert.publicKey.asymmetricKeyType ?? 'unknown';
+    if (types.has(type)) throw new ConfigError(`two "tlsCert" certificates with ${type} keys: give at most one RSA and one ECDSA certificate`);
+    types.add(type);
+  });
 }
 
 /** The TLS session id context for a client CA bundle (32 characters, OpenSSL's limit). */

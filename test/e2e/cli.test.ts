@@ -9,7 +9,7 @@ import path from 'node:path';
 import { startLegacyCsms } from '../helpers/csms';
 import { freePort, waitFor } from '../helpers/net';
 import { tempDir } from '../helpers/pki';
-import { makeCharger } from '../helpers/proxy';
+import { makeCharger, TEST_PKI_DIR } from '../helpers/proxy';
 
 const CLI = path.resolve(__dirname, '../../proxy/cli.js');
 
@@ -180,6 +180,25 @@ t.test('configuration errors exit 2 naming the key', async (t) => {
   writeFileSync(badFile, 'listen: 127.0.0.1:0\nbakend: ws://127.0.0.1:1/ocpp\n');
   cases.push(['unknown key in the config file', ['--config', badFile], /"bakend".*bad\.yaml/]);
   cases.push(['missing config file', ['--config', path.join(dir, 'nope.yaml')], /cannot read config file .*nope\.yaml/]);
+  // Files a setting names: each refused at start naming the setting and the file, not with a stack
+  // or (a certificate with a key of another type) a proxy that starts and fails every handshake.
+  const pki = (f: string) => path.join(TEST_PKI_DIR, f);
+  const rsa = ['--tls-cert', pki('server-rsa.crt'), '--tls-key', pki('server-rsa.key')];
+  const nope = path.join(dir, 'nope');
+  const fileCases: typeof cases = [
+    ['RSA certificate with an EC key', ['--tls-cert', pki('server-rsa.crt'), '--tls-key', pki('server-ec.key')], /"tlsKey" file .*server-ec\.key does not belong to the certificate in .*server-rsa\.crt \(key type ec, certificate key type rsa\)/],
+    ['keys given in the other order', ['--tls-cert', pki('server-rsa.crt'), '--tls-key', pki('server-ec.key'), '--tls-cert', pki('server-ec.crt'), '--tls-key', pki('server-rsa.key')], /"tlsKey" file .*does not belong.*same order/],
+    ['two RSA certificates', [...rsa, ...rsa], /two "tlsCert" certificates with rsa keys/],
+    ['missing certificate file', ['--tls-cert', nope, '--tls-key', pki('server-rsa.key')], /"tlsCert" file .*nope does not exist/],
+    ['a key as the certificate', ['--tls-cert', pki('server-rsa.key'), '--tls-key', pki('server-rsa.key')], /"tlsCert" file .*server-rsa\.key is not a PEM certificate/],
+    ['a certificate as the key', ['--tls-cert', pki('server-rsa.crt'), '--tls-key', pki('server-rsa.crt')], /"tlsKey" file .*server-rsa\.crt is not an unencrypted PEM private key/],
+    ['missing client CA', [...rsa, '--client-ca', nope], /"clientCa" file .*nope does not exist/],
+    ['a client CA without certificates', [...rsa, '--client-ca', pki('server-rsa.key')], /"clientCa" file .*holds no PEM certificate/],
+    ['missing signing CA', [...rsa, '--ca-dir', nope], /"caDir": missing .*nope\/ca\.crt/],
+    ['missing admin token file', [...rsa, '--admin-token-file', nope], /admin token file .*nope/],
+    ['missing CSMS password file', [...rsa, '--backend-password-file', nope], /"backendPasswordFile" file .*nope does not exist/],
+  ];
+  for (const [what, args, pattern] of fileCases) cases.push([what, ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', ...args], pattern]);
   for (const [what, args, pattern] of cases) {
     const r = await runToEnd(t, ['serve', ...args, '--data-dir', dir]);
     t.equal(r.code, 2, `${what}: exit code 2`);
