@@ -1,8 +1,8 @@
-import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HostPort } from './config';
 import type { Logger } from './log';
+import { listenAt } from './listen-at';
 
 /** A readiness check: resolves when fine, rejects (or resolves false) with why not. */
 export type ReadinessCheck = () => Promise<boolean | void>;
@@ -39,8 +39,7 @@ export class AdminServer {
         res.end(JSON.stringify({ error: 'internal_error' }));
       });
     });
-    this.server.listen(this.opts.listen.port, this.opts.listen.host);
-    await once(this.server, 'listening');
+    await listenAt(this.server, this.opts.listen, 'adminListen');
     return this.server.address() as AddressInfo;
   }
 

@@ -2,6 +2,7 @@
 import { runCertsCommand } from '../certs';
 import { runChargersCommand } from './chargers-cli';
 import { ConfigError } from './config';
+import { ListenError } from './listen-at';
 import { AdminTokenError } from './admin-token';
 import { CaError } from '../certs/ca';
 import { runServe } from './serve';
@@ -45,6 +46,10 @@ export async function main(argv: string[]): Promise<number> {
       const setting = err instanceof CaError ? '"caDir": ' : '';
       process.stderr.write(`configuration error: ${setting}${err.message}\n`);
       return 2;
+    }
+    if (err instanceof ListenError) {
+      process.stderr.write(`cannot listen: ${err.message}\n`);
+      return 1;
     }
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {

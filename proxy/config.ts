@@ -241,6 +241,22 @@ export function publicUrlPathMismatch(publicUrl: string | null, pathPrefix: stri
   return path === prefix ? null : `chargers moved to publicUrl connect to ${path}/<identity>, but this proxy serves ${prefix}/<identity> (pathPrefix): fine only if a front rewrites the path`;
 }
 
+/** Two listeners on one port (the same host, or a wildcard) would fail at start with a less helpful message. */
+function checkDistinctListeners(c: ProxyConfig): void {
+  const wildcard = (host: string) => host === '0.0.0.0' || host === '::' || host === '';
+  const named: [string, HostPort | null][] = [['listen', c.listen], ['plainListen', c.plainListen], ['adminListen', c.adminListen]];
+  for (let i = 0; i < named.length; i++) {
+    for (let j = i + 1; j < named.length; j++) {
+      const [a, at] = named[i]!;
+      const [b, bt] = named[j]!;
+      if (!at || !bt || at.port === 0 || at.port !== bt.port) continue;
+      if (at.host === bt.host || wildcard(at.host) || wildcard(bt.host)) {
+        throw new ConfigError(`"${a}" and "${b}" both use port ${at.port}: give each listener a port of its own`);
+      }
+    }
+  }
+}
+
 function crossCheck(c: ProxyConfig): ProxyConfig {
   if (c.tlsCert.length !== c.tlsKey.length) {
     throw new ConfigError(`"tlsCert" and "tlsKey" must be given the same number of times (got ${c.tlsCert.length} and ${c.tlsKey.length})`);
@@ -249,6 +265,7 @@ function crossCheck(c: ProxyConfig): ProxyConfig {
   if (!c.pathPrefix.startsWith('/')) throw new ConfigError('"pathPrefix" must start with "/"');
   if (!c.pathPrefix.endsWith('/')) c.pathPrefix += '/';
   if (c.publicUrl !== null) checkPublicUrl(c.publicUrl);
+  checkDistinctListeners(c);
   const known = new Set(['ocpp1.2', 'ocpp1.5', 'ocpp1.6', 'ocpp2.0', 'ocpp2.0.1', 'ocpp2.1']);
   for (const p of c.subprotocols) if (!known.has(p)) throw new ConfigError(`"subprotocols" contains unknown OCPP subprotocol "${p}"`);
   if (c.subprotocols.length === 0) throw new ConfigError('"subprotocols" must not be empty');

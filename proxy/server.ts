@@ -1,10 +1,10 @@
-import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Leg } from './leg';
+import { listenAt } from './listen-at';
 import { structuralGates } from '../policies/gates';
 import { presentedProfile } from '../policies/gates/profile';
 import { dropPrefetched } from '../policies/gates/prefetch';
@@ -141,14 +141,14 @@ export class ProxyServer {
     this.stopTicketKeys = c.tlsTicketKeyFile
       ? applyTicketKeys(this.tlsServer, c.tlsTicketKeyFile, this.log)
       : rotateTicketKeys(this.tlsServer, c.tlsSessionTimeoutS * 1000, this.log);
-    this.tlsFront = await this.listenOn(this.tlsServer, c.listen);
+    this.tlsFront = await this.listenOn(this.tlsServer, c.listen, 'listen');
     let plain: AddressInfo | null = null;
     if (c.plainListen) {
       this.plainServer = http.createServer({ connectionsCheckingInterval: connectionsCheckingInterval(c.handshakeTimeoutMs) }, onRequest);
       this.harden(this.plainServer, 'plain');
       // TLS on the plain port too: where a 1.6 charger moved from Profile 1 to 2 comes back (see plain-port-tls.ts).
       const plainPort = plainPortWithTls(this.plainServer, this.tlsServer, c.handshakeTimeoutMs, (socket) => this.admitConnection(socket, 'plain'));
-      this.plainFront = await this.listenOn(plainPort, c.plainListen);
+      this.plainFront = await this.listenOn(plainPort, c.plainListen, 'plainListen');
       plain = this.plainFront.address() as AddressInfo;
     }
     return { tls: this.tlsFront.address() as AddressInfo, plain };
@@ -158,7 +158,7 @@ export class ProxyServer {
    * Listens for `server`, directly or behind a PROXY-protocol front (then the front listens and
    * hands over each connection once the header named the real client address).
    */
-  private async listenOn(server: net.Server, at: { host: string; port: number }): Promise<net.Server> {
+  private async listenOn(server: net.Server, at: { host: string; port: number }, setting: string): Promise<net.Server> {
     const c = this.config;
     const front = c.proxyProtocol
       ? acceptProxyProtocol(server, {
@@ -172,8 +172,7 @@ export class ProxyServer {
         },
       })
       : server;
-    front.listen(at.port, at.host);
-    await once(front, 'listening');
+    await listenAt(front, at, setting);
     return front;
   }
 
