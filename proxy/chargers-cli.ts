@@ -13,6 +13,7 @@ import { parseFlags, splitExtra } from './flags';
 import { openCredentials } from './store-setup';
 import { StoreError } from './store/errors';
 import { STORE_FILE } from './store/embedded';
+import { GENERATED_SECRET_FILE } from './store/secret';
 import { ChargerAdmin, ChargerAdminError, parseProfile, type ChargerChanges, type ChargerView, type LockoutView } from './chargers';
 
 type Out = (line: string) => void;
@@ -77,6 +78,9 @@ const COMMANDS: Record<string, Command> = {
   audit: { usage: 'chargers audit [--limit N]\n  Newest audit events first.', args: 0, flags: ['limit'], run: async (c) => c.admin.audit(int(c.x.limit, 'limit') ?? 50) },
 };
 
+/** Commands that only read: on a data dir without a store they fail instead of creating one. */
+const READ_ONLY = new Set(['show', 'list', 'factory list', 'revocations', 'audit']);
+
 const EXTRA = {
   json: { type: 'boolean' }, password: { type: 'string' }, 'password-file': { type: 'string' }, 'password-stdin': { type: 'boolean' },
   'allow-short-password': { type: 'boolean' }, profile: { type: 'string' }, serial: { type: 'string' }, rotation: { type: 'string' },
@@ -121,10 +125,15 @@ export async function runChargersCommand(argv: string[], out: Out, io: ChargersI
     for (const k of CHARGER_KEYS) if (k in config) { cfg[k] = config[k]; delete config[k]; }
     if (Object.keys(cfg).length > 0 && name !== 'add' && name !== 'set') throw new UsageError(`field flags do not apply to "${name}"`);
     const conf = loadConfig({ file: flags.configFile, env: full.env, flags: config });
-    const fresh = conf.redis === null && !(await exists(path.join(conf.dataDir, STORE_FILE)));
+    // A data dir the proxy never ran in (no store, no generated secret): a mistyped or forgotten
+    // --data-dir would otherwise start a second store nobody serves, silently.
+    const dir = path.resolve(conf.dataDir);
+    const fresh = conf.redis === null && !(await exists(path.join(dir, STORE_FILE))) && !(await exists(path.join(dir, GENERATED_SECRET_FILE)));
+    if (fresh && READ_ONLY.has(name)) {
+      throw new StoreError('store_missing', `no store in ${dir} (neither ${STORE_FILE} nor ${GENERATED_SECRET_FILE}): is --data-dir the proxy's? Nothing was created`);
+    }
     const creds = await openCredentials(conf);
-    // A mistyped or forgotten --data-dir would otherwise start a second store nobody serves, silently.
-    if (fresh) full.err(`note: no store in ${path.resolve(conf.dataDir)} yet: this command uses a new, empty one there (the proxy must run with --data-dir ${path.resolve(conf.dataDir)} to see it)`);
+    if (fresh) full.err(`note: no store in ${dir} yet: this command created a new one there (the proxy must run with --data-dir ${dir} to see it)`);
     try {
       const result = await cmd.run({ admin: new ChargerAdmin(creds, { actor: 'cli' }), pos: flags.positionals, x: extra, cfg, io: full, out });
       print(out, name, result, extra.json === true);

@@ -154,7 +154,7 @@ export function checkPassword(pw: Buffer, allowShort: boolean, warnings: string[
   if (pw.length > MAX_PASSWORD_BYTES) throw new ChargerAdminError('password_too_long', `the password is longer than ${MAX_PASSWORD_BYTES} bytes`);
   if (pw.length < MIN_PASSWORD_BYTES) {
     const msg = `the password is shorter than the OCPP minimum of ${MIN_PASSWORD_BYTES} bytes`;
-    if (!allowShort) throw new ChargerAdminError('password_too_short', `${msg} (allow it explicitly for a legacy charger)`);
+    if (!allowShort) throw new ChargerAdminError('password_too_short', `${msg} (allow it explicitly for a legacy charger: --allow-short-password in the chargers CLI, allowShortPassword (allowShortPasswords for an import) in the admin API)`);
     warnings.push(msg);
   }
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_KEYS, envName, flagName, type KeyDef } from './config-keys';
+import { closestName } from './did-you-mean';
 
 /** A listen address. */
 export interface HostPort { host: string; port: number }
@@ -108,7 +109,10 @@ export function loadConfig(opts: { file?: string | null; env?: NodeJS.ProcessEnv
   for (const layer of layers) {
     for (const [name, raw] of Object.entries(layer.values)) {
       const def = BY_NAME.get(name);
-      if (!def) throw new ConfigError(`unknown configuration key "${name}" in ${layer.source}`);
+      if (!def) {
+        const meant = closestName(name, BY_NAME.keys());
+        throw new ConfigError(`unknown configuration key "${name}" in ${layer.source}${meant ? ` (did you mean "${meant}"?)` : ''}`);
+      }
       if (raw === undefined) continue;
       out[name] = coerce(def, raw, layer.source);
     }
@@ -145,6 +149,17 @@ export function unknownEnvNames(env: NodeJS.ProcessEnv): string[] {
   const known = new Set(OTHER_ENV_NAMES);
   for (const def of KEYS) for (const name of [envName(def.key), ...(def.envAliases ?? [])]) known.add(name);
   return Object.keys(env).filter((name) => name.startsWith('OCPP_PROXY_') && !known.has(name)).sort();
+}
+
+/** For each unknown `OCPP_PROXY_*` name, the variable it most likely meant (omitted when none is near). */
+export function meantEnvNames(unknown: string[]): Record<string, string> {
+  const known = KEYS.map((def) => envName(def.key)).concat([...OTHER_ENV_NAMES]);
+  const meant: Record<string, string> = {};
+  for (const name of unknown) {
+    const near = closestName(name, known);
+    if (near) meant[name] = near;
+  }
+  return meant;
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {

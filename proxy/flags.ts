@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { CONFIG_KEYS, flagName } from './config-keys';
 import { ConfigError } from './config';
+import { closestName } from './did-you-mean';
 
 /** Parsed command line of `serve` (and the store-using commands): config file, key values, positionals. */
 export interface ParsedFlags {
@@ -39,7 +40,13 @@ export function parseFlags(argv: string[], extra: Record<string, { type: 'string
   try {
     parsed = parseArgs({ args: normalised, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new ConfigError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+    const e = err as NodeJS.ErrnoException;
+    const unknown = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(-{1,2}[^']+)'/.exec(e.message)?.[1] : undefined;
+    if (unknown) {
+      const meant = closestName(unknown.replace(/^-+/, '').replace(/=.*$/, ''), Object.keys(options));
+      throw new ConfigError(`unknown option ${unknown}${meant ? ` (did you mean --${meant}?)` : ''}`);
+    }
+    throw new ConfigError(e.message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
   }
   const values: Record<string, unknown> = {};
   for (const def of CONFIG_KEYS) {

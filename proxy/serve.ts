@@ -2,12 +2,13 @@ import path from 'node:path';
 import cluster from 'node:cluster';
 import { startApp } from './app';
 import { isDrainMessage, runPrimary, workerConfig, workerIndex } from './workers';
-import { loadConfig, publicUrlPathMismatch, unknownEnvNames } from './config';
+import { loadConfig, meantEnvNames, publicUrlPathMismatch, unknownEnvNames } from './config';
 import { parseFlags } from './flags';
 import { createLogger } from './log';
 import { currentAllocator, JEMALLOC_MALLOC_CONF } from './allocator';
 import { startHeapCompaction } from './heap-compaction';
 import { probeBackend } from './backend-probe';
+import { drainWhenNpmGoes } from './parent-watch';
 
 export const SERVE_USAGE = `Usage: ocpp-security-proxy [serve] [--config FILE] [--listen HOST:PORT] [--backend ws://...] [options]
 
@@ -32,9 +33,15 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
   const loaded = loadConfig({ file: flags.configFile, flags: flags.values });
   const log = createLogger({ level: loaded.logLevel, format: loaded.logFormat });
   const ignored = unknownEnvNames(process.env);
-  if (ignored.length > 0 && cluster.isPrimary) log.warn({ event: 'unknown_env', names: ignored }, 'ignored: OCPP_PROXY_ variables that are no configuration key (misspelt?)');
+  if (ignored.length > 0 && cluster.isPrimary) log.warn({ event: 'unknown_env', names: ignored, didYouMean: meantEnvNames(ignored) }, 'ignored: OCPP_PROXY_ variables that are no configuration key (misspelt?)');
   const pathMismatch = publicUrlPathMismatch(loaded.publicUrl, loaded.pathPrefix);
   if (pathMismatch && cluster.isPrimary) log.warn({ event: 'public_url_path', publicUrl: loaded.publicUrl, pathPrefix: loaded.pathPrefix }, pathMismatch);
+  if (cluster.isPrimary) {
+    drainWhenNpmGoes(process.env, () => {
+      log.warn({ event: 'parent_gone' }, 'npm, which started the proxy, has exited: draining as on SIGTERM');
+      process.kill(process.pid, 'SIGTERM');
+    });
+  }
   if (loaded.workers > 1 && cluster.isPrimary) return runPrimary(loaded, argv, log);
   // A worker may be asked to drain while it is still starting (the primary got SIGTERM meanwhile):
   // Node drops an IPC message nobody listens for, so the request is noted from the start.

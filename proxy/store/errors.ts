@@ -15,7 +15,8 @@ export type StoreErrorReason =
   | 'secret_invalid'
   | 'secret_mismatch' // the shared store was written with another server secret
   | 'seal_invalid' // sealed value malformed, tampered with, or sealed with another secret
-  | 'redis_url_invalid';
+  | 'redis_url_invalid'
+  | 'store_missing'; // a read asked of a data dir that holds no store (a mistyped --data-dir)
 
 /** An error from the credential store or its helpers. */
 export class StoreError extends Error {

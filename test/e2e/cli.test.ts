@@ -139,6 +139,26 @@ t.test('serve before the CSMS listens: the banner says so; "npm run csms" then l
   t.equal((await run.exited).code, 0);
 });
 
+t.test('npm start: when npm exits on SIGTERM (without passing it on), the proxy drains by itself', async (t) => {
+  const dataDir = await dataDirFor();
+  const adminPort = await freePort();
+  const root = path.resolve(__dirname, '../../..');
+  const npm = spawn('npm', ['start', '--', '--listen', '127.0.0.1:0', '--admin-listen', `127.0.0.1:${adminPort}`, '--data-dir', dataDir, '--log-level', 'info'],
+    { cwd: root, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  t.teardown(() => { try { process.kill(-npm.pid!, 'SIGKILL'); } catch { /* gone */ } });
+  let out = '';
+  const outputEnded = new Promise<void>((r) => npm.stdout!.on('end', r)); // held open by the proxy until it exits
+  npm.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  npm.stderr!.resume();
+  const healthy = () => fetch(`http://127.0.0.1:${adminPort}/healthz`).then((r) => r.ok, () => false);
+  await waitFor(healthy, 'the proxy started by npm answers', 30000, 200);
+  npm.kill('SIGTERM'); // npm only: the proxy and the shell between them are not signalled
+  await Promise.race([outputEnded, new Promise((r) => setTimeout(r, 20000).unref())]);
+  t.match(out, /"event":"parent_gone"/, 'the proxy noticed npm was gone');
+  t.match(out, /"event":"drain_finished"/, 'and drained as on SIGTERM');
+  t.equal(await healthy(), false, 'nothing is left serving');
+});
+
 t.test('a port already in use is reported', async (t) => {
   const dataDir = await dataDirFor();
   const net = await import('node:net');
@@ -177,12 +197,12 @@ t.test('configuration errors exit 2 naming the key', async (t) => {
     ['bad host:port', ['--listen', 'nowhere'], /"listen"/],
     ['bad integer', ['--handshake-timeout-ms', 'soon'], /"handshakeTimeoutMs"/],
     ['bad backend scheme', ['--backend', 'http://127.0.0.1:9000/ocpp'], /"backend"/],
-    ['unknown flag', ['--lissen', '127.0.0.1:1'], /--lissen/],
+    ['unknown flag', ['--lissen', '127.0.0.1:1'], /unknown option --lissen \(did you mean --listen\?\)/],
     ['unknown subprotocol', ['--subprotocols', 'ocpp9'], /"subprotocols"/],
   ];
   const badFile = path.join(dir, 'bad.yaml');
   writeFileSync(badFile, 'listen: 127.0.0.1:0\nbakend: ws://127.0.0.1:1/ocpp\n');
-  cases.push(['unknown key in the config file', ['--config', badFile], /"bakend".*bad\.yaml/]);
+  cases.push(['unknown key in the config file', ['--config', badFile], /"bakend".*bad\.yaml \(did you mean "backend"\?\)/]);
   cases.push(['missing config file', ['--config', path.join(dir, 'nope.yaml')], /cannot read config file .*nope\.yaml/]);
   // Files a setting names: each refused at start naming the setting and the file, not with a stack
   // or (a certificate with a key of another type) a proxy that starts and fails every handshake.

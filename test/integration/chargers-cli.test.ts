@@ -4,7 +4,7 @@
  */
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -348,11 +348,26 @@ t.test('a real process: password on stdin, JSON out, exit codes', async (t) => {
 t.test('operator slips get a clear word: a new store, no password, --rotation, empty reasons', async (t) => {
   const dir = path.join(await tempDir(t), 'not-yet');
   const cli = cliFor(['--data-dir', dir]);
+  const escaped = dir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  for (const read of [['list'], ['show', 'CP-NOTE'], ['audit'], ['factory', 'list'], ['revocations']]) {
+    const refused = await cli(read);
+    t.equal(refused.code, 1, `${read.join(' ')} on a data dir without a store: refused`);
+    t.match(refused.err, new RegExp(`no store in ${escaped} \\(neither store\\.json nor server-secret\\): is --data-dir the proxy's\\? Nothing was created \\(store_missing\\)`));
+  }
+  t.equal(existsSync(dir), false, 'reading created nothing (a mistyped --data-dir leaves no second store behind)');
   let r = await cli(['add', 'CP-NOTE', '--password', PW]);
   t.equal(r.code, 0, r.err);
-  t.match(r.err, new RegExp(`note: no store in ${dir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} yet: this command uses a new, empty one`), 'a store made by this command is pointed out');
+  t.match(r.err, new RegExp(`note: no store in ${escaped} yet: this command created a new one there`), 'a store made by this command is pointed out');
   r = await cli(['list']);
   t.notMatch(r.err, /note:/, 'not once the store exists');
+
+  const proxyRan = path.join(await tempDir(t), 'proxy-ran');
+  await fs.mkdir(proxyRan);
+  await fs.copyFile(path.join(dir, 'server-secret'), path.join(proxyRan, 'server-secret'), 0);
+  r = await cliFor(['--data-dir', proxyRan])(['add', 'CP-FIRST', '--password', PW]);
+  t.equal(r.code, 0, r.err);
+  t.notMatch(r.err, /note:/, 'no note in a data dir a proxy started in (its generated secret, no store file yet)');
+  t.equal((await cliFor(['--data-dir', proxyRan])(['list'])).code, 0);
 
   r = await cli(['add', 'CP-NOPW']);
   t.equal(r.code, 0);
