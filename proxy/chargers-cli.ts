@@ -13,7 +13,6 @@ import { parseFlags, splitExtra } from './flags';
 import { openCredentials } from './store-setup';
 import { StoreError } from './store/errors';
 import { STORE_FILE } from './store/embedded';
-import { GENERATED_SECRET_FILE } from './store/secret';
 import { ChargerAdmin, ChargerAdminError, parseProfile, type ChargerChanges, type ChargerView, type LockoutView } from './chargers';
 
 type Out = (line: string) => void;
@@ -125,12 +124,12 @@ export async function runChargersCommand(argv: string[], out: Out, io: ChargersI
     for (const k of CHARGER_KEYS) if (k in config) { cfg[k] = config[k]; delete config[k]; }
     if (Object.keys(cfg).length > 0 && name !== 'add' && name !== 'set') throw new UsageError(`field flags do not apply to "${name}"`);
     const conf = loadConfig({ file: flags.configFile, env: full.env, flags: config });
-    // A data dir the proxy never ran in (no store, no generated secret): a mistyped or forgotten
-    // --data-dir would otherwise start a second store nobody serves, silently.
+    // A data dir no proxy opened a store in (the store writes its file when it opens): a mistyped or
+    // forgotten --data-dir would otherwise start a second store nobody serves, silently.
     const dir = path.resolve(conf.dataDir);
-    const fresh = conf.redis === null && !(await exists(path.join(dir, STORE_FILE))) && !(await exists(path.join(dir, GENERATED_SECRET_FILE)));
+    const fresh = conf.redis === null && !(await exists(path.join(dir, STORE_FILE)));
     if (fresh && READ_ONLY.has(name)) {
-      throw new StoreError('store_missing', `no store in ${dir} (neither ${STORE_FILE} nor ${GENERATED_SECRET_FILE}): is --data-dir the proxy's? Nothing was created`);
+      throw new StoreError('store_missing', `no store in ${dir} (no ${STORE_FILE}): is --data-dir the proxy's? Nothing was created`);
     }
     const creds = await openCredentials(conf);
     if (fresh) full.err(`note: no store in ${dir} yet: this command created a new one there (the proxy must run with --data-dir ${dir} to see it)`);

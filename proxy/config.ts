@@ -256,16 +256,23 @@ export function publicUrlPathMismatch(publicUrl: string | null, pathPrefix: stri
   return path === prefix ? null : `chargers moved to publicUrl connect to ${path}/<identity>, but this proxy serves ${prefix}/<identity> (pathPrefix): fine only if a front rewrites the path`;
 }
 
-/** Two listeners on one port (the same host, or a wildcard) would fail at start with a less helpful message. */
+/**
+ * Two listeners on one port that cannot both bind would fail at start with a less helpful message:
+ * the same host; an IPv4 wildcard with an IPv4 address; `::` (dual-stack in Node) with anything.
+ */
 function checkDistinctListeners(c: ProxyConfig): void {
-  const wildcard = (host: string) => host === '0.0.0.0' || host === '::' || host === '';
+  const clash = (a: string, b: string) => {
+    if (a === b || a === '::' || b === '::' || a === '' || b === '') return true;
+    const v4 = (h: string) => !h.includes(':');
+    return (a === '0.0.0.0' && v4(b)) || (b === '0.0.0.0' && v4(a));
+  };
   const named: [string, HostPort | null][] = [['listen', c.listen], ['plainListen', c.plainListen], ['adminListen', c.adminListen]];
   for (let i = 0; i < named.length; i++) {
     for (let j = i + 1; j < named.length; j++) {
       const [a, at] = named[i]!;
       const [b, bt] = named[j]!;
       if (!at || !bt || at.port === 0 || at.port !== bt.port) continue;
-      if (at.host === bt.host || wildcard(at.host) || wildcard(bt.host)) {
+      if (clash(at.host, bt.host)) {
         throw new ConfigError(`"${a}" and "${b}" both use port ${at.port}: give each listener a port of its own`);
       }
     }

@@ -36,12 +36,6 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
   if (ignored.length > 0 && cluster.isPrimary) log.warn({ event: 'unknown_env', names: ignored, didYouMean: meantEnvNames(ignored) }, 'ignored: OCPP_PROXY_ variables that are no configuration key (misspelt?)');
   const pathMismatch = publicUrlPathMismatch(loaded.publicUrl, loaded.pathPrefix);
   if (pathMismatch && cluster.isPrimary) log.warn({ event: 'public_url_path', publicUrl: loaded.publicUrl, pathPrefix: loaded.pathPrefix }, pathMismatch);
-  if (cluster.isPrimary) {
-    drainWhenNpmGoes(process.env, () => {
-      log.warn({ event: 'parent_gone' }, 'npm, which started the proxy, has exited: draining as on SIGTERM');
-      process.kill(process.pid, 'SIGTERM');
-    });
-  }
   if (loaded.workers > 1 && cluster.isPrimary) return runPrimary(loaded, argv, log);
   // A worker may be asked to drain while it is still starting (the primary got SIGTERM meanwhile):
   // Node drops an IPC message nobody listens for, so the request is noted from the start.
@@ -85,6 +79,13 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    if (cluster.isPrimary) {
+      drainWhenNpmGoes(process.env, () => {
+        if (drainingSince) return; // already draining: not a second request
+        log.warn({ event: 'parent_gone' }, 'npm, which started the proxy, has exited: draining as on SIGTERM');
+        drain('parent_gone');
+      });
+    }
     if (cluster.isWorker) {
       process.off('message', noteEarlyDrain);
       process.on('message', (m: unknown) => { if (isDrainMessage(m)) drain('primary'); });

@@ -40,7 +40,7 @@ export interface TlsFiles {
  */
 export function readSecureContext(files: TlsFiles): SecureContextOptions {
   const ca = files.clientCa ? readTlsFile('clientCa', files.clientCa) : undefined;
-  if (ca && !/-----BEGIN CERTIFICATE-----/.test(ca.toString('latin1'))) {
+  if (ca && !/-----BEGIN (TRUSTED )?CERTIFICATE-----/.test(ca.toString('latin1'))) {
     throw new ConfigError(`"clientCa" file ${files.clientCa} holds no PEM certificate`);
   }
   const cert = files.certs.map((f) => readTlsFile('tlsCert', f));

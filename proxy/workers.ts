@@ -4,6 +4,7 @@ import type { Logger } from './log';
 import { loadAdminToken } from './admin-token';
 import { loadServerSecret } from './store/secret';
 import { resolveTls } from './tls-setup';
+import { drainWhenNpmGoes } from './parent-watch';
 
 /** Environment variable telling a worker its 1-based index. */
 export const WORKER_INDEX_ENV = 'OCPP_PROXY_WORKER_INDEX';
@@ -133,6 +134,12 @@ export async function runPrimary(config: ProxyConfig, argv: string[], log: Logge
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    drainWhenNpmGoes(process.env, () => {
+      if (stopping) return; // already draining: not a second request
+      stopping = true;
+      log.warn({ event: 'parent_gone' }, 'npm, which started the proxy, has exited: draining as on SIGTERM');
+      drainAll(0);
+    });
   });
 }
 

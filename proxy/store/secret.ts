@@ -136,18 +136,25 @@ export function deriveServerSecret(
   };
 }
 
+/** Who this process runs as (undefined where the platform has no such ids). */
+export interface ProcessIds { uid?: number; gid?: number; groups: number[] }
+
+function processIds(): ProcessIds {
+  return { uid: process.getuid?.(), gid: process.getgid?.(), groups: process.getgroups?.() ?? [] };
+}
+
 /**
- * Whether a secret file can be read by anyone but this process's user and groups. Group access is
- * fine for a group this process is in: Kubernetes mounts Secrets group-readable by the pod's
- * fsGroup (mode 0440 whatever defaultMode says), and a warning at every start would only teach
- * operators to ignore it.
+ * Whether a secret file can be read or changed by anyone but this process's user. One exception:
+ * a file root provisioned read-only for a group this (non-root) process is in, which is how
+ * Kubernetes mounts a Secret for the pod's fsGroup (0440 whatever defaultMode says); warning about
+ * it at every start would only teach operators to ignore the warning. A group-readable file the
+ * user owns still warns: a primary group may be shared (openSUSE's `users`).
  */
-export function openToOthers(mode: number, gid: number): boolean {
-  if ((mode & 0o007) !== 0) return true;
-  if ((mode & 0o070) === 0) return false;
-  const own = process.getgid?.();
-  const groups = process.getgroups?.() ?? [];
-  return gid !== own && !groups.includes(gid);
+export function openToOthers(file: { mode: number; uid: number; gid: number }, self: ProcessIds): boolean {
+  if ((file.mode & 0o077) === 0) return false;
+  if ((file.mode & 0o027) !== 0) return true; // group-writable, or anything for others
+  const provisionedForUs = file.uid === 0 && self.uid !== undefined && self.uid !== 0 && (file.gid === self.gid || self.groups.includes(file.gid));
+  return !provisionedForUs;
 }
 
 async function fromFile(file: string, source: 'file' | 'generated'): Promise<ServerSecret> {
@@ -156,7 +163,7 @@ async function fromFile(file: string, source: 'file' | 'generated'): Promise<Ser
   try {
     text = await fs.readFile(file, 'utf8');
     const st = await fs.stat(file);
-    if (openToOthers(st.mode, st.gid)) {
+    if (openToOthers(st, processIds())) {
       warnings.push(`server secret file ${file} is accessible by group/others (mode ${(st.mode & 0o777).toString(8)}, group ${st.gid})`);
     }
   } catch (err) {

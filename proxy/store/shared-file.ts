@@ -69,11 +69,19 @@ export class SharedStateFile {
     return this.#state;
   }
 
-  /** First load: under the lock, remove temp files of interrupted writes (no writer can be active) and read. */
+  /**
+   * First load: under the lock, remove temp files of interrupted writes (no writer can be active) and
+   * read. A store that does not exist yet is written out empty, so a data directory shows from the
+   * start that a store lives there (the chargers CLI tells a proxy's data dir from a mistyped one so).
+   */
   async open(): Promise<void> {
-    await this.#lock.run(async () => {
+    await this.#lock.run(async (lock) => {
       await removeStaleTemps(this.#file);
       await this.#reloadIfChanged();
+      if (this.#stamp !== 'absent') return;
+      await lock.verify();
+      await writeFileAtomic(this.#file, this.#state.serialise());
+      this.#stamp = await stampOf(this.#file);
     });
   }
 

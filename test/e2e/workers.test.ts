@@ -31,7 +31,7 @@ t.test('SIGTERM while the workers are still starting: each drains once it is up,
   const { proc, output } = await spawnWorkers(t, []);
   await waitFor(() => output().includes('"workers_started"'), 'the workers forked', 10000, 5);
   const workers = execFileSync('pgrep', ['-P', String(proc.pid)], { encoding: 'utf8' }).trim().split('\n').map(Number);
-  t.equal(workers.length, 2, 'two workers forked, not yet serving');
+  t.equal(workers.length, 2, 'two workers forked; the SIGTERM follows at once, while they start');
   proc.kill('SIGTERM');
   const [code] = (await once(proc, 'exit')) as [number];
   t.equal(code, 0, 'primary exits 0');

@@ -352,7 +352,7 @@ t.test('operator slips get a clear word: a new store, no password, --rotation, e
   for (const read of [['list'], ['show', 'CP-NOTE'], ['audit'], ['factory', 'list'], ['revocations']]) {
     const refused = await cli(read);
     t.equal(refused.code, 1, `${read.join(' ')} on a data dir without a store: refused`);
-    t.match(refused.err, new RegExp(`no store in ${escaped} \\(neither store\\.json nor server-secret\\): is --data-dir the proxy's\\? Nothing was created \\(store_missing\\)`));
+    t.match(refused.err, new RegExp(`no store in ${escaped} \\(no store\\.json\\): is --data-dir the proxy's\\? Nothing was created \\(store_missing\\)`));
   }
   t.equal(existsSync(dir), false, 'reading created nothing (a mistyped --data-dir leaves no second store behind)');
   let r = await cli(['add', 'CP-NOTE', '--password', PW]);
@@ -361,13 +361,18 @@ t.test('operator slips get a clear word: a new store, no password, --rotation, e
   r = await cli(['list']);
   t.notMatch(r.err, /note:/, 'not once the store exists');
 
+  // A proxy with a secret file of its own (as the chart runs it) writes nothing but its store there.
   const proxyRan = path.join(await tempDir(t), 'proxy-ran');
-  await fs.mkdir(proxyRan);
-  await fs.copyFile(path.join(dir, 'server-secret'), path.join(proxyRan, 'server-secret'), 0);
-  r = await cliFor(['--data-dir', proxyRan])(['add', 'CP-FIRST', '--password', PW]);
+  const secretFile = path.join(await tempDir(t), 'secret');
+  await fs.writeFile(secretFile, 'ab'.repeat(32), { mode: 0o600 });
+  const opened = await openCredentials(loadConfig({ env: {}, flags: { dataDir: proxyRan, secretFile } }));
+  await opened.store.close();
+  const ran = cliFor(['--data-dir', proxyRan, '--secret-file', secretFile]);
+  r = await ran(['list']);
+  t.equal(r.code, 0, `a data dir a proxy opened its store in, still without chargers, can be read (${r.err.trim()})`);
+  r = await ran(['add', 'CP-FIRST', '--password', PW]);
   t.equal(r.code, 0, r.err);
-  t.notMatch(r.err, /note:/, 'no note in a data dir a proxy started in (its generated secret, no store file yet)');
-  t.equal((await cliFor(['--data-dir', proxyRan])(['list'])).code, 0);
+  t.notMatch(r.err, /note:/, 'and gets no new-store note');
 
   r = await cli(['add', 'CP-NOPW']);
   t.equal(r.code, 0);

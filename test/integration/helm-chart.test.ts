@@ -256,11 +256,23 @@ t.test('a rollout waits for each new pod to outlast a drain; the session cap fit
   const proxy = proxyContainer(podSpec(objects));
   const drain = proxy.lifecycle!.preStop!.sleep!.seconds + ((config.drainGraceMs as number) + (config.drainJitterMs as number)) / 1000;
   t.equal((deployment.spec as { minReadySeconds: number }).minReadySeconds, drain, 'minReadySeconds is the drain\'s length');
+  const long = find(await renderChart({ ...gateway, config: { drainJitterMs: 600_000 } }), 'Deployment')[0]!.spec as { minReadySeconds: number; progressDeadlineSeconds: number };
+  t.ok(long.progressDeadlineSeconds > long.minReadySeconds, `a long drain (minReadySeconds ${long.minReadySeconds}) gets a progress deadline above it (${long.progressDeadlineSeconds}), which Kubernetes requires`);
   t.equal(config.maxSessions, 10000, 'maxSessions set for the default 512 MiB limit');
   const limit = (proxy as Container & { resources: { limits: { memory: string } } }).resources.limits.memory;
   t.equal(limit, '512Mi');
   // README, "Sizing a replica": about 70 MiB plus 34 KiB per session right after a storm.
   t.ok(70 * 1024 + 34 * (config.maxSessions as number) <= 512 * 1024, 'the limit holds maxSessions sessions right after a storm');
+});
+
+t.test('values set to null render as if unset; a CSMS password from extraEnv goes with backendAuth.username', async (t) => {
+  for (const values of [{ redis: { url: null } }, { gateway: { csms: { service: 'legacy-csms', url: null } } }, { podLabels: null }, { extraEnv: null }]) {
+    const objects = await renderChart({ ...gateway, ...values });
+    t.equal(find(objects, 'Deployment').length, 1, JSON.stringify(values));
+  }
+  const objects = await renderChart({ ...gateway, backendAuth: { username: 'proxy' }, extraEnv: [{ name: 'OCPP_PROXY_BACKEND_PASSWORD', valueFrom: { secretKeyRef: { name: 'csms-basic', key: 'password' } } }] });
+  t.equal(proxyConfig(objects).backendUsername, 'proxy');
+  t.same(proxyContainer(podSpec(objects)).env?.map((e) => e.name), ['OCPP_PROXY_BACKEND_PASSWORD']);
 });
 
 t.test('sidecar mode with native sidecars', async (t) => {

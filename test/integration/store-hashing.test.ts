@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { StoreError } from '../../proxy/store/errors';
 import { DEFAULT_SCRYPT, PasswordHasher } from '../../proxy/store/hashing';
 import { Sealer } from '../../proxy/store/sealed';
-import { GENERATED_SECRET_FILE, deriveServerSecret, loadServerSecret, parseSecretText } from '../../proxy/store/secret';
+import { GENERATED_SECRET_FILE, deriveServerSecret, loadServerSecret, openToOthers, parseSecretText } from '../../proxy/store/secret';
 import { VerifiedCache, verifyWithCache } from '../../proxy/store/verified-cache';
 
 const FAST_SCRYPT = { N: 1 << 10, r: 8, p: 1 };
@@ -47,12 +47,18 @@ t.test('server secret', async (t) => {
   t.same(fromFile.warnings, []);
   await fs.chmod(file, 0o644);
   t.match((await loadServerSecret({ file })).warnings[0], /group\/others/, 'open mode is reported');
-  await fs.chmod(file, 0o440);
-  t.same((await loadServerSecret({ file })).warnings, [], 'group-readable by this process\'s own group (a Kubernetes fsGroup mount): no warning');
-  if (process.getuid?.() === 0) {
-    await fs.chown(file, 0, 54321);
-    t.match((await loadServerSecret({ file })).warnings[0], /group\/others.*group 54321/, 'group-readable by a group this process is not in: reported');
-  }
+  await fs.chmod(file, 0o640);
+  t.match((await loadServerSecret({ file })).warnings[0], /group\/others/, 'group-readable, owned by this user: reported (the group may be shared)');
+
+  // Who may read: the rule itself, for users a test run cannot switch to.
+  const pod = { uid: 65532, gid: 65532, groups: [65532] };
+  t.equal(openToOthers({ mode: 0o100440, uid: 0, gid: 65532 }, pod), false, 'a Kubernetes Secret for the pod\'s fsGroup (root-owned, 0440): fine');
+  t.equal(openToOthers({ mode: 0o100440, uid: 0, gid: 100 }, { uid: 1000, gid: 1000, groups: [1000] }), true, 'root-owned for a group the process is not in: reported');
+  t.equal(openToOthers({ mode: 0o100640, uid: 1000, gid: 100 }, { uid: 1000, gid: 100, groups: [100] }), true, 'the user\'s own file readable by its shared primary group: reported');
+  t.equal(openToOthers({ mode: 0o100460, uid: 0, gid: 65532 }, pod), true, 'group-writable: reported');
+  t.equal(openToOthers({ mode: 0o100444, uid: 0, gid: 65532 }, pod), true, 'readable by others: reported');
+  t.equal(openToOthers({ mode: 0o100400, uid: 0, gid: 0 }, pod), false, 'owner only: fine');
+  t.equal(openToOthers({ mode: 0o100440, uid: 0, gid: 0 }, { uid: 0, gid: 0, groups: [0] }), true, 'a root process gets no exception');
 
   const dataDir = path.join(dir, 'data');
   const gen = await loadServerSecret({ generateIn: dataDir, env: {} });

@@ -268,10 +268,27 @@ t.test('certificate files swapped under a live session', async (t) => {
   t.equal(await ecdsaServerSerial(port), canonicalSerial(issued.serialHex), 'the last good certificate still serves');
   const hb2 = await charger.call('Heartbeat', {});
   t.ok(hb2.currentTime, 'the session is unaffected');
+  // A key of another type (RSA for the ECDSA certificate): OpenSSL would take it and fail every handshake.
+  const logsBefore = proxy.logs.length;
+  copyFileSync(path.join(TEST_PKI_DIR, 'server-rsa.key'), path.join(dir, 'server-ec.key'));
+  const mismatch = await waitFor(() => proxy.logs.slice(logsBefore).find((l) => l.event === 'tls_reload_failed'), 'mismatched key refused', 15000, 100);
+  t.match(String(mismatch?.err), /"tlsKey" file .*server-ec\.key does not belong to the certificate in .*server-ec\.crt/, 'the mismatched pair is refused, naming the files');
+  t.equal(await ecdsaServerSerial(port), canonicalSerial(issued.serialHex), 'the last good certificate still serves');
   const fresh = makeCharger({ identity: 'CP-AFTER', endpoint: proxy.tlsUrl, ca: proxy.caPem });
   await fresh.connect();
   t.equal((await fresh.call('BootNotification', { chargePointVendor: 'Acme', chargePointModel: 'X1' })).status, 'Accepted', 'new chargers still connect');
   await fresh.close();
+});
+
+t.test('a client CA bundle in OpenSSL\'s trusted-certificate form is accepted, as Node accepts it', async (t) => {
+  const dir = await tempDir(t, 'ocpp-tls-trusted-');
+  const trusted = path.join(dir, 'trusted.pem');
+  await new Promise<void>((resolve, reject) => spawn('openssl', ['x509', '-in', path.join(TEST_PKI_DIR, 'ca.crt'), '-trustout', '-addtrust', 'clientAuth', '-out', trusted])
+    .on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`openssl exited ${code}`)))));
+  const pki = (f: string) => path.join(TEST_PKI_DIR, f);
+  const options = serverTlsOptions({ certs: [pki('server-rsa.crt')], keys: [pki('server-rsa.key')], clientCa: trusted }, 5000);
+  t.match(String(options.ca), /BEGIN TRUSTED CERTIFICATE/);
+  t.doesNotThrow(() => tls.createSecureContext(options), 'and Node builds a context from it');
 });
 
 t.test('a TLS connection keeps no Buffer-pool slice alive (memory per charger)', async (t) => {

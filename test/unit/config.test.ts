@@ -176,6 +176,8 @@ t.test('bad values name the key', async (t) => {
   rejects(t, 'a wildcard and an address on one port', () => load({ argv: ['--plain-listen', '0.0.0.0:9100', '--admin-listen', '127.0.0.1:9100'] }), /"plainListen" and "adminListen" both use port 9100/);
   t.equal(load({ argv: ['--listen', '127.0.0.1:8443', '--admin-listen', '127.0.0.2:8443'] }).adminListen.port, 8443, 'one port on two addresses is fine');
   t.equal(load({ argv: ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'] }).listen.port, 0, 'port 0 (any free port) twice is fine');
+  t.equal(load({ argv: ['--listen', '0.0.0.0:8443', '--admin-listen', '[::1]:8443'] }).adminListen.host, '::1', 'the IPv4 wildcard and an IPv6 address bind side by side');
+  rejects(t, 'the dual-stack wildcard and an IPv4 address on one port', () => load({ argv: ['--listen', '[::]:8443', '--admin-listen', '127.0.0.1:8443'] }), /"listen" and "adminListen" both use port 8443/);
   rejects(t, 'URL not a string', () => load({ file: file('url.yaml', 'backend: 5\n') }), /"backend"/);
   rejects(t, 'bad host:port', () => load({ argv: ['--listen', 'localhost'] }), /"listen"/, /host:port/);
   rejects(t, 'port out of range', () => load({ argv: ['--admin-listen', '127.0.0.1:70000'] }), /"adminListen"/, /out of range/);

@@ -107,26 +107,27 @@ data: /var/lib/ocpp-proxy
 {{- fail "enable only one of metrics.serviceMonitor and metrics.podMonitor (both would scrape every pod twice)" -}}
 {{- end -}}
 {{- $withCredentials := "^[a-zA-Z][a-zA-Z0-9+.-]*://[^/]*@" -}}
-{{- if regexMatch $withCredentials $v.redis.url -}}
+{{- if regexMatch $withCredentials (default "" $v.redis.url) -}}
 {{- fail "redis.url holds credentials, which would be written to a ConfigMap: put the URL in a Secret and set redis.existingSecret.name/key instead" -}}
 {{- end -}}
-{{- if regexMatch $withCredentials $v.gateway.csms.url -}}
+{{- if regexMatch $withCredentials (default "" $v.gateway.csms.url) -}}
 {{- fail "gateway.csms.url holds credentials, which would be written to a ConfigMap: use backendAuth.username and backendAuth.passwordSecret instead" -}}
 {{- end -}}
-{{- if and $v.backendAuth.username (not $v.backendAuth.passwordSecret.name) -}}
-{{- fail "backendAuth.username needs backendAuth.passwordSecret.name: without a password the proxy presents no credentials to the CSMS" -}}
+{{- $envNames := list -}}
+{{- range $e := (default list $v.extraEnv) -}}{{- $envNames = append $envNames (toString (get $e "name")) -}}{{- end -}}
+{{- if and $v.backendAuth.username (not $v.backendAuth.passwordSecret.name) (not (has "OCPP_PROXY_BACKEND_PASSWORD" $envNames)) -}}
+{{- fail "backendAuth.username needs backendAuth.passwordSecret.name (or an extraEnv OCPP_PROXY_BACKEND_PASSWORD from a Secret): without a password the proxy presents no credentials to the CSMS" -}}
 {{- end -}}
 {{- if gt (int (default 1 $v.config.workers)) 1 -}}
 {{- fail "config.workers > 1 is not supported by the chart (workers 2..n serve metrics and probes on ports it does not expose): scale with replicas (and Redis) instead" -}}
 {{- end -}}
 {{- $reserved := list "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/component" -}}
 {{- range $key := $reserved -}}
-{{- if hasKey $v.podLabels $key -}}
+{{- if hasKey (default dict $v.podLabels) $key -}}
 {{- fail (printf "podLabels.%s is set by the chart (the Deployment's selector and Services use it)" $key) -}}
 {{- end -}}
 {{- end -}}
-{{- range $e := $v.extraEnv -}}
-{{- $name := toString (get $e "name") -}}
+{{- range $name := $envNames -}}
 {{- if has $name (list "OCPP_PROXY_SECRET" "OCPP_PROXY_ADMIN_TOKEN") -}}
 {{- fail (printf "extraEnv %s is managed by the chart (serverSecret, adminToken)" $name) -}}
 {{- end -}}
