@@ -5,52 +5,21 @@
  * with only a placeholder in dashboards/.
  */
 import t from 'tap';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { chartDir, helmCacheDir, K8sObject, lintChart, renderChart, validateManifest } from '../helpers/helm';
 
-/** The operator's Deployment template, as in the README section "Sidecar in your own chart". */
-const operatorDeployment = `{{- $proxy := dict "Values" (index .Values "ocpp-security-proxy") "Release" .Release }}
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}-csms
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: csms}
-  template:
-    metadata:
-      labels: {app: csms}
-      annotations:
-        checksum/ocpp-proxy-config: {{ include "ocpp-security-proxy.configChecksum" $proxy }}
-    spec:
-      terminationGracePeriodSeconds: {{ include "ocpp-security-proxy.terminationGracePeriodSeconds" $proxy }}
-      securityContext:
-        runAsNonRoot: true
-        fsGroup: 65532
-        seccompProfile: {type: RuntimeDefault}
-      containers:
-        - name: csms
-          image: example/legacy-csms:1.0
-          ports: [{name: ocpp, containerPort: 9000}]
-        {{- include "ocpp-security-proxy.sidecar.container" $proxy | nindent 8 }}
-      volumes:
-        - name: csms-data
-          emptyDir: {}
-        {{- include "ocpp-security-proxy.sidecar.volumes" $proxy | nindent 8 }}
-`;
+/** A YAML block of the chart README, found by its first line (a comment naming the file), without that line. */
+function readmeBlock(firstLine: string): string {
+  const readme = readFileSync(path.join(chartDir, 'README.md'), 'utf8');
+  const block = new RegExp('```yaml\\n' + firstLine.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&') + '\\n([\\s\\S]*?)```').exec(readme);
+  if (!block) throw new Error(`no block starting "${firstLine}" in the chart README`);
+  return block[1]!;
+}
 
-const operatorValues = `ocpp-security-proxy:
-  mode: sidecar
-  sidecar:
-    renderPod: false
-    externalPodSelector: {app: csms}
-    csms: {port: 9000, path: /ocpp}
-  tls:
-    rsa: {secretName: proxy-rsa}
-    ecdsa: {secretName: proxy-ecdsa}
-`;
+/** The operator's Deployment template and values, taken from the README section "Sidecar in your own chart" as they stand. */
+const operatorDeployment = readmeBlock('# your-csms-chart/templates/deployment.yaml');
+const operatorValues = readmeBlock('# your-csms-chart/values.yaml');
 
 let workDir = '';
 
@@ -90,6 +59,10 @@ t.test('operator chart includes the proxy as a sidecar', async (t) => {
   t.same(deployments.map((d) => d.metadata.name), ['site-csms'], 'only the operator renders a Deployment');
   const spec = (deployments[0].spec as { template: { spec: { containers: Array<{ name: string }>; volumes: Array<Record<string, unknown>> } } }).template.spec;
   t.same(spec.containers.map((c) => c.name), ['csms', 'ocpp-security-proxy'], 'proxy next to the CSMS');
+  const deployment = deployments[0].spec as { minReadySeconds: number; strategy: { type: string } };
+  t.equal(deployment.minReadySeconds, 20, 'a rollout waits a drain per pod');
+  t.equal(deployment.strategy.type, 'Recreate', 'the embedded store\'s volume: the old pod stops first');
+  t.same((spec.containers[0] as { lifecycle?: object }).lifecycle, { preStop: { sleep: { seconds: 20 } } }, 'the CSMS stays up while the proxy drains');
 
   const names = new Set(objects.map((o) => `${o.kind}/${o.metadata.name}`));
   const config = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'site-ocpp-security-proxy-config');
