@@ -43,6 +43,11 @@ export class SessionCoordinator {
   private resyncing = false;
   private resyncAgain = false;
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** A `store.intact()` under way, shared by the rechecks that find records missing meanwhile. */
+  private intactCheck: Promise<boolean> | null = null;
+  /** When the store was last found to have lost its data (that answer serves a few seconds). */
+  private wipedSeenAt = 0;
+  private wipedWarnedAt = 0;
 
   constructor(private readonly store: CredentialStore, private readonly sessions: SessionRegistry, private readonly log: Logger) {}
 
@@ -168,6 +173,8 @@ export class SessionCoordinator {
     const serial = facts?.certificate?.serialHex;
     const [record, revoked] = await Promise.all([this.store.getCharger(session.identity), serial ? this.store.isRevoked(serial) : false]);
     if (session.closed) return;
+    if (!record && !(await this.recordGone())) return;
+    if (session.closed) return;
     if (!record || record.status === 'blocked') {
       this.log.info({ event: record ? 'session_closed_blocked' : 'session_closed_removed', identity: session.identity, ...(why ? { why } : {}) });
       session.close(1008, record ? 'charger blocked' : 'charger removed');
@@ -183,6 +190,27 @@ export class SessionCoordinator {
       return;
     }
     if (!this.quiet) session.recordChanged(record, why === 'sweep');
+  }
+
+  /**
+   * Whether a charger record found missing was removed, rather than lost with everything else: a Redis
+   * restarted without its data would otherwise close every session (and their chargers would be
+   * refused until it is restored). A loss found serves the rechecks of a few seconds; a store that
+   * cannot say is taken as intact, so a removal still closes its session.
+   */
+  private async recordGone(): Promise<boolean> {
+    if (Date.now() - this.wipedSeenAt > INTACT_CHECK_MS) {
+      // Never a remembered "intact": a removal just before a wipe must not vouch for the records after it.
+      this.intactCheck ??= this.store.intact().catch(() => true).finally(() => { this.intactCheck = null; });
+      if (await this.intactCheck) return true;
+      this.wipedSeenAt = Date.now();
+    }
+    if (Date.now() - this.wipedWarnedAt > WIPED_WARNING_MS) {
+      this.wipedWarnedAt = Date.now();
+      this.log.error({ event: 'store_wiped', sessions: this.sessions.all().length },
+        'the store has lost its data (a Redis restarted without it?): live sessions are kept; chargers that reconnect are refused until it is restored from its backup');
+    }
+    return false;
   }
 
   /**
@@ -262,6 +290,11 @@ export class SessionCoordinator {
 
 /** Charger changes remembered for admissions under way (each lasts seconds at most). */
 const MAX_REMEMBERED_CHANGES = 10_000;
+/** How long a store found to have lost its data is taken as such without asking again. */
+const INTACT_CHECK_MS = 2000;
+/** The store_wiped error is repeated at most this often while it lasts. */
+const WIPED_WARNING_MS = 60_000;
+
 /** Sessions checked at once in a resync (their reads share round trips with auto-pipelining). */
 const RESYNC_BATCH = 500;
 /** Rounds of a resync for sessions whose reads failed, the first retry after RESYNC_RETRY_MS, doubling (~31 s in all). */

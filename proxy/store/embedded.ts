@@ -281,6 +281,12 @@ export class EmbeddedStore implements CredentialStore {
     this.#assertOpen();
   }
 
+  /** The file is this store: it cannot lose its data behind the process's back the way a Redis can. */
+  async intact(): Promise<boolean> {
+    this.#assertOpen();
+    return true;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

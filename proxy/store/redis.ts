@@ -29,6 +29,9 @@ import type {
   NewChargerRecord, PasswordHash, PendingPassword, PendingPatch, RevokedSerial, SessionOwner, StoreChange, StoreChangeListener,
 } from './types';
 
+/** Written when a process opens the store (NX): gone only when Redis lost its data (see `intact`). */
+const STORE_MARKER = 'store-created';
+
 /** Options of `RedisStore.open`. */
 export interface RedisStoreOptions extends RedisClientOptions {
   /** See `redis-url.ts` for accepted forms. */
@@ -71,7 +74,11 @@ export class RedisStore implements CredentialStore {
   /** Connect and return a store. @throws StoreError `redis_url_invalid` / `store_unavailable`. */
   static async open(opts: RedisStoreOptions): Promise<RedisStore> {
     const client = await connectRedis(parseRedisUrl(opts.url), opts);
-    return new RedisStore(client, opts.keyPrefix ?? 'ocpp:', opts.auditCap ?? 10_000, opts);
+    const store = new RedisStore(client, opts.keyPrefix ?? 'ocpp:', opts.auditCap ?? 10_000, opts);
+    // The marker `intact()` looks for; kept when present. A read-only replica cannot write it: the
+    // next process to open a writable store does.
+    await client.set(store.#p + STORE_MARKER, new Date().toISOString(), 'NX').catch(() => undefined);
+    return store;
   }
 
   getCharger(identity: string): Promise<ChargerRecord | null> {
@@ -297,6 +304,10 @@ export class RedisStore implements CredentialStore {
 
   ping(): Promise<void> {
     return this.#call(async () => void (await this.#r.ping()));
+  }
+
+  intact(): Promise<boolean> {
+    return this.#call(async () => (await this.#r.exists(this.#p + STORE_MARKER)) === 1);
   }
 
   async close(): Promise<void> {

@@ -375,6 +375,12 @@ export interface CredentialStore {
 
   /** Resolves when the backing storage answers; rejects (StoreError `store_unavailable`) otherwise. */
   ping(): Promise<void>;
+  /**
+   * False when the store has lost its data since a process opened it (a Redis restarted without its
+   * data, a FLUSHALL): a record missing then means the data is gone, not that an operator removed
+   * the charger. Rejects (StoreError `store_unavailable`) when the storage does not answer.
+   */
+  intact(): Promise<boolean>;
   /** Flush and release resources. Further calls reject. */
   close(): Promise<void>;
 }

@@ -139,6 +139,33 @@ t.test('a block whose change message never went out reaches the session at the n
   bystander.ws.close();
 });
 
+t.test('a Redis that lost its data (FLUSHALL, a restart without it) keeps live sessions instead of closing them as removed', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, rotation: 'false' }, { coordinationSweepMs: 500 });
+  t.teardown(() => proxy.stop());
+  await seedCharger(proxy, { identity: 'CG-WIPED', password: PASSWORD });
+  await seedCharger(proxy, { identity: 'CG-REMOVED', password: PASSWORD });
+  const kept = connect(proxy.tlsUrl, 'CG-WIPED', { ca: proxy.caPem, auth: basicHeader('CG-WIPED', PASSWORD) });
+  const removed = connect(proxy.tlsUrl, 'CG-REMOVED', { ca: proxy.caPem, auth: basicHeader('CG-REMOVED', PASSWORD) });
+  await Promise.all([kept.opened, removed.opened]);
+
+  // A removal while the store is whole still closes its session.
+  t.equal(await proxy.credentials.store.removeCharger('CG-REMOVED'), true);
+  t.equal(await closedWithin(removed.closed, 5000), 1008, 'a charger removed by the operator is closed');
+
+  await run('redis-cli', ['-p', String(redis.port), 'FLUSHALL']);
+  await waitFor(() => proxy.logs.some((l) => l.event === 'store_wiped'), 'the loss reported', 5000, 50).catch((e) => { console.error(proxy.logs.slice(-15).map((l) => JSON.stringify(l)).join('\n')); throw e; });
+  t.equal(await closedWithin(kept.closed, 1500), -1, 'the live session is kept through the sweeps that find its record gone');
+  const wiped = proxy.logs.find((l) => l.event === 'store_wiped')!;
+  t.equal(wiped.level, 50, 'reported as an error');
+  t.equal(proxy.logs.filter((l) => l.event === 'store_wiped').length, 1, 'once a minute at most, not per sweep');
+  t.notOk(proxy.logs.some((l) => l.event === 'session_closed_removed' && l.identity === 'CG-WIPED'), 'not closed as removed');
+  kept.ws.close();
+});
+
 t.test('a block during the drain grace still closes the session at once (1008), not at the end of the grace', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());

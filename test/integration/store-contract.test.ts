@@ -481,6 +481,7 @@ t.test('EmbeddedStore', async (t) => {
     const s = await openStore({ dataDir: path.join(root, 'open') });
     t.equal(s.kind, 'embedded');
     await s.ping();
+    t.equal(await s.intact(), true, 'the file is the store: always intact');
     await s.close();
   });
 });
@@ -510,6 +511,22 @@ t.test('RedisStore', async (t) => {
     t.equal(fromClients.length, 1, 'one command from the store');
     t.match(fromClients[0], /^eval(sha)?$/, 'the claim script');
     t.ok(seen.some((c) => c.source === 'lua' && c.command === 'publish'), 'the script itself publishes the claim');
+  });
+
+  t.test('intact() tells a removal from a Redis that lost its data', async (t) => {
+    const { store } = await factory();
+    const raw = new Redis(redis.url);
+    t.teardown(async () => { raw.disconnect(); await store.close(); });
+    const prefix = `t${n}:`;
+    await store.putCharger(charger('IN1'));
+    await store.removeCharger('IN1');
+    t.equal(await store.intact(), true, 'a removed charger leaves the store intact');
+    t.ok(await raw.get(`${prefix}store-created`), 'the marker written when the store was opened');
+    for (const key of await raw.keys(`${prefix}*`)) await raw.del(key); // what a restart without data leaves of this prefix
+    t.equal(await store.intact(), false, 'every key gone: not intact');
+    const again = await RedisStore.open({ url: redis.url, keyPrefix: prefix });
+    t.teardown(() => again.close());
+    t.equal(await again.intact(), true, 'the next process to open the store starts it again');
   });
 
   t.test('a damaged or unnumbered stored claim (an older version wrote it): the record still reads, the count goes on', async (t) => {
