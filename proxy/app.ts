@@ -72,6 +72,9 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   const credentials = await openCredentials(config, {
     onPrimaryMoved: () => log.warn({ event: 'redis_primary_moved', msg: 'Redis refused a write (READONLY) and the address now reaches a primary: reconnected to it' }),
     onReplicaCheckRefused: () => log.warn({ event: 'redis_replica_check_refused', msg: 'Redis refused ROLE (allow the proxy\'s ACL user +role): rotated passwords are sent without checking that a replica holds them' }),
+    onConnectionChange: (up, detail) => (up
+      ? log.info({ event: 'redis_connection_restored' }, 'Redis is reachable again: admissions resume')
+      : log.warn({ event: 'redis_connection_lost', err: detail }, 'Redis is unreachable: live sessions keep relaying, new connections get 503 gate_error until it is back')),
   });
   const store = instrumentStore(credentials.store, metrics);
   for (const w of credentials.secret.warnings) log.warn({ event: 'server_secret_warning', warning: w });

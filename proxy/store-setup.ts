@@ -48,10 +48,10 @@ async function refuseAnotherSecret(store: RedisStore, secret: ServerSecret): Pro
  */
 export async function openCredentials(
   c: Pick<ProxyConfig, 'redis' | 'redisKeyPrefix' | 'dataDir' | 'secretFile' | 'credentialCacheTtlMs'>,
-  hooks: { onPrimaryMoved?: () => void; onReplicaCheckRefused?: () => void } = {},
+  hooks: { onPrimaryMoved?: () => void; onReplicaCheckRefused?: () => void; onConnectionChange?: (up: boolean, detail: string) => void } = {},
 ): Promise<Credentials> {
   const secret = await loadServerSecret({ file: c.secretFile ?? undefined, generateIn: c.dataDir });
-  const store = await openStore({ redisUrl: c.redis ?? undefined, redisKeyPrefix: c.redisKeyPrefix, dataDir: c.dataDir, onPrimaryMoved: hooks.onPrimaryMoved, onReplicaCheckRefused: hooks.onReplicaCheckRefused });
+  const store = await openStore({ redisUrl: c.redis ?? undefined, redisKeyPrefix: c.redisKeyPrefix, dataDir: c.dataDir, onPrimaryMoved: hooks.onPrimaryMoved, onReplicaCheckRefused: hooks.onReplicaCheckRefused, onConnectionChange: hooks.onConnectionChange });
   if (store instanceof RedisStore) await refuseAnotherSecret(store, secret);
   return {
     store,

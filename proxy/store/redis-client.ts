@@ -19,6 +19,8 @@ export interface RedisClientOptions {
   tls?: ConnectionOptions;
   /** Told when the client left a demoted primary to follow its address to the new one. */
   onPrimaryMoved?: () => void;
+  /** Told when the connection drops (`up` false, with the last error seen) and when it is ready again. */
+  onConnectionChange?: (up: boolean, detail: string) => void;
 }
 
 /** The Lua-backed commands added to the client. */
@@ -137,5 +139,18 @@ export async function connectRedis(target: RedisTarget, opts: RedisClientOptions
   } finally {
     clearTimeout(timer);
   }
+  // Once up: say when it drops and when it is back (ioredis reconnects by itself, quietly).
+  let up = true;
+  client.on('close', () => {
+    if (!up) return;
+    up = false;
+    opts.onConnectionChange?.(false, lastError || 'connection closed');
+  });
+  client.on('ready', () => {
+    if (up) return;
+    up = true;
+    lastError = '';
+    opts.onConnectionChange?.(true, '');
+  });
   return client as StoreRedis;
 }

@@ -91,6 +91,8 @@ t.test(`Redis stopped for ${REDIS_OUTAGE_MS / 1000} s and restarted`, async (t) 
   const r = await readyz(proxy);
   t.equal(r.status, 503, '/readyz is 503 while the store is down');
   t.match(JSON.stringify(r.body.checks), /store/, '/readyz names the store');
+  await waitFor(() => proxy.logs.some((l) => l.event === 'redis_connection_lost'), 'the loss logged', 5000, 50);
+  t.equal(proxy.logs.find((l) => l.event === 'redis_connection_lost')!.level, 40, 'the lost connection is a warning in the log');
 
   let heartbeats = 0;
   let attempts = 0;
@@ -111,6 +113,8 @@ t.test(`Redis stopped for ${REDIS_OUTAGE_MS / 1000} s and restarted`, async (t) 
   await waitFor(async () => (await attempt(proxy, 'RO-NEW')).status === 101, 'a new connection admitted after Redis is back', 15000, 200);
   t.pass(`new connections admitted again ${Date.now() - back} ms after Redis came back`);
   await waitFor(async () => (await readyz(proxy)).status === 200, '/readyz 200 again', 10000, 200);
+  t.equal(proxy.logs.filter((l) => l.event === 'redis_connection_lost').length, 1, 'logged once for the outage, not per reconnect attempt');
+  t.ok(proxy.logs.some((l) => l.event === 'redis_connection_restored'), 'and its end logged');
   for (const l of live) await l.heartbeat();
   t.same(live.map((l) => l.closes.length), [0, 0], 'live sessions still the original ones');
 
