@@ -110,6 +110,8 @@ export function adminApiRoutes(opts: AdminApiOptions): AdminRoute {
 }
 
 function buildRoutes({ admin, sessions }: AdminApiOptions): Route[] {
+  // Every answer about one charger says whether it is connected here, as GET does.
+  const withSession = <V extends { identity: string }>(view: V) => ({ ...view, session: sessions?.list().find((s) => s.identity === view.identity) ?? null });
   const r = (method: string, path: string, handler: Handler): Route =>
     ({ method, pattern: new RegExp('^' + path.replace(/:[a-z]+/g, '([^/]+)') + '/?$'), handler });
   const needSessions = (): LiveSessions => {
@@ -128,22 +130,19 @@ function buildRoutes({ admin, sessions }: AdminApiOptions): Route[] {
       const allow = c.url.searchParams.get('allowShortPasswords') === 'true';
       return [200, await admin.importCsv(await c.body(), { allowShortPasswords: allow })];
     }),
-    r('GET', '/chargers/:id', async ({ params }) => {
-      const view = await admin.show(params[0]!);
-      return [200, { ...view, session: sessions?.list().find((s) => s.identity === view.identity) ?? null }];
-    }),
+    r('GET', '/chargers/:id', async ({ params }) => [200, withSession(await admin.show(params[0]!))]),
     r('PATCH', '/chargers/:id', async (c) => {
       const m = await admin.set(c.params[0]!, chargerChanges(await c.json()));
-      return [200, { ...m.charger, warnings: m.warnings }];
+      return [200, { ...withSession(m.charger), warnings: m.warnings }];
     }),
     r('DELETE', '/chargers/:id', async ({ params }) => { await admin.remove(params[0]!); return [204, null]; }),
-    r('POST', '/chargers/:id/block', async ({ params }) => [200, await admin.block(params[0]!)]),
-    r('POST', '/chargers/:id/unblock', async ({ params }) => [200, await admin.unblock(params[0]!)]),
-    r('POST', '/chargers/:id/unlock', async ({ params }) => [200, await admin.unlock(params[0]!)]),
+    r('POST', '/chargers/:id/block', async ({ params }) => [200, withSession(await admin.block(params[0]!))]),
+    r('POST', '/chargers/:id/unblock', async ({ params }) => [200, withSession(await admin.unblock(params[0]!))]),
+    r('POST', '/chargers/:id/unlock', async ({ params }) => [200, withSession(await admin.unlock(params[0]!))]),
     r('POST', '/addresses/:address/unlock', async ({ params }) => [200, await admin.unlockAddress(params[0]!)]),
-    r('POST', '/chargers/:id/rotate', async ({ params }) => [202, await admin.requestRotation(params[0]!)]),
-    r('POST', '/chargers/:id/upgrade', async (c) => [202, await admin.requestProfileUpgrade(c.params[0]!, parseProfile((await c.json()).profile))]),
-    r('DELETE', '/chargers/:id/upgrade', async ({ params }) => [200, await admin.cancelProfileUpgrade(params[0]!)]),
+    r('POST', '/chargers/:id/rotate', async ({ params }) => [202, withSession(await admin.requestRotation(params[0]!))]),
+    r('POST', '/chargers/:id/upgrade', async (c) => [202, withSession(await admin.requestProfileUpgrade(c.params[0]!, parseProfile((await c.json()).profile)))]),
+    r('DELETE', '/chargers/:id/upgrade', async ({ params }) => [200, withSession(await admin.cancelProfileUpgrade(params[0]!))]),
     r('GET', '/factory-defaults', async () => [200, { items: await admin.listFactoryDefaults() }]),
     r('POST', '/factory-defaults', async (c) => {
       const b = await c.json();

@@ -143,7 +143,13 @@ async function suite(t: Test, creds: Credentials): Promise<void> {
   });
 
   t.test('actions: block, unblock, rotate, upgrade', async (t) => {
-    t.equal((await call('POST', '/api/v1/chargers/CP-A/block')).body.status, 'blocked');
+    // A connected charger: its claim is stored beside the record, as a proxy admitting it writes it.
+    const since = Date.UTC(2026, 10, 27, 9);
+    await creds.store.claimSession('CP-A', { replica: 'r1', nonce: 'n1', since });
+    const blocked = (await call('POST', '/api/v1/chargers/CP-A/block')).body;
+    t.equal(blocked.status, 'blocked');
+    t.equal(blocked.lastSeen, new Date(since).toISOString(), 'a change answers with the charger as GET shows it: last seen');
+    t.match(blocked.session, { identity: 'CP-A' }, 'and its live session');
     t.equal((await call('POST', '/api/v1/chargers/CP-A/unblock')).body.status, 'active');
     let r = await call('POST', '/api/v1/chargers/CP-A/rotate');
     t.equal(r.status, 409, 'rotation disabled');
