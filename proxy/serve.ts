@@ -56,6 +56,11 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
     printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix, { url: backend, down: csmsDown });
   }
   log.info({ event: 'proxy_started', listen: app.addresses.tls, plainListen: app.addresses.plain, admin: app.addresses.admin, backend });
+  if (index === 1 && app.tls.devCa) {
+    // The banner says so on a terminal; a log collector sees only this.
+    log.warn({ event: 'dev_pki', ca: path.resolve(app.tls.devCa) }, 'serving a generated development certificate (no tlsCert/tlsKey configured): not for production' +
+      (config.redis ? '; each replica generates its own CA, so chargers that trust one replica\'s CA are refused by the others' : ''));
+  }
   if (index === 1) reportAllocator(log);
 
   return new Promise<number>((resolve) => {

@@ -395,7 +395,7 @@ export class ProxyServer {
     // Through the proxy's logger: the session's own (bound to its identity) is made only if it logs.
     this.log.info({ identity: ctx.identity, event: 'session_started', profile, subprotocol: csms.protocol, remoteAddress: ctx.remoteAddress, listener: ctx.listener });
     if (ctx.facts.lockoutSpared) {
-      this.log.warn({ identity: ctx.identity, event: 'lockout_spared', remoteAddress: ctx.remoteAddress }, 'admitted from its familiar address while the identity is locked out (failed logins elsewhere)');
+      this.log.warn({ identity: ctx.identity, event: 'lockout_spared', remoteAddress: ctx.remoteAddress }, 'admitted with the right password from its familiar address while the identity is locked out by failed logins (look for guessing, from any address, in the upgrade_rejected lines)');
     }
     session.on('close', this.logSessionEnded);
     this.deps.onSession?.(session);

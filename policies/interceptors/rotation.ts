@@ -225,7 +225,8 @@ class PasswordRotation implements Interceptor {
     // charger to log in with it stays unserved.
     const resend = reason === 'resend_accepted';
     if (!resend) await deps.store.updateCharger(s.identity, { rotation: { requestedAt: null, lastAttemptAt: now() } });
-    s.log.info({ event: 'rotation_started', reason, attempt });
+    // `attempt` counts sends of this value; `failures` the attempts that failed before it (the back-off).
+    s.log.info({ event: 'rotation_started', reason, attempt, failures: record.rotation?.failures ?? 0 });
     await this.audit('rotation_started', { reason, attempt });
     deps.outcome?.('started');
 
@@ -342,6 +343,7 @@ class PasswordRotation implements Interceptor {
     const failures = (fresh.rotation?.failures ?? 0) + 1;
     const nextAttemptAt = this.now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1));
     await deps.store.updateCharger(session.identity, { rotation: { failures, nextAttemptAt, lastResult: result } });
+    session.log.info({ event: 'rotation_retry_scheduled', result, failures, nextAttemptAt: new Date(nextAttemptAt).toISOString() });
     if (!session.closed) this.scheduleRetry(nextAttemptAt);
   }
 }

@@ -85,6 +85,8 @@ t.test('serve: banner, dev PKI, a relayed charger, graceful SIGTERM', async (t) 
   const caFile = /Trust this CA:\s+(\S+)/.exec(banner)![1]!;
   t.equal(caFile, path.join(dataDir, 'pki', 'ca.crt'), 'the CA file to trust is the dev PKI CA, as an absolute path');
   t.match(banner, /WARNING: using a generated DEVELOPMENT PKI\. NOT FOR PRODUCTION\./, 'the loud development warning');
+  await waitFor(() => /"event":"dev_pki"/.test(run.stdout()), 'the development PKI in the log too', 5000, 50);
+  t.match(run.stdout(), /"level":40[^\n]*"event":"dev_pki"[^\n]*not for production/, 'as a warning a log collector sees');
   for (const f of ['ca.crt', 'ca.key', 'server-rsa.crt', 'server-rsa.key', 'server-ec.crt', 'server-ec.key']) {
     t.ok(existsSync(path.join(dataDir, 'pki', f)), `dev PKI file ${f} exists`);
   }

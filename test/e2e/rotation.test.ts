@@ -78,6 +78,8 @@ for (const kind of ['embedded', 'redis'] as const) {
         const rec = (await store.getCharger(identity))!;
         t.equal(rec.pending, undefined, 'pending dropped');
         t.ok(rec.rotation!.nextAttemptAt! > Date.now(), 'back-off scheduled');
+        const scheduled = await waitFor(() => proxy.logs.find((l) => l.event === 'rotation_retry_scheduled' && l.identity === identity), 'the retry logged');
+        t.match(scheduled, { result: 'rejected', failures: rec.rotation!.failures, nextAttemptAt: new Date(rec.rotation!.nextAttemptAt!).toISOString() }, 'the log says when the next attempt is, and how many failed');
         t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, 'operator-set-password-1', 'ocpp1.6'), 101, 'old password still accepted');
         t.notOk(csmsSawInjected(identity));
       });
