@@ -13,6 +13,7 @@ import { parseFlags, splitExtra } from './flags';
 import { openCredentials } from './store-setup';
 import { StoreError } from './store/errors';
 import { STORE_FILE } from './store/embedded';
+import { GENERATED_SECRET_FILE, SECRET_ENV_VAR } from './store/secret';
 import { ChargerAdmin, ChargerAdminError, parseProfile, type ChargerChanges, type ChargerView, type LockoutView } from './chargers';
 
 type Out = (line: string) => void;
@@ -130,6 +131,10 @@ export async function runChargersCommand(argv: string[], out: Out, io: ChargersI
     const fresh = conf.redis === null && !(await exists(path.join(dir, STORE_FILE)));
     if (fresh && READ_ONLY.has(name)) {
       throw new StoreError('store_missing', `no store in ${dir} (no ${STORE_FILE}): is --data-dir the proxy's? Nothing was created`);
+    }
+    // With Redis the secret must be the replicas' own: one generated here could never match the store.
+    if (conf.redis !== null && conf.secretFile === null && !process.env[SECRET_ENV_VAR] && !(await exists(path.join(dir, GENERATED_SECRET_FILE)))) {
+      throw new StoreError('secret_missing', `with --redis, give the proxy's server secret (--secret-file or OCPP_PROXY_SECRET): none is configured and ${path.join(dir, GENERATED_SECRET_FILE)} does not exist (nothing was created)`);
     }
     const creds = await openCredentials(conf);
     if (fresh) full.err(`note: no store in ${dir} yet: this command created a new one there (the proxy must run with --data-dir ${dir} to see it)`);

@@ -253,7 +253,10 @@ t.test('redis store', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
   const dir = await tempDir(t);
-  await suite(t, ['--data-dir', dir, '--redis', redis.url, '--redis-key-prefix', 'clitest:'], dir, async () => {
+  // The replicas' shared secret, as an operator gives it (a CLI with Redis generates none of its own).
+  const secretFile = path.join(await tempDir(t), 'secret');
+  await fs.writeFile(secretFile, 'cd'.repeat(32), { mode: 0o600 });
+  await suite(t, ['--data-dir', dir, '--redis', redis.url, '--redis-key-prefix', 'clitest:', '--secret-file', secretFile], dir, async () => {
     const client = new Redis(redis.url);
     try {
       const keys = await client.keys('clitest:*');
@@ -289,6 +292,11 @@ t.test('lockouts: shown and lifted with Redis, refused with a pointer to the adm
   t.teardown(() => redis.stop());
   const storeArgs = ['--data-dir', dir, '--redis', redis.url, '--redis-key-prefix', 'lockcli:'];
   const cli = cliFor(storeArgs);
+  const bare = path.join(await tempDir(t), 'no-secret');
+  r = await cliFor(['--data-dir', bare, '--redis', redis.url, '--redis-key-prefix', 'lockcli:'])(['add', 'CPX', '--password', PW]);
+  t.equal(r.code, 1, 'Redis without the replicas\' secret: refused');
+  t.match(r.err, /with --redis, give the proxy's server secret \(--secret-file or OCPP_PROXY_SECRET\)[\s\S]*\(nothing was created\) \(secret_missing\)/);
+  t.equal(existsSync(path.join(bare, 'server-secret')), false, 'no secret of its own generated (it could never match the store)');
   t.equal((await cli(['add', 'CPL', '--password', PW])).code, 0);
   const creds = await openCredentials(loadConfig({ env: {}, flags: { dataDir: dir, redis: redis.url, redisKeyPrefix: 'lockcli:' } }));
   t.teardown(() => creds.store.close());

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import Redis from 'ioredis';
@@ -41,10 +41,13 @@ t.test('a second secret on a shared Redis store is refused at start, by the prox
 
   const probe = new Redis(redis.url);
   t.teardown(() => probe.quit());
-  // A secret generated in a data dir of its own (a laptop's CLI run, a proxy started without one)
-  // never fixes the fleet's secret.
+  // A CLI run with Redis and no secret (a laptop, a forgotten --secret-file) makes none of its own:
+  // hashes under it would verify on no replica.
   const early = await runCli(['chargers', 'list', '--redis', redis.url, '--data-dir', dir]);
-  t.equal(early.code, 0, `the CLI with a generated secret runs on a store with no fingerprint yet (${early.err.trim()})`);
+  t.equal(early.code, 1, 'the CLI with Redis and no secret is refused');
+  t.match(early.err, /with --redis, give the proxy's server secret/);
+  t.equal(existsSync(path.join(dir, 'server-secret')), false, 'and generated none');
+  // A proxy started without one (its data dir's own) never fixes the fleet's secret.
   const generated = await startTestProxy({ backend: csms.url, redis: redis.url });
   await generated.stop();
   t.equal(await probe.get('ocpp:server-secret-fingerprint'), null, 'no fingerprint stored by either');
