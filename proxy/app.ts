@@ -18,7 +18,8 @@ import { ChargerAdmin } from './chargers';
 import { SessionCoordinator } from './coordination';
 import { metricsHooks } from './app-metrics';
 import { probeBackend } from './backend-probe';
-import { ConfigError, type ProxyConfig } from './config';
+import type { ProxyConfig } from './config';
+import { readSettingFile } from './setting-file';
 import type { Logger } from './log';
 import { ProxyMetrics } from './metrics';
 import { instrumentStore } from './metrics-store';
@@ -261,10 +262,7 @@ async function globalBackendCredentials(c: ProxyConfig): Promise<{ username: str
   const fromEnv = process.env.OCPP_PROXY_BACKEND_PASSWORD;
   let password: Buffer | null = fromEnv ? Buffer.from(fromEnv) : null;
   if (c.backendPasswordFile) {
-    const { readFile } = await import('node:fs/promises');
-    password = await readFile(c.backendPasswordFile).catch((err: NodeJS.ErrnoException) => { // raw bytes: 1.6 keys may be binary
-      throw new ConfigError(`"backendPasswordFile" file ${c.backendPasswordFile} ${err.code === 'ENOENT' ? 'does not exist' : `cannot be read (${err.code ?? 'error'})`}`);
-    });
+    password = readSettingFile('backendPasswordFile', c.backendPasswordFile); // raw bytes: 1.6 keys may be binary
     // A trailing newline from `echo pw > file` is never part of a password.
     while (password.length > 0 && (password[password.length - 1] === 0x0a || password[password.length - 1] === 0x0d)) password = password.subarray(0, -1);
   }

@@ -125,7 +125,7 @@ export class ChargerAdmin {
     const saved = await this.update(identity, patch);
     const changed = Object.keys(changes).filter((k) => k !== 'allowShortPassword' && (changes as Record<string, unknown>)[k] !== undefined);
     await this.audit_('charger_updated', identity, { fields: changed, ...(dropped ? { pendingDropped: pendingState(dropped) } : {}) });
-    return { charger: await this.viewAfter(identity, saved), warnings };
+    return { charger: viewCharger(saved), warnings };
   }
 
   /** The redacted view of one charger, with its lockout where visible. @throws ChargerAdminError `not_found` */
@@ -134,19 +134,6 @@ export class ChargerAdmin {
     const read = await this.creds.store.readAdmission(identity);
     if (!read.record) throw notFound(identity);
     return { ...viewCharger(read.record), lockout: viewLockout(read.lockedUntil, read.failures) };
-  }
-
-  /**
-   * The view a change command answers with: as `show` gives it (live session, last seen, lockout),
-   * not the bare record the write returned, which a connected charger's session is kept beside.
-   */
-  private async viewAfter(identity: string, saved: ChargerRecord): Promise<ChargerView> {
-    try {
-      return await this.show(identity);
-    } catch (err) {
-      if (err instanceof ChargerAdminError && err.reason === 'not_found') return viewCharger(saved); // removed meanwhile
-      throw err;
-    }
   }
 
   /**
@@ -191,13 +178,13 @@ export class ChargerAdmin {
   async block(identity: string): Promise<ChargerView> {
     const saved = await this.update(identity, { status: 'blocked' });
     await this.audit_('charger_blocked', identity);
-    return this.viewAfter(identity, saved);
+    return viewCharger(saved);
   }
 
   async unblock(identity: string): Promise<ChargerView> {
     const saved = await this.update(identity, { status: 'active' });
     await this.audit_('charger_unblocked', identity);
-    return this.viewAfter(identity, saved);
+    return viewCharger(saved);
   }
 
   /** Deletes the charger. @throws ChargerAdminError `not_found` */
@@ -214,7 +201,7 @@ export class ChargerAdmin {
     // Field by field (see ChargerPatch); an operator request skips any back-off.
     const saved = await this.update(identity, { rotation: { requestedAt: Date.now(), nextAttemptAt: null } });
     await this.audit_('rotation_requested', identity);
-    return this.viewAfter(identity, saved);
+    return viewCharger(saved);
   }
 
   /** Asks the proxy to move the charger up to `target` (2 or 3). */
@@ -226,7 +213,7 @@ export class ChargerAdmin {
     // session sees by `requestedAt` that it is a new request, even for the same target).
     const saved = await this.update(identity, { targetProfile: profile, profileUpgrade: { requestedAt: Date.now() } });
     await this.audit_('profile_upgrade_requested', identity, { from: current.minProfile, to: profile });
-    return this.viewAfter(identity, saved);
+    return viewCharger(saved);
   }
 
   /** Withdraws a requested profile upgrade (the proxy stops asking the charger to switch). @throws ChargerAdminError `not_found` */
@@ -234,7 +221,7 @@ export class ChargerAdmin {
     const current = await this.get(identity);
     const saved = await this.update(identity, { targetProfile: null, profileUpgrade: null });
     await this.audit_('profile_upgrade_cancelled', identity, { target: current.targetProfile ?? null });
-    return this.viewAfter(identity, saved);
+    return viewCharger(saved);
   }
 
   /** Switches automatic rotation off (true) or on (false) for one charger. */

@@ -1,10 +1,11 @@
 import { constants as cryptoConstants, createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { unwatchFile, watchFile } from 'node:fs';
 import type { RequestListener, ServerOptions } from 'node:http';
 import https from 'node:https';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { ConfigError } from './config';
 import type { Logger } from './log';
+import { readSettingFile } from './setting-file';
 
 /**
  * TLS 1.2 suites: the four OCPP requires (A00.FR.318/421) plus ECDHE-RSA with AES-GCM for
@@ -39,12 +40,12 @@ export interface TlsFiles {
  * every handshake, a proxy that looks healthy and admits nobody.
  */
 export function readSecureContext(files: TlsFiles): SecureContextOptions {
-  const ca = files.clientCa ? readTlsFile('clientCa', files.clientCa) : undefined;
+  const ca = files.clientCa ? readSettingFile('clientCa', files.clientCa) : undefined;
   if (ca && !/-----BEGIN (TRUSTED )?CERTIFICATE-----/.test(ca.toString('latin1'))) {
     throw new ConfigError(`"clientCa" file ${files.clientCa} holds no PEM certificate`);
   }
-  const cert = files.certs.map((f) => readTlsFile('tlsCert', f));
-  const key = files.keys.map((f) => readTlsFile('tlsKey', f));
+  const cert = files.certs.map((f) => readSettingFile('tlsCert', f));
+  const key = files.keys.map((f) => readSettingFile('tlsKey', f));
   checkPairs(files, cert, key);
   return {
     cert,
@@ -62,17 +63,6 @@ export function readSecureContext(files: TlsFiles): SecureContextOptions {
     // No renegotiation (client-initiated renegotiation is a DoS lever) and no TLS compression (CRIME).
     secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION | cryptoConstants.SSL_OP_NO_COMPRESSION,
   };
-}
-
-const READ_FAILURES: Record<string, string> = { ENOENT: 'does not exist', EACCES: 'cannot be read (permission denied)', EISDIR: 'is a directory' };
-
-function readTlsFile(setting: string, file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new ConfigError(`"${setting}" file ${file} ${READ_FAILURES[code] ?? `cannot be read (${code})`}`);
-  }
 }
 
 /** Each key belongs to its certificate, and no two certificates have the same key type (the second would replace the first). */

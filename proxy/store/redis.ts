@@ -321,7 +321,11 @@ export class RedisStore implements CredentialStore {
     }
   }
 
-  /** Read-compute-CAS loop; null when the charger is missing or the transition does not apply. */
+  /**
+   * Read-compute-CAS loop; null when the charger is missing or the transition does not apply. The
+   * record returned is as `getCharger` gives it (with the session claim stored beside it), as the
+   * embedded store's is.
+   */
   #transition(
     identity: string,
     fn: (rec: ChargerRecord, now: number) => ChargerRecord | null,
@@ -330,13 +334,13 @@ export class RedisStore implements CredentialStore {
     return this.#call(async () => {
       const key = this.#chargerKey(identity);
       for (let i = 0; i < MAX_CAS_ATTEMPTS; i++) {
-        const raw = await this.#r.get(key);
+        const [raw, owner] = await this.#r.mget(key, this.#ownerKey(identity));
         if (raw === null) return null;
         const next = fn(parseRecord(raw), Date.now());
         if (!next) return null;
         if ((await this.#r.casJson(key, raw, JSON.stringify(next))) === 1) {
           if (report) await this.#feed.publish({ kind: 'charger', identity });
-          return next;
+          return withOwner(next, owner ?? null);
         }
       }
       throw conflict();

@@ -395,7 +395,8 @@ function contract(t: Test, open: Factory): void {
     t.equal(await b.claimSession('S1', { replica: newer.replica, nonce: newer.nonce, since: newer.since }), 2, 'the next claim, from the other instance, is number 2');
     t.ok(await onA.next(isClaim('nonce-2')), 'a newer claim from the other instance reaches the first');
     t.same((await a.getCharger('S1'))?.session, newer, 'last claim wins');
-    await a.updateCharger('S1', { organization: 'ACME' });
+    const updated = await a.updateCharger('S1', { organization: 'ACME' });
+    t.same([updated?.session, updated?.lastSeenAt], [newer, newer.since], 'an update returns the record as a read does: with its claim and last seen');
     t.same((await a.getCharger('S1'))?.session, newer, 'an update keeps the claim');
     await sleep(300);
     t.equal([...onA.seen, ...onB.seen].filter(isCharger('S1')).length, 2, 'claims are never reported as charger changes (only the update, once per instance)');
