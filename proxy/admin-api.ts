@@ -141,7 +141,10 @@ function buildRoutes({ admin, sessions }: AdminApiOptions): Route[] {
     r('POST', '/chargers/:id/unlock', async ({ params }) => [200, withSession(await admin.unlock(params[0]!))]),
     r('POST', '/addresses/:address/unlock', async ({ params }) => [200, await admin.unlockAddress(params[0]!)]),
     r('POST', '/chargers/:id/rotate', async ({ params }) => [202, withSession(await admin.requestRotation(params[0]!))]),
-    r('POST', '/chargers/:id/upgrade', async (c) => [202, withSession(await admin.requestProfileUpgrade(c.params[0]!, parseProfile((await c.json()).profile)))]),
+    r('POST', '/chargers/:id/upgrade', async (c) => {
+      const body = await c.json();
+      return [202, withSession(await admin.requestProfileUpgrade(c.params[0]!, parseProfile(body.profile), body.ocppInterface))];
+    }),
     r('DELETE', '/chargers/:id/upgrade', async ({ params }) => [200, withSession(await admin.cancelProfileUpgrade(params[0]!))]),
     r('GET', '/factory-defaults', async () => [200, { items: await admin.listFactoryDefaults() }]),
     r('POST', '/factory-defaults', async (c) => {

@@ -53,14 +53,14 @@ const COMMANDS: Record<string, Command> = {
     args: 1, flags: ['allow-short-password'],
     run: async (c) => c.admin.importCsv(c.pos[0] === '-' ? await readAll(c.io.stdin) : await fs.readFile(c.pos[0]!), { allowShortPasswords: c.x['allow-short-password'] === true }) },
   rotate: { usage: 'chargers rotate IDENTITY\n  Ask the proxy to rotate the password at the charger\'s next opportunity.', args: 1, flags: [], run: async (c) => c.admin.requestRotation(c.pos[0]!) },
-  upgrade: { usage: 'chargers upgrade IDENTITY (--profile 2|3 | --cancel)\n  Ask the proxy to move the charger to a higher security profile, or withdraw that request.', args: 1, flags: ['profile', 'cancel'],
+  upgrade: { usage: 'chargers upgrade IDENTITY (--profile 2|3 [--ocpp-interface I] | --cancel)\n  Ask the proxy to move the charger to a higher security profile, or withdraw that request.\n  --ocpp-interface: the network interface of a 2.x charger\'s new connection profile\n  (Wired0..3, Wireless0..3, Any; default Any on OCPP 2.1, Wired0 on 2.0.1).', args: 1, flags: ['profile', 'cancel', 'ocpp-interface'],
     run: async (c) => {
       if (c.x.cancel === true) {
-        if (c.x.profile !== undefined) throw new UsageError('--cancel and --profile exclude each other');
+        if (c.x.profile !== undefined || c.x['ocpp-interface'] !== undefined) throw new UsageError('--cancel excludes --profile and --ocpp-interface');
         return c.admin.cancelProfileUpgrade(c.pos[0]!);
       }
       if (c.x.profile === undefined) throw new UsageError('--profile (or --cancel) is required');
-      return c.admin.requestProfileUpgrade(c.pos[0]!, profile(c.x.profile));
+      return c.admin.requestProfileUpgrade(c.pos[0]!, profile(c.x.profile), c.x['ocpp-interface']);
     } },
   'factory add': { usage: `chargers factory add (--prefix P | --batch B) ${PW}\n  Register a factory default password for an identity prefix or batch (any length accepted).`,
     args: 0, flags: ['prefix', 'batch', 'password', 'password-file', 'password-stdin'],
@@ -85,7 +85,7 @@ const EXTRA = {
   json: { type: 'boolean' }, password: { type: 'string' }, 'password-file': { type: 'string' }, 'password-stdin': { type: 'boolean' },
   'allow-short-password': { type: 'boolean' }, profile: { type: 'string' }, serial: { type: 'string' }, rotation: { type: 'string' },
   clear: { type: 'string', multiple: true }, limit: { type: 'string' }, cursor: { type: 'string' }, prefix: { type: 'string' },
-  batch: { type: 'string' }, reason: { type: 'string' }, cancel: { type: 'boolean' },
+  batch: { type: 'string' }, reason: { type: 'string' }, cancel: { type: 'boolean' }, 'ocpp-interface': { type: 'string' },
 } as const;
 /** Config keys that mean a per-charger field in `chargers add|set` (they configure nothing else here). */
 const CHARGER_KEYS = ['organization', 'reportOnly', 'backendUsername', 'backendPasswordFile'];
@@ -267,6 +267,11 @@ function lockoutLine(identity: string, l: LockoutView): string {
   return l.lockedUntil ? `locked until ${l.lockedUntil} (${failures}; "chargers unlock ${identity}" lifts it)` : `none (${failures})`;
 }
 
+function upgradeLine(u: NonNullable<ChargerView['profileUpgrade']>): string {
+  return [u.requestedAt && `requested ${u.requestedAt}`, u.ocppInterface && `interface ${u.ocppInterface}`, u.sentAt && `switch sent ${u.sentAt}`,
+    u.lastResult && `last ${u.lastResult}`, `failures ${u.failures}`, u.nextAttemptAt && `next attempt ${u.nextAttemptAt}`].filter(Boolean).join(', ');
+}
+
 /** Multi-line human description of one charger. */
 export function describe(v: ChargerView): string {
   const p = v.pending;
@@ -278,6 +283,7 @@ export function describe(v: ChargerView): string {
     ['password', v.hasPassword ? `set (${v.passwordSource ?? 'unknown'}, ${v.passwordSetAt ?? 'time unknown'})` : 'none'],
     ['pending rotation', p ? `since ${p.since}, sent ${p.sent ?? 'not yet'}, ${p.rebootRequired ? `reboot required since ${p.rebootRequired}` : `accepted ${p.accepted ?? 'not yet'}`}, attempt ${p.attempt}` : 'none'],
     ['rotation', `${rot.disabled ? 'disabled' : 'enabled'}${rot.requestedAt ? `, requested ${rot.requestedAt}` : ''}${rot.lastAttemptAt ? `, last attempt ${rot.lastAttemptAt}` : ''}${rot.nextAttemptAt ? `, next attempt ${rot.nextAttemptAt}` : ''}, failures ${rot.failures}${rot.lastResult ? `, last ${rot.lastResult}` : ''}`],
+    ...(v.profileUpgrade ? [['profile upgrade', upgradeLine(v.profileUpgrade)] as [string, string]] : []),
     ['boot', v.boot ? `${v.boot.state}${v.boot.at ? ` at ${v.boot.at}` : ''}` : 'unknown'],
     ['certificate', v.certificate ? [v.certificate.serialNumber && `serial number ${v.certificate.serialNumber}`, v.certificate.expectedCn && `CN ${v.certificate.expectedCn}`,
       v.certificate.boundSerialHex && `bound to ${v.certificate.boundSerialHex}`, v.certificate.notAfter && `expires ${v.certificate.notAfter}`].filter(Boolean).join(', ') : 'none'],

@@ -2,7 +2,7 @@
  * The operator-facing model of a charger: inputs, the redacted view, errors and the checks every
  * operator path (CLI, admin API, CSV import) applies.
  */
-import type { ChargerRecord, SecurityProfile } from './store/types';
+import { OCPP_INTERFACES, type ChargerRecord, type OcppInterface, type ProfileUpgradeState, type SecurityProfile } from './store/types';
 import { isValidIdentity } from '../policies/gates/identity';
 import { normaliseSerial, SerialError } from '../certs';
 
@@ -73,6 +73,12 @@ export interface ChargerView {
    */
   pending: { since: string; sent: string | null; accepted: string | null; rebootRequired: string | null; attempt: number } | null;
   rotation: { disabled: boolean; requestedAt: string | null; lastAttemptAt: string | null; nextAttemptAt: string | null; failures: number; lastResult: string | null };
+  /**
+   * The profile upgrade toward `targetProfile`: when it was asked for, when the switch was last sent,
+   * how the last attempt went (`accepted`, a refusal, `not_reached`, `gave_up`...), the failures so
+   * far, when the next attempt may start, and the 2.x interface asked for (null: the default).
+   */
+  profileUpgrade: { requestedAt: string | null; sentAt: string | null; lastResult: string | null; failures: number; nextAttemptAt: string | null; ocppInterface: OcppInterface | null } | null;
   boot: { state: string; at: string | null } | null;
   certificate: { serialNumber: string | null; expectedCn: string | null; boundSerialHex: string | null; notAfter: string | null } | null;
   organization: string | null;
@@ -116,6 +122,7 @@ export function viewCharger(r: ChargerRecord): ChargerView {
     passwordSetAt: iso(r.passwordSetAt),
     pending: r.pending ? { since: iso(r.pending.createdAt)!, sent: iso(r.pending.sentAt), accepted: iso(r.pending.acceptedAt), rebootRequired: iso(r.pending.rebootRequiredAt), attempt: r.pending.attempt } : null,
     rotation: { disabled: rot.disabled === true, requestedAt: iso(rot.requestedAt), lastAttemptAt: iso(rot.lastAttemptAt), nextAttemptAt: iso(rot.nextAttemptAt), failures: rot.failures ?? 0, lastResult: rot.lastResult ?? null },
+    profileUpgrade: viewProfileUpgrade(r.profileUpgrade),
     boot: r.bootState ? { state: r.bootState, at: iso(r.bootAt) } : null,
     certificate: c ? { serialNumber: c.serialNumber ?? null, expectedCn: c.expectedCn ?? null, boundSerialHex: c.boundSerialHex ?? null, notAfter: iso(c.notAfter) } : null,
     organization: r.organization ?? null,
@@ -125,6 +132,18 @@ export function viewCharger(r: ChargerRecord): ChargerView {
     createdAt: new Date(r.createdAt).toISOString(),
     updatedAt: new Date(r.updatedAt).toISOString(),
   };
+}
+
+function viewProfileUpgrade(u: ProfileUpgradeState | undefined): ChargerView['profileUpgrade'] {
+  if (!u) return null;
+  return { requestedAt: iso(u.requestedAt), sentAt: iso(u.sentAt), lastResult: u.lastResult ?? null, failures: u.failures ?? 0, nextAttemptAt: iso(u.nextAttemptAt), ocppInterface: u.ocppInterface ?? null };
+}
+
+/** Validates a 2.x network interface name (SetNetworkProfile `ocppInterface`). @throws ChargerAdminError bad_input */
+export function parseOcppInterface(value: unknown): OcppInterface {
+  const known = OCPP_INTERFACES as readonly string[];
+  if (typeof value === 'string' && known.includes(value)) return value as OcppInterface;
+  throw new ChargerAdminError('bad_input', `ocppInterface must be one of ${OCPP_INTERFACES.join(', ')}`);
 }
 
 /** The view of a lockout read from the store (`until` in ms epoch, 0 or past = not locked). */

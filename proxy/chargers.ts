@@ -19,7 +19,7 @@ import { addressKey, identityKey } from './store/counter-keys';
 import type { AuditEvent, ChargerPatch, ChargerRecord, NewChargerRecord, PendingPassword, SecurityProfile } from './store/types';
 
 import {
-  ChargerAdminError, MAX_PASSWORD_BYTES, canonicalSerial, checkBackendPassword, checkBackendUsername, checkIdentity, checkPassword, checkText, notFound, parseProfile, viewCharger, viewLockout,
+  ChargerAdminError, MAX_PASSWORD_BYTES, canonicalSerial, checkBackendPassword, checkBackendUsername, checkIdentity, checkPassword, checkText, notFound, parseOcppInterface, parseProfile, viewCharger, viewLockout,
   type ImportLineError,
   type ChargerChanges, type ChargerInput, type ChargerView, type FactoryDefaultView, type ImportResult, type Mutation,
 } from './chargers-model';
@@ -204,15 +204,19 @@ export class ChargerAdmin {
     return viewCharger(saved);
   }
 
-  /** Asks the proxy to move the charger up to `target` (2 or 3). */
-  async requestProfileUpgrade(identity: string, target: SecurityProfile): Promise<ChargerView> {
+  /**
+   * Asks the proxy to move the charger up to `target` (2 or 3). `ocppInterface` is the network
+   * interface a 2.x charger's new connection profile names (default: `Any` on 2.1, `Wired0` on 2.0.1).
+   */
+  async requestProfileUpgrade(identity: string, target: SecurityProfile, ocppInterface?: unknown): Promise<ChargerView> {
     const profile = parseProfile(target);
+    const network = ocppInterface === undefined || ocppInterface === null ? undefined : parseOcppInterface(ocppInterface);
     const current = await this.get(identity);
     if (profile <= current.minProfile) throw new ChargerAdminError('bad_input', `charger ${identity} already requires profile ${current.minProfile}; the target must be higher`);
     // A request starts over: failures, back-off and a given-up attempt are forgotten (and a live
     // session sees by `requestedAt` that it is a new request, even for the same target).
-    const saved = await this.update(identity, { targetProfile: profile, profileUpgrade: { requestedAt: Date.now() } });
-    await this.audit_('profile_upgrade_requested', identity, { from: current.minProfile, to: profile });
+    const saved = await this.update(identity, { targetProfile: profile, profileUpgrade: { requestedAt: Date.now(), ...(network ? { ocppInterface: network } : {}) } });
+    await this.audit_('profile_upgrade_requested', identity, { from: current.minProfile, to: profile, ...(network ? { ocppInterface: network } : {}) });
     return viewCharger(saved);
   }
 

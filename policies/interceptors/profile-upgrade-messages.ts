@@ -3,6 +3,7 @@
  * 1.6: ChangeConfiguration SecurityProfile; 2.x: SetNetworkProfile into a free slot, SetVariables
  * OCPPCommCtrlr.NetworkConfigurationPriority with that slot first, then Reset OnIdle.
  */
+import type { OcppInterface } from '../../proxy/store/types';
 import type { CallOutcome } from './types';
 
 /** 1.6: raise the charger's SecurityProfile configuration key. */
@@ -23,8 +24,16 @@ export function readNetworkPriority(outcome: CallOutcome): number[] {
   return r.attributeValue.split(',').map((x) => Number(x.trim())).filter((n) => Number.isInteger(n) && n >= 0);
 }
 
+/**
+ * The interface a new connection profile names when the operator named none: 2.1 has `Any`; 2.0.1
+ * must name one, and `Wired0` is its first.
+ */
+export function defaultInterface(subprotocol: string): OcppInterface {
+  return subprotocol === 'ocpp2.1' ? 'Any' : 'Wired0';
+}
+
 /** 2.x: the new connection profile, pointing at the proxy's public URL with the higher profile. */
-export function setNetworkProfile(subprotocol: string, slot: number, csmsUrl: string, target: number): { action: string; payload: Record<string, unknown> } {
+export function setNetworkProfile(subprotocol: string, slot: number, csmsUrl: string, target: number, ocppInterface: OcppInterface): { action: string; payload: Record<string, unknown> } {
   return {
     action: 'SetNetworkProfile',
     payload: {
@@ -35,7 +44,7 @@ export function setNetworkProfile(subprotocol: string, slot: number, csmsUrl: st
         ocppCsmsUrl: csmsUrl,
         messageTimeout: 30,
         securityProfile: target,
-        ocppInterface: 'Wired0',
+        ocppInterface,
       },
     },
   };

@@ -2,7 +2,7 @@ import type { ChargerRecord, CredentialStore, ProfileUpgradeState, SecurityProfi
 import { admissionFacts } from '../gates/facts';
 import { bootStatusOf, mayInject } from './boot-state';
 import {
-  changeSecurityProfile, getNetworkPriority, readNetworkPriority, resetOnIdle, setNetworkPriority, setNetworkProfile, statusOf,
+  changeSecurityProfile, defaultInterface, getNetworkPriority, readNetworkPriority, resetOnIdle, setNetworkPriority, setNetworkProfile, statusOf,
 } from './profile-upgrade-messages';
 import { bootSerialNumber } from '../../proxy/ocpp/dialects';
 import { expectedCommonName } from './certificate-signing';
@@ -152,6 +152,7 @@ class ProfileUpgrade implements Interceptor {
     const gaveUp = failures >= MAX_NOT_REACHED;
     const next: ProfileUpgradeState = { failures, lastResult: gaveUp ? 'gave_up' : 'not_reached' };
     if (state.slot !== undefined) next.slot = state.slot;
+    if (state.ocppInterface) next.ocppInterface = state.ocppInterface;
     if (!gaveUp) next.nextAttemptAt = this.now() + Math.min(DAY, this.deps.retryMs * 2 ** (failures - 1));
     await this.deps.store.updateCharger(s.identity, { profileUpgrade: next });
     s.log.warn({ event: gaveUp ? 'profile_upgrade_gave_up' : 'profile_upgrade_not_reached', profile: s.profile, failures });
@@ -287,6 +288,7 @@ class ProfileUpgrade implements Interceptor {
     const call = (c: { action: string; payload: Record<string, unknown> }) => s.injectCall(c.action, c.payload, { timeoutMs: deps.callTimeoutMs });
     let status: string;
     let slot: number | undefined;
+    const ocppInterface = record.profileUpgrade?.ocppInterface;
     try {
       const serialProblem = this.serialCheck(s, record, target);
       if (serialProblem) {
@@ -295,12 +297,14 @@ class ProfileUpgrade implements Interceptor {
         status = statusOf(await call(changeSecurityProfile(target)));
       } else if (!deps.publicUrl) {
         status = 'no_public_url';
+      } else if (ocppInterface === 'Any' && s.subprotocol !== 'ocpp2.1') {
+        status = 'interface_any_needs_ocpp2.1'; // a 2.0.1 charger would reject the profile as invalid
       } else {
         const order = readNetworkPriority(await call(getNetworkPriority()));
         // Unknown priorities: a guessed slot could overwrite the profile the charger runs on.
         if (order.length === 0) throw Object.assign(new Error('no network priority'), { reason: 'priority_unknown' });
         slot = chooseSlot(order, record.profileUpgrade?.slot);
-        status = statusOf(await call(setNetworkProfile(s.subprotocol, slot, deps.publicUrl, target)));
+        status = statusOf(await call(setNetworkProfile(s.subprotocol, slot, deps.publicUrl, target, ocppInterface ?? defaultInterface(s.subprotocol))));
         if (OK.has(status)) status = statusOf(await call(setNetworkPriority([slot, ...order.filter((x) => x !== slot)])));
         if (OK.has(status)) status = statusOf(await call(resetOnIdle()));
       }
@@ -310,6 +314,7 @@ class ProfileUpgrade implements Interceptor {
     if (OK.has(status)) {
       const accepted: ProfileUpgradeState = { sentAt: now(), lastResult: 'accepted', failures: record.profileUpgrade?.failures ?? 0 };
       if (slot !== undefined) accepted.slot = slot;
+      if (ocppInterface) accepted.ocppInterface = ocppInterface;
       await deps.store.updateCharger(s.identity, { profileUpgrade: accepted });
       s.log.info({ event: 'profile_upgrade_accepted', to: target });
       await this.audit('profile_upgrade_accepted', { to: target });
@@ -320,6 +325,7 @@ class ProfileUpgrade implements Interceptor {
     const refused: ProfileUpgradeState = { lastResult: status.slice(0, 40), failures, nextAttemptAt: now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1)) };
     const keptSlot = slot ?? record.profileUpgrade?.slot; // written, or written before: the retry reuses it
     if (keptSlot !== undefined) refused.slot = keptSlot;
+    if (ocppInterface) refused.ocppInterface = ocppInterface;
     await deps.store.updateCharger(s.identity, { profileUpgrade: refused });
     s.log.info({ event: 'profile_upgrade_refused', status });
     await this.audit('profile_upgrade_refused', { status });

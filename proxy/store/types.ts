@@ -130,7 +130,16 @@ export interface ProfileUpgradeState {
   nextAttemptAt?: number;
   /** 2.x: the configuration slot the last attempt wrote, reused by the next instead of taking another. */
   slot?: number;
+  /** 2.x: the `ocppInterface` the operator asked for, kept for every attempt of this request. */
+  ocppInterface?: OcppInterface;
 }
+
+/**
+ * The network interface of a 2.x connection profile (SetNetworkProfile `ocppInterface`). `Any` exists
+ * from OCPP 2.1 on; a 2.0.1 charger has to be told which one.
+ */
+export const OCPP_INTERFACES = ['Wired0', 'Wired1', 'Wired2', 'Wired3', 'Wireless0', 'Wireless1', 'Wireless2', 'Wireless3', 'Any'] as const;
+export type OcppInterface = typeof OCPP_INTERFACES[number];
 
 /** Everything the proxy knows about one charger. */
 export interface ChargerRecord {

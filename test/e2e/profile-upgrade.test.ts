@@ -9,10 +9,11 @@ import { SimStation } from '../helpers/station';
 
 
 /** Asks the admin API to move `identity` to `profile`: the HTTP status. */
-async function requestUpgrade(proxy: TestProxy, identity: string, profile: number): Promise<number> {
+async function requestUpgrade(proxy: TestProxy, identity: string, profile: number, extra: Record<string, unknown> = {}): Promise<number> {
   const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}/upgrade`, {
-    method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile }),
+    method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ profile, ...extra }),
   });
+  await res.arrayBuffer();
   return res.status;
 }
 
@@ -253,6 +254,40 @@ t.test('2.x: a connection below the target after an accepted switch counts only 
   await rebooted.connect();
   await waitFor(async () => (await store.getCharger(identity))?.profileUpgrade?.lastResult === 'not_reached' || null, 'counted after the reboot');
   t.equal(s.otherCalls.filter((c) => c.action === 'SetNetworkProfile').length, 1, 'one switch sent meanwhile');
+});
+
+t.test('2.x: the new connection profile names the interface the operator asked for; unasked, Any on 2.1 and Wired0 on 2.0.1', async (t) => {
+  const proxy = await startProxyBeforeCsms(t, { rotation: 'false', plainListen: '127.0.0.1:0', publicUrl: 'wss://127.0.0.1:1/ocpp' });
+  const { store } = proxy.credentials;
+  const station = async (identity: string, protocol: 'ocpp2.0.1' | 'ocpp2.1', request: Record<string, unknown> | null) => {
+    await seedCharger(proxy, { identity, password: 'profile-one-password', minProfile: 1 });
+    if (request) t.equal(await requestUpgrade(proxy, identity, 2, request), 202, `${identity}: upgrade requested with ${JSON.stringify(request)}`);
+    else await store.updateCharger(identity, { targetProfile: 2 });
+    const s = new SimStation({ identity, endpoint: proxy.plainUrl!, protocol, password: 'profile-one-password' });
+    t.teardown(() => s.stop());
+    await s.connect();
+    return s;
+  };
+  const sentInterface = async (s: SimStation) => (await waitFor(() => s.otherCalls.find((c) => c.action === 'SetNetworkProfile'), 'switch sent'))!.params.connectionData.ocppInterface;
+
+  t.equal(await sentInterface(await station('UP-IF-201', 'ocpp2.0.1', null)), 'Wired0', '2.0.1 unasked: Wired0 (2.0.1 has no Any)');
+  t.equal(await sentInterface(await station('UP-IF-21', 'ocpp2.1', null)), 'Any', '2.1 unasked: Any');
+
+  const lte = await station('UP-IF-LTE', 'ocpp2.0.1', { ocppInterface: 'Wireless0' });
+  t.equal(await sentInterface(lte), 'Wireless0', 'the interface asked for');
+  const view = await (await fetch(`${proxy.adminUrl}/api/v1/chargers/UP-IF-LTE`, { headers: { authorization: `Bearer ${proxy.adminToken}` } })).json() as any;
+  t.equal(view.profileUpgrade?.ocppInterface, 'Wireless0', 'shown with the charger');
+  await waitFor(async () => (await store.getCharger('UP-IF-LTE'))?.profileUpgrade?.lastResult === 'accepted' || null, 'switch accepted');
+  t.equal((await store.getCharger('UP-IF-LTE'))?.profileUpgrade?.ocppInterface, 'Wireless0', 'kept for the retries of this request');
+
+  const any201 = await station('UP-IF-ANY', 'ocpp2.0.1', { ocppInterface: 'Any' });
+  const refused = await waitFor(async () => { const r = await store.getCharger('UP-IF-ANY'); return r?.profileUpgrade?.lastResult ? r : null; }, 'attempt recorded');
+  t.equal(refused!.profileUpgrade!.lastResult, 'interface_any_needs_ocpp2.1', 'Any refused for a 2.0.1 charger, said why');
+  t.equal(refused!.profileUpgrade!.ocppInterface, 'Any', 'the request is kept as asked');
+  t.notOk(any201.otherCalls.some((c) => c.action === 'SetNetworkProfile'), 'no profile its schema would reject was sent');
+
+  t.equal(await requestUpgrade(proxy, 'UP-IF-201', 2, { ocppInterface: 'Wifi0' }), 400, 'an unknown interface: 400');
+  t.equal(await requestUpgrade(proxy, 'UP-IF-201', 2, { ocppInterface: 'wireless0' }), 400, 'names are case-sensitive, as in the schema');
 });
 
 t.test('2.x to Profile 3 on a connection without a BootNotification: the serial number its record remembers decides, and none means wait', async (t) => {

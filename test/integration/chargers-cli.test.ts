@@ -109,6 +109,17 @@ async function suite(t: Test, storeArgs: string[], dataDir: string, rawStore: ()
     r = await run(['upgrade', 'CP002', '--profile', '3']);
     t.equal(r.code, 0, 'and it can be asked for again');
     t.match(r.out, /rotation:\s+enabled, requested /);
+    t.match(r.out, /profile upgrade:\s+requested \S+, failures 0/, 'the upgrade shown');
+    r = await run(['upgrade', 'CP002', '--profile', '3', '--ocpp-interface', 'Wireless1']);
+    t.equal(r.code, 0, r.err);
+    t.match(r.out, /profile upgrade:\s+requested \S+, interface Wireless1, failures 0/, 'with the 2.x interface asked for');
+    r = await run(['upgrade', 'CP002', '--profile', '3', '--ocpp-interface', 'LTE']);
+    t.equal(r.code, 1, 'an unknown interface is refused');
+    t.match(r.err, /ocppInterface must be one of Wired0, .*Wireless3, Any/);
+    r = await run(['upgrade', 'CP002', '--cancel', '--ocpp-interface', 'Any']);
+    t.equal(r.code, 2, '--cancel with --ocpp-interface is a usage error');
+    r = await run(['show', 'CP002']);
+    t.match(r.out, /interface Wireless1/, 'a refused request changed nothing');
   });
 
   t.test('refusals', async (t) => {
