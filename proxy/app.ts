@@ -126,9 +126,9 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
         store, signer, signerTrusted, organization: config.organization, log,
         metrics: { certificate: (outcome, reason) => metrics.certificates.inc({ outcome, reason }) },
       }),
-      certificateRenewal({ store, renewBeforeDays: config.renewBeforeDays, log }),
+      certificateRenewal({ store, renewBeforeDays: config.renewBeforeDays, log, settleMs: config.bootWaitMs }),
       profileUpgrade({
-        store, publicUrl: config.publicUrl, retryMs: config.rotationRetryMs, callTimeoutMs: config.callTimeoutMs, checkSerialNumber: config.checkSerialNumber,
+        store, publicUrl: config.publicUrl, retryMs: config.rotationRetryMs, callTimeoutMs: config.callTimeoutMs, checkSerialNumber: config.checkSerialNumber, bootWaitMs: config.bootWaitMs,
         outcome: (o) => metrics.profileUpgrades.inc({ outcome: o }),
       }),
       passwordRotation({
@@ -137,6 +137,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
         maxAgeMs: config.passwordMaxAgeDays * 24 * 3600 * 1000,
         retryMs: config.rotationRetryMs,
         callTimeoutMs: config.callTimeoutMs,
+        bootWaitMs: config.bootWaitMs,
         hashGenerated: (pw) => credentials.hasher.hashGenerated(pw),
         seal: (pw, identity) => credentials.sealer.seal(pw, identity),
         open: (sealed, identity) => credentials.sealer.open(sealed, identity),

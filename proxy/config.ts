@@ -67,6 +67,7 @@ export interface ProxyConfig {
   passwordMaxAgeDays: number;
   rotationGraceMs: number;
   rotationRetryMs: number;
+  bootWaitMs: number;
   caDir: string | null;
   chargerCertDays: number;
   renewBeforeDays: number;

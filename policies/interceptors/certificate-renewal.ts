@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { dialectOf, readStatus, renewalTrigger, type OcppDialect } from '../../proxy/ocpp/dialects';
 import type { ChargerRecord, CredentialStore } from '../../proxy/store/types';
 import { admissionFacts, type AdmittedCertificate } from '../gates/facts';
-import { bootStatusOf, mayInject } from './boot-state';
+import { bootStatusOf, injectScope } from './boot-state';
 import { InjectionError, type AnsweredCall, type CallOutcome, type ChargerCall, type Interceptor, type InterceptorFactory, type SessionApi } from './types';
 
 /** Dependencies of {@link certificateRenewal}. */
@@ -14,7 +14,8 @@ export interface CertificateRenewalDeps {
   log?: Logger;
   /**
    * A charger that reconnects without booting again (its record says it was booted) is asked this
-   * long after the session opens, unless it sends a BootNotification first. Default 5000 ms.
+   * long after the session opens, unless it sends a BootNotification first (config `bootWaitMs`).
+   * Default 5000 ms.
    */
   settleMs?: number;
   /**
@@ -50,7 +51,7 @@ export function certificateRenewal(deps: CertificateRenewalDeps): InterceptorFac
     const dialect = dialectOf(session.subprotocol);
     const facts = admissionFacts(session.facts);
     if (!dialect || session.profile !== 3 || !facts?.certificate) return undefined;
-    return new CertificateRenewal(deps, dialect, facts.certificate, mayInject(facts.charger.bootState));
+    return new CertificateRenewal(deps, dialect, facts.certificate, session.subprotocol, injectScope(facts.charger.bootState, session.subprotocol) === 'all');
   };
 }
 
@@ -81,6 +82,8 @@ class CertificateRenewal implements Interceptor {
     private readonly deps: CertificateRenewalDeps,
     private readonly dialect: OcppDialect,
     private readonly cert: AdmittedCertificate,
+    private readonly subprotocol: string,
+    /** The charger may be sent every call (CertificateSigned among them): Accepted, or Pending on 1.6. */
     private booted: boolean,
   ) {
     this.now = deps.now ?? Date.now;
@@ -107,7 +110,7 @@ class CertificateRenewal implements Interceptor {
   onCsmsAnswer(_s: SessionApi, call: AnsweredCall, answer: CallOutcome): void {
     const status = bootStatusOf(call, answer);
     if (!status) return;
-    this.booted = mayInject(status);
+    this.booted = injectScope(status, this.subprotocol) === 'all';
     // Let the BootNotification answer (forwarded right after onCsmsAnswer) reach the charger first.
     if (this.booted) setImmediate(() => void this.check());
   }

@@ -1,6 +1,6 @@
 import type { ChargerRecord, CredentialStore, ProfileUpgradeState, SecurityProfile } from '../../proxy/store/types';
 import { admissionFacts } from '../gates/facts';
-import { bootStatusOf, mayInject } from './boot-state';
+import { BootWatch, type BootListener } from './boot-state';
 import {
   changeSecurityProfile, defaultInterface, getNetworkPriority, readNetworkPriority, resetOnIdle, setNetworkPriority, setNetworkProfile, statusOf,
 } from './profile-upgrade-messages';
@@ -18,6 +18,8 @@ export interface ProfileUpgradeDeps {
   outcome?(o: 'started' | 'accepted' | 'committed' | 'rejected' | 'failed'): void;
   /** Config `checkSerialNumber`: on Profile 3 a 2.x BootNotification's serial number must be the certificate's CN. */
   checkSerialNumber?: boolean;
+  /** Config `bootWaitMs`: how long after the session opens to wait for a BootNotification (see BootWatch). */
+  bootWaitMs?: number;
   now?: () => number;
 }
 
@@ -40,7 +42,7 @@ export function profileUpgrade(deps: ProfileUpgradeDeps): InterceptorFactory {
   return (session) => {
     const facts = admissionFacts(session.facts);
     if (!facts) return undefined;
-    return new ProfileUpgrade(deps, now, session.identity, facts.charger);
+    return new ProfileUpgrade(deps, now, session.identity, session.subprotocol, facts.charger);
   };
 }
 
@@ -66,8 +68,12 @@ function provenProfile(s: SessionApi): SecurityProfile {
 }
 
 /** One session's profile upgrade: a class, not closures, as every admitted session has one (see rotation.ts). */
-class ProfileUpgrade implements Interceptor {
-  private booted: boolean;
+class ProfileUpgrade implements Interceptor, BootListener {
+  private readonly boot: BootWatch;
+  private session: SessionApi | null = null;
+  /** Settles when the check at open is done; `completed` says whether it completed the upgrade. */
+  private opened: Promise<void> = Promise.resolve();
+  private completed = false;
   private running = false;
   private certificateRequested = false;
   private knownTarget: SecurityProfile | null | undefined;
@@ -83,10 +89,11 @@ class ProfileUpgrade implements Interceptor {
     private readonly deps: ProfileUpgradeDeps,
     private readonly now: () => number,
     private readonly identity: string,
+    subprotocol: string,
     /** The stored record as read at admission. */
     private readonly admitted: ChargerRecord,
   ) {
-    this.booted = mayInject(admitted.bootState);
+    this.boot = new BootWatch(this, admitted.bootState, subprotocol, deps.bootWaitMs ?? 5000);
     this.knownTarget = admitted.targetProfile;
     this.knownRequest = admitted.profileUpgrade?.requestedAt;
     this.openedAt = now();
@@ -97,21 +104,30 @@ class ProfileUpgrade implements Interceptor {
   }
 
   onOpen(s: SessionApi): void {
-    this.completeIfReached(s, this.admitted).then(
-      (done) => { if (!done && this.booted) setImmediate(() => void this.consider(s)); },
+    this.session = s;
+    this.opened = this.completeIfReached(s, this.admitted).then(
+      (done) => { this.completed = done; },
       // The store refused the write (unavailable): the next session on this profile completes it.
       (err: unknown) => s.log.warn({ event: 'profile_upgrade_error', step: 'complete', err: String(err) }),
     );
+    this.boot.start();
   }
 
-  onCsmsAnswer(s: SessionApi, call: AnsweredCall, answer: CallOutcome): void {
-    const status = bootStatusOf(call, answer);
-    if (!status) return;
-    this.booted = mayInject(status);
-    if (this.booted) setImmediate(() => void this.consider(s));
+  onBootReady(): void {
+    const s = this.session;
+    if (s) void this.opened.then(() => { if (!this.completed) void this.consider(s); });
+  }
+
+  onCsmsAnswer(_s: SessionApi, call: AnsweredCall, answer: CallOutcome): void {
+    this.boot.csmsAnswer(call, answer);
+  }
+
+  onClose(): void {
+    this.boot.stop();
   }
 
   onChargerCall(s: SessionApi, call: ChargerCall): undefined {
+    this.boot.chargerCall(call.action);
     if (call.action !== 'BootNotification') return undefined;
     this.bootedHere = true;
     if (s.subprotocol === 'ocpp1.6') return undefined;
@@ -228,7 +244,7 @@ class ProfileUpgrade implements Interceptor {
 
   private async consider(s: SessionApi, operator = false): Promise<void> {
     const { deps, now } = this;
-    if (this.running || s.closed || !this.booted) return;
+    if (this.running || s.closed || !this.boot.allows('all')) return;
     this.running = true;
     // An operator's request may follow a change (a serial number set): a certificate is asked for again.
     if (operator) this.certificateRequested = false;

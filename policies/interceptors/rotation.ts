@@ -2,9 +2,9 @@ import { isTakenUp } from '../../proxy/store/transitions';
 import type { ChargerRecord, CredentialStore, PasswordHash } from '../../proxy/store/types';
 import { admissionFacts } from '../gates/facts';
 import { generatePassword } from '../rotation-password';
-import { bootStatusOf, mayInject } from './boot-state';
+import { BootWatch, type BootListener } from './boot-state';
 import { readConfigurationAnswer, setPasswordCall } from './rotation-messages';
-import { InjectionError, type AnsweredCall, type CallOutcome, type Interceptor, type InterceptorFactory, type SessionApi } from './types';
+import { InjectionError, type AnsweredCall, type CallOutcome, type ChargerCall, type Interceptor, type InterceptorFactory, type SessionApi } from './types';
 
 /** What the rotation interceptor needs; passed in explicitly (policies do not reach into proxy/ wiring). */
 export interface RotationDeps {
@@ -22,6 +22,8 @@ export interface RotationDeps {
   retryMs: number;
   /** How long the charger gets to answer. */
   callTimeoutMs: number;
+  /** Config `bootWaitMs`: how long after the session opens to wait for a BootNotification (see BootWatch). */
+  bootWaitMs?: number;
   /** Outcome counter (metrics). */
   outcome?(outcome: 'started' | 'accepted' | 'committed' | 'rejected' | 'failed' | 'timeout' | 'dropped'): void;
   now?: () => number;
@@ -71,7 +73,7 @@ export function passwordRotation(deps: RotationDeps): InterceptorFactory {
     if (!facts || facts.profile === 3 || !deps.enabled) return undefined;
     // Logged in with its old password although it had answered Accepted or RebootRequired to the pending one.
     const acceptedPending = isTakenUp(facts.charger.pending) && facts.passwordMatched !== 'pending' ? facts.charger.pending!.createdAt : null;
-    return new PasswordRotation(deps, now, session, facts.passwordMatched === 'pending', mayInject(facts.charger.bootState), acceptedPending);
+    return new PasswordRotation(deps, now, session, facts.passwordMatched === 'pending', facts.charger.bootState, acceptedPending);
   };
 }
 
@@ -79,7 +81,7 @@ export function passwordRotation(deps: RotationDeps): InterceptorFactory {
  * One session's rotation. A class rather than a closure per step: every Profile 1/2 session has one,
  * and methods on the prototype cost a session nothing, where its closures cost about 0.5 KiB.
  */
-class PasswordRotation implements Interceptor {
+class PasswordRotation implements Interceptor, BootListener {
   private running = false;
   /** Asked to consider while a run was under way (an operator's request mid-call): run once more after it. */
   private again = false;
@@ -87,6 +89,7 @@ class PasswordRotation implements Interceptor {
   private retryTimer: NodeJS.Timeout | null = null;
   /** The pending value (its createdAt) whose call waits for the line or is out; null when none, or withdrawn. */
   private sending: number | null = null;
+  private readonly boot: BootWatch;
 
   constructor(
     private readonly deps: RotationDeps,
@@ -94,14 +97,16 @@ class PasswordRotation implements Interceptor {
     private readonly session: SessionApi,
     /** The charger logged in with the pending password: the rotation committed at admission. */
     private readonly loggedInWithPending: boolean,
-    private booted: boolean,
+    storedBoot: string | undefined,
     /**
      * The pending password (its createdAt) the charger had answered Accepted or RebootRequired to
      * when it logged in with its old one instead: it is sent the same value once more in this
      * session, so a charger that lost it gets it again (null: nothing to resend).
      */
     private acceptedPending: number | null,
-  ) {}
+  ) {
+    this.boot = new BootWatch(this, storedBoot, session.subprotocol, deps.bootWaitMs ?? 5000);
+  }
 
   get name(): string {
     return 'password-rotation';
@@ -120,14 +125,20 @@ class PasswordRotation implements Interceptor {
       void this.audit('rotation_dropped');
       this.deps.outcome?.('dropped');
     }
-    if (this.booted) setImmediate(() => void this.consider());
+    this.boot.start();
+  }
+
+  onBootReady(): void {
+    void this.consider();
+  }
+
+  onChargerCall(_s: SessionApi, call: ChargerCall): undefined {
+    this.boot.chargerCall(call.action);
+    return undefined;
   }
 
   onCsmsAnswer(_s: SessionApi, call: AnsweredCall, answer: CallOutcome): void {
-    const status = bootStatusOf(call, answer);
-    if (!status) return;
-    this.booted = mayInject(status);
-    if (this.booted) setImmediate(() => void this.consider());
+    this.boot.csmsAnswer(call, answer);
   }
 
   onRecordChanged(s: SessionApi, record: ChargerRecord): void {
@@ -140,6 +151,7 @@ class PasswordRotation implements Interceptor {
   }
 
   onClose(): void {
+    this.boot.stop();
     if (this.retryTimer) clearTimeout(this.retryTimer);
   }
 
@@ -160,7 +172,7 @@ class PasswordRotation implements Interceptor {
       this.again = true;
       return;
     }
-    if (session.closed || !this.booted) return;
+    if (session.closed || !this.boot.allows('variables')) return;
     this.running = true;
     try {
       const record = await deps.store.getCharger(session.identity);

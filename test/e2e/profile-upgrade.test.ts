@@ -73,7 +73,8 @@ t.test('Profile 2 → 3: certificate signed by the proxy, profile raised, Profil
 
 t.test('the minimum profile is raised to the target, and only on credentials that were checked', async (t) => {
   const pki = await makeTestPki(TEST_PKI_DIR);
-  const proxy = await startProxyBeforeCsms(t, { organization: 'Test CPO', rotation: 'false' });
+  // These chargers reconnect without a BootNotification: the proxy waits bootWaitMs for one first.
+  const proxy = await startProxyBeforeCsms(t, { organization: 'Test CPO', rotation: 'false', bootWaitMs: 500 });
   const { store } = proxy.credentials;
   const p3 = (identity: string, cert: { certPem: string; keyPem: string }) => new Promise<number>((resolve, reject) => {
     const ws = new WebSocket(`${proxy.tlsUrl}/${identity}`, ['ocpp1.6'], { ca: proxy.caPem, servername: 'localhost', cert: cert.certPem, key: cert.keyPem } as WebSocket.ClientOptions);
@@ -291,7 +292,7 @@ t.test('2.x: the new connection profile names the interface the operator asked f
 });
 
 t.test('2.x to Profile 3 on a connection without a BootNotification: the serial number its record remembers decides, and none means wait', async (t) => {
-  const proxy = await startProxyBeforeCsms(t, { organization: 'Test CPO', rotation: 'false', publicUrl: 'wss://127.0.0.1:1/ocpp' });
+  const proxy = await startProxyBeforeCsms(t, { organization: 'Test CPO', rotation: 'false', publicUrl: 'wss://127.0.0.1:1/ocpp', bootWaitMs: 500 });
   const { store } = proxy.credentials;
   const identity = 'UP-NO-BOOT';
   await seedCharger(proxy, { identity, password: 'profile-two-password', minProfile: 2, serial: 'SN-NO-BOOT' });
