@@ -70,3 +70,17 @@ export function statusOf(outcome: CallOutcome): string {
   const r = (outcome.payload.setVariableResult as Record<string, unknown>[] | undefined)?.[0];
   return typeof r?.attributeStatus === 'string' ? r.attributeStatus : 'malformed_answer';
 }
+
+/**
+ * `statusOf`, with the charger's reason code after a colon when it gave one (`statusInfo`, or a
+ * SetVariables result's `attributeStatusInfo`), e.g. `Rejected:InvalidConfSlot`: what an operator
+ * needs to fix a refusal.
+ */
+export function statusWithReason(outcome: CallOutcome): string {
+  const status = statusOf(outcome);
+  if (outcome.kind === 'error') return status;
+  const p = outcome.payload;
+  const info = (p.statusInfo ?? (p.setVariableResult as Record<string, unknown>[] | undefined)?.[0]?.attributeStatusInfo) as Record<string, unknown> | undefined;
+  const reason = info?.reasonCode;
+  return typeof reason === 'string' && /^[\w.-]{1,20}$/.test(reason) ? `${status}:${reason}` : status;
+}

@@ -2,7 +2,7 @@ import type { ChargerRecord, CredentialStore, ProfileUpgradeState, SecurityProfi
 import { admissionFacts } from '../gates/facts';
 import { BootWatch, type BootListener } from './boot-state';
 import {
-  changeSecurityProfile, defaultInterface, getNetworkPriority, readNetworkPriority, resetOnIdle, setNetworkPriority, setNetworkProfile, statusOf,
+  changeSecurityProfile, defaultInterface, getNetworkPriority, readNetworkPriority, resetOnIdle, setNetworkPriority, setNetworkProfile, statusOf, statusWithReason,
 } from './profile-upgrade-messages';
 import { bootSerialNumber } from '../../proxy/ocpp/dialects';
 import { expectedCommonName } from './certificate-signing';
@@ -47,12 +47,20 @@ export function profileUpgrade(deps: ProfileUpgradeDeps): InterceptorFactory {
 }
 
 /**
- * 2.x: the configuration slot for the new network profile. The one an earlier attempt wrote is
- * reused while it is still in the priority list (it points at us; a charger connected below the
- * target is not running on it), so failed attempts take no new slots; otherwise the next free one.
+ * 2.x: the configuration slots to try for the new network profile, in order. The one an earlier
+ * attempt wrote is reused while it is still in the priority list (it points at us; a charger
+ * connected below the target is not running on it), so failed attempts take no new slots.
+ * Otherwise the lowest slot from 1 up that is not in the list, then the one after the highest: a
+ * charger takes only the slots its NetworkConfigurationPriority's valuesList names (B09.FR.05),
+ * which GetVariables cannot read, and one that allows two (B09.FR.06, libocpp's default "1,2")
+ * and dropped its first after an earlier upgrade (A05.FR.06) lists only "2".
  */
-export function chooseSlot(order: readonly number[], earlier: number | undefined): number {
-  return earlier !== undefined && order.includes(earlier) ? earlier : Math.max(...order) + 1;
+export function slotCandidates(order: readonly number[], earlier: number | undefined): number[] {
+  if (earlier !== undefined && order.includes(earlier)) return [earlier];
+  let lowest = 1;
+  while (order.includes(lowest)) lowest++;
+  const next = Math.max(...order) + 1;
+  return lowest === next ? [lowest] : [lowest, next];
 }
 
 /**
@@ -302,8 +310,10 @@ class ProfileUpgrade implements Interceptor, BootListener {
     await this.audit('profile_upgrade_started', { from, to: target });
     deps.outcome?.('started');
     const call = (c: { action: string; payload: Record<string, unknown> }) => s.injectCall(c.action, c.payload, { timeoutMs: deps.callTimeoutMs });
-    let status: string;
+    let status = 'failed';
     let slot: number | undefined;
+    /** The slot a SetNetworkProfile the charger accepted wrote. */
+    let written: number | undefined;
     const ocppInterface = record.profileUpgrade?.ocppInterface;
     try {
       const serialProblem = this.serialCheck(s, record, target);
@@ -319,17 +329,23 @@ class ProfileUpgrade implements Interceptor, BootListener {
         const order = readNetworkPriority(await call(getNetworkPriority()));
         // Unknown priorities: a guessed slot could overwrite the profile the charger runs on.
         if (order.length === 0) throw Object.assign(new Error('no network priority'), { reason: 'priority_unknown' });
-        slot = chooseSlot(order, record.profileUpgrade?.slot);
-        status = statusOf(await call(setNetworkProfile(s.subprotocol, slot, deps.publicUrl, target, ocppInterface ?? defaultInterface(s.subprotocol))));
-        if (OK.has(status)) status = statusOf(await call(setNetworkPriority([slot, ...order.filter((x) => x !== slot)])));
-        if (OK.has(status)) status = statusOf(await call(resetOnIdle()));
+        for (const candidate of slotCandidates(order, record.profileUpgrade?.slot)) {
+          slot = candidate;
+          const answer = await call(setNetworkProfile(s.subprotocol, slot, deps.publicUrl, target, ocppInterface ?? defaultInterface(s.subprotocol)));
+          status = statusWithReason(answer);
+          if (OK.has(status)) written = slot;
+          // A refused profile wrote nothing: the next slot may be one this charger has.
+          if (OK.has(status) || !status.startsWith('Rejected')) break;
+        }
+        if (OK.has(status)) status = statusWithReason(await call(setNetworkPriority([slot!, ...order.filter((x) => x !== slot)])));
+        if (OK.has(status)) status = statusWithReason(await call(resetOnIdle()));
       }
     } catch (err) {
       status = (err as { reason?: string }).reason ?? 'failed';
     }
     if (OK.has(status)) {
       const accepted: ProfileUpgradeState = { sentAt: now(), lastResult: 'accepted', failures: record.profileUpgrade?.failures ?? 0 };
-      if (slot !== undefined) accepted.slot = slot;
+      if (written !== undefined) accepted.slot = written;
       if (ocppInterface) accepted.ocppInterface = ocppInterface;
       await deps.store.updateCharger(s.identity, { profileUpgrade: accepted });
       s.log.info({ event: 'profile_upgrade_accepted', to: target });
@@ -339,12 +355,13 @@ class ProfileUpgrade implements Interceptor, BootListener {
     }
     const failures = (record.profileUpgrade?.failures ?? 0) + 1;
     const refused: ProfileUpgradeState = { lastResult: status.slice(0, 40), failures, nextAttemptAt: now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1)) };
-    const keptSlot = slot ?? record.profileUpgrade?.slot; // written, or written before: the retry reuses it
+    const keptSlot = written ?? record.profileUpgrade?.slot; // written, or written before: the retry reuses it
     if (keptSlot !== undefined) refused.slot = keptSlot;
     if (ocppInterface) refused.ocppInterface = ocppInterface;
     await deps.store.updateCharger(s.identity, { profileUpgrade: refused });
     s.log.info({ event: 'profile_upgrade_refused', status });
     await this.audit('profile_upgrade_refused', { status });
-    deps.outcome?.(status === 'Rejected' || status === 'NotSupported' ? 'rejected' : 'failed');
+    const verdict = status.split(':')[0];
+    deps.outcome?.(verdict === 'Rejected' || verdict === 'NotSupported' ? 'rejected' : 'failed');
   }
 }

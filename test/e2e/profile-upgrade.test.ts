@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
+import { RPCClient } from 'ocpp-rpc';
 import { basicHeader, tryBasicLogin } from '../helpers/login';
 import { startLegacyCsms } from '../helpers/csms';
 import { freePort, sleep, waitFor } from '../helpers/net';
@@ -289,6 +290,44 @@ t.test('2.x: the new connection profile names the interface the operator asked f
 
   t.equal(await requestUpgrade(proxy, 'UP-IF-201', 2, { ocppInterface: 'Wifi0' }), 400, 'an unknown interface: 400');
   t.equal(await requestUpgrade(proxy, 'UP-IF-201', 2, { ocppInterface: 'wireless0' }), 400, 'names are case-sensitive, as in the schema');
+});
+
+t.test('2.x: a slot the charger refuses is followed by the next candidate, and the refusal keeps the charger\'s reason', async (t) => {
+  const proxy = await startProxyBeforeCsms(t, { rotation: 'false', plainListen: '127.0.0.1:0', publicUrl: 'wss://127.0.0.1:1/ocpp' });
+  const { store } = proxy.credentials;
+  /** A 2.0.1 charger running on slot 2 whose valuesList allows only `allowed`. */
+  const charger = async (identity: string, allowed: number[]) => {
+    await seedCharger(proxy, { identity, password: 'profile-one-password', minProfile: 1 });
+    await store.updateCharger(identity, { targetProfile: 2 });
+    const slots: number[] = [];
+    const c: any = new RPCClient({ endpoint: proxy.plainUrl!, identity, protocols: ['ocpp2.0.1'], password: 'profile-one-password', reconnect: false, pingIntervalMs: 0, strictMode: false, wsOpts: { perMessageDeflate: false } } as any);
+    t.teardown(() => c.close({ force: true }));
+    c.handle('GetVariables', () => ({ getVariableResult: [{ attributeStatus: 'Accepted', attributeValue: '2', component: { name: 'OCPPCommCtrlr' }, variable: { name: 'NetworkConfigurationPriority' } }] }));
+    c.handle('SetNetworkProfile', ({ params }: any) => {
+      slots.push(params.configurationSlot);
+      return allowed.includes(params.configurationSlot) ? { status: 'Accepted' } : { status: 'Rejected', statusInfo: { reasonCode: 'InvalidConfSlot' } };
+    });
+    c.handle('SetVariables', ({ params }: any) => ({ setVariableResult: params.setVariableData.map((d: any) => ({ attributeStatus: 'Accepted', component: d.component, variable: d.variable })) }));
+    c.handle('Reset', () => ({ status: 'Accepted' }));
+    await c.connect();
+    await c.call('BootNotification', { reason: 'PowerUp', chargingStation: { vendorName: 'Sim', model: 'S1', serialNumber: `SN-${identity}` } });
+    return slots;
+  };
+  const result = (identity: string) => waitFor(async () => (await store.getCharger(identity))?.profileUpgrade?.lastResult ?? null, `${identity}: attempt recorded`);
+
+  const twoSlots = await charger('UP-SLOT-12', [1, 2]);
+  t.equal(await result('UP-SLOT-12'), 'accepted');
+  t.same(twoSlots, [1], 'a two-slot charger left on slot 2: slot 1 (the highest plus one would be refused)');
+
+  const third = await charger('UP-SLOT-3', [2, 3]);
+  t.equal(await result('UP-SLOT-3'), 'accepted');
+  t.same(third, [1, 3], 'slot 1 refused: the next after the highest, in the same attempt');
+  t.equal((await store.getCharger('UP-SLOT-3'))?.profileUpgrade?.slot, 3, 'the slot written is kept for retries');
+
+  const none = await charger('UP-SLOT-NONE', [2]);
+  t.equal(await result('UP-SLOT-NONE'), 'Rejected:InvalidConfSlot', 'the charger\'s reason recorded for the operator');
+  t.same(none, [1, 3], 'each candidate tried once');
+  t.equal((await store.getCharger('UP-SLOT-NONE'))?.profileUpgrade?.slot, undefined, 'no slot kept: nothing was written');
 });
 
 t.test('2.x to Profile 3 on a connection without a BootNotification: the serial number its record remembers decides, and none means wait', async (t) => {
