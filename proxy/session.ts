@@ -95,6 +95,12 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
   private csmsFlush: { code: number; reason: string; timer: NodeJS.Timeout } | null = null;
   /** 2.1 only (null before): ids of CALLRESULTs forwarded per direction, which a CALLRESULTERROR may answer. */
   private readonly sentResults: Record<Direction, Set<string>> | null;
+  /**
+   * 2.1 only, made on first use: ids of CALLRESULTs the proxy sent itself (`charger:<id>`,
+   * `csms:<id>` by receiving leg). A CALLRESULTERROR to one is the peer refusing the proxy's answer:
+   * the other peer never sent that result, so it is logged, not relayed.
+   */
+  private ownResults: Set<string> | null = null;
   /** Slot in the ping wheel (-1: not pinged). */
   private pingSlot = -1;
   /** What the ping rounds and back-pressure track per leg (one object per leg, not one per fact). */
@@ -266,6 +272,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       this.completeChargerCall(call, data, decision, started);
       return;
     }
+    if (frame.type === 5 && this.ownResultRefused('charger', frame)) return;
     if (frame.type === 5 && !this.sentResults?.csms_to_charger.delete(frame.id)) {
       this.refuse('charger_to_csms', 'unsolicited_answer', `CALLRESULTERROR for unknown result id ${frame.id}`);
       return;
@@ -306,6 +313,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
   private completeChargerCall(call: ChargerCall, data: Buffer, decision: ChargerCallDecision, started: number): void {
     if (this.closed && (!this.csmsFlush || (decision && ('answer' in decision || 'error' in decision)))) return;
     if (decision && 'answer' in decision) {
+      this.rememberOwnResult('charger', call.id);
       this.send(this.charger, this.charger, callResult(call.id, decision.answer));
       this.opts.observer?.answeredLocally?.(call.action);
       return;
@@ -340,6 +348,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     const started = performance.now();
     const frame = this.readOrAnswer('csms_to_charger', data, isBinary);
     if (!frame) return;
+    if (frame.type === 5 && this.ownResultRefused('csms', frame)) return;
     if (frame.type === 5 && !this.sentResults?.charger_to_csms.delete(frame.id)) {
       this.refuse('csms_to_charger', 'unsolicited_answer', `CALLRESULTERROR for unknown result id ${frame.id}`);
       return;
@@ -366,7 +375,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     if ('error' in decision) {
       this.send(this.csms, this.csms, callError(id, decision.error.code, decision.error.description));
     } else {
-      if (this.sentResults) this.rememberResult(this.sentResults.charger_to_csms, frame.id);
+      this.rememberOwnResult('csms', frame.id);
       this.send(this.csms, this.csms, callResult(id, decision.answer));
     }
     this.opts.observer?.answeredLocally?.(frame.action!);
@@ -446,6 +455,18 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
 
   private nameOf(leg: Leg): 'charger' | 'csms' {
     return leg === this.charger ? 'charger' : 'csms';
+  }
+
+  /** 2.1: a CALLRESULT the proxy sends `to` itself (see ownResults). */
+  private rememberOwnResult(to: 'charger' | 'csms', id: string): void {
+    if (this.sentResults) this.rememberResult(this.ownResults ??= new Set(), `${to}:${id}`);
+  }
+
+  /** A CALLRESULTERROR from `from` to a result the proxy sent it: logged and consumed. */
+  private ownResultRefused(from: 'charger' | 'csms', frame: Pick<Frame, 'id'>): boolean {
+    if (!this.ownResults?.delete(`${from}:${frame.id}`)) return false;
+    this.log.warn({ event: 'own_answer_refused', by: from, id: frame.id });
+    return true;
   }
 
   /** OCPP 2.1: a CALLRESULTERROR may only answer a CALLRESULT that went the other way (bounded memory). */

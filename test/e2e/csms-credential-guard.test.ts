@@ -139,3 +139,31 @@ t.test('guardCsmsCalls off: the CSMS\'s password change reaches the charger', as
   t.same(await csms.clients.get('GUARD-OFF').call('ChangeConfiguration', { key: 'AuthorizationKey', value: hex(NEW_PASSWORD) }), { status: 'Accepted' });
   t.same(s.keyChanges.map((k) => k.password), [NEW_PASSWORD], 'forwarded, as the operator chose');
 });
+
+t.test('OCPP 2.1: a CALLRESULTERROR the CSMS sends to the proxy\'s own answer stays with the proxy', async (t) => {
+  const answers: string[] = [];
+  let csmsWs: any = null;
+  const csms = await startRawCsms({ protocols: ['ocpp2.1'], onOpen: (ws) => {
+    csmsWs = ws;
+    ws.on('message', (d) => answers.push(d.toString()));
+    ws.send('[2,"g1","SetVariables",{"setVariableData":[{"component":{"name":"SecurityCtrlr"},"variable":{"name":"BasicAuthPassword"},"attributeValue":"set-by-the-legacy-csms"}]}]');
+  } });
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, rotation: 'false' });
+  t.teardown(() => proxy.stop());
+  await seedCharger(proxy, { identity: 'GUARD-21-ERR', password: PASSWORD });
+  const { ws, got } = await openRawCharger(t, proxy, 'GUARD-21-ERR', PASSWORD, 'ocpp2.1');
+  await waitFor(() => answers.some((a) => a.startsWith('[3,"g1"')), 'the proxy answered Rejected');
+  // The CSMS refuses that answer (2.1 lets the receiver of a CALLRESULT do so): not the charger's business.
+  csmsWs.send('[5,"g1","FormatViolation","not what we expected",{}]');
+  // A result the charger did send may still be refused, and that one reaches the charger.
+  csmsWs.send('[2,"c1","GetVariables",{"getVariableData":[{"component":{"name":"OCPPCommCtrlr"},"variable":{"name":"HeartbeatInterval"}}]}]');
+  await waitFor(() => got.some((f) => f.startsWith('[2,"c1"')), 'the harmless call reached the charger');
+  ws.send('[3,"c1",{"getVariableResult":[]}]');
+  await waitFor(() => answers.some((a) => a.startsWith('[3,"c1"')), 'the charger\'s answer at the CSMS');
+  csmsWs.send('[5,"c1","FormatViolation","empty",{}]');
+  await waitFor(() => got.some((f) => f.startsWith('[5,"c1"')), 'the CALLRESULTERROR to the charger\'s own result relayed');
+  t.notOk(got.some((f) => f.startsWith('[5,"g1"')), 'the one to the proxy\'s answer was not');
+  t.match(proxy.logs.find((l) => l.event === 'own_answer_refused'), { by: 'csms', id: 'g1' }, 'logged');
+  t.notOk(proxy.logs.some((l) => l.event === 'frame_refused'), 'and not taken for a stray answer');
+});
