@@ -268,7 +268,7 @@ function lockoutLine(identity: string, l: LockoutView): string {
 }
 
 function upgradeLine(u: NonNullable<ChargerView['profileUpgrade']>): string {
-  return [u.requestedAt && `requested ${u.requestedAt}`, u.ocppInterface && `interface ${u.ocppInterface}`, u.sentAt && `switch sent ${u.sentAt}`,
+  return [u.requestedAt && `requested ${u.requestedAt}`, u.ocppInterface && `interface ${u.ocppInterface}`, u.sentAt && `switch sent ${u.sentAt}${u.awaitsReboot ? ' (applies at its next reboot)' : ''}`,
     u.lastResult && `last ${u.lastResult}`, `failures ${u.failures}`, u.nextAttemptAt && `next attempt ${u.nextAttemptAt}`].filter(Boolean).join(', ');
 }
 

@@ -74,11 +74,11 @@ export interface ChargerView {
   pending: { since: string; sent: string | null; accepted: string | null; rebootRequired: string | null; attempt: number } | null;
   rotation: { disabled: boolean; requestedAt: string | null; lastAttemptAt: string | null; nextAttemptAt: string | null; failures: number; lastResult: string | null };
   /**
-   * The profile upgrade toward `targetProfile`: when it was asked for, when the switch was last sent,
-   * how the last attempt went (`accepted`, a refusal, `not_reached`, `gave_up`...), the failures so
+   * The profile upgrade toward `targetProfile`: when it was asked for, when the switch was last sent
+   * (and whether the charger answered that it applies it at its next reboot), how the last attempt went (`accepted`, a refusal, `not_reached`, `gave_up`...), the failures so
    * far, when the next attempt may start, and the 2.x interface asked for (null: the default).
    */
-  profileUpgrade: { requestedAt: string | null; sentAt: string | null; lastResult: string | null; failures: number; nextAttemptAt: string | null; ocppInterface: OcppInterface | null } | null;
+  profileUpgrade: { requestedAt: string | null; sentAt: string | null; awaitsReboot: boolean; lastResult: string | null; failures: number; nextAttemptAt: string | null; ocppInterface: OcppInterface | null } | null;
   boot: { state: string; at: string | null } | null;
   certificate: { serialNumber: string | null; expectedCn: string | null; boundSerialHex: string | null; notAfter: string | null } | null;
   organization: string | null;
@@ -136,7 +136,7 @@ export function viewCharger(r: ChargerRecord): ChargerView {
 
 function viewProfileUpgrade(u: ProfileUpgradeState | undefined): ChargerView['profileUpgrade'] {
   if (!u) return null;
-  return { requestedAt: iso(u.requestedAt), sentAt: iso(u.sentAt), lastResult: u.lastResult ?? null, failures: u.failures ?? 0, nextAttemptAt: iso(u.nextAttemptAt), ocppInterface: u.ocppInterface ?? null };
+  return { requestedAt: iso(u.requestedAt), sentAt: iso(u.sentAt), awaitsReboot: u.awaitsReboot === true, lastResult: u.lastResult ?? null, failures: u.failures ?? 0, nextAttemptAt: iso(u.nextAttemptAt), ocppInterface: u.ocppInterface ?? null };
 }
 
 /** Validates a 2.x network interface name (SetNetworkProfile `ocppInterface`). @throws ChargerAdminError bad_input */

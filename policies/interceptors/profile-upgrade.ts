@@ -265,9 +265,10 @@ class ProfileUpgrade implements Interceptor, BootListener {
         // This connection predates the switch: the charger moves when it reconnects (Reset OnIdle
         // waits until it is idle, which can take hours). Asking again meanwhile would reboot it again.
         if (this.openedAt <= state.sentAt) return;
-        // 2.x switches through a reboot (Reset OnIdle): a connection that sent no BootNotification
-        // is the old link back (a network drop), not the charger after its reboot.
-        if (s.subprotocol !== 'ocpp1.6' && !this.bootedHere) return;
+        // 2.x switches through a reboot (Reset OnIdle), and so does a 1.6 charger that answered
+        // RebootRequired: a connection that sent no BootNotification is the old link back (a
+        // network drop), not the charger after its reboot.
+        if ((s.subprotocol !== 'ocpp1.6' || state.awaitsReboot) && !this.bootedHere) return;
         // A later connection, still below the target: the switch failed and the charger fell back.
         return await this.notReached(s, state);
       }
@@ -314,6 +315,8 @@ class ProfileUpgrade implements Interceptor, BootListener {
     let slot: number | undefined;
     /** The slot a SetNetworkProfile the charger accepted wrote. */
     let written: number | undefined;
+    /** 1.6: the charger takes the new profile at its next reboot, which the proxy does not ask for. */
+    let rebootRequired = false;
     const ocppInterface = record.profileUpgrade?.ocppInterface;
     try {
       const serialProblem = this.serialCheck(s, record, target);
@@ -321,6 +324,7 @@ class ProfileUpgrade implements Interceptor, BootListener {
         status = serialProblem;
       } else if (s.subprotocol === 'ocpp1.6') {
         status = statusOf(await call(changeSecurityProfile(target)));
+        rebootRequired = status === 'RebootRequired';
       } else if (!deps.publicUrl) {
         status = 'no_public_url';
       } else if (ocppInterface === 'Any' && s.subprotocol !== 'ocpp2.1') {
@@ -346,6 +350,7 @@ class ProfileUpgrade implements Interceptor, BootListener {
     if (OK.has(status)) {
       const accepted: ProfileUpgradeState = { sentAt: now(), lastResult: 'accepted', failures: record.profileUpgrade?.failures ?? 0 };
       if (written !== undefined) accepted.slot = written;
+      if (rebootRequired) accepted.awaitsReboot = true;
       if (ocppInterface) accepted.ocppInterface = ocppInterface;
       await deps.store.updateCharger(s.identity, { profileUpgrade: accepted });
       s.log.info({ event: 'profile_upgrade_accepted', to: target });

@@ -130,6 +130,8 @@ export interface ProfileUpgradeState {
   nextAttemptAt?: number;
   /** 2.x: the configuration slot the last attempt wrote, reused by the next instead of taking another. */
   slot?: number;
+  /** The charger answered the switch RebootRequired: it moves at its next reboot (1.6 gets no Reset from the proxy). */
+  awaitsReboot?: boolean;
   /** 2.x: the `ocppInterface` the operator asked for, kept for every attempt of this request. */
   ocppInterface?: OcppInterface;
 }

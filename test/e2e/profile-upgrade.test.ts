@@ -155,6 +155,35 @@ t.test('1.6 Profile 1 → 2: the charger comes back on the same port with TLS (a
   t.equal(await tryBasicLogin(proxy.plainUrl!, proxy.caPem, identity, 'profile-one-password', 'ocpp1.6'), 401, 'Profile 1 refused from then on');
 });
 
+t.test('1.6: a switch answered RebootRequired waits for the charger\'s reboot; only a connection after it that is still below counts', async (t) => {
+  const identity = 'UP-16-REBOOT';
+  const { proxy, store } = await profileOneCharger(t, identity, 2, { bootWaitMs: '300' });
+  const seen: string[] = [];
+  const connect = async (boot: boolean) => {
+    const c: any = new RPCClient({ endpoint: proxy.plainUrl!, identity, protocols: ['ocpp1.6'], password: 'profile-one-password', reconnect: false, pingIntervalMs: 0, strictMode: false, wsOpts: { perMessageDeflate: false } } as any);
+    t.teardown(() => c.close({ force: true }));
+    c.handle(({ method, params }: any) => { seen.push(`${method} ${params.key ?? ''}`); return { status: 'RebootRequired' }; });
+    await c.connect();
+    if (boot) await c.call('BootNotification', { chargePointVendor: 'Sim', chargePointModel: 'S1' });
+    return c;
+  };
+  const first = await connect(true);
+  const state = await waitFor(async () => { const r = await store.getCharger(identity); return r?.profileUpgrade?.lastResult === 'accepted' ? r.profileUpgrade : null; }, 'switch answered');
+  t.equal(state!.awaitsReboot, true, 'recorded as waiting for a reboot');
+  const view = await (await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}`, { headers: { authorization: `Bearer ${proxy.adminToken}` } })).json() as any;
+  t.equal(view.profileUpgrade.awaitsReboot, true, 'and shown so');
+  // The link drops and comes back without a reboot: not a failure, and the switch is not sent again.
+  await first.close({ force: true });
+  const again = await connect(false);
+  await sleep(800);
+  t.equal((await store.getCharger(identity))?.profileUpgrade?.lastResult, 'accepted', 'not counted: the charger has not rebooted');
+  t.equal(seen.filter((x) => x === 'ChangeConfiguration SecurityProfile').length, 1, 'sent once');
+  // It reboots and is still on Profile 1: that is the switch failing.
+  await again.close({ force: true });
+  await connect(true);
+  await waitFor(async () => (await store.getCharger(identity))?.profileUpgrade?.lastResult === 'not_reached' || null, 'counted after the reboot');
+});
+
 t.test('a switch the charger accepts but does not reach: counted, backed off, given up after five; a new request starts over', async (t) => {
   const identity = 'UP-NEVER-THERE';
   const { proxy, store } = await profileOneCharger(t, identity, 2);
