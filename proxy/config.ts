@@ -243,6 +243,8 @@ function checkPublicUrl(value: string): void {
   }
   if (url.protocol !== 'wss:') throw new ConfigError(`"publicUrl" must be a wss:// URL: chargers are moved there to Profile 2 or 3, which need TLS`);
   if (url.search || url.hash || url.username || url.password) throw new ConfigError('"publicUrl" must not carry a query, a fragment or credentials');
+  // SetNetworkProfile's ocppCsmsUrl holds 512 characters in 2.0.1 (2000 in 2.1): a longer one is refused by the charger.
+  if (value.length > 512) throw new ConfigError(`"publicUrl" is ${value.length} characters; OCPP 2.0.1 chargers take at most 512 (SetNetworkProfile ocppCsmsUrl)`);
 }
 
 /**

@@ -163,6 +163,7 @@ t.test('bad values name the key', async (t) => {
   rejects(t, 'publicUrl without TLS', () => load({ argv: ['--public-url', 'ws://ocpp.example.com/ocpp/'] }), /"publicUrl"/, /wss:\/\//);
   rejects(t, 'publicUrl with a query', () => load({ argv: ['--public-url', 'wss://ocpp.example.com/ocpp/?x=1'] }), /"publicUrl"/, /query/);
   rejects(t, 'publicUrl not a URL', () => load({ argv: ['--public-url', 'ocpp.example.com/ocpp'] }), /"publicUrl"/, /not a URL/);
+  rejects(t, 'publicUrl longer than a 2.0.1 charger takes', () => load({ argv: ['--public-url', 'wss://ocpp.example.com/' + 'a'.repeat(500)] }), /"publicUrl" is 523 characters/, /at most 512/);
   t.test('publicUrl whose path is not pathPrefix: warned, not refused (a front may rewrite the path)', async (t) => {
     const c = load({ argv: ['--public-url', 'wss://ocpp.example.com/chargers', '--path-prefix', '/ocpp'] });
     t.match(publicUrlPathMismatch(c.publicUrl, c.pathPrefix), /\/chargers\/<identity>.*\/ocpp\/<identity>/);
