@@ -79,6 +79,8 @@ function provenProfile(s: SessionApi): SecurityProfile {
 class ProfileUpgrade implements Interceptor, BootListener {
   private readonly boot: BootWatch;
   private session: SessionApi | null = null;
+  /** The record as read at admission, then as each change delivered it. */
+  private latest: ChargerRecord;
   /** Settles when the check at open is done; `completed` says whether it completed the upgrade. */
   private opened: Promise<void> = Promise.resolve();
   private completed = false;
@@ -101,6 +103,7 @@ class ProfileUpgrade implements Interceptor, BootListener {
     /** The stored record as read at admission. */
     private readonly admitted: ChargerRecord,
   ) {
+    this.latest = admitted;
     this.boot = new BootWatch(this, admitted.bootState, subprotocol, deps.bootWaitMs ?? 5000);
     this.knownTarget = admitted.targetProfile;
     this.knownRequest = admitted.profileUpgrade?.requestedAt;
@@ -123,7 +126,10 @@ class ProfileUpgrade implements Interceptor, BootListener {
 
   onBootReady(): void {
     const s = this.session;
-    if (s) void this.opened.then(() => { if (!this.completed) void this.consider(s); });
+    // Read the store only when the record at hand asks for an upgrade (the change feed brings any request).
+    const r = this.latest;
+    if (!s || !r.targetProfile || r.targetProfile <= this.configuredProfile(s, r)) return;
+    void this.opened.then(() => { if (!this.completed) void this.consider(s); });
   }
 
   onCsmsAnswer(_s: SessionApi, call: AnsweredCall, answer: CallOutcome): void {
@@ -150,6 +156,7 @@ class ProfileUpgrade implements Interceptor, BootListener {
   }
 
   onRecordChanged(s: SessionApi, record: ChargerRecord, routine: boolean): void {
+    this.latest = record;
     // A new target is an operator request (skips back-off); other changes (our own writes, a
     // certificate being bound) just re-check, respecting back-off. A sweep's re-read acts only on a
     // request it brings (one whose change message was lost): retries stay where they were (a boot,

@@ -73,7 +73,7 @@ export function passwordRotation(deps: RotationDeps): InterceptorFactory {
     if (!facts || facts.profile === 3 || !deps.enabled) return undefined;
     // Logged in with its old password although it had answered Accepted or RebootRequired to the pending one.
     const acceptedPending = isTakenUp(facts.charger.pending) && facts.passwordMatched !== 'pending' ? facts.charger.pending!.createdAt : null;
-    return new PasswordRotation(deps, now, session, facts.passwordMatched === 'pending', facts.charger.bootState, acceptedPending);
+    return new PasswordRotation(deps, now, session, facts.passwordMatched === 'pending', facts.charger, acceptedPending);
   };
 }
 
@@ -90,6 +90,8 @@ class PasswordRotation implements Interceptor, BootListener {
   /** The pending value (its createdAt) whose call waits for the line or is out; null when none, or withdrawn. */
   private sending: number | null = null;
   private readonly boot: BootWatch;
+  /** The charger's record as read at admission, then as each change delivered it (see onBootReady). */
+  private latest: ChargerRecord;
 
   constructor(
     private readonly deps: RotationDeps,
@@ -97,7 +99,7 @@ class PasswordRotation implements Interceptor, BootListener {
     private readonly session: SessionApi,
     /** The charger logged in with the pending password: the rotation committed at admission. */
     private readonly loggedInWithPending: boolean,
-    storedBoot: string | undefined,
+    admitted: ChargerRecord,
     /**
      * The pending password (its createdAt) the charger had answered Accepted or RebootRequired to
      * when it logged in with its old one instead: it is sent the same value once more in this
@@ -105,7 +107,8 @@ class PasswordRotation implements Interceptor, BootListener {
      */
     private acceptedPending: number | null,
   ) {
-    this.boot = new BootWatch(this, storedBoot, session.subprotocol, deps.bootWaitMs ?? 5000);
+    this.latest = admitted;
+    this.boot = new BootWatch(this, admitted.bootState, session.subprotocol, deps.bootWaitMs ?? 5000);
   }
 
   get name(): string {
@@ -129,6 +132,11 @@ class PasswordRotation implements Interceptor, BootListener {
   }
 
   onBootReady(): void {
+    // Read the store only when the record at hand says a rotation may be due: a reconnect storm of
+    // booted chargers would otherwise cost a read per session (the change feed brings any change).
+    const r = this.latest;
+    if (r.rotation?.disabled || r.status !== 'active') return;
+    if (rotationReason(r, this.deps.maxAgeMs, this.now()) === null && this.resendAccepted(r) === null) return;
     void this.consider();
   }
 
@@ -142,6 +150,7 @@ class PasswordRotation implements Interceptor, BootListener {
   }
 
   onRecordChanged(s: SessionApi, record: ChargerRecord): void {
+    this.latest = record;
     // The value waiting for the line is no longer the pending one (an operator set a password): withdrawn.
     if (this.sending !== null && record.pending?.createdAt !== this.sending) {
       this.sending = null;

@@ -8,6 +8,7 @@ import t from 'tap';
 import { RPCClient } from 'ocpp-rpc';
 import { startLegacyCsms } from '../helpers/csms';
 import { sleep, waitFor } from '../helpers/net';
+import { startRedis, watchCommands } from '../helpers/redis';
 import { seedCharger, startTestProxy, type TestProxy } from '../helpers/proxy';
 
 interface Seen { action: string; at: number; params: any }
@@ -109,4 +110,28 @@ t.test('2.x in Pending: the password is rotated (SetVariables is allowed), the p
   await waitFor(() => c.seen.some((x) => x.action === 'Reset'), 'the profile switch sent once Accepted', 10000);
   t.same(c.seen.filter((x) => x.action !== 'SetVariables' || x.params.setVariableData[0].variable.name !== 'BasicAuthPassword').map((x) => x.action),
     ['GetVariables', 'SetNetworkProfile', 'SetVariables', 'Reset'], 'the switch in order');
+});
+
+t.test('a booted charger that reconnects with nothing due costs no store read after its admission', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, redis: redis.url, bootWaitMs: 300, rotation: 'true' });
+  t.teardown(() => proxy.stop());
+  // A generated password (not due for rotation), no upgrade asked for, booted before.
+  await seedCharger(proxy, { identity: 'BW-QUIET', password: 'boot-wait-password-4', minProfile: 2, source: 'generated' });
+  await proxy.credentials.store.updateCharger('BW-QUIET', { bootState: 'Accepted' });
+  const watch = await watchCommands(redis.url);
+  t.teardown(() => watch.stop());
+  const c = charger(proxy, 'BW-QUIET', 'boot-wait-password-4', true);
+  t.teardown(() => c.client.close({ force: true }));
+  await c.client.connect();
+  await c.client.call('Heartbeat', {});
+  await sleep(1000); // past bootWaitMs: rotation and upgrade have decided
+  const mine = watch.seen.filter((x) => x.source !== 'lua' && x.args.some((a) => a.includes('BW-QUIET')));
+  const claim = mine.findIndex((x) => x.command === 'evalsha' || x.command === 'eval');
+  t.ok(claim >= 0, 'the admission claimed the session');
+  t.same(mine.slice(claim + 1).filter((x) => x.command === 'get' || x.command === 'mget').map((x) => x.command), [], 'no read of the charger after the claim');
+  t.same(c.seen, [], 'and nothing sent to it');
 });

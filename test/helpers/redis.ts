@@ -207,6 +207,8 @@ function pingOnce(port: number, password?: string): Promise<boolean> {
 export interface SeenCommand {
   source: string;
   command: string;
+  /** Its arguments (keys among them). */
+  args: string[];
 }
 
 /** Watches, in order, what the Redis at `url` runs (MONITOR on a connection of its own) until `stop`. */
@@ -214,6 +216,6 @@ export async function watchCommands(url: string): Promise<{ seen: SeenCommand[];
   const probe = new Redis(url);
   const monitor = await probe.monitor();
   const seen: SeenCommand[] = [];
-  monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, command: String(args[0]).toLowerCase() }));
+  monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, command: String(args[0]).toLowerCase(), args: args.slice(1).map(String) }));
   return { seen, stop: () => { monitor.disconnect(); probe.disconnect(); } };
 }
