@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { dialectOf, readStatus, renewalTrigger, type OcppDialect } from '../../proxy/ocpp/dialects';
 import type { ChargerRecord, CredentialStore } from '../../proxy/store/types';
 import { admissionFacts, type AdmittedCertificate } from '../gates/facts';
-import { bootStatusOf, injectScope } from './boot-state';
+import { BootWatch, type BootListener } from './boot-state';
 import { InjectionError, type AnsweredCall, type CallOutcome, type ChargerCall, type Interceptor, type InterceptorFactory, type SessionApi } from './types';
 
 /** Dependencies of {@link certificateRenewal}. */
@@ -13,9 +13,8 @@ export interface CertificateRenewalDeps {
   /** Accepted for symmetry with the other factories; per-session lines go to `session.log`. */
   log?: Logger;
   /**
-   * A charger that reconnects without booting again (its record says it was booted) is asked this
-   * long after the session opens, unless it sends a BootNotification first (config `bootWaitMs`).
-   * Default 5000 ms.
+   * How long after the session opens a charger booted on an earlier connection may still send a
+   * BootNotification before it is asked (config `bootWaitMs`; see BootWatch). Default 5000 ms.
    */
   settleMs?: number;
   /**
@@ -51,7 +50,7 @@ export function certificateRenewal(deps: CertificateRenewalDeps): InterceptorFac
     const dialect = dialectOf(session.subprotocol);
     const facts = admissionFacts(session.facts);
     if (!dialect || session.profile !== 3 || !facts?.certificate) return undefined;
-    return new CertificateRenewal(deps, dialect, facts.certificate, session.subprotocol, injectScope(facts.charger.bootState, session.subprotocol) === 'all');
+    return new CertificateRenewal(deps, dialect, facts.certificate, session.subprotocol, facts.charger.bootState);
   };
 }
 
@@ -66,12 +65,12 @@ function skipReason(record: ChargerRecord, presented: AdmittedCertificate, opene
 }
 
 /** One Profile 3 session's renewal. A class: one object per Profile 3 session, its methods shared. */
-class CertificateRenewal implements Interceptor {
+class CertificateRenewal implements Interceptor, BootListener {
   private readonly now: () => number;
   private readonly windowMs: number;
   private readonly retryMs: number;
   private readonly openedAt: number;
-  private bootSeen = false;
+  private readonly boot: BootWatch;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private lastTriggerAt = -Infinity;
@@ -82,14 +81,14 @@ class CertificateRenewal implements Interceptor {
     private readonly deps: CertificateRenewalDeps,
     private readonly dialect: OcppDialect,
     private readonly cert: AdmittedCertificate,
-    private readonly subprotocol: string,
-    /** The charger may be sent every call (CertificateSigned among them): Accepted, or Pending on 1.6. */
-    private booted: boolean,
+    subprotocol: string,
+    storedBoot: string | undefined,
   ) {
     this.now = deps.now ?? Date.now;
     this.windowMs = deps.renewBeforeDays * DAY_MS;
     this.retryMs = deps.retryMs ?? 6 * 60 * 60 * 1000;
     this.openedAt = this.now();
+    this.boot = new BootWatch(this, storedBoot, subprotocol, deps.settleMs ?? 5000);
   }
 
   get name(): string {
@@ -98,34 +97,33 @@ class CertificateRenewal implements Interceptor {
 
   onOpen(s: SessionApi): void {
     this.session = s;
-    // Already booted (a reconnect): wait a moment for a BootNotification that would decide instead.
-    if (this.booted) this.arm(this.deps.settleMs ?? 5000, true);
+    this.boot.start();
+  }
+
+  onBootReady(): void {
+    void this.check();
   }
 
   onChargerCall(_s: SessionApi, call: ChargerCall): undefined {
-    if (call.action === 'BootNotification') this.bootSeen = true;
+    this.boot.chargerCall(call.action);
     return undefined;
   }
 
   onCsmsAnswer(_s: SessionApi, call: AnsweredCall, answer: CallOutcome): void {
-    const status = bootStatusOf(call, answer);
-    if (!status) return;
-    this.booted = injectScope(status, this.subprotocol) === 'all';
-    // Let the BootNotification answer (forwarded right after onCsmsAnswer) reach the charger first.
-    if (this.booted) setImmediate(() => void this.check());
+    this.boot.csmsAnswer(call, answer);
   }
 
   onClose(): void {
     this.done = true;
+    this.boot.stop();
     if (this.timer) clearTimeout(this.timer);
   }
 
-  private arm(ms: number, settle = false): void {
+  private arm(ms: number): void {
     if (this.done) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
-      if (settle && this.bootSeen) return; // the BootNotification's answer decides
       void this.check();
     }, Math.max(0, Math.min(ms, MAX_TIMER_MS)));
     this.timer.unref?.();
@@ -133,7 +131,8 @@ class CertificateRenewal implements Interceptor {
 
   private async check(): Promise<void> {
     const s = this.session;
-    if (!s || this.running || this.done || s.closed || !this.booted) return;
+    // Every call, CertificateSigned among them: Accepted, or Pending on 1.6 (see BootWatch).
+    if (!s || this.running || this.done || s.closed || !this.boot.allows('all')) return;
     this.running = true;
     try {
       const now = this.now();

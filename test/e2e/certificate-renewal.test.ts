@@ -62,6 +62,23 @@ t.test('renewal trigger on Profile 3 when the certificate expires within the win
     await charger.close();
   });
 
+  t.test('held in Pending: a 2.x charger is not asked (it would refuse the CertificateSigned), a 1.6 charger is', async (t) => {
+    for (const protocol of ['ocpp2.0.1', 'ocpp1.6'] as const) {
+      const identity = `RN-PENDING-${protocol.replace(/\W/g, '')}`;
+      await rig.addCharger(identity, { minProfile: 3, certificate: { serialNumber: `SN-${identity}` }, bootState: 'Pending' });
+      const charger = strictCharger(rig, identity, protocol, await rig.pki.charger(`SN-${identity}`, { days: 5 }));
+      let triggered = 0;
+      for (const action of TRIGGERS) charger.handle(action, () => { triggered++; return { status: 'Accepted' }; });
+      await charger.connect();
+      if (protocol === 'ocpp1.6') await waitFor(() => triggered === 1, '1.6 asked while Pending');
+      else {
+        await sleep(700); // past the settle time
+        t.equal(triggered, 0, '2.x not asked while Pending');
+      }
+      await charger.close();
+    }
+  });
+
   t.test('Profile 2 sessions (no client certificate) are never triggered', async (t) => {
     await rig.addCharger('RN-P2');
     const charger = strictCharger(rig, 'RN-P2', 'ocpp2.0.1');
