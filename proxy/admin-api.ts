@@ -10,7 +10,7 @@ import type { AdminRoute } from './admin';
 import { json } from './admin';
 import { LogBudget } from './log-budget';
 import { checkBearer } from './admin-token';
-import { ChargerAdmin, ChargerAdminError, parseProfile, type ChargerChanges, type ChargerInput } from './chargers';
+import { ChargerAdmin, ChargerAdminError, parseOcppInterface, parseProfile, type ChargerChanges, type ChargerInput } from './chargers';
 import type { Logger } from './log';
 import { StoreError } from './store/errors';
 
@@ -143,7 +143,8 @@ function buildRoutes({ admin, sessions }: AdminApiOptions): Route[] {
     r('POST', '/chargers/:id/rotate', async ({ params }) => [202, withSession(await admin.requestRotation(params[0]!))]),
     r('POST', '/chargers/:id/upgrade', async (c) => {
       const body = await c.json();
-      return [202, withSession(await admin.requestProfileUpgrade(c.params[0]!, parseProfile(body.profile), body.ocppInterface))];
+      const network = body.ocppInterface === undefined || body.ocppInterface === null ? undefined : parseOcppInterface(body.ocppInterface);
+      return [202, withSession(await admin.requestProfileUpgrade(c.params[0]!, parseProfile(body.profile), network))];
     }),
     r('DELETE', '/chargers/:id/upgrade', async ({ params }) => [200, withSession(await admin.cancelProfileUpgrade(params[0]!))]),
     r('GET', '/factory-defaults', async () => [200, { items: await admin.listFactoryDefaults() }]),

@@ -126,7 +126,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
         store, signer, signerTrusted, organization: config.organization, log,
         metrics: { certificate: (outcome, reason) => metrics.certificates.inc({ outcome, reason }) },
       }),
-      certificateRenewal({ store, renewBeforeDays: config.renewBeforeDays, log, settleMs: config.bootWaitMs }),
+      certificateRenewal({ store, renewBeforeDays: config.renewBeforeDays, log, bootWaitMs: config.bootWaitMs }),
       profileUpgrade({
         store, publicUrl: config.publicUrl, retryMs: config.rotationRetryMs, callTimeoutMs: config.callTimeoutMs, checkSerialNumber: config.checkSerialNumber, bootWaitMs: config.bootWaitMs,
         outcome: (o) => metrics.profileUpgrades.inc({ outcome: o }),

@@ -14,7 +14,7 @@ import { openCredentials } from './store-setup';
 import { StoreError } from './store/errors';
 import { STORE_FILE } from './store/embedded';
 import { GENERATED_SECRET_FILE, SECRET_ENV_VAR } from './store/secret';
-import { ChargerAdmin, ChargerAdminError, parseProfile, type ChargerChanges, type ChargerView, type LockoutView } from './chargers';
+import { ChargerAdmin, ChargerAdminError, parseOcppInterface, parseProfile, type ChargerChanges, type ChargerView, type LockoutView } from './chargers';
 
 type Out = (line: string) => void;
 /** Where the CLI reads passwords from stdin and writes errors; tests pass their own. */
@@ -60,7 +60,8 @@ const COMMANDS: Record<string, Command> = {
         return c.admin.cancelProfileUpgrade(c.pos[0]!);
       }
       if (c.x.profile === undefined) throw new UsageError('--profile (or --cancel) is required');
-      return c.admin.requestProfileUpgrade(c.pos[0]!, profile(c.x.profile), c.x['ocpp-interface']);
+      const network = c.x['ocpp-interface'] === undefined ? undefined : parseOcppInterface(c.x['ocpp-interface']);
+      return c.admin.requestProfileUpgrade(c.pos[0]!, profile(c.x.profile), network);
     } },
   'factory add': { usage: `chargers factory add (--prefix P | --batch B) ${PW}\n  Register a factory default password for an identity prefix or batch (any length accepted).`,
     args: 0, flags: ['prefix', 'batch', 'password', 'password-file', 'password-stdin'],

@@ -16,10 +16,10 @@
 import type { Credentials } from './store-setup';
 import { addressSpellings } from '../policies/brute-force';
 import { addressKey, identityKey } from './store/counter-keys';
-import type { AuditEvent, ChargerPatch, ChargerRecord, NewChargerRecord, PendingPassword, SecurityProfile } from './store/types';
+import type { AuditEvent, ChargerPatch, ChargerRecord, NewChargerRecord, OcppInterface, PendingPassword, SecurityProfile } from './store/types';
 
 import {
-  ChargerAdminError, MAX_PASSWORD_BYTES, canonicalSerial, checkBackendPassword, checkBackendUsername, checkIdentity, checkPassword, checkText, notFound, parseOcppInterface, parseProfile, viewCharger, viewLockout,
+  ChargerAdminError, MAX_PASSWORD_BYTES, canonicalSerial, checkBackendPassword, checkBackendUsername, checkIdentity, checkPassword, checkText, notFound, parseProfile, viewCharger, viewLockout,
   type ImportLineError,
   type ChargerChanges, type ChargerInput, type ChargerView, type FactoryDefaultView, type ImportResult, type Mutation,
 } from './chargers-model';
@@ -206,11 +206,11 @@ export class ChargerAdmin {
 
   /**
    * Asks the proxy to move the charger up to `target` (2 or 3). `ocppInterface` is the network
-   * interface a 2.x charger's new connection profile names (default: `Any` on 2.1, `Wired0` on 2.0.1).
+   * interface a 2.x charger's new connection profile names (default: `Any` on 2.1, `Wired0` on
+   * 2.0.1; unused for 1.6, whose switch names no interface). Parse it with `parseOcppInterface`.
    */
-  async requestProfileUpgrade(identity: string, target: SecurityProfile, ocppInterface?: unknown): Promise<ChargerView> {
+  async requestProfileUpgrade(identity: string, target: SecurityProfile, network?: OcppInterface): Promise<ChargerView> {
     const profile = parseProfile(target);
-    const network = ocppInterface === undefined || ocppInterface === null ? undefined : parseOcppInterface(ocppInterface);
     const current = await this.get(identity);
     if (profile <= current.minProfile) throw new ChargerAdminError('bad_input', `charger ${identity} already requires profile ${current.minProfile}; the target must be higher`);
     // A request starts over: failures, back-off and a given-up attempt are forgotten (and a live

@@ -389,7 +389,11 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
    * text that was read, so nothing is re-encoded on the way.
    */
   private forward(direction: Direction, frame: Pick<Frame, 'type' | 'id'>, data: Buffer, started: number): void {
-    if (frame.type === 3 && this.sentResults) this.rememberResult(this.sentResults[direction], frame.id);
+    if (frame.type === 3 && this.sentResults) {
+      this.rememberResult(this.sentResults[direction], frame.id);
+      // A relayed result now owns this id: an old answer of the proxy's with it is forgotten.
+      this.ownResults?.delete(`${direction === 'charger_to_csms' ? 'csms' : 'charger'}:${frame.id}`);
+    }
     if (direction === 'charger_to_csms') this.send(this.csms, this.charger, data);
     else this.send(this.charger, this.csms, data);
     this.frames[direction]++;

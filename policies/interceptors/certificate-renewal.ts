@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { dialectOf, readStatus, renewalTrigger, type OcppDialect } from '../../proxy/ocpp/dialects';
 import type { ChargerRecord, CredentialStore } from '../../proxy/store/types';
 import { admissionFacts, type AdmittedCertificate } from '../gates/facts';
-import { BootWatch, type BootListener } from './boot-state';
+import { BootWatch, type BootListener } from './boot-watch';
 import { InjectionError, type AnsweredCall, type CallOutcome, type ChargerCall, type Interceptor, type InterceptorFactory, type SessionApi } from './types';
 
 /** Dependencies of {@link certificateRenewal}. */
@@ -16,7 +16,7 @@ export interface CertificateRenewalDeps {
    * How long after the session opens a charger booted on an earlier connection may still send a
    * BootNotification before it is asked (config `bootWaitMs`; see BootWatch). Default 5000 ms.
    */
-  settleMs?: number;
+  bootWaitMs?: number;
   /**
    * While a session lasts, a renewal that is due and has not led to a new certificate (refused, no
    * CSR, a CSR that failed) is asked for again after this long. Default 6 h.
@@ -88,7 +88,7 @@ class CertificateRenewal implements Interceptor, BootListener {
     this.windowMs = deps.renewBeforeDays * DAY_MS;
     this.retryMs = deps.retryMs ?? 6 * 60 * 60 * 1000;
     this.openedAt = this.now();
-    this.boot = new BootWatch(this, storedBoot, subprotocol, deps.settleMs ?? 5000);
+    this.boot = new BootWatch(this, storedBoot, subprotocol, deps.bootWaitMs ?? 5000);
   }
 
   get name(): string {

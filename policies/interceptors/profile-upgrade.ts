@@ -1,6 +1,6 @@
 import type { ChargerRecord, CredentialStore, ProfileUpgradeState, SecurityProfile } from '../../proxy/store/types';
 import { admissionFacts } from '../gates/facts';
-import { BootWatch, type BootListener } from './boot-state';
+import { BootWatch, type BootListener } from './boot-watch';
 import {
   changeSecurityProfile, defaultInterface, getNetworkPriority, readNetworkPriority, resetOnIdle, setNetworkPriority, setNetworkProfile, statusOf, statusWithReason,
 } from './profile-upgrade-messages';
@@ -25,6 +25,10 @@ export interface ProfileUpgradeDeps {
 
 const OK = new Set(['Accepted', 'RebootRequired', 'Scheduled']);
 const DAY = 24 * 3600 * 1000;
+/** `Any` asked for a 2.0.1 charger: not retried until an operator asks again. */
+const ANY_NEEDS_21 = 'interface_any_needs_ocpp2.1';
+/** A call about to go out while the charger's BootNotification waits for its answer. */
+const BOOT_IN_PROGRESS = 'boot_in_progress';
 /** Attempts the charger accepted but did not complete (it came back below the target) before the proxy stops asking. */
 const MAX_NOT_REACHED = 5;
 
@@ -79,12 +83,18 @@ function provenProfile(s: SessionApi): SecurityProfile {
 class ProfileUpgrade implements Interceptor, BootListener {
   private readonly boot: BootWatch;
   private session: SessionApi | null = null;
-  /** The record as read at admission, then as each change delivered it. */
-  private latest: ChargerRecord;
+  /**
+   * From the record as read at admission, then as each change delivered it: the target and the last
+   * result (all onBootReady needs; kept instead of the record, which every session would hold).
+   */
+  private latestTarget: SecurityProfile | undefined;
+  private latestResult: string | undefined;
   /** Settles when the check at open is done; `completed` says whether it completed the upgrade. */
   private opened: Promise<void> = Promise.resolve();
   private completed = false;
   private running = false;
+  /** Asked to consider while running: once more afterwards, skipping back-off if an operator asked. */
+  private again: 'operator' | 'change' | null = null;
   private certificateRequested = false;
   private knownTarget: SecurityProfile | null | undefined;
   private knownRequest: number | undefined;
@@ -103,7 +113,8 @@ class ProfileUpgrade implements Interceptor, BootListener {
     /** The stored record as read at admission. */
     private readonly admitted: ChargerRecord,
   ) {
-    this.latest = admitted;
+    this.latestTarget = admitted.targetProfile;
+    this.latestResult = admitted.profileUpgrade?.lastResult;
     this.boot = new BootWatch(this, admitted.bootState, subprotocol, deps.bootWaitMs ?? 5000);
     this.knownTarget = admitted.targetProfile;
     this.knownRequest = admitted.profileUpgrade?.requestedAt;
@@ -127,8 +138,7 @@ class ProfileUpgrade implements Interceptor, BootListener {
   onBootReady(): void {
     const s = this.session;
     // Read the store only when the record at hand asks for an upgrade (the change feed brings any request).
-    const r = this.latest;
-    if (!s || !r.targetProfile || r.targetProfile <= this.configuredProfile(s, r)) return;
+    if (!s || !this.latestTarget || this.latestTarget <= this.configuredProfile(s, this.latestResult)) return;
     void this.opened.then(() => { if (!this.completed) void this.consider(s); });
   }
 
@@ -156,7 +166,8 @@ class ProfileUpgrade implements Interceptor, BootListener {
   }
 
   onRecordChanged(s: SessionApi, record: ChargerRecord, routine: boolean): void {
-    this.latest = record;
+    this.latestTarget = record.targetProfile;
+    this.latestResult = record.profileUpgrade?.lastResult;
     // A new target is an operator request (skips back-off); other changes (our own writes, a
     // certificate being bound) just re-check, respecting back-off. A sweep's re-read acts only on a
     // request it brings (one whose change message was lost): retries stay where they were (a boot,
@@ -166,7 +177,7 @@ class ProfileUpgrade implements Interceptor, BootListener {
     this.knownTarget = record.targetProfile;
     if (requestedAt !== undefined) this.knownRequest = requestedAt;
     if (routine && !fresh) return;
-    if (record.targetProfile && record.targetProfile > this.configuredProfile(s, record)) void this.consider(s, fresh);
+    if (record.targetProfile && record.targetProfile > this.configuredProfile(s, record.profileUpgrade?.lastResult)) void this.consider(s, fresh);
   }
 
   private audit(type: string, detail: Record<string, unknown> = {}): Promise<void> {
@@ -183,6 +194,7 @@ class ProfileUpgrade implements Interceptor, BootListener {
     const gaveUp = failures >= MAX_NOT_REACHED;
     const next: ProfileUpgradeState = { failures, lastResult: gaveUp ? 'gave_up' : 'not_reached' };
     if (state.slot !== undefined) next.slot = state.slot;
+    if (state.requestedAt !== undefined) next.requestedAt = state.requestedAt;
     if (state.ocppInterface) next.ocppInterface = state.ocppInterface;
     if (!gaveUp) next.nextAttemptAt = this.now() + Math.min(DAY, this.deps.retryMs * 2 ** (failures - 1));
     await this.deps.store.updateCharger(s.identity, { profileUpgrade: next });
@@ -233,13 +245,13 @@ class ProfileUpgrade implements Interceptor, BootListener {
    * asked: raised to 3 on that, it would be refused the day it stops sending it, and the switch
    * itself would never be sent.
    */
-  private configuredProfile(s: SessionApi, record: ChargerRecord): SecurityProfile {
-    const unasked = s.profile === 3 && admissionFacts(s.facts)?.basicWithCertificate === true && record.profileUpgrade?.lastResult !== 'accepted';
+  private configuredProfile(s: SessionApi, lastResult: string | undefined): SecurityProfile {
+    const unasked = s.profile === 3 && admissionFacts(s.facts)?.basicWithCertificate === true && lastResult !== 'accepted';
     return unasked ? 2 : s.profile;
   }
 
   private async completeIfReached(s: SessionApi, record: ChargerRecord): Promise<boolean> {
-    if (!record.targetProfile || this.configuredProfile(s, record) < record.targetProfile) return false;
+    if (!record.targetProfile || this.configuredProfile(s, record.profileUpgrade?.lastResult) < record.targetProfile) return false;
     const proven = provenProfile(s);
     if (proven < record.targetProfile) {
       // On the new profile, but its credentials were not checked (report-only admission): raising the
@@ -259,15 +271,22 @@ class ProfileUpgrade implements Interceptor, BootListener {
 
   private async consider(s: SessionApi, operator = false): Promise<void> {
     const { deps, now } = this;
-    if (this.running || s.closed || !this.boot.allows('all')) return;
+    if (this.running) {
+      // Asked again while an attempt is under way (an operator's new request): run once more after it.
+      this.again = this.again === 'operator' || operator ? 'operator' : 'change';
+      return;
+    }
+    if (s.closed || !this.boot.allows('all')) return;
     this.running = true;
     // An operator's request may follow a change (a serial number set): a certificate is asked for again.
     if (operator) this.certificateRequested = false;
     try {
       const record = await deps.store.getCharger(s.identity);
-      if (!record || !record.targetProfile || record.targetProfile <= this.configuredProfile(s, record)) return;
+      if (!record || !record.targetProfile || record.targetProfile <= this.configuredProfile(s, record.profileUpgrade?.lastResult)) return;
       const state = record.profileUpgrade ?? {};
-      if (state.lastResult === 'gave_up') return; // until an operator asks again (a new request starts over)
+      // Until an operator asks again (a new request starts over): five switches not reached, or an
+      // interface this charger's OCPP version does not have.
+      if (state.lastResult === 'gave_up' || state.lastResult === ANY_NEEDS_21) return;
       if (state.lastResult === 'accepted' && state.sentAt) {
         // This connection predates the switch: the charger moves when it reconnects (Reset OnIdle
         // waits until it is idle, which can take hours). Asking again meanwhile would reboot it again.
@@ -308,16 +327,23 @@ class ProfileUpgrade implements Interceptor, BootListener {
       s.log.warn({ event: 'profile_upgrade_error', err: String(err) });
     } finally {
       this.running = false;
+      const again = this.again;
+      this.again = null;
+      if (again) void this.consider(s, again === 'operator');
     }
   }
 
   private async upgrade(s: SessionApi, record: ChargerRecord, target: SecurityProfile): Promise<void> {
     const { deps, now } = this;
-    const from = this.configuredProfile(s, record);
+    const from = this.configuredProfile(s, record.profileUpgrade?.lastResult);
     s.log.info({ event: 'profile_upgrade_started', from, to: target });
     await this.audit('profile_upgrade_started', { from, to: target });
     deps.outcome?.('started');
-    const call = (c: { action: string; payload: Record<string, unknown> }) => s.injectCall(c.action, c.payload, { timeoutMs: deps.callTimeoutMs });
+    const call = (c: { action: string; payload: Record<string, unknown> }) => {
+      // The charger may have started booting since the decision (its BootNotification unanswered).
+      if (!this.boot.allows('all')) throw Object.assign(new Error('boot in progress'), { reason: BOOT_IN_PROGRESS });
+      return s.injectCall(c.action, c.payload, { timeoutMs: deps.callTimeoutMs });
+    };
     let status = 'failed';
     let slot: number | undefined;
     /** The slot a SetNetworkProfile the charger accepted wrote. */
@@ -335,7 +361,7 @@ class ProfileUpgrade implements Interceptor, BootListener {
       } else if (!deps.publicUrl) {
         status = 'no_public_url';
       } else if (ocppInterface === 'Any' && s.subprotocol !== 'ocpp2.1') {
-        status = 'interface_any_needs_ocpp2.1'; // a 2.0.1 charger would reject the profile as invalid
+        status = ANY_NEEDS_21; // a 2.0.1 charger would reject the profile as invalid
       } else {
         const order = readNetworkPriority(await call(getNetworkPriority()));
         // Unknown priorities: a guessed slot could overwrite the profile the charger runs on.
@@ -354,8 +380,22 @@ class ProfileUpgrade implements Interceptor, BootListener {
     } catch (err) {
       status = (err as { reason?: string }).reason ?? 'failed';
     }
+    if (status === BOOT_IN_PROGRESS) {
+      // Not the charger's refusal: the boot's answer brings the upgrade back (onBootReady).
+      s.log.info({ event: 'profile_upgrade_paused', why: 'the charger is booting' });
+      return;
+    }
+    // An operator's new request during the attempt supersedes it: its fresh state is not overwritten.
+    const current = await deps.store.getCharger(s.identity);
+    if (current?.profileUpgrade?.requestedAt !== record.profileUpgrade?.requestedAt) {
+      s.log.info({ event: 'profile_upgrade_superseded', status });
+      this.again = 'operator';
+      return;
+    }
+    const requestedAt = record.profileUpgrade?.requestedAt;
     if (OK.has(status)) {
       const accepted: ProfileUpgradeState = { sentAt: now(), lastResult: 'accepted', failures: record.profileUpgrade?.failures ?? 0 };
+      if (requestedAt !== undefined) accepted.requestedAt = requestedAt;
       if (written !== undefined) accepted.slot = written;
       if (rebootRequired) accepted.awaitsReboot = true;
       if (ocppInterface) accepted.ocppInterface = ocppInterface;
@@ -369,6 +409,7 @@ class ProfileUpgrade implements Interceptor, BootListener {
     const refused: ProfileUpgradeState = { lastResult: status.slice(0, 40), failures, nextAttemptAt: now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1)) };
     const keptSlot = written ?? record.profileUpgrade?.slot; // written, or written before: the retry reuses it
     if (keptSlot !== undefined) refused.slot = keptSlot;
+    if (requestedAt !== undefined) refused.requestedAt = requestedAt;
     if (ocppInterface) refused.ocppInterface = ocppInterface;
     await deps.store.updateCharger(s.identity, { profileUpgrade: refused });
     s.log.info({ event: 'profile_upgrade_refused', status });

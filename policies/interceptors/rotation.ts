@@ -2,7 +2,7 @@ import { isTakenUp } from '../../proxy/store/transitions';
 import type { ChargerRecord, CredentialStore, PasswordHash } from '../../proxy/store/types';
 import { admissionFacts } from '../gates/facts';
 import { generatePassword } from '../rotation-password';
-import { BootWatch, type BootListener } from './boot-state';
+import { BootWatch, type BootListener } from './boot-watch';
 import { readConfigurationAnswer, setPasswordCall } from './rotation-messages';
 import { InjectionError, type AnsweredCall, type CallOutcome, type ChargerCall, type Interceptor, type InterceptorFactory, type SessionApi } from './types';
 
@@ -90,8 +90,11 @@ class PasswordRotation implements Interceptor, BootListener {
   /** The pending value (its createdAt) whose call waits for the line or is out; null when none, or withdrawn. */
   private sending: number | null = null;
   private readonly boot: BootWatch;
-  /** The charger's record as read at admission, then as each change delivered it (see onBootReady). */
-  private latest: ChargerRecord;
+  /**
+   * When a rotation may next be due by the charger's record as read at admission, then as each
+   * change delivered it (0: now; Infinity: not by age). Kept instead of the record: see onBootReady.
+   */
+  private dueAt: number;
 
   constructor(
     private readonly deps: RotationDeps,
@@ -107,7 +110,7 @@ class PasswordRotation implements Interceptor, BootListener {
      */
     private acceptedPending: number | null,
   ) {
-    this.latest = admitted;
+    this.dueAt = this.dueAtFor(admitted);
     this.boot = new BootWatch(this, admitted.bootState, session.subprotocol, deps.bootWaitMs ?? 5000);
   }
 
@@ -134,10 +137,15 @@ class PasswordRotation implements Interceptor, BootListener {
   onBootReady(): void {
     // Read the store only when the record at hand says a rotation may be due: a reconnect storm of
     // booted chargers would otherwise cost a read per session (the change feed brings any change).
-    const r = this.latest;
-    if (r.rotation?.disabled || r.status !== 'active') return;
-    if (rotationReason(r, this.deps.maxAgeMs, this.now()) === null && this.resendAccepted(r) === null) return;
-    void this.consider();
+    if (this.now() >= this.dueAt) void this.consider();
+  }
+
+  private dueAtFor(r: ChargerRecord): number {
+    if (r.rotation?.disabled || r.status !== 'active') return Infinity;
+    if (rotationReason(r, this.deps.maxAgeMs, this.now()) !== null || this.resendAccepted(r) !== null) return 0;
+    // Not due now: later only by age (a pending password taken up waits for the charger's login).
+    if (this.deps.maxAgeMs > 0 && r.password && r.passwordSetAt !== undefined && !isTakenUp(r.pending)) return r.passwordSetAt + this.deps.maxAgeMs;
+    return Infinity;
   }
 
   onChargerCall(_s: SessionApi, call: ChargerCall): undefined {
@@ -150,7 +158,7 @@ class PasswordRotation implements Interceptor, BootListener {
   }
 
   onRecordChanged(s: SessionApi, record: ChargerRecord): void {
-    this.latest = record;
+    this.dueAt = this.dueAtFor(record);
     // The value waiting for the line is no longer the pending one (an operator set a password): withdrawn.
     if (this.sending !== null && record.pending?.createdAt !== this.sending) {
       this.sending = null;
@@ -257,18 +265,30 @@ class PasswordRotation implements Interceptor, BootListener {
     // unsent: sent anyway, the charger would apply a value the store no longer knows. The call may
     // wait for the replicas and then for the line (behind a CSMS call, up to its timeout).
     this.sending = createdAt;
+    /** Held back at the last moment: the charger started booting (its BootNotification unanswered). */
+    let booting = false;
+    const stillWanted = (): boolean => {
+      if (this.sending !== createdAt) return false;
+      booting = !this.boot.allows('variables');
+      return !booting;
+    };
     let answered: { outcome: CallOutcome } | { err: unknown };
     try {
       // Stamped before the send, and nothing is sent when the value is no longer pending.
       if (!(await deps.store.updatePending(s.identity, createdAt, { sentAt: now() }))) return this.stale(s, 'send');
       if (!(await this.replicated(s, record, createdAt, sentBefore))) return;
-      answered = await s.injectCall(call.action, call.payload, { timeoutMs: deps.callTimeoutMs, stillWanted: () => this.sending === createdAt })
+      answered = await s.injectCall(call.action, call.payload, { timeoutMs: deps.callTimeoutMs, stillWanted })
         .then((outcome) => ({ outcome }), (err: unknown) => ({ err }));
     } finally {
       this.sending = null;
     }
     if ('err' in answered) {
       const { err } = answered;
+      if (err instanceof InjectionError && err.reason === 'withdrawn' && booting) {
+        // Not the charger's doing: the value stays pending and goes out once the boot is answered.
+        s.log.info({ event: 'rotation_paused', why: 'the charger is booting' });
+        return;
+      }
       if (err instanceof InjectionError && err.reason === 'withdrawn') {
         if ((await deps.store.getCharger(s.identity))?.pending?.createdAt === createdAt) {
           // The word was stale (a record read before our own write, arriving late): still pending, never

@@ -63,7 +63,7 @@ t.test('a charger that rebooted is sent nothing of the proxy\'s before its BootN
 t.test('a charger that reconnects without booting: its first other message ends the wait; a silent one waits bootWaitMs', async (t) => {
   const csms = await startLegacyCsms();
   t.teardown(() => csms.stop());
-  const proxy = await startTestProxy({ backend: csms.url, bootWaitMs: 3000, rotation: 'true' });
+  const proxy = await startTestProxy({ backend: csms.url, bootWaitMs: 6000, rotation: 'true' });
   t.teardown(() => proxy.stop());
   const { store } = proxy.credentials;
   for (const identity of ['BW-TALKS', 'BW-SILENT']) {
@@ -82,9 +82,10 @@ t.test('a charger that reconnects without booting: its first other message ends 
   await talks.client.call('Heartbeat', {});
   const first = await waitFor(() => talks.seen[0], 'the rotation sent to the charger that spoke', 10000);
   t.equal(first.action, 'SetVariables');
-  t.ok(first.at >= heartbeatAt && first.at - openedAt < 3000, 'after its Heartbeat, before the wait would have ended');
-  const late = await waitFor(() => silent.seen[0], 'the rotation sent to the silent charger', 10000);
-  t.ok(late.at - openedAt >= 2900, `the silent charger after bootWaitMs (${late.at - openedAt} ms)`);
+  t.ok(first.at >= heartbeatAt, 'after its Heartbeat');
+  const late = await waitFor(() => silent.seen[0], 'the rotation sent to the silent charger', 15000);
+  t.ok(late.at - openedAt >= 5900, `the silent charger after bootWaitMs (${late.at - openedAt} ms)`);
+  t.ok(first.at < late.at - 2000, 'the one that spoke well before it: its Heartbeat ended the wait');
 });
 
 t.test('2.x in Pending: the password is rotated (SetVariables is allowed), the profile switch waits for Accepted', async (t) => {
@@ -122,6 +123,7 @@ t.test('a booted charger that reconnects with nothing due costs no store read af
   // A generated password (not due for rotation), no upgrade asked for, booted before.
   await seedCharger(proxy, { identity: 'BW-QUIET', password: 'boot-wait-password-4', minProfile: 2, source: 'generated' });
   await proxy.credentials.store.updateCharger('BW-QUIET', { bootState: 'Accepted' });
+  await sleep(300); // the seeding's change messages arrive before the admission (heard after it, they would be rechecked)
   const watch = await watchCommands(redis.url);
   t.teardown(() => watch.stop());
   const c = charger(proxy, 'BW-QUIET', 'boot-wait-password-4', true);
@@ -134,4 +136,87 @@ t.test('a booted charger that reconnects with nothing due costs no store read af
   t.ok(claim >= 0, 'the admission claimed the session');
   t.same(mine.slice(claim + 1).filter((x) => x.command === 'get' || x.command === 'mget').map((x) => x.command), [], 'no read of the charger after the claim');
   t.same(c.seen, [], 'and nothing sent to it');
+});
+
+t.test('a charger that starts booting during an upgrade: the next call waits for the boot\'s answer, and no failure is counted', async (t) => {
+  let bootAnsweredAt = 0;
+  let boots = 0;
+  const csms = await startLegacyCsms({
+    onClient: (c: any) => c.handle('BootNotification', async () => {
+      if (++boots === 2) await sleep(800); // the second boot, mid-upgrade, is answered slowly
+      bootAnsweredAt = Date.now();
+      return { status: 'Accepted', currentTime: new Date().toISOString(), interval: 300 };
+    }),
+  });
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, rotation: 'false', plainListen: '127.0.0.1:0', publicUrl: 'wss://127.0.0.1:1/ocpp' });
+  t.teardown(() => proxy.stop());
+  const { store } = proxy.credentials;
+  await seedCharger(proxy, { identity: 'BW-MIDBOOT', password: 'boot-wait-password-5', minProfile: 1 });
+  await store.updateCharger('BW-MIDBOOT', { targetProfile: 2 });
+  const seen: Seen[] = [];
+  const c: any = new RPCClient({ endpoint: proxy.plainUrl!, identity: 'BW-MIDBOOT', protocols: ['ocpp2.0.1'], password: 'boot-wait-password-5', reconnect: false, pingIntervalMs: 0, strictMode: false, callTimeoutMs: 10000, wsOpts: { perMessageDeflate: false } } as any);
+  t.teardown(() => c.close({ force: true }));
+  const bootCall = () => c.call('BootNotification', { reason: 'PowerUp', chargingStation: { vendorName: 'Sim', model: 'S1', serialNumber: 'SN-MIDBOOT' } });
+  let rebooting: Promise<unknown> | null = null;
+  c.handle(({ method, params }: { method: string; params: any }) => {
+    seen.push({ action: method, at: Date.now(), params });
+    if (method === 'GetVariables') {
+      // The first time, it reboots while answering: its BootNotification goes out before the answer.
+      rebooting ??= bootCall();
+      return { getVariableResult: [{ attributeStatus: 'Accepted', attributeValue: '1', component: { name: 'OCPPCommCtrlr' }, variable: { name: 'NetworkConfigurationPriority' } }] };
+    }
+    if (method === 'SetVariables') return { setVariableResult: params.setVariableData.map((d: any) => ({ attributeStatus: 'Accepted', component: d.component, variable: d.variable })) };
+    return { status: 'Accepted' };
+  });
+  await c.connect();
+  await bootCall();
+  await waitFor(() => rebooting, 'the reboot began mid-upgrade');
+  await rebooting;
+  await waitFor(() => seen.some((x) => x.action === 'Reset'), 'the upgrade completed after the boot\'s answer', 10000);
+  const profile = seen.find((x) => x.action === 'SetNetworkProfile')!;
+  t.ok(profile.at >= bootAnsweredAt, 'no SetNetworkProfile while the BootNotification was unanswered');
+  t.ok(proxy.logs.some((l) => l.event === 'profile_upgrade_paused'), 'the pause logged');
+  const rec = await store.getCharger('BW-MIDBOOT');
+  t.equal(rec?.profileUpgrade?.lastResult, 'accepted');
+  t.equal(rec?.profileUpgrade?.failures ?? 0, 0, 'the pause was not counted as a failure');
+});
+
+t.test('a rotation call waiting for the line when the charger starts booting goes out only after the boot\'s answer, not counted as a failure', async (t) => {
+  let bootAnsweredAt = 0;
+  const csms = await startLegacyCsms({
+    onClient: (c: any) => {
+      c.handle('BootNotification', async () => {
+        await sleep(800);
+        bootAnsweredAt = Date.now();
+        return { status: 'Accepted', currentTime: new Date().toISOString(), interval: 300 };
+      });
+      // A CSMS call holds the line to the charger: the proxy's own call waits behind it.
+      void c.call('GetConfiguration', {}).catch(() => undefined);
+    },
+  });
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url, rotation: 'true', plainListen: '127.0.0.1:0' });
+  t.teardown(() => proxy.stop());
+  const { store } = proxy.credentials;
+  await seedCharger(proxy, { identity: 'BW-ROT-BOOT', password: 'boot-wait-password-6', minProfile: 1, source: 'operator' });
+  await store.updateCharger('BW-ROT-BOOT', { bootState: 'Accepted' });
+  const seen: Seen[] = [];
+  let answerCsms: (() => void) | null = null;
+  const c: any = new RPCClient({ endpoint: proxy.plainUrl!, identity: 'BW-ROT-BOOT', protocols: ['ocpp1.6'], password: 'boot-wait-password-6', reconnect: false, pingIntervalMs: 0, strictMode: false, callTimeoutMs: 10000, wsOpts: { perMessageDeflate: false } } as any);
+  t.teardown(() => c.close({ force: true }));
+  c.handle('GetConfiguration', () => new Promise((r) => { answerCsms = () => r({ configurationKey: [] }); }));
+  c.handle(({ method, params }: { method: string; params: any }) => { seen.push({ action: method, at: Date.now(), params }); return { status: 'Rejected' }; });
+  await c.connect();
+  await waitFor(() => answerCsms, 'the CSMS call holds the line');
+  await c.call('Heartbeat', {}); // running: the rotation decides, and its call waits behind the CSMS's
+  await sleep(300);
+  const booting = c.call('BootNotification', { chargePointVendor: 'Sim', chargePointModel: 'S1' });
+  await sleep(100);
+  answerCsms!(); // the line is free while the BootNotification is unanswered
+  await booting;
+  const change = await waitFor(() => seen.find((x) => x.action === 'ChangeConfiguration'), 'the rotation after the boot', 10000);
+  t.ok(change!.at >= bootAnsweredAt, 'not while the BootNotification was unanswered');
+  t.ok(proxy.logs.some((l) => l.event === 'rotation_paused'), 'the pause logged');
+  t.notOk(proxy.logs.some((l) => l.event === 'rotation_unanswered' && l.identity === 'BW-ROT-BOOT'), 'not taken for an unanswered call');
 });

@@ -10,7 +10,7 @@ const boot = (protocol: string, serialNumber?: string) => protocol === 'ocpp1.6'
   : { reason: 'PowerUp', chargingStation: { vendorName: 'Acme', model: 'X1', ...(serialNumber ? { serialNumber } : {}) } };
 
 t.test('renewal trigger on Profile 3 when the certificate expires within the window', async (t) => {
-  const rig = await startCertRig(t, (store) => [certificateRenewal({ store, renewBeforeDays: 30, settleMs: 300 })]);
+  const rig = await startCertRig(t, (store) => [certificateRenewal({ store, renewBeforeDays: 30, bootWaitMs: 300 })]);
   const TRIGGERS = ['TriggerMessage', 'ExtendedTriggerMessage'];
 
   for (const protocol of ['ocpp1.6', 'ocpp2.0.1'] as const) {
@@ -72,8 +72,10 @@ t.test('renewal trigger on Profile 3 when the certificate expires within the win
       await charger.connect();
       if (protocol === 'ocpp1.6') await waitFor(() => triggered === 1, '1.6 asked while Pending');
       else {
-        await sleep(700); // past the settle time
+        await sleep(700); // past the wait for a BootNotification
         t.equal(triggered, 0, '2.x not asked while Pending');
+        await charger.call('BootNotification', boot(protocol, `SN-${identity}`));
+        await waitFor(() => triggered === 1, '2.x asked once its boot is Accepted');
       }
       await charger.close();
     }
@@ -157,7 +159,7 @@ t.test('renewal over a long session: timed, asked again until a new certificate 
   // The proxy's clock runs ahead so that certificates valid a little over 30 days enter the window
   // while the session is open; the rig's certificates use the real clock.
   let ahead = 0;
-  const rig = await startCertRig(t, (store) => [certificateRenewal({ store, renewBeforeDays: 30, settleMs: 200, retryMs: 700, now: () => Date.now() + ahead })]);
+  const rig = await startCertRig(t, (store) => [certificateRenewal({ store, renewBeforeDays: 30, bootWaitMs: 200, retryMs: 700, now: () => Date.now() + ahead })]);
   const DAY = 24 * 60 * 60 * 1000;
   const connect = async (identity: string, days: number, record: Record<string, unknown> = {}, answer = 'Accepted') => {
     const serial = `SN-${identity}`;

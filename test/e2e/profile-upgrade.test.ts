@@ -74,8 +74,7 @@ t.test('Profile 2 → 3: certificate signed by the proxy, profile raised, Profil
 
 t.test('the minimum profile is raised to the target, and only on credentials that were checked', async (t) => {
   const pki = await makeTestPki(TEST_PKI_DIR);
-  // These chargers reconnect without a BootNotification: the proxy waits bootWaitMs for one first.
-  const proxy = await startProxyBeforeCsms(t, { organization: 'Test CPO', rotation: 'false', bootWaitMs: 500 });
+  const proxy = await startProxyBeforeCsms(t, { organization: 'Test CPO', rotation: 'false' });
   const { store } = proxy.credentials;
   const p3 = (identity: string, cert: { certPem: string; keyPem: string }) => new Promise<number>((resolve, reject) => {
     const ws = new WebSocket(`${proxy.tlsUrl}/${identity}`, ['ocpp1.6'], { ca: proxy.caPem, servername: 'localhost', cert: cert.certPem, key: cert.keyPem } as WebSocket.ClientOptions);
@@ -157,7 +156,7 @@ t.test('1.6 Profile 1 → 2: the charger comes back on the same port with TLS (a
 
 t.test('1.6: a switch answered RebootRequired waits for the charger\'s reboot; only a connection after it that is still below counts', async (t) => {
   const identity = 'UP-16-REBOOT';
-  const { proxy, store } = await profileOneCharger(t, identity, 2, { bootWaitMs: '300' });
+  const { proxy, store } = await profileOneCharger(t, identity, 2);
   const seen: string[] = [];
   const connect = async (boot: boolean) => {
     const c: any = new RPCClient({ endpoint: proxy.plainUrl!, identity, protocols: ['ocpp1.6'], password: 'profile-one-password', reconnect: false, pingIntervalMs: 0, strictMode: false, wsOpts: { perMessageDeflate: false } } as any);
@@ -315,10 +314,41 @@ t.test('2.x: the new connection profile names the interface the operator asked f
   const refused = await waitFor(async () => { const r = await store.getCharger('UP-IF-ANY'); return r?.profileUpgrade?.lastResult ? r : null; }, 'attempt recorded');
   t.equal(refused!.profileUpgrade!.lastResult, 'interface_any_needs_ocpp2.1', 'Any refused for a 2.0.1 charger, said why');
   t.equal(refused!.profileUpgrade!.ocppInterface, 'Any', 'the request is kept as asked');
+  t.ok(refused!.profileUpgrade!.requestedAt, 'with its time');
   t.notOk(any201.otherCalls.some((c) => c.action === 'SetNetworkProfile'), 'no profile its schema would reject was sent');
 
   t.equal(await requestUpgrade(proxy, 'UP-IF-201', 2, { ocppInterface: 'Wifi0' }), 400, 'an unknown interface: 400');
   t.equal(await requestUpgrade(proxy, 'UP-IF-201', 2, { ocppInterface: 'wireless0' }), 400, 'names are case-sensitive, as in the schema');
+});
+
+t.test('2.x: an operator\'s new request during an attempt is not overwritten by it, and runs after it', async (t) => {
+  const proxy = await startProxyBeforeCsms(t, { rotation: 'false', plainListen: '127.0.0.1:0', publicUrl: 'wss://127.0.0.1:1/ocpp' });
+  const { store } = proxy.credentials;
+  const identity = 'UP-RE-ASKED';
+  await seedCharger(proxy, { identity, password: 'profile-one-password', minProfile: 1 });
+  t.equal(await requestUpgrade(proxy, identity, 2, { ocppInterface: 'Wired1' }), 202);
+  const profiles: string[] = [];
+  let release: (() => void) | null = null;
+  const c: any = new RPCClient({ endpoint: proxy.plainUrl!, identity, protocols: ['ocpp2.0.1'], password: 'profile-one-password', reconnect: false, pingIntervalMs: 0, strictMode: false, callTimeoutMs: 20000, wsOpts: { perMessageDeflate: false } } as any);
+  t.teardown(() => c.close({ force: true }));
+  c.handle('GetVariables', () => ({ getVariableResult: [{ attributeStatus: 'Accepted', attributeValue: '1', component: { name: 'OCPPCommCtrlr' }, variable: { name: 'NetworkConfigurationPriority' } }] }));
+  c.handle('SetNetworkProfile', async ({ params }: any) => {
+    profiles.push(params.connectionData.ocppInterface);
+    // The first answer waits until the operator has asked again.
+    if (profiles.length === 1) await new Promise<void>((r) => { release = r; });
+    return { status: 'Rejected' };
+  });
+  await c.connect();
+  await c.call('BootNotification', { reason: 'PowerUp', chargingStation: { vendorName: 'Sim', model: 'S1', serialNumber: 'SN-RE' } });
+  await waitFor(() => release, 'the first attempt under way');
+  t.equal(await requestUpgrade(proxy, identity, 2, { ocppInterface: 'Wireless0' }), 202, 'asked again, another interface');
+  release!();
+  await waitFor(() => profiles.includes('Wireless0'), 'the new request ran after the attempt');
+  t.same(profiles.slice(0, 2), ['Wired1', 'Wireless0'], 'the old attempt ended, then the new one ran');
+  const rec = await waitFor(async () => { const r = await store.getCharger(identity); return r?.profileUpgrade?.lastResult ? r : null; }, 'recorded');
+  t.equal(rec!.profileUpgrade!.ocppInterface, 'Wireless0', 'the new request\'s interface kept');
+  t.ok(rec!.profileUpgrade!.requestedAt, 'with its time');
+  t.ok(proxy.logs.some((l) => l.event === 'profile_upgrade_superseded'), 'the old attempt said it was superseded');
 });
 
 t.test('2.x: a slot the charger refuses is followed by the next candidate, and the refusal keeps the charger\'s reason', async (t) => {
@@ -360,7 +390,7 @@ t.test('2.x: a slot the charger refuses is followed by the next candidate, and t
 });
 
 t.test('2.x to Profile 3 on a connection without a BootNotification: the serial number its record remembers decides, and none means wait', async (t) => {
-  const proxy = await startProxyBeforeCsms(t, { organization: 'Test CPO', rotation: 'false', publicUrl: 'wss://127.0.0.1:1/ocpp', bootWaitMs: 500 });
+  const proxy = await startProxyBeforeCsms(t, { organization: 'Test CPO', rotation: 'false', publicUrl: 'wss://127.0.0.1:1/ocpp' });
   const { store } = proxy.credentials;
   const identity = 'UP-NO-BOOT';
   await seedCharger(proxy, { identity, password: 'profile-two-password', minProfile: 2, serial: 'SN-NO-BOOT' });

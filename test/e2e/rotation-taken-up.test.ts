@@ -21,7 +21,7 @@ function station(t: Test, proxy: TestProxy, identity: string, behaviour: Passwor
 
 /** A charger on OLD that answers password changes only when the test says, once the first change has arrived. */
 async function firstChangeArrived(t: Test, identity: string, flags: Record<string, string>) {
-  const proxy = await startProxyBeforeCsms(t, { bootWaitMs: 300, ...flags });
+  const proxy = await startProxyBeforeCsms(t, flags);
   await seedCharger(proxy, { identity, password: OLD });
   const s = station(t, proxy, identity, 'manual');
   await s.connect();
@@ -39,9 +39,8 @@ async function acceptedPending(proxy: TestProxy, identity: string): Promise<numb
   return createdAt + 1000;
 }
 
-// These chargers reconnect without a BootNotification: each proxy waits only 300 ms (bootWaitMs) for one.
 t.test('an operator request while the charger holds an accepted password waits for it, and runs after', async (t) => {
-  const proxy = await startProxyBeforeCsms(t, { callTimeoutMs: '1500', bootWaitMs: 300 });
+  const proxy = await startProxyBeforeCsms(t, { callTimeoutMs: '1500' });
   const identity = 'TAKEN-ACCEPTED';
   await acceptedPending(proxy, identity);
   const res = await fetch(`${proxy.adminUrl}/api/v1/chargers/${identity}/rotate`, { method: 'POST', headers: { authorization: `Bearer ${proxy.adminToken}` } });
@@ -61,7 +60,7 @@ t.test('an operator request while the charger holds an accepted password waits f
 });
 
 t.test('a charger that accepted but keeps its old password gets the value once a session, and no longer grace', async (t) => {
-  const proxy = await startProxyBeforeCsms(t, { callTimeoutMs: '1500', bootWaitMs: 300 });
+  const proxy = await startProxyBeforeCsms(t, { callTimeoutMs: '1500' });
   const { store } = proxy.credentials;
   const identity = 'TAKEN-STUBBORN';
   const acceptedAt = await acceptedPending(proxy, identity);

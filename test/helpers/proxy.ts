@@ -66,6 +66,9 @@ export async function startTestProxy(flags: Record<string, unknown>, opts: Parti
       pingIntervalMs: '0',
       drainGraceMs: '0',
       drainJitterMs: '0',
+      // Test chargers that reconnect without booting would otherwise wait 5 s for the proxy's calls;
+      // test/e2e/boot-wait.test.ts sets its own.
+      bootWaitMs: '300',
       ...flags,
     },
   });
