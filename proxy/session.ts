@@ -93,14 +93,14 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
   private chargerBusy = false;
   /** The charger closed while frames of its waited for an interceptor: the CSMS close waits for them. */
   private csmsFlush: { code: number; reason: string; timer: NodeJS.Timeout } | null = null;
-  /** 2.1 only (null before): ids of CALLRESULTs forwarded per direction, which a CALLRESULTERROR may answer. */
-  private readonly sentResults: Record<Direction, Set<string>> | null;
   /**
-   * 2.1 only, made on first use: ids of CALLRESULTs the proxy sent itself (`charger:<id>`,
-   * `csms:<id>` by receiving leg). A CALLRESULTERROR to one is the peer refusing the proxy's answer:
-   * the other peer never sent that result, so it is logged, not relayed.
+   * 2.1 only (null before): ids of CALLRESULTs forwarded per direction, which a CALLRESULTERROR may
+   * answer; and, made on first use, `own`: those the proxy sent itself (`charger:<id>`, `csms:<id>`
+   * by receiving leg). A CALLRESULTERROR to one of those is the peer refusing the proxy's answer:
+   * the other peer never sent that result, so it is logged, not relayed. (Not a field of its own:
+   * every session would carry it.)
    */
-  private ownResults: Set<string> | null = null;
+  private readonly sentResults: (Record<Direction, Set<string>> & { own?: Set<string> }) | null;
   /** Slot in the ping wheel (-1: not pinged). */
   private pingSlot = -1;
   /** What the ping rounds and back-pressure track per leg (one object per leg, not one per fact). */
@@ -392,7 +392,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     if (frame.type === 3 && this.sentResults) {
       this.rememberResult(this.sentResults[direction], frame.id);
       // A relayed result now owns this id: an old answer of the proxy's with it is forgotten.
-      this.ownResults?.delete(`${direction === 'charger_to_csms' ? 'csms' : 'charger'}:${frame.id}`);
+      this.sentResults.own?.delete(`${direction === 'charger_to_csms' ? 'csms' : 'charger'}:${frame.id}`);
     }
     if (direction === 'charger_to_csms') this.send(this.csms, this.charger, data);
     else this.send(this.charger, this.csms, data);
@@ -461,14 +461,14 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     return leg === this.charger ? 'charger' : 'csms';
   }
 
-  /** 2.1: a CALLRESULT the proxy sends `to` itself (see ownResults). */
+  /** 2.1: a CALLRESULT the proxy sends `to` itself (see sentResults). */
   private rememberOwnResult(to: 'charger' | 'csms', id: string): void {
-    if (this.sentResults) this.rememberResult(this.ownResults ??= new Set(), `${to}:${id}`);
+    if (this.sentResults) this.rememberResult(this.sentResults.own ??= new Set(), `${to}:${id}`);
   }
 
   /** A CALLRESULTERROR from `from` to a result the proxy sent it: logged and consumed. */
   private ownResultRefused(from: 'charger' | 'csms', frame: Pick<Frame, 'id'>): boolean {
-    if (!this.ownResults?.delete(`${from}:${frame.id}`)) return false;
+    if (!this.sentResults?.own?.delete(`${from}:${frame.id}`)) return false;
     this.log.warn({ event: 'own_answer_refused', by: from, id: frame.id });
     return true;
   }

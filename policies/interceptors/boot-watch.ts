@@ -27,9 +27,9 @@ export interface BootListener { onBootReady(): void }
  * One session's view of the charger's boot, for an interceptor that sends calls of its own. It
  * starts from the state stored from an earlier connection, but a charger that rebooted sends a
  * BootNotification first and refuses other calls until it is answered (B03.FR.08). So after the
- * session opens it waits up to `waitMs` (config `bootWaitMs`) for one: a BootNotification hands the
+ * session opens it waits up to `bootWaitMs` for one: a BootNotification hands the
  * decision to its answer, any other call the charger sends toward the CSMS ends the wait at once
- * (the charger is running), and silence ends it after `waitMs`. The listener is told each time
+ * (the charger is running), and silence ends it after `bootWaitMs`. The listener is told each time
  * calls become possible.
  */
 export class BootWatch {
@@ -41,15 +41,14 @@ export class BootWatch {
     private readonly listener: BootListener,
     private state: string | undefined,
     private readonly subprotocol: string,
-    private readonly waitMs: number,
   ) {}
 
-  /** At session open. */
-  start(): void {
+  /** At session open; `waitMs` is config `bootWaitMs`. */
+  start(waitMs: number): void {
     if (injectScope(this.state, this.subprotocol) === 'none') return;
-    if (this.waitMs <= 0) return this.ready();
+    if (waitMs <= 0) return this.ready();
     this.waiting = true;
-    this.timer = setTimeout(() => { this.timer = null; this.endWait(); }, this.waitMs);
+    this.timer = setTimeout(() => { this.timer = null; this.endWait(); }, waitMs);
     this.timer.unref?.();
   }
 

@@ -88,7 +88,7 @@ class CertificateRenewal implements Interceptor, BootListener {
     this.windowMs = deps.renewBeforeDays * DAY_MS;
     this.retryMs = deps.retryMs ?? 6 * 60 * 60 * 1000;
     this.openedAt = this.now();
-    this.boot = new BootWatch(this, storedBoot, subprotocol, deps.bootWaitMs ?? 5000);
+    this.boot = new BootWatch(this, storedBoot, subprotocol);
   }
 
   get name(): string {
@@ -97,7 +97,7 @@ class CertificateRenewal implements Interceptor, BootListener {
 
   onOpen(s: SessionApi): void {
     this.session = s;
-    this.boot.start();
+    this.boot.start(this.deps.bootWaitMs ?? 5000);
   }
 
   onBootReady(): void {

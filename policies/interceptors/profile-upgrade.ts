@@ -89,9 +89,12 @@ class ProfileUpgrade implements Interceptor, BootListener {
    */
   private latestTarget: SecurityProfile | undefined;
   private latestResult: string | undefined;
-  /** Settles when the check at open is done; `completed` says whether it completed the upgrade. */
-  private opened: Promise<void> = Promise.resolve();
-  private completed = false;
+  /**
+   * The check at open (did this connection complete an upgrade?): under way, done, or completed it.
+   * A boot that becomes ready while it runs is acted on after it (`readyWhileOpening`).
+   */
+  private opening: 'running' | 'done' | 'completed' = 'running';
+  private readyWhileOpening = false;
   private running = false;
   /** Asked to consider while running: once more afterwards, skipping back-off if an operator asked. */
   private again: 'operator' | 'change' | null = null;
@@ -115,7 +118,7 @@ class ProfileUpgrade implements Interceptor, BootListener {
   ) {
     this.latestTarget = admitted.targetProfile;
     this.latestResult = admitted.profileUpgrade?.lastResult;
-    this.boot = new BootWatch(this, admitted.bootState, subprotocol, deps.bootWaitMs ?? 5000);
+    this.boot = new BootWatch(this, admitted.bootState, subprotocol);
     this.knownTarget = admitted.targetProfile;
     this.knownRequest = admitted.profileUpgrade?.requestedAt;
     this.openedAt = now();
@@ -127,19 +130,29 @@ class ProfileUpgrade implements Interceptor, BootListener {
 
   onOpen(s: SessionApi): void {
     this.session = s;
-    this.opened = this.completeIfReached(s, this.admitted).then(
-      (done) => { this.completed = done; },
-      // The store refused the write (unavailable): the next session on this profile completes it.
-      (err: unknown) => s.log.warn({ event: 'profile_upgrade_error', step: 'complete', err: String(err) }),
+    this.completeIfReached(s, this.admitted).then(
+      (completed) => this.opened(completed),
+      (err: unknown) => {
+        // The store refused the write (unavailable): the next session on this profile completes it.
+        s.log.warn({ event: 'profile_upgrade_error', step: 'complete', err: String(err) });
+        this.opened(false);
+      },
     );
-    this.boot.start();
+    this.boot.start(this.deps.bootWaitMs ?? 5000);
   }
 
   onBootReady(): void {
     const s = this.session;
     // Read the store only when the record at hand asks for an upgrade (the change feed brings any request).
     if (!s || !this.latestTarget || this.latestTarget <= this.configuredProfile(s, this.latestResult)) return;
-    void this.opened.then(() => { if (!this.completed) void this.consider(s); });
+    if (this.opening === 'running') this.readyWhileOpening = true;
+    else if (this.opening === 'done') void this.consider(s);
+  }
+
+  private opened(completed: boolean): void {
+    this.opening = completed ? 'completed' : 'done';
+    if (!completed && this.readyWhileOpening && this.session) void this.consider(this.session);
+    this.readyWhileOpening = false;
   }
 
   onCsmsAnswer(_s: SessionApi, call: AnsweredCall, answer: CallOutcome): void {

@@ -111,7 +111,7 @@ class PasswordRotation implements Interceptor, BootListener {
     private acceptedPending: number | null,
   ) {
     this.dueAt = this.dueAtFor(admitted);
-    this.boot = new BootWatch(this, admitted.bootState, session.subprotocol, deps.bootWaitMs ?? 5000);
+    this.boot = new BootWatch(this, admitted.bootState, session.subprotocol);
   }
 
   get name(): string {
@@ -131,7 +131,7 @@ class PasswordRotation implements Interceptor, BootListener {
       void this.audit('rotation_dropped');
       this.deps.outcome?.('dropped');
     }
-    this.boot.start();
+    this.boot.start(this.deps.bootWaitMs ?? 5000);
   }
 
   onBootReady(): void {

@@ -7,9 +7,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const boot = { id: 'b1', action: 'BootNotification' };
 const answer = (status: string): CallOutcome => ({ kind: 'result', payload: { status, currentTime: '2026-01-01T00:00:00Z', interval: 300 } } as CallOutcome);
 
+function bind(w: BootWatch) {
+  return { chargerCall: w.chargerCall.bind(w), csmsAnswer: w.csmsAnswer.bind(w), allows: w.allows.bind(w), stop: w.stop.bind(w) };
+}
+
 function watch(stored: string | undefined, subprotocol = 'ocpp2.0.1', waitMs = 50) {
   const listener = { ready: 0, onBootReady() { this.ready++; } };
-  return { listener, w: new BootWatch(listener, stored, subprotocol, waitMs) };
+  const w = new BootWatch(listener, stored, subprotocol);
+  return { listener, w: { ...bind(w), start: () => w.start(waitMs) } };
 }
 
 t.test('the scope of each boot state', async (t) => {
