@@ -84,10 +84,9 @@ class ProfileUpgrade implements Interceptor, BootListener {
   private readonly boot: BootWatch;
   private session: SessionApi | null = null;
   /**
-   * From the record as read at admission, then as each change delivered it: the target and the last
-   * result (all onBootReady needs; kept instead of the record, which every session would hold).
+   * The last result in the record as read at admission, then as each change delivered it: with
+   * `knownTarget`, all onBootReady needs (kept instead of the record, which every session would hold).
    */
-  private latestTarget: SecurityProfile | undefined;
   private latestResult: string | undefined;
   /**
    * The check at open (did this connection complete an upgrade?): under way, done, or completed it.
@@ -116,7 +115,6 @@ class ProfileUpgrade implements Interceptor, BootListener {
     /** The stored record as read at admission. */
     private readonly admitted: ChargerRecord,
   ) {
-    this.latestTarget = admitted.targetProfile;
     this.latestResult = admitted.profileUpgrade?.lastResult;
     this.boot = new BootWatch(this, admitted.bootState, subprotocol);
     this.knownTarget = admitted.targetProfile;
@@ -144,7 +142,7 @@ class ProfileUpgrade implements Interceptor, BootListener {
   onBootReady(): void {
     const s = this.session;
     // Read the store only when the record at hand asks for an upgrade (the change feed brings any request).
-    if (!s || !this.latestTarget || this.latestTarget <= this.configuredProfile(s, this.latestResult)) return;
+    if (!s || !this.knownTarget || this.knownTarget <= this.configuredProfile(s, this.latestResult)) return;
     if (this.opening === 'running') this.readyWhileOpening = true;
     else if (this.opening === 'done') void this.consider(s);
   }
@@ -179,7 +177,6 @@ class ProfileUpgrade implements Interceptor, BootListener {
   }
 
   onRecordChanged(s: SessionApi, record: ChargerRecord, routine: boolean): void {
-    this.latestTarget = record.targetProfile;
     this.latestResult = record.profileUpgrade?.lastResult;
     // A new target is an operator request (skips back-off); other changes (our own writes, a
     // certificate being bound) just re-check, respecting back-off. A sweep's re-read acts only on a
