@@ -91,14 +91,17 @@ async function seed(env: TargetEnv, n: number, log: (s: string) => void): Promis
   }
   try {
     const now = Date.now();
+    // Booted before, as a fleet reconnecting after a rollout or an outage is: the proxy's own calls
+    // decide at each admission whether anything is due (nothing is, for these chargers).
+    const booted = { bootState: 'Accepted' as const, bootAt: now };
     for (let i = 0; i < n; i += 500) {
       const batch: Promise<unknown>[] = [];
       for (let j = i; j < Math.min(n, i + 500); j++) {
         batch.push(creds.store.putCharger({
-          identity: fleet.p2[j]!, minProfile: 2, status: 'active',
+          identity: fleet.p2[j]!, minProfile: 2, status: 'active', ...booted,
           password: creds.hasher.hashGenerated(Buffer.from(fleet.p2Passwords[j]!)), passwordSetAt: now, passwordSource: 'generated',
         }));
-        batch.push(creds.store.putCharger({ identity: fleet.p3[j]!, minProfile: 3, status: 'active', certificate: { serialNumber: P3_SERIAL } }));
+        batch.push(creds.store.putCharger({ identity: fleet.p3[j]!, minProfile: 3, status: 'active', ...booted, certificate: { serialNumber: P3_SERIAL } }));
       }
       await Promise.all(batch);
     }
