@@ -59,7 +59,7 @@ type Route = { method: string; pattern: RegExp; handler: Handler };
 const PREFIX = '/api/v1';
 /** Unauthorised requests logged one by one per minute; the rest are counted in the next line logged. */
 const UNAUTHORIZED_LOGGED_PER_MINUTE = 20;
-const STATUS: Record<string, number> = { not_found: 404, already_exists: 409, rotation_disabled: 409, import_invalid: 422, lockouts_elsewhere: 409 };
+const STATUS: Record<string, number> = { not_found: 404, already_exists: 409, rotation_disabled: 409, upgrade_already_sent: 409, import_invalid: 422, lockouts_elsewhere: 409 };
 
 /** Builds the admin API as one route for `AdminServer({routes})`; it claims every path under /api/v1. */
 export function adminApiRoutes(opts: AdminApiOptions): AdminRoute {
@@ -143,6 +143,8 @@ function buildRoutes({ admin, sessions }: AdminApiOptions): Route[] {
     r('POST', '/chargers/:id/rotate', async ({ params }) => [202, withSession(await admin.requestRotation(params[0]!))]),
     r('POST', '/chargers/:id/upgrade', async (c) => {
       const body = await c.json();
+      const unknown = Object.keys(body).filter((k) => k !== 'profile' && k !== 'ocppInterface');
+      if (unknown.length > 0) throw new ApiError(400, 'bad_input', `unknown field(s): ${unknown.join(', ')}`);
       const network = body.ocppInterface === undefined || body.ocppInterface === null ? undefined : parseOcppInterface(body.ocppInterface);
       return [202, withSession(await admin.requestProfileUpgrade(c.params[0]!, parseProfile(body.profile), network))];
     }),

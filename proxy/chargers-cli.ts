@@ -15,6 +15,7 @@ import { StoreError } from './store/errors';
 import { STORE_FILE } from './store/embedded';
 import { GENERATED_SECRET_FILE, SECRET_ENV_VAR } from './store/secret';
 import { ChargerAdmin, ChargerAdminError, parseOcppInterface, parseProfile, type ChargerChanges, type ChargerView, type LockoutView } from './chargers';
+import { OCPP_INTERFACES, type OcppInterface } from './store/types';
 
 type Out = (line: string) => void;
 /** Where the CLI reads passwords from stdin and writes errors; tests pass their own. */
@@ -60,7 +61,7 @@ const COMMANDS: Record<string, Command> = {
         return c.admin.cancelProfileUpgrade(c.pos[0]!);
       }
       if (c.x.profile === undefined) throw new UsageError('--profile (or --cancel) is required');
-      const network = c.x['ocpp-interface'] === undefined ? undefined : parseOcppInterface(c.x['ocpp-interface']);
+      const network = c.x['ocpp-interface'] === undefined ? undefined : ocppInterfaceFlag(c.x['ocpp-interface']);
       return c.admin.requestProfileUpgrade(c.pos[0]!, profile(c.x.profile), network);
     } },
   'factory add': { usage: `chargers factory add (--prefix P | --batch B) ${PW}\n  Register a factory default password for an identity prefix or batch (any length accepted).`,
@@ -268,9 +269,23 @@ function lockoutLine(identity: string, l: LockoutView): string {
   return l.lockedUntil ? `locked until ${l.lockedUntil} (${failures}; "chargers unlock ${identity}" lifts it)` : `none (${failures})`;
 }
 
+/** `--ocpp-interface`: a name OCPP knows, or a usage error (exit 2). */
+function ocppInterfaceFlag(value: unknown): OcppInterface {
+  try {
+    return parseOcppInterface(value);
+  } catch {
+    throw new UsageError(`--ocpp-interface must be one of ${OCPP_INTERFACES.join(', ')}`);
+  }
+}
+
+/** Results after which the proxy waits for an operator's new request. */
+const PARKED = new Set(['gave_up', 'interface_any_needs_ocpp2.1']);
+
 function upgradeLine(u: NonNullable<ChargerView['profileUpgrade']>): string {
-  return [u.requestedAt && `requested ${u.requestedAt}`, u.ocppInterface && `interface ${u.ocppInterface}`, u.sentAt && `switch sent ${u.sentAt}${u.awaitsReboot ? ' (applies at its next reboot)' : ''}`,
-    u.lastResult && `last ${u.lastResult}`, `failures ${u.failures}`, u.nextAttemptAt && `next attempt ${u.nextAttemptAt}`].filter(Boolean).join(', ');
+  return [u.requestedAt && `requested ${u.requestedAt}`, u.ocppInterface && `interface ${u.ocppInterface}`, u.slot !== null && `slot ${u.slot}`,
+    u.sentAt && `switch sent ${u.sentAt}${u.awaitsReboot ? ' (applies at its next reboot)' : ''}`,
+    u.lastResult && `last ${u.lastResult}`, `failures ${u.failures}`, u.nextAttemptAt && `next attempt ${u.nextAttemptAt}`,
+    u.lastResult !== null && PARKED.has(u.lastResult) && 'waits for a new request (chargers upgrade)'].filter(Boolean).join(', ');
 }
 
 /** Multi-line human description of one charger. */

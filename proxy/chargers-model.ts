@@ -9,7 +9,7 @@ import { normaliseSerial, SerialError } from '../certs';
 /** Reason labels of {@link ChargerAdminError}. */
 export type ChargerAdminReason =
   | 'not_found' | 'already_exists' | 'bad_identity' | 'bad_input'
-  | 'password_too_short' | 'password_too_long' | 'rotation_disabled' | 'import_invalid' | 'lockouts_elsewhere';
+  | 'password_too_short' | 'password_too_long' | 'rotation_disabled' | 'import_invalid' | 'lockouts_elsewhere' | 'upgrade_already_sent';
 
 /** One rejected line of a CSV import. */
 export interface ImportLineError { line: number; message: string }
@@ -76,9 +76,13 @@ export interface ChargerView {
   /**
    * The profile upgrade toward `targetProfile`: when it was asked for, when the switch was last sent
    * (and whether the charger answered that it applies it at its next reboot), how the last attempt went (`accepted`, a refusal, `not_reached`, `gave_up`...), the failures so
-   * far, when the next attempt may start, and the 2.x interface asked for (null: the default).
+   * far, when the next attempt may start, the 2.x interface asked for (null: the default, `Any` on
+   * 2.1 and `Wired0` on 2.0.1) and the configuration slot written.
    */
-  profileUpgrade: { requestedAt: string | null; sentAt: string | null; awaitsReboot: boolean; lastResult: string | null; failures: number; nextAttemptAt: string | null; ocppInterface: OcppInterface | null } | null;
+  profileUpgrade: {
+    requestedAt: string | null; sentAt: string | null; awaitsReboot: boolean; lastResult: string | null; failures: number;
+    nextAttemptAt: string | null; ocppInterface: OcppInterface | null; slot: number | null;
+  } | null;
   boot: { state: string; at: string | null } | null;
   certificate: { serialNumber: string | null; expectedCn: string | null; boundSerialHex: string | null; notAfter: string | null } | null;
   organization: string | null;
@@ -136,7 +140,7 @@ export function viewCharger(r: ChargerRecord): ChargerView {
 
 function viewProfileUpgrade(u: ProfileUpgradeState | undefined): ChargerView['profileUpgrade'] {
   if (!u) return null;
-  return { requestedAt: iso(u.requestedAt), sentAt: iso(u.sentAt), awaitsReboot: u.awaitsReboot === true, lastResult: u.lastResult ?? null, failures: u.failures ?? 0, nextAttemptAt: iso(u.nextAttemptAt), ocppInterface: u.ocppInterface ?? null };
+  return { requestedAt: iso(u.requestedAt), sentAt: iso(u.sentAt), awaitsReboot: u.awaitsReboot === true, lastResult: u.lastResult ?? null, failures: u.failures ?? 0, nextAttemptAt: iso(u.nextAttemptAt), ocppInterface: u.ocppInterface ?? null, slot: u.slot ?? null };
 }
 
 /** Validates a 2.x network interface name (SetNetworkProfile `ocppInterface`). @throws ChargerAdminError bad_input */

@@ -16,7 +16,7 @@
 import type { Credentials } from './store-setup';
 import { addressSpellings } from '../policies/brute-force';
 import { addressKey, identityKey } from './store/counter-keys';
-import type { AuditEvent, ChargerPatch, ChargerRecord, NewChargerRecord, OcppInterface, PendingPassword, SecurityProfile } from './store/types';
+import type { AuditEvent, ChargerPatch, ChargerRecord, NewChargerRecord, OcppInterface, PendingPassword, ProfileUpgradeState, SecurityProfile } from './store/types';
 
 import {
   ChargerAdminError, MAX_PASSWORD_BYTES, canonicalSerial, checkBackendPassword, checkBackendUsername, checkIdentity, checkPassword, checkText, notFound, parseProfile, viewCharger, viewLockout,
@@ -215,7 +215,17 @@ export class ChargerAdmin {
     if (profile <= current.minProfile) throw new ChargerAdminError('bad_input', `charger ${identity} already requires profile ${current.minProfile}; the target must be higher`);
     // A request starts over: failures, back-off and a given-up attempt are forgotten (and a live
     // session sees by `requestedAt` that it is a new request, even for the same target).
-    const saved = await this.update(identity, { targetProfile: profile, profileUpgrade: { requestedAt: Date.now(), ...(network ? { ocppInterface: network } : {}) } });
+    const state = current.profileUpgrade;
+    // The same switch already accepted and waiting for the charger's reboot: sending it again would
+    // reboot the charger once more (and on 2.x write the profile again). Cancel first to resend.
+    if (current.targetProfile === profile && state?.lastResult === 'accepted' && state.ocppInterface === network) {
+      throw new ChargerAdminError('upgrade_already_sent', `charger ${identity} accepted the switch to profile ${profile}${state.sentAt ? ` at ${new Date(state.sentAt).toISOString()}` : ''} and takes it at its next reboot; cancel the upgrade first to send it again`);
+    }
+    // A request starts over, but keeps the slot an earlier attempt wrote (no slot is taken per request).
+    const next: ProfileUpgradeState = { requestedAt: Date.now() };
+    if (network) next.ocppInterface = network;
+    if (state?.slot !== undefined) next.slot = state.slot;
+    const saved = await this.update(identity, { targetProfile: profile, profileUpgrade: next });
     await this.audit_('profile_upgrade_requested', identity, { from: current.minProfile, to: profile, ...(network ? { ocppInterface: network } : {}) });
     return viewCharger(saved);
   }
@@ -223,6 +233,7 @@ export class ChargerAdmin {
   /** Withdraws a requested profile upgrade (the proxy stops asking the charger to switch). @throws ChargerAdminError `not_found` */
   async cancelProfileUpgrade(identity: string): Promise<ChargerView> {
     const current = await this.get(identity);
+    if (current.targetProfile === undefined && current.profileUpgrade === undefined) return viewCharger(current); // nothing to withdraw
     const saved = await this.update(identity, { targetProfile: null, profileUpgrade: null });
     await this.audit_('profile_upgrade_cancelled', identity, { target: current.targetProfile ?? null });
     return viewCharger(saved);

@@ -79,7 +79,7 @@ export const CONFIG_KEYS = [
   { key: 'passwordMaxAgeDays', type: 'int', default: 365, min: 0, doc: 'Rotate a password older than this many days (0: never by age).' },
   { key: 'rotationGraceMs', type: 'int', default: 86400000, min: 0, doc: 'After a charger answered Accepted to a new password, how long its old password still works until it logs in with the new one. 0 = strict per spec (A01.FR.03).' },
   { key: 'bootWaitMs', type: 'int', default: 5000, min: 0, doc: 'After a charger connects, how long the proxy waits for its BootNotification before sending calls of its own (rotation, profile upgrade, certificate renewal) on the boot state stored from an earlier connection: a charger that rebooted refuses other calls until its BootNotification is answered. Any other call from the charger ends the wait at once.' },
-  { key: 'rotationRetryMs', type: 'int', default: 300000, min: 1000, doc: 'First back-off after a rejected or unanswered rotation; doubles per failure up to 24 h.' },
+  { key: 'rotationRetryMs', type: 'int', default: 300000, min: 1000, doc: 'First back-off after a rejected or unanswered rotation or profile upgrade; doubles per failure up to 24 h.' },
   { key: 'caDir', type: 'string', default: null, doc: 'CA the proxy signs charger certificates with (ca.crt/ca.key, optional intermediate.crt/.key). Defaults to the development PKI when devPki is in use; without it SignCertificate is answered Rejected.' },
   { key: 'chargerCertDays', type: 'int', default: 365, min: 1, doc: 'Validity of charger certificates the proxy signs.' },
   { key: 'renewBeforeDays', type: 'int', default: 30, min: 0, doc: 'A Profile 3 charger whose certificate expires within this many days is asked to renew (TriggerMessage / ExtendedTriggerMessage).' },

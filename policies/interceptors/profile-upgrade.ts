@@ -407,22 +407,28 @@ class ProfileUpgrade implements Interceptor, BootListener {
       const accepted: ProfileUpgradeState = { sentAt: now(), lastResult: 'accepted', failures: record.profileUpgrade?.failures ?? 0 };
       if (requestedAt !== undefined) accepted.requestedAt = requestedAt;
       if (written !== undefined) accepted.slot = written;
-      if (rebootRequired) accepted.awaitsReboot = true;
+      // 2.x switches through Reset OnIdle; a 1.6 charger that answered RebootRequired at its next reboot.
+      if (rebootRequired || s.subprotocol !== 'ocpp1.6') accepted.awaitsReboot = true;
       if (ocppInterface) accepted.ocppInterface = ocppInterface;
       await deps.store.updateCharger(s.identity, { profileUpgrade: accepted });
-      s.log.info({ event: 'profile_upgrade_accepted', to: target });
-      await this.audit('profile_upgrade_accepted', { to: target });
+      const sent = { to: target, ...(written !== undefined ? { slot: written, ocppInterface: ocppInterface ?? defaultInterface(s.subprotocol) } : {}) };
+      s.log.info({ event: 'profile_upgrade_accepted', ...sent });
+      await this.audit('profile_upgrade_accepted', sent);
       deps.outcome?.('accepted');
       return;
     }
     const failures = (record.profileUpgrade?.failures ?? 0) + 1;
-    const refused: ProfileUpgradeState = { lastResult: status.slice(0, 40), failures, nextAttemptAt: now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1)) };
+    // Parked (an interface this charger's version lacks): no next attempt until an operator asks again.
+    const parked = status === ANY_NEEDS_21;
+    const refused: ProfileUpgradeState = { lastResult: status.slice(0, 40), failures };
+    if (!parked) refused.nextAttemptAt = now() + Math.min(DAY, deps.retryMs * 2 ** (failures - 1));
     const keptSlot = written ?? record.profileUpgrade?.slot; // written, or written before: the retry reuses it
     if (keptSlot !== undefined) refused.slot = keptSlot;
     if (requestedAt !== undefined) refused.requestedAt = requestedAt;
     if (ocppInterface) refused.ocppInterface = ocppInterface;
     await deps.store.updateCharger(s.identity, { profileUpgrade: refused });
-    s.log.info({ event: 'profile_upgrade_refused', status });
+    if (parked) s.log.warn({ event: 'profile_upgrade_refused', status, why: 'OCPP 2.0.1 has no interface Any: ask again with --ocpp-interface (Wired0..3, Wireless0..3)' });
+    else s.log.info({ event: 'profile_upgrade_refused', status });
     await this.audit('profile_upgrade_refused', { status });
     const verdict = status.split(':')[0];
     deps.outcome?.(verdict === 'Rejected' || verdict === 'NotSupported' ? 'rejected' : 'failed');

@@ -308,13 +308,22 @@ t.test('2.x: the new connection profile names the interface the operator asked f
   const view = await (await fetch(`${proxy.adminUrl}/api/v1/chargers/UP-IF-LTE`, { headers: { authorization: `Bearer ${proxy.adminToken}` } })).json() as any;
   t.equal(view.profileUpgrade?.ocppInterface, 'Wireless0', 'shown with the charger');
   await waitFor(async () => (await store.getCharger('UP-IF-LTE'))?.profileUpgrade?.lastResult === 'accepted' || null, 'switch accepted');
-  t.equal((await store.getCharger('UP-IF-LTE'))?.profileUpgrade?.ocppInterface, 'Wireless0', 'kept for the retries of this request');
+  const acceptedState = (await store.getCharger('UP-IF-LTE'))!.profileUpgrade!;
+  t.equal(acceptedState.ocppInterface, 'Wireless0', 'kept for the retries of this request');
+  t.equal(acceptedState.awaitsReboot, true, 'a 2.x switch waits for the Reset');
+  t.equal(await requestUpgrade(proxy, 'UP-IF-LTE', 2, { ocppInterface: 'Wireless0' }), 409, 'the same switch again, accepted and not yet taken: refused (another reboot)');
+  t.equal(lte.otherCalls.filter((c) => c.action === 'SetNetworkProfile').length, 1, 'and not sent again');
+  t.equal(await requestUpgrade(proxy, 'UP-IF-LTE', 2, { ocppInterface: 'Wireless1' }), 202, 'another interface: a new request');
+  const again = (await store.getCharger('UP-IF-LTE'))!.profileUpgrade!;
+  t.equal(again.slot, acceptedState.slot, 'which keeps the slot the first one wrote');
+  t.equal(await requestUpgrade(proxy, 'UP-IF-LTE', 2, { ocpp_interface: 'Wireless0' }), 400, 'a misspelt field: 400, not the default interface');
 
   const any201 = await station('UP-IF-ANY', 'ocpp2.0.1', { ocppInterface: 'Any' });
   const refused = await waitFor(async () => { const r = await store.getCharger('UP-IF-ANY'); return r?.profileUpgrade?.lastResult ? r : null; }, 'attempt recorded');
   t.equal(refused!.profileUpgrade!.lastResult, 'interface_any_needs_ocpp2.1', 'Any refused for a 2.0.1 charger, said why');
   t.equal(refused!.profileUpgrade!.ocppInterface, 'Any', 'the request is kept as asked');
   t.ok(refused!.profileUpgrade!.requestedAt, 'with its time');
+  t.equal(refused!.profileUpgrade!.nextAttemptAt, undefined, 'parked: no next attempt until an operator asks again');
   t.notOk(any201.otherCalls.some((c) => c.action === 'SetNetworkProfile'), 'no profile its schema would reject was sent');
 
   t.equal(await requestUpgrade(proxy, 'UP-IF-201', 2, { ocppInterface: 'Wifi0' }), 400, 'an unknown interface: 400');

@@ -114,12 +114,19 @@ async function suite(t: Test, storeArgs: string[], dataDir: string, rawStore: ()
     t.equal(r.code, 0, r.err);
     t.match(r.out, /profile upgrade:\s+requested \S+, interface Wireless1, failures 0/, 'with the 2.x interface asked for');
     r = await run(['upgrade', 'CP002', '--profile', '3', '--ocpp-interface', 'LTE']);
-    t.equal(r.code, 1, 'an unknown interface is refused');
-    t.match(r.err, /ocppInterface must be one of Wired0, .*Wireless3, Any/);
+    t.equal(r.code, 2, 'an unknown interface is a usage error');
+    t.match(r.err, /--ocpp-interface must be one of Wired0, .*Wireless3, Any/);
     r = await run(['upgrade', 'CP002', '--cancel', '--ocpp-interface', 'Any']);
     t.equal(r.code, 2, '--cancel with --ocpp-interface is a usage error');
     r = await run(['show', 'CP002']);
     t.match(r.out, /interface Wireless1/, 'a refused request changed nothing');
+    r = await run(['upgrade', 'CP002', '--cancel']);
+    t.equal(r.code, 0, r.err);
+    const cancels = async () => JSON.parse((await run(['audit', '--limit', '200', '--json'])).out).filter((e: any) => e.type === 'profile_upgrade_cancelled' && e.identity === 'CP002').length;
+    const before = await cancels();
+    r = await run(['upgrade', 'CP002', '--cancel']);
+    t.equal(r.code, 0, 'cancelling again is fine');
+    t.equal(await cancels(), before, 'and changes (and audits) nothing');
   });
 
   t.test('refusals', async (t) => {
