@@ -219,7 +219,7 @@ export class ChargerAdmin {
     // The same switch already accepted and waiting for the charger's reboot: sending it again would
     // reboot the charger once more (and on 2.x write the profile again). Cancel first to resend.
     if (current.targetProfile === profile && state?.lastResult === 'accepted' && state.ocppInterface === network) {
-      throw new ChargerAdminError('upgrade_already_sent', `charger ${identity} accepted the switch to profile ${profile}${state.sentAt ? ` at ${new Date(state.sentAt).toISOString()}` : ''} and takes it at its next reboot; cancel the upgrade first to send it again`);
+      throw new ChargerAdminError('upgrade_already_sent', `charger ${identity} accepted the switch to profile ${profile}${state.sentAt ? ` at ${new Date(state.sentAt).toISOString()}` : ''} and has not taken it yet (a 2.x charger takes it at its next reboot); cancel the upgrade first to send it again`);
     }
     // A request starts over, but keeps the slot an earlier attempt wrote (no slot is taken per request).
     const next: ProfileUpgradeState = { requestedAt: Date.now() };
