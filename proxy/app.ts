@@ -39,6 +39,8 @@ export interface App {
   metrics: ProxyMetrics;
   /** Bearer token of the admin API. */
   adminToken: string;
+  /** Where that token is kept (null: it came from OCPP_PROXY_ADMIN_TOKEN). */
+  adminTokenFile: string | null;
   /** This process's replica id. */
   replica: string;
   tls: ResolvedTls;
@@ -211,6 +213,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
     admin,
     credentials: sharedCredentials,
     adminToken: adminToken.token,
+    adminTokenFile: adminToken.file ?? null,
     replica,
     metrics,
     tls,

@@ -53,7 +53,7 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
     // A CSMS not listening yet is the first thing a new operator hits: every charger gets a 503.
     const csmsDown = await probeBackend(config.backend, 1000).then(() => null, (err: Error) => err.message);
     if (csmsDown) log.warn({ event: 'backend_unreachable', backend, err: csmsDown }, 'the CSMS is not reachable: chargers get 503 backend_unavailable until it is');
-    printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix, { url: backend, down: csmsDown });
+    printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix, { url: backend, down: csmsDown }, app.adminTokenFile);
   }
   log.info({ event: 'proxy_started', listen: app.addresses.tls, plainListen: app.addresses.plain, admin: app.addresses.admin, backend });
   if (index === 1 && app.tls.devCa) {
@@ -124,13 +124,14 @@ export function withoutCredentials(url: string): string {
 }
 
 function printBanner(out: (line: string) => void, a: { tls: { address: string; port: number }; plain: { address: string; port: number } | null; admin: { address: string; port: number } }, devCa: string | null, prefix: string,
-  csms: { url: string; down: string | null }): void {
+  csms: { url: string; down: string | null }, adminTokenFile: string | null): void {
   const host = (addr: string) => (addr === '0.0.0.0' || addr === '::' ? 'localhost' : addr.includes(':') ? `[${addr}]` : addr);
   out('');
   out('ocpp-security-proxy is running');
   out(`  Point chargers at:  wss://${host(a.tls.address)}:${a.tls.port}${prefix}<charger identity>`);
   if (a.plain) out(`  Profile 1 (plain):  ws://${host(a.plain.address)}:${a.plain.port}${prefix}<charger identity>`);
   out(`  Admin / metrics:    http://${host(a.admin.address)}:${a.admin.port}/metrics  (/healthz, /readyz)`);
+  out(`  Admin API token:    ${adminTokenFile ? path.resolve(adminTokenFile) : 'from OCPP_PROXY_ADMIN_TOKEN'}  (Bearer, for /api/v1)`);
   out(`  Legacy CSMS:        ${csms.url.replace(/\/?$/, '/')}<charger identity>`);
   if (csms.down) {
     out(`                      NOT REACHABLE now (${csms.down}): chargers get 503 backend_unavailable until it listens`);

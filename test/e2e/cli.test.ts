@@ -80,6 +80,8 @@ t.test('serve: banner, dev PKI, a relayed charger, graceful SIGTERM', async (t) 
   const port = Number(where?.[1]);
   t.ok(port > 0, `the real bound port is printed (${port})`);
   t.match(banner, /Admin \/ metrics:\s+http:\/\/127\.0\.0\.1:\d+\/metrics/, 'the admin address');
+  const tokenFile = /Admin API token:\s+(\S+)/.exec(banner)?.[1];
+  t.ok(tokenFile && readFileSync(tokenFile, 'utf8').trim().length >= 32, `where the admin API token is (${tokenFile})`);
   t.match(banner, new RegExp(`Legacy CSMS:\\s+${csms.url.replace(/[.]/g, '\\.')}/<charger identity>`), 'the CSMS it relays to');
   t.notMatch(banner, /NOT REACHABLE/, 'reachable');
   const caFile = /Trust this CA:\s+(\S+)/.exec(banner)![1]!;
