@@ -143,8 +143,7 @@ function buildRoutes({ admin, sessions }: AdminApiOptions): Route[] {
     r('POST', '/chargers/:id/rotate', async ({ params }) => [202, withSession(await admin.requestRotation(params[0]!))]),
     r('POST', '/chargers/:id/upgrade', async (c) => {
       const body = await c.json();
-      const unknown = Object.keys(body).filter((k) => k !== 'profile' && k !== 'ocppInterface');
-      if (unknown.length > 0) throw new ApiError(400, 'bad_input', `unknown field(s): ${unknown.join(', ')}`);
+      onlyFields(body, UPGRADE_FIELDS);
       const network = body.ocppInterface === undefined || body.ocppInterface === null ? undefined : parseOcppInterface(body.ocppInterface);
       return [202, withSession(await admin.requestProfileUpgrade(c.params[0]!, parseProfile(body.profile), network))];
     }),
@@ -187,13 +186,19 @@ function chargerInput(b: Record<string, unknown>): ChargerInput {
   return input;
 }
 
+/** A misspelt field would otherwise be ignored in silence (and its default used): 400 instead. */
+function onlyFields(b: Record<string, unknown>, known: ReadonlySet<string>): void {
+  const unknown = Object.keys(b).filter((k) => !known.has(k));
+  if (unknown.length > 0) throw new ApiError(400, 'bad_input', `unknown field(s): ${unknown.join(', ')}`);
+}
+
+const UPGRADE_FIELDS = new Set(['profile', 'ocppInterface']);
 const KNOWN_FIELDS = new Set(['identity', 'password', 'passwordBase64', 'profile', 'serial', 'organization', 'backendUsername',
   'backendPassword', 'backendPasswordBase64', 'reportOnly', 'rotationDisabled', 'allowShortPassword']);
 
 /** Maps a JSON body to `ChargerAdmin.set` changes (`null` clears a field). */
 function chargerChanges(b: Record<string, unknown>): ChargerChanges {
-  const unknown = Object.keys(b).filter((k) => !KNOWN_FIELDS.has(k));
-  if (unknown.length > 0) throw new ApiError(400, 'bad_input', `unknown field(s): ${unknown.join(', ')}`);
+  onlyFields(b, KNOWN_FIELDS);
   const c: ChargerChanges = {};
   const pw = secretOrNull(b, 'password');
   if (pw !== undefined) c.password = pw;

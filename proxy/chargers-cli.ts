@@ -16,6 +16,7 @@ import { STORE_FILE } from './store/embedded';
 import { GENERATED_SECRET_FILE, SECRET_ENV_VAR } from './store/secret';
 import { ChargerAdmin, ChargerAdminError, parseOcppInterface, parseProfile, type ChargerChanges, type ChargerView, type LockoutView } from './chargers';
 import { OCPP_INTERFACES, type OcppInterface } from './store/types';
+import { PARKED_RESULTS } from '../policies/interceptors/profile-upgrade-messages';
 
 type Out = (line: string) => void;
 /** Where the CLI reads passwords from stdin and writes errors; tests pass their own. */
@@ -278,14 +279,11 @@ function ocppInterfaceFlag(value: unknown): OcppInterface {
   }
 }
 
-/** Results after which the proxy waits for an operator's new request. */
-const PARKED = new Set(['gave_up', 'interface_any_needs_ocpp2.1']);
-
 function upgradeLine(u: NonNullable<ChargerView['profileUpgrade']>): string {
   return [u.requestedAt && `requested ${u.requestedAt}`, u.ocppInterface && `interface ${u.ocppInterface}`, u.slot !== null && `slot ${u.slot}`,
     u.sentAt && `switch sent ${u.sentAt}${u.awaitsReboot ? ' (applies at its next reboot)' : ''}`,
     u.lastResult && `last ${u.lastResult}`, `failures ${u.failures}`, u.nextAttemptAt && `next attempt ${u.nextAttemptAt}`,
-    u.lastResult !== null && PARKED.has(u.lastResult) && 'waits for a new request (chargers upgrade)'].filter(Boolean).join(', ');
+    u.lastResult !== null && PARKED_RESULTS.has(u.lastResult) && 'waits for a new request (chargers upgrade)'].filter(Boolean).join(', ');
 }
 
 /** Multi-line human description of one charger. */

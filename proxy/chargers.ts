@@ -213,15 +213,15 @@ export class ChargerAdmin {
     const profile = parseProfile(target);
     const current = await this.get(identity);
     if (profile <= current.minProfile) throw new ChargerAdminError('bad_input', `charger ${identity} already requires profile ${current.minProfile}; the target must be higher`);
-    // A request starts over: failures, back-off and a given-up attempt are forgotten (and a live
-    // session sees by `requestedAt` that it is a new request, even for the same target).
     const state = current.profileUpgrade;
     // The same switch already accepted and waiting for the charger's reboot: sending it again would
     // reboot the charger once more (and on 2.x write the profile again). Cancel first to resend.
     if (current.targetProfile === profile && state?.lastResult === 'accepted' && state.ocppInterface === network) {
       throw new ChargerAdminError('upgrade_already_sent', `charger ${identity} accepted the switch to profile ${profile}${state.sentAt ? ` at ${new Date(state.sentAt).toISOString()}` : ''} and has not taken it yet (a 2.x charger takes it at its next reboot); cancel the upgrade first to send it again`);
     }
-    // A request starts over, but keeps the slot an earlier attempt wrote (no slot is taken per request).
+    // A request starts over: failures, back-off and a given-up attempt are forgotten (and a live
+    // session sees by `requestedAt` that it is a new request, even for the same target). It keeps
+    // the slot an earlier attempt wrote: no slot is taken per request.
     const next: ProfileUpgradeState = { requestedAt: Date.now() };
     if (network) next.ocppInterface = network;
     if (state?.slot !== undefined) next.slot = state.slot;

@@ -6,6 +6,11 @@
 import type { OcppInterface } from '../../proxy/store/types';
 import type { CallOutcome } from './types';
 
+/** `Any` asked for a 2.0.1 charger, which has no such interface. */
+export const ANY_NEEDS_21 = 'interface_any_needs_ocpp2.1';
+/** Results after which the proxy waits for an operator's new request (five switches not reached, or `Any` on 2.0.1). */
+export const PARKED_RESULTS: ReadonlySet<string> = new Set(['gave_up', ANY_NEEDS_21]);
+
 /** 1.6: raise the charger's SecurityProfile configuration key. */
 export function changeSecurityProfile(target: number): { action: string; payload: Record<string, unknown> } {
   return { action: 'ChangeConfiguration', payload: { key: 'SecurityProfile', value: String(target) } };

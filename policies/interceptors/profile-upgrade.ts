@@ -2,7 +2,7 @@ import type { ChargerRecord, CredentialStore, ProfileUpgradeState, SecurityProfi
 import { admissionFacts } from '../gates/facts';
 import { BootWatch, type BootListener } from './boot-watch';
 import {
-  changeSecurityProfile, defaultInterface, getNetworkPriority, readNetworkPriority, resetOnIdle, setNetworkPriority, setNetworkProfile, statusOf, statusWithReason,
+  ANY_NEEDS_21, PARKED_RESULTS, changeSecurityProfile, defaultInterface, getNetworkPriority, readNetworkPriority, resetOnIdle, setNetworkPriority, setNetworkProfile, statusOf, statusWithReason,
 } from './profile-upgrade-messages';
 import { bootSerialNumber } from '../../proxy/ocpp/dialects';
 import { expectedCommonName } from './certificate-signing';
@@ -25,8 +25,6 @@ export interface ProfileUpgradeDeps {
 
 const OK = new Set(['Accepted', 'RebootRequired', 'Scheduled']);
 const DAY = 24 * 3600 * 1000;
-/** `Any` asked for a 2.0.1 charger: not retried until an operator asks again. */
-const ANY_NEEDS_21 = 'interface_any_needs_ocpp2.1';
 /** A call about to go out while the charger's BootNotification waits for its answer. */
 const BOOT_IN_PROGRESS = 'boot_in_progress';
 /** Attempts the charger accepted but did not complete (it came back below the target) before the proxy stops asking. */
@@ -294,16 +292,15 @@ class ProfileUpgrade implements Interceptor, BootListener {
       const record = await deps.store.getCharger(s.identity);
       if (!record || !record.targetProfile || record.targetProfile <= this.configuredProfile(s, record.profileUpgrade?.lastResult)) return;
       const state = record.profileUpgrade ?? {};
-      // Until an operator asks again (a new request starts over): five switches not reached, or an
-      // interface this charger's OCPP version does not have.
-      if (state.lastResult === 'gave_up' || state.lastResult === ANY_NEEDS_21) return;
+      if (state.lastResult !== undefined && PARKED_RESULTS.has(state.lastResult)) return; // until an operator asks again
       if (state.lastResult === 'accepted' && state.sentAt) {
         // This connection predates the switch: the charger moves when it reconnects (Reset OnIdle
         // waits until it is idle, which can take hours). Asking again meanwhile would reboot it again.
         if (this.openedAt <= state.sentAt) return;
         // 2.x switches through a reboot (Reset OnIdle), and so does a 1.6 charger that answered
         // RebootRequired: a connection that sent no BootNotification is the old link back (a
-        // network drop), not the charger after its reboot.
+        // network drop), not the charger after its reboot. (2.x records written before
+        // `awaitsReboot` existed lack the flag, hence the protocol test too.)
         if ((s.subprotocol !== 'ocpp1.6' || state.awaitsReboot) && !this.bootedHere) return;
         // A later connection, still below the target: the switch failed and the charger fell back.
         return await this.notReached(s, state);
