@@ -18,6 +18,8 @@ export interface Leg {
   readonly isPaused: boolean;
   /** Bytes written but not yet handed to the kernel. */
   readonly bufferedAmount: number;
+  /** Bytes the kernel has taken so far (FrameSocket; for `ws` legs see {@link bytesFlushed}). */
+  readonly bytesFlushed?: number;
   send(data: Buffer | string, options: { binary: boolean }, cb?: (err?: Error | null) => void): void;
   ping(): void;
   close(code?: number, reason?: string): void;
@@ -30,4 +32,15 @@ export interface Leg {
   on(event: 'pong', listener: () => void): this;
   once(event: 'close', listener: (code: number, reason: Buffer) => void): this;
   removeListener(event: 'error', listener: (err: Error) => void): this;
+}
+
+/**
+ * Bytes of a leg's output the kernel has taken so far. It moves only while the peer takes in what is
+ * sent to it, so the ping round reads it as "still reading" (see Session.ping). A `ws` leg
+ * (permessage-deflate sessions) has no such member; its socket is read instead.
+ */
+export function bytesFlushed(leg: Leg): number {
+  if (leg.bytesFlushed !== undefined) return leg.bytesFlushed;
+  const socket = (leg as { _socket?: { bytesWritten?: number; writableLength: number } })._socket;
+  return socket?.bytesWritten === undefined ? 0 : socket.bytesWritten - socket.writableLength;
 }

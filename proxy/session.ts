@@ -9,7 +9,7 @@ import { ownBytes } from './own-bytes';
 import { LogBudget } from './log-budget';
 import { pingWheelFor, type Pingable } from './ping-wheel';
 import { clampReason, codeForCharger, codeForCsms } from './close-codes';
-import { kLegOwner, type Leg } from './leg';
+import { bytesFlushed, kLegOwner, type Leg } from './leg';
 import { addListener, callListeners, removeListener, type Listeners } from './listeners';
 import type { Logger } from './log';
 import type { ChargerRecord } from './store/types';
@@ -412,7 +412,10 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
   private send(to: Leg, from: Leg, frame: string | Buffer): void {
     if (to.readyState !== 1) return;
     const queued = to.bufferedAmount; // a getter over two queues: read once per frame
-    if (queued > 0 && typeof frame !== 'string') frame = ownBytes(frame); // it will wait: see ownBytes
+    if (queued > 0) {
+      if (typeof frame !== 'string') frame = ownBytes(frame); // it will wait: see ownBytes
+      this.watch[this.nameOf(to)].backlogged = true; // the kernel's buffers are full (see ping)
+    }
     if (queued + frame.length <= HIGH_WATER) {
       to.send(frame, SEND_TEXT);
       return;
@@ -514,15 +517,23 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     // other, whose pong then waits unread, and it is the one that stopped that failed its pong.
     // A pong cannot come before the peer has read everything queued ahead of our ping, in our buffer
     // or the kernel's (a slow link, a big backlog). So a missing pong is excused, for a few rounds at
-    // most, when our last ping was written behind queued data, or when the peer sent us frames since
-    // (it is there, only busy reading); and so is the other leg's, if we hold it back for that queue
-    // (its own pong waits unread). A dead peer is still found, only rounds later.
-    const behind = { charger: this.watch.charger.aheadOfPing > 0, csms: this.watch.csms.aheadOfPing > 0 };
+    // most, when our last ping may have been written behind such a queue, when the peer sent us frames
+    // since (it is there, only busy reading), or when we did not read it for a while; and so is the
+    // other leg's, if we hold it back for that queue (its own pong waits unread). The rounds count
+    // only while the peer shows no progress (see progressing): a slow reader is not cut while it
+    // reads, and a dead peer is still found, only rounds later.
+    const behind = { charger: this.watch.charger.queuedAtPing, csms: this.watch.csms.queuedAtPing };
+    const moving = { charger: progressing(this.charger, this.watch.charger), csms: progressing(this.csms, this.watch.csms) };
     for (const leg of this.charger.isPaused && !this.csms.isPaused ? CSMS_FIRST : CHARGER_FIRST) {
       const ws = leg === 'charger' ? this.charger : this.csms;
       const w = this.watch[leg];
-      const excused = !w.alive && w.excusedRounds < PING_QUEUE_PATIENCE
-        && (behind[leg] || w.delivered || (ws.isPaused && behind[leg === 'charger' ? 'csms' : 'charger']));
+      const other = leg === 'charger' ? 'csms' : 'charger';
+      // Not read by us because the other peer's queue is full: its pong waits unread, and it waits
+      // as long as that peer takes to read (the queue may have filled since the last round).
+      const heldForOther = ws.isPaused && (behind[other] || (other === 'csms' ? this.csms : this.charger).bufferedAmount > 0);
+      if (!w.alive && (moving[leg] || (heldForOther && moving[other]))) w.excusedRounds = 0;
+      // Held back at some time since the last round (w.heldBack): it may not have had its turn to deliver yet.
+      const excused = !w.alive && w.excusedRounds < PING_QUEUE_PATIENCE && (behind[leg] || w.delivered || heldForOther || w.heldBack);
       w.excusedRounds = excused ? w.excusedRounds + 1 : 0;
       // A CSMS not read because the line holds its frames (an injected call in flight, see CallLine)
       // cannot answer a ping either; the hold ends when that call is answered or times out.
@@ -536,6 +547,9 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       w.delivered = false;
       w.alive = false;
       w.aheadOfPing = ws.bufferedAmount;
+      w.queuedAtPing = w.aheadOfPing > 0 || w.backlogged;
+      w.flushedAtPing = w.queuedAtPing ? bytesFlushed(ws) : -1;
+      w.backlogged = false;
       if (ws.readyState === 1) ws.ping();
     }
   }
@@ -626,8 +640,27 @@ class LegWatch {
   unreadAnswers = 0;
   /** Bytes queued for it (not yet handed to the kernel) when the last ping was written behind them. */
   aheadOfPing = 0;
-  /** Rounds in a row its missing pong was excused by data queued ahead of the ping. */
+  /** A frame for it found our queue to it not empty (the kernel's buffers full) since the last round. */
+  backlogged = false;
+  /** Our last ping may wait behind a full queue: ours (aheadOfPing) or the kernel's (backlogged before it). */
+  queuedAtPing = false;
+  /** bytesFlushed of the leg when the last ping was written, if queuedAtPing (else -1). */
+  flushedAtPing = -1;
+  /** Rounds in a row its missing pong was excused without progress. */
   excusedRounds = 0;
+}
+
+/**
+ * Whether a leg's peer showed since the last round that it is there and reading: its pong came, or the
+ * kernel took more of our bytes for it while its buffers were full (they empty only as the peer
+ * reads). A peer that stopped reading shows neither, and neither does one that went away. When our
+ * queue to it has run empty the kernel's buffers may still hold what the ping waits behind; that
+ * shows no progress, and is left to the few excused rounds (ample on real links, whose buffers the
+ * kernel sizes to the link).
+ */
+function progressing(ws: Leg, w: LegWatch): boolean {
+  if (w.alive) return true;
+  return w.flushedAtPing >= 0 && (w.aheadOfPing > 0 || w.backlogged || ws.bufferedAmount > 0) && bytesFlushed(ws) > w.flushedAtPing;
 }
 
 /** Bounded label for an injected call's answer: the charger's status word where the answer has one. */

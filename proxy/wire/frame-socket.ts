@@ -118,6 +118,12 @@ export class FrameSocket implements Leg {
     return this.socket.writableLength;
   }
 
+  /** Bytes the kernel has taken so far (net.Socket counts what it wrote, queued bytes included). */
+  get bytesFlushed(): number {
+    const written = (this.socket as { bytesWritten?: number }).bytesWritten;
+    return written === undefined ? 0 : written - this.socket.writableLength;
+  }
+
   send(data: Buffer | string, options: { binary: boolean }, cb?: (err?: Error | null) => void): void {
     if (this.state !== 1) {
       if (cb) process.nextTick(cb, new Error(NOT_OPEN));

@@ -51,7 +51,8 @@ t.test('a CSMS sending 30 MB while the line is held is held back in its own sock
     if (f[0] === 2 && String(f[1]).startsWith('s')) charger.send(JSON.stringify([3, f[1], { status: 'Accepted' }]));
   });
   charger.send(JSON.stringify([3, 's0', { status: 'Accepted' }]));
-  await waitFor(() => got.length === FRAMES || undefined, `all ${FRAMES} frames at the charger`, 30_000, 50);
+  await waitFor(() => got.length === FRAMES || undefined, `all ${FRAMES} frames at the charger`, 60_000, 50)
+    .catch((err: Error) => { throw new Error(`${err.message}: ${got.length} arrived, charger readyState ${charger.readyState}, logged ${JSON.stringify(proxy.logs.filter((l) => l.event === 'peer_dead' || l.event === 'session_ended'))}`); });
   t.ok(got.every((g, i) => g === frame(i)), 'every frame, byte for byte, in order');
   t.equal(csms!.bufferedAmount, 0, 'the CSMS is read again to the end');
   t.notOk(proxy.logs.some((l) => l.event === 'peer_dead'), 'no leg judged dead meanwhile');

@@ -7,13 +7,15 @@
  * The excuse holds only while the held-back leg still delivers frames: a leg that stalls (here
  * behind an interceptor that never decides) is still judged by its pong and the session closes.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { InterceptorFactory } from '../../policies/interceptors/types';
 import { startLegacyCsms } from '../helpers/csms';
 import { waitFor } from '../helpers/net';
 import { startTestProxy } from '../helpers/proxy';
+import { startRawCsms } from '../helpers/raw-csms';
 import { seedShared, spawnProxy, startSharedRig } from '../helpers/proxy-process';
 
 const PING_MS = 2000;
@@ -140,4 +142,74 @@ t.test('a charger that keeps sending but never answers pings: excused three roun
   // Rounds every 300 ms: dead at the second without the excuse (about 600 ms), at the fifth with it.
   t.ok(ms > 1100 && ms < 4000, `after ${ms} ms: three rounds excused while it sent frames, and no more`);
   t.match(proxy.logs.find((l) => l.event === 'peer_dead'), { leg: 'charger' });
+});
+
+/**
+ * A charger on a slow link taking in a large backlog: silent (it only reads), so its pong comes only
+ * once it has read everything queued ahead of the ping, which takes many ping rounds. It reads all the
+ * while, which the proxy sees as the kernel taking more of its queue to it. Both legs must be let be:
+ * the charger for reading, the CSMS held back behind the charger's queue. The charger reads one socket
+ * chunk (a TLS record, at most 16 KiB) every 8 ms until it has `slowBytes`, then at full speed, or
+ * stops reading for good (`thenStop`).
+ */
+/**
+ * Rounds long enough for the kernel to take the proxy's whole queue (up to ~1.1 MiB, written as one
+ * batch, so progress shows only when a batch is done) in under three rounds at ~2 MB/s, and short
+ * enough that the pong, behind that queue and the kernel's buffers (~4 MB on loopback), takes more
+ * than four: without progress counted, the charger would be cut.
+ */
+const SLOW_PING_MS = 300;
+
+async function slowReader(t: Test, opts: { frames: number; slowBytes: number; thenStop?: boolean }) {
+  let csms: WebSocket | null = null;
+  const raw = await startRawCsms({ onOpen: (ws) => { csms = ws; } });
+  t.teardown(() => raw.stop());
+  const proxy = await startTestProxy({ backend: raw.url, reportOnly: 'true', pingIntervalMs: String(SLOW_PING_MS) });
+  t.teardown(() => proxy.stop());
+  const charger = new WebSocket(`${proxy.tlsUrl}/CP-SLOW-READER`, ['ocpp1.6'], { ca: proxy.caPem, servername: 'localhost', perMessageDeflate: false } as WebSocket.ClientOptions);
+  await new Promise<void>((resolve, reject) => { charger.once('open', () => resolve()); charger.once('error', reject); });
+  t.teardown(() => charger.terminate());
+  await waitFor(() => csms, 'the CSMS leg');
+  const got: string[] = [];
+  charger.on('message', (m) => { got.push((JSON.parse(m.toString()) as [number, string])[1]); });
+  const closed = new Promise<number>((resolve) => charger.once('close', (code) => resolve(code)));
+  const socket = (charger as unknown as { _socket: Duplex })._socket; // ws's own socket
+  let read = 0;
+  let slowUntil = 0;
+  const pace = (chunk: Buffer) => {
+    read += chunk.length;
+    if (read < opts.slowBytes) {
+      socket.pause();
+      setTimeout(() => socket.resume(), 8);
+    } else {
+      socket.off('data', pace);
+      slowUntil = Date.now();
+      if (opts.thenStop) socket.pause();
+    }
+  };
+  socket.on('data', pace);
+  const started = Date.now();
+  for (let i = 0; i < opts.frames; i++) csms!.send(JSON.stringify([2, `slow-${i}`, 'DataTransfer', { vendorId: 'slow', data: 'q'.repeat(100 * 1024) }]));
+  return { proxy, got, closed, started, read: () => read, slowMs: () => slowUntil - started };
+}
+
+t.test('a silent charger reading a large backlog slowly is not declared dead while it reads, nor the CSMS held back for it', async (t) => {
+  const FRAMES_SLOW = 120; // 12 MB; the first 4 MB read slowly, while more waits at the proxy for it
+  const { proxy, got, closed, slowMs } = await slowReader(t, { frames: FRAMES_SLOW, slowBytes: 4_000_000 });
+  const outcome = await Promise.race([
+    waitFor(() => got.length === FRAMES_SLOW, 'every frame at the charger', 60_000, 20).then(() => 'all arrived'),
+    closed.then((code) => `closed with ${code} after ${got.length} frames: ${JSON.stringify(proxy.logs.find((l) => l.event === 'peer_dead'))}`),
+  ]);
+  t.equal(outcome, 'all arrived', 'every frame arrived');
+  t.ok(slowMs() > 5 * SLOW_PING_MS, `it read slowly for ${slowMs()} ms, more than the ${4 * SLOW_PING_MS} ms a leg without a pong gets without progress`);
+  t.same(got, Array.from({ length: FRAMES_SLOW }, (_, i) => `slow-${i}`), 'in order, none lost');
+  t.notOk(proxy.logs.some((l) => l.event === 'peer_dead'), 'no leg was declared dead');
+});
+
+t.test('a charger that stops reading halfway through a backlog is still declared dead', async (t) => {
+  const { proxy, read } = await slowReader(t, { frames: 120, slowBytes: 1_000_000, thenStop: true });
+  // The charger no longer reads its socket, so it would not see the cut: the proxy's log tells.
+  const ended = await waitFor(() => proxy.logs.find((l) => l.event === 'session_ended'), 'the session to end', 15_000);
+  t.match(ended, { code: 1001, reason: 'charger did not answer ping' }, `cut once its queue stopped draining (it read ${(read() / 1e6).toFixed(1)} MB)`);
+  t.match(proxy.logs.find((l) => l.event === 'peer_dead'), { leg: 'charger' }, 'the charger, not the CSMS held back for it');
 });
