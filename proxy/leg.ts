@@ -35,9 +35,10 @@ export interface Leg {
 }
 
 /**
- * Bytes of a leg's output the kernel has taken so far. It moves only while the peer takes in what is
- * sent to it, so the ping round reads it as "still reading" (see Session.ping). A `ws` leg
- * (permessage-deflate sessions) has no such member; its socket is read instead.
+ * Bytes of a leg's output the kernel has taken so far (whole writes: a batch of queued frames counts
+ * once it is all taken). While bytes wait in our queue the kernel's buffers are full, and then it
+ * moves only as the peer reads: the ping round's sign of a slow but live reader (see Session.ping). A
+ * `ws` leg (permessage-deflate sessions) has no such member; its socket is read instead.
  */
 export function bytesFlushed(leg: Leg): number {
   if (leg.bytesFlushed !== undefined) return leg.bytesFlushed;

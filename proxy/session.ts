@@ -412,10 +412,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
   private send(to: Leg, from: Leg, frame: string | Buffer): void {
     if (to.readyState !== 1) return;
     const queued = to.bufferedAmount; // a getter over two queues: read once per frame
-    if (queued > 0) {
-      if (typeof frame !== 'string') frame = ownBytes(frame); // it will wait: see ownBytes
-      this.watch[this.nameOf(to)].backlogged = true; // the kernel's buffers are full (see ping)
-    }
+    if (queued > 0 && typeof frame !== 'string') frame = ownBytes(frame); // it will wait: see ownBytes
     if (queued + frame.length <= HIGH_WATER) {
       to.send(frame, SEND_TEXT);
       return;
@@ -517,27 +514,34 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     // other, whose pong then waits unread, and it is the one that stopped that failed its pong.
     // A pong cannot come before the peer has read everything queued ahead of our ping, in our buffer
     // or the kernel's (a slow link, a big backlog). So a missing pong is excused, for a few rounds at
-    // most, when our last ping may have been written behind such a queue, when the peer sent us frames
-    // since (it is there, only busy reading), or when we did not read it for a while; and so is the
-    // other leg's, if we hold it back for that queue (its own pong waits unread). The rounds count
-    // only while the peer shows no progress (see progressing): a slow reader is not cut while it
-    // reads, and a dead peer is still found, only rounds later.
-    const behind = { charger: this.watch.charger.queuedAtPing, csms: this.watch.csms.queuedAtPing };
+    // most, when our last ping was written behind data queued for it, when the peer sent us frames
+    // since (it is there, only busy reading), or when we held it back since the last round; and so is
+    // the other leg's, while we hold it back for that queue (its own pong waits unread). The rounds
+    // count only while the peer shows no progress (see progressing): a slow reader is not cut while
+    // the kernel keeps taking its queue, nor the leg held back for it, and a dead peer is still found,
+    // only rounds later. Queues are read here, in the timer phase, before this round's pings are
+    // written: a TLS socket reports a write as queued until a tick after it was made.
+    const behind = { charger: this.watch.charger.aheadOfPing > 0, csms: this.watch.csms.aheadOfPing > 0 };
     const moving = { charger: progressing(this.charger, this.watch.charger), csms: progressing(this.csms, this.watch.csms) };
+    const queued = { charger: this.charger.bufferedAmount, csms: this.csms.bufferedAmount };
     for (const leg of this.charger.isPaused && !this.csms.isPaused ? CSMS_FIRST : CHARGER_FIRST) {
       const ws = leg === 'charger' ? this.charger : this.csms;
       const w = this.watch[leg];
       const other = leg === 'charger' ? 'csms' : 'charger';
-      // Not read by us because the other peer's queue is full: its pong waits unread, and it waits
-      // as long as that peer takes to read (the queue may have filled since the last round).
-      const heldForOther = ws.isPaused && (behind[other] || (other === 'csms' ? this.csms : this.charger).bufferedAmount > 0);
-      if (!w.alive && (moving[leg] || (heldForOther && moving[other]))) w.excusedRounds = 0;
-      // Held back at some time since the last round (w.heldBack): it may not have had its turn to deliver yet.
+      // Still not read for the other peer's queue alone (the backstop above resumed it otherwise).
+      const heldForOther = ws.isPaused && queued[other] > HIGH_WATER && w.unreadAnswers === 0
+        && !(leg === 'charger' ? this.chargerBusy : this.line.holdsCsmsBack);
+      // Resumed since the last round and not read yet (timers run before sockets are read): its
+      // pong may be next in line. A round it had no turn in does not count.
+      const justResumed = w.heldBack && !ws.isPaused && !w.delivered;
+      // Held by the line its count waits too: it starts when the hold ends.
+      const lineHeld = leg === 'csms' && this.line.holdsCsmsBack;
+      if (!w.alive && (moving[leg] || (heldForOther && moving[other]) || justResumed || lineHeld)) w.excusedRounds = 0;
       const excused = !w.alive && w.excusedRounds < PING_QUEUE_PATIENCE && (behind[leg] || w.delivered || heldForOther || w.heldBack);
       w.excusedRounds = excused ? w.excusedRounds + 1 : 0;
       // A CSMS not read because the line holds its frames (an injected call in flight, see CallLine)
       // cannot answer a ping either; the hold ends when that call is answered or times out.
-      if (!w.alive && !excused && !(w.heldBack && w.delivered) && !(leg === 'csms' && this.line.holdsCsmsBack)) {
+      if (!w.alive && !excused && !(w.heldBack && w.delivered) && !lineHeld) {
         this.log.info({ event: 'peer_dead', leg }, 'no pong: closing session');
         this.finish({ code: 1001, reason: `${leg} did not answer ping`, by: 'proxy' }, leg);
         return;
@@ -546,10 +550,8 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       w.heldBack = ws.isPaused;
       w.delivered = false;
       w.alive = false;
-      w.aheadOfPing = ws.bufferedAmount;
-      w.queuedAtPing = w.aheadOfPing > 0 || w.backlogged;
-      w.flushedAtPing = w.queuedAtPing ? bytesFlushed(ws) : -1;
-      w.backlogged = false;
+      w.aheadOfPing = queued[leg];
+      w.flushedAtPing = w.aheadOfPing > 0 ? bytesFlushed(ws) : -1;
       if (ws.readyState === 1) ws.ping();
     }
   }
@@ -629,10 +631,10 @@ class LegWatch {
   /** A pong came since the last ping round. */
   alive = true;
   /**
-   * The proxy stopped reading it (back-pressure) since the last ping round, and it delivered a frame
-   * since then: a leg both held back and still delivering frames may have its pong waiting unread
-   * behind them, so a missing pong does not make it dead that round. A leg that delivered nothing
-   * is judged as usual, so a stalled or dead peer is still found.
+   * The proxy stopped reading it (back-pressure) at some time since the last ping round: its pong may
+   * wait unread behind its frames. Held back and still delivering, a missing pong does not make it
+   * dead that round; held back and delivering nothing, it gets the few excused rounds (see ping), so a
+   * stalled or dead peer is still found.
    */
   heldBack = false;
   delivered = false;
@@ -640,11 +642,7 @@ class LegWatch {
   unreadAnswers = 0;
   /** Bytes queued for it (not yet handed to the kernel) when the last ping was written behind them. */
   aheadOfPing = 0;
-  /** A frame for it found our queue to it not empty (the kernel's buffers full) since the last round. */
-  backlogged = false;
-  /** Our last ping may wait behind a full queue: ours (aheadOfPing) or the kernel's (backlogged before it). */
-  queuedAtPing = false;
-  /** bytesFlushed of the leg when the last ping was written, if queuedAtPing (else -1). */
+  /** bytesFlushed of the leg when the last ping was written behind queued bytes (else -1). */
   flushedAtPing = -1;
   /** Rounds in a row its missing pong was excused without progress. */
   excusedRounds = 0;
@@ -652,15 +650,15 @@ class LegWatch {
 
 /**
  * Whether a leg's peer showed since the last round that it is there and reading: its pong came, or the
- * kernel took more of our bytes for it while its buffers were full (they empty only as the peer
- * reads). A peer that stopped reading shows neither, and neither does one that went away. When our
- * queue to it has run empty the kernel's buffers may still hold what the ping waits behind; that
- * shows no progress, and is left to the few excused rounds (ample on real links, whose buffers the
- * kernel sizes to the link).
+ * kernel took more of the bytes queued for it when the last ping was written. The proxy queues only
+ * once the kernel's buffers for the peer are full, and those empty only as the peer reads (or as TCP
+ * sends to a vanished peer, which stops once they fill). When our queue has run empty the kernel may
+ * still hold what the ping waits behind; that shows no progress, and is left to the few excused
+ * rounds (ample on real links, whose buffers the kernel sizes to the link).
  */
 function progressing(ws: Leg, w: LegWatch): boolean {
   if (w.alive) return true;
-  return w.flushedAtPing >= 0 && (w.aheadOfPing > 0 || w.backlogged || ws.bufferedAmount > 0) && bytesFlushed(ws) > w.flushedAtPing;
+  return w.flushedAtPing >= 0 && bytesFlushed(ws) > w.flushedAtPing;
 }
 
 /** Bounded label for an injected call's answer: the charger's status word where the answer has one. */

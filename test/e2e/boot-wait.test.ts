@@ -177,9 +177,10 @@ t.test('a charger that starts booting during an upgrade: the next call waits for
   const profile = seen.find((x) => x.action === 'SetNetworkProfile')!;
   t.ok(profile.at >= bootAnsweredAt, 'no SetNetworkProfile while the BootNotification was unanswered');
   t.ok(proxy.logs.some((l) => l.event === 'profile_upgrade_paused'), 'the pause logged');
-  const rec = await store.getCharger('BW-MIDBOOT');
-  t.equal(rec?.profileUpgrade?.lastResult, 'accepted');
-  t.equal(rec?.profileUpgrade?.failures ?? 0, 0, 'the pause was not counted as a failure');
+  // Written once the charger's answer to the Reset is back: the charger has seen the Reset before that.
+  const rec = await waitFor(async () => { const r = await store.getCharger('BW-MIDBOOT'); return r?.profileUpgrade?.lastResult ? r : null; }, 'the switch\'s outcome recorded');
+  t.equal(rec!.profileUpgrade?.lastResult, 'accepted');
+  t.equal(rec!.profileUpgrade?.failures ?? 0, 0, 'the pause was not counted as a failure');
 });
 
 t.test('a rotation call waiting for the line when the charger starts booting goes out only after the boot\'s answer, not counted as a failure', async (t) => {

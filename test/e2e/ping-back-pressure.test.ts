@@ -144,22 +144,23 @@ t.test('a charger that keeps sending but never answers pings: excused three roun
   t.match(proxy.logs.find((l) => l.event === 'peer_dead'), { leg: 'charger' });
 });
 
+/** How fast the slow charger reads: 2 MB/s, kept to by elapsed time, so late timers do not slow it. */
+const SLOW_BYTES_PER_MS = 2000;
+/**
+ * Rounds long enough for the kernel to take the proxy's whole queue (~1.25 MB at most, written as
+ * one batch: progress shows only when a batch is done, here every ~0.6 s) within three rounds, and
+ * short enough that the pong, behind that queue and the kernel's buffers (~3.5 MB on loopback,
+ * ~2.3 s), takes more than four: without progress counted, the charger would be cut.
+ */
+const SLOW_PING_MS = 350;
+
 /**
  * A charger on a slow link taking in a large backlog: silent (it only reads), so its pong comes only
  * once it has read everything queued ahead of the ping, which takes many ping rounds. It reads all the
  * while, which the proxy sees as the kernel taking more of its queue to it. Both legs must be let be:
- * the charger for reading, the CSMS held back behind the charger's queue. The charger reads one socket
- * chunk (a TLS record, at most 16 KiB) every 8 ms until it has `slowBytes`, then at full speed, or
- * stops reading for good (`thenStop`).
+ * the charger for reading, the CSMS held back behind the charger's queue. The charger reads at
+ * SLOW_BYTES_PER_MS until it has `slowBytes`, then at full speed, or stops reading for good (`thenStop`).
  */
-/**
- * Rounds long enough for the kernel to take the proxy's whole queue (up to ~1.1 MiB, written as one
- * batch, so progress shows only when a batch is done) in under three rounds at ~2 MB/s, and short
- * enough that the pong, behind that queue and the kernel's buffers (~4 MB on loopback), takes more
- * than four: without progress counted, the charger would be cut.
- */
-const SLOW_PING_MS = 300;
-
 async function slowReader(t: Test, opts: { frames: number; slowBytes: number; thenStop?: boolean }) {
   let csms: WebSocket | null = null;
   const raw = await startRawCsms({ onOpen: (ws) => { csms = ws; } });
@@ -172,42 +173,45 @@ async function slowReader(t: Test, opts: { frames: number; slowBytes: number; th
   await waitFor(() => csms, 'the CSMS leg');
   const got: string[] = [];
   charger.on('message', (m) => { got.push((JSON.parse(m.toString()) as [number, string])[1]); });
-  const closed = new Promise<number>((resolve) => charger.once('close', (code) => resolve(code)));
   const socket = (charger as unknown as { _socket: Duplex })._socket; // ws's own socket
   let read = 0;
   let slowUntil = 0;
+  const started = Date.now();
   const pace = (chunk: Buffer) => {
     read += chunk.length;
-    if (read < opts.slowBytes) {
-      socket.pause();
-      setTimeout(() => socket.resume(), 8);
-    } else {
+    if (read >= opts.slowBytes) {
       socket.off('data', pace);
       slowUntil = Date.now();
       if (opts.thenStop) socket.pause();
+      return;
+    }
+    const ahead = read / SLOW_BYTES_PER_MS - (Date.now() - started); // ms read ahead of the pace
+    if (ahead > 0) {
+      socket.pause();
+      setTimeout(() => socket.resume(), ahead);
     }
   };
   socket.on('data', pace);
-  const started = Date.now();
   for (let i = 0; i < opts.frames; i++) csms!.send(JSON.stringify([2, `slow-${i}`, 'DataTransfer', { vendorId: 'slow', data: 'q'.repeat(100 * 1024) }]));
-  return { proxy, got, closed, started, read: () => read, slowMs: () => slowUntil - started };
+  const closed = new Promise<number>((resolve) => charger.once('close', (code) => resolve(code)));
+  return { proxy, got, closed, read: () => read, slowMs: () => slowUntil - started };
 }
 
 t.test('a silent charger reading a large backlog slowly is not declared dead while it reads, nor the CSMS held back for it', async (t) => {
-  const FRAMES_SLOW = 120; // 12 MB; the first 4 MB read slowly, while more waits at the proxy for it
-  const { proxy, got, closed, slowMs } = await slowReader(t, { frames: FRAMES_SLOW, slowBytes: 4_000_000 });
+  const FRAMES_SLOW = 140; // 14 MB; the first 5 MB read slowly, while more waits at the proxy for it
+  const { proxy, got, closed, slowMs } = await slowReader(t, { frames: FRAMES_SLOW, slowBytes: 5_000_000 });
   const outcome = await Promise.race([
     waitFor(() => got.length === FRAMES_SLOW, 'every frame at the charger', 60_000, 20).then(() => 'all arrived'),
     closed.then((code) => `closed with ${code} after ${got.length} frames: ${JSON.stringify(proxy.logs.find((l) => l.event === 'peer_dead'))}`),
   ]);
   t.equal(outcome, 'all arrived', 'every frame arrived');
-  t.ok(slowMs() > 5 * SLOW_PING_MS, `it read slowly for ${slowMs()} ms, more than the ${4 * SLOW_PING_MS} ms a leg without a pong gets without progress`);
+  t.ok(slowMs() > 5 * SLOW_PING_MS, `it read slowly for ${slowMs()} ms, more than five rounds (a leg without a pong and without progress is cut at the fourth)`);
   t.same(got, Array.from({ length: FRAMES_SLOW }, (_, i) => `slow-${i}`), 'in order, none lost');
   t.notOk(proxy.logs.some((l) => l.event === 'peer_dead'), 'no leg was declared dead');
 });
 
 t.test('a charger that stops reading halfway through a backlog is still declared dead', async (t) => {
-  const { proxy, read } = await slowReader(t, { frames: 120, slowBytes: 1_000_000, thenStop: true });
+  const { proxy, read } = await slowReader(t, { frames: 140, slowBytes: 1_000_000, thenStop: true });
   // The charger no longer reads its socket, so it would not see the cut: the proxy's log tells.
   const ended = await waitFor(() => proxy.logs.find((l) => l.event === 'session_ended'), 'the session to end', 15_000);
   t.match(ended, { code: 1001, reason: 'charger did not answer ping' }, `cut once its queue stopped draining (it read ${(read() / 1e6).toFixed(1)} MB)`);
