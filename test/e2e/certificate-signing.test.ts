@@ -204,7 +204,7 @@ t.test('the binding follows the certificate in use: one the proxy issued, whose 
   await login({ certPem: installed!, keyPem });
   const bound = await waitFor(async () => { const r = await rig.store.getCharger(identity); return r?.certificate?.boundSerialHex === issued.serialHex ? r : undefined; }, 'bound at its first login');
   t.same([bound!.certificate!.serialNumber, bound!.certificate!.notAfter, bound!.certificate!.commonName], ['SN-IN-USE', issued.notAfter.getTime(), 'SN-IN-USE'], 'serial kept, expiry and CN of the one in use');
-  t.ok((await rig.store.readAudit(20)).some((e) => e.identity === identity && e.type === 'certificate_bound' && e.detail?.reason === 'in_use'), 'audited');
+  t.ok(await waitFor(async () => (await rig.store.readAudit(20)).some((e) => e.identity === identity && e.type === 'certificate_bound' && e.detail?.reason === 'in_use'), 'the binding audited (after its write)'), 'audited');
   await login(older);
   t.equal((await rig.store.getCharger(identity))?.certificate?.boundSerialHex, issued.serialHex, 'the older certificate presented later does not take the binding back');
 });

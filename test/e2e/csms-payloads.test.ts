@@ -91,7 +91,10 @@ t.test('long and numeric message ids from the CSMS: relayed both ways, byte for 
   charger.send('[3,4711,{"status":"Accepted"}]'); // answered already
   charger.send('[2,"hb","Heartbeat",{}]');
   await waitFor(() => seenByCsms.some((f) => f.includes('"hb"')), 'the heartbeat sent after them');
-  t.equal(got.filter((g) => g.startsWith('[4,"-1","FormationViolation"')).length, 2, 'the 37-character and numeric CALL ids answered FormationViolation');
+  // The answers travel back to the charger while the heartbeat goes on to the CSMS: wait for them too.
+  const violations = () => got.filter((g) => g.startsWith('[4,"-1","FormationViolation"')).length;
+  await waitFor(() => violations() >= 2, 'the two FormationViolation answers at the charger');
+  t.equal(violations(), 2, 'the 37-character and numeric CALL ids answered FormationViolation');
   t.same(seenByCsms.slice(6), ['[2,"hb","Heartbeat",{}]'], 'none of them reached the CSMS');
   const refused = proxy.logs.filter((l) => l.event === 'frame_refused').map((l) => `${l.direction} ${l.problem}`);
   t.same(refused, ['csms_to_charger bad_id', 'csms_to_charger bad_shape', 'charger_to_csms unsolicited_answer', 'charger_to_csms bad_id', 'charger_to_csms bad_id', 'charger_to_csms unsolicited_answer', 'charger_to_csms unsolicited_answer'], 'each refusal logged with its reason');

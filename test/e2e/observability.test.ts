@@ -109,6 +109,8 @@ t.test('observability with Redis, a legacy CSMS and a real Prometheus', async (t
   });
 
   await t.test('Prometheus sees exactly the traffic driven', async (t) => {
+    // The accepted rotation is counted after its writes and its audit entry, which may end after the commit.
+    await waitFor(async () => /ocpp_proxy_password_rotations_total\{outcome="accepted"\} 1\b/.test(await (await fetch(`${proxy.adminUrl}/metrics`)).text()), 'the accepted rotation counted');
     await prom!.waitForScrape();
     const value = async (q: string): Promise<number> => {
       const v = await prom!.queryVector(q);

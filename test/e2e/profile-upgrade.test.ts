@@ -188,8 +188,11 @@ t.test('a switch the charger accepts but does not reach: counted, backed off, gi
   const { proxy, store } = await profileOneCharger(t, identity, 2);
   // A 1.6 station that answers Accepted to SecurityProfile 2 but keeps coming back on the plain port.
   const switches = () => proxy.logs.filter((l) => l.event === 'profile_upgrade_accepted').length;
+  // Each logged once its store write is done: a switch, one counted as not reached, or giving up.
+  const acted = () => proxy.logs.filter((l) => ['profile_upgrade_accepted', 'profile_upgrade_not_reached', 'profile_upgrade_gave_up'].includes(String(l.event))).length;
   const backOffs: number[] = [];
-  const session = async () => {
+  /** One connection; `acts`: it stays until the proxy has acted on it (else a fixed 300 ms, for "nothing happens"). */
+  const session = async (acts = true) => {
     // The back-off (retryMs doubling) passes between connections: its end is moved to now.
     const state = (await store.getCharger(identity))?.profileUpgrade;
     if (state?.nextAttemptAt) {
@@ -198,8 +201,10 @@ t.test('a switch the charger accepts but does not reach: counted, backed off, gi
       await store.updateCharger(identity, { profileUpgrade: rest });
     }
     const s = new SimStation({ identity, endpoint: proxy.plainUrl!, protocol: 'ocpp1.6', password: 'profile-one-password' });
+    const before = acted();
     await s.connect();
-    await sleep(300); // long enough for the proxy to act
+    if (acts) await waitFor(() => acted() > before, 'the proxy acted on this connection', 10_000);
+    else await sleep(300);
     await s.stop();
     return s;
   };
@@ -212,8 +217,8 @@ t.test('a switch the charger accepts but does not reach: counted, backed off, gi
   t.equal(switches(), 5, 'five switches in all, not one per reconnect');
   t.match((await store.getCharger(identity))?.profileUpgrade, { lastResult: 'gave_up', failures: 5 });
   t.ok(backOffs.length === 4 && backOffs.every((b, i) => i === 0 || b > backOffs[i - 1]!), `backed off longer each time (${backOffs.map((b) => Math.round(b / 1000)).join(', ')} s)`);
-  await session();
-  await session();
+  await session(false);
+  await session(false);
   t.equal(switches(), 5, 'none after giving up');
 
   t.equal(await requestUpgrade(proxy, identity, 2), 202);
@@ -259,6 +264,7 @@ t.test('Profile 1 straight to 3: said once (a certificate is signed over TLS onl
   t.teardown(() => s.stop());
   await s.connect();
   await waitFor(async () => (await store.getCharger(identity))?.profileUpgrade?.lastResult === 'needs_profile_2' || null, 'recorded');
+  await waitFor(() => proxy.logs.some((l) => l.event === 'profile_upgrade_needs_profile_2'), 'logged (after the write is durable)');
   await sleep(300);
   t.same(s.otherCalls.map((c) => c.action), [], 'no CSR asked for, nothing switched');
   t.equal(proxy.logs.filter((l) => l.event === 'profile_upgrade_needs_profile_2').length, 1, 'logged once');

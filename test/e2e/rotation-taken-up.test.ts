@@ -89,7 +89,8 @@ t.test('RebootRequired: the old password keeps working (strict mode too) until t
   const change = s.keyChanges[0]!;
   change.answer('RebootRequired');
   (s as any).password = OLD; // not rebooted yet: it still uses the old password
-  await waitFor(async () => (await store.getCharger(identity))?.pending?.rebootRequiredAt !== undefined, 'RebootRequired recorded');
+  // Two writes, the second after the first is durable: wait for both.
+  await waitFor(async () => { const r = await store.getCharger(identity); return r?.pending?.rebootRequiredAt !== undefined && r.rotation?.lastResult === 'reboot_required'; }, 'RebootRequired recorded');
   t.equal((await store.getCharger(identity))?.rotation?.lastResult, 'reboot_required');
   await waitFor(() => s.connections === 2, 'back (before its reboot) with the old password');
   await waitFor(() => s.keyChanges.length === 2, 'the same value sent once in that session');

@@ -62,8 +62,12 @@ for (const kind of ['embedded', 'redis'] as const) {
         t.equal(await tryBasicLogin(proxy.tlsUrl, proxy.caPem, identity, change.password, protocol), 101, 'new password works');
         t.notOk(csmsSawInjected(identity), 'the CSMS never saw the injected call or its answer');
         t.equal(s.keyChanges.length, 1, 'a generated password is not rotated again');
-        const audit = (await store.readAudit(200)).filter((e) => e.identity === identity).map((e) => e.type);
-        t.ok(audit.includes('rotation_started') && audit.includes('rotation_accepted') && audit.includes('rotation_committed'), 'every step audited');
+        // The accepted step is audited at the end of its chain of writes, which may finish after the commit.
+        const everyStep = async () => {
+          const audit = (await store.readAudit(200)).filter((e) => e.identity === identity).map((e) => e.type);
+          return audit.includes('rotation_started') && audit.includes('rotation_accepted') && audit.includes('rotation_committed');
+        };
+        t.ok(await waitFor(everyStep, 'every step audited'), 'every step audited');
         t.notOk(JSON.stringify(proxy.logs).includes(change.password), 'new password never logged');
       });
     }
@@ -137,7 +141,7 @@ for (const kind of ['embedded', 'redis'] as const) {
       await s.connect();
       await sleep(500);
       t.equal(s.keyChanges.length, 0, 'nothing injected after Rejected');
-      t.equal((await p2.credentials.store.getCharger('BOOT-REJ'))!.bootState, 'Rejected', 'boot state remembered');
+      t.equal(await waitFor(async () => (await p2.credentials.store.getCharger('BOOT-REJ'))?.bootState, 'the boot state stored'), 'Rejected', 'boot state remembered');
     });
 
     t.test('operator request (admin API) rotates a generated password on a live session', async (t) => {
