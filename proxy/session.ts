@@ -542,7 +542,8 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       // A CSMS not read because the line holds its frames (an injected call in flight, see CallLine)
       // cannot answer a ping either; the hold ends when that call is answered or times out.
       if (!w.alive && !excused && !(w.heldBack && w.delivered) && !lineHeld) {
-        this.log.info({ event: 'peer_dead', leg }, 'no pong: closing session');
+        // queuedBytes: what still waited for it here; none for a peer that went away while idle.
+        this.log.info({ event: 'peer_dead', leg, queuedBytes: queued[leg] }, 'no pong: closing session');
         this.finish({ code: 1001, reason: `${leg} did not answer ping`, by: 'proxy' }, leg);
         return;
       }

@@ -141,7 +141,9 @@ t.test('a charger that keeps sending but never answers pings: excused three roun
   t.equal(code, 1006, 'declared dead and cut');
   // Rounds every 300 ms: dead at the second without the excuse (about 600 ms), at the fifth with it.
   t.ok(ms > 1100 && ms < 4000, `after ${ms} ms: three rounds excused while it sent frames, and no more`);
-  t.match(proxy.logs.find((l) => l.event === 'peer_dead'), { leg: 'charger' });
+  const dead = proxy.logs.find((l) => l.event === 'peer_dead');
+  t.match(dead, { leg: 'charger' });
+  t.ok(Number(dead?.queuedBytes) < 4096, `nothing, or an answer at most, waited for it (${String(dead?.queuedBytes)} bytes): it reads, it only never pongs`);
 });
 
 /** How fast the slow charger reads: 2 MB/s, kept to by elapsed time, so late timers do not slow it. */
@@ -215,5 +217,7 @@ t.test('a charger that stops reading halfway through a backlog is still declared
   // The charger no longer reads its socket, so it would not see the cut: the proxy's log tells.
   const ended = await waitFor(() => proxy.logs.find((l) => l.event === 'session_ended'), 'the session to end', 15_000);
   t.match(ended, { code: 1001, reason: 'charger did not answer ping' }, `cut once its queue stopped draining (it read ${(read() / 1e6).toFixed(1)} MB)`);
-  t.match(proxy.logs.find((l) => l.event === 'peer_dead'), { leg: 'charger' }, 'the charger, not the CSMS held back for it');
+  const dead = proxy.logs.find((l) => l.event === 'peer_dead');
+  t.match(dead, { leg: 'charger' }, 'the charger, not the CSMS held back for it');
+  t.ok(Number(dead?.queuedBytes) > 0, `the log says what still waited for it (${String(dead?.queuedBytes)} bytes)`);
 });
