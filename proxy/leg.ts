@@ -41,7 +41,12 @@ export interface Leg {
  * `ws` leg (permessage-deflate sessions) has no such member; its socket is read instead.
  */
 export function bytesFlushed(leg: Leg): number {
-  if (leg.bytesFlushed !== undefined) return leg.bytesFlushed;
-  const socket = (leg as { _socket?: { bytesWritten?: number; writableLength: number } })._socket;
+  return leg.bytesFlushed ?? socketFlushed((leg as { _socket?: FlushCounting })._socket);
+}
+
+type FlushCounting = { bytesWritten?: number; writableLength: number };
+
+/** A socket's share: net.Socket's `bytesWritten` counts queued bytes too, so they are taken off. */
+export function socketFlushed(socket: FlushCounting | undefined): number {
   return socket?.bytesWritten === undefined ? 0 : socket.bytesWritten - socket.writableLength;
 }

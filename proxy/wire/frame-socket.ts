@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { kLegOwner, type Leg } from '../leg';
+import { kLegOwner, socketFlushed, type Leg } from '../leg';
 import { PONG_HIGH_WATER } from '../pongs';
 import { FrameReader, WireError, type WireEvent } from './frame-reader';
 import { closePayload, encodeFrame, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT } from './frame-writer';
@@ -118,10 +118,9 @@ export class FrameSocket implements Leg {
     return this.socket.writableLength;
   }
 
-  /** Bytes the kernel has taken so far (net.Socket counts what it wrote, queued bytes included). */
+  /** Bytes the kernel has taken so far (see bytesFlushed in leg.ts). */
   get bytesFlushed(): number {
-    const written = (this.socket as { bytesWritten?: number }).bytesWritten;
-    return written === undefined ? 0 : written - this.socket.writableLength;
+    return socketFlushed(this.socket);
   }
 
   send(data: Buffer | string, options: { binary: boolean }, cb?: (err?: Error | null) => void): void {
