@@ -442,13 +442,19 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     });
   }
 
-  /**
-   * Reads a held-back leg again, unless the charger still waits for an interceptor's decision or an
-   * answer to the leg's own frames is still queued over the high-water mark.
-   */
+  /** Reads a held-back leg again, unless it is held for a reason of its own. */
   private release(leg: Leg): void {
-    if (!leg.isPaused || (leg === this.charger ? this.chargerBusy : this.line.holdsCsmsBack) || this.watch[this.nameOf(leg)].unreadAnswers > 0) return;
+    if (!leg.isPaused || this.heldForItsOwn(leg)) return;
     leg.resume();
+  }
+
+  /**
+   * A leg not to be read for a reason of its own, not for the other peer's queue: the charger's
+   * frames wait for an interceptor's decision, the line holds the CSMS's, or an answer to the leg's
+   * own frames is still queued over the high-water mark.
+   */
+  private heldForItsOwn(leg: Leg): boolean {
+    return (leg === this.charger ? this.chargerBusy : this.line.holdsCsmsBack) || this.watch[this.nameOf(leg)].unreadAnswers > 0;
   }
 
   /** Stops reading a leg (back-pressure) and remembers it for the ping round (see `heldBack`). */
@@ -529,8 +535,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       const w = this.watch[leg];
       const other = leg === 'charger' ? 'csms' : 'charger';
       // Still not read for the other peer's queue alone (the backstop above resumed it otherwise).
-      const heldForOther = ws.isPaused && queued[other] > HIGH_WATER && w.unreadAnswers === 0
-        && !(leg === 'charger' ? this.chargerBusy : this.line.holdsCsmsBack);
+      const heldForOther = ws.isPaused && queued[other] > HIGH_WATER && !this.heldForItsOwn(ws);
       // Resumed since the last round and not read yet (timers run before sockets are read): its
       // pong may be next in line. A round it had no turn in does not count.
       const justResumed = w.heldBack && !ws.isPaused && !w.delivered;
