@@ -527,7 +527,9 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     // the kernel keeps taking its queue, nor the leg held back for it, and a dead peer is still found,
     // only rounds later. Queues are read here, in the timer phase, before this round's pings are
     // written: a TLS socket reports a write as queued until a tick after it was made.
-    const behind = { charger: this.watch.charger.aheadOfPing > 0, csms: this.watch.csms.aheadOfPing > 0 };
+    // Behind also when the queue was found empty at the last ping but not at the one before: it may
+    // have just been written out, with the kernel's buffers still full ahead of that ping.
+    const behind = { charger: this.watch.charger.aheadOfPing > 0 || this.watch.charger.queuedBefore, csms: this.watch.csms.aheadOfPing > 0 || this.watch.csms.queuedBefore };
     const moving = { charger: progressing(this.charger, this.watch.charger), csms: progressing(this.csms, this.watch.csms) };
     const queued = { charger: this.charger.bufferedAmount, csms: this.csms.bufferedAmount };
     for (const leg of this.charger.isPaused && !this.csms.isPaused ? CSMS_FIRST : CHARGER_FIRST) {
@@ -556,6 +558,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       w.heldBack = ws.isPaused;
       w.delivered = false;
       w.alive = false;
+      w.queuedBefore = w.aheadOfPing > 0;
       w.aheadOfPing = queued[leg];
       w.flushedAtPing = w.aheadOfPing > 0 ? bytesFlushed(ws) : -1;
       if (ws.readyState === 1) ws.ping();
@@ -648,6 +651,8 @@ class LegWatch {
   unreadAnswers = 0;
   /** Bytes queued for it (not yet handed to the kernel) when the last ping was written behind them. */
   aheadOfPing = 0;
+  /** Bytes were queued for it at the ping before the last. */
+  queuedBefore = false;
   /** bytesFlushed of the leg when the last ping was written behind queued bytes (else -1). */
   flushedAtPing = -1;
   /** Rounds in a row its missing pong was excused without progress. */

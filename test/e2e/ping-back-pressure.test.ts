@@ -146,15 +146,15 @@ t.test('a charger that keeps sending but never answers pings: excused three roun
   t.ok(Number(dead?.queuedBytes) < 4096, `nothing, or an answer at most, waited for it (${String(dead?.queuedBytes)} bytes): it reads, it only never pongs`);
 });
 
-/** How fast the slow charger reads: 2 MB/s, kept to by elapsed time, so late timers do not slow it. */
-const SLOW_BYTES_PER_MS = 2000;
+/** How fast the slow charger reads: 1 MB/s, kept to by elapsed time, so late timers do not slow it. */
+const SLOW_BYTES_PER_MS = 1000;
 /**
- * Rounds long enough for the kernel to take the proxy's whole queue (~1.25 MB at most, written as
- * one batch: progress shows only when a batch is done, here every ~0.6 s) within three rounds, and
- * short enough that the pong, behind that queue and the kernel's buffers (~3.5 MB on loopback,
- * ~2.3 s), takes more than four: without progress counted, the charger would be cut.
+ * Rounds long enough for the kernel to take the proxy's whole queue (~1.1 MB, written as one batch:
+ * progress shows only when a batch is done, every ~1.1 s here, up to twice that loaded) within three
+ * rounds, and short enough that the pong, behind that queue and the kernel's buffers (~3.5 MB on
+ * loopback, ~4.6 s), takes more than four: without progress counted, the charger is cut.
  */
-const SLOW_PING_MS = 350;
+const SLOW_PING_MS = 800;
 
 /**
  * A charger on a slow link taking in a large backlog: silent (it only reads), so its pong comes only
@@ -200,8 +200,8 @@ async function slowReader(t: Test, opts: { frames: number; slowBytes: number; th
 }
 
 t.test('a silent charger reading a large backlog slowly is not declared dead while it reads, nor the CSMS held back for it', async (t) => {
-  const FRAMES_SLOW = 140; // 14 MB; the first 5 MB read slowly, while more waits at the proxy for it
-  const { proxy, got, closed, slowMs } = await slowReader(t, { frames: FRAMES_SLOW, slowBytes: 5_000_000 });
+  const FRAMES_SLOW = 150; // 15 MB; the first 7 MB read slowly (7 s), while more waits at the proxy for it
+  const { proxy, got, closed, slowMs } = await slowReader(t, { frames: FRAMES_SLOW, slowBytes: 7_000_000 });
   const outcome = await Promise.race([
     waitFor(() => got.length === FRAMES_SLOW, 'every frame at the charger', 60_000, 20).then(() => 'all arrived'),
     closed.then((code) => `closed with ${code} after ${got.length} frames: ${JSON.stringify(proxy.logs.find((l) => l.event === 'peer_dead'))}`),
@@ -213,7 +213,7 @@ t.test('a silent charger reading a large backlog slowly is not declared dead whi
 });
 
 t.test('a charger that stops reading halfway through a backlog is still declared dead', async (t) => {
-  const { proxy, read } = await slowReader(t, { frames: 140, slowBytes: 1_000_000, thenStop: true });
+  const { proxy, read } = await slowReader(t, { frames: 150, slowBytes: 1_000_000, thenStop: true });
   // The charger no longer reads its socket, so it would not see the cut: the proxy's log tells.
   const ended = await waitFor(() => proxy.logs.find((l) => l.event === 'session_ended'), 'the session to end', 15_000);
   t.match(ended, { code: 1001, reason: 'charger did not answer ping' }, `cut once its queue stopped draining (it read ${(read() / 1e6).toFixed(1)} MB)`);
