@@ -9,8 +9,9 @@
  * The key bytes never appear in a log line or an error message.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { SecureContextOptions } from 'node:tls';
+import { watchFiles } from './file-watch';
 import type { Logger } from './log';
 
 /** Bytes `tls.Server.setTicketKeys` requires. */
@@ -89,16 +90,13 @@ function holdTicketKeys(server: TicketKeyed, keys: Buffer): { set(keys: Buffer):
 
 /**
  * Sets the ticket keys from `file` on `server` now (throws TicketKeyError if the file is unusable,
- * so a misconfigured replica fails at start) and again whenever the file changes. Polls like
- * tls.ts does, because Kubernetes swaps a symlinked directory on Secret updates. A broken new file
+ * so a misconfigured replica fails at start) and again whenever the file changes. A broken new file
  * is logged and the previous key stays in force. A certificate reload keeps the current key.
  * Returns a function that stops watching (and unwraps).
  */
 export function applyTicketKeys(server: TicketKeyed, file: string, log: Logger, intervalMs = 2000): () => void {
   const held = holdTicketKeys(server, loadTicketKeys(file));
-  let timer: NodeJS.Timeout | null = null;
-  const reload = () => {
-    timer = null;
+  const stopWatching = watchFiles([file], () => {
     try {
       held.set(loadTicketKeys(file));
       log.info({ event: 'tls_ticket_keys_reloaded', file }, 'TLS session ticket keys reloaded');
@@ -106,16 +104,9 @@ export function applyTicketKeys(server: TicketKeyed, file: string, log: Logger, 
       const e = err as TicketKeyError;
       log.error({ event: 'tls_ticket_keys_reload_failed', file, reason: e.reason, err: e.message }, 'TLS ticket key reload failed; keeping the previous key');
     }
-  };
-  const onChange = (cur: { mtimeMs: number; ino: number }, prev: { mtimeMs: number; ino: number }) => {
-    if (cur.mtimeMs === prev.mtimeMs && cur.ino === prev.ino) return;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(reload, Math.min(500, intervalMs)); // the writer may not be done yet
-  };
-  watchFile(file, { interval: intervalMs, persistent: false }, onChange);
+  }, intervalMs);
   return () => {
-    if (timer) clearTimeout(timer);
-    unwatchFile(file, onChange);
+    stopWatching();
     held.stop();
   };
 }

@@ -1,9 +1,9 @@
 import { constants as cryptoConstants, createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { unwatchFile, watchFile } from 'node:fs';
 import type { RequestListener, ServerOptions } from 'node:http';
 import https from 'node:https';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { ConfigError } from './config';
+import { watchFiles } from './file-watch';
 import type { Logger } from './log';
 import { readSettingFile } from './setting-file';
 
@@ -161,16 +161,12 @@ export interface ContextReloadable {
 
 /**
  * Re-reads certificates, keys and the client CA when any of their files change, and swaps them into
- * the server for new handshakes; live connections keep their session. Polling (not inotify) because
- * Kubernetes updates mounted Secrets by swapping a symlinked directory, which inotify on the file misses.
- * A broken new set (e.g. key and certificate half-written) is logged and the old one stays in force.
+ * the server for new handshakes; live connections keep their session. A broken new set (e.g. key and certificate half-written) is logged and the old one stays in force.
  * Returns a function that stops watching.
  */
 export function watchTlsFiles(server: ContextReloadable, files: TlsFiles, log: Logger, intervalMs = 2000, onReload?: (ok: boolean) => void): () => void {
   const paths = [...files.certs, ...files.keys, ...(files.clientCa ? [files.clientCa] : [])];
-  let timer: NodeJS.Timeout | null = null;
-  const reload = () => {
-    timer = null;
+  return watchFiles(paths, () => {
     try {
       server.setSecureContext(readSecureContext(files));
       log.info({ event: 'tls_reloaded', files: paths }, 'TLS certificates reloaded');
@@ -179,16 +175,5 @@ export function watchTlsFiles(server: ContextReloadable, files: TlsFiles, log: L
       log.error({ event: 'tls_reload_failed', err: (err as Error).message }, 'TLS reload failed; keeping the previous certificates');
       onReload?.(false);
     }
-  };
-  const onChange = (cur: { mtimeMs: number }, prev: { mtimeMs: number }) => {
-    if (cur.mtimeMs === prev.mtimeMs) return;
-    // Debounce: a certificate and its key are usually replaced within moments of each other.
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(reload, Math.min(500, intervalMs));
-  };
-  for (const p of paths) watchFile(p, { interval: intervalMs, persistent: false }, onChange);
-  return () => {
-    if (timer) clearTimeout(timer);
-    for (const p of paths) unwatchFile(p, onChange);
-  };
+  }, intervalMs);
 }
