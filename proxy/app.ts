@@ -18,6 +18,7 @@ import { ChargerAdmin } from './chargers';
 import { SessionCoordinator } from './coordination';
 import { metricsHooks } from './app-metrics';
 import { probeBackend } from './backend-probe';
+import { BackendTrust } from './backend-trust';
 import type { ProxyConfig } from './config';
 import { readSettingFile } from './setting-file';
 import type { Logger } from './log';
@@ -44,6 +45,8 @@ export interface App {
   /** This process's replica id. */
   replica: string;
   tls: ResolvedTls;
+  /** Whether the CSMS can be reached now (and, for wss://, its certificate verifies); rejects with a ProbeError. */
+  probeCsms(timeoutMs: number): Promise<void>;
   addresses: { tls: AddressInfo; plain: AddressInfo | null; admin: AddressInfo };
   /** Graceful: drain sessions (1001 after grace + jitter), then close everything. */
   drain(): Promise<void>;
@@ -71,6 +74,9 @@ const COORDINATION_SWEEP_MS = 5 * 60_000;
 export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<App> {
   const log = opts.log;
   const tls = await resolveTls(config);
+  // Read before anything is opened: a broken bundle stops the start with a ConfigError.
+  const backendTrust = new URL(config.backend).protocol === 'wss:' ? new BackendTrust(config.backendCa) : null;
+  const probeCsms = (timeoutMs: number) => probeBackend(config.backend, timeoutMs, backendTrust?.connectOptions());
   const metrics = new ProxyMetrics({ collectDefault: opts.processMetrics ?? true, version: packageVersion(), allocator: currentAllocator() });
   const credentials = await openCredentials(config, {
     onPrimaryMoved: () => log.warn({ event: 'redis_primary_moved', msg: 'Redis refused a write (READONLY) and the address now reaches a primary: reconnected to it' }),
@@ -118,6 +124,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   const server = new ProxyServer(config, {
     log,
     tls: tls.files,
+    backendTls: backendTrust ? () => backendTrust.connectOptions() : undefined,
     gates,
     interceptors: [
       csmsCredentialGuard({ enabled: config.guardCsmsCalls, store }),
@@ -188,7 +195,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
     readiness: {
       listeners: async () => server.listening,
       store: () => store.ping(),
-      csms: () => probeBackend(config.backend, 1000),
+      csms: () => probeCsms(1000),
     },
     metrics: { contentType: metrics.contentType, text: () => metrics.metricsText() },
     routes: [apiRoute, ...(opts.adminRoutes ?? [])],
@@ -196,9 +203,11 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   const closeStore = () => credentials.store.close().catch((err: unknown) => log.warn({ event: 'store_close_failed', err: String(err) }));
   let listeners;
   let adminAddress;
+  let stopTrustWatch: (() => void) | null = null;
   try {
     listeners = await server.start();
     adminAddress = await admin.start();
+    stopTrustWatch = backendTrust?.watch(log) ?? null;
     // Only a shared store loses change messages (the embedded one tells its listeners in process).
     coordinator.start(config.redis ? opts.coordinationSweepMs ?? COORDINATION_SWEEP_MS : 0);
   } catch (err) {
@@ -217,8 +226,10 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
     replica,
     metrics,
     tls,
+    probeCsms,
     addresses: { ...listeners, admin: adminAddress },
     async drain() {
+      stopTrustWatch?.();
       // Blocks, revocations and replacements still close sessions during the grace; records handed
       // to interceptors would only start work the drain is about to cut.
       coordinator?.quiesce();
@@ -228,6 +239,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
       await closeStore();
     },
     async stop() {
+      stopTrustWatch?.();
       coordinator?.stop();
       await server.stop();
       await admin.stop();

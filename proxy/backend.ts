@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http';
+import type { ConnectionOptions } from 'node:tls';
 import WebSocket from 'ws';
+import { isUntrustedCertificate } from './backend-trust';
 import type { Framing } from './config';
 import type { Leg } from './leg';
 import { answerPing, NO_AUTO_PONG } from './pongs';
@@ -30,11 +32,13 @@ export interface BackendDialOptions {
   deflate: boolean;
   /** The session's framing: the proxy's own ({@link connectWebSocket}) unless deflate or the `ws` setting asks for `ws`. */
   framing: Framing;
+  /** For a wss:// CSMS: what to trust (see backend-trust.ts). */
+  tls?: ConnectionOptions;
 }
 
 /** Why the CSMS could not be reached; `status` is what the charger gets. */
 export class BackendError extends Error {
-  constructor(readonly reason: 'backend_refused' | 'backend_unavailable' | 'backend_timeout' | 'backend_not_found' | 'backend_no_subprotocol' | 'backend_error', readonly status: number, message: string) {
+  constructor(readonly reason: 'backend_refused' | 'backend_unavailable' | 'backend_timeout' | 'backend_not_found' | 'backend_no_subprotocol' | 'backend_untrusted' | 'backend_error', readonly status: number, message: string) {
     super(message);
     this.name = 'BackendError';
   }
@@ -56,7 +60,7 @@ export function dialBackend(opts: BackendDialOptions): Promise<Leg> {
   const url = `${opts.baseUrl}/${encodeURIComponent(opts.identity)}`;
   const headers = dialHeaders(opts);
   if (opts.deflate || opts.framing === 'ws') return dialWithWs(url, headers, opts);
-  return connectWebSocket(url, opts.protocols, { headers, timeoutMs: opts.timeoutMs, maxPayload: opts.maxPayload }).then(
+  return connectWebSocket(url, opts.protocols, { headers, timeoutMs: opts.timeoutMs, maxPayload: opts.maxPayload, tls: opts.tls }).then(
     (leg) => leg.on('error', ignoreSocketError), // until the session adds its own (see dialWithWs)
     (err: unknown) => {
       throw err instanceof HandshakeError ? backendErrorOf(err) : new BackendError('backend_error', 502, `CSMS handshake failed: ${String(err)}`);
@@ -85,6 +89,9 @@ function networkError(code: string | undefined, message: string): BackendError {
   if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     return new BackendError('backend_unavailable', 503, `CSMS unreachable (${code})`);
   }
+  if (isUntrustedCertificate(code)) {
+    return new BackendError('backend_untrusted', 502, `CSMS certificate not trusted (${code}: ${message}); backendCa names the CA bundle to trust`);
+  }
   return new BackendError('backend_error', 502, `CSMS handshake failed: ${message}`);
 }
 
@@ -112,6 +119,7 @@ function dialWithWs(url: string, headers: Record<string, string>, opts: BackendD
       maxPayload: opts.maxPayload,
       perMessageDeflate: opts.deflate,
       followRedirects: false,
+      ...opts.tls,
       ...NO_AUTO_PONG, // the CSMS's pings are answered by answerPing, as on the proxy's own framing
     });
     ws.on('ping', answerPing);

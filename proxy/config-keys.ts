@@ -36,6 +36,7 @@ export const CONFIG_KEYS = [
   { key: 'subprotocols', type: 'list', default: ['ocpp1.6', 'ocpp2.0', 'ocpp2.0.1', 'ocpp2.1'], doc: 'OCPP-J subprotocols the proxy relays; the CSMS picks among those the charger offers.' },
   { key: 'backendUsername', type: 'string', default: null, doc: 'Basic username for the CSMS (Profile 1 towards the CSMS). Defaults to the charger identity when a password is set.' },
   { key: 'backendPasswordFile', type: 'string', default: null, doc: 'File holding the Basic password the proxy presents to the CSMS (env alternative OCPP_PROXY_BACKEND_PASSWORD).' },
+  { key: 'backendCa', type: 'string', default: null, doc: 'For a wss:// backend: CA bundle (PEM) the CSMS certificate must chain to, instead of Node\'s built-in root CAs (a CSMS with a private CA, or its own self-signed certificate pinned). The CSMS name is checked either way. Re-read when the file changes.' },
   { key: 'forwardedHeaders', type: 'bool', default: true, doc: 'Send X-Forwarded-For / X-Forwarded-Proto to the CSMS.' },
   { key: 'backendTimeoutMs', type: 'int', default: 10000, min: 100, doc: 'Time allowed for the CSMS WebSocket handshake before the charger gets 503.' },
   { key: 'maxFrameBytes', type: 'int', default: 262144, min: 1024, doc: 'Largest frame accepted from either side; a bigger one closes the session with 1009.' },

@@ -24,6 +24,7 @@ export interface ProxyConfig {
   subprotocols: string[];
   backendUsername: string | null;
   backendPasswordFile: string | null;
+  backendCa: string | null;
   forwardedHeaders: boolean;
   backendTimeoutMs: number;
   maxFrameBytes: number;
@@ -290,6 +291,9 @@ function crossCheck(c: ProxyConfig): ProxyConfig {
   if (!c.pathPrefix.startsWith('/')) throw new ConfigError('"pathPrefix" must start with "/"');
   if (!c.pathPrefix.endsWith('/')) c.pathPrefix += '/';
   if (c.publicUrl !== null) checkPublicUrl(c.publicUrl);
+  if (c.backendCa !== null && new URL(c.backend).protocol !== 'wss:') {
+    throw new ConfigError('"backendCa" is set but "backend" is a ws:// URL, which uses no TLS: give a wss:// backend, or drop backendCa');
+  }
   checkDistinctListeners(c);
   const known = new Set(['ocpp1.2', 'ocpp1.5', 'ocpp1.6', 'ocpp2.0', 'ocpp2.0.1', 'ocpp2.1']);
   for (const p of c.subprotocols) if (!known.has(p)) throw new ConfigError(`"subprotocols" contains unknown OCPP subprotocol "${p}"`);

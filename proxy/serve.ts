@@ -7,7 +7,7 @@ import { parseFlags } from './flags';
 import { createLogger } from './log';
 import { currentAllocator, JEMALLOC_MALLOC_CONF } from './allocator';
 import { startHeapCompaction } from './heap-compaction';
-import { probeBackend } from './backend-probe';
+import { ProbeError } from './backend-probe';
 import { drainWhenNpmGoes } from './parent-watch';
 
 export const SERVE_USAGE = `Usage: ocpp-security-proxy [serve] [--config FILE] [--listen HOST:PORT] [--backend ws://...] [options]
@@ -51,8 +51,12 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
   const backend = withoutCredentials(config.backend);
   if (index === 1) {
     // A CSMS not listening yet is the first thing a new operator hits: every charger gets a 503.
-    const csmsDown = await probeBackend(config.backend, 1000).then(() => null, (err: Error) => err.message);
-    if (csmsDown) log.warn({ event: 'backend_unreachable', backend, err: csmsDown }, 'the CSMS is not reachable: chargers get 503 backend_unavailable until it is');
+    const csmsDown = await app.probeCsms(1000).then(() => null, (err: Error) => (err instanceof ProbeError ? err : new ProbeError('unreachable', err.message)));
+    if (csmsDown?.kind === 'untrusted') {
+      log.error({ event: 'backend_untrusted', backend, backendCa: config.backendCa, err: csmsDown.message }, 'the CSMS certificate does not verify: chargers get 502 backend_untrusted until backendCa trusts it');
+    } else if (csmsDown) {
+      log.warn({ event: 'backend_unreachable', backend, err: csmsDown.message }, 'the CSMS is not reachable: chargers get 503 backend_unavailable until it is');
+    }
     printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix, { url: backend, down: csmsDown }, app.adminTokenFile);
   }
   log.info({ event: 'proxy_started', listen: app.addresses.tls, plainListen: app.addresses.plain, admin: app.addresses.admin, backend });
@@ -124,7 +128,7 @@ export function withoutCredentials(url: string): string {
 }
 
 function printBanner(out: (line: string) => void, a: { tls: { address: string; port: number }; plain: { address: string; port: number } | null; admin: { address: string; port: number } }, devCa: string | null, prefix: string,
-  csms: { url: string; down: string | null }, adminTokenFile: string | null): void {
+  csms: { url: string; down: ProbeError | null }, adminTokenFile: string | null): void {
   const host = (addr: string) => (addr === '0.0.0.0' || addr === '::' ? 'localhost' : addr.includes(':') ? `[${addr}]` : addr);
   out('');
   out('ocpp-security-proxy is running');
@@ -133,8 +137,10 @@ function printBanner(out: (line: string) => void, a: { tls: { address: string; p
   out(`  Admin / metrics:    http://${host(a.admin.address)}:${a.admin.port}/metrics  (/healthz, /readyz)`);
   out(`  Admin API token:    ${adminTokenFile ? path.resolve(adminTokenFile) : 'from OCPP_PROXY_ADMIN_TOKEN'}  (Bearer, for /api/v1)`);
   out(`  Legacy CSMS:        ${csms.url.replace(/\/?$/, '/')}<charger identity>`);
-  if (csms.down) {
-    out(`                      NOT REACHABLE now (${csms.down}): chargers get 503 backend_unavailable until it listens`);
+  if (csms.down?.kind === 'untrusted') {
+    out(`                      NOT TRUSTED now (${csms.down.message}): chargers get 502 backend_untrusted until backendCa names its CA`);
+  } else if (csms.down) {
+    out(`                      NOT REACHABLE now (${csms.down.message}): chargers get 503 backend_unavailable until it listens`);
     if (devCa) out('                      (to try the proxy without one, in a checkout: "npm run csms" starts a stand-in on port 9000)');
   }
   if (devCa) {

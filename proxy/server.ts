@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Leg } from './leg';
 import { listenAt } from './listen-at';
@@ -40,6 +40,8 @@ export interface ProxyDeps {
   /** Admission pipeline; defaults to the structural gates only (every well-formed charger admitted). */
   gates?: Gate[];
   interceptors?: InterceptorFactory[];
+  /** TLS options for a wss:// CSMS (what to trust; see backend-trust.ts), current at each dial. */
+  backendTls?: () => ConnectionOptions;
   /** Credentials for the CSMS leg of one charger (default: the global backend credentials, if any). */
   backendCredentials?: (ctx: UpgradeContext) => BackendCredentials | null | Promise<BackendCredentials | null>;
   observer?: SessionObserver;
@@ -347,6 +349,7 @@ export class ProxyServer {
         maxPayload: this.config.maxFrameBytes,
         deflate: offersDeflate(ctx.req),
         framing,
+        tls: this.deps.backendTls?.(),
       });
     },
     admitted: (ctx: UpgradeContext, charger: Leg, csms: Leg) => this.admit(ctx, charger, csms),

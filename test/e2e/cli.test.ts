@@ -113,6 +113,30 @@ t.test('serve: banner, dev PKI, a relayed charger, graceful SIGTERM', async (t) 
   t.equal(run.stderr(), '', 'nothing on stderr');
 });
 
+t.test('serve in front of a wss:// CSMS: the banner says when its certificate is not trusted, and backendCa fixes that', async (t) => {
+  const dataDir = await dataDirFor();
+  const csms = await startLegacyCsms({ tls: { cert: readFileSync(path.join(TEST_PKI_DIR, 'server-ec.crt')), key: readFileSync(path.join(TEST_PKI_DIR, 'server-ec.key')) } });
+  t.teardown(() => csms.stop());
+  const args = ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir, '--backend', csms.url, '--report-only', '--log-level', 'warn'];
+  const bannerOf = (run: CliRun) => waitFor(() => (/Trust this CA:[\s\S]*WARNING/.test(run.stdout()) ? run.stdout() : ''), 'the banner', 40000, 50);
+
+  const untrusted = runCli(t, args);
+  const banner = await bannerOf(untrusted);
+  t.match(banner, /Legacy CSMS:\s+wss:\/\/127\.0\.0\.1:\d+\/ocpp\/<charger identity>\s+NOT TRUSTED now \(CSMS certificate not trusted \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN)/, 'says the CSMS certificate is not trusted, and why');
+  t.match(banner, /chargers get 502 backend_untrusted until backendCa names its CA/, 'and what chargers get until backendCa is set');
+  t.notMatch(banner, /NOT REACHABLE/, 'not taken for an unreachable CSMS');
+  t.ok(await waitFor(() => /"level":50,[^\n]*"event":"backend_untrusted"|"event":"backend_untrusted"[^\n]*"level":50/.test(untrusted.stdout()) || undefined, 'the error log line'), 'logged as an error too');
+  untrusted.child.kill('SIGTERM');
+  await untrusted.exited;
+
+  const trusted = runCli(t, [...args, '--backend-ca', path.join(TEST_PKI_DIR, 'ca.crt')]);
+  const clean = await bannerOf(trusted);
+  t.notMatch(clean, /NOT TRUSTED|NOT REACHABLE/, 'with backendCa the CSMS is trusted');
+  t.equal(csms.handshakes.length, 0, 'the probes reached no WebSocket handshake');
+  trusted.child.kill('SIGTERM');
+  t.equal((await trusted.exited).code, 0);
+});
+
 t.test('serve before the CSMS listens: the banner says so; "npm run csms" then lets a charger through', async (t) => {
   const dataDir = await dataDirFor();
   const csmsPort = await freePort();

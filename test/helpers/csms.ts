@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
 import { RPCServer } from 'ocpp-rpc';
 import { freePort } from './net';
 
@@ -43,6 +44,10 @@ export interface LegacyCsmsOptions {
   bootStatus?: 'Accepted' | 'Pending' | 'Rejected';
   /** Keep every frame and handshake (default true); a long-running stand-in keeps none. */
   record?: boolean;
+  /** Serve wss:// with this certificate and key (default: plain ws://). */
+  tls?: { cert: Buffer; key: Buffer };
+  /** Loopback address to listen on (default 127.0.0.1). */
+  host?: string;
 }
 
 /**
@@ -73,10 +78,11 @@ export async function startLegacyCsms(opts: LegacyCsmsOptions = {}): Promise<Leg
     client.handle('DataTransfer', () => ({ status: 'Accepted' }));
     opts.onClient?.(client);
   });
-  const httpServer = await server.listen(port, '127.0.0.1');
+  const host = opts.host ?? '127.0.0.1';
+  const httpServer = opts.tls ? await listenTls(server, opts.tls, host, port) : await server.listen(port, host);
   return {
     port,
-    url: `ws://127.0.0.1:${port}/ocpp`,
+    url: `${opts.tls ? 'wss' : 'ws'}://${host}:${port}/ocpp`,
     server,
     clients,
     frames,
@@ -87,4 +93,19 @@ export async function startLegacyCsms(opts: LegacyCsmsOptions = {}): Promise<Leg
       (httpServer as any)?.closeAllConnections?.();
     },
   };
+}
+
+/** ocpp-rpc's server behind an HTTPS server of our own (its listen() serves plain HTTP only). */
+async function listenTls(server: InstanceType<typeof RPCServer>, tls: { cert: Buffer; key: Buffer }, host: string, port: number): Promise<https.Server> {
+  const httpsServer = https.createServer({ cert: tls.cert, key: tls.key }, (_req, res) => {
+    res.statusCode = 404;
+    res.end();
+  });
+  httpsServer.on('upgrade', server.handleUpgrade);
+  server.once('close', () => httpsServer.close());
+  await new Promise<void>((resolve, reject) => {
+    httpsServer.once('error', reject);
+    httpsServer.listen(port, host, () => resolve());
+  });
+  return httpsServer;
 }

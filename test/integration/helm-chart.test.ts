@@ -69,6 +69,7 @@ const matrix: Record<string, object> = {
     terminationGracePeriodSeconds: 120,
     service: { type: 'NodePort' },
     clientCa: { configMapName: 'charger-ca-bundle', key: 'bundle.pem' },
+    backendCa: { secretName: 'csms-ca' },
   },
   'gateway, signing CA and proxy tunables': {
     ...gateway,
@@ -311,6 +312,19 @@ t.test('every proxy setting is either a chart value or one of config\'s keys, ty
     if (def.min !== undefined) t.equal(prop.minimum, def.min, `${def.key}: the same minimum`);
   }
   for (const key of Object.keys(configProps)) t.ok(CONFIG_KEYS.some((d) => d.key === key), `config.${key} is a proxy setting`);
+});
+
+t.test('a CSMS CA Secret becomes backendCa, mounted read-only', async (t) => {
+  const objects = rendered.get('gateway, redis cluster, explicit backend URL, longer grace')!;
+  const config = proxyConfig(objects);
+  t.equal(config.backend, 'wss://csms.internal:443/ocpp');
+  t.equal(config.backendCa, '/etc/ocpp-proxy/backend-ca/ca.crt');
+  const spec = podSpec(objects);
+  const volume = spec.volumes.find((v) => v.name === 'ocpp-proxy-backend-ca') as { secret?: { secretName: string } } | undefined;
+  t.equal(volume?.secret?.secretName, 'csms-ca', 'the Secret is a volume');
+  const mounts = (proxyContainer(spec) as Container & { volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }> }).volumeMounts ?? [];
+  t.match(mounts.find((m) => m.name === 'ocpp-proxy-backend-ca'), { mountPath: '/etc/ocpp-proxy/backend-ca', readOnly: true }, 'mounted read-only where backendCa points');
+  t.notOk('backendCa' in proxyConfig(rendered.get('gateway, defaults (embedded store on a PVC)')!), 'absent unless a CA is given');
 });
 
 t.test('tunables reach the proxy\'s config as given, and a signing CA Secret becomes caDir', async (t) => {

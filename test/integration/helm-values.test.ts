@@ -48,6 +48,8 @@ const templateRejects: Array<[string, object, RegExp]> = [
   ['grace period shorter than the drain', { ...good, terminationGracePeriodSeconds: 5 }, /terminationGracePeriodSeconds must be at least 25/],
   ['cert-manager without an issuer', { ...good, tls: {}, certManager: { enabled: true } }, /certManager\.enabled=true needs certManager\.issuerRef\.name/],
   ['two monitors', { ...good, metrics: { serviceMonitor: { enabled: true }, podMonitor: { enabled: true } } }, /enable only one of metrics\.serviceMonitor and metrics\.podMonitor/],
+  ['two CSMS CA sources', { ...good, gateway: { csms: { url: 'wss://csms:443/ocpp' } }, backendCa: { secretName: 'a', configMapName: 'b' } }, /set only one of backendCa\.secretName and backendCa\.configMapName/],
+  ['a CSMS CA for a CSMS reached without TLS', { ...good, backendCa: { secretName: 'csms-ca' } }, /backendCa is set but the CSMS is reached over ws:\/\/ \(no TLS\)/],
   ['two client CA sources', { ...good, clientCa: { secretName: 'a', configMapName: 'b' } }, /set only one of clientCa\.secretName and clientCa\.configMapName/],
   ['NetworkPolicy without the operator pod labels', { ...good, mode: 'sidecar', sidecar: { renderPod: false }, networkPolicy: { enabled: true } }, /networkPolicy and metrics\.podMonitor need sidecar\.externalPodSelector/],
   ['a Redis password in the ConfigMap', { ...good, redis: { url: 'redis://:S3cret@redis:6379' } }, /redis\.url holds credentials, which would be written to a ConfigMap: put the URL in a Secret and set redis\.existingSecret/],

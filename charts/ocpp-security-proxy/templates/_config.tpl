@@ -8,6 +8,7 @@ keys this chart manages (listen addresses, mounted file paths, backend, store).
 config: /etc/ocpp-proxy/config.yaml
 tls: /etc/ocpp-proxy/tls
 clientCa: /etc/ocpp-proxy/client-ca
+backendCa: /etc/ocpp-proxy/backend-ca
 signingCa: /etc/ocpp-proxy/signing-ca
 server: /etc/ocpp-proxy/secrets/server
 admin: /etc/ocpp-proxy/secrets/admin
@@ -43,6 +44,9 @@ data: /var/lib/ocpp-proxy
 {{- if or $v.clientCa.secretName $v.clientCa.configMapName -}}
 {{- $_ := set $cfg "clientCa" (printf "%s/%s" $p.clientCa $v.clientCa.key) -}}
 {{- end -}}
+{{- if or $v.backendCa.secretName $v.backendCa.configMapName -}}
+{{- $_ := set $cfg "backendCa" (printf "%s/%s" $p.backendCa $v.backendCa.key) -}}
+{{- end -}}
 {{- if $v.signingCa.secretName -}}
 {{- $_ := set $cfg "caDir" $p.signingCa -}}
 {{- end -}}
@@ -68,7 +72,7 @@ data: /var/lib/ocpp-proxy
 {{/* Fails the render with a clear message on value combinations the schema cannot express. */}}
 {{- define "ocpp-security-proxy.validate" -}}
 {{- $v := .Values -}}
-{{- $managed := list "listen" "plainListen" "adminListen" "backend" "tlsCert" "tlsKey" "clientCa" "dataDir" "redis" "secretFile" "adminTokenFile" "tlsTicketKeyFile" "backendPasswordFile" "devPki" "caDir" "backendUsername" -}}
+{{- $managed := list "listen" "plainListen" "adminListen" "backend" "tlsCert" "tlsKey" "clientCa" "backendCa" "dataDir" "redis" "secretFile" "adminTokenFile" "tlsTicketKeyFile" "backendPasswordFile" "devPki" "caDir" "backendUsername" -}}
 {{- range $key := $managed -}}
 {{- if hasKey $v.config $key -}}
 {{- fail (printf "config.%s is managed by the chart; use the chart's values instead (see README, \"Chart-managed settings\")" $key) -}}
@@ -88,6 +92,12 @@ data: /var/lib/ocpp-proxy
 {{- end -}}
 {{- if and $v.clientCa.secretName $v.clientCa.configMapName -}}
 {{- fail "set only one of clientCa.secretName and clientCa.configMapName" -}}
+{{- end -}}
+{{- if and $v.backendCa.secretName $v.backendCa.configMapName -}}
+{{- fail "set only one of backendCa.secretName and backendCa.configMapName" -}}
+{{- end -}}
+{{- if and (or $v.backendCa.secretName $v.backendCa.configMapName) (not (hasPrefix "wss://" (include "ocpp-security-proxy.backendUrl" .))) -}}
+{{- fail "backendCa is set but the CSMS is reached over ws:// (no TLS): give gateway.csms.url a wss:// URL, or drop backendCa" -}}
 {{- end -}}
 {{- if and $v.redis.url $v.redis.existingSecret.name -}}
 {{- fail "set only one of redis.url and redis.existingSecret.name" -}}

@@ -88,6 +88,11 @@ restartPolicy: Always). Both templates also accept this chart's own root context
       mountPath: {{ $p.clientCa }}
       readOnly: true
     {{- end }}
+    {{- if or $v.backendCa.secretName $v.backendCa.configMapName }}
+    - name: ocpp-proxy-backend-ca
+      mountPath: {{ $p.backendCa }}
+      readOnly: true
+    {{- end }}
     {{- if $v.signingCa.secretName }}
     - name: ocpp-proxy-signing-ca
       mountPath: {{ $p.signingCa }}
@@ -144,6 +149,16 @@ restartPolicy: Always). Both templates also accept this chart's own root context
 - name: ocpp-proxy-client-ca
   configMap:
     name: {{ $v.clientCa.configMapName }}
+{{- end }}
+{{- if $v.backendCa.secretName }}
+- name: ocpp-proxy-backend-ca
+  secret:
+    secretName: {{ $v.backendCa.secretName }}
+    defaultMode: 0440
+{{- else if $v.backendCa.configMapName }}
+- name: ocpp-proxy-backend-ca
+  configMap:
+    name: {{ $v.backendCa.configMapName }}
 {{- end }}
 {{- if $v.signingCa.secretName }}
 - name: ocpp-proxy-signing-ca
