@@ -4,27 +4,35 @@
  * its frames wait in its own socket, not in the proxy's memory, and all arrive, in order, once the
  * charger answers. Before, the proxy read and held up to maxHeldFrames of them (up to ~250 MiB).
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import WebSocket from 'ws';
 import type { SessionApi } from '../../policies/interceptors/types';
 import { basicHeader } from '../helpers/login';
 import { waitFor } from '../helpers/net';
-import { seedCharger, startTestProxy } from '../helpers/proxy';
+import { seedCharger, startTestProxy, TEST_PKI_DIR } from '../helpers/proxy';
 import { startRawCsms } from '../helpers/raw-csms';
 
 const FRAMES = 150;
 const FRAME_BYTES = 200_000;
 
-t.test('a CSMS sending 30 MB while the line is held is held back in its own socket, and loses nothing', async (t) => {
+const CSMS_TLS = { cert: readFileSync(path.join(TEST_PKI_DIR, 'server-ec.crt')), key: readFileSync(path.join(TEST_PKI_DIR, 'server-ec.key')) };
+
+// Over wss:// too: a TLS socket reports a write as queued for a tick after it is made, which the
+// ping rounds must not take for the held-back CSMS's progress, nor for a backlog of its own.
+for (const tlsCsms of [false, true]) t.test(`a ${tlsCsms ? 'wss://' : 'ws://'} CSMS sending 30 MB while the line is held is held back in its own socket, and loses nothing`, async (t) => {
   let csms: WebSocket | null = null;
-  const raw = await startRawCsms({ onOpen: (ws) => { csms = ws; } });
+  const raw = await startRawCsms({ onOpen: (ws) => { csms = ws; }, ...(tlsCsms ? { tls: CSMS_TLS } : {}) });
   t.teardown(() => raw.stop());
   let session: SessionApi | null = null;
   // Ping rounds every 300 ms: a CSMS the line holds back is not judged dead for its unread pongs.
-  const proxy = await startTestProxy({ backend: raw.url, rotation: 'false', pingIntervalMs: '300' }, { interceptors: [(s) => { session = s; return { name: 'test-session-handle' }; }] });
+  const proxy = await startTestProxy({ backend: raw.url, rotation: 'false', pingIntervalMs: '300', ...(tlsCsms ? { backendCa: path.join(TEST_PKI_DIR, 'ca.crt') } : {}) },
+    { interceptors: [(s) => { session = s; return { name: 'test-session-handle' }; }] });
   t.teardown(() => proxy.stop());
   await seedCharger(proxy, { identity: 'HB-1', password: 'held-back-password' });
   const charger = new WebSocket(`${proxy.tlsUrl}/HB-1`, ['ocpp1.6'], { ca: proxy.caPem, servername: 'localhost', headers: { authorization: basicHeader('HB-1', 'held-back-password') } } as WebSocket.ClientOptions);
+  t.teardown(() => charger.terminate());
   const got: string[] = [];
   let injectedId: string | null = null;
   charger.on('message', (m) => {

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type WebSocket from 'ws';
 import { WebSocketServer } from 'ws';
@@ -14,13 +15,14 @@ export interface RawCsms {
 
 /**
  * Starts it on loopback, speaking the first of `protocols` (default ocpp1.6) the proxy offers.
- * `onUpgrade` runs when a request arrives, `onOpen` in the same tick as the 101, which `delayMs` holds back.
+ * `onUpgrade` runs when a request arrives, `onOpen` in the same tick as the 101, which `delayMs` holds back;
+ * with `tls` it serves wss:// (the proxy then needs `backendCa` for the certificate's CA).
  */
-export async function startRawCsms(opts: { onUpgrade?: () => void; onOpen?: (ws: WebSocket) => void; delayMs?: number; protocols?: string[] } = {}): Promise<RawCsms> {
+export async function startRawCsms(opts: { onUpgrade?: () => void; onOpen?: (ws: WebSocket) => void; delayMs?: number; protocols?: string[]; tls?: { cert: Buffer; key: Buffer } } = {}): Promise<RawCsms> {
   const protocols = opts.protocols ?? ['ocpp1.6'];
   const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => protocols.find((p) => offered.has(p)) ?? false });
   let upgrades = 0;
-  const server = http.createServer();
+  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }) : http.createServer();
   server.on('upgrade', (req, socket, head) => {
     upgrades++;
     opts.onUpgrade?.();
@@ -32,7 +34,7 @@ export async function startRawCsms(opts: { onUpgrade?: () => void; onOpen?: (ws:
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
-    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ocpp`,
+    url: `${opts.tls ? 'wss' : 'ws'}://127.0.0.1:${(server.address() as AddressInfo).port}/ocpp`,
     upgrades: () => upgrades,
     async stop() {
       for (const c of wss.clients) c.terminate();
