@@ -57,7 +57,7 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
     } else if (csmsDown) {
       log.warn({ event: 'backend_unreachable', backend, err: csmsDown.message }, 'the CSMS is not reachable: chargers get 503 backend_unavailable until it is');
     }
-    printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix, { url: backend, down: csmsDown }, app.adminTokenFile);
+    printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix, { url: backend, down: csmsDown }, app.adminTokenFile, config.publicUrl);
   }
   log.info({ event: 'proxy_started', listen: app.addresses.tls, plainListen: app.addresses.plain, admin: app.addresses.admin, backend });
   if (index === 1 && app.tls.devCa) {
@@ -128,11 +128,13 @@ export function withoutCredentials(url: string): string {
 }
 
 function printBanner(out: (line: string) => void, a: { tls: { address: string; port: number }; plain: { address: string; port: number } | null; admin: { address: string; port: number } }, devCa: string | null, prefix: string,
-  csms: { url: string; down: ProbeError | null }, adminTokenFile: string | null): void {
+  csms: { url: string; down: ProbeError | null }, adminTokenFile: string | null, publicUrl: string | null): void {
   const host = (addr: string) => (addr === '0.0.0.0' || addr === '::' ? 'localhost' : addr.includes(':') ? `[${addr}]` : addr);
   out('');
   out('ocpp-security-proxy is running');
   out(`  Point chargers at:  wss://${host(a.tls.address)}:${a.tls.port}${prefix}<charger identity>`);
+  // What chargers are told in a profile upgrade: worth seeing next to the listener, as a typo there strands them.
+  if (publicUrl) out(`  Public URL:         ${publicUrl.replace(/\/?$/, '/')}<charger identity>  (publicUrl, sent in profile upgrades)`);
   if (a.plain) out(`  Profile 1 (plain):  ws://${host(a.plain.address)}:${a.plain.port}${prefix}<charger identity>`);
   out(`  Admin / metrics:    http://${host(a.admin.address)}:${a.admin.port}/metrics  (/healthz, /readyz)`);
   out(`  Admin API token:    ${adminTokenFile ? path.resolve(adminTokenFile) : 'from OCPP_PROXY_ADMIN_TOKEN'}  (Bearer, for /api/v1)`);

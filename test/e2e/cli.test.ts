@@ -129,9 +129,11 @@ t.test('serve in front of a wss:// CSMS: the banner says when its certificate is
   untrusted.child.kill('SIGTERM');
   await untrusted.exited;
 
-  const trusted = runCli(t, [...args, '--backend-ca', path.join(TEST_PKI_DIR, 'ca.crt')]);
+  const trusted = runCli(t, [...args, '--backend-ca', path.join(TEST_PKI_DIR, 'ca.crt'), '--public-url', 'wss://ocpp.example.com/ocpp']);
   const clean = await bannerOf(trusted);
   t.notMatch(clean, /NOT TRUSTED|NOT REACHABLE/, 'with backendCa the CSMS is trusted');
+  t.match(clean, /Public URL:\s+wss:\/\/ocpp\.example\.com\/ocpp\/<charger identity>\s+\(publicUrl, sent in profile upgrades\)/, 'the banner shows publicUrl, as chargers are told it');
+  t.notMatch(banner, /Public URL/, 'and only when it is set');
   t.equal(csms.handshakes.length, 0, 'the probes reached no WebSocket handshake');
   trusted.child.kill('SIGTERM');
   t.equal((await trusted.exited).code, 0);
