@@ -42,7 +42,7 @@ const COMMANDS: Record<string, Command> = {
     run: async (c) => show(c, await c.admin.set(c.pos[0]!, await changes(c)), 'updated') },
   show: { usage: 'chargers show IDENTITY\n  Status, profile, password state, rotation, boot, certificate binding, last seen.', args: 1, flags: [],
     run: async (c) => c.admin.show(c.pos[0]!) },
-  list: { usage: 'chargers list [--limit N] [--cursor C]\n  One line per charger, in identity order.', args: 0, flags: ['limit', 'cursor'],
+  list: { usage: 'chargers list [--limit N] [--cursor C]\n  One line per charger, in identity order; a profile upgrade or password rotation under way is named at the end.', args: 0, flags: ['limit', 'cursor'],
     run: async (c) => c.admin.list({ limit: int(c.x.limit, 'limit'), cursor: c.x.cursor as string | undefined }) },
   block: { usage: 'chargers block IDENTITY\n  Refuse the charger from its next connection attempt.', args: 1, flags: [], run: async (c) => c.admin.block(c.pos[0]!) },
   unblock: { usage: 'chargers unblock IDENTITY', args: 1, flags: [], run: async (c) => c.admin.unblock(c.pos[0]!) },
@@ -244,7 +244,7 @@ function print(out: Out, name: string, result: unknown, asJson: boolean): void {
   if (r && typeof r.verb === 'string') { out(`${r.verb} ${(r.charger as ChargerView).identity}`); out(describe(r.charger as ChargerView)); return; }
   if (name === 'list') {
     const page = r as unknown as { items: ChargerView[]; cursor?: string };
-    for (const v of page.items) out(`${v.identity}\t${v.status}\tprofile ${v.minProfile}\t${v.hasPassword ? 'password' : 'no password'}\tlast seen ${v.lastSeen ?? 'never'}`);
+    for (const v of page.items) out([`${v.identity}\t${v.status}\tprofile ${v.minProfile}\t${v.hasPassword ? 'password' : 'no password'}\tlast seen ${v.lastSeen ?? 'never'}`, ...inFlight(v)].join('\t'));
     if (page.cursor) out(`(more: --cursor ${page.cursor})`);
     return;
   }
@@ -262,6 +262,18 @@ function print(out: Out, name: string, result: unknown, asJson: boolean): void {
     return;
   }
   out(Object.entries(r).map(([k, v]) => `${k}: ${String(v)}`).join('\n'));
+}
+
+/** What `list` adds for a charger with work under way: a profile upgrade, a password rotation. */
+function inFlight(v: ChargerView): string[] {
+  const fields: string[] = [];
+  if (v.targetProfile !== null) {
+    const u = v.profileUpgrade;
+    fields.push(`upgrade to profile ${v.targetProfile}: ${u?.awaitsReboot ? 'awaits reboot' : u?.lastResult ?? 'requested'}`);
+  }
+  if (v.pending) fields.push(`rotation: ${v.pending.accepted ? 'accepted' : v.pending.rebootRequired ? 'awaits reboot' : v.pending.sent ? 'sent' : 'stored'}`);
+  else if (v.rotation.requestedAt) fields.push('rotation: requested');
+  return fields;
 }
 
 /** Shown only where the lockout is visible (Redis; the embedded store keeps it in the serving proxy). */

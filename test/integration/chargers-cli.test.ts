@@ -109,6 +109,9 @@ async function suite(t: Test, storeArgs: string[], dataDir: string, rawStore: ()
     r = await run(['upgrade', 'CP002', '--profile', '3']);
     t.equal(r.code, 0, 'and it can be asked for again');
     t.match(r.out, /rotation:\s+enabled, requested /);
+    const listed = (await run(['list'])).out.split('\n');
+    t.match(listed.find((l) => l.startsWith('CP002\t')), /\tlast seen never\tupgrade to profile 3: requested\trotation: requested$/, 'list names the upgrade and the rotation under way');
+    t.match(listed.find((l) => l.startsWith('CP001\t')), /\tlast seen never$/, 'and nothing for a charger with none');
     t.match(r.out, /profile upgrade:\s+requested \S+, failures 0/, 'the upgrade shown');
     r = await run(['upgrade', 'CP002', '--profile', '3', '--ocpp-interface', 'Wireless1']);
     t.equal(r.code, 0, r.err);
