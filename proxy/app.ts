@@ -77,6 +77,9 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   // Read before anything is opened: a broken bundle stops the start with a ConfigError.
   const backendTrust = new URL(config.backend).protocol === 'wss:' ? new BackendTrust(config.backendCa) : null;
   const probeCsms = (timeoutMs: number) => probeBackend(config.backend, timeoutMs, backendTrust?.connectOptions());
+  // Within the admin check's 2 s, but as long as a dial may take: a TLS handshake to a distant CSMS
+  // takes two more round trips than the TCP connect the probe used to be.
+  const probeTimeoutMs = Math.min(config.backendTimeoutMs, 1900);
   const metrics = new ProxyMetrics({ collectDefault: opts.processMetrics ?? true, version: packageVersion(), allocator: currentAllocator() });
   const credentials = await openCredentials(config, {
     onPrimaryMoved: () => log.warn({ event: 'redis_primary_moved', msg: 'Redis refused a write (READONLY) and the address now reaches a primary: reconnected to it' }),
@@ -124,7 +127,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   const server = new ProxyServer(config, {
     log,
     tls: tls.files,
-    backendTls: backendTrust ? () => backendTrust.connectOptions() : undefined,
+    backendTrust,
     gates,
     interceptors: [
       csmsCredentialGuard({ enabled: config.guardCsmsCalls, store }),
@@ -195,7 +198,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
     readiness: {
       listeners: async () => server.listening,
       store: () => store.ping(),
-      csms: () => probeCsms(1000),
+      csms: () => probeCsms(probeTimeoutMs),
     },
     metrics: { contentType: metrics.contentType, text: () => metrics.metricsText() },
     routes: [apiRoute, ...(opts.adminRoutes ?? [])],
@@ -207,7 +210,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   try {
     listeners = await server.start();
     adminAddress = await admin.start();
-    stopTrustWatch = backendTrust?.watch(log) ?? null;
+    stopTrustWatch = backendTrust?.watch(log, 2000, hooks.onTlsReload) ?? null;
     // Only a shared store loses change messages (the embedded one tells its listeners in process).
     coordinator.start(config.redis ? opts.coordinationSweepMs ?? COORDINATION_SWEEP_MS : 0);
   } catch (err) {

@@ -2,9 +2,13 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { isUntrustedCertificate } from './backend-trust';
 
-/** Why the CSMS probe failed: nothing answered in time or at all, or (wss://) its certificate did not verify. */
+/**
+ * Why the CSMS probe failed: nothing answered in time or at all; or, for wss://, its certificate did
+ * not verify (`untrusted`), or the TLS handshake failed otherwise (`tls`: a plain server, no common
+ * protocol version or suite).
+ */
 export class ProbeError extends Error {
-  constructor(readonly kind: 'unreachable' | 'untrusted', message: string) {
+  constructor(readonly kind: 'unreachable' | 'untrusted' | 'tls', message: string) {
     super(message);
     this.name = 'ProbeError';
   }
@@ -22,14 +26,19 @@ export function probeBackend(backendUrl: string, timeoutMs = 1000, trust?: tls.C
   const host = url.hostname.replace(/^\[|\]$/g, '');
   return new Promise((resolve, reject) => {
     const socket = secure ? tls.connect({ ...trust, host, port, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port });
-    const timer = setTimeout(() => { socket.destroy(); reject(new ProbeError('unreachable', 'CSMS probe timed out')); }, timeoutMs);
+    let connected = false;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(connected ? new ProbeError('tls', 'CSMS TLS handshake timed out') : new ProbeError('unreachable', 'CSMS probe timed out'));
+    }, timeoutMs);
+    socket.once('connect', () => { connected = true; });
     socket.once(secure ? 'secureConnect' : 'connect', () => { clearTimeout(timer); socket.end(); socket.destroy(); resolve(); });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       socket.destroy();
-      reject(isUntrustedCertificate(err.code)
-        ? new ProbeError('untrusted', `CSMS certificate not trusted (${err.code}: ${err.message})`)
-        : new ProbeError('unreachable', `CSMS unreachable (${err.code ?? err.message})`));
+      if (isUntrustedCertificate(err.code)) reject(new ProbeError('untrusted', `CSMS certificate not trusted (${err.code}: ${err.message})`));
+      else if (connected && secure) reject(new ProbeError('tls', `CSMS TLS handshake failed (${err.code ?? 'error'}: ${err.message})`));
+      else reject(new ProbeError('unreachable', `CSMS unreachable (${err.code ?? err.message})`));
     });
   });
 }

@@ -1,4 +1,6 @@
 import { X509Certificate } from 'node:crypto';
+import { statSync } from 'node:fs';
+import https from 'node:https';
 import tls from 'node:tls';
 import { ConfigError } from './config';
 import { watchFiles } from './file-watch';
@@ -40,32 +42,66 @@ function backendContext(caFile: string | null): tls.SecureContext {
  */
 export class BackendTrust {
   #context: tls.SecureContext;
+  /** The bundle's file as it was just before it was read: a change before `watch` starts is caught then. */
+  readonly #readAt: string | null;
+  #agent: https.Agent | null = null;
 
   /** @throws ConfigError when `caFile` cannot be read or holds no valid certificate. */
   constructor(readonly caFile: string | null) {
+    this.#readAt = caFile ? fileVersion(caFile) : null;
     this.#context = backendContext(caFile);
   }
 
-  /** Options for `tls.connect` (and `ws`, which passes them on). */
+  /**
+   * Options for `tls.connect` (and `ws`, which passes them on). `rejectUnauthorized` is explicit so
+   * that NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment cannot turn verification off.
+   */
   connectOptions(): tls.ConnectionOptions {
-    return { secureContext: this.#context };
+    return { secureContext: this.#context, rejectUnauthorized: true };
+  }
+
+  /** An HTTPS agent with the same trust, for `httpPassthrough` to an https:// origin; a new one after a reload. */
+  agent(): https.Agent {
+    this.#agent ??= new https.Agent({ ...this.connectOptions(), keepAlive: true });
+    return this.#agent;
   }
 
   /**
    * Re-reads `backendCa` when it changes, for dials from then on (open sessions keep theirs). A
-   * broken new bundle is logged and the previous one stays in force. Returns a function that stops.
+   * broken new bundle is logged and the previous one stays in force. `onReload` hears each outcome.
+   * Returns a function that stops.
    */
-  watch(log: Logger, intervalMs = 2000): () => void {
+  watch(log: Logger, intervalMs = 2000, onReload?: (ok: boolean) => void): () => void {
     const file = this.caFile;
     if (!file) return () => {};
-    return watchFiles([file], () => {
+    const reload = () => {
       try {
         this.#context = backendContext(file);
+        this.#agent?.destroy();
+        this.#agent = null;
         log.info({ event: 'backend_ca_reloaded', file }, 'CSMS CA bundle reloaded');
+        onReload?.(true);
       } catch (err) {
         log.error({ event: 'backend_ca_reload_failed', file, err: (err as Error).message }, 'CSMS CA bundle reload failed; keeping the previous one');
+        onReload?.(false);
       }
-    }, intervalMs);
+    };
+    const stop = watchFiles([file], reload, intervalMs);
+    if (fileVersion(file) !== this.#readAt) reload(); // replaced between the start's read and now
+    return () => {
+      stop();
+      this.#agent?.destroy();
+    };
+  }
+}
+
+/** A file's modification time and inode, or '' when it cannot be read: what the watcher compares. */
+function fileVersion(file: string): string {
+  try {
+    const st = statSync(file);
+    return `${st.mtimeMs}:${st.ino}`;
+  } catch {
+    return '';
   }
 }
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import httpProxy from 'http-proxy';
+import type { BackendTrust } from './backend-trust';
 import type { Logger } from './log';
 
 /** Request handler for plain (non-upgrade) HTTP on the charger port. */
@@ -30,9 +31,10 @@ const CLIENT_CLAIMS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port
  * Non-upgrade requests: passed to the CSMS's HTTP origin when enabled (some CSMSs serve a status page
  * or firmware there), else 404. The charger's Authorization header is stripped either way, and what
  * it may claim about itself (X-Forwarded-*, Forwarded, forwarded certificates) is replaced by what
- * the proxy established, as on the WebSocket path.
+ * the proxy established, as on the WebSocket path. An https:// origin must present what `trust`
+ * (backendCa) accepts, as the WebSocket dials do.
  */
-export function httpPassthrough(enabled: boolean, backend: string, log: Logger, forwarding: PassthroughForwarding, certHeader: string | null = null): HttpHandler {
+export function httpPassthrough(enabled: boolean, backend: string, log: Logger, forwarding: PassthroughForwarding, certHeader: string | null = null, trust: BackendTrust | null = null): HttpHandler {
   if (!enabled) {
     return (_req, res) => {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not_found\n');
@@ -54,6 +56,6 @@ export function httpPassthrough(enabled: boolean, backend: string, log: Logger, 
       req.headers['x-forwarded-for'] = client.for;
       req.headers['x-forwarded-proto'] = client.proto;
     }
-    proxy.web(req, res);
+    proxy.web(req, res, trust ? { agent: trust.agent() } : {});
   };
 }

@@ -54,6 +54,8 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
     const csmsDown = await app.probeCsms(1000).then(() => null, (err: Error) => (err instanceof ProbeError ? err : new ProbeError('unreachable', err.message)));
     if (csmsDown?.kind === 'untrusted') {
       log.error({ event: 'backend_untrusted', backend, backendCa: config.backendCa, err: csmsDown.message }, 'the CSMS certificate does not verify: chargers get 502 backend_untrusted until backendCa trusts it');
+    } else if (csmsDown?.kind === 'tls') {
+      log.error({ event: 'backend_tls_failed', backend, err: csmsDown.message }, 'the CSMS does not complete a TLS handshake: chargers get 502 backend_error (is it a ws:// endpoint?)');
     } else if (csmsDown) {
       log.warn({ event: 'backend_unreachable', backend, err: csmsDown.message }, 'the CSMS is not reachable: chargers get 503 backend_unavailable until it is');
     }
@@ -141,6 +143,8 @@ function printBanner(out: (line: string) => void, a: { tls: { address: string; p
   out(`  Legacy CSMS:        ${csms.url.replace(/\/?$/, '/')}<charger identity>`);
   if (csms.down?.kind === 'untrusted') {
     out(`                      NOT TRUSTED now (${csms.down.message}): chargers get 502 backend_untrusted until backendCa names its CA`);
+  } else if (csms.down?.kind === 'tls') {
+    out(`                      NO TLS HANDSHAKE now (${csms.down.message}): chargers get 502 backend_error (is it a ws:// endpoint?)`);
   } else if (csms.down) {
     out(`                      NOT REACHABLE now (${csms.down.message}): chargers get 503 backend_unavailable until it listens`);
     if (devCa) out('                      (to try the proxy without one, in a checkout: "npm run csms" starts a stand-in on port 9000)');

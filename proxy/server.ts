@@ -1,8 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
-import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
+import type { BackendTrust } from './backend-trust';
 import type { Leg } from './leg';
 import { listenAt } from './listen-at';
 import { structuralGates } from '../policies/gates';
@@ -40,8 +41,8 @@ export interface ProxyDeps {
   /** Admission pipeline; defaults to the structural gates only (every well-formed charger admitted). */
   gates?: Gate[];
   interceptors?: InterceptorFactory[];
-  /** TLS options for a wss:// CSMS (what to trust; see backend-trust.ts), current at each dial. */
-  backendTls?: () => ConnectionOptions;
+  /** What a wss:// CSMS must present (see backend-trust.ts), asked at each dial; absent for ws://. */
+  backendTrust?: BackendTrust | null;
   /** Credentials for the CSMS leg of one charger (default: the global backend credentials, if any). */
   backendCredentials?: (ctx: UpgradeContext) => BackendCredentials | null | Promise<BackendCredentials | null>;
   observer?: SessionObserver;
@@ -130,7 +131,7 @@ export class ProxyServer {
   /** Opens the listeners. Resolves with their bound addresses. */
   async start(): Promise<{ tls: AddressInfo; plain: AddressInfo | null }> {
     const c = this.config;
-    const onRequest = httpPassthrough(c.httpPassthrough, c.backend, this.log, { headers: c.forwardedHeaders, describe: (req) => this.describeClient(req) }, c.forwardedClientCertHeader);
+    const onRequest = httpPassthrough(c.httpPassthrough, c.backend, this.log, { headers: c.forwardedHeaders, describe: (req) => this.describeClient(req) }, c.forwardedClientCertHeader, this.deps.backendTrust ?? null);
     this.tlsServer = createTlsServer(serverTlsOptions(this.deps.tls, c.handshakeTimeoutMs, c.tlsSessionTimeoutS), onRequest);
     this.harden(this.tlsServer, 'tls');
     this.tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
@@ -349,7 +350,7 @@ export class ProxyServer {
         maxPayload: this.config.maxFrameBytes,
         deflate: offersDeflate(ctx.req),
         framing,
-        tls: this.deps.backendTls?.(),
+        tls: this.deps.backendTrust?.connectOptions(),
       });
     },
     admitted: (ctx: UpgradeContext, charger: Leg, csms: Leg) => this.admit(ctx, charger, csms),

@@ -5,6 +5,7 @@
  * it; `/readyz` and the start-up probe say so. The bundle is re-read when it changes.
  */
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
@@ -107,16 +108,53 @@ t.test('backendCa is re-read when it changes; a broken new bundle keeps the prev
   t.teardown(() => csms.stop());
   const proxy = await startTestProxy({ backend: csms.url, backendCa: bundle, reportOnly: 'true' });
   t.teardown(() => proxy.stop());
+  const logged = (event: string, n: number) => waitFor(() => (proxy.logs.filter((l) => l.event === event).length >= n ? proxy.logs.filter((l) => l.event === event)[n - 1] : undefined), `${event} #${n}`, 10_000);
   t.equal(await upgradeStatus(proxy, 'CP-RELOAD-1'), 502, 'the old CA does not verify the CSMS');
 
-  copyFileSync(TEST_CA, bundle);
-  await waitFor(() => proxy.logs.find((l) => l.event === 'backend_ca_reloaded'), 'backend_ca_reloaded', 10_000);
-  t.equal(await upgradeStatus(proxy, 'CP-RELOAD-2'), 101, 'the new CA does, without a restart');
-
   writeFileSync(bundle, 'not a certificate\n');
-  const failed = await waitFor(() => proxy.logs.find((l) => l.event === 'backend_ca_reload_failed'), 'backend_ca_reload_failed', 10_000);
-  t.match(failed?.err, /holds no PEM certificate/);
-  t.equal(await upgradeStatus(proxy, 'CP-RELOAD-3'), 101, 'the previous bundle stays in force');
+  t.match((await logged('backend_ca_reload_failed', 1))?.err, /holds no PEM certificate/);
+  t.equal(await upgradeStatus(proxy, 'CP-RELOAD-2'), 502, 'a broken bundle fails closed: the old one, which trusts nothing here, stays');
+
+  copyFileSync(TEST_CA, bundle);
+  await logged('backend_ca_reloaded', 1);
+  t.equal(await upgradeStatus(proxy, 'CP-RELOAD-3'), 101, 'the new CA does, without a restart');
+
+  writeFileSync(bundle, 'not a certificate either\n');
+  await logged('backend_ca_reload_failed', 2);
+  t.equal(await upgradeStatus(proxy, 'CP-RELOAD-4'), 101, 'the previous bundle stays in force');
+  const metrics = await proxy.metrics.metricsText();
+  t.match(metrics, /ocpp_proxy_tls_reloads_total\{outcome="ok"\} 1\b/, 'reloads counted with the TLS ones, for the same alert');
+  t.match(metrics, /ocpp_proxy_tls_reloads_total\{outcome="failed"\} 2\b/);
+});
+
+t.test('HTTP passthrough to an https:// CSMS origin trusts what the WebSocket dials trust', async (t) => {
+  const csms = await startLegacyCsms({ tls: CSMS_TLS });
+  t.teardown(() => csms.stop());
+  for (const [name, flags, status] of [['with backendCa', { backendCa: TEST_CA }, 404], ['without', {}, 502]] as const) {
+    const proxy = await startTestProxy({ backend: csms.url, httpPassthrough: 'true', reportOnly: 'true', ...flags });
+    t.teardown(() => proxy.stop());
+    const res = await new Promise<{ status: number; standIn: boolean }>((resolve, reject) => {
+      https.get(`${proxy.tlsUrl.replace(/^wss/, 'https')}/status`, { ca: proxy.caPem, servername: 'localhost' }, (r) => {
+        r.resume();
+        resolve({ status: r.statusCode ?? 0, standIn: r.headers['x-stand-in-csms'] === '1' });
+      }).on('error', reject);
+    });
+    t.equal(res.status, status, `${name}: ${status}`);
+    t.equal(res.standIn, status === 404, status === 404 ? 'answered by the CSMS over TLS' : 'the CSMS never answered');
+    if (status === 502) t.match(proxy.logs.find((l) => l.event === 'http_passthrough_failed')?.err, /certificate/i, 'logged as a certificate failure');
+  }
+});
+
+t.test('a wss:// backend that is a plain ws:// server: the probe says the TLS handshake failed, chargers get 502', async (t) => {
+  const csms = await startLegacyCsms();
+  t.teardown(() => csms.stop());
+  const proxy = await startTestProxy({ backend: csms.url.replace(/^ws:/, 'wss:'), backendCa: TEST_CA, reportOnly: 'true' });
+  t.teardown(() => proxy.stop());
+  t.equal(await upgradeStatus(proxy, 'CP-PLAIN'), 502);
+  t.equal(proxy.logs.find((l) => l.event === 'backend_connect_failed')?.reason, 'backend_error');
+  const probe = await proxy.probeCsms(2000).then(() => null, (err: unknown) => err);
+  t.ok(probe instanceof ProbeError && probe.kind === 'tls', 'not taken for an unreachable CSMS, nor an untrusted one');
+  t.match((probe as Error).message, /CSMS TLS handshake failed/);
 });
 
 t.test('a backendCa the proxy cannot use stops it at start, naming the setting', async (t) => {

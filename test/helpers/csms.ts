@@ -98,6 +98,7 @@ export async function startLegacyCsms(opts: LegacyCsmsOptions = {}): Promise<Leg
 /** ocpp-rpc's server behind an HTTPS server of our own (its listen() serves plain HTTP only). */
 async function listenTls(server: InstanceType<typeof RPCServer>, tls: { cert: Buffer; key: Buffer }, host: string, port: number): Promise<https.Server> {
   const httpsServer = https.createServer({ cert: tls.cert, key: tls.key }, (_req, res) => {
+    res.setHeader('x-stand-in-csms', '1'); // tells its own answer from the proxy's
     res.statusCode = 404;
     res.end();
   });
