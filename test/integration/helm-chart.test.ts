@@ -112,6 +112,14 @@ function proxyContainer(spec: PodSpec): Container {
   return proxy;
 }
 
+/** A Secret volume of the proxy's pod: the Secret it holds and where the proxy container mounts it. */
+function secretVolume(objects: K8sObject[], volumeName: string): { secretName: string | undefined; mount: { mountPath: string; readOnly?: boolean } | undefined } {
+  const spec = podSpec(objects);
+  const volume = spec.volumes.find((v) => v.name === volumeName) as { secret?: { secretName: string } } | undefined;
+  const mounts = (proxyContainer(spec) as Container & { volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }> }).volumeMounts ?? [];
+  return { secretName: volume?.secret?.secretName, mount: mounts.find((m) => m.name === volumeName) };
+}
+
 function proxyConfig(objects: K8sObject[]): Record<string, unknown> {
   const cm = find(objects, 'ConfigMap', '-config')[0];
   return parseYaml((cm.data as Record<string, string>)['config.yaml']) as Record<string, unknown>;
@@ -319,11 +327,9 @@ t.test('a CSMS CA Secret becomes backendCa, mounted read-only', async (t) => {
   const config = proxyConfig(objects);
   t.equal(config.backend, 'wss://csms.internal:443/ocpp');
   t.equal(config.backendCa, '/etc/ocpp-proxy/backend-ca/ca.crt');
-  const spec = podSpec(objects);
-  const volume = spec.volumes.find((v) => v.name === 'ocpp-proxy-backend-ca') as { secret?: { secretName: string } } | undefined;
-  t.equal(volume?.secret?.secretName, 'csms-ca', 'the Secret is a volume');
-  const mounts = (proxyContainer(spec) as Container & { volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }> }).volumeMounts ?? [];
-  t.match(mounts.find((m) => m.name === 'ocpp-proxy-backend-ca'), { mountPath: '/etc/ocpp-proxy/backend-ca', readOnly: true }, 'mounted read-only where backendCa points');
+  const { secretName, mount } = secretVolume(objects, 'ocpp-proxy-backend-ca');
+  t.equal(secretName, 'csms-ca', 'the Secret is a volume');
+  t.match(mount, { mountPath: '/etc/ocpp-proxy/backend-ca', readOnly: true }, 'mounted read-only where backendCa points');
   t.notOk('backendCa' in proxyConfig(rendered.get('gateway, defaults (embedded store on a PVC)')!), 'absent unless a CA is given');
 });
 
@@ -333,11 +339,9 @@ t.test('tunables reach the proxy\'s config as given, and a signing CA Secret bec
   t.match(config, { maxSessions: 9000, rotation: false, rotationGraceMs: 0, lockoutThreshold: 8, autoEnrol: true, localSecurityEvents: 'never', heapCompaction: false },
     'false and 0 are kept, not dropped as empty');
   t.equal(config.caDir, '/etc/ocpp-proxy/signing-ca');
-  const spec = podSpec(objects);
-  const volume = spec.volumes.find((v) => v.name === 'ocpp-proxy-signing-ca') as { secret?: { secretName: string } } | undefined;
-  t.equal(volume?.secret?.secretName, 'charger-signing-ca', 'the Secret is a volume');
-  const mounts = (proxyContainer(spec) as Container & { volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }> }).volumeMounts ?? [];
-  t.match(mounts.find((m) => m.name === 'ocpp-proxy-signing-ca'), { mountPath: '/etc/ocpp-proxy/signing-ca', readOnly: true }, 'mounted read-only at caDir');
+  const { secretName, mount } = secretVolume(objects, 'ocpp-proxy-signing-ca');
+  t.equal(secretName, 'charger-signing-ca', 'the Secret is a volume');
+  t.match(mount, { mountPath: '/etc/ocpp-proxy/signing-ca', readOnly: true }, 'mounted read-only at caDir');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'chart-config-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'config.yaml');
