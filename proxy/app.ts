@@ -46,7 +46,7 @@ export interface App {
   replica: string;
   tls: ResolvedTls;
   /** Whether the CSMS can be reached now (and, for wss://, its certificate verifies); rejects with a ProbeError. */
-  probeCsms(timeoutMs: number): Promise<void>;
+  probeCsms(): Promise<void>;
   addresses: { tls: AddressInfo; plain: AddressInfo | null; admin: AddressInfo };
   /** Graceful: drain sessions (1001 after grace + jitter), then close everything. */
   drain(): Promise<void>;
@@ -76,10 +76,9 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
   const tls = await resolveTls(config);
   // Read before anything is opened: a broken bundle stops the start with a ConfigError.
   const backendTrust = new URL(config.backend).protocol === 'wss:' ? new BackendTrust(config.backendCa) : null;
-  const probeCsms = (timeoutMs: number) => probeBackend(config.backend, timeoutMs, backendTrust?.connectOptions());
   // Within the admin check's 2 s, but as long as a dial may take: a TLS handshake to a distant CSMS
   // takes two more round trips than the TCP connect the probe used to be.
-  const probeTimeoutMs = Math.min(config.backendTimeoutMs, 1900);
+  const probeCsms = () => probeBackend(config.backend, Math.min(config.backendTimeoutMs, 1900), backendTrust?.connectOptions());
   const metrics = new ProxyMetrics({ collectDefault: opts.processMetrics ?? true, version: packageVersion(), allocator: currentAllocator() });
   const credentials = await openCredentials(config, {
     onPrimaryMoved: () => log.warn({ event: 'redis_primary_moved', msg: 'Redis refused a write (READONLY) and the address now reaches a primary: reconnected to it' }),
@@ -198,7 +197,7 @@ export async function startApp(config: ProxyConfig, opts: AppOptions): Promise<A
     readiness: {
       listeners: async () => server.listening,
       store: () => store.ping(),
-      csms: () => probeCsms(probeTimeoutMs),
+      csms: probeCsms,
     },
     metrics: { contentType: metrics.contentType, text: () => metrics.metricsText() },
     routes: [apiRoute, ...(opts.adminRoutes ?? [])],

@@ -60,9 +60,13 @@ export class BackendTrust {
     return { secureContext: this.#context, rejectUnauthorized: true };
   }
 
-  /** An HTTPS agent with the same trust, for `httpPassthrough` to an https:// origin; a new one after a reload. */
+  /**
+   * An HTTPS agent with the same trust, for `httpPassthrough` to an https:// origin; a new one after
+   * a reload. Without keep-alive: passthrough is rare, and a reload then leaves no pooled connection
+   * made under the old trust.
+   */
   agent(): https.Agent {
-    this.#agent ??= new https.Agent({ ...this.connectOptions(), keepAlive: true });
+    this.#agent ??= new https.Agent({ ...this.connectOptions(), keepAlive: false });
     return this.#agent;
   }
 
@@ -77,7 +81,6 @@ export class BackendTrust {
     const reload = () => {
       try {
         this.#context = backendContext(file);
-        this.#agent?.destroy();
         this.#agent = null;
         log.info({ event: 'backend_ca_reloaded', file }, 'CSMS CA bundle reloaded');
         onReload?.(true);
@@ -88,10 +91,7 @@ export class BackendTrust {
     };
     const stop = watchFiles([file], reload, intervalMs);
     if (fileVersion(file) !== this.#readAt) reload(); // replaced between the start's read and now
-    return () => {
-      stop();
-      this.#agent?.destroy();
-    };
+    return stop;
   }
 }
 

@@ -51,7 +51,7 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
   const backend = withoutCredentials(config.backend);
   if (index === 1) {
     // A CSMS not listening yet is the first thing a new operator hits: every charger gets a 503.
-    const csmsDown = await app.probeCsms(1000).then(() => null, (err: Error) => (err instanceof ProbeError ? err : new ProbeError('unreachable', err.message)));
+    const csmsDown = await app.probeCsms().then(() => null, (err: Error) => (err instanceof ProbeError ? err : new ProbeError('unreachable', err.message)));
     if (csmsDown?.kind === 'untrusted') {
       log.error({ event: 'backend_untrusted', backend, backendCa: config.backendCa, err: csmsDown.message }, 'the CSMS certificate does not verify: chargers get 502 backend_untrusted until backendCa trusts it');
     } else if (csmsDown?.kind === 'tls') {

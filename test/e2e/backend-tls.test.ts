@@ -87,7 +87,7 @@ t.test('a CSMS certificate that does not verify: 502 backend_untrusted, and noth
         t.match(f.err, /backendCa/, 'and the setting that fixes it');
       }
       t.match(await proxy.metrics.metricsText(), /ocpp_proxy_backend_connect_failures_total\{reason="backend_untrusted"\} 2/, 'counted');
-      const probe = await proxy.probeCsms(2000).then(() => null, (err: unknown) => err);
+      const probe = await proxy.probeCsms().then(() => null, (err: unknown) => err);
       t.ok(probe instanceof ProbeError && probe.kind === 'untrusted', 'the start-up probe tells an untrusted CSMS from an unreachable one');
       t.match((probe as Error).message, code);
       const ready = await fetch(`${proxy.adminUrl}/readyz`);
@@ -152,7 +152,7 @@ t.test('a wss:// backend that is a plain ws:// server: the probe says the TLS ha
   t.teardown(() => proxy.stop());
   t.equal(await upgradeStatus(proxy, 'CP-PLAIN'), 502);
   t.equal(proxy.logs.find((l) => l.event === 'backend_connect_failed')?.reason, 'backend_error');
-  const probe = await proxy.probeCsms(2000).then(() => null, (err: unknown) => err);
+  const probe = await proxy.probeCsms().then(() => null, (err: unknown) => err);
   t.ok(probe instanceof ProbeError && probe.kind === 'tls', 'not taken for an unreachable CSMS, nor an untrusted one');
   t.match((probe as Error).message, /CSMS TLS handshake failed/);
 });
