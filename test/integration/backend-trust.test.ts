@@ -37,10 +37,16 @@ t.test('NODE_TLS_REJECT_UNAUTHORIZED=0 does not turn verification off', async (t
   const other = path.join(dir, 'other.crt');
   writeFileSync(other, (await createRootCa({ keyType: 'ec', commonName: 'Other CA', organization: 'Elsewhere' })).rootPem);
   const before = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+  // Node warns on stderr that the variable disables verification; here it is the point of the test.
+  const printers = process.listeners('warning');
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => { if (!/NODE_TLS_REJECT_UNAUTHORIZED/.test(w.message)) for (const p of printers) p(w); });
   process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
   t.teardown(() => {
     if (before === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
     else process.env.NODE_TLS_REJECT_UNAUTHORIZED = before;
+    process.removeAllListeners('warning');
+    for (const p of printers) process.on('warning', p);
   });
   t.match(await handshake(port, new BackendTrust(other)), /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY/, 'another CA: refused');
   t.match(await handshake(port, new BackendTrust(null)), /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY/, 'Node\'s roots: refused');
