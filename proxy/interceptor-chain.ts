@@ -3,21 +3,28 @@ import type {
 } from '../policies/interceptors/types';
 import type { ChargerRecord } from './store/types';
 
+const NONE: readonly Interceptor[] = Object.freeze([]);
+
 /**
  * The interceptors of one session, run in their configured order. A hook that throws (or whose
  * promise rejects) is logged and counts as "no opinion": an interceptor's bug never breaks the relay.
  */
 export class InterceptorChain {
-  private readonly list: Interceptor[] = [];
+  private readonly list: readonly Interceptor[];
   /** The interceptors that look at CSMS calls (none means those calls pass without a lookup). */
-  private readonly csmsCallers: Interceptor[] = [];
+  private readonly csmsCallers: readonly Interceptor[];
 
   constructor(private readonly session: SessionApi, factories: readonly InterceptorFactory[]) {
+    const list: Interceptor[] = [];
     for (const make of factories) {
       const i = this.safe('factory', () => make(session));
-      if (i) this.list.push(i);
-      if (i?.onCsmsCall) this.csmsCallers.push(i);
+      if (i) list.push(i);
     }
+    // Arrays of exactly their length, held for the session's life: one grown by push keeps room for
+    // 17 (about 150 bytes a session each).
+    this.list = list.slice();
+    const csmsCallers = list.filter((i) => i.onCsmsCall);
+    this.csmsCallers = csmsCallers.length === 0 ? NONE : csmsCallers.slice();
   }
 
   /** Whether any interceptor looks at CSMS calls. */

@@ -26,7 +26,7 @@ import { applyTicketKeys, rotateTicketKeys } from './ticket-keys';
 import { AddressCounter } from './address-counter';
 import { LogBudget } from './log-budget';
 import { SessionRegistry } from './registry';
-import { Session, type SessionObserver } from './session';
+import { Session, type SessionObserver, type SessionSettings } from './session';
 import type { SessionEnd } from '../policies/interceptors/types';
 import { connectionsCheckingInterval, createTlsServer, serverTlsOptions, watchTlsFiles, type TlsFiles } from './tls';
 import { chosenProtocol, handleUpgrade, type UpgradeDeps } from './upgrade';
@@ -100,6 +100,8 @@ export class ProxyServer {
    * session, and it reads the session only, never the upgrade that admitted it.
    */
   private readonly logSessionEnded: (this: Session, end: SessionEnd) => void;
+  /** One settings object for every session (see SessionSettings). */
+  private readonly sessionSettings: SessionSettings;
   /** Ended sessions whose CSMS leg still carries the charger's last frames, by identity (see Session.endFlush). */
   private readonly flushing = new Map<string, Session>();
   private readonly flushEnded = (s: Session): void => {
@@ -108,6 +110,15 @@ export class ProxyServer {
 
   constructor(readonly config: ProxyConfig, private readonly deps: ProxyDeps) {
     this.log = deps.log;
+    this.sessionSettings = {
+      log: deps.log,
+      interceptors: deps.interceptors,
+      observer: deps.observer,
+      callTimeoutMs: config.callTimeoutMs,
+      pingIntervalMs: config.pingIntervalMs,
+      maxHeldFrames: config.maxHeldFrames,
+      onFlushEnd: this.flushEnded,
+    };
     this.fronts = parseNetworks(config.trustedForwarderCidrs);
     const log = deps.log;
     const flushing = this.flushing;
@@ -387,13 +398,7 @@ export class ProxyServer {
       charger,
       csms,
       facts: ctx.facts,
-      log: this.log,
-      interceptors: this.deps.interceptors,
-      observer: this.deps.observer,
-      callTimeoutMs: this.config.callTimeoutMs,
-      pingIntervalMs: this.config.pingIntervalMs,
-      maxHeldFrames: this.config.maxHeldFrames,
-      onFlushEnd: this.flushEnded,
+      settings: this.sessionSettings,
     });
     this.sessions.add(session);
     // Through the proxy's logger: the session's own (bound to its identity) is made only if it logs.

@@ -29,7 +29,20 @@ export interface SessionObserver {
   answeredLocally?(action: string): void;
 }
 
-/** Everything a session needs. */
+/** What every session of a server shares: made once by the server, not per session. */
+export interface SessionSettings {
+  /** The proxy's logger; the session's own lines add its identity (see `Session.log`). */
+  log: Logger;
+  interceptors?: readonly InterceptorFactory[];
+  observer?: SessionObserver;
+  callTimeoutMs: number;
+  pingIntervalMs: number;
+  maxHeldFrames: number;
+  /** The CSMS leg of an ended session, kept open for the charger's last frames (see `finish`), is closed now. */
+  onFlushEnd?: (session: Session) => void;
+}
+
+/** Everything a session needs: its own facts, and the settings it shares with the others. */
 export interface SessionOptions {
   identity: string;
   subprotocol: string;
@@ -38,16 +51,8 @@ export interface SessionOptions {
   remoteAddress?: string;
   charger: Leg;
   csms: Leg;
-  /** The proxy's logger; the session's own lines add its identity (see `Session.log`). */
-  log: Logger;
   facts?: Record<string, unknown>;
-  interceptors?: readonly InterceptorFactory[];
-  observer?: SessionObserver;
-  callTimeoutMs: number;
-  pingIntervalMs: number;
-  maxHeldFrames: number;
-  /** The CSMS leg of an ended session, kept open for the charger's last frames (see `finish`), is closed now. */
-  onFlushEnd?: (session: Session) => void;
+  settings: SessionSettings;
 }
 
 /** Bytes buffered towards one peer beyond which the other peer is no longer read (back-pressure). */
@@ -81,7 +86,8 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
 
   private readonly charger: Leg;
   private readonly csms: Leg;
-  private readonly opts: SessionOptions;
+  /** Shared with every session of the server (an options object of its own would cost each session ~150 bytes). */
+  private readonly settings: SessionSettings;
   private ownLog: Logger | null = null;
   private readonly line: CallLine;
   private readonly interceptors: InterceptorChain;
@@ -112,7 +118,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
   private refusalLines: LogBudget | null = null;
 
   constructor(opts: SessionOptions) {
-    this.opts = opts;
+    this.settings = opts.settings;
     this.identity = opts.identity;
     this.subprotocol = opts.subprotocol;
     this.profile = opts.profile;
@@ -122,8 +128,8 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     this.csms = opts.csms;
     this.knownTypes = typesFor(opts.subprotocol);
     this.sentResults = this.knownTypes.has(5) ? { charger_to_csms: new Set(), csms_to_charger: new Set() } : null;
-    this.line = new CallLine(this, opts.maxHeldFrames, opts.callTimeoutMs);
-    this.interceptors = new InterceptorChain(this, opts.interceptors ?? []);
+    this.line = new CallLine(this, opts.settings.maxHeldFrames, opts.settings.callTimeoutMs);
+    this.interceptors = new InterceptorChain(this, opts.settings.interceptors ?? []);
   }
 
   /** `listener` runs once when the session ends, with the session as `this`. */
@@ -142,7 +148,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
    * per session, and most sessions log nothing but the server's start and end lines.
    */
   get log(): Logger {
-    return (this.ownLog ??= this.opts.log.child({ identity: this.identity }));
+    return (this.ownLog ??= this.settings.log.child({ identity: this.identity }));
   }
 
   /** Wires both legs and starts relaying. */
@@ -159,7 +165,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     this.csms.on('error', csmsOnError);
     this.charger.on('pong', chargerOnPong);
     this.csms.on('pong', csmsOnPong);
-    if (this.opts.pingIntervalMs > 0) this.pingSlot = pingWheelFor(this.opts.pingIntervalMs).add(this);
+    if (this.settings.pingIntervalMs > 0) this.pingSlot = pingWheelFor(this.settings.pingIntervalMs).add(this);
     this.interceptors.open();
     // A leg that closed before the session listened (the CSMS reset while the last gates ran) sent
     // its 'close' to nobody: end now, rather than relay into a closed leg until a ping round notices.
@@ -187,10 +193,10 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
   }
 
   injectCall(action: string, payload: Record<string, unknown>, opts?: InjectOptions): Promise<CallOutcome> {
-    const p = this.line.inject(action, payload, opts?.timeoutMs ?? this.opts.callTimeoutMs, opts?.stillWanted);
+    const p = this.line.inject(action, payload, opts?.timeoutMs ?? this.settings.callTimeoutMs, opts?.stillWanted);
     p.then(
-      (o) => this.opts.observer?.injected?.(action, injectedOutcome(o)),
-      (e: unknown) => this.opts.observer?.injected?.(action, e instanceof InjectionError ? e.reason : 'failed'),
+      (o) => this.settings.observer?.injected?.(action, injectedOutcome(o)),
+      (e: unknown) => this.settings.observer?.injected?.(action, e instanceof InjectionError ? e.reason : 'failed'),
     );
     return p;
   }
@@ -295,7 +301,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
    */
   private awaitingCsms(id: string, now = performance.now()): boolean {
     const pending = this.chargerCalls.get(id);
-    return pending !== undefined && now - pending.sentAt < this.opts.callTimeoutMs;
+    return pending !== undefined && now - pending.sentAt < this.settings.callTimeoutMs;
   }
 
   /**
@@ -315,12 +321,12 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     if (decision && 'answer' in decision) {
       this.rememberOwnResult('charger', call.id);
       this.send(this.charger, this.charger, callResult(call.id, decision.answer));
-      this.opts.observer?.answeredLocally?.(call.action);
+      this.settings.observer?.answeredLocally?.(call.action);
       return;
     }
     if (decision && 'error' in decision) {
       this.send(this.charger, this.charger, callError(call.id, decision.error.code, decision.error.description));
-      this.opts.observer?.answeredLocally?.(call.action);
+      this.settings.observer?.answeredLocally?.(call.action);
       return;
     }
     this.chargerCalls.set(call.id, { action: call.action, sentAt: started });
@@ -378,7 +384,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       this.rememberOwnResult('csms', frame.id);
       this.send(this.csms, this.csms, callResult(id, decision.answer));
     }
-    this.opts.observer?.answeredLocally?.(frame.action!);
+    this.settings.observer?.answeredLocally?.(frame.action!);
     return true;
   }
 
@@ -397,7 +403,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     if (direction === 'charger_to_csms') this.send(this.csms, this.charger, data);
     else this.send(this.charger, this.csms, data);
     this.frames[direction]++;
-    this.opts.observer?.frameRelayed?.(direction, frame.type, (performance.now() - started) / 1000);
+    this.settings.observer?.frameRelayed?.(direction, frame.type, (performance.now() - started) / 1000);
   }
 
   /**
@@ -504,7 +510,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
   }
 
   private refuse(direction: Direction, problem: string, detail: string): void {
-    this.opts.observer?.frameRefused?.(direction, problem);
+    this.settings.observer?.frameRefused?.(direction, problem);
     const verdict = (this.refusalLines ??= new LogBudget(REFUSALS_LOGGED_PER_MINUTE, 60_000)).take();
     if (verdict.log) this.log.warn({ event: 'frame_refused', direction, problem, detail, ...(verdict.suppressedBefore > 0 ? { suppressedBefore: verdict.suppressedBefore } : {}) });
   }
@@ -587,7 +593,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
     clearTimeout(flush.timer);
     this.chargerBacklog.length = 0;
     if (this.csms.readyState === 0 || this.csms.readyState === 1) this.csms.close(flush.code, flush.reason);
-    this.opts.onFlushEnd?.(this);
+    this.settings.onFlushEnd?.(this);
   }
 
   /** @internal */
@@ -608,7 +614,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       for (const answer of this.line.takeHeldAnswers()) this.send(this.charger, this.csms, answer);
     }
     this.ended = end;
-    if (this.pingSlot >= 0) pingWheelFor(this.opts.pingIntervalMs).remove(this, this.pingSlot);
+    if (this.pingSlot >= 0) pingWheelFor(this.settings.pingIntervalMs).remove(this, this.pingSlot);
     this.line.close();
     const toCharger = codeForCharger(end.code);
     const toCsms = codeForCsms(end.code);
@@ -617,7 +623,7 @@ export class Session implements SessionApi, CallLineOwner, Pingable {
       // A leg held back is read again, or the peer's close reply would wait unread (ws) until its close timer.
       if (ws.isPaused) ws.resume();
       if (dead && this.nameOf(ws) === dead) ws.terminate();
-      else if (ws === this.csms && flushToCsms) this.csmsFlush = { code, reason: clampReason(end.reason), timer: setTimeout(() => this.closeCsmsAfterFlush(), this.opts.callTimeoutMs) };
+      else if (ws === this.csms && flushToCsms) this.csmsFlush = { code, reason: clampReason(end.reason), timer: setTimeout(() => this.closeCsmsAfterFlush(), this.settings.callTimeoutMs) };
       else if (ws.readyState === 0 || ws.readyState === 1) ws.close(code, clampReason(end.reason));
     }
     const held = this.refusalLines?.held() ?? 0;

@@ -185,7 +185,10 @@ export class FrameReader {
       const out = first.subarray(this.offset, this.offset + n);
       this.offset += n;
       if (this.offset === first.length) {
-        this.chunks.shift();
+        // The usual case, the only chunk read whole: a new empty array rather than shift(), after
+        // which V8 keeps the room push made (17 slots, 150 bytes for every idle reader).
+        if (this.chunks.length === 1) this.chunks = [];
+        else this.chunks.shift();
         this.offset = 0;
       }
       return out;
@@ -199,7 +202,8 @@ export class FrameReader {
       written += part;
       this.offset += part;
       if (this.offset === chunk.length) {
-        this.chunks.shift();
+        if (this.chunks.length === 1) this.chunks = [];
+        else this.chunks.shift();
         this.offset = 0;
       }
     }

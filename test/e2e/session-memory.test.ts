@@ -1,7 +1,7 @@
 /**
  * What a live session keeps: once admitted, nothing may pin the charger's upgrade request (its
- * headers, parser state and streams, ~1 KiB a session) and a session that has logged nothing of its
- * own has no child logger (~0.9 KiB). Counted on the real heap of this process through the inspector
+ * headers, parser state and streams, ~1 KiB a session), a session that has logged nothing of its
+ * own has no child logger (~0.9 KiB), and the settings sessions share are not copied per session. Counted on the real heap of this process through the inspector
  * (a forced GC, then every object with the prototype), with 20 chargers connected.
  */
 import t from 'tap';
@@ -58,4 +58,8 @@ t.test('an admitted session pins neither its upgrade request nor a logger of its
   // The count sees one as soon as a session logs a line of its own.
   proxy.server.sessions.get('MEM-0')!.log.info({ event: 'test_line' });
   t.equal(await liveObjects(serverLog, '(l) => l.bindings().identity !== undefined'), 1, 'a session that logs gets its logger');
+
+  // The settings every session shares (logger, observer, timeouts) are one object, not a copy each.
+  const settings = await liveObjects(Object.prototype, '(o) => Object.prototype.hasOwnProperty.call(o, "onFlushEnd") && Object.prototype.hasOwnProperty.call(o, "maxHeldFrames")');
+  t.equal(settings, 1, `${settings} session settings objects for ${CHARGERS} sessions`);
 });
