@@ -52,12 +52,9 @@ export async function runServe(argv: string[], out: (line: string) => void): Pro
   if (index === 1) {
     // A CSMS not listening yet is the first thing a new operator hits: every charger gets a 503.
     const csmsDown = await app.probeCsms().then(() => null, (err: Error) => (err instanceof ProbeError ? err : new ProbeError('unreachable', err.message)));
-    if (csmsDown?.kind === 'untrusted') {
-      log.error({ event: 'backend_untrusted', backend, backendCa: config.backendCa, err: csmsDown.message }, 'the CSMS certificate does not verify: chargers get 502 backend_untrusted until backendCa trusts it');
-    } else if (csmsDown?.kind === 'tls') {
-      log.error({ event: 'backend_tls_failed', backend, err: csmsDown.message }, 'the CSMS does not complete a TLS handshake: chargers get 502 backend_error (is it a ws:// endpoint?)');
-    } else if (csmsDown) {
-      log.warn({ event: 'backend_unreachable', backend, err: csmsDown.message }, 'the CSMS is not reachable: chargers get 503 backend_unavailable until it is');
+    if (csmsDown) {
+      const down = CSMS_DOWN[csmsDown.kind];
+      log[down.level]({ event: down.event, backend, err: csmsDown.message }, `${down.what}: ${down.consequence}`);
     }
     printBanner(out, app.addresses, app.tls.devCa, config.pathPrefix, { url: backend, down: csmsDown }, app.adminTokenFile, config.publicUrl);
   }
@@ -129,6 +126,13 @@ export function withoutCredentials(url: string): string {
   }
 }
 
+/** What the start-up probe's finding means, for the log line and the banner alike. */
+const CSMS_DOWN = {
+  unreachable: { event: 'backend_unreachable', level: 'warn', banner: 'NOT REACHABLE', what: 'the CSMS is not reachable', consequence: 'chargers get 503 backend_unavailable until it listens' },
+  untrusted: { event: 'backend_untrusted', level: 'error', banner: 'NOT TRUSTED', what: 'the CSMS certificate does not verify', consequence: 'chargers get 502 backend_untrusted until backendCa names its CA' },
+  tls: { event: 'backend_tls_failed', level: 'error', banner: 'NO TLS HANDSHAKE', what: 'the CSMS does not complete a TLS handshake', consequence: 'chargers get 502 backend_error (is it a ws:// endpoint?)' },
+} as const;
+
 function printBanner(out: (line: string) => void, a: { tls: { address: string; port: number }; plain: { address: string; port: number } | null; admin: { address: string; port: number } }, devCa: string | null, prefix: string,
   csms: { url: string; down: ProbeError | null }, adminTokenFile: string | null, publicUrl: string | null): void {
   const host = (addr: string) => (addr === '0.0.0.0' || addr === '::' ? 'localhost' : addr.includes(':') ? `[${addr}]` : addr);
@@ -141,13 +145,10 @@ function printBanner(out: (line: string) => void, a: { tls: { address: string; p
   out(`  Admin / metrics:    http://${host(a.admin.address)}:${a.admin.port}/metrics  (/healthz, /readyz)`);
   out(`  Admin API token:    ${adminTokenFile ? path.resolve(adminTokenFile) : 'from OCPP_PROXY_ADMIN_TOKEN'}  (Bearer, for /api/v1)`);
   out(`  Legacy CSMS:        ${csms.url.replace(/\/?$/, '/')}<charger identity>`);
-  if (csms.down?.kind === 'untrusted') {
-    out(`                      NOT TRUSTED now (${csms.down.message}): chargers get 502 backend_untrusted until backendCa names its CA`);
-  } else if (csms.down?.kind === 'tls') {
-    out(`                      NO TLS HANDSHAKE now (${csms.down.message}): chargers get 502 backend_error (is it a ws:// endpoint?)`);
-  } else if (csms.down) {
-    out(`                      NOT REACHABLE now (${csms.down.message}): chargers get 503 backend_unavailable until it listens`);
-    if (devCa) out('                      (to try the proxy without one, in a checkout: "npm run csms" starts a stand-in on port 9000)');
+  if (csms.down) {
+    const down = CSMS_DOWN[csms.down.kind];
+    out(`                      ${down.banner} now (${csms.down.message}): ${down.consequence}`);
+    if (devCa && csms.down.kind === 'unreachable') out('                      (to try the proxy without one, in a checkout: "npm run csms" starts a stand-in on port 9000)');
   }
   if (devCa) {
     out(`  Trust this CA:      ${path.resolve(devCa)}`);

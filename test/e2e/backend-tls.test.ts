@@ -14,9 +14,8 @@ import { ProbeError } from '../../proxy/backend-probe';
 import { ConfigError, loadConfig } from '../../proxy/config';
 import { startLegacyCsms, type LegacyCsms } from '../helpers/csms';
 import { waitFor } from '../helpers/net';
-import { makeCharger, scratchDir, startTestProxy, TEST_PKI_DIR, type TestProxy } from '../helpers/proxy';
+import { makeCharger, scratchDir, startTestProxy, TEST_PKI_DIR, testServerTls, type TestProxy } from '../helpers/proxy';
 
-const CSMS_TLS = { cert: readFileSync(path.join(TEST_PKI_DIR, 'server-ec.crt')), key: readFileSync(path.join(TEST_PKI_DIR, 'server-ec.key')) };
 const TEST_CA = path.join(TEST_PKI_DIR, 'ca.crt');
 
 /** The status the proxy answers a charger's upgrade with (101 when admitted). */
@@ -43,7 +42,7 @@ async function roundTrip(t: Test, proxy: TestProxy, csms: LegacyCsms, identity: 
 }
 
 t.test('a wss:// CSMS with a private CA named by backendCa', async (t) => {
-  const csms = await startLegacyCsms({ tls: CSMS_TLS });
+  const csms = await startLegacyCsms({ tls: testServerTls() });
   t.teardown(() => csms.stop());
   const proxy = await startTestProxy({ backend: csms.url, backendCa: TEST_CA, reportOnly: 'true' });
   t.teardown(() => proxy.stop());
@@ -63,9 +62,9 @@ t.test('a CSMS certificate that does not verify: 502 backend_untrusted, and noth
   const otherCa = path.join(dir, 'other-ca.crt');
   writeFileSync(otherCa, (await createRootCa({ keyType: 'ec', commonName: 'Some Other CA', organization: 'Elsewhere' })).rootPem);
   // On 127.0.0.2 the certificate (localhost, 127.0.0.1, ::1) does not name the address dialled.
-  const elsewhere = await startLegacyCsms({ tls: CSMS_TLS, host: '127.0.0.2' });
+  const elsewhere = await startLegacyCsms({ tls: testServerTls(), host: '127.0.0.2' });
   t.teardown(() => elsewhere.stop());
-  const csms = await startLegacyCsms({ tls: CSMS_TLS });
+  const csms = await startLegacyCsms({ tls: testServerTls() });
   t.teardown(() => csms.stop());
 
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
@@ -104,7 +103,7 @@ t.test('backendCa is re-read when it changes; a broken new bundle keeps the prev
   const dir = scratchDir(t, 'backend-tls-');
   const bundle = path.join(dir, 'csms-ca.crt');
   writeFileSync(bundle, (await createRootCa({ keyType: 'ec', commonName: 'Old CSMS CA', organization: 'Elsewhere' })).rootPem);
-  const csms = await startLegacyCsms({ tls: CSMS_TLS });
+  const csms = await startLegacyCsms({ tls: testServerTls() });
   t.teardown(() => csms.stop());
   const proxy = await startTestProxy({ backend: csms.url, backendCa: bundle, reportOnly: 'true' });
   t.teardown(() => proxy.stop());
@@ -128,7 +127,7 @@ t.test('backendCa is re-read when it changes; a broken new bundle keeps the prev
 });
 
 t.test('HTTP passthrough to an https:// CSMS origin trusts what the WebSocket dials trust', async (t) => {
-  const csms = await startLegacyCsms({ tls: CSMS_TLS });
+  const csms = await startLegacyCsms({ tls: testServerTls() });
   t.teardown(() => csms.stop());
   for (const [name, flags, status] of [['with backendCa', { backendCa: TEST_CA }, 404], ['without', {}, 502]] as const) {
     const proxy = await startTestProxy({ backend: csms.url, httpPassthrough: 'true', reportOnly: 'true', ...flags });

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { startLegacyCsms } from '../helpers/csms';
 import { freePort, waitFor } from '../helpers/net';
 import { tempDir } from '../helpers/pki';
-import { makeCharger, TEST_PKI_DIR } from '../helpers/proxy';
+import { makeCharger, TEST_PKI_DIR, testServerTls } from '../helpers/proxy';
 
 const CLI = path.resolve(__dirname, '../../proxy/cli.js');
 
@@ -115,7 +115,7 @@ t.test('serve: banner, dev PKI, a relayed charger, graceful SIGTERM', async (t) 
 
 t.test('serve in front of a wss:// CSMS: the banner says when its certificate is not trusted, and backendCa fixes that', async (t) => {
   const dataDir = await dataDirFor();
-  const csms = await startLegacyCsms({ tls: { cert: readFileSync(path.join(TEST_PKI_DIR, 'server-ec.crt')), key: readFileSync(path.join(TEST_PKI_DIR, 'server-ec.key')) } });
+  const csms = await startLegacyCsms({ tls: testServerTls() });
   t.teardown(() => csms.stop());
   const args = ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--data-dir', dataDir, '--backend', csms.url, '--report-only', '--log-level', 'warn'];
   const bannerOf = (run: CliRun) => waitFor(() => (/Trust this CA:[\s\S]*WARNING/.test(run.stdout()) ? run.stdout() : ''), 'the banner', 40000, 50);

@@ -4,26 +4,23 @@
  * its frames wait in its own socket, not in the proxy's memory, and all arrive, in order, once the
  * charger answers. Before, the proxy read and held up to maxHeldFrames of them (up to ~250 MiB).
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import WebSocket from 'ws';
 import type { SessionApi } from '../../policies/interceptors/types';
 import { basicHeader } from '../helpers/login';
 import { waitFor } from '../helpers/net';
-import { seedCharger, startTestProxy, TEST_PKI_DIR } from '../helpers/proxy';
+import { seedCharger, startTestProxy, TEST_PKI_DIR, testServerTls } from '../helpers/proxy';
 import { startRawCsms } from '../helpers/raw-csms';
 
 const FRAMES = 150;
 const FRAME_BYTES = 200_000;
 
-const CSMS_TLS = { cert: readFileSync(path.join(TEST_PKI_DIR, 'server-ec.crt')), key: readFileSync(path.join(TEST_PKI_DIR, 'server-ec.key')) };
-
 // Over wss:// too: a TLS socket reports a write as queued for a tick after it is made, which the
 // ping rounds must not take for the held-back CSMS's progress, nor for a backlog of its own.
 for (const tlsCsms of [false, true]) t.test(`a ${tlsCsms ? 'wss://' : 'ws://'} CSMS sending 30 MB while the line is held is held back in its own socket, and loses nothing`, async (t) => {
   let csms: WebSocket | null = null;
-  const raw = await startRawCsms({ onOpen: (ws) => { csms = ws; }, ...(tlsCsms ? { tls: CSMS_TLS } : {}) });
+  const raw = await startRawCsms({ onOpen: (ws) => { csms = ws; }, ...(tlsCsms ? { tls: testServerTls() } : {}) });
   t.teardown(() => raw.stop());
   let session: SessionApi | null = null;
   // Ping rounds every 300 ms: a CSMS the line holds back is not judged dead for its unread pongs.

@@ -36,6 +36,11 @@ export function logCapture(): { logs: Record<string, unknown>[]; sink: Writable 
 /** The shared development PKI for tests, created once by test/run.ts (or on first use). */
 export const TEST_PKI_DIR = path.join(TMP_ROOT, 'shared-pki');
 
+/** The shared test PKI's ECDSA server certificate and key (localhost, 127.0.0.1, ::1): for a TLS CSMS or any test server. */
+export function testServerTls(): { cert: Buffer; key: Buffer } {
+  return { cert: readFileSync(path.join(TEST_PKI_DIR, 'server-ec.crt')), key: readFileSync(path.join(TEST_PKI_DIR, 'server-ec.key')) };
+}
+
 /** A proxy started in-process for a test, with its log lines captured. */
 export interface TestProxy extends App {
   tlsUrl: string;

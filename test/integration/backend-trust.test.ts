@@ -10,13 +10,13 @@ import t from 'tap';
 import { createRootCa } from '../../certs';
 import { BackendTrust } from '../../proxy/backend-trust';
 import { createLogger } from '../../proxy/log';
-import { logCapture, scratchDir, TEST_PKI_DIR } from '../helpers/proxy';
+import { logCapture, scratchDir, TEST_PKI_DIR, testServerTls } from '../helpers/proxy';
 
 const TEST_CA = path.join(TEST_PKI_DIR, 'ca.crt');
 
 /** A TLS server with the shared test PKI's certificate (localhost, 127.0.0.1), closed at teardown. */
 async function testServer(t: { teardown(fn: () => unknown): void }): Promise<number> {
-  const server = tls.createServer({ cert: readFileSync(path.join(TEST_PKI_DIR, 'server-ec.crt')), key: readFileSync(path.join(TEST_PKI_DIR, 'server-ec.key')) }, (s) => s.end());
+  const server = tls.createServer(testServerTls(), (s) => s.end());
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
   return (server.address() as AddressInfo).port;
